@@ -1,0 +1,5 @@
+"""`python -m dreamrelay` runs the CLI."""
+
+from dreamrelay.cli import app
+
+app()

@@ -1,0 +1,189 @@
+"""The `dreamrelay` command: serve, worker-less sandbox, migrations and admin commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+import uvicorn
+
+from dreamrelay.runtime import Runtime
+from dreamrelay.services.bootstrap import FirstStart, first_start
+from dreamrelay.settings import Settings
+from dreamrelay.store import accounts as account_store
+from dreamrelay.store import migrate
+
+app = typer.Typer(help="DreamRelay: a relay gateway for Luma Dream Machine tasks.", no_args_is_help=True)
+accounts_app = typer.Typer(help="Customer accounts.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys (shown once, stored as hashes).", no_args_is_help=True)
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(keys_app, name="keys")
+
+T = TypeVar("T")
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
+    async def run() -> T:
+        async with Runtime.from_settings(Settings()) as rt:
+            await migrate.upgrade(rt.db)
+            return await work(rt)
+
+    return asyncio.run(run())
+
+
+def _emit(data: Any, as_json: bool, text: str) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2) if as_json else text)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=1)
+
+
+def welcome(settings: Settings, seeded: FirstStart | None) -> str:
+    base = settings.resolved_public_url
+    lines = [f"DreamRelay is listening on {base}  (OpenAPI: {base}/docs)"]
+    if seeded is not None:
+        lines += [
+            "",
+            f"First start: created account '{seeded.account}' with this API key (shown once, keep it):",
+            f"  {seeded.api_key}",
+            "",
+            "Submit a video task:",
+            f"  curl -s {base}/luma/generations -H 'Authorization: Bearer {seeded.api_key}' \\",
+            "    -H 'Content-Type: application/json' \\",
+            '    -d \'{"user_prompt": "a paper boat on a rainy street"}\'',
+            "Then poll it (state goes pending -> processing -> completed):",
+            f"  curl -s {base}/luma/generations/<id> -H 'Authorization: Bearer {seeded.api_key}'",
+        ]
+    else:
+        lines.append("Create a key with: dreamrelay keys create --account demo")
+    return "\n".join(lines)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
+) -> None:
+    """Run the API, the worker and the built-in sandbox in one process."""
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    async def prepare() -> FirstStart | None:
+        async with Runtime.from_settings(settings) as rt:
+            await migrate.upgrade(rt.db)
+            return await first_start(rt)
+
+    seeded = asyncio.run(prepare())
+    typer.echo(welcome(settings, seeded))
+    from dreamrelay.http.app import create_app
+
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_level="info", access_log=False
+    )
+
+
+@app.command()
+def sandbox(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8100,
+) -> None:
+    """Run only the sandbox upstream (official Dream Machine API) under /dream-machine/v1."""
+    from dreamrelay.sandbox.app import SandboxConfig, create_standalone_app
+
+    settings = Settings()
+    config = SandboxConfig(
+        data_dir=settings.data_dir / "sandbox",
+        api_key=settings.sandbox_key,
+        queued_seconds=settings.sandbox_queued_seconds,
+        dreaming_seconds=settings.sandbox_dreaming_seconds,
+    )
+    typer.echo(f"Sandbox upstream on http://{host}:{port}/dream-machine/v1 (Bearer {settings.sandbox_key})")
+    uvicorn.run(create_standalone_app(config), host=host, port=port, log_level="info")
+
+
+@app.command("migrate")
+def migrate_command() -> None:
+    """Bring the database schema up to date."""
+
+    async def work(rt: Runtime) -> None:
+        return None
+
+    _with_runtime(work)
+    typer.echo("database is up to date")
+
+
+@accounts_app.command("create")
+def accounts_create(name: str, as_json: JsonOption = False) -> None:
+    """Create a customer account."""
+
+    async def work(rt: Runtime) -> account_store.Account | None:
+        async with rt.db.transaction() as conn:
+            if await account_store.get_account(conn, name) is not None:
+                return None
+            return await account_store.create_account(conn, name)
+
+    account = _with_runtime(work)
+    if account is None:
+        _fail(f"account {name!r} exists already")
+        return
+    _emit({"id": account.id, "name": account.name, "balance": account.balance}, as_json, f"created {name}")
+
+
+@accounts_app.command("list")
+def accounts_list(as_json: JsonOption = False) -> None:
+    """List accounts with their balances."""
+
+    async def work(rt: Runtime) -> list[account_store.Account]:
+        async with rt.db.reader() as conn:
+            return await account_store.list_accounts(conn)
+
+    rows = _with_runtime(work)
+    data = [{"id": a.id, "name": a.name, "balance": a.balance} for a in rows]
+    _emit(data, as_json, "\n".join(f"{a.id:>5}  {a.name:<30} {a.balance:>12}" for a in rows))
+
+
+@keys_app.command("create")
+def keys_create(
+    account: Annotated[str, typer.Option("--account", help="Account the key belongs to.")],
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Create an API key; it is printed once and only its hash is kept."""
+
+    async def work(rt: Runtime) -> tuple[int, str] | None:
+        async with rt.db.transaction() as conn:
+            found = await account_store.get_account(conn, account)
+            if found is None:
+                return None
+            return await account_store.create_key(conn, found.id, name)
+
+    created = _with_runtime(work)
+    if created is None:
+        _fail(f"no account named {account!r}")
+        return
+    key_id, key = created
+    _emit({"id": key_id, "account": account, "key": key}, as_json, key)
+
+
+@keys_app.command("list")
+def keys_list(as_json: JsonOption = False) -> None:
+    """List keys (prefix only; the keys themselves are not stored)."""
+
+    async def work(rt: Runtime) -> list[dict[str, object]]:
+        async with rt.db.reader() as conn:
+            return await account_store.list_keys(conn)
+
+    rows = _with_runtime(work)
+    text = "\n".join(
+        f"{r['id']:>5}  {r['prefix']}…  {r['account']:<20} {'disabled' if r['disabled'] else 'active'}"
+        for r in rows
+    )
+    _emit(rows, as_json, text)

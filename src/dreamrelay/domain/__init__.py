@@ -1,0 +1,1 @@
+"""Pure rules of the product: states, errors, pricing. Imports nothing else of ours."""

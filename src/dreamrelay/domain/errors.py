@@ -1,0 +1,76 @@
+"""The error tree: every error a customer can see, with its HTTP status and stable code."""
+
+from __future__ import annotations
+
+
+class DreamRelayError(Exception):
+    """Base of every error rendered to a client. `code` is stable; `message` is for humans."""
+
+    status = 500
+    code = "internal_error"
+    type = "api_error"
+
+    def __init__(
+        self, message: str, *, headers: dict[str, str] | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+        if code is not None:
+            self.code = code
+
+
+class InvalidRequest(DreamRelayError):
+    status, code, type = 400, "invalid_request", "invalid_request_error"
+
+
+class InvalidApiKey(DreamRelayError):
+    status, code, type = 401, "invalid_api_key", "authentication_error"
+
+
+class InsufficientBalance(DreamRelayError):
+    status, code, type = 402, "insufficient_balance", "billing_error"
+
+
+class Forbidden(DreamRelayError):
+    status, code, type = 403, "forbidden", "permission_error"
+
+
+class TaskNotFound(DreamRelayError):
+    status, code, type = 404, "task_not_found", "not_found_error"
+
+
+class NotFound(DreamRelayError):
+    status, code, type = 404, "not_found", "not_found_error"
+
+
+class MethodNotAllowed(DreamRelayError):
+    status, code, type = 405, "method_not_allowed", "invalid_request_error"
+
+
+class TaskNotReady(DreamRelayError):
+    status, code, type = 409, "task_not_ready", "conflict_error"
+
+
+class Conflict(DreamRelayError):
+    status, code, type = 409, "conflict", "conflict_error"
+
+
+class PayloadTooLarge(DreamRelayError):
+    status, code, type = 413, "payload_too_large", "invalid_request_error"
+
+
+class RateLimited(DreamRelayError):
+    status, code, type = 429, "rate_limited", "rate_limit_error"
+
+
+class InternalError(DreamRelayError):
+    status, code, type = 500, "internal_error", "api_error"
+
+
+class UpstreamError(DreamRelayError):
+    status, code, type = 502, "upstream_error", "upstream_error"
+
+
+class NoChannelAvailable(DreamRelayError):
+    status, code, type = 503, "no_channel_available", "upstream_error"

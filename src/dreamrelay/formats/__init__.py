@@ -1,0 +1,1 @@
+"""Wire formats: how a task is shown to customers of each API family."""

@@ -1,0 +1,80 @@
+"""The own ("seed") format: the task object of POST /luma/tasks, key order as published."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from dreamrelay.domain.states import TaskState
+
+
+def iso_millis(ts: float) -> str:
+    """ISO 8601 UTC with milliseconds and Z, e.g. 2024-12-22T13:38:40.139Z."""
+    moment = datetime.fromtimestamp(ts, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def task_object(
+    *,
+    task_id: str,
+    created_at: float,
+    request: dict[str, Any],
+    state: TaskState,
+    failure_reason: str | None,
+    media: dict[str, Any] | None,
+    media_base_url: str,
+) -> dict[str, Any]:
+    """Keys sorted as the seed's relay emits them (its Go maps marshal sorted); failure_reason slots in."""
+    shown = _media_objects(media, media_base_url) if state is TaskState.COMPLETED and media else None
+    return {
+        "artifact": ({"created_at": iso_millis(media["completed_at"]), **shown} if shown and media else None),
+        "created_at": iso_millis(created_at),
+        "failure_reason": failure_reason if state is TaskState.FAILED else None,
+        "id": task_id,
+        "last_frame": shown["last_frame"] if shown else None,
+        "request": {"aspect_ratio": request["aspect_ratio"], "prompt": request["prompt"]},
+        "state": state.value,
+        "thumbnail": shown["thumbnail"] if shown else None,
+        "video": shown["video"] if shown else None,
+        "video_raw": shown["video_raw"] if shown else None,
+    }
+
+
+def encode_task(**fields: Any) -> bytes:
+    return orjson.dumps(task_object(**fields))
+
+
+def _media_objects(media: dict[str, Any], base: str) -> dict[str, Any]:
+    video, thumb, last = media["video"], media["thumbnail"], media["last_frame"]
+    video_url = f"{base}/{video['key']}"
+    return {
+        "last_frame": {
+            "height": last["height"],
+            "media_type": "image",
+            "palette": None,
+            "url": f"{base}/{last['key']}",
+            "width": last["width"],
+        },
+        "thumbnail": {
+            "height": thumb["height"],
+            "media_type": "image",
+            "palette": {"grid": thumb["palette"]},
+            "url": f"{base}/{thumb['key']}",
+            "width": thumb["width"],
+        },
+        "video": {
+            "download_url": video_url,
+            "height": video["height"],
+            "url": video_url,
+            "width": video["width"],
+        },
+        "video_raw": {
+            "duration": video["duration"],
+            "height": video["height"],
+            "media_type": "video",
+            "url": video_url,
+            "width": video["width"],
+        },
+    }

@@ -1,0 +1,81 @@
+"""The ASGI application: routers, error rendering, middleware, and the in-process worker and sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from dreamrelay import __version__
+from dreamrelay.http import errors
+from dreamrelay.http.middleware import BodyLimit, ClientCORS, RateLimitHeaders, RequestId
+from dreamrelay.http.routes import luma, media, ops
+from dreamrelay.runtime import Runtime
+from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
+from dreamrelay.settings import Settings
+from dreamrelay.store import migrate
+from dreamrelay.worker.deliverer import Deliverer
+from dreamrelay.worker.loop import Worker
+
+log = logging.getLogger(__name__)
+
+SANDBOX_MOUNT = "/sandbox/dream-machine/v1"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    rt = Runtime.from_settings(settings)
+    sandbox = None
+    if settings.sandbox_enabled:
+        sandbox = create_sandbox_app(
+            SandboxConfig(
+                data_dir=settings.data_dir / "sandbox",
+                api_key=settings.sandbox_key,
+                queued_seconds=settings.sandbox_queued_seconds,
+                dreaming_seconds=settings.sandbox_dreaming_seconds,
+            )
+        )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await migrate.upgrade(rt.db)
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(rt.close)
+            if sandbox is not None:
+                # Starlette does not run a mounted app's lifespan; we enter it ourselves.
+                await stack.enter_async_context(sandbox.router.lifespan_context(sandbox))
+            if settings.worker_enabled:
+                stop = asyncio.Event()
+                worker = Worker(rt)
+                running = [
+                    asyncio.create_task(worker.run(stop), name="dreamrelay-follower"),
+                    asyncio.create_task(Deliverer(rt, worker.owner).run(stop), name="dreamrelay-deliverer"),
+                ]
+
+                async def stop_worker() -> None:
+                    stop.set()
+                    await asyncio.gather(*running)
+
+                stack.push_async_callback(stop_worker)
+            yield
+
+    app = FastAPI(
+        title="DreamRelay",
+        version=__version__,
+        description="Relay gateway for asynchronous AI generation tasks (Luma Dream Machine first).",
+        lifespan=lifespan,
+    )
+    app.state.runtime = rt
+    errors.install(app)
+    app.include_router(luma.router)
+    app.include_router(media.router)
+    app.include_router(ops.router)
+    if sandbox is not None:
+        app.mount(SANDBOX_MOUNT, sandbox)
+    app.add_middleware(RateLimitHeaders)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ClientCORS, origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()])
+    app.add_middleware(RequestId)
+    return app

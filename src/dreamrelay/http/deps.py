@@ -1,0 +1,84 @@
+"""Dependencies shared by routes: the runtime, the authenticated caller, parsed JSON bodies."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+
+import orjson
+from fastapi import Depends, Request
+from pydantic import BaseModel, ValidationError
+
+from dreamrelay.domain.errors import InvalidRequest, RateLimited
+from dreamrelay.runtime import Runtime
+from dreamrelay.services.auth import Caller, authenticate
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def current_caller(request: Request) -> Caller:
+    """The authenticated key, after its requests-per-minute bucket let this request through."""
+    rt = get_runtime(request)
+    caller = await authenticate(rt, request.headers.get("authorization"))
+    await _spend(request, rt, f"{caller.key_id}:rpm", caller.rpm or rt.settings.rate_limit_rpm)
+    return caller
+
+
+async def batch_caller(request: Request, caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+    """Batch queries also draw from their own, smaller bucket."""
+    rt = get_runtime(request)
+    await _spend(request, rt, f"{caller.key_id}:batch", caller.batch_rpm or rt.settings.rate_limit_batch_rpm)
+    return caller
+
+
+async def _spend(request: Request, rt: Runtime, bucket: str, limit: int) -> None:
+    decision = await rt.limiter.hit(bucket, limit)
+    request.state.ratelimit_headers = decision.headers()
+    if not decision.allowed:
+        raise RateLimited("rate limit reached for this API key; slow down", headers=decision.headers())
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+CallerDep = Annotated[Caller, Depends(current_caller)]
+BatchCallerDep = Annotated[Caller, Depends(batch_caller)]
+
+
+async def read_json(request: Request) -> Any:
+    """The body as JSON whatever the Content-Type says (some clients send text/plain)."""
+    raw = await request.body()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest("the request body must be valid JSON") from exc
+
+
+async def parse_body(request: Request, model: type[Model]) -> Model:
+    data = await read_json(request)
+    if not isinstance(data, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRequest(describe(exc)) from exc
+
+
+def describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{where}: {err['msg']}" if where else err["msg"])
+    return "; ".join(parts)
+
+
+def json_body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI requestBody for routes that parse their body themselves."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }

@@ -1,0 +1,73 @@
+"""Every error leaves as JSON: {"error": {message, type, code}}, or {"detail": ...} on official routes."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+
+from dreamrelay.domain.errors import (
+    DreamRelayError,
+    InternalError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+)
+
+log = logging.getLogger(__name__)
+
+OFFICIAL_PREFIX = "/dream-machine/"
+
+
+def render(request: Request, error: DreamRelayError) -> Response:
+    if request.url.path.startswith(OFFICIAL_PREFIX):
+        body: dict[str, object] = {"detail": error.message}
+    else:
+        body = {"error": {"message": error.message, "type": error.type, "code": error.code}}
+    return JSONResponse(body, status_code=error.status, headers=error.headers)
+
+
+def validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
+        parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+    return "; ".join(parts) or "invalid request"
+
+
+def install(app: FastAPI) -> None:
+    async def on_ours(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, DreamRelayError)
+        return render(request, exc)
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return render(request, InvalidRequest(validation_message(exc)))
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        error: DreamRelayError
+        if exc.status_code == 404:
+            error = NotFound(f"no route for {request.method} {request.url.path}")
+        elif exc.status_code == 405:
+            error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+        elif exc.status_code == 413:
+            error = PayloadTooLarge(str(exc.detail))
+        elif exc.status_code < 500:
+            error = InvalidRequest(str(exc.detail))
+        else:
+            error = InternalError("internal error")
+        return render(request, error)
+
+    async def on_crash(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return render(request, InternalError("internal error; the operator's logs have the details"))
+
+    app.add_exception_handler(DreamRelayError, on_ours)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_crash)

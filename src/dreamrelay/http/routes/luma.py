@@ -1,0 +1,75 @@
+"""Own-format client API (the seed's family) under /luma."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from dreamrelay.http.deps import BatchCallerDep, CallerDep, RuntimeDep, json_body_doc, parse_body, read_json
+from dreamrelay.http.schemas.own import BatchQuery, OwnExtend, OwnSubmit
+from dreamrelay.services import reads, submit
+from dreamrelay.services.submit import GenerationInput, Idempotency
+
+router = APIRouter(prefix="/luma", tags=["luma (own format)"])
+
+JSON = "application/json"
+
+
+@router.post("/generations", openapi_extra=json_body_doc(OwnSubmit), summary="Submit a video task")
+async def create_generation(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
+    body = await parse_body(request, OwnSubmit)
+    idem = Idempotency.from_header(
+        request.headers.get("idempotency-key"), "luma.generate", await read_json(request)
+    )
+    given = GenerationInput(
+        prompt=body.user_prompt,
+        aspect_ratio=body.aspect_ratio,
+        model=body.model_name,
+        resolution=body.resolution,
+        duration=body.duration,
+        loop=bool(body.loop),
+        expand_prompt=bool(body.expand_prompt),
+        image=body.image_url,
+        end_image=body.image_end_url,
+        callback_url=body.notify_hook or body.callback_url,
+    )
+    task = await submit.submit(rt, caller, given, idem=idem)
+    return Response(task.body, media_type=JSON)
+
+
+@router.post(
+    "/generations/{task_id}/extend",
+    openapi_extra=json_body_doc(OwnExtend),
+    summary="Continue a finished video",
+)
+async def extend_generation(task_id: str, request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
+    body = await parse_body(request, OwnExtend)
+    idem = Idempotency.from_header(
+        request.headers.get("idempotency-key"), f"luma.extend:{task_id}", await read_json(request)
+    )
+    given = GenerationInput(
+        prompt=body.user_prompt,
+        duration=body.duration,
+        loop=bool(body.loop),
+        expand_prompt=bool(body.expand_prompt),
+        end_image=body.image_end_url,
+        callback_url=body.notify_hook or body.callback_url,
+    )
+    task = await submit.extend(rt, caller, task_id, given, idem=idem)
+    return Response(task.body, media_type=JSON)
+
+
+@router.get("/generations/{task_id}/download_video_url", summary="URL of the finished video")
+async def download_video_url(task_id: str, rt: RuntimeDep, caller: CallerDep) -> Response:
+    return Response(await reads.download_url(rt, caller, task_id), media_type=JSON)
+
+
+@router.get("/generations/{task_id}", summary="One task")
+async def get_generation(task_id: str, rt: RuntimeDep, caller: CallerDep) -> Response:
+    return Response(await reads.get_body(rt, caller, task_id), media_type=JSON)
+
+
+@router.post("/tasks", openapi_extra=json_body_doc(BatchQuery), summary="Batch query, ≤ 1000 ids")
+async def batch_query(request: Request, rt: RuntimeDep, caller: BatchCallerDep) -> Response:
+    ids = reads.parse_batch_ids(await request.body())
+    return Response(await reads.batch_bodies(rt, caller, ids), media_type=JSON)

@@ -1,0 +1,32 @@
+"""Operations: liveness, readiness, a short index."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from dreamrelay import __version__
+from dreamrelay.http.deps import RuntimeDep
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/", summary="What this server is")
+async def index() -> dict[str, str]:
+    return {"name": "DreamRelay", "version": __version__, "openapi": "/openapi.json", "docs": "/docs"}
+
+
+@router.get("/healthz", summary="Liveness")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Readiness: the database answers")
+async def readyz(rt: RuntimeDep) -> JSONResponse:
+    try:
+        async with rt.db.reader() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, status_code=503)
+    return JSONResponse({"status": "ready"})

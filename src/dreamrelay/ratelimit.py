@@ -1,0 +1,117 @@
+"""Per-key token buckets: in process memory, or in Redis so every process shares one limit."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+WINDOW_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_seconds: int  # until the bucket is full again
+    retry_after: int  # seconds to wait before the next request can pass (0 when allowed)
+
+    def headers(self) -> dict[str, str]:
+        values = {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.reset_seconds),
+        }
+        if not self.allowed:
+            values["Retry-After"] = str(self.retry_after)
+        return values
+
+
+def _decide(tokens: float, limit: int, allowed: bool) -> Decision:
+    rate = limit / WINDOW_SECONDS
+    retry = 0 if allowed else max(1, math.ceil((1.0 - tokens) / rate))
+    return Decision(
+        allowed=allowed,
+        limit=limit,
+        remaining=max(int(tokens), 0),
+        reset_seconds=math.ceil((limit - tokens) / rate),
+        retry_after=retry,
+    )
+
+
+class RateLimiter(Protocol):
+    async def hit(self, bucket: str, limit: int) -> Decision: ...
+    async def close(self) -> None: ...
+
+
+class MemoryRateLimiter:
+    """A bucket of `limit` tokens refilled at limit per minute; one process only."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    async def hit(self, bucket: str, limit: int) -> Decision:
+        now = time.monotonic()
+        tokens, last = self._buckets.get(bucket, (float(limit), now))
+        tokens = min(float(limit), tokens + (now - last) * limit / WINDOW_SECONDS)
+        allowed = tokens >= 1.0
+        if allowed:
+            tokens -= 1.0
+        self._buckets[bucket] = (tokens, now)
+        return _decide(tokens, limit, allowed)
+
+    async def close(self) -> None:
+        self._buckets.clear()
+
+
+# The same bucket, refilled from Redis's own clock, read-modified-written atomically by one script.
+_BUCKET_SCRIPT = """
+local limit = tonumber(ARGV[1])
+local rate = limit / (tonumber(ARGV[2]) * 1000)
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1]) or limit
+local last = tonumber(state[2]) or now
+tokens = math.min(limit, tokens + math.max(now - last, 0) * rate)
+local allowed = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(limit / rate) + 1000)
+return {allowed, tostring(tokens)}
+"""
+
+
+class RedisRateLimiter:
+    """Shared buckets; if Redis is unreachable the request passes (logged) rather than failing."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self._redis: Redis = Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        self._script = self._redis.register_script(_BUCKET_SCRIPT)
+        self._prefix = prefix
+
+    async def hit(self, bucket: str, limit: int) -> Decision:
+        try:
+            allowed, tokens = await self._script(keys=[self._prefix + bucket], args=[limit, WINDOW_SECONDS])
+        except RedisError as exc:
+            log.warning("rate limit check skipped, Redis failed: %s", exc)
+            return Decision(True, limit, limit, 0, 0)
+        return _decide(float(tokens), limit, bool(int(allowed)))
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def create_rate_limiter(redis_url: str | None, prefix: str) -> RateLimiter:
+    return RedisRateLimiter(redis_url, prefix + "rl:") if redis_url else MemoryRateLimiter()

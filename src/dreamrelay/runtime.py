@@ -1,0 +1,87 @@
+"""Composition root: the one place concrete adapters are chosen and shared resources live."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from types import TracebackType
+
+import aiohttp
+
+from dreamrelay.media.storage import LocalStorage, Storage
+from dreamrelay.netguard import URLPolicy, guarded_session
+from dreamrelay.ratelimit import RateLimiter, create_rate_limiter
+from dreamrelay.services.auth import KeyCache
+from dreamrelay.settings import Settings
+from dreamrelay.store.channels import Channel
+from dreamrelay.store.engine import Database
+from dreamrelay.upstreams.base import Upstream
+from dreamrelay.upstreams.luma import LumaUpstream
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    storage: Storage
+    url_policy: URLPolicy
+    limiter: RateLimiter
+    key_cache: KeyCache = field(default_factory=KeyCache)
+    wake_worker: asyncio.Event = field(default_factory=asyncio.Event)
+    _upstream_session: aiohttp.ClientSession | None = None
+    _guarded_session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Runtime:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return cls(
+            settings=settings,
+            db=Database(settings.resolved_database_url),
+            storage=LocalStorage(settings.data_dir / "media"),
+            url_policy=URLPolicy.from_setting(settings.allow_private_urls),
+            limiter=create_rate_limiter(settings.redis_url, settings.redis_prefix),
+        )
+
+    @property
+    def media_base_url(self) -> str:
+        return f"{self.settings.resolved_public_url}/media"
+
+    @property
+    def upstream_session(self) -> aiohttp.ClientSession:
+        """For operator-configured upstreams (not subject to customer URL checks)."""
+        if self._upstream_session is None:
+            connector = aiohttp.TCPConnector(limit=256, limit_per_host=64, ttl_dns_cache=300)
+            self._upstream_session = aiohttp.ClientSession(connector=connector)
+        return self._upstream_session
+
+    @property
+    def guarded_session(self) -> aiohttp.ClientSession:
+        """For URLs customers give us (images, callbacks): every address checked by netguard."""
+        if self._guarded_session is None:
+            self._guarded_session = guarded_session(self.url_policy)
+        return self._guarded_session
+
+    def upstream_for(self, channel: Channel) -> Upstream:
+        if channel.kind == "sandbox":
+            return LumaUpstream(
+                self.upstream_session, self.settings.sandbox_base_url, self.settings.sandbox_key
+            )
+        if channel.kind == "luma":
+            return LumaUpstream(self.upstream_session, channel.base_url, channel.secret_key)
+        raise ValueError(f"channel kind {channel.kind!r} is not supported yet")
+
+    async def close(self) -> None:
+        for session in (self._upstream_session, self._guarded_session):
+            if session is not None:
+                await session.close()
+        self._upstream_session = self._guarded_session = None
+        await self.limiter.close()
+        await self.db.dispose()
+
+    async def __aenter__(self) -> Runtime:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()

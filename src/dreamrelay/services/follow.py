@@ -1,0 +1,154 @@
+"""Following one task upstream: apply a status, copy finished media to our storage, end stuck tasks."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import anyio
+
+from dreamrelay.domain.states import TaskState
+from dreamrelay.media import probe
+from dreamrelay.services import lifecycle
+from dreamrelay.services.submit import DISPATCH_GRACE_SECONDS
+from dreamrelay.store.tasks import TaskRow
+from dreamrelay.upstreams.base import UpstreamStatus
+
+if TYPE_CHECKING:
+    from dreamrelay.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+MAX_POLL_ERRORS = 8  # consecutive failed polls (or "unknown id") before a task is given up
+MAX_VIDEO_BYTES = 2 * 1024**3
+
+
+class MediaCopyError(Exception):
+    """Upstream said completed but its media could not be fetched or read (retried later)."""
+
+
+def next_poll_delay(task: TaskRow, now: float) -> float:
+    """Poll young tasks often and old ones rarely: a quarter of the task's age, 0.5 s to 15 s."""
+    return min(max((now - task.created_at) * 0.25, 0.5), 15.0)
+
+
+def error_delay(errors: int) -> float:
+    return float(min(2**errors, 60))
+
+
+async def apply_status(rt: Runtime, task: TaskRow, status: UpstreamStatus, owner: str) -> TaskRow | None:
+    now = time.time()
+    if status.state is TaskState.COMPLETED:
+        if not status.video_url:
+            return await reschedule(rt, task, owner, errors=task.poll_errors + 1)
+        try:
+            media = await copy_media(rt, task, status.video_url)
+        except MediaCopyError as exc:
+            log.warning("task %s: media copy failed: %s", task.id, exc)
+            return await reschedule(rt, task, owner, errors=task.poll_errors + 1)
+        return await _write(
+            rt, task, owner, state=TaskState.COMPLETED, media=media, upstream_state=status.raw_state
+        )
+    if status.state is TaskState.FAILED:
+        reason = status.failure_reason or "upstream reported a failure without a reason"
+        return await _write(rt, task, owner, state=TaskState.FAILED, failure_reason=reason)
+    return await _write(
+        rt,
+        task,
+        owner,
+        state=status.state,
+        upstream_state=status.raw_state,
+        poll_count=task.poll_count + 1,
+        poll_errors=0,
+        next_poll_at=now + next_poll_delay(task, now),
+    )
+
+
+async def reschedule(rt: Runtime, task: TaskRow, owner: str, *, errors: int) -> TaskRow | None:
+    if errors >= MAX_POLL_ERRORS:
+        return await fail(rt, task, owner, "upstream stopped answering for this task")
+    now = time.time()
+    return await _write(
+        rt,
+        task,
+        owner,
+        poll_count=task.poll_count + 1,
+        poll_errors=errors,
+        next_poll_at=now + error_delay(errors),
+    )
+
+
+async def fail(rt: Runtime, task: TaskRow, owner: str, reason: str) -> TaskRow | None:
+    return await _write(rt, task, owner, state=TaskState.FAILED, failure_reason=reason)
+
+
+def overdue_reason(task: TaskRow, now: float) -> str | None:
+    """Why a leased task should end now without asking upstream, if it should."""
+    if task.upstream_id is None and now - task.created_at >= DISPATCH_GRACE_SECONDS:
+        return "the submission to upstream was interrupted"
+    if now >= task.deadline_at:
+        return f"timed out: no result within {int(task.deadline_at - task.created_at)} s"
+    return None
+
+
+async def _write(rt: Runtime, task: TaskRow, owner: str, **values: Any) -> TaskRow | None:
+    async with rt.db.transaction() as conn:
+        updated = await lifecycle.update(conn, task, rt.media_base_url, lease_owner=owner, **values)
+    if updated is None:
+        log.info("task %s changed under us (lease lost or raced); dropping this result", task.id)
+    return updated
+
+
+async def copy_media(rt: Runtime, task: TaskRow, video_url: str) -> dict[str, Any]:
+    """Download the video, probe it, cut thumbnail and last frame; store all three as ours."""
+    with tempfile.TemporaryDirectory(prefix="dreamrelay-") as tmp:
+        video_path = Path(tmp) / "video.mp4"
+        await _download(rt.upstream_session, video_url, video_path)
+        try:
+            facts = await anyio.to_thread.run_sync(_probe, video_path)
+        except probe.MediaError as exc:
+            raise MediaCopyError(f"upstream video is not playable: {exc}") from exc
+        prefix = f"tasks/{task.id}"
+        await rt.storage.put_file(f"{prefix}/video.mp4", video_path)
+        await rt.storage.put_bytes(f"{prefix}/thumbnail.jpg", facts.pop("thumbnail_jpeg"))
+        await rt.storage.put_bytes(f"{prefix}/last_frame.jpg", facts.pop("last_frame_jpeg"))
+    video, thumb = facts["video"], facts["thumbnail"]
+    return {
+        "completed_at": time.time(),
+        "video": {"key": f"{prefix}/video.mp4", **video},
+        "thumbnail": {"key": f"{prefix}/thumbnail.jpg", **thumb},
+        "last_frame": {"key": f"{prefix}/last_frame.jpg", **facts["last_frame"]},
+    }
+
+
+def _probe(path: Path) -> dict[str, Any]:
+    info = probe.probe_video(path)
+    first, last = probe.first_and_last_frames(path)
+    return {
+        "video": {"width": info.width, "height": info.height, "duration": info.duration},
+        "thumbnail": {"width": first.width, "height": first.height, "palette": probe.palette_grid(first)},
+        "last_frame": {"width": last.width, "height": last.height},
+        "thumbnail_jpeg": probe.jpeg_bytes(first),
+        "last_frame_jpeg": probe.jpeg_bytes(last),
+    }
+
+
+async def _download(session: aiohttp.ClientSession, url: str, target: Path) -> None:
+    timeout = aiohttp.ClientTimeout(total=600, sock_connect=15, sock_read=60)
+    try:
+        async with session.get(url, timeout=timeout) as response:
+            if response.status != 200:
+                raise MediaCopyError(f"GET {url} answered {response.status}")
+            size = 0
+            async with await anyio.open_file(target, "wb") as handle:
+                async for chunk in response.content.iter_chunked(1 << 20):
+                    size += len(chunk)
+                    if size > MAX_VIDEO_BYTES:
+                        raise MediaCopyError("upstream video exceeds 2 GiB")
+                    await handle.write(chunk)
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        raise MediaCopyError(f"GET {url} failed: {exc!r}") from exc

@@ -1,0 +1,82 @@
+"""The only writer of a task's state: checks the transition, re-encodes the body, settles the money."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dreamrelay.domain.states import TaskState, check_transition
+from dreamrelay.formats.own import encode_task
+from dreamrelay.store import ledger, outbox
+from dreamrelay.store import tasks as task_store
+from dreamrelay.store.tasks import TaskRow
+
+
+def encode_body(task: TaskRow, media_base_url: str) -> bytes:
+    return encode_task(
+        task_id=task.id,
+        created_at=task.created_at,
+        request=task.request,
+        state=task.state,
+        failure_reason=task.failure_reason,
+        media=task.media,
+        media_base_url=media_base_url,
+    )
+
+
+async def update(
+    conn: AsyncConnection,
+    task: TaskRow,
+    media_base_url: str,
+    *,
+    state: TaskState | None = None,
+    lease_owner: str | None = None,
+    **values: Any,
+) -> TaskRow | None:
+    """Change `task` (and maybe its state) if nobody changed it first; None if we lost the race.
+
+    With `lease_owner`, the write only counts while that worker still holds the lease, and the lease
+    is handed back in the same statement.
+    """
+    now = time.time()
+    if state is not None and state != task.state:
+        check_transition(task.state, state)
+        values["state"] = state
+        if state.is_terminal:
+            values.update(finished_at=now, next_poll_at=None)
+    if lease_owner is not None:
+        values.update(lease_owner=None, lease_until=None)
+    values["updated_at"] = now
+    changed = task.with_values(values)
+    values["body"] = encode_body(changed, media_base_url)
+    updated = await task_store.compare_and_set(conn, task, values, lease_owner=lease_owner)
+    if updated is not None and state is not None and state != task.state:
+        await _settle(conn, updated)
+        if updated.callback_url:
+            # Same transaction as the state change: no change without its event, no event without it.
+            await outbox.enqueue(
+                conn,
+                task_id=updated.id,
+                account_id=updated.account_id,
+                state=updated.state.value,
+                url=updated.callback_url,
+                payload=updated.body,
+            )
+    return updated
+
+
+async def _settle(conn: AsyncConnection, task: TaskRow) -> None:
+    """A terminal state settles the hold: captured on success, released otherwise (unique per task)."""
+    if task.state is TaskState.COMPLETED:
+        await ledger.capture(conn, account_id=task.account_id, task_id=task.id, amount=task.price)
+    elif task.state is TaskState.FAILED:
+        await ledger.release(
+            conn,
+            account_id=task.account_id,
+            key_id=task.api_key_id,
+            task_id=task.id,
+            amount=task.price,
+            note=(task.failure_reason or "")[:200],
+        )

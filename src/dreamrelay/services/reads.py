@@ -1,0 +1,68 @@
+"""Reading tasks back: one, a batch (pre-encoded bodies joined), and the download URL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import orjson
+
+from dreamrelay.domain.errors import InvalidRequest, TaskNotFound, TaskNotReady
+from dreamrelay.domain.states import TaskState
+from dreamrelay.services.auth import Caller
+from dreamrelay.store import tasks as task_store
+from dreamrelay.store.tasks import TaskRow
+
+if TYPE_CHECKING:
+    from dreamrelay.runtime import Runtime
+
+BATCH_MAX_IDS = 1000
+_ID_MAX_CHARS = 64
+
+
+async def get_task(rt: Runtime, caller: Caller, task_id: str) -> TaskRow:
+    if len(task_id) > _ID_MAX_CHARS:
+        raise TaskNotFound(f"task {task_id[:_ID_MAX_CHARS]}… not found")
+    async with rt.db.reader() as conn:
+        task = await task_store.get_task(conn, task_id, caller.account_id)
+    if task is None:
+        raise TaskNotFound(f"task {task_id} not found")
+    return task
+
+
+async def get_body(rt: Runtime, caller: Caller, task_id: str) -> bytes:
+    return (await get_task(rt, caller, task_id)).body
+
+
+async def download_url(rt: Runtime, caller: Caller, task_id: str) -> bytes:
+    task = await get_task(rt, caller, task_id)
+    if task.state is not TaskState.COMPLETED:
+        raise TaskNotReady(f"task {task_id} is {task.state}; the video exists once it is completed")
+    video = orjson.loads(task.body)["video"]
+    return orjson.dumps({"url": video["download_url"]})
+
+
+def parse_batch_ids(raw_body: bytes) -> list[str]:
+    """The batch body is JSON whatever the Content-Type says: {"ids": [str, ...]} with ≤ 1000 ids."""
+    try:
+        payload = orjson.loads(raw_body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest('body must be JSON: {"ids": ["<task id>", ...]}') from exc
+    if not isinstance(payload, dict) or "ids" not in payload:
+        raise InvalidRequest("body must be an object with an 'ids' list")
+    ids = payload["ids"]
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise InvalidRequest("'ids' must be a list of strings")
+    if len(ids) > BATCH_MAX_IDS:
+        raise InvalidRequest(f"'ids' may hold at most {BATCH_MAX_IDS} ids (got {len(ids)})")
+    return ids
+
+
+async def batch_bodies(rt: Runtime, caller: Caller, ids: Sequence[str]) -> bytes:
+    """A JSON array of the caller's tasks in the order asked, duplicates once, others left out."""
+    wanted = list(dict.fromkeys(i for i in ids if len(i) <= _ID_MAX_CHARS))
+    if not wanted:
+        return b"[]"
+    async with rt.db.reader() as conn:
+        found = await task_store.get_bodies(conn, wanted, caller.account_id)
+    return b"[" + b",".join(found[i] for i in wanted if i in found) + b"]"

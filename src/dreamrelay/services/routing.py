@@ -1,0 +1,28 @@
+"""Which channels may take a task, in the order to try them: priority tiers, weighted within a tier."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from itertools import groupby
+
+from dreamrelay.store.channels import Channel
+
+
+def candidates(
+    channels: Sequence[Channel], model: str, *, pinned_id: int | None = None, rng: random.Random | None = None
+) -> list[Channel]:
+    if pinned_id is not None:
+        # An extend must reach the account upstream that holds the parent generation.
+        return [c for c in channels if c.id == pinned_id and c.enabled]
+    usable = sorted((c for c in channels if c.enabled and c.serves(model)), key=lambda c: -c.priority)
+    rng = rng or random.Random()
+    ordered: list[Channel] = []
+    for _priority, tier in groupby(usable, key=lambda c: c.priority):
+        ordered.extend(_weighted_shuffle(list(tier), rng))
+    return ordered
+
+
+def _weighted_shuffle(tier: list[Channel], rng: random.Random) -> list[Channel]:
+    # Efraimidis–Spirakis: key u^(1/w) sorts a sample proportional to weight.
+    return sorted(tier, key=lambda c: rng.random() ** (1.0 / max(c.weight, 1)), reverse=True)

@@ -1,0 +1,367 @@
+"""Submit and extend: validate, keep the images, insert the task, hand it to an upstream channel."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from yarl import URL
+
+from dreamrelay.domain.catalog import MODELS, normalise_duration
+from dreamrelay.domain.errors import (
+    Conflict,
+    Forbidden,
+    InsufficientBalance,
+    InvalidRequest,
+    NoChannelAvailable,
+    RateLimited,
+    TaskNotFound,
+    TaskNotReady,
+    UpstreamError,
+)
+from dreamrelay.domain.states import TaskState
+from dreamrelay.netguard import UnsafeURL, check_url_syntax, resolve_checked
+from dreamrelay.services import lifecycle
+from dreamrelay.services.auth import Caller
+from dreamrelay.services.images import store_image
+from dreamrelay.services.routing import candidates
+from dreamrelay.store import channels as channel_store
+from dreamrelay.store import idempotency, ledger, pricing
+from dreamrelay.store import tasks as task_store
+from dreamrelay.store.tasks import TaskRow
+from dreamrelay.upstreams.base import (
+    UpstreamOutcomeUnknown,
+    UpstreamRefused,
+    UpstreamRequest,
+    UpstreamUnavailable,
+)
+
+if TYPE_CHECKING:
+    from dreamrelay.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+# A task still pending without an upstream id this long after creation was interrupted mid-dispatch.
+DISPATCH_GRACE_SECONDS = 300.0
+FIRST_POLL_DELAY_SECONDS = 0.5
+IN_FLIGHT_RETRY_AFTER_SECONDS = 5
+IDEMPOTENCY_KEY_MAX_CHARS = 255
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """An Idempotency-Key and the fingerprint of the request it was sent with."""
+
+    key: str
+    request_hash: str
+
+    @classmethod
+    def from_header(cls, header: str | None, operation: str, body: object) -> Idempotency | None:
+        if header is None:
+            return None
+        key = header.strip()
+        if not key or len(key) > IDEMPOTENCY_KEY_MAX_CHARS:
+            raise InvalidRequest(f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX_CHARS} characters")
+        canonical = orjson.dumps([operation, body], option=orjson.OPT_SORT_KEYS)
+        return cls(key=key, request_hash=hashlib.sha256(canonical).hexdigest())
+
+
+class _Replay(Exception):
+    def __init__(self, task_id: str) -> None:
+        self.task_id = task_id
+
+
+@dataclass(frozen=True)
+class GenerationInput:
+    """A generation request in our own vocabulary, whatever API format it arrived in."""
+
+    prompt: str
+    aspect_ratio: str | None = None
+    model: str | None = None
+    resolution: str | None = None
+    duration: str | None = None
+    loop: bool = False
+    expand_prompt: bool = False
+    image: str | None = None
+    end_image: str | None = None
+    callback_url: str | None = None
+
+
+async def submit(
+    rt: Runtime,
+    caller: Caller,
+    given: GenerationInput,
+    api_format: str = "luma",
+    idem: Idempotency | None = None,
+) -> TaskRow:
+    if idem is not None and (replayed := await _replayed(rt, caller, idem)) is not None:
+        return replayed
+    model, resolution, duration = _options(rt, given.model, given.resolution, given.duration)
+    caller.check_model(model)
+    callback_url = await _checked_callback(rt, given.callback_url)
+    request = {
+        "prompt": given.prompt,
+        "aspect_ratio": given.aspect_ratio or "16:9",
+        "model": model,
+        "resolution": resolution,
+        "duration": duration,
+        "loop": given.loop,
+        "expand_prompt": given.expand_prompt,
+        "image_url": await store_image(rt, "image_url", given.image) if given.image else None,
+        "image_end_url": await store_image(rt, "image_end_url", given.end_image) if given.end_image else None,
+    }
+    try:
+        task = await _insert(rt, caller, "generate", None, model, request, callback_url, api_format, idem)
+    except _Replay as replay:
+        return await _task(rt, replay.task_id)
+    return await _dispatch(rt, task, _upstream_request(request, None), pinned_channel=None)
+
+
+async def extend(
+    rt: Runtime,
+    caller: Caller,
+    parent_id: str,
+    given: GenerationInput,
+    api_format: str = "luma",
+    idem: Idempotency | None = None,
+) -> TaskRow:
+    if idem is not None and (replayed := await _replayed(rt, caller, idem)) is not None:
+        return replayed
+    async with rt.db.reader() as conn:
+        parent = await task_store.get_task(conn, parent_id, caller.account_id)
+    if parent is None:
+        raise TaskNotFound(f"task {parent_id} not found")
+    if parent.state is not TaskState.COMPLETED or parent.upstream_id is None:
+        raise TaskNotReady(f"task {parent_id} is {parent.state}; only a completed task can be extended")
+    # The continuation keeps the parent's model, frame size and aspect ratio.
+    base = parent.request
+    caller.check_model(base["model"])
+    _model, _resolution, duration = _options(rt, base["model"], base["resolution"], given.duration)
+    callback_url = await _checked_callback(rt, given.callback_url)
+    request = {
+        **base,
+        "prompt": given.prompt,
+        "duration": duration,
+        "loop": given.loop,
+        "expand_prompt": given.expand_prompt,
+        "image_url": None,
+        "image_end_url": await store_image(rt, "image_end_url", given.end_image) if given.end_image else None,
+    }
+    try:
+        task = await _insert(
+            rt, caller, "extend", parent.id, base["model"], request, callback_url, api_format, idem
+        )
+    except _Replay as replay:
+        return await _task(rt, replay.task_id)
+    upstream_request = _upstream_request(request, parent.upstream_id)
+    return await _dispatch(rt, task, upstream_request, pinned_channel=parent.channel_id)
+
+
+def _options(
+    rt: Runtime, model: str | None, resolution: str | None, duration: str | None
+) -> tuple[str, str, str]:
+    model = model or rt.settings.default_model
+    spec = MODELS.get(model)
+    if spec is None:
+        raise InvalidRequest(f"model_name must be one of {', '.join(MODELS)}")
+    resolution = resolution or "720p"
+    if resolution not in spec.resolutions:
+        raise InvalidRequest(f"resolution must be one of {', '.join(spec.resolutions)} for {model}")
+    normalised = normalise_duration(duration or "5s")
+    if normalised is None or normalised not in spec.durations:
+        raise InvalidRequest(f"duration must be one of {', '.join(spec.durations)} for {model}")
+    return model, resolution, normalised
+
+
+async def _checked_callback(rt: Runtime, url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        check_url_syntax(url, rt.url_policy)
+        host, port = _host_port(url)
+        await resolve_checked(host, port, rt.url_policy)
+    except UnsafeURL as exc:
+        raise InvalidRequest(f"notify_hook: {exc}") from exc
+    return url
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parsed = URL(url)
+    return parsed.host or "", parsed.port or (443 if parsed.scheme == "https" else 80)
+
+
+def _upstream_request(request: dict[str, Any], extend_upstream_id: str | None) -> UpstreamRequest:
+    return UpstreamRequest(
+        prompt=request["prompt"],
+        model=request["model"],
+        aspect_ratio=request["aspect_ratio"],
+        resolution=request["resolution"],
+        duration=request["duration"],
+        loop=request["loop"],
+        expand_prompt=request["expand_prompt"],
+        start_image_url=request["image_url"],
+        end_image_url=request["image_end_url"],
+        extend_upstream_id=extend_upstream_id,
+    )
+
+
+async def _insert(
+    rt: Runtime,
+    caller: Caller,
+    action: str,
+    parent_id: str | None,
+    model: str,
+    request: dict[str, Any],
+    callback_url: str | None,
+    api_format: str,
+    idem: Idempotency | None,
+) -> TaskRow:
+    """One transaction: price, hold, in-flight cap, task row, idempotency record — or nothing at all."""
+    now = time.time()
+    values: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "account_id": caller.account_id,
+        "api_key_id": caller.key_id,
+        "channel_id": None,
+        "action": action,
+        "parent_id": parent_id,
+        "model": model,
+        "api_format": api_format,
+        "request": request,
+        "state": TaskState.PENDING,
+        "version": 1,
+        "upstream_id": None,
+        "upstream_state": None,
+        "failure_reason": None,
+        "callback_url": callback_url,
+        "media": None,
+        "created_at": now,
+        "updated_at": now,
+        "finished_at": None,
+        "deadline_at": now + rt.settings.task_deadline_seconds,
+        "next_poll_at": now + DISPATCH_GRACE_SECONDS,
+        "poll_count": 0,
+        "poll_errors": 0,
+        "lease_owner": None,
+        "lease_until": None,
+        "price": 0,
+        "body": b"",
+    }
+    task = TaskRow(**values)
+    values["body"] = lifecycle.encode_body(task, rt.media_base_url)
+    try:
+        async with rt.db.transaction() as conn:
+            price = await pricing.price_for(
+                conn,
+                model=model,
+                resolution=request["resolution"],
+                duration=request["duration"],
+                action=action,
+            )
+            if price is None:
+                raise InvalidRequest(f"{model} at {request['resolution']}/{request['duration']} has no price")
+            values["price"] = price
+            try:
+                await ledger.hold(
+                    conn, account_id=caller.account_id, key_id=caller.key_id, task_id=task.id, amount=price
+                )
+            except ledger.BalanceTooLow as exc:
+                raise InsufficientBalance(f"this task costs {price} credits; the balance is too low") from exc
+            except ledger.SpendCapReached as exc:
+                raise Forbidden("this API key has reached its spending cap") from exc
+            await _check_in_flight(rt, conn, caller)
+            await task_store.insert_task(conn, values)
+            if idem is not None:
+                await idempotency.remember(conn, caller.account_id, idem.key, idem.request_hash, task.id)
+    except IntegrityError:
+        # A concurrent request with the same Idempotency-Key won the insert: answer with its task.
+        if idem is None:
+            raise
+        replayed = await _replayed(rt, caller, idem)
+        if replayed is None:
+            raise
+        raise _Replay(replayed.id) from None
+    return task.with_values({"body": values["body"], "price": values["price"]})
+
+
+async def _check_in_flight(rt: Runtime, conn: AsyncConnection, caller: Caller) -> None:
+    cap = caller.max_in_flight if caller.max_in_flight is not None else rt.settings.rate_limit_in_flight
+    if await task_store.count_in_flight(conn, caller.key_id) >= cap:
+        raise RateLimited(
+            f"this API key already has {cap} tasks in flight; wait for one to finish",
+            headers={"Retry-After": str(IN_FLIGHT_RETRY_AFTER_SECONDS)},
+        )
+
+
+async def _replayed(rt: Runtime, caller: Caller, idem: Idempotency) -> TaskRow | None:
+    async with rt.db.reader() as conn:
+        remembered = await idempotency.find(conn, caller.account_id, idem.key)
+        if remembered is None:
+            return None
+        if remembered.request_hash != idem.request_hash:
+            raise Conflict(
+                "this Idempotency-Key was used with a different request in the last 24 hours",
+                code="idempotency_key_reused",
+            )
+        return await task_store.get_task(conn, remembered.task_id)
+
+
+async def _task(rt: Runtime, task_id: str) -> TaskRow:
+    async with rt.db.reader() as conn:
+        task = await task_store.get_task(conn, task_id)
+    if task is None:
+        raise TaskNotFound(f"task {task_id} not found")
+    return task
+
+
+async def _dispatch(
+    rt: Runtime, task: TaskRow, request: UpstreamRequest, *, pinned_channel: int | None
+) -> TaskRow:
+    """Try channels in routing order until one accepts; fail the task (and tell the caller) otherwise."""
+    async with rt.db.reader() as conn:
+        channels = await channel_store.list_channels(conn)
+    tried: list[str] = []
+    for channel in candidates(channels, task.model, pinned_id=pinned_channel):
+        try:
+            upstream_id = await rt.upstream_for(channel).submit(request)
+        except UpstreamUnavailable as exc:
+            log.warning("channel %s could not take task %s: %s", channel.name, task.id, exc)
+            tried.append(f"{channel.name}: {exc}")
+            continue
+        except UpstreamRefused as exc:
+            await _fail(rt, task, f"upstream refused the request: {exc}")
+            raise InvalidRequest(f"upstream refused the request: {exc}") from exc
+        except UpstreamOutcomeUnknown as exc:
+            # It may exist upstream; sending it elsewhere could run (and cost) it twice.
+            await _fail(rt, task, f"upstream did not confirm the submission: {exc}")
+            raise UpstreamError("upstream did not confirm the submission; nothing was charged") from exc
+        async with rt.db.transaction() as conn:
+            accepted = await lifecycle.update(
+                conn,
+                task,
+                rt.media_base_url,
+                channel_id=channel.id,
+                upstream_id=upstream_id,
+                next_poll_at=time.time() + FIRST_POLL_DELAY_SECONDS,
+            )
+        rt.wake_worker.set()
+        if accepted is None:  # the worker failed it meanwhile (deadline); show what it is now
+            async with rt.db.reader() as conn:
+                accepted = await task_store.get_task(conn, task.id)
+        assert accepted is not None
+        return accepted
+    reason = "no channel can take this task" + (f" ({'; '.join(tried)})" if tried else "")
+    await _fail(rt, task, reason)
+    raise NoChannelAvailable(reason)
+
+
+async def _fail(rt: Runtime, task: TaskRow, reason: str) -> None:
+    async with rt.db.transaction() as conn:
+        await lifecycle.update(conn, task, rt.media_base_url, state=TaskState.FAILED, failure_reason=reason)

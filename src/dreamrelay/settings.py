@@ -1,0 +1,97 @@
+"""Typed settings from DREAMRELAY_* environment variables (or a TOML file named by DREAMRELAY_CONFIG)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Built by callers (CLI, tests), never at import time."""
+
+    model_config = SettingsConfigDict(env_prefix="DREAMRELAY_", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = None  # default: SQLite file under data_dir
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = None  # how customers reach us; default http://<host>:<port>
+
+    default_model: str = "ray-v2"
+    cors_origins: str = "*"
+    allow_private_urls: str = ""  # CIDRs that URL safety lets through (tests, private deployments)
+    max_body_bytes: int = 30 * 1024 * 1024  # two base64 images of 10 MB fit
+    max_image_bytes: int = 10 * 1024 * 1024
+
+    rate_limit_rpm: int = 600  # requests per minute per key (every client route)
+    rate_limit_batch_rpm: int = 120  # batch queries per minute per key
+    rate_limit_in_flight: int = 50  # tasks pending or processing per key
+    redis_url: str | None = None  # shared rate limits across processes when set
+    redis_prefix: str = "dreamrelay:"  # namespace of our Redis keys (several relays may share one Redis)
+
+    worker_enabled: bool = True
+    worker_batch_size: int = 100
+    lease_seconds: float = 60.0
+    task_deadline_seconds: float = 3600.0
+
+    callback_retry_base_seconds: float = 5.0  # first retry after ~5 s, doubling, capped at 1 h
+    callback_give_up_seconds: float = 24 * 3600.0  # then the event is marked dead
+    callback_timeout_seconds: float = 5.0
+    callback_secret_grace_seconds: float = 24 * 3600.0  # old secret keeps signing after a rotation
+
+    sandbox_enabled: bool = True
+    sandbox_key: str = "sandbox-local-key"
+    sandbox_queued_seconds: float = 2.0
+    sandbox_dreaming_seconds: float = 5.0
+
+    demo_account: str = "demo"
+    admin_token: str | None = Field(default=None, repr=False)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("DREAMRELAY_CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'dreamrelay.db').resolve()}"
+
+    @property
+    def loopback_url(self) -> str:
+        """How this process reaches itself (the mounted sandbox, for one)."""
+        host = self.host if self.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def resolved_public_url(self) -> str:
+        return (self.public_url or self.loopback_url).rstrip("/")
+
+    @property
+    def sandbox_base_url(self) -> str:
+        return f"{self.loopback_url}/sandbox/dream-machine/v1"
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return self.model_copy(update=changes)

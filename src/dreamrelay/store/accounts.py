@@ -1,0 +1,175 @@
+"""Accounts and their API keys (stored as SHA-256 hashes only)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dreamrelay.domain.signing import new_secret
+from dreamrelay.store.schema import accounts, api_keys
+
+KEY_PREFIX = "dr-"
+
+
+@dataclass(frozen=True)
+class Account:
+    id: int
+    name: str
+    balance: int
+    created_at: float
+
+
+@dataclass(frozen=True)
+class KeyOwner:
+    """What authentication learns about a key: enough to serve a request without another query."""
+
+    key_id: int
+    account_id: int
+    disabled: bool
+    expires_at: float | None = None
+    allowed_models: tuple[str, ...] | None = None
+    rpm: int | None = None
+    max_in_flight: int | None = None
+    batch_rpm: int | None = None
+
+
+def new_api_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(30)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+async def create_account(conn: AsyncConnection, name: str) -> Account:
+    now = time.time()
+    row = (
+        await conn.execute(
+            insert(accounts).values(name=name, balance=0, created_at=now).returning(accounts.c.id)
+        )
+    ).one()
+    return Account(id=row.id, name=name, balance=0, created_at=now)
+
+
+async def get_account(conn: AsyncConnection, name: str) -> Account | None:
+    row = (await conn.execute(select(accounts).where(accounts.c.name == name))).one_or_none()
+    return Account(row.id, row.name, row.balance, row.created_at) if row else None
+
+
+async def list_accounts(conn: AsyncConnection) -> list[Account]:
+    rows = await conn.execute(select(accounts).order_by(accounts.c.id))
+    return [Account(r.id, r.name, r.balance, r.created_at) for r in rows]
+
+
+async def count_accounts(conn: AsyncConnection) -> int:
+    return int((await conn.execute(select(func.count()).select_from(accounts))).scalar_one())
+
+
+async def create_key(conn: AsyncConnection, account_id: int, name: str = "") -> tuple[int, str]:
+    """Store a new key's hash; return (key id, the key). The key is never readable again."""
+    key = new_api_key()
+    row = (
+        await conn.execute(
+            insert(api_keys)
+            .values(
+                account_id=account_id,
+                key_hash=hash_key(key),
+                prefix=key[:10],
+                name=name,
+                disabled=False,
+                created_at=time.time(),
+            )
+            .returning(api_keys.c.id)
+        )
+    ).one()
+    return row.id, key
+
+
+async def find_key(conn: AsyncConnection, key_hash: str) -> KeyOwner | None:
+    query = select(
+        api_keys.c.id,
+        api_keys.c.account_id,
+        api_keys.c.disabled,
+        api_keys.c.expires_at,
+        api_keys.c.allowed_models,
+        api_keys.c.rpm,
+        api_keys.c.max_in_flight,
+        api_keys.c.batch_rpm,
+    ).where(api_keys.c.key_hash == key_hash)
+    row = (await conn.execute(query)).one_or_none()
+    if row is None:
+        return None
+    return KeyOwner(
+        key_id=row.id,
+        account_id=row.account_id,
+        disabled=row.disabled,
+        expires_at=row.expires_at,
+        allowed_models=tuple(row.allowed_models) if row.allowed_models is not None else None,
+        rpm=row.rpm,
+        max_in_flight=row.max_in_flight,
+        batch_rpm=row.batch_rpm,
+    )
+
+
+async def list_keys(conn: AsyncConnection) -> list[dict[str, object]]:
+    query = (
+        select(
+            api_keys.c.id,
+            api_keys.c.prefix,
+            api_keys.c.name,
+            api_keys.c.disabled,
+            api_keys.c.created_at,
+            api_keys.c.last_used_at,
+            accounts.c.name.label("account"),
+        )
+        .join(accounts, accounts.c.id == api_keys.c.account_id)
+        .order_by(api_keys.c.id)
+    )
+    return [dict(r._mapping) for r in await conn.execute(query)]
+
+
+async def touch_keys(conn: AsyncConnection, used_at: dict[int, float]) -> None:
+    for key_id, when in used_at.items():
+        await conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=when))
+
+
+async def callback_secrets(conn: AsyncConnection, account_id: int, now: float) -> list[str]:
+    """Secrets to sign with: the current one (made on first need) and, within its grace, the previous."""
+    row = (
+        await conn.execute(
+            select(
+                accounts.c.callback_secret,
+                accounts.c.previous_callback_secret,
+                accounts.c.previous_secret_until,
+            ).where(accounts.c.id == account_id)
+        )
+    ).one()
+    current = row.callback_secret
+    if current is None:
+        current = new_secret()
+        await conn.execute(
+            update(accounts).where(accounts.c.id == account_id).values(callback_secret=current)
+        )
+    keep_previous = row.previous_callback_secret and (row.previous_secret_until or 0) > now
+    return [current, row.previous_callback_secret] if keep_previous else [current]
+
+
+async def rotate_callback_secret(conn: AsyncConnection, account_id: int, grace_seconds: float) -> str:
+    """A new secret; the old one keeps signing (alongside) for `grace_seconds` so receivers can switch."""
+    old = await callback_secrets(conn, account_id, time.time())
+    fresh = new_secret()
+    await conn.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id)
+        .values(
+            callback_secret=fresh,
+            previous_callback_secret=old[0],
+            previous_secret_until=time.time() + grace_seconds,
+        )
+    )
+    return fresh

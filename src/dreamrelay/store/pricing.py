@@ -1,0 +1,77 @@
+"""The price list: credits per model, resolution, duration and action; '*' matches anything."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dreamrelay.store.schema import prices
+
+WILDCARD = "*"
+
+
+async def price_for(
+    conn: AsyncConnection, *, model: str, resolution: str, duration: str, action: str
+) -> int | None:
+    """The most specific matching rule's credits (exact beats '*', field by field), or None."""
+    rows = await conn.execute(
+        select(prices.c.resolution, prices.c.duration, prices.c.action, prices.c.credits).where(
+            prices.c.model.in_([model, WILDCARD])
+        )
+    )
+    best: tuple[int, int] | None = None
+    for row in rows:
+        wanted = (resolution, duration, action)
+        given = (row.resolution, row.duration, row.action)
+        if any(g not in (w, WILDCARD) for g, w in zip(given, wanted, strict=True)):
+            continue
+        score = sum(g != WILDCARD for g in given)
+        if best is None or score > best[0]:
+            best = (score, int(row.credits))
+    return best[1] if best else None
+
+
+async def list_prices(conn: AsyncConnection) -> list[dict[str, object]]:
+    query = select(prices.c.model, prices.c.resolution, prices.c.duration, prices.c.action, prices.c.credits)
+    return [dict(r._mapping) for r in await conn.execute(query.order_by(prices.c.model, prices.c.id))]
+
+
+async def set_price(
+    conn: AsyncConnection,
+    *,
+    model: str,
+    resolution: str,
+    duration: str,
+    action: str,
+    credits: int,
+    postgres: bool,
+) -> None:
+    values = {
+        "model": model,
+        "resolution": resolution,
+        "duration": duration,
+        "action": action,
+        "credits": credits,
+    }
+    statement = (pg_insert if postgres else sqlite_insert)(prices).values(**values)
+    await conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["model", "resolution", "duration", "action"], set_={"credits": credits}
+        )
+    )
+
+
+async def remove_price(
+    conn: AsyncConnection, *, model: str, resolution: str, duration: str, action: str
+) -> bool:
+    result = await conn.execute(
+        delete(prices).where(
+            prices.c.model == model,
+            prices.c.resolution == resolution,
+            prices.c.duration == duration,
+            prices.c.action == action,
+        )
+    )
+    return result.rowcount > 0

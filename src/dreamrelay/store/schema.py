@@ -1,0 +1,194 @@
+"""Every table on one MetaData; Alembic's target. Times are UNIX seconds (float) in UTC."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("balance", BigInteger, nullable=False, server_default="0"),
+    Column("created_at", Double, nullable=False),
+    Column("callback_secret", Text),  # Standard Webhooks secret (whsec_…); made on first need
+    Column("previous_callback_secret", Text),  # still signed with until previous_secret_until
+    Column("previous_secret_until", Double),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("key_hash", String(64), nullable=False, unique=True),  # SHA-256 hex; the key itself is never kept
+    Column("prefix", String(16), nullable=False),  # first characters, to tell keys apart in listings
+    Column("name", String(100), nullable=False, server_default=""),
+    Column("disabled", Boolean, nullable=False, server_default="0"),
+    Column("created_at", Double, nullable=False),
+    Column("last_used_at", Double),
+    Column("expires_at", Double),
+    Column("spend_cap", BigInteger),  # credits this key may spend in all; null = no cap
+    Column("spent", BigInteger, nullable=False, server_default="0"),  # held + captured, net of releases
+    Column("allowed_models", JSON),  # null = every model
+    Column("rpm", Integer),  # requests per minute; null = the server default
+    Column("max_in_flight", Integer),  # tasks pending/processing at once
+    Column("batch_rpm", Integer),  # batch queries per minute
+)
+
+channels = Table(
+    "channels",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),  # sandbox | luma | relay | kling
+    Column("base_url", Text, nullable=False, server_default=""),
+    Column("secret_key", Text, nullable=False, server_default=""),
+    Column("models", JSON),  # list of own-format model names; null = every model
+    Column("priority", Integer, nullable=False, server_default="0"),
+    Column("weight", Integer, nullable=False, server_default="1"),
+    Column("concurrency", Integer, nullable=False, server_default="16"),
+    Column("enabled", Boolean, nullable=False, server_default="1"),
+    Column("created_at", Double, nullable=False),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String(36), primary_key=True),  # public id (uuid4)
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("api_key_id", Integer, ForeignKey("api_keys.id", ondelete="SET NULL")),
+    Column("channel_id", Integer, ForeignKey("channels.id", ondelete="SET NULL")),
+    Column("action", String(16), nullable=False),  # generate | extend
+    Column("parent_id", String(36)),
+    Column("model", String(32), nullable=False),
+    Column("api_format", String(16), nullable=False, server_default="luma"),  # format it was created in
+    Column("request", JSON, nullable=False),  # normalised request (image URLs point at our storage)
+    Column("state", String(16), nullable=False),
+    Column("version", Integer, nullable=False, server_default="1"),  # +1 on every change
+    Column("upstream_id", String(128)),
+    Column("upstream_state", String(32)),
+    Column("failure_reason", Text),
+    Column("callback_url", Text),
+    Column("media", JSON),  # probed facts of our copies, once completed
+    Column("body", LargeBinary, nullable=False),  # the own-format task object, pre-encoded
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Column("finished_at", Double),
+    Column("deadline_at", Double, nullable=False),
+    Column("next_poll_at", Double),  # null once terminal
+    Column("poll_count", Integer, nullable=False, server_default="0"),
+    Column("poll_errors", Integer, nullable=False, server_default="0"),
+    Column("lease_owner", String(64)),
+    Column("lease_until", Double),
+    Column("price", BigInteger, nullable=False, server_default="0"),  # credits held at submit
+    Index("ix_tasks_account_created", "account_id", "created_at"),
+    Index("ix_tasks_key_state", "api_key_id", "state"),
+    Index("ix_tasks_due", "next_poll_at"),
+    Index("ix_tasks_channel_upstream", "channel_id", "upstream_id"),
+)
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("task_id", String(36)),
+    Column("kind", String(16), nullable=False),  # topup | hold | capture | release | adjustment
+    Column("amount", BigInteger, nullable=False),  # signed change of the balance
+    # capture and release both settle a hold: at most one settlement per task, whichever kind.
+    Column("settles", String(36), unique=True),
+    Column("note", Text, nullable=False, server_default=""),
+    Column("created_at", Double, nullable=False),
+    UniqueConstraint("task_id", "kind", name="uq_ledger_task_kind"),
+)
+
+prices = Table(
+    "prices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(32), nullable=False),
+    Column("resolution", String(16), nullable=False, server_default="*"),
+    Column("duration", String(16), nullable=False, server_default="*"),
+    Column("action", String(16), nullable=False, server_default="*"),
+    Column("credits", BigInteger, nullable=False),
+    UniqueConstraint("model", "resolution", "duration", "action", name="uq_prices_rule"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("task_id", String(36), nullable=False),
+    Column("created_at", Double, nullable=False),
+    UniqueConstraint("account_id", "key", name="uq_idempotency_account_key"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("message_id", String(80), nullable=False, unique=True),  # webhook-id; kept on replays
+    Column("task_id", String(36), nullable=False, index=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("sequence", Integer, nullable=False),  # 1, 2, 3… per task, in state-change order
+    Column("state", String(16), nullable=False),  # the task's state this event reports
+    Column("url", Text, nullable=False),
+    Column("payload", LargeBinary, nullable=False),  # the task object as its GET returned it then
+    Column("status", String(16), nullable=False),  # pending | delivered | dead
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", Double),
+    Column("lease_owner", String(64)),
+    Column("lease_until", Double),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("created_at", Double, nullable=False),
+    Column("delivered_at", Double),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+    UniqueConstraint("task_id", "sequence", name="uq_outbox_task_sequence"),
+)
+
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "event_id",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("outbox.id"),
+        nullable=False,
+        index=True,
+    ),
+    Column("attempt", Integer, nullable=False),
+    Column("status_code", Integer),  # null when no HTTP answer came
+    Column("latency_ms", Integer, nullable=False),
+    Column("error", Text),
+    Column("created_at", Double, nullable=False),
+)

@@ -1,0 +1,147 @@
+"""Task rows: insert, read, compare-and-set update, and leasing due tasks to a worker."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dreamrelay.domain.states import TaskState
+from dreamrelay.store.schema import tasks
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    id: str
+    account_id: int
+    api_key_id: int | None
+    channel_id: int | None
+    action: str
+    parent_id: str | None
+    model: str
+    api_format: str
+    request: dict[str, Any]
+    state: TaskState
+    version: int
+    upstream_id: str | None
+    upstream_state: str | None
+    failure_reason: str | None
+    callback_url: str | None
+    media: dict[str, Any] | None
+    body: bytes
+    created_at: float
+    updated_at: float
+    finished_at: float | None
+    deadline_at: float
+    next_poll_at: float | None
+    poll_count: int
+    poll_errors: int
+    lease_owner: str | None
+    lease_until: float | None
+    price: int
+
+    def with_values(self, values: dict[str, Any]) -> TaskRow:
+        data = {**self.__dict__, **values}
+        data["state"] = TaskState(data["state"])
+        return TaskRow(**data)
+
+
+_COLUMNS = [tasks.c[name] for name in TaskRow.__dataclass_fields__]
+
+
+def _row(row: Any) -> TaskRow:
+    data = dict(row._mapping)
+    data["state"] = TaskState(data["state"])
+    data["body"] = bytes(data["body"])
+    return TaskRow(**data)
+
+
+async def insert_task(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    await conn.execute(tasks.insert().values(**values))
+
+
+async def get_task(conn: AsyncConnection, task_id: str, account_id: int | None = None) -> TaskRow | None:
+    query = select(*_COLUMNS).where(tasks.c.id == task_id)
+    if account_id is not None:
+        query = query.where(tasks.c.account_id == account_id)
+    row = (await conn.execute(query)).one_or_none()
+    return _row(row) if row else None
+
+
+async def get_bodies(conn: AsyncConnection, task_ids: Sequence[str], account_id: int) -> dict[str, bytes]:
+    """Pre-encoded task objects of `task_ids` that belong to `account_id` (one indexed query)."""
+    rows = await conn.execute(
+        select(tasks.c.id, tasks.c.body).where(tasks.c.id.in_(task_ids), tasks.c.account_id == account_id)
+    )
+    return {r.id: bytes(r.body) for r in rows}
+
+
+async def compare_and_set(
+    conn: AsyncConnection, task: TaskRow, values: dict[str, Any], *, lease_owner: str | None = None
+) -> TaskRow | None:
+    """Apply `values` only if the row is still at `task.version` (and, if given, leased by `lease_owner`).
+
+    Returns the updated row, or None when someone else changed the task first.
+    """
+    values = {**values, "version": task.version + 1}
+    condition = and_(tasks.c.id == task.id, tasks.c.version == task.version)
+    if lease_owner is not None:
+        condition = and_(condition, tasks.c.lease_owner == lease_owner)
+    result = await conn.execute(update(tasks).where(condition).values(**values))
+    if result.rowcount != 1:
+        return None
+    return task.with_values(values)
+
+
+async def lease_due(
+    conn: AsyncConnection, *, owner: str, now: float, limit: int, lease_seconds: float, skip_locked: bool
+) -> list[TaskRow]:
+    """Claim up to `limit` due, unleased active tasks for `owner` until now + lease_seconds."""
+    due = (
+        select(tasks.c.id)
+        .where(
+            tasks.c.next_poll_at <= now,
+            tasks.c.state.in_([TaskState.PENDING, TaskState.PROCESSING]),
+            or_(tasks.c.lease_until.is_(None), tasks.c.lease_until < now),
+        )
+        .order_by(tasks.c.next_poll_at)
+        .limit(limit)
+    )
+    if skip_locked:
+        due = due.with_for_update(skip_locked=True)
+    result = await conn.execute(
+        update(tasks)
+        .where(tasks.c.id.in_(due.scalar_subquery()))
+        .values(lease_owner=owner, lease_until=now + lease_seconds)
+        .returning(*_COLUMNS)
+    )
+    return [_row(r) for r in result]
+
+
+async def release_lease(conn: AsyncConnection, task_id: str, owner: str, values: dict[str, Any]) -> bool:
+    """Give a leased task back with `values` (e.g. its next poll time); False if the lease was lost."""
+    result = await conn.execute(
+        update(tasks)
+        .where(tasks.c.id == task_id, tasks.c.lease_owner == owner)
+        .values(lease_owner=None, lease_until=None, **values)
+    )
+    return result.rowcount == 1
+
+
+async def next_due_at(conn: AsyncConnection) -> float | None:
+    query = (
+        select(tasks.c.next_poll_at).where(tasks.c.next_poll_at.is_not(None)).order_by(tasks.c.next_poll_at)
+    )
+    return (await conn.execute(query.limit(1))).scalar_one_or_none()
+
+
+async def count_in_flight(conn: AsyncConnection, api_key_id: int) -> int:
+    query = (
+        select(func.count())
+        .select_from(tasks)
+        .where(tasks.c.api_key_id == api_key_id, tasks.c.state.in_([TaskState.PENDING, TaskState.PROCESSING]))
+    )
+    return int((await conn.execute(query)).scalar_one())

@@ -1,0 +1,57 @@
+"""What every upstream adapter offers, and the only exceptions it may raise."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from dreamrelay.domain.states import TaskState
+
+
+@dataclass(frozen=True)
+class UpstreamRequest:
+    """A generation as DreamRelay asks an upstream for it (own-format vocabulary)."""
+
+    prompt: str
+    model: str
+    aspect_ratio: str
+    resolution: str
+    duration: str
+    loop: bool = False
+    expand_prompt: bool = False
+    start_image_url: str | None = None
+    end_image_url: str | None = None
+    extend_upstream_id: str | None = None  # continue this upstream generation
+
+
+@dataclass(frozen=True)
+class UpstreamStatus:
+    state: TaskState
+    video_url: str | None = None
+    failure_reason: str | None = None
+    raw_state: str | None = None
+
+
+class UpstreamRefused(Exception):
+    """Upstream understood and rejected the request (4xx): no retry elsewhere, the customer is told."""
+
+
+class UpstreamUnavailable(Exception):
+    """Upstream could not take the request (429, 5xx, connection error before acceptance): try another."""
+
+
+class UpstreamOutcomeUnknown(Exception):
+    """The request was sent but no answer came back: it may or may not exist upstream. Never resend."""
+
+
+class Upstream(Protocol):
+    batch_size: int  # how many ids one poll() call may carry
+
+    async def submit(self, request: UpstreamRequest) -> str:
+        """Create the generation upstream; return its upstream id."""
+        ...
+
+    async def poll(self, upstream_ids: Sequence[str]) -> dict[str, UpstreamStatus]:
+        """Current status of each id; ids upstream no longer knows are left out."""
+        ...

@@ -1,0 +1,63 @@
+"""The callback deliverer: leases due outbox events and delivers them concurrently."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from dreamrelay.services.callbacks import deliver
+from dreamrelay.store import outbox
+
+if TYPE_CHECKING:
+    from dreamrelay.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+MAX_IN_FLIGHT = 64
+IDLE_WAIT_SECONDS = 0.5
+LEASE_SECONDS = 60.0
+
+
+class Deliverer:
+    def __init__(self, rt: Runtime, owner: str) -> None:
+        self.rt = rt
+        self.owner = owner
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                if not await self.run_once():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), IDLE_WAIT_SECONDS)
+        finally:
+            if self._running:
+                await asyncio.gather(*self._running, return_exceptions=True)
+
+    async def run_once(self) -> int:
+        free = MAX_IN_FLIGHT - len(self._running)
+        if free <= 0:
+            return 0
+        async with self.rt.db.transaction() as conn:
+            events = await outbox.lease_due(
+                conn,
+                owner=self.owner,
+                now=time.time(),
+                limit=free,
+                lease_seconds=LEASE_SECONDS,
+                skip_locked=not self.rt.db.is_sqlite,
+            )
+        for event in events:
+            job = asyncio.create_task(self._deliver(event))
+            self._running.add(job)
+            job.add_done_callback(self._running.discard)
+        return len(events)
+
+    async def _deliver(self, event: outbox.Event) -> None:
+        try:
+            await deliver(self.rt, event, self.owner)
+        except Exception:
+            log.exception("delivering %s failed; its lease expires and it is retried", event.message_id)

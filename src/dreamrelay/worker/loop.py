@@ -1,0 +1,155 @@
+"""The follower: leases due tasks, polls their upstreams per channel, applies what it learns."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from dreamrelay.services import follow
+from dreamrelay.store import accounts as account_store
+from dreamrelay.store import channels as channel_store
+from dreamrelay.store import tasks as task_store
+from dreamrelay.store.channels import Channel
+from dreamrelay.store.tasks import TaskRow
+from dreamrelay.upstreams.base import UpstreamUnavailable
+
+if TYPE_CHECKING:
+    from dreamrelay.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+IDLE_WAIT_SECONDS = 1.0
+MAX_IN_FLIGHT = 256
+MEDIA_COPIES_AT_ONCE = 2  # probing is CPU work; more than the cores only queues it
+LAST_USED_FLUSH_SECONDS = 30.0
+
+
+class Worker:
+    def __init__(self, rt: Runtime, name: str | None = None) -> None:
+        self.rt = rt
+        self.owner = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self._media = asyncio.Semaphore(MEDIA_COPIES_AT_ONCE)
+        self._channel_slots: dict[int, asyncio.Semaphore] = {}
+        self._running: set[asyncio.Task[None]] = set()
+        self._last_flush = time.monotonic()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until `stop` is set, then let what is in hand finish."""
+        try:
+            while not stop.is_set():
+                leased = await self.run_once()
+                if not leased:
+                    await self._idle(stop)
+                await self._flush_last_used()
+        finally:
+            if self._running:
+                await asyncio.gather(*self._running, return_exceptions=True)
+            await self._flush_last_used(force=True)
+
+    async def run_once(self) -> int:
+        """Lease what is due (as far as free slots allow) and start following it. Returns the count."""
+        free = MAX_IN_FLIGHT - len(self._running)
+        if free <= 0:
+            return 0
+        now = time.time()
+        async with self.rt.db.transaction() as conn:
+            leased = await task_store.lease_due(
+                conn,
+                owner=self.owner,
+                now=now,
+                limit=min(free, self.rt.settings.worker_batch_size),
+                lease_seconds=self.rt.settings.lease_seconds,
+                skip_locked=not self.rt.db.is_sqlite,
+            )
+            channel_list = await channel_store.list_channels(conn) if leased else []
+        if not leased:
+            return 0
+        by_id = {c.id: c for c in channel_list}
+        groups: dict[int | None, list[TaskRow]] = defaultdict(list)
+        for task in leased:
+            reason = follow.overdue_reason(task, now)
+            if reason is not None:
+                self._spawn(follow.fail(self.rt, task, self.owner, reason))
+            else:
+                groups[task.channel_id].append(task)
+        for channel_id, group in groups.items():
+            channel = by_id.get(channel_id) if channel_id is not None else None
+            if channel is None:
+                for task in group:
+                    self._spawn(follow.fail(self.rt, task, self.owner, "its upstream channel was removed"))
+                continue
+            self._follow_channel(channel, group)
+        return len(leased)
+
+    async def drain(self) -> None:
+        """Wait for every follow started so far (tests and graceful shutdown)."""
+        while self._running:
+            await asyncio.gather(*list(self._running), return_exceptions=True)
+
+    def _follow_channel(self, channel: Channel, group: list[TaskRow]) -> None:
+        upstream = self.rt.upstream_for(channel)
+        size = max(upstream.batch_size, 1)
+        for start in range(0, len(group), size):
+            self._spawn(self._poll(channel, group[start : start + size]))
+
+    async def _poll(self, channel: Channel, batch: list[TaskRow]) -> None:
+        slots = self._channel_slots.setdefault(channel.id, asyncio.Semaphore(max(channel.concurrency, 1)))
+        upstream = self.rt.upstream_for(channel)
+        async with slots:
+            try:
+                statuses = await upstream.poll([t.upstream_id for t in batch if t.upstream_id])
+            except UpstreamUnavailable as exc:
+                log.warning("polling channel %s failed: %s", channel.name, exc)
+                for task in batch:
+                    await follow.reschedule(self.rt, task, self.owner, errors=task.poll_errors + 1)
+                return
+        for task in batch:
+            status = statuses.get(task.upstream_id or "")
+            if status is None:
+                await follow.reschedule(self.rt, task, self.owner, errors=task.poll_errors + 1)
+            elif status.state.is_terminal:
+                async with self._media:
+                    await follow.apply_status(self.rt, task, status, self.owner)
+            else:
+                await follow.apply_status(self.rt, task, status, self.owner)
+
+    def _spawn(self, work: object) -> None:
+        async def guarded() -> None:
+            async with self._slots:
+                try:
+                    await work  # type: ignore[misc]
+                except Exception:
+                    log.exception("following a task failed; its lease will expire and it is retried")
+
+        job = asyncio.create_task(guarded())
+        self._running.add(job)
+        job.add_done_callback(self._running.discard)
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        self.rt.wake_worker.clear()  # before looking, so a submit from now on wakes us
+        async with self.rt.db.reader() as conn:
+            due = await task_store.next_due_at(conn)
+        wait = IDLE_WAIT_SECONDS if due is None else min(max(due - time.time(), 0.05), IDLE_WAIT_SECONDS)
+        waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self.rt.wake_worker.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
+
+    async def _flush_last_used(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self._last_flush < LAST_USED_FLUSH_SECONDS:
+            return
+        self._last_flush = time.monotonic()
+        pending = self.rt.key_cache.take_last_used()
+        if pending:
+            async with self.rt.db.transaction() as conn:
+                await account_store.touch_keys(conn, pending)

@@ -1,0 +1,116 @@
+"""Shared fixtures: settings on a temp data dir, and a real DreamRelay on a loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import update
+
+from dreamrelay.http.app import create_app
+from dreamrelay.runtime import Runtime
+from dreamrelay.services.bootstrap import first_start
+from dreamrelay.settings import Settings
+from dreamrelay.store import accounts as account_store
+from dreamrelay.store import ledger, migrate
+from dreamrelay.store.schema import api_keys
+from tests.support.live_server import live_server
+from tests.support.services import postgres_database, redis_prefix
+
+SEED = Path(__file__).resolve().parents[1].parent / "shared" / "seeds" / "luma-batch-tasks.txt"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def make_settings(data_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": data_dir,
+        "port": free_port(),
+        "sandbox_queued_seconds": 0.0,
+        "sandbox_dreaming_seconds": 0.0,
+        "task_deadline_seconds": 120.0,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@dataclass
+class Relay:
+    """A running DreamRelay: its URL, settings and the demo account's key."""
+
+    url: str
+    settings: Settings
+    key: str
+
+    def client(self, key: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {key or self.key}"}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def new_key(self, account: str, *, balance: int = 0, **limits: object) -> str:
+        """A key of `account` (created with `balance` credits if new); `limits` are api_keys columns."""
+        return asyncio.run(_new_key(self.settings, account, balance, limits))
+
+
+async def _prepare(settings: Settings) -> str:
+    async with Runtime.from_settings(settings) as rt:
+        await migrate.upgrade(rt.db)
+        seeded = await first_start(rt)
+    assert seeded is not None
+    return seeded.api_key
+
+
+async def _new_key(settings: Settings, account: str, balance: int, limits: dict[str, object]) -> str:
+    async with Runtime.from_settings(settings) as rt, rt.db.transaction() as conn:
+        found = await account_store.get_account(conn, account)
+        if found is None:
+            found = await account_store.create_account(conn, account)
+            if balance:
+                await ledger.top_up(conn, found.id, balance, note="test")
+        key_id, key = await account_store.create_key(conn, found.id)
+        if limits:
+            await conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(**limits))
+    return key
+
+
+@contextmanager
+def start_relay(settings: Settings) -> Iterator[Relay]:
+    """Migrate and seed the store, then serve DreamRelay on settings.port until the block ends."""
+    key = asyncio.run(_prepare(settings))
+    with live_server(create_app(settings), port=settings.port) as url:
+        yield Relay(url=url, settings=settings, key=key)
+
+
+@pytest.fixture
+def relay(tmp_path: Path) -> Iterator[Relay]:
+    """DreamRelay with the sandbox at its fastest timings (completion = render time)."""
+    with start_relay(make_settings(tmp_path)) as running:
+        yield running
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    yield from postgres_database()
+
+
+@pytest.fixture
+def redis_ns() -> Iterator[str]:
+    yield from redis_prefix()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | None]:
+    """Each store the product supports: None means the default SQLite file under the data dir."""
+    if request.param == "sqlite":
+        yield None
+    else:
+        yield from postgres_database()

@@ -1,0 +1,89 @@
+"""Rate limits per key: requests per minute, batch queries per minute, tasks in flight; shared via Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dreamrelay.ratelimit import MemoryRateLimiter, RedisRateLimiter
+from tests.conftest import make_settings, start_relay
+from tests.support.services import REDIS_URL
+from tests.test_luma_lifecycle import wait_for
+
+
+def test_requests_per_minute_answer_429_with_retry_after(tmp_path: Path) -> None:
+    with start_relay(make_settings(tmp_path)) as relay:
+        key = relay.new_key("chatty", balance=0, rpm=3)
+        with relay.client(key) as client:
+            answers = [client.post("/luma/tasks", json={"ids": []}) for _ in range(4)]
+        assert [a.status_code for a in answers] == [200, 200, 200, 429]
+        assert [a.headers["x-ratelimit-remaining"] for a in answers[:3]] == ["2", "1", "0"]
+        limited = answers[3]
+        assert limited.json()["error"]["code"] == "rate_limited"
+        assert limited.headers["x-ratelimit-limit"] == "3"
+        # One token comes back every 60/3 = 20 seconds.
+        assert 18 <= int(limited.headers["retry-after"]) <= 20
+        assert int(limited.headers["x-ratelimit-reset"]) <= 60
+
+
+def test_batch_queries_have_their_own_budget(tmp_path: Path) -> None:
+    with start_relay(make_settings(tmp_path)) as relay:
+        key = relay.new_key("poller", balance=0, batch_rpm=2)
+        with relay.client(key) as client:
+            codes = [client.post("/luma/tasks", json={"ids": []}).status_code for _ in range(3)]
+            assert codes == [200, 200, 429]
+            assert client.get("/luma/generations/unknown").status_code == 404  # other routes still pass
+
+
+def test_tasks_in_flight_cap_frees_a_slot_when_a_task_ends(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, sandbox_queued_seconds=1.5)
+    with start_relay(settings) as relay:
+        key = relay.new_key("busy", balance=10_000, max_in_flight=1)
+        with relay.client(key) as client:
+            first = client.post("/luma/generations", json={"user_prompt": "one", "resolution": "540p"})
+            assert first.status_code == 200
+            second = client.post("/luma/generations", json={"user_prompt": "two", "resolution": "540p"})
+            assert second.status_code == 429
+            assert second.json()["error"]["code"] == "rate_limited" and second.headers["retry-after"]
+            wait_for(client, first.json()["id"], {"completed", "failed"})
+            third = client.post("/luma/generations", json={"user_prompt": "three", "resolution": "540p"})
+            assert third.status_code == 200
+
+
+def test_two_server_processes_share_one_limit_through_redis(tmp_path: Path, redis_ns: str) -> None:
+    shared = {"redis_url": REDIS_URL, "redis_prefix": redis_ns}
+    first_settings = make_settings(tmp_path / "a", **shared)
+    second_settings = make_settings(tmp_path / "a", **shared)  # same data dir and store, another server
+    with start_relay(first_settings) as one:
+        key = one.new_key("shared", balance=0, rpm=4)
+        from dreamrelay.http.app import create_app
+        from tests.support.live_server import live_server
+
+        with live_server(create_app(second_settings), port=second_settings.port) as other_url:
+            codes = []
+            for url in (one.url, other_url, one.url, other_url, one.url, other_url):
+                response = httpx.post(
+                    url + "/luma/tasks", json={"ids": []}, headers={"Authorization": f"Bearer {key}"}
+                )
+                codes.append(response.status_code)
+            assert codes == [200, 200, 200, 200, 429, 429]
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_bucket_refills_over_time(kind: str, redis_ns: str) -> None:
+    async def run() -> None:
+        limiter = MemoryRateLimiter() if kind == "memory" else RedisRateLimiter(REDIS_URL, redis_ns)
+        try:
+            decisions = [await limiter.hit("k", 120) for _ in range(121)]
+            assert all(d.allowed for d in decisions[:120]) and not decisions[120].allowed
+            assert decisions[120].retry_after == 1
+            await asyncio.sleep(0.6)  # 120 per minute = one token every 0.5 s
+            assert (await limiter.hit("k", 120)).allowed
+            assert (await limiter.hit("other", 120)).allowed
+        finally:
+            await limiter.close()
+
+    asyncio.run(run())
