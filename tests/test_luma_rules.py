@@ -43,7 +43,7 @@ def done_ids(relay: Relay) -> list[str]:
 
 
 def test_batch_keeps_order_drops_duplicates_and_foreign_ids(relay: Relay, done_ids: list[str]) -> None:
-    other_key = relay.new_key("mallory")
+    other_key = relay.new_key("mallory", balance=1000)
     with relay.client(other_key) as other:
         foreign = other.post("/luma/generations", json={"user_prompt": "mine", "resolution": "540p"}).json()[
             "id"

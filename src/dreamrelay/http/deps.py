@@ -37,7 +37,11 @@ async def batch_caller(request: Request, caller: Annotated[Caller, Depends(curre
 
 async def _spend(request: Request, rt: Runtime, bucket: str, limit: int) -> None:
     decision = await rt.limiter.hit(bucket, limit)
-    request.state.ratelimit_headers = decision.headers()
+    # Of several buckets, the headers show the one closest to running out.
+    shown = getattr(request.state, "ratelimit_headers", None)
+    headers = decision.headers()
+    if shown is None or int(headers["X-RateLimit-Remaining"]) < int(shown["X-RateLimit-Remaining"]):
+        request.state.ratelimit_headers = headers
     if not decision.allowed:
         raise RateLimited("rate limit reached for this API key; slow down", headers=decision.headers())
 

@@ -1,0 +1,109 @@
+"""Reading media we keep: video facts, first and last frames, the thumbnail palette, image sniffing."""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+from PIL import Image, UnidentifiedImageError
+
+PALETTE_SIDE = 5
+MAX_IMAGE_PIXELS = 50_000_000
+
+
+class MediaError(Exception):
+    """The bytes are not the media they claim to be, or cannot be decoded."""
+
+
+@dataclass(frozen=True)
+class VideoProbe:
+    width: int
+    height: int
+    duration: float
+    codec: str
+    frames: int
+
+
+def probe_video(path: Path) -> VideoProbe:
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise MediaError("no video stream")
+            stream = container.streams.video[0]
+            if container.duration is not None:
+                duration = container.duration / av.time_base
+            elif stream.duration is not None and stream.time_base is not None:
+                duration = float(stream.duration * stream.time_base)
+            else:
+                duration = 0.0
+            return VideoProbe(
+                width=stream.codec_context.width,
+                height=stream.codec_context.height,
+                duration=round(duration, 6),
+                codec=stream.codec_context.name,
+                frames=stream.frames,
+            )
+    except av.FFmpegError as exc:
+        raise MediaError(str(exc)) from exc
+
+
+def first_and_last_frames(path: Path) -> tuple[Image.Image, Image.Image]:
+    """Decode the video once; the first frame is the thumbnail, the last continues an extend."""
+    first: Image.Image | None = None
+    last = None
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise MediaError("no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for frame in container.decode(stream):
+                if first is None:
+                    first = frame.to_image()
+                last = frame
+    except av.FFmpegError as exc:
+        raise MediaError(str(exc)) from exc
+    if first is None or last is None:
+        raise MediaError("the video has no frames")
+    return first, last.to_image()
+
+
+def palette_grid(image: Image.Image) -> str:
+    """Base64 of a 5×5 grid of average RGB colours: 75 bytes, 100 characters."""
+    small = image.convert("RGB").resize((PALETTE_SIDE, PALETTE_SIDE), Image.Resampling.BOX)
+    return base64.b64encode(small.tobytes()).decode("ascii")
+
+
+def jpeg_bytes(image: Image.Image, quality: int = 85) -> bytes:
+    out = io.BytesIO()
+    image.convert("RGB").save(out, format="JPEG", quality=quality, optimize=True)
+    return out.getvalue()
+
+
+def sniff_image(data: bytes) -> str | None:
+    """The media type by content (magic numbers), never by name or header."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "image/jpeg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "image/png"
+    return None
+
+
+def open_image(data: bytes) -> Image.Image:
+    """Decode fully (so truncated files fail here, not later); refuse decompression bombs."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise MediaError(f"image has more than {MAX_IMAGE_PIXELS} pixels")
+            image.load()
+            return image.convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise MediaError(str(exc) or type(exc).__name__) from exc
+
+
+def image_size(data: bytes) -> tuple[int, int]:
+    image = open_image(data)
+    return image.width, image.height
