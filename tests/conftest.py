@@ -15,7 +15,7 @@ from sqlalchemy import update
 
 from dreamrelay.http.app import create_app
 from dreamrelay.runtime import Runtime
-from dreamrelay.services.bootstrap import first_start
+from dreamrelay.services.bootstrap import ensure_admin_token, first_start
 from dreamrelay.settings import Settings
 from dreamrelay.store import accounts as account_store
 from dreamrelay.store import ledger, migrate
@@ -55,6 +55,11 @@ class Relay:
     def client(self, key: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key or self.key}"}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def admin(self) -> httpx.Client:
+        """A client holding the admin token (from the data directory, made on first need)."""
+        token, _created = ensure_admin_token(self.settings)
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
     def new_key(self, account: str, *, balance: int = 0, **limits: object) -> str:
         """A key of `account` (created with `balance` credits if new); `limits` are api_keys columns."""

@@ -11,17 +11,14 @@ from typing import Annotated, Any, TypeVar
 import typer
 import uvicorn
 
+from dreamrelay.admin_cli import register as register_admin_commands
 from dreamrelay.runtime import Runtime
-from dreamrelay.services.bootstrap import FirstStart, first_start
+from dreamrelay.services.bootstrap import FirstStart, admin_token_path, ensure_admin_token, first_start
 from dreamrelay.settings import Settings
-from dreamrelay.store import accounts as account_store
 from dreamrelay.store import migrate
 
 app = typer.Typer(help="DreamRelay: a relay gateway for Luma Dream Machine tasks.", no_args_is_help=True)
-accounts_app = typer.Typer(help="Customer accounts.", no_args_is_help=True)
-keys_app = typer.Typer(help="API keys (shown once, stored as hashes).", no_args_is_help=True)
-app.add_typer(accounts_app, name="accounts")
-app.add_typer(keys_app, name="keys")
+register_admin_commands(app)
 
 T = TypeVar("T")
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
@@ -82,7 +79,12 @@ def serve(
             return await first_start(rt)
 
     seeded = asyncio.run(prepare())
+    token, token_created = ensure_admin_token(settings)
     typer.echo(welcome(settings, seeded))
+    if token_created:
+        typer.echo(
+            f"\nAdmin token (for /admin and the console; kept in {admin_token_path(settings)}):\n  {token}"
+        )
     from dreamrelay.http.app import create_app
 
     uvicorn.run(
@@ -118,72 +120,3 @@ def migrate_command() -> None:
 
     _with_runtime(work)
     typer.echo("database is up to date")
-
-
-@accounts_app.command("create")
-def accounts_create(name: str, as_json: JsonOption = False) -> None:
-    """Create a customer account."""
-
-    async def work(rt: Runtime) -> account_store.Account | None:
-        async with rt.db.transaction() as conn:
-            if await account_store.get_account(conn, name) is not None:
-                return None
-            return await account_store.create_account(conn, name)
-
-    account = _with_runtime(work)
-    if account is None:
-        _fail(f"account {name!r} exists already")
-        return
-    _emit({"id": account.id, "name": account.name, "balance": account.balance}, as_json, f"created {name}")
-
-
-@accounts_app.command("list")
-def accounts_list(as_json: JsonOption = False) -> None:
-    """List accounts with their balances."""
-
-    async def work(rt: Runtime) -> list[account_store.Account]:
-        async with rt.db.reader() as conn:
-            return await account_store.list_accounts(conn)
-
-    rows = _with_runtime(work)
-    data = [{"id": a.id, "name": a.name, "balance": a.balance} for a in rows]
-    _emit(data, as_json, "\n".join(f"{a.id:>5}  {a.name:<30} {a.balance:>12}" for a in rows))
-
-
-@keys_app.command("create")
-def keys_create(
-    account: Annotated[str, typer.Option("--account", help="Account the key belongs to.")],
-    name: Annotated[str, typer.Option(help="A label for the key.")] = "",
-    as_json: JsonOption = False,
-) -> None:
-    """Create an API key; it is printed once and only its hash is kept."""
-
-    async def work(rt: Runtime) -> tuple[int, str] | None:
-        async with rt.db.transaction() as conn:
-            found = await account_store.get_account(conn, account)
-            if found is None:
-                return None
-            return await account_store.create_key(conn, found.id, name)
-
-    created = _with_runtime(work)
-    if created is None:
-        _fail(f"no account named {account!r}")
-        return
-    key_id, key = created
-    _emit({"id": key_id, "account": account, "key": key}, as_json, key)
-
-
-@keys_app.command("list")
-def keys_list(as_json: JsonOption = False) -> None:
-    """List keys (prefix only; the keys themselves are not stored)."""
-
-    async def work(rt: Runtime) -> list[dict[str, object]]:
-        async with rt.db.reader() as conn:
-            return await account_store.list_keys(conn)
-
-    rows = _with_runtime(work)
-    text = "\n".join(
-        f"{r['id']:>5}  {r['prefix']}…  {r['account']:<20} {'disabled' if r['disabled'] else 'active'}"
-        for r in rows
-    )
-    _emit(rows, as_json, text)

@@ -12,6 +12,7 @@ from dreamrelay.media.storage import LocalStorage, Storage
 from dreamrelay.netguard import URLPolicy, guarded_session
 from dreamrelay.ratelimit import RateLimiter, create_rate_limiter
 from dreamrelay.services.auth import KeyCache
+from dreamrelay.services.bootstrap import ensure_admin_token
 from dreamrelay.settings import Settings
 from dreamrelay.store.channels import Channel
 from dreamrelay.store.engine import Database
@@ -30,6 +31,7 @@ class Runtime:
     wake_worker: asyncio.Event = field(default_factory=asyncio.Event)
     _upstream_session: aiohttp.ClientSession | None = None
     _guarded_session: aiohttp.ClientSession | None = None
+    _admin_token: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -41,6 +43,12 @@ class Runtime:
             url_policy=URLPolicy.from_setting(settings.allow_private_urls),
             limiter=create_rate_limiter(settings.redis_url, settings.redis_prefix),
         )
+
+    @property
+    def admin_token(self) -> str:
+        if self._admin_token is None:
+            self._admin_token, _created = ensure_admin_token(self.settings)
+        return self._admin_token
 
     @property
     def media_base_url(self) -> str:

@@ -173,3 +173,52 @@ async def rotate_callback_secret(conn: AsyncConnection, account_id: int, grace_s
         )
     )
     return fresh
+
+
+async def get_account_by_id(conn: AsyncConnection, account_id: int) -> Account | None:
+    row = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).one_or_none()
+    return Account(row.id, row.name, row.balance, row.created_at) if row else None
+
+
+KEY_SETTINGS = (
+    "name",
+    "disabled",
+    "expires_at",
+    "spend_cap",
+    "allowed_models",
+    "rpm",
+    "max_in_flight",
+    "batch_rpm",
+)
+
+
+async def describe_keys(
+    conn: AsyncConnection, *, account_id: int | None = None, key_id: int | None = None
+) -> list[dict[str, object]]:
+    """Keys with their limits and usage, never their hashes."""
+    query = select(
+        api_keys.c.id,
+        api_keys.c.prefix,
+        accounts.c.name.label("account"),
+        *(api_keys.c[name] for name in KEY_SETTINGS),
+        api_keys.c.spent,
+        api_keys.c.created_at,
+        api_keys.c.last_used_at,
+    ).join(accounts, accounts.c.id == api_keys.c.account_id)
+    if account_id is not None:
+        query = query.where(api_keys.c.account_id == account_id)
+    if key_id is not None:
+        query = query.where(api_keys.c.id == key_id)
+    return [dict(r._mapping) for r in await conn.execute(query.order_by(api_keys.c.id))]
+
+
+async def update_key(conn: AsyncConnection, key_id: int, values: dict[str, object]) -> str | None:
+    """Change a key's settings (names from KEY_SETTINGS); returns its hash (to drop from caches) or None."""
+    unknown = set(values) - set(KEY_SETTINGS)
+    if unknown:
+        raise ValueError(f"not key settings: {sorted(unknown)}")
+    result = await conn.execute(
+        update(api_keys).where(api_keys.c.id == key_id).values(**values).returning(api_keys.c.key_hash)
+    )
+    row = result.one_or_none()
+    return str(row.key_hash) if row else None

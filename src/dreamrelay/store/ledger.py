@@ -131,3 +131,38 @@ async def verify(conn: AsyncConnection) -> tuple[int, list[Mismatch]]:
     rows = (await conn.execute(query)).all()
     bad = [Mismatch(r[0], r[1], int(r[2]), int(r[3])) for r in rows if int(r[2]) != int(r[3])]
     return len(rows), bad
+
+
+async def entries(
+    conn: AsyncConnection,
+    *,
+    account_id: int | None = None,
+    task_id: str | None = None,
+    kind: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, object]]:
+    """Ledger rows, newest first, with the account's name."""
+    query = select(
+        ledger.c.id,
+        accounts.c.name.label("account"),
+        ledger.c.task_id,
+        ledger.c.kind,
+        ledger.c.amount,
+        ledger.c.note,
+        ledger.c.created_at,
+    ).join(accounts, accounts.c.id == ledger.c.account_id)
+    if account_id is not None:
+        query = query.where(ledger.c.account_id == account_id)
+    if task_id is not None:
+        query = query.where(ledger.c.task_id == task_id)
+    if kind is not None:
+        query = query.where(ledger.c.kind == kind)
+    if since is not None:
+        query = query.where(ledger.c.created_at >= since)
+    if until is not None:
+        query = query.where(ledger.c.created_at < until)
+    rows = await conn.execute(query.order_by(ledger.c.id.desc()).limit(limit).offset(offset))
+    return [dict(r._mapping) for r in rows]

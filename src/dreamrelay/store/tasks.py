@@ -145,3 +145,28 @@ async def count_in_flight(conn: AsyncConnection, api_key_id: int) -> int:
         .where(tasks.c.api_key_id == api_key_id, tasks.c.state.in_([TaskState.PENDING, TaskState.PROCESSING]))
     )
     return int((await conn.execute(query)).scalar_one())
+
+
+async def usage(
+    conn: AsyncConnection,
+    *,
+    account_id: int | None = None,
+    since: float | None = None,
+    until: float | None = None,
+) -> list[dict[str, Any]]:
+    """Tasks and credits per account, model and state over a period of creation times."""
+    query = select(
+        tasks.c.account_id,
+        tasks.c.model,
+        tasks.c.state,
+        func.count().label("tasks"),
+        func.coalesce(func.sum(tasks.c.price), 0).label("credits"),
+    ).group_by(tasks.c.account_id, tasks.c.model, tasks.c.state)
+    if account_id is not None:
+        query = query.where(tasks.c.account_id == account_id)
+    if since is not None:
+        query = query.where(tasks.c.created_at >= since)
+    if until is not None:
+        query = query.where(tasks.c.created_at < until)
+    rows = await conn.execute(query.order_by(tasks.c.account_id, tasks.c.model, tasks.c.state))
+    return [dict(r._mapping) for r in rows]

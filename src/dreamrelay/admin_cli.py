@@ -1,0 +1,356 @@
+"""Operator commands (`dreamrelay accounts|keys|prices|ledger|usage|deliveries …`), over services.admin.
+
+Each prints a short table, or JSON with --json; errors print one line and exit 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+
+from dreamrelay.domain.errors import DreamRelayError
+from dreamrelay.runtime import Runtime
+from dreamrelay.services import admin
+from dreamrelay.settings import Settings
+from dreamrelay.store import migrate
+
+accounts_app = typer.Typer(help="Customer accounts and their balances.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys (shown once, stored as hashes).", no_args_is_help=True)
+prices_app = typer.Typer(help="The price list (credits per model, resolution, duration, action).")
+ledger_app = typer.Typer(help="The ledger: every balance change.", no_args_is_help=True)
+deliveries_app = typer.Typer(help="Callback deliveries.", no_args_is_help=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+AccountOption = Annotated[str | None, typer.Option("--account", help="Only this account.")]
+LimitOption = Annotated[int, typer.Option(help="At most this many rows.", min=1, max=100_000)]
+SinceOption = Annotated[str | None, typer.Option(help="From this time (ISO 8601 or unix seconds).")]
+
+
+def _run(work: Callable[[Runtime], Awaitable[Any]]) -> Any:
+    async def run() -> Any:
+        async with Runtime.from_settings(Settings()) as rt:
+            await migrate.upgrade(rt.db)
+            return await work(rt)
+
+    try:
+        return asyncio.run(run())
+    except DreamRelayError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(code=1) from None
+
+
+def _emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2) if as_json else text(data))
+
+
+def _when(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        typer.echo(f"error: {value!r} is neither ISO 8601 nor unix seconds", err=True)
+        raise typer.Exit(code=1) from None
+
+
+def _rows(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    if not rows:
+        return "(none)"
+    table = [columns] + [["" if r.get(c) is None else str(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)) for line in table)
+
+
+# ---- accounts ----------------------------------------------------------------------------------
+@accounts_app.command("create")
+def accounts_create(
+    name: str,
+    balance: Annotated[int, typer.Option(help="Opening credits.", min=0)] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a customer account."""
+    data = _run(lambda rt: admin.create_account(rt, name, balance))
+    _emit(data, as_json, lambda d: f"created account {d['name']} (balance {d['balance']})")
+
+
+@accounts_app.command("list")
+def accounts_list(as_json: JsonOption = False, limit: LimitOption = 1000) -> None:
+    """List accounts with their balances."""
+    data = _run(lambda rt: admin.list_accounts(rt, limit=limit))
+    _emit(data, as_json, lambda d: _rows(d, ["id", "name", "balance", "created_at"]))
+
+
+@accounts_app.command("show")
+def accounts_show(name: str, as_json: JsonOption = False) -> None:
+    """An account: balance, keys and task counts."""
+    data = _run(lambda rt: admin.show_account(rt, name))
+
+    def text(d: dict[str, Any]) -> str:
+        tasks = ", ".join(f"{k} {v}" for k, v in d["tasks"].items())
+        return f"{d['name']}: balance {d['balance']}; tasks: {tasks}\n" + _rows(
+            d["keys"], ["id", "prefix", "name", "disabled", "spent", "last_used_at"]
+        )
+
+    _emit(data, as_json, text)
+
+
+@accounts_app.command("topup")
+def accounts_topup(
+    name: str,
+    amount: Annotated[int, typer.Argument(min=1)],
+    note: Annotated[str, typer.Option(help="Why (kept in the ledger).")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Add credits to an account."""
+    data = _run(lambda rt: admin.change_balance(rt, name, amount, note))
+    _emit(data, as_json, lambda d: f"{d['account']}: +{d['amount']}, balance {d['balance']}")
+
+
+@accounts_app.command("adjust")
+def accounts_adjust(
+    name: str,
+    amount: Annotated[int, typer.Argument(help="Signed change, e.g. -- -500.")],
+    note: Annotated[str, typer.Option(help="Why (kept in the ledger).")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Correct a balance up or down (never below zero)."""
+    data = _run(lambda rt: admin.change_balance(rt, name, amount, note))
+    _emit(data, as_json, lambda d: f"{d['account']}: {d['amount']:+d}, balance {d['balance']}")
+
+
+@accounts_app.command("callback-secret")
+def accounts_callback_secret(
+    name: str,
+    rotate: Annotated[
+        bool, typer.Option(help="Make a new secret; the old one signs on for the grace.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Show (or rotate) the account's callback signing secret."""
+    data = _run(lambda rt: admin.callback_secret(rt, name, rotate=rotate))
+    _emit(data, as_json, lambda d: d["secret"])
+
+
+# ---- keys --------------------------------------------------------------------------------------
+ModelsOption = Annotated[
+    str | None, typer.Option("--models", help="Comma-separated models the key may use ('' = all).")
+]
+
+
+def _limits(
+    models: str | None, spend_cap: int | None, rpm: int | None, in_flight: int | None, batch_rpm: int | None
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if models is not None:
+        values["allowed_models"] = [m.strip() for m in models.split(",") if m.strip()] or None
+    for name, value in (("spend_cap", spend_cap), ("rpm", rpm), ("max_in_flight", in_flight)):
+        if value is not None:
+            values[name] = value
+    if batch_rpm is not None:
+        values["batch_rpm"] = batch_rpm
+    return values
+
+
+@keys_app.command("create")
+def keys_create(
+    account: Annotated[str, typer.Option("--account", help="Account the key belongs to.")],
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "",
+    models: ModelsOption = None,
+    spend_cap: Annotated[int | None, typer.Option(help="Credits this key may spend in all.")] = None,
+    rpm: Annotated[int | None, typer.Option(help="Requests per minute.")] = None,
+    in_flight: Annotated[int | None, typer.Option(help="Tasks in flight at once.")] = None,
+    batch_rpm: Annotated[int | None, typer.Option(help="Batch queries per minute.")] = None,
+    expires_in_days: Annotated[float | None, typer.Option(help="Stops working after this many days.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create an API key; it is printed once and only its hash is kept."""
+    limits = _limits(models, spend_cap, rpm, in_flight, batch_rpm)
+    if expires_in_days is not None:
+        limits["expires_at"] = time.time() + expires_in_days * 86400
+    data = _run(lambda rt: admin.create_key(rt, account, name, **limits))
+    _emit(data, as_json, lambda d: d["key"])
+
+
+@keys_app.command("list")
+def keys_list(account: AccountOption = None, as_json: JsonOption = False) -> None:
+    """List keys (prefix only; the keys themselves are not stored)."""
+    data = _run(lambda rt: admin.list_keys(rt, account))
+    columns = ["id", "prefix", "account", "name", "disabled", "spent", "spend_cap", "rpm", "last_used_at"]
+    _emit(data, as_json, lambda d: _rows(d, columns))
+
+
+def _update(key_id: int, values: dict[str, Any], as_json: bool) -> None:
+    data = _run(lambda rt: admin.update_key(rt, key_id, values))
+    _emit(data, as_json, lambda d: f"key {d['id']} ({d['prefix']}…) updated")
+
+
+@keys_app.command("disable")
+def keys_disable(key_id: int, as_json: JsonOption = False) -> None:
+    """Stop a key working (within 30 s in every process)."""
+    _update(key_id, {"disabled": True}, as_json)
+
+
+@keys_app.command("enable")
+def keys_enable(key_id: int, as_json: JsonOption = False) -> None:
+    """Let a disabled key work again."""
+    _update(key_id, {"disabled": False}, as_json)
+
+
+@keys_app.command("limits")
+def keys_limits(
+    key_id: int,
+    models: ModelsOption = None,
+    spend_cap: Annotated[int | None, typer.Option(help="Credits this key may spend in all.")] = None,
+    rpm: Annotated[int | None, typer.Option(help="Requests per minute.")] = None,
+    in_flight: Annotated[int | None, typer.Option(help="Tasks in flight at once.")] = None,
+    batch_rpm: Annotated[int | None, typer.Option(help="Batch queries per minute.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Set a key's models and limits (only the options given change)."""
+    _update(key_id, _limits(models, spend_cap, rpm, in_flight, batch_rpm), as_json)
+
+
+# ---- prices ------------------------------------------------------------------------------------
+@prices_app.command("list")
+def prices_list(as_json: JsonOption = False) -> None:
+    """The price list; the most specific rule wins, '*' matches anything."""
+    data = _run(admin.list_prices)
+    _emit(data, as_json, lambda d: _rows(d, ["model", "resolution", "duration", "action", "credits"]))
+
+
+@prices_app.command("set")
+def prices_set(
+    model: str,
+    credits: Annotated[int, typer.Argument(min=0)],
+    resolution: str = "*",
+    duration: str = "*",
+    action: str = "*",
+    as_json: JsonOption = False,
+) -> None:
+    """Set a price; it holds for the next submit without a restart."""
+    data = _run(
+        lambda rt: admin.set_price(
+            rt, model=model, credits=credits, resolution=resolution, duration=duration, action=action
+        )
+    )
+    _emit(data, as_json, lambda d: f"{d['model']} {d['resolution']} {d['duration']} {d['action']}: {credits}")
+
+
+@prices_app.command("remove")
+def prices_remove(
+    model: str, resolution: str = "*", duration: str = "*", action: str = "*", as_json: JsonOption = False
+) -> None:
+    """Remove a price rule."""
+    data = _run(
+        lambda rt: admin.remove_price(
+            rt, model=model, resolution=resolution, duration=duration, action=action
+        )
+    )
+    _emit(data, as_json, lambda d: "removed")
+
+
+# ---- ledger and usage --------------------------------------------------------------------------
+@ledger_app.command("list")
+def ledger_list(
+    account: AccountOption = None,
+    task: Annotated[str | None, typer.Option("--task", help="Only this task.")] = None,
+    kind: Annotated[str | None, typer.Option(help="topup, hold, capture, release or adjustment.")] = None,
+    since: SinceOption = None,
+    until: SinceOption = None,
+    limit: LimitOption = 100,
+    as_json: JsonOption = False,
+) -> None:
+    """Ledger rows, newest first."""
+    data = _run(
+        lambda rt: admin.ledger_entries(
+            rt, account=account, task_id=task, kind=kind, since=_when(since), until=_when(until), limit=limit
+        )
+    )
+    _emit(
+        data,
+        as_json,
+        lambda d: _rows(d, ["id", "created_at", "account", "kind", "amount", "task_id", "note"]),
+    )
+
+
+@ledger_app.command("verify")
+def ledger_verify(as_json: JsonOption = False) -> None:
+    """Prove that every account's ledger sums to its balance (exit 1 if not)."""
+    data = _run(admin.verify_ledger)
+
+    def text(d: dict[str, Any]) -> str:
+        if d["balanced"]:
+            return f"ok: {d['accounts_checked']} accounts, every ledger sums to its balance"
+        return "MISMATCH:\n" + _rows(d["mismatches"], ["account", "balance", "ledger_sum"])
+
+    _emit(data, as_json, text)
+    if not data["balanced"]:
+        raise typer.Exit(code=1)
+
+
+def usage(
+    account: AccountOption = None,
+    since: SinceOption = None,
+    until: SinceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Tasks and credits per account and model."""
+    data = _run(lambda rt: admin.usage(rt, account=account, since=_when(since), until=_when(until)))
+
+    def text(d: list[dict[str, Any]]) -> str:
+        flat = [{**r, **r["tasks"]} for r in d]
+        columns = ["account", "model", "completed", "failed", "pending", "processing", "credits_charged"]
+        return _rows(flat, [*columns, "credits_held"])
+
+    _emit(data, as_json, text)
+
+
+# ---- deliveries --------------------------------------------------------------------------------
+@deliveries_app.command("list")
+def deliveries_list(
+    account: AccountOption = None,
+    task: Annotated[str | None, typer.Option("--task", help="Only this task.")] = None,
+    status: Annotated[str | None, typer.Option(help="pending, delivered or dead.")] = None,
+    limit: LimitOption = 100,
+    as_json: JsonOption = False,
+) -> None:
+    """Callback events with their attempts."""
+    data = _run(
+        lambda rt: admin.deliveries(
+            rt, task_id=task, account=account, status=status, limit=limit, with_attempts=as_json
+        )
+    )
+    columns = ["id", "task_id", "sequence", "state", "status", "attempts", "last_status", "last_error"]
+    _emit(data, as_json, lambda d: _rows(d, columns))
+
+
+@deliveries_app.command("replay")
+def deliveries_replay(
+    ids: Annotated[list[int] | None, typer.Argument(help="Event ids.")] = None,
+    account: AccountOption = None,
+    task: Annotated[str | None, typer.Option("--task", help="Every event of this task.")] = None,
+    status: Annotated[str | None, typer.Option(help="Every event in this status, e.g. dead.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Send events again, with their original webhook-id."""
+    data = _run(lambda rt: admin.replay(rt, event_ids=ids, task_id=task, account=account, status=status))
+    _emit(data, as_json, lambda d: f"{d['replayed']} events queued again")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(accounts_app, name="accounts")
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(prices_app, name="prices")
+    app.add_typer(ledger_app, name="ledger")
+    app.add_typer(deliveries_app, name="deliveries")
+    app.command("usage")(usage)

@@ -1,0 +1,175 @@
+"""The operator's API under /admin, behind the admin token. Thin: each route calls services.admin."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from dreamrelay.domain.errors import InvalidApiKey, InvalidRequest
+from dreamrelay.http.deps import RuntimeDep, get_runtime, json_body_doc, parse_body
+from dreamrelay.http.schemas.admin import (
+    BalanceChange,
+    KeyLimits,
+    NewAccount,
+    NewKey,
+    PriceKey,
+    PriceRule,
+    Replay,
+)
+from dreamrelay.services import admin
+from dreamrelay.services.auth import parse_bearer
+
+
+async def require_admin(request: Request) -> None:
+    rt = get_runtime(request)
+    try:
+        token = parse_bearer(request.headers.get("authorization"))
+    except InvalidApiKey as exc:
+        raise InvalidApiKey(exc.message, code="invalid_admin_token") from exc
+    if not hmac.compare_digest(token.encode(), rt.admin_token.encode()):
+        raise InvalidApiKey("wrong admin token", code="invalid_admin_token")
+
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0)]
+Since = Annotated[float | None, Query(description="Unix time, inclusive.")]
+Until = Annotated[float | None, Query(description="Unix time, exclusive.")]
+
+
+@router.get("/accounts", summary="List accounts")
+async def list_accounts(rt: RuntimeDep, limit: Limit = 100, offset: Offset = 0) -> list[dict[str, Any]]:
+    return await admin.list_accounts(rt, limit=limit, offset=offset)
+
+
+@router.post(
+    "/accounts", status_code=201, openapi_extra=json_body_doc(NewAccount), summary="Create an account"
+)
+async def create_account(request: Request, rt: RuntimeDep) -> dict[str, Any]:
+    body = await parse_body(request, NewAccount)
+    return await admin.create_account(rt, body.name, body.balance)
+
+
+@router.get("/accounts/{name}", summary="An account with balance, keys and task counts")
+async def show_account(rt: RuntimeDep, name: str) -> dict[str, Any]:
+    return await admin.show_account(rt, name)
+
+
+@router.post("/accounts/{name}/topup", openapi_extra=json_body_doc(BalanceChange), summary="Add credits")
+async def top_up(request: Request, rt: RuntimeDep, name: str) -> dict[str, Any]:
+    body = await parse_body(request, BalanceChange)
+    if body.amount <= 0:
+        raise InvalidRequest("amount must be positive; use /adjust to remove credits")
+    return await admin.change_balance(rt, name, body.amount, body.note)
+
+
+@router.post(
+    "/accounts/{name}/adjust", openapi_extra=json_body_doc(BalanceChange), summary="Signed balance correction"
+)
+async def adjust(request: Request, rt: RuntimeDep, name: str) -> dict[str, Any]:
+    body = await parse_body(request, BalanceChange)
+    return await admin.change_balance(rt, name, body.amount, body.note)
+
+
+@router.get("/accounts/{name}/callback_secret", summary="The account's callback signing secret")
+async def callback_secret(rt: RuntimeDep, name: str) -> dict[str, Any]:
+    return await admin.callback_secret(rt, name)
+
+
+@router.post(
+    "/accounts/{name}/callback_secret/rotate", summary="Rotate it (the old one signs on for a grace)"
+)
+async def rotate_callback_secret(rt: RuntimeDep, name: str) -> dict[str, Any]:
+    return await admin.callback_secret(rt, name, rotate=True)
+
+
+@router.get("/keys", summary="List keys (never the keys themselves)")
+async def list_keys(rt: RuntimeDep, account: str | None = None) -> list[dict[str, Any]]:
+    return await admin.list_keys(rt, account)
+
+
+@router.post(
+    "/keys", status_code=201, openapi_extra=json_body_doc(NewKey), summary="Create a key (shown once)"
+)
+async def create_key(request: Request, rt: RuntimeDep) -> dict[str, Any]:
+    body = await parse_body(request, NewKey)
+    settings = body.model_dump(exclude={"account", "name"}, exclude_none=True)
+    return await admin.create_key(rt, body.account, body.name or "", **settings)
+
+
+@router.patch(
+    "/keys/{key_id}", openapi_extra=json_body_doc(KeyLimits), summary="Disable a key or set its limits"
+)
+async def update_key(request: Request, rt: RuntimeDep, key_id: int) -> dict[str, Any]:
+    body = await parse_body(request, KeyLimits)
+    return await admin.update_key(rt, key_id, body.model_dump(exclude_unset=True))
+
+
+@router.get("/prices", summary="The price list")
+async def list_prices(rt: RuntimeDep) -> list[dict[str, Any]]:
+    return await admin.list_prices(rt)
+
+
+@router.put("/prices", openapi_extra=json_body_doc(PriceRule), summary="Set a price (effective at once)")
+async def set_price(request: Request, rt: RuntimeDep) -> dict[str, Any]:
+    body = await parse_body(request, PriceRule)
+    return await admin.set_price(rt, **body.model_dump())
+
+
+@router.delete("/prices", openapi_extra=json_body_doc(PriceKey), summary="Remove a price rule")
+async def remove_price(request: Request, rt: RuntimeDep) -> dict[str, Any]:
+    body = await parse_body(request, PriceKey)
+    return await admin.remove_price(rt, **body.model_dump())
+
+
+@router.get("/ledger", summary="Ledger rows, newest first")
+async def ledger_entries(
+    rt: RuntimeDep,
+    account: str | None = None,
+    task_id: str | None = None,
+    kind: str | None = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[dict[str, Any]]:
+    return await admin.ledger_entries(
+        rt, account=account, task_id=task_id, kind=kind, since=since, until=until, limit=limit, offset=offset
+    )
+
+
+@router.get("/ledger/verify", summary="Prove every account's ledger sums to its balance")
+async def verify_ledger(rt: RuntimeDep) -> dict[str, Any]:
+    return await admin.verify_ledger(rt)
+
+
+@router.get("/usage", summary="Tasks and credits per account and model")
+async def usage(
+    rt: RuntimeDep, account: str | None = None, since: Since = None, until: Until = None
+) -> list[dict[str, Any]]:
+    return await admin.usage(rt, account=account, since=since, until=until)
+
+
+@router.get("/deliveries", summary="Callback events and their delivery attempts")
+async def deliveries(
+    rt: RuntimeDep,
+    task_id: str | None = None,
+    account: str | None = None,
+    status: str | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[dict[str, Any]]:
+    return await admin.deliveries(
+        rt, task_id=task_id, account=account, status=status, limit=limit, offset=offset, with_attempts=True
+    )
+
+
+@router.post("/deliveries/replay", openapi_extra=json_body_doc(Replay), summary="Send events again")
+async def replay(request: Request, rt: RuntimeDep) -> dict[str, Any]:
+    body = await parse_body(request, Replay)
+    return await admin.replay(
+        rt, event_ids=body.ids, task_id=body.task_id, account=body.account, status=body.status
+    )

@@ -1,0 +1,58 @@
+"""Admin request bodies: strict (unknown fields are an error, so an operator's typo never passes)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class NewAccount(Strict):
+    name: str = Field(examples=["acme"])
+    balance: int = Field(default=0, ge=0, description="Opening credits (a top-up ledger row).")
+
+
+class BalanceChange(Strict):
+    amount: int = Field(
+        description="Credits to add (top-up) or, on /adjust, a signed change.", examples=[5000]
+    )
+    note: str = Field(default="", max_length=500)
+
+
+class KeyLimits(Strict):
+    name: str | None = Field(default=None, max_length=100)
+    disabled: bool | None = None
+    expires_at: float | None = Field(default=None, description="Unix time after which the key stops working.")
+    spend_cap: int | None = Field(default=None, ge=0, description="Credits this key may spend in all.")
+    allowed_models: list[str] | None = Field(default=None, examples=[["ray-v2", "ray-flash-2"]])
+    rpm: int | None = Field(default=None, ge=1, description="Requests per minute.")
+    max_in_flight: int | None = Field(default=None, ge=1, description="Tasks pending or processing at once.")
+    batch_rpm: int | None = Field(default=None, ge=1, description="Batch queries per minute.")
+
+
+class NewKey(KeyLimits):
+    account: str
+
+
+class PriceRule(Strict):
+    model: str = Field(examples=["ray-v2"])
+    resolution: str = "*"
+    duration: str = "*"
+    action: str = Field(default="*", description="generate, extend or '*'.")
+    credits: int = Field(ge=0, examples=[100])
+
+
+class PriceKey(Strict):
+    model: str
+    resolution: str = "*"
+    duration: str = "*"
+    action: str = "*"
+
+
+class Replay(Strict):
+    ids: list[int] | None = Field(default=None, description="Outbox event ids.")
+    task_id: str | None = None
+    account: str | None = None
+    status: str | None = Field(default=None, description="pending, delivered or dead.")

@@ -1,0 +1,313 @@
+"""Operator actions, shared by the admin HTTP API and the CLI: accounts, keys, money, prices, deliveries.
+
+Every function returns plain JSON-ready data; times are ISO 8601 UTC strings.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.exc import IntegrityError
+
+from dreamrelay.domain.catalog import MODELS
+from dreamrelay.domain.errors import Conflict, InvalidRequest, NotFound
+from dreamrelay.formats.own import iso_millis
+from dreamrelay.store import accounts as account_store
+from dreamrelay.store import ledger, outbox, pricing
+from dreamrelay.store import tasks as task_store
+from dreamrelay.store.accounts import Account
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from dreamrelay.runtime import Runtime
+
+ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
+LEDGER_KINDS = ("topup", "hold", "capture", "release", "adjustment")
+PRICE_ACTIONS = ("generate", "extend", pricing.WILDCARD)
+
+
+def _times(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (iso_millis(v) if k.endswith("_at") and isinstance(v, float) else v) for k, v in row.items()}
+
+
+def _account_view(account: Account) -> dict[str, Any]:
+    return {
+        "id": account.id,
+        "name": account.name,
+        "balance": account.balance,
+        "created_at": iso_millis(account.created_at),
+    }
+
+
+async def _account(conn: AsyncConnection, name: str) -> Account:
+    found = await account_store.get_account(conn, name)
+    if found is None:
+        raise NotFound(f"no account named {name!r}")
+    return found
+
+
+# ---- accounts and money -----------------------------------------------------------------------
+async def create_account(rt: Runtime, name: str, balance: int = 0) -> dict[str, Any]:
+    if not ACCOUNT_NAME.match(name):
+        raise InvalidRequest("account name: 1-100 letters, digits, '_', '.', '@' or '-'")
+    if balance < 0:
+        raise InvalidRequest("balance must not be negative")
+    try:
+        async with rt.db.transaction() as conn:
+            if await account_store.get_account(conn, name) is not None:
+                raise Conflict(f"account {name!r} exists already", code="account_exists")
+            account = await account_store.create_account(conn, name)
+            if balance:
+                await ledger.top_up(conn, account.id, balance, note="opening balance")
+    except IntegrityError as exc:
+        raise Conflict(f"account {name!r} exists already", code="account_exists") from exc
+    return {**_account_view(account), "balance": balance}
+
+
+async def list_accounts(rt: Runtime, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+    async with rt.db.reader() as conn:
+        rows = await account_store.list_accounts(conn)
+    return [_account_view(a) for a in rows[offset : offset + limit]]
+
+
+async def show_account(rt: Runtime, name: str) -> dict[str, Any]:
+    async with rt.db.reader() as conn:
+        account = await _account(conn, name)
+        keys = await account_store.describe_keys(conn, account_id=account.id)
+        usage = await task_store.usage(conn, account_id=account.id)
+    in_flight = sum(u["tasks"] for u in usage if u["state"] in ("pending", "processing"))
+    return {
+        **_account_view(account),
+        "keys": [_times(k) for k in keys],
+        "tasks": {state: sum(u["tasks"] for u in usage if u["state"] == state) for state in _STATES},
+        "in_flight": in_flight,
+    }
+
+
+_STATES = ("pending", "processing", "completed", "failed")
+
+
+async def change_balance(rt: Runtime, name: str, amount: int, note: str = "") -> dict[str, Any]:
+    """Positive: a top-up. Negative: an adjustment (never below zero). Each is one ledger row."""
+    if amount == 0:
+        raise InvalidRequest("amount must not be zero")
+    async with rt.db.transaction() as conn:
+        account = await _account(conn, name)
+        try:
+            balance = await ledger.top_up(conn, account.id, amount, note=note)
+        except ledger.BalanceTooLow as exc:
+            raise Conflict(
+                f"adjustment of {amount} would take {name!r} below zero", code="balance_too_low"
+            ) from exc
+    return {"account": name, "amount": amount, "balance": balance}
+
+
+async def ledger_entries(
+    rt: Runtime,
+    *,
+    account: str | None = None,
+    task_id: str | None = None,
+    kind: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    if kind is not None and kind not in LEDGER_KINDS:
+        raise InvalidRequest(f"kind must be one of {', '.join(LEDGER_KINDS)}")
+    async with rt.db.reader() as conn:
+        account_id = (await _account(conn, account)).id if account else None
+        rows = await ledger.entries(
+            conn,
+            account_id=account_id,
+            task_id=task_id,
+            kind=kind,
+            since=since,
+            until=until,
+            limit=limit,
+            offset=offset,
+        )
+    return [_times(r) for r in rows]
+
+
+async def verify_ledger(rt: Runtime) -> dict[str, Any]:
+    async with rt.db.reader() as conn:
+        checked, mismatches = await ledger.verify(conn)
+    return {
+        "accounts_checked": checked,
+        "balanced": not mismatches,
+        "mismatches": [
+            {"account": m.name, "balance": m.balance, "ledger_sum": m.ledger_sum} for m in mismatches
+        ],
+    }
+
+
+async def usage(
+    rt: Runtime, *, account: str | None = None, since: float | None = None, until: float | None = None
+) -> list[dict[str, Any]]:
+    """Per account and model: tasks by state, credits captured (completed) and held (in flight)."""
+    async with rt.db.reader() as conn:
+        account_id = (await _account(conn, account)).id if account else None
+        rows = await task_store.usage(conn, account_id=account_id, since=since, until=until)
+        names = {a.id: a.name for a in await account_store.list_accounts(conn)}
+    summary: dict[tuple[int, str], dict[str, Any]] = {}
+    for row in rows:
+        entry = summary.setdefault(
+            (row["account_id"], row["model"]),
+            {
+                "account": names.get(row["account_id"], str(row["account_id"])),
+                "model": row["model"],
+                "tasks": dict.fromkeys(_STATES, 0),
+                "credits_charged": 0,
+                "credits_held": 0,
+            },
+        )
+        entry["tasks"][row["state"]] = int(row["tasks"])
+        if row["state"] == "completed":
+            entry["credits_charged"] += int(row["credits"])
+        elif row["state"] in ("pending", "processing"):
+            entry["credits_held"] += int(row["credits"])
+    return list(summary.values())
+
+
+# ---- keys --------------------------------------------------------------------------------------
+def _check_key_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    models = settings.get("allowed_models")
+    if models is not None:
+        unknown = [m for m in models if m not in MODELS]
+        if unknown:
+            raise InvalidRequest(f"allowed_models: unknown models {unknown}; known: {', '.join(MODELS)}")
+    for name in ("spend_cap", "rpm", "max_in_flight", "batch_rpm"):
+        value = settings.get(name)
+        if value is not None and value < (0 if name == "spend_cap" else 1):
+            raise InvalidRequest(f"{name} must be {'at least 0' if name == 'spend_cap' else 'positive'}")
+    return settings
+
+
+async def create_key(rt: Runtime, account: str, name: str = "", **settings: Any) -> dict[str, Any]:
+    settings = _check_key_settings({k: v for k, v in settings.items() if v is not None})
+    async with rt.db.transaction() as conn:
+        owner = await _account(conn, account)
+        key_id, key = await account_store.create_key(conn, owner.id, name)
+        if settings:
+            await account_store.update_key(conn, key_id, settings)
+        described = (await account_store.describe_keys(conn, key_id=key_id))[0]
+    return {**_times(described), "key": key}
+
+
+async def list_keys(rt: Runtime, account: str | None = None) -> list[dict[str, Any]]:
+    async with rt.db.reader() as conn:
+        account_id = (await _account(conn, account)).id if account else None
+        rows = await account_store.describe_keys(conn, account_id=account_id)
+    return [_times(r) for r in rows]
+
+
+async def update_key(rt: Runtime, key_id: int, settings: dict[str, Any]) -> dict[str, Any]:
+    """Apply the given settings (None clears a limit); the change holds at once in this process."""
+    if not settings:
+        raise InvalidRequest("nothing to change")
+    _check_key_settings(settings)
+    async with rt.db.transaction() as conn:
+        key_hash = await account_store.update_key(conn, key_id, settings)
+        if key_hash is None:
+            raise NotFound(f"no key with id {key_id}")
+        described = (await account_store.describe_keys(conn, key_id=key_id))[0]
+    rt.key_cache.forget(key_hash)
+    return _times(described)
+
+
+# ---- prices ------------------------------------------------------------------------------------
+def _price_fields(model: str, resolution: str, duration: str, action: str) -> dict[str, str]:
+    if model not in (*MODELS, pricing.WILDCARD):
+        raise InvalidRequest(f"model must be one of {', '.join(MODELS)} or '*'")
+    if action not in PRICE_ACTIONS:
+        raise InvalidRequest("action must be generate, extend or '*'")
+    return {"model": model, "resolution": resolution, "duration": duration, "action": action}
+
+
+async def list_prices(rt: Runtime) -> list[dict[str, Any]]:
+    async with rt.db.reader() as conn:
+        return await pricing.list_prices(conn)
+
+
+async def set_price(
+    rt: Runtime, *, model: str, credits: int, resolution: str = "*", duration: str = "*", action: str = "*"
+) -> dict[str, Any]:
+    """Takes effect for the next submit, in every process (prices are read per submit)."""
+    if credits < 0:
+        raise InvalidRequest("credits must not be negative")
+    fields = _price_fields(model, resolution, duration, action)
+    async with rt.db.transaction() as conn:
+        await pricing.set_price(conn, **fields, credits=credits, postgres=not rt.db.is_sqlite)
+    return {**fields, "credits": credits}
+
+
+async def remove_price(
+    rt: Runtime, *, model: str, resolution: str = "*", duration: str = "*", action: str = "*"
+) -> dict[str, Any]:
+    fields = _price_fields(model, resolution, duration, action)
+    async with rt.db.transaction() as conn:
+        if not await pricing.remove_price(conn, **fields):
+            raise NotFound("no such price rule")
+    return {**fields, "removed": True}
+
+
+# ---- callbacks ---------------------------------------------------------------------------------
+async def deliveries(
+    rt: Runtime,
+    *,
+    task_id: str | None = None,
+    account: str | None = None,
+    status: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    with_attempts: bool = False,
+) -> list[dict[str, Any]]:
+    if status is not None and status not in (outbox.PENDING, outbox.DELIVERED, outbox.DEAD):
+        raise InvalidRequest("status must be pending, delivered or dead")
+    async with rt.db.reader() as conn:
+        account_id = (await _account(conn, account)).id if account else None
+        events = await outbox.list_events(
+            conn, task_id=task_id, account_id=account_id, status=status, limit=limit, offset=offset
+        )
+        if with_attempts:
+            for event in events:
+                event["attempts_log"] = [_times(a) for a in await outbox.list_attempts(conn, event["id"])]
+    return [_times(e) for e in events]
+
+
+async def replay(
+    rt: Runtime,
+    *,
+    event_ids: list[int] | None = None,
+    task_id: str | None = None,
+    account: str | None = None,
+    status: str | None = None,
+) -> dict[str, Any]:
+    """Send events again with their original webhook-id; by id, or every event matching the filters."""
+    if not (event_ids or task_id or account or status):
+        raise InvalidRequest("name events to replay: ids, task_id, account or status")
+    ids = list(event_ids or [])
+    if task_id or account or status:
+        matching = await deliveries(rt, task_id=task_id, account=account, status=status, limit=100_000)
+        ids += [e["id"] for e in matching]
+    async with rt.db.transaction() as conn:
+        count = await outbox.replay(conn, ids)
+    rt.wake_worker.set()
+    return {"replayed": count}
+
+
+async def callback_secret(rt: Runtime, account: str, *, rotate: bool = False) -> dict[str, Any]:
+    """The account's signing secret (made on first need); rotating keeps the old one for the grace."""
+    async with rt.db.transaction() as conn:
+        owner = await _account(conn, account)
+        if rotate:
+            await account_store.rotate_callback_secret(
+                conn, owner.id, rt.settings.callback_secret_grace_seconds
+            )
+        secrets_in_use = await account_store.callback_secrets(conn, owner.id, time.time())
+    previous = secrets_in_use[1] if len(secrets_in_use) > 1 else None
+    return {"account": account, "secret": secrets_in_use[0], "previous_secret": previous}
