@@ -66,12 +66,11 @@ class Relay:
         return asyncio.run(_new_key(self.settings, account, balance, limits))
 
 
-async def _prepare(settings: Settings) -> str:
+async def _prepare(settings: Settings) -> str | None:
     async with Runtime.from_settings(settings) as rt:
         await migrate.upgrade(rt.db)
         seeded = await first_start(rt)
-    assert seeded is not None
-    return seeded.api_key
+    return seeded.api_key if seeded else None
 
 
 async def _new_key(settings: Settings, account: str, balance: int, limits: dict[str, object]) -> str:
@@ -88,11 +87,16 @@ async def _new_key(settings: Settings, account: str, balance: int, limits: dict[
 
 
 @contextmanager
-def start_relay(settings: Settings) -> Iterator[Relay]:
-    """Migrate and seed the store, then serve DreamRelay on settings.port until the block ends."""
-    key = asyncio.run(_prepare(settings))
+def start_relay(settings: Settings, key: str | None = None) -> Iterator[Relay]:
+    """Migrate and seed the store, then serve DreamRelay on settings.port until the block ends.
+
+    On a data directory that was seeded before, pass the demo `key` it printed then.
+    """
+    seeded = asyncio.run(_prepare(settings))
+    demo_key = seeded or key
+    assert demo_key is not None, "this data directory was seeded before: pass its demo key"
     with live_server(create_app(settings), port=settings.port) as url:
-        yield Relay(url=url, settings=settings, key=key)
+        yield Relay(url=url, settings=settings, key=demo_key)
 
 
 @pytest.fixture

@@ -235,12 +235,12 @@ async def fetch_bytes(
                     if len(data) > max_bytes:
                         raise FetchError("response is too large", too_large=True)
                 return bytes(data), response.headers.get("Content-Type")
+        except TimeoutError as exc:  # before OSError: TimeoutError is one
+            raise FetchError(f"no complete answer within {timeout_seconds:g} s") from exc
         except (aiohttp.ClientError, OSError) as exc:
             if _refused(exc):
                 raise UnsafeURL("the host resolves to a private, loopback or reserved address") from exc
             raise FetchError(f"request failed: {exc.__class__.__name__}") from exc
-        except TimeoutError as exc:
-            raise FetchError(f"no complete answer within {timeout_seconds:g} s") from exc
     raise FetchError(f"more than {MAX_REDIRECTS} redirects")
 
 
@@ -263,9 +263,9 @@ async def post_json(
         ) as response:
             await response.content.read(RESPONSE_READ_LIMIT)
             return response.status, time.monotonic() - started
+    except TimeoutError as exc:  # before OSError: TimeoutError is one
+        raise FetchError(f"no answer within {timeout_seconds:g} s") from exc
     except (aiohttp.ClientError, OSError) as exc:
         if _refused(exc):
             raise UnsafeURL("the host resolves to a private, loopback or reserved address") from exc
         raise FetchError(f"connection failed: {exc.__class__.__name__}: {exc}") from exc
-    except TimeoutError as exc:
-        raise FetchError(f"no answer within {timeout_seconds:g} s") from exc

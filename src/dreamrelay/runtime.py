@@ -29,6 +29,7 @@ class Runtime:
     limiter: RateLimiter
     key_cache: KeyCache = field(default_factory=KeyCache)
     wake_worker: asyncio.Event = field(default_factory=asyncio.Event)
+    wake_deliverer: asyncio.Event = field(default_factory=asyncio.Event)
     _upstream_session: aiohttp.ClientSession | None = None
     _guarded_session: aiohttp.ClientSession | None = None
     _admin_token: str | None = None

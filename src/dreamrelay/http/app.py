@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from dreamrelay import __version__
 from dreamrelay.http import errors
 from dreamrelay.http.middleware import BodyLimit, ClientCORS, RateLimitHeaders, RequestId
-from dreamrelay.http.routes import admin, luma, media, ops
+from dreamrelay.http.routes import account, admin, luma, media, ops
 from dreamrelay.runtime import Runtime
 from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
 from dreamrelay.settings import Settings
@@ -72,6 +72,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(luma.router)
     app.include_router(media.router)
     app.include_router(ops.router)
+    app.include_router(account.router)
     app.include_router(admin.router)
     if sandbox is not None:
         app.mount(SANDBOX_MOUNT, sandbox)

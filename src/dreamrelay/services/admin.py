@@ -296,7 +296,7 @@ async def replay(
         ids += [e["id"] for e in matching]
     async with rt.db.transaction() as conn:
         count = await outbox.replay(conn, ids)
-    rt.wake_worker.set()
+    rt.wake_deliverer.set()
     return {"replayed": count}
 
 

@@ -98,6 +98,8 @@ def overdue_reason(task: TaskRow, now: float) -> str | None:
 async def _write(rt: Runtime, task: TaskRow, owner: str, **values: Any) -> TaskRow | None:
     async with rt.db.transaction() as conn:
         updated = await lifecycle.update(conn, task, rt.media_base_url, lease_owner=owner, **values)
+    if updated is not None and updated.callback_url:
+        rt.wake_deliverer.set()
     if updated is None:
         log.info("task %s changed under us (lease lost or raced); dropping this result", task.id)
     return updated

@@ -365,3 +365,4 @@ async def _dispatch(
 async def _fail(rt: Runtime, task: TaskRow, reason: str) -> None:
     async with rt.db.transaction() as conn:
         await lifecycle.update(conn, task, rt.media_base_url, state=TaskState.FAILED, failure_reason=reason)
+    rt.wake_deliverer.set()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -30,12 +29,22 @@ class Deliverer:
     async def run(self, stop: asyncio.Event) -> None:
         try:
             while not stop.is_set():
+                self.rt.wake_deliverer.clear()  # before looking, so an event from now on wakes us
                 if not await self.run_once():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), IDLE_WAIT_SECONDS)
+                    await self._idle(stop)
         finally:
             if self._running:
                 await asyncio.gather(*self._running, return_exceptions=True)
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        """Sleep until a task change queues an event, a retry falls due, or we are stopped."""
+        waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self.rt.wake_deliverer.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=IDLE_WAIT_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
 
     async def run_once(self) -> int:
         free = MAX_IN_FLIGHT - len(self._running)
