@@ -105,12 +105,12 @@ def test_a_terminal_update_applied_twice_or_by_two_workers_settles_once(
         key = relay.new_key("racer", balance=1000)
         with relay.client(key) as client:
             ids = [
-                client.post("/luma/generations", json={"user_prompt": f"r{i}", "resolution": "540p"}).json()[
-                    "id"
-                ]
+                client.post(
+                    "/luma/generations", json={"user_prompt": f"r{i} [sandbox:stall]", "resolution": "540p"}
+                ).json()["id"]
                 for i in range(2)
             ]
-        time.sleep(0.6)  # past the first poll time, so the tasks are due
+        time.sleep(0.6)  # the sandbox's "dreaming" callback has landed; upstream never finishes
 
         async def race() -> tuple[list[Any], list[Any], list[Any]]:
             async with Runtime.from_settings(settings) as rt:
@@ -118,7 +118,7 @@ def test_a_terminal_update_applied_twice_or_by_two_workers_settles_once(
                     leased = await task_store.lease_due(
                         conn,
                         owner="worker-a",
-                        now=time.time(),
+                        now=time.time() + 60,  # past the (rare, callback-backed) safety poll
                         limit=10,
                         lease_seconds=60,
                         skip_locked=not rt.db.is_sqlite,

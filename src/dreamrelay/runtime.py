@@ -18,6 +18,7 @@ from dreamrelay.store.channels import Channel
 from dreamrelay.store.engine import Database
 from dreamrelay.upstreams.base import Upstream
 from dreamrelay.upstreams.luma import LumaUpstream
+from dreamrelay.upstreams.relay import RelayUpstream
 
 
 @dataclass
@@ -30,6 +31,8 @@ class Runtime:
     key_cache: KeyCache = field(default_factory=KeyCache)
     wake_worker: asyncio.Event = field(default_factory=asyncio.Event)
     wake_deliverer: asyncio.Event = field(default_factory=asyncio.Event)
+    background: set[asyncio.Task[None]] = field(default_factory=set)  # awaited on close
+    callbacks_in_hand: set[str] = field(default_factory=set)  # task ids with an upstream callback applying
     _upstream_session: aiohttp.ClientSession | None = None
     _guarded_session: aiohttp.ClientSession | None = None
     _admin_token: str | None = None
@@ -75,11 +78,20 @@ class Runtime:
             return LumaUpstream(
                 self.upstream_session, self.settings.sandbox_base_url, self.settings.sandbox_key
             )
+        timeout = self.settings.upstream_timeout_seconds
         if channel.kind == "luma":
-            return LumaUpstream(self.upstream_session, channel.base_url, channel.secret_key)
+            return LumaUpstream(
+                self.upstream_session, channel.base_url, channel.secret_key, timeout_seconds=timeout
+            )
+        if channel.kind == "relay":
+            return RelayUpstream(
+                self.upstream_session, channel.base_url, channel.secret_key, timeout_seconds=timeout
+            )
         raise ValueError(f"channel kind {channel.kind!r} is not supported yet")
 
     async def close(self) -> None:
+        if self.background:
+            await asyncio.gather(*self.background, return_exceptions=True)
         for session in (self._upstream_session, self._guarded_session):
             if session is not None:
                 await session.close()

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     worker_batch_size: int = 100
     lease_seconds: float = 60.0
     task_deadline_seconds: float = 3600.0
+    channel_failure_threshold: int = 5  # failures in a row before a channel is benched
+    channel_bench_seconds: float = 60.0  # then it is tried again (one success restores it)
+    upstream_timeout_seconds: float = 30.0
 
     callback_retry_base_seconds: float = 5.0  # first retry after ~5 s, doubling, capped at 1 h
     callback_give_up_seconds: float = 24 * 3600.0  # then the event is marked dead

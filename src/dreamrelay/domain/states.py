@@ -61,3 +61,8 @@ _UPSTREAM_WORDS: dict[str, TaskState] = {
     # Kling
     "succeed": TaskState.COMPLETED,
 }
+
+
+def can_move(current: TaskState, target: TaskState) -> bool:
+    """Whether an upstream report of `target` may change a task in `current` (stale reports may not)."""
+    return target in _ALLOWED[current]

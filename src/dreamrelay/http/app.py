@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from dreamrelay import __version__
 from dreamrelay.http import errors
 from dreamrelay.http.middleware import BodyLimit, ClientCORS, RateLimitHeaders, RequestId
-from dreamrelay.http.routes import account, admin, luma, media, ops
+from dreamrelay.http.routes import account, admin, luma, media, ops, upstream
 from dreamrelay.runtime import Runtime
 from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
 from dreamrelay.settings import Settings
@@ -74,6 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(ops.router)
     app.include_router(account.router)
     app.include_router(admin.router)
+    app.include_router(upstream.router)
     if sandbox is not None:
         app.mount(SANDBOX_MOUNT, sandbox)
     app.add_middleware(RateLimitHeaders)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import anyio
 
-from dreamrelay.domain.states import TaskState
+from dreamrelay.domain.states import TaskState, can_move
 from dreamrelay.media import probe
 from dreamrelay.services import lifecycle
 from dreamrelay.services.submit import DISPATCH_GRACE_SECONDS
@@ -40,7 +40,10 @@ def error_delay(errors: int) -> float:
     return float(min(2**errors, 60))
 
 
-async def apply_status(rt: Runtime, task: TaskRow, status: UpstreamStatus, owner: str) -> TaskRow | None:
+async def apply_status(
+    rt: Runtime, task: TaskRow, status: UpstreamStatus, owner: str | None, *, poll_floor: float = 0.0
+) -> TaskRow | None:
+    """Apply what upstream says. `owner` is the lease holder (None for an upstream callback)."""
     now = time.time()
     if status.state is TaskState.COMPLETED:
         if not status.video_url:
@@ -60,15 +63,20 @@ async def apply_status(rt: Runtime, task: TaskRow, status: UpstreamStatus, owner
         rt,
         task,
         owner,
-        state=status.state,
+        state=status.state if can_move(task.state, status.state) else task.state,
         upstream_state=status.raw_state,
         poll_count=task.poll_count + 1,
         poll_errors=0,
-        next_poll_at=now + next_poll_delay(task, now),
+        next_poll_at=now + max(next_poll_delay(task, now), poll_floor),
     )
 
 
-async def reschedule(rt: Runtime, task: TaskRow, owner: str, *, errors: int) -> TaskRow | None:
+async def postpone(rt: Runtime, task: TaskRow, owner: str, seconds: float) -> TaskRow | None:
+    """Upstream asked us to slow down: ask again later, without counting it against the task."""
+    return await _write(rt, task, owner, next_poll_at=time.time() + seconds)
+
+
+async def reschedule(rt: Runtime, task: TaskRow, owner: str | None, *, errors: int) -> TaskRow | None:
     if errors >= MAX_POLL_ERRORS:
         return await fail(rt, task, owner, "upstream stopped answering for this task")
     now = time.time()
@@ -95,7 +103,7 @@ def overdue_reason(task: TaskRow, now: float) -> str | None:
     return None
 
 
-async def _write(rt: Runtime, task: TaskRow, owner: str, **values: Any) -> TaskRow | None:
+async def _write(rt: Runtime, task: TaskRow, owner: str | None, **values: Any) -> TaskRow | None:
     async with rt.db.transaction() as conn:
         updated = await lifecycle.update(conn, task, rt.media_base_url, lease_owner=owner, **values)
     if updated is not None and updated.callback_url:

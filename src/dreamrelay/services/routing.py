@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Sequence
 from itertools import groupby
 
@@ -10,12 +11,19 @@ from dreamrelay.store.channels import Channel
 
 
 def candidates(
-    channels: Sequence[Channel], model: str, *, pinned_id: int | None = None, rng: random.Random | None = None
+    channels: Sequence[Channel],
+    model: str,
+    *,
+    pinned_id: int | None = None,
+    rng: random.Random | None = None,
+    now: float | None = None,
 ) -> list[Channel]:
     if pinned_id is not None:
         # An extend must reach the account upstream that holds the parent generation.
         return [c for c in channels if c.id == pinned_id and c.enabled]
-    usable = sorted((c for c in channels if c.enabled and c.serves(model)), key=lambda c: -c.priority)
+    moment = time.time() if now is None else now
+    usable = [c for c in channels if c.available(moment) and c.serves(model)]
+    usable.sort(key=lambda c: -c.priority)
     rng = rng or random.Random()
     ordered: list[Channel] = []
     for _priority, tier in groupby(usable, key=lambda c: c.priority):

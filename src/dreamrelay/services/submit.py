@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -35,6 +36,7 @@ from dreamrelay.services.routing import candidates
 from dreamrelay.store import channels as channel_store
 from dreamrelay.store import idempotency, ledger, pricing
 from dreamrelay.store import tasks as task_store
+from dreamrelay.store.channels import Channel
 from dreamrelay.store.tasks import TaskRow
 from dreamrelay.upstreams.base import (
     UpstreamOutcomeUnknown,
@@ -51,6 +53,8 @@ log = logging.getLogger(__name__)
 # A task still pending without an upstream id this long after creation was interrupted mid-dispatch.
 DISPATCH_GRACE_SECONDS = 300.0
 FIRST_POLL_DELAY_SECONDS = 0.5
+# Channels that call us back are still polled, rarely, in case a callback is lost.
+CALLBACK_SAFETY_POLL_SECONDS = 20.0
 IN_FLIGHT_RETRY_AFTER_SECONDS = 5
 IDEMPOTENCY_KEY_MAX_CHARS = 255
 
@@ -252,6 +256,7 @@ async def _insert(
         "lease_owner": None,
         "lease_until": None,
         "price": 0,
+        "upstream_token": secrets.token_urlsafe(24),
         "body": b"",
     }
     task = TaskRow(**values)
@@ -329,11 +334,15 @@ async def _dispatch(
         channels = await channel_store.list_channels(conn)
     tried: list[str] = []
     for channel in candidates(channels, task.model, pinned_id=pinned_channel):
+        sent = request
+        if channel.takes_callbacks and task.upstream_token:
+            sent = replace(request, callback_url=upstream_callback_url(rt, task.id, task.upstream_token))
         try:
-            upstream_id = await rt.upstream_for(channel).submit(request)
+            upstream_id = await rt.upstream_for(channel).submit(sent)
         except UpstreamUnavailable as exc:
             log.warning("channel %s could not take task %s: %s", channel.name, task.id, exc)
             tried.append(f"{channel.name}: {exc}")
+            await note_channel_failure(rt, channel, str(exc))
             continue
         except UpstreamRefused as exc:
             await _fail(rt, task, f"upstream refused the request: {exc}")
@@ -341,15 +350,19 @@ async def _dispatch(
         except UpstreamOutcomeUnknown as exc:
             # It may exist upstream; sending it elsewhere could run (and cost) it twice.
             await _fail(rt, task, f"upstream did not confirm the submission: {exc}")
+            await note_channel_failure(rt, channel, str(exc))
             raise UpstreamError("upstream did not confirm the submission; nothing was charged") from exc
+        first_poll = CALLBACK_SAFETY_POLL_SECONDS if sent.callback_url else FIRST_POLL_DELAY_SECONDS
         async with rt.db.transaction() as conn:
+            if channel.failures:
+                await channel_store.record_success(conn, channel.id)
             accepted = await lifecycle.update(
                 conn,
                 task,
                 rt.media_base_url,
                 channel_id=channel.id,
                 upstream_id=upstream_id,
-                next_poll_at=time.time() + FIRST_POLL_DELAY_SECONDS,
+                next_poll_at=time.time() + first_poll,
             )
         rt.wake_worker.set()
         if accepted is None:  # the worker failed it meanwhile (deadline); show what it is now
@@ -360,6 +373,27 @@ async def _dispatch(
     reason = "no channel can take this task" + (f" ({'; '.join(tried)})" if tried else "")
     await _fail(rt, task, reason)
     raise NoChannelAvailable(reason)
+
+
+def upstream_callback_url(rt: Runtime, task_id: str, token: str) -> str:
+    return f"{rt.settings.resolved_public_url}/upstream/callbacks/{task_id}/{token}"
+
+
+async def note_channel_failure(rt: Runtime, channel: Channel, error: str) -> None:
+    async with rt.db.transaction() as conn:
+        benched = await channel_store.record_failure(
+            conn,
+            channel.id,
+            error,
+            threshold=rt.settings.channel_failure_threshold,
+            bench_seconds=rt.settings.channel_bench_seconds,
+        )
+    if benched:
+        log.warning(
+            "channel %s benched for %.0f s after repeated failures",
+            channel.name,
+            rt.settings.channel_bench_seconds,
+        )
 
 
 async def _fail(rt: Runtime, task: TaskRow, reason: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dreamrelay.store.schema import channels
@@ -23,9 +23,20 @@ class Channel:
     weight: int
     concurrency: int
     enabled: bool
+    failures: int = 0
+    retry_at: float | None = None
+    last_error: str | None = None
 
     def serves(self, model: str) -> bool:
         return self.models is None or model in self.models
+
+    def available(self, now: float) -> bool:
+        """Enabled, and not benched for failing (a benched channel is tried again once retry_at passes)."""
+        return self.enabled and (self.retry_at is None or self.retry_at <= now)
+
+    @property
+    def takes_callbacks(self) -> bool:
+        return self.kind in ("sandbox", "luma")
 
 
 def _channel(row: object) -> Channel:
@@ -41,6 +52,9 @@ def _channel(row: object) -> Channel:
         weight=m["weight"],
         concurrency=m["concurrency"],
         enabled=m["enabled"],
+        failures=m["failures"],
+        retry_at=m["retry_at"],
+        last_error=m["last_error"],
     )
 
 
@@ -82,3 +96,54 @@ async def list_channels(conn: AsyncConnection) -> list[Channel]:
 async def get_channel(conn: AsyncConnection, channel_id: int) -> Channel | None:
     row = (await conn.execute(select(channels).where(channels.c.id == channel_id))).one_or_none()
     return _channel(row) if row else None
+
+
+CHANNEL_SETTINGS = (
+    "name",
+    "base_url",
+    "secret_key",
+    "models",
+    "priority",
+    "weight",
+    "concurrency",
+    "enabled",
+)
+
+
+async def update_channel(conn: AsyncConnection, channel_id: int, values: dict[str, object]) -> bool:
+    unknown = set(values) - set(CHANNEL_SETTINGS)
+    if unknown:
+        raise ValueError(f"not channel settings: {sorted(unknown)}")
+    if values.get("enabled"):
+        values = {**values, "failures": 0, "retry_at": None}
+    result = await conn.execute(update(channels).where(channels.c.id == channel_id).values(**values))
+    return result.rowcount == 1
+
+
+async def record_success(conn: AsyncConnection, channel_id: int) -> None:
+    """Reset the failure count (a write only when there was something to reset)."""
+    await conn.execute(
+        update(channels)
+        .where(channels.c.id == channel_id, channels.c.failures > 0)
+        .values(failures=0, retry_at=None)
+    )
+
+
+async def record_failure(
+    conn: AsyncConnection, channel_id: int, error: str, *, threshold: int, bench_seconds: float
+) -> bool:
+    """Count a failure; at `threshold` in a row the channel is benched for `bench_seconds`.
+
+    Returns True when it is benched now.
+    """
+    await conn.execute(
+        update(channels)
+        .where(channels.c.id == channel_id)
+        .values(failures=channels.c.failures + 1, last_error=error[:500])
+    )
+    benched = await conn.execute(
+        update(channels)
+        .where(channels.c.id == channel_id, channels.c.failures >= threshold)
+        .values(retry_at=time.time() + bench_seconds)
+    )
+    return benched.rowcount == 1

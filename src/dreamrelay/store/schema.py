@@ -74,6 +74,9 @@ channels = Table(
     Column("concurrency", Integer, nullable=False, server_default="16"),
     Column("enabled", Boolean, nullable=False, server_default="1"),
     Column("created_at", Double, nullable=False),
+    Column("failures", Integer, nullable=False, server_default="0"),  # in a row; reset by a success
+    Column("retry_at", Double),  # benched until then after too many failures in a row
+    Column("last_error", Text),
 )
 
 tasks = Table(
@@ -106,6 +109,7 @@ tasks = Table(
     Column("lease_owner", String(64)),
     Column("lease_until", Double),
     Column("price", BigInteger, nullable=False, server_default="0"),  # credits held at submit
+    Column("upstream_token", String(64)),  # secret in the callback URL we give upstream
     Index("ix_tasks_account_created", "account_id", "created_at"),
     Index("ix_tasks_key_state", "api_key_id", "state"),
     Index("ix_tasks_due", "next_poll_at"),

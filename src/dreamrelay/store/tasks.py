@@ -42,6 +42,7 @@ class TaskRow:
     lease_owner: str | None
     lease_until: float | None
     price: int
+    upstream_token: str | None = None
 
     def with_values(self, values: dict[str, Any]) -> TaskRow:
         data = {**self.__dict__, **values}

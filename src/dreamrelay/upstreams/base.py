@@ -23,6 +23,7 @@ class UpstreamRequest:
     start_image_url: str | None = None
     end_image_url: str | None = None
     extend_upstream_id: str | None = None  # continue this upstream generation
+    callback_url: str | None = None  # where upstream may tell us about changes (kinds that support it)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,14 @@ class UpstreamRefused(Exception):
 
 class UpstreamUnavailable(Exception):
     """Upstream could not take the request (429, 5xx, connection error before acceptance): try another."""
+
+
+class UpstreamRateLimited(UpstreamUnavailable):
+    """Upstream said 429: not a failure of the task, just "later"."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class UpstreamOutcomeUnknown(Exception):

@@ -7,21 +7,21 @@ from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
-import orjson
 
 from dreamrelay.domain.catalog import MODELS
 from dreamrelay.domain.states import TaskState, parse_upstream_state
 from dreamrelay.upstreams.base import (
-    UpstreamOutcomeUnknown,
+    UpstreamRateLimited,
     UpstreamRefused,
     UpstreamRequest,
     UpstreamStatus,
     UpstreamUnavailable,
 )
+from dreamrelay.upstreams.http import detail, retry_after, send_json
 
 
 class LumaUpstream:
-    batch_size = 1
+    batch_size = 1  # the official API has no batch read; polls go out concurrently instead
 
     def __init__(
         self, session: aiohttp.ClientSession, base_url: str, api_key: str, *, timeout_seconds: float = 30
@@ -32,56 +32,43 @@ class LumaUpstream:
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
 
     async def submit(self, request: UpstreamRequest) -> str:
-        body = orjson.dumps(official_request(request))
-        headers = {**self._headers, "Content-Type": "application/json"}
+        body = official_request(request)
         # Current create path first; older deployments only know /generations.
         for path in ("/generations/video", "/generations"):
-            status, payload = await self._send("POST", path, body, headers)
+            status, payload, headers = await send_json(
+                self._session, "POST", self._base + path, body, self._headers, self._timeout
+            )
             if status == 404 and path == "/generations/video":
                 continue
             break
         if status in (200, 201) and isinstance(payload, dict) and isinstance(payload.get("id"), str):
             return payload["id"]
-        message = f"upstream answered {status}: {_detail(payload)}"
-        if status in (400, 422):
-            raise UpstreamRefused(message)
-        raise UpstreamUnavailable(message)
+        raise _error(status, payload, headers)
 
     async def poll(self, upstream_ids: Sequence[str]) -> dict[str, UpstreamStatus]:
         results = await asyncio.gather(*(self._get(i) for i in upstream_ids))
         return {i: s for i, s in zip(upstream_ids, results, strict=True) if s is not None}
 
     async def _get(self, upstream_id: str) -> UpstreamStatus | None:
-        try:
-            status, payload = await self._send("GET", f"/generations/{upstream_id}", None, self._headers)
-        except UpstreamOutcomeUnknown as exc:
-            raise UpstreamUnavailable(str(exc)) from exc
+        url = f"{self._base}/generations/{upstream_id}"
+        status, payload, headers = await send_json(
+            self._session, "GET", url, None, self._headers, self._timeout
+        )
         if status == 404:
             return None
         if status != 200 or not isinstance(payload, dict):
-            raise UpstreamUnavailable(f"poll answered {status}: {_detail(payload)}")
+            error = _error(status, payload, headers)
+            raise error if isinstance(error, UpstreamUnavailable) else UpstreamUnavailable(str(error))
         return parse_generation(payload)
 
-    async def _send(
-        self, method: str, path: str, body: bytes | None, headers: dict[str, str]
-    ) -> tuple[int, Any]:
-        try:
-            async with self._session.request(
-                method, self._base + path, data=body, headers=headers, timeout=self._timeout
-            ) as response:
-                raw = await response.read()
-                status = response.status
-        except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
-            if method == "GET" or isinstance(exc, aiohttp.ClientConnectorError):
-                raise UpstreamUnavailable(f"cannot reach upstream: {exc}") from exc
-            raise UpstreamOutcomeUnknown(f"upstream dropped the connection: {exc}") from exc
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise UpstreamOutcomeUnknown(f"no answer from upstream: {exc!r}") from exc
-        try:
-            payload = orjson.loads(raw) if raw else None
-        except orjson.JSONDecodeError:
-            payload = raw[:200].decode(errors="replace")
-        return status, payload
+
+def _error(status: int, payload: Any, headers: dict[str, str]) -> Exception:
+    message = f"upstream answered {status}: {detail(payload)}"
+    if status == 429:
+        return UpstreamRateLimited(message, retry_after(headers, 10.0))
+    if status in (400, 422):
+        return UpstreamRefused(message)
+    return UpstreamUnavailable(message)
 
 
 def official_request(request: UpstreamRequest) -> dict[str, Any]:
@@ -106,6 +93,8 @@ def official_request(request: UpstreamRequest) -> dict[str, Any]:
         keyframes["frame1"] = {"type": "image", "url": request.end_image_url}
     if keyframes:
         body["keyframes"] = keyframes
+    if request.callback_url:
+        body["callback_url"] = request.callback_url
     return body
 
 
@@ -121,9 +110,3 @@ def parse_generation(payload: dict[str, Any]) -> UpstreamStatus:
         failure_reason=str(reason) if reason else None,
         raw_state=str(raw_state),
     )
-
-
-def _detail(payload: Any) -> str:
-    if isinstance(payload, dict) and "detail" in payload:
-        return str(payload["detail"])[:300]
-    return str(payload)[:300]

@@ -12,12 +12,13 @@ from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from dreamrelay.services import follow
+from dreamrelay.services.submit import CALLBACK_SAFETY_POLL_SECONDS, note_channel_failure
 from dreamrelay.store import accounts as account_store
 from dreamrelay.store import channels as channel_store
 from dreamrelay.store import tasks as task_store
 from dreamrelay.store.channels import Channel
 from dreamrelay.store.tasks import TaskRow
-from dreamrelay.upstreams.base import UpstreamUnavailable
+from dreamrelay.upstreams.base import UpstreamRateLimited, UpstreamUnavailable
 
 if TYPE_CHECKING:
     from dreamrelay.runtime import Runtime
@@ -105,11 +106,22 @@ class Worker:
         async with slots:
             try:
                 statuses = await upstream.poll([t.upstream_id for t in batch if t.upstream_id])
+            except UpstreamRateLimited as exc:
+                # "Later", not a failure: the tasks keep their error count.
+                log.info("channel %s asks us to slow down: %s", channel.name, exc)
+                for task in batch:
+                    await follow.postpone(self.rt, task, self.owner, exc.retry_after)
+                return
             except UpstreamUnavailable as exc:
                 log.warning("polling channel %s failed: %s", channel.name, exc)
+                await note_channel_failure(self.rt, channel, str(exc))
                 for task in batch:
                     await follow.reschedule(self.rt, task, self.owner, errors=task.poll_errors + 1)
                 return
+        if channel.failures:
+            async with self.rt.db.transaction() as conn:
+                await channel_store.record_success(conn, channel.id)
+        poll_floor = CALLBACK_SAFETY_POLL_SECONDS if channel.takes_callbacks else 0.0
         for task in batch:
             status = statuses.get(task.upstream_id or "")
             if status is None:
@@ -118,7 +130,7 @@ class Worker:
                 async with self._media:
                     await follow.apply_status(self.rt, task, status, self.owner)
             else:
-                await follow.apply_status(self.rt, task, status, self.owner)
+                await follow.apply_status(self.rt, task, status, self.owner, poll_floor=poll_floor)
 
     def _spawn(self, work: object) -> None:
         async def guarded() -> None:

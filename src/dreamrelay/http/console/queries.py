@@ -1,0 +1,238 @@
+"""Read-only queries the console needs and the service layer does not offer (SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import Integer, cast, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dreamrelay.store.schema import accounts, api_keys, channels, tasks
+
+STATES = ("pending", "processing", "completed", "failed")
+HOUR = 3600.0
+
+
+@dataclass(frozen=True)
+class SignedInKey:
+    """A customer's key, read again on every console request (disabled or expired → signed out)."""
+
+    key_id: int
+    account_id: int
+    account: str
+    prefix: str
+    disabled: bool
+    expires_at: float | None
+    allowed_models: tuple[str, ...] | None
+    rpm: int | None
+    max_in_flight: int | None
+    batch_rpm: int | None
+
+
+async def signed_in_key(conn: AsyncConnection, key_id: int) -> SignedInKey | None:
+    query = select(
+        api_keys.c.id,
+        api_keys.c.account_id,
+        accounts.c.name,
+        api_keys.c.prefix,
+        api_keys.c.disabled,
+        api_keys.c.expires_at,
+        api_keys.c.allowed_models,
+        api_keys.c.rpm,
+        api_keys.c.max_in_flight,
+        api_keys.c.batch_rpm,
+    ).join(accounts, accounts.c.id == api_keys.c.account_id)
+    row = (await conn.execute(query.where(api_keys.c.id == key_id))).one_or_none()
+    if row is None:
+        return None
+    return SignedInKey(
+        key_id=row.id,
+        account_id=row.account_id,
+        account=row.name,
+        prefix=row.prefix,
+        disabled=bool(row.disabled),
+        expires_at=row.expires_at,
+        allowed_models=tuple(row.allowed_models) if row.allowed_models is not None else None,
+        rpm=row.rpm,
+        max_in_flight=row.max_in_flight,
+        batch_rpm=row.batch_rpm,
+    )
+
+
+async def balance(conn: AsyncConnection, account_id: int) -> int:
+    found = await conn.execute(select(accounts.c.balance).where(accounts.c.id == account_id))
+    return int(found.scalar_one_or_none() or 0)
+
+
+# ---- the operator's dashboard ------------------------------------------------------------------
+@dataclass
+class Dashboard:
+    hours: list[dict[str, Any]]  # 24 buckets, oldest first: {"start": unix, "counts": {state: n}}
+    totals: dict[str, int]  # tasks created in the window, per state
+    success_rate: float | None  # completed / (completed + failed) of those
+    median_seconds: float | None  # created → completed, tasks completed in the window
+    revenue_window: int  # credits of tasks completed in the window
+    revenue_total: int
+    in_flight: int
+    accounts: int
+    channels: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def dashboard(conn: AsyncConnection, *, now: float, is_sqlite: bool, hours: int = 24) -> Dashboard:
+    first_hour = (int(now // HOUR) - hours + 1) * HOUR
+    # Whole hours on both stores: SQLite's CAST truncates, PostgreSQL's would round.
+    hour = (
+        cast(tasks.c.created_at / HOUR, Integer) if is_sqlite else func.floor(tasks.c.created_at / HOUR)
+    ).label("hour")
+    per_hour = await conn.execute(
+        select(hour, tasks.c.state, func.count().label("n"))
+        .where(tasks.c.created_at >= first_hour)
+        .group_by(hour, tasks.c.state)
+    )
+    buckets = {int(first_hour // HOUR) + i: dict.fromkeys(STATES, 0) for i in range(hours)}
+    totals = dict.fromkeys(STATES, 0)
+    for row in per_hour:
+        slot = buckets.get(int(row.hour))
+        if slot is not None and row.state in slot:
+            slot[row.state] += int(row.n)
+            totals[row.state] += int(row.n)
+    finished = totals["completed"] + totals["failed"]
+
+    durations = (
+        await conn.execute(
+            select(tasks.c.finished_at - tasks.c.created_at)
+            .where(tasks.c.state == "completed", tasks.c.finished_at >= first_hour)
+            .order_by(tasks.c.finished_at.desc())
+            .limit(10_000)
+        )
+    ).scalars()
+    spans = [float(d) for d in durations if d is not None]
+
+    revenue = func.coalesce(func.sum(tasks.c.price), 0)
+    window = await conn.execute(
+        select(revenue).where(tasks.c.state == "completed", tasks.c.finished_at >= first_hour)
+    )
+    total = await conn.execute(select(revenue).where(tasks.c.state == "completed"))
+    in_flight = await conn.execute(
+        select(func.count()).select_from(tasks).where(tasks.c.state.in_(("pending", "processing")))
+    )
+    account_count = await conn.execute(select(func.count()).select_from(accounts))
+    return Dashboard(
+        hours=[{"start": key * HOUR, "counts": counts} for key, counts in sorted(buckets.items())],
+        totals=totals,
+        success_rate=totals["completed"] / finished if finished else None,
+        median_seconds=statistics.median(spans) if spans else None,
+        revenue_window=int(window.scalar_one()),
+        revenue_total=int(total.scalar_one()),
+        in_flight=int(in_flight.scalar_one()),
+        accounts=int(account_count.scalar_one()),
+        channels=await channel_list(conn),
+    )
+
+
+async def channel_list(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """Channels without their secret keys."""
+    query = select(
+        channels.c.id,
+        channels.c.name,
+        channels.c.kind,
+        channels.c.base_url,
+        channels.c.models,
+        channels.c.priority,
+        channels.c.weight,
+        channels.c.concurrency,
+        channels.c.enabled,
+    ).order_by(channels.c.priority.desc(), channels.c.id)
+    return [dict(r._mapping) for r in await conn.execute(query)]
+
+
+# ---- task lists ----------------------------------------------------------------------------------
+async def explore_tasks(
+    conn: AsyncConnection,
+    *,
+    state: str | None = None,
+    account_id: int | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    before: float | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """The operator's task list, newest first; `before` pages on created_at."""
+    query = (
+        select(
+            tasks.c.id,
+            accounts.c.name.label("account"),
+            tasks.c.model,
+            tasks.c.action,
+            tasks.c.state,
+            tasks.c.price,
+            tasks.c.poll_count,
+            tasks.c.created_at,
+            tasks.c.finished_at,
+            channels.c.name.label("channel"),
+        )
+        .join(accounts, accounts.c.id == tasks.c.account_id)
+        .outerjoin(channels, channels.c.id == tasks.c.channel_id)
+    )
+    if state:
+        query = query.where(tasks.c.state == state)
+    if account_id is not None:
+        query = query.where(tasks.c.account_id == account_id)
+    if since is not None:
+        query = query.where(tasks.c.created_at >= since)
+    if until is not None:
+        query = query.where(tasks.c.created_at < until)
+    if before is not None:
+        query = query.where(tasks.c.created_at < before)
+    rows = await conn.execute(query.order_by(tasks.c.created_at.desc()).limit(limit))
+    return [dict(r._mapping) for r in rows]
+
+
+async def account_tasks(
+    conn: AsyncConnection, account_id: int, *, before: float | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """A customer's tasks, newest first, with what a thumbnail card needs from the task object."""
+    query = select(tasks.c.id, tasks.c.state, tasks.c.created_at, tasks.c.model, tasks.c.body).where(
+        tasks.c.account_id == account_id
+    )
+    if before is not None:
+        query = query.where(tasks.c.created_at < before)
+    rows = await conn.execute(query.order_by(tasks.c.created_at.desc()).limit(limit))
+    cards = []
+    for row in rows:
+        obj = orjson.loads(bytes(row.body))
+        cards.append(
+            {
+                "id": row.id,
+                "state": row.state,
+                "created_at": row.created_at,
+                "model": row.model,
+                "prompt": obj["request"]["prompt"],
+                "aspect_ratio": obj["request"]["aspect_ratio"],
+                "video": (obj.get("video") or {}).get("url"),
+                "thumbnail": (obj.get("thumbnail") or {}).get("url"),
+                "duration": (obj.get("video_raw") or {}).get("duration"),
+                "failure_reason": obj.get("failure_reason"),
+            }
+        )
+    return cards
+
+
+async def task_names(conn: AsyncConnection, account_id: int, channel_id: int | None) -> tuple[str, str | None]:
+    """The account's and the channel's names of a task."""
+    account = (await conn.execute(select(accounts.c.name).where(accounts.c.id == account_id))).scalar_one()
+    channel = None
+    if channel_id is not None:
+        channel = (
+            await conn.execute(select(channels.c.name).where(channels.c.id == channel_id))
+        ).scalar_one_or_none()
+    return str(account), channel
+
+
+async def account_id_by_name(conn: AsyncConnection, name: str) -> int | None:
+    found = await conn.execute(select(accounts.c.id).where(accounts.c.name == name))
+    value = found.scalar_one_or_none()
+    return int(value) if value is not None else None

@@ -1,0 +1,18 @@
+"""Where upstreams call us back (the URL carries a per-task secret; no API key)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from dreamrelay.http.deps import RuntimeDep, read_json
+from dreamrelay.services import upstream_callbacks
+
+router = APIRouter(prefix="/upstream", tags=["upstream callbacks"], include_in_schema=False)
+
+
+@router.post("/callbacks/{task_id}/{token}")
+async def upstream_callback(request: Request, rt: RuntimeDep, task_id: str, token: str) -> dict[str, Any]:
+    applied = await upstream_callbacks.receive(rt, task_id, token, await read_json(request))
+    return {"accepted": applied}

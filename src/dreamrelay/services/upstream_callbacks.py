@@ -1,0 +1,57 @@
+"""Upstream calling us back: a per-task secret in the URL proves the sender; the report moves the task on.
+
+Polling stays as the safety net, so a lost callback only costs time. A forged token changes nothing
+(404); a stale or replayed report changes nothing either (states only move forward).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from typing import TYPE_CHECKING, Any
+
+from dreamrelay.domain.errors import InvalidRequest, TaskNotFound
+from dreamrelay.domain.states import can_move
+from dreamrelay.services import follow
+from dreamrelay.store import tasks as task_store
+from dreamrelay.upstreams.luma import parse_generation
+
+if TYPE_CHECKING:
+    from dreamrelay.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+async def receive(rt: Runtime, task_id: str, token: str, payload: Any) -> bool:
+    """Check and apply one callback; True if it moves the task (applied in the background)."""
+    async with rt.db.reader() as conn:
+        task = await task_store.get_task(conn, task_id)
+    valid = (
+        task is not None
+        and task.upstream_token is not None
+        and hmac.compare_digest(token.encode(), task.upstream_token.encode())
+    )
+    if not valid or task is None:
+        raise TaskNotFound("unknown callback")
+    if not isinstance(payload, dict) or (task.upstream_id and payload.get("id") != task.upstream_id):
+        raise InvalidRequest("the callback does not describe this task's generation")
+    status = parse_generation(payload)
+    if not can_move(task.state, status.state):
+        return False
+    if task.id in rt.callbacks_in_hand:
+        return False  # the same report is being applied already (upstream retries quickly)
+    rt.callbacks_in_hand.add(task.id)
+    job = asyncio.create_task(_apply(rt, task, status))
+    rt.background.add(job)
+    job.add_done_callback(rt.background.discard)
+    return True
+
+
+async def _apply(rt: Runtime, task: task_store.TaskRow, status: Any) -> None:
+    try:
+        await follow.apply_status(rt, task, status, None)
+    except Exception:
+        log.exception("applying an upstream callback for task %s failed; polling will catch up", task.id)
+    finally:
+        rt.callbacks_in_hand.discard(task.id)

@@ -1,0 +1,64 @@
+"""One JSON request to an upstream, with its failures sorted into the three kinds routing cares about."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import orjson
+
+from dreamrelay.upstreams.base import UpstreamOutcomeUnknown, UpstreamUnavailable
+
+
+async def send_json(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    body: Any,
+    headers: dict[str, str],
+    limits: aiohttp.ClientTimeout,
+    *,
+    idempotent: bool | None = None,
+) -> tuple[int, Any, dict[str, str]]:
+    """(status, parsed JSON or a text snippet, headers).
+
+    A connection that never opened → UpstreamUnavailable (safe to try elsewhere). A request that was
+    sent but got no answer → UpstreamOutcomeUnknown for writes (it may exist upstream), Unavailable
+    for reads.
+    """
+    data = orjson.dumps(body) if body is not None else None
+    sent_headers = {**headers, "Content-Type": "application/json"} if data is not None else headers
+    try:
+        async with session.request(method, url, data=data, headers=sent_headers, timeout=limits) as response:
+            raw = await response.read()
+            status, answer_headers = response.status, dict(response.headers)
+    except aiohttp.ClientConnectorError as exc:
+        raise UpstreamUnavailable(f"cannot reach upstream: {exc}") from exc
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        if idempotent or (idempotent is None and method == "GET"):
+            raise UpstreamUnavailable(f"no answer from upstream: {exc!r}") from exc
+        raise UpstreamOutcomeUnknown(f"no answer from upstream: {exc!r}") from exc
+    try:
+        payload = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        payload = raw[:200].decode(errors="replace")
+    return status, payload, answer_headers
+
+
+def detail(payload: Any) -> str:
+    """The human part of an upstream error body, whatever its format."""
+    if isinstance(payload, dict):
+        for key in ("detail", "message", "error"):
+            value = payload.get(key)
+            if isinstance(value, dict):
+                value = value.get("message", value)
+            if value:
+                return str(value)[:300]
+    return str(payload)[:300]
+
+
+def retry_after(headers: dict[str, str], default: float) -> float:
+    try:
+        return min(max(float(headers.get("Retry-After", default)), 1.0), 300.0)
+    except ValueError:
+        return default

@@ -1,0 +1,127 @@
+"""Another own-format relay (a commercial Luma relay, or another DreamRelay): batch-polled via /luma/tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+
+from dreamrelay.domain.states import parse_upstream_state
+from dreamrelay.upstreams.base import (
+    UpstreamRateLimited,
+    UpstreamRefused,
+    UpstreamRequest,
+    UpstreamStatus,
+    UpstreamUnavailable,
+)
+from dreamrelay.upstreams.http import detail, retry_after, send_json
+
+BATCH_SIZE = 100
+
+
+class RelayUpstream:
+    batch_size = BATCH_SIZE
+
+    def __init__(
+        self, session: aiohttp.ClientSession, base_url: str, api_key: str, *, timeout_seconds: float = 30
+    ) -> None:
+        self._session = session
+        self._base = base_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
+        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+
+    async def submit(self, request: UpstreamRequest) -> str:
+        if request.extend_upstream_id:
+            path = f"/luma/generations/{request.extend_upstream_id}/extend"
+            body: dict[str, Any] = {"user_prompt": request.prompt, "duration": request.duration}
+        else:
+            path = "/luma/generations"
+            body = {
+                "user_prompt": request.prompt,
+                "model_name": request.model,
+                "aspect_ratio": request.aspect_ratio,
+                "resolution": request.resolution,
+                "duration": request.duration,
+            }
+            if request.start_image_url:
+                body["image_url"] = request.start_image_url
+        if request.loop:
+            body["loop"] = True
+        if request.expand_prompt:
+            body["expand_prompt"] = True
+        if request.end_image_url:
+            body["image_end_url"] = request.end_image_url
+        status, payload, headers = await send_json(
+            self._session, "POST", self._base + path, body, self._headers, self._timeout
+        )
+        task = unwrap(payload)
+        if status == 200 and isinstance(task, dict) and isinstance(task.get("id"), str):
+            return task["id"]
+        raise _error(status, payload, headers)
+
+    async def poll(self, upstream_ids: Sequence[str]) -> dict[str, UpstreamStatus]:
+        status, payload, headers = await send_json(
+            self._session,
+            "POST",
+            self._base + "/luma/tasks",
+            {"ids": list(upstream_ids)},
+            self._headers,
+            self._timeout,
+            idempotent=True,
+        )
+        items = unwrap(payload)
+        if status != 200 or not isinstance(items, list):
+            error = _error(status, payload, headers)
+            if isinstance(error, UpstreamUnavailable):
+                raise error
+            raise UpstreamUnavailable(f"batch query failed: {error}")
+        found: dict[str, UpstreamStatus] = {}
+        for item in items:
+            if isinstance(item, dict) and isinstance(item.get("id"), str):
+                parsed = parse_task(item)
+                if parsed is not None:
+                    found[item["id"]] = parsed
+        return found
+
+
+def unwrap(payload: Any) -> Any:
+    """The bare answer, or the `data` of a new-api style envelope {"code", "message", "data"}."""
+    if isinstance(payload, dict) and "data" in payload and ("code" in payload or "message" in payload):
+        return payload["data"]
+    return payload
+
+
+def parse_task(item: dict[str, Any]) -> UpstreamStatus | None:
+    raw_state = item.get("state", item.get("status"))
+    state = parse_upstream_state(raw_state)
+    if state is None:
+        return None
+    return UpstreamStatus(
+        state=state,
+        video_url=_video_url(item),
+        failure_reason=str(item.get("failure_reason") or item.get("fail_reason") or "") or None,
+        raw_state=str(raw_state),
+    )
+
+
+def _video_url(item: dict[str, Any]) -> str | None:
+    artifact = item.get("artifact") if isinstance(item.get("artifact"), dict) else {}
+    for holder in (item.get("video"), item.get("video_raw"), artifact.get("video")):
+        if isinstance(holder, dict):
+            for key in ("download_url", "url"):
+                if isinstance(holder.get(key), str):
+                    return str(holder[key])
+        elif isinstance(holder, str):
+            return holder
+    return None
+
+
+def _error(status: int, payload: Any, headers: dict[str, str]) -> Exception:
+    message = f"relay answered {status}: {detail(payload)}"
+    if status == 429:
+        return UpstreamRateLimited(message, retry_after(headers, 10.0))
+    if status in (400, 413, 422):
+        return UpstreamRefused(message)
+    # 401/402/403/404 mean this channel's key or balance is the problem, not the customer's request.
+    return UpstreamUnavailable(message)
