@@ -10,6 +10,7 @@ Used for callback URLs, image URLs we fetch, and every redirect hop. Three layer
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
 import time
@@ -97,8 +98,13 @@ def is_allowed_address(address: IPAddress | str, policy: URLPolicy) -> bool:
 def literal_address(host: str) -> IPAddress | None:
     """The address a host names if it is an IP literal in any spelling browsers and libc accept.
 
-    `2130706433`, `0x7f.1`, `0177.0.0.1` and `127.1` all mean 127.0.0.1 to inet_aton.
+    `2130706433`, `0x7f.1`, `0177.0.0.1` and `127.1` all mean 127.0.0.1 to inet_aton; `127.0.0.1.`
+    and full-width `１２７.0.0.1` mean it to browsers and to the IDNA step before the resolver.
     """
+    if not host.isascii():
+        with contextlib.suppress(UnicodeError):
+            host = host.encode("idna").decode("ascii")
+    host = host.rstrip(".")
     try:
         return ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
