@@ -16,7 +16,7 @@ import typer
 
 from dreamrelay.domain.errors import DreamRelayError
 from dreamrelay.runtime import Runtime
-from dreamrelay.services import admin
+from dreamrelay.services import admin, channel_admin
 from dreamrelay.settings import Settings
 from dreamrelay.store import migrate
 
@@ -25,6 +25,8 @@ keys_app = typer.Typer(help="API keys (shown once, stored as hashes).", no_args_
 prices_app = typer.Typer(help="The price list (credits per model, resolution, duration, action).")
 ledger_app = typer.Typer(help="The ledger: every balance change.", no_args_is_help=True)
 deliveries_app = typer.Typer(help="Callback deliveries.", no_args_is_help=True)
+channels_app = typer.Typer(help="Upstream channels.", no_args_is_help=True)
+tasks_app = typer.Typer(help="Tasks: inspect and re-poll.", no_args_is_help=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 AccountOption = Annotated[str | None, typer.Option("--account", help="Only this account.")]
@@ -347,7 +349,112 @@ def deliveries_replay(
     _emit(data, as_json, lambda d: f"{d['replayed']} events queued again")
 
 
+# ---- channels and tasks ------------------------------------------------------------------------
+CHANNEL_COLUMNS = [
+    "id",
+    "name",
+    "kind",
+    "base_url",
+    "priority",
+    "weight",
+    "enabled",
+    "failures",
+    "benched_until",
+]
+
+
+@channels_app.command("add")
+def channels_add(
+    name: str,
+    kind: Annotated[str, typer.Option(help="luma, relay or sandbox.")],
+    base_url: Annotated[str, typer.Option(help="The upstream's base URL.")] = "",
+    secret_key: Annotated[str, typer.Option(help="The upstream API key (or set it via the admin API).")] = "",
+    models: ModelsOption = None,
+    priority: int = 0,
+    weight: int = 1,
+    concurrency: int = 16,
+    as_json: JsonOption = False,
+) -> None:
+    """Add an upstream channel."""
+    model_list = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    data = _run(
+        lambda rt: channel_admin.add_channel(
+            rt,
+            name=name,
+            kind=kind,
+            base_url=base_url,
+            secret_key=secret_key,
+            models=model_list,
+            priority=priority,
+            weight=weight,
+            concurrency=concurrency,
+        )
+    )
+    _emit(data, as_json, lambda d: f"added channel {d['name']} ({d['kind']})")
+
+
+@channels_app.command("list")
+def channels_list(as_json: JsonOption = False) -> None:
+    """Channels with their health (secrets masked)."""
+    data = _run(channel_admin.list_channels)
+    _emit(data, as_json, lambda d: _rows(d, CHANNEL_COLUMNS))
+
+
+@channels_app.command("test")
+def channels_test(name: str, as_json: JsonOption = False) -> None:
+    """Send one authenticated request to the channel (exit 1 if it fails)."""
+    data = _run(lambda rt: channel_admin.test_channel(rt, name))
+    _emit(
+        data,
+        as_json,
+        lambda d: (
+            f"{d['channel']}: {'ok' if d['ok'] else 'FAILED'} in {d['latency_ms']} ms"
+            + (f" ({d['error']})" if d["error"] else "")
+        ),
+    )
+    if not data["ok"]:
+        raise typer.Exit(code=1)
+
+
+@channels_app.command("enable")
+def channels_enable(name: str, as_json: JsonOption = False) -> None:
+    """Enable a channel (also lifts a bench)."""
+    data = _run(lambda rt: channel_admin.update_channel(rt, name, {"enabled": True}))
+    _emit(data, as_json, lambda d: f"{d['name']} enabled")
+
+
+@channels_app.command("disable")
+def channels_disable(name: str, as_json: JsonOption = False) -> None:
+    """Stop routing new tasks to a channel (tasks already there are still followed)."""
+    data = _run(lambda rt: channel_admin.update_channel(rt, name, {"enabled": False}))
+    _emit(data, as_json, lambda d: f"{d['name']} disabled")
+
+
+@tasks_app.command("show")
+def tasks_show(task_id: str, as_json: JsonOption = False) -> None:
+    """A task: request, upstream id, channel, polls, ledger rows and deliveries."""
+    data = _run(lambda rt: channel_admin.show_task(rt, task_id))
+
+    def text(d: dict[str, Any]) -> str:
+        lines = [f"{k}: {d[k]}" for k in d if k not in ("ledger", "deliveries", "request")]
+        lines.append(f"request: {json.dumps(d['request'], ensure_ascii=False)}")
+        lines.append("ledger:\n" + _rows(d["ledger"], ["created_at", "kind", "amount"]))
+        lines.append("deliveries:\n" + _rows(d["deliveries"], ["sequence", "state", "status", "attempts"]))
+        return "\n".join(lines)
+
+    _emit(data, as_json, text)
+
+
+@tasks_app.command("repoll")
+def tasks_repoll(task_id: str, as_json: JsonOption = False) -> None:
+    """Ask upstream about an unfinished task now."""
+    data = _run(lambda rt: channel_admin.repoll(rt, task_id))
+    _emit(data, as_json, lambda d: f"task {d['id']} will be polled now")
+
+
 def register(app: typer.Typer) -> None:
+    app.add_typer(channels_app, name="channels")
+    app.add_typer(tasks_app, name="tasks")
     app.add_typer(accounts_app, name="accounts")
     app.add_typer(keys_app, name="keys")
     app.add_typer(prices_app, name="prices")

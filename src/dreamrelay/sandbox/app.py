@@ -12,6 +12,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -222,6 +223,7 @@ class Sandbox:
         )
 
     async def _run(self, record: dict[str, Any]) -> None:
+        rendering: asyncio.Task[tuple[str, str]] | None = None
         try:
             config = self.config
             prompt = record["request"].get("prompt") or ""
@@ -247,6 +249,9 @@ class Sandbox:
                 return
             await self._change(record, state="completed", video=video, image=image)
         except asyncio.CancelledError:
+            # Deleted or stopping: the render must not outlive its generation (see _render).
+            if rendering is not None:
+                rendering.cancel()
             raise
         finally:
             self.drivers.pop(record["id"], None)
@@ -277,16 +282,26 @@ class Sandbox:
         lock = self.render_locks.setdefault(key, asyncio.Lock())
         async with lock:
             if not (video_path.exists() and image_path.exists()):
-                await anyio.to_thread.run_sync(
-                    self._render_files, spec, video_path, image_path, limiter=self.limiter
-                )
+                # Cancelling this task abandons the worker thread (asyncio cancellation does not wait
+                # for it), so the thread is told to stop too; otherwise it keeps rendering after a
+                # delete or a stop and, after a restart, races the new render of the same files.
+                cancel = threading.Event()
+                try:
+                    await anyio.to_thread.run_sync(
+                        self._render_files, spec, video_path, image_path, cancel, limiter=self.limiter
+                    )
+                except asyncio.CancelledError:
+                    cancel.set()
+                    raise
         return video_path.name, image_path.name
 
     @staticmethod
-    def _render_files(spec: RenderSpec, video_path: Path, image_path: Path) -> None:
-        render_video(spec, video_path)
+    def _render_files(spec: RenderSpec, video_path: Path, image_path: Path, cancel: threading.Event) -> None:
+        render_video(spec, video_path, cancel)
         first, _last = probe.first_and_last_frames(video_path)
-        image_path.write_bytes(probe.jpeg_bytes(first))
+        partial = image_path.with_name(f"{image_path.stem}.{uuid.uuid4().hex}.partial.jpg")
+        partial.write_bytes(probe.jpeg_bytes(first))
+        partial.replace(image_path)
 
     async def _keyframe_image(self, frame: dict[str, Any] | None, *, last: bool) -> bytes | None:
         """An image keyframe is fetched; a generation keyframe gives its parent's last (or first) frame."""

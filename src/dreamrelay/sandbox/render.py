@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import textwrap
+import threading
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,20 +69,33 @@ class RenderSpec:
         return digest.hexdigest()[:32]
 
 
-def render_video(spec: RenderSpec, target: Path) -> None:
-    """Write the MP4 for `spec` to `target` (atomically: a partial file never has the final name)."""
+class RenderCancelled(Exception):
+    """The render was asked to stop (its generation was deleted or the sandbox is stopping)."""
+
+
+def render_video(spec: RenderSpec, target: Path, cancel: threading.Event | None = None) -> None:
+    """Write the MP4 for `spec` to `target` (atomically: a partial file never has the final name).
+
+    Each render writes its own partial file, so two renders of one spec never share a file; a set
+    `cancel` event stops the render between frames (RenderCancelled) and its partial file is removed.
+    """
     frames = _Frames(spec)
-    partial = target.with_suffix(".partial.mp4")
-    with av.open(str(partial), mode="w", options={"movflags": "+faststart"}) as container:
-        stream = container.add_stream("libx264", rate=spec.fps)
-        stream.width, stream.height = spec.width, spec.height
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"preset": "ultrafast", "crf": "26", "tune": "fastdecode"}
-        for index in range(spec.frames):
-            frame = av.VideoFrame.from_ndarray(frames.frame(index), format="rgb24")
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    partial.replace(target)
+    partial = target.with_name(f"{target.stem}.{uuid.uuid4().hex}.partial.mp4")
+    try:
+        with av.open(str(partial), mode="w", options={"movflags": "+faststart"}) as container:
+            stream = container.add_stream("libx264", rate=spec.fps)
+            stream.width, stream.height = spec.width, spec.height
+            stream.pix_fmt = "yuv420p"
+            stream.options = {"preset": "ultrafast", "crf": "26", "tune": "fastdecode"}
+            for index in range(spec.frames):
+                if cancel is not None and cancel.is_set():
+                    raise RenderCancelled(f"render of {target.name} cancelled")
+                frame = av.VideoFrame.from_ndarray(frames.frame(index), format="rgb24")
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 class _Frames:

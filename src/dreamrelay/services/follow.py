@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_POLL_ERRORS = 8  # consecutive failed polls (or "unknown id") before a task is given up
 MAX_VIDEO_BYTES = 2 * 1024**3
 
 
@@ -36,8 +35,9 @@ def next_poll_delay(task: TaskRow, now: float) -> float:
     return min(max((now - task.created_at) * 0.25, 0.5), 15.0)
 
 
-def error_delay(errors: int) -> float:
-    return float(min(2**errors, 60))
+def error_delay(errors: int, base_seconds: float) -> float:
+    """After a failed poll: base·2^n, at most a minute."""
+    return float(min(base_seconds * 2**errors, 60.0))
 
 
 async def apply_status(
@@ -77,7 +77,7 @@ async def postpone(rt: Runtime, task: TaskRow, owner: str, seconds: float) -> Ta
 
 
 async def reschedule(rt: Runtime, task: TaskRow, owner: str | None, *, errors: int) -> TaskRow | None:
-    if errors >= MAX_POLL_ERRORS:
+    if errors >= rt.settings.poll_error_limit:
         return await fail(rt, task, owner, "upstream stopped answering for this task")
     now = time.time()
     return await _write(
@@ -86,7 +86,7 @@ async def reschedule(rt: Runtime, task: TaskRow, owner: str | None, *, errors: i
         owner,
         poll_count=task.poll_count + 1,
         poll_errors=errors,
-        next_poll_at=now + error_delay(errors),
+        next_poll_at=now + error_delay(errors, rt.settings.poll_error_base_seconds),
     )
 
 

@@ -23,10 +23,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+# Upstream may call back before our submit has recorded its answer (the generation id): wait that long.
+DISPATCH_WAIT_SECONDS = 5.0
+DISPATCH_WAIT_STEP_SECONDS = 0.05
+
+
 async def receive(rt: Runtime, task_id: str, token: str, payload: Any) -> bool:
     """Check and apply one callback; True if it moves the task (applied in the background)."""
-    async with rt.db.reader() as conn:
-        task = await task_store.get_task(conn, task_id)
+    task = await _dispatched_task(rt, task_id)
     valid = (
         task is not None
         and task.upstream_token is not None
@@ -34,7 +38,9 @@ async def receive(rt: Runtime, task_id: str, token: str, payload: Any) -> bool:
     )
     if not valid or task is None:
         raise TaskNotFound("unknown callback")
-    if not isinstance(payload, dict) or (task.upstream_id and payload.get("id") != task.upstream_id):
+    if task.upstream_id is None:
+        return False  # the submission never recorded an id: nothing to match the report to
+    if not isinstance(payload, dict) or payload.get("id") != task.upstream_id:
         raise InvalidRequest("the callback does not describe this task's generation")
     status = parse_generation(payload)
     if not can_move(task.state, status.state):
@@ -46,6 +52,21 @@ async def receive(rt: Runtime, task_id: str, token: str, payload: Any) -> bool:
     rt.background.add(job)
     job.add_done_callback(rt.background.discard)
     return True
+
+
+async def _dispatched_task(rt: Runtime, task_id: str) -> task_store.TaskRow | None:
+    """The task, once its submission has recorded the upstream id (or as it is after a short wait).
+
+    Applying a report first would bump the task's version and make the submit lose its write.
+    """
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + DISPATCH_WAIT_SECONDS
+    while True:
+        async with rt.db.reader() as conn:
+            task = await task_store.get_task(conn, task_id)
+        if task is None or task.upstream_id is not None or task.state.is_terminal or loop.time() > give_up:
+            return task
+        await asyncio.sleep(DISPATCH_WAIT_STEP_SECONDS)
 
 
 async def _apply(rt: Runtime, task: task_store.TaskRow, status: Any) -> None:

@@ -11,6 +11,7 @@ import aiohttp
 from dreamrelay.domain.catalog import MODELS
 from dreamrelay.domain.states import TaskState, parse_upstream_state
 from dreamrelay.upstreams.base import (
+    UpstreamOutcomeUnknown,
     UpstreamRateLimited,
     UpstreamRefused,
     UpstreamRequest,
@@ -43,6 +44,11 @@ class LumaUpstream:
             break
         if status in (200, 201) and isinstance(payload, dict) and isinstance(payload.get("id"), str):
             return payload["id"]
+        if 200 <= status < 300:
+            # It answered success but we cannot read the id: the generation may exist upstream.
+            raise UpstreamOutcomeUnknown(
+                f"upstream answered {status} without a readable id: {detail(payload)}"
+            )
         raise _error(status, payload, headers)
 
     async def poll(self, upstream_ids: Sequence[str]) -> dict[str, UpstreamStatus]:

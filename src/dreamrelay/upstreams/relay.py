@@ -9,6 +9,7 @@ import aiohttp
 
 from dreamrelay.domain.states import parse_upstream_state
 from dreamrelay.upstreams.base import (
+    UpstreamOutcomeUnknown,
     UpstreamRateLimited,
     UpstreamRefused,
     UpstreamRequest,
@@ -58,6 +59,11 @@ class RelayUpstream:
         task = unwrap(payload)
         if status == 200 and isinstance(task, dict) and isinstance(task.get("id"), str):
             return task["id"]
+        if 200 <= status < 300:
+            # It answered success but we cannot read the id: the generation may exist upstream.
+            raise UpstreamOutcomeUnknown(
+                f"upstream answered {status} without a readable id: {detail(payload)}"
+            )
         raise _error(status, payload, headers)
 
     async def poll(self, upstream_ids: Sequence[str]) -> dict[str, UpstreamStatus]:

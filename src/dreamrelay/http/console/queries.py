@@ -221,7 +221,9 @@ async def account_tasks(
     return cards
 
 
-async def task_names(conn: AsyncConnection, account_id: int, channel_id: int | None) -> tuple[str, str | None]:
+async def task_names(
+    conn: AsyncConnection, account_id: int, channel_id: int | None
+) -> tuple[str, str | None]:
     """The account's and the channel's names of a task."""
     account = (await conn.execute(select(accounts.c.name).where(accounts.c.id == account_id))).scalar_one()
     channel = None

@@ -55,7 +55,11 @@ def every_call(base: str, task_id: str = "<task id>") -> list[Snippet]:
         snippet(base, "batch", "POST", "/luma/tasks", {"ids": [task_id]}),
         snippet(base, "download", "GET", f"/luma/generations/{task_id}/download_video_url"),
         snippet(
-            base, "extend", "POST", f"/luma/generations/{task_id}/extend", {"user_prompt": "and then it flies"}
+            base,
+            "extend",
+            "POST",
+            f"/luma/generations/{task_id}/extend",
+            {"user_prompt": "and then it flies"},
         ),
         snippet(base, "account", "GET", "/account"),
         snippet(base, "ledger", "GET", "/account/ledger?limit=100"),

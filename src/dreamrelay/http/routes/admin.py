@@ -11,14 +11,16 @@ from dreamrelay.domain.errors import InvalidApiKey, InvalidRequest
 from dreamrelay.http.deps import RuntimeDep, get_runtime, json_body_doc, parse_body
 from dreamrelay.http.schemas.admin import (
     BalanceChange,
+    ChannelChange,
     KeyLimits,
     NewAccount,
+    NewChannel,
     NewKey,
     PriceKey,
     PriceRule,
     Replay,
 )
-from dreamrelay.services import admin
+from dreamrelay.services import admin, channel_admin
 from dreamrelay.services.auth import parse_bearer
 
 
@@ -173,3 +175,62 @@ async def replay(request: Request, rt: RuntimeDep) -> dict[str, Any]:
     return await admin.replay(
         rt, event_ids=body.ids, task_id=body.task_id, account=body.account, status=body.status
     )
+
+
+@router.get("/channels", summary="Upstream channels (secrets masked) with their health")
+async def list_channels(rt: RuntimeDep) -> list[dict[str, Any]]:
+    return await channel_admin.list_channels(rt)
+
+
+@router.post("/channels", status_code=201, openapi_extra=json_body_doc(NewChannel), summary="Add a channel")
+async def add_channel(request: Request, rt: RuntimeDep) -> dict[str, Any]:
+    body = await parse_body(request, NewChannel)
+    return await channel_admin.add_channel(rt, **body.model_dump())
+
+
+@router.patch(
+    "/channels/{name}",
+    openapi_extra=json_body_doc(ChannelChange),
+    summary="Change, enable or disable a channel",
+)
+async def update_channel(request: Request, rt: RuntimeDep, name: str) -> dict[str, Any]:
+    body = await parse_body(request, ChannelChange)
+    return await channel_admin.update_channel(rt, name, body.model_dump(exclude_unset=True))
+
+
+@router.post("/channels/{name}/test", summary="One authenticated request to the channel; lifts a bench")
+async def test_channel(rt: RuntimeDep, name: str) -> dict[str, Any]:
+    return await channel_admin.test_channel(rt, name)
+
+
+@router.get("/tasks", summary="Tasks, newest first")
+async def list_tasks(
+    rt: RuntimeDep,
+    state: str | None = None,
+    account: str | None = None,
+    channel: str | None = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[dict[str, Any]]:
+    return await channel_admin.list_tasks(
+        rt,
+        state=state,
+        account=account,
+        channel=channel,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/tasks/{task_id}", summary="A task with upstream id, channel, polls, ledger and deliveries")
+async def show_task(rt: RuntimeDep, task_id: str) -> dict[str, Any]:
+    return await channel_admin.show_task(rt, task_id)
+
+
+@router.post("/tasks/{task_id}/repoll", summary="Ask upstream about the task now")
+async def repoll(rt: RuntimeDep, task_id: str) -> dict[str, Any]:
+    return await channel_admin.repoll(rt, task_id)

@@ -56,3 +56,27 @@ class Replay(Strict):
     task_id: str | None = None
     account: str | None = None
     status: str | None = Field(default=None, description="pending, delivered or dead.")
+
+
+class NewChannel(Strict):
+    name: str = Field(min_length=1, max_length=100, examples=["quickrouter"])
+    kind: str = Field(
+        description="luma (official API), relay (own-format relay) or sandbox.", examples=["relay"]
+    )
+    base_url: str = Field(default="", examples=["https://relay.example.com"])
+    secret_key: str = Field(default="", description="Never shown again in clear.")
+    models: list[str] | None = Field(default=None, description="Own-format models it serves; null = all.")
+    priority: int = Field(default=0, description="Higher tiers are tried first.")
+    weight: int = Field(default=1, ge=1, description="Share within its tier.")
+    concurrency: int = Field(default=16, ge=1, description="Polls in flight at once.")
+
+
+class ChannelChange(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    base_url: str | None = None
+    secret_key: str | None = None
+    models: list[str] | None = None
+    priority: int | None = None
+    weight: int | None = Field(default=None, ge=1)
+    concurrency: int | None = Field(default=None, ge=1)
+    enabled: bool | None = None

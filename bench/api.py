@@ -1,0 +1,151 @@
+"""Benchmarks 1–3: batch query (1, 100, 1000 completed ids), get one task, submit — each against the
+bare ASGI baseline answering the same bytes. Also the py-spy profile of the 100-id batch."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench import client, diagnose, profile, seed, servers
+from bench.compare import Comparison, compare
+from bench.load import LoadGenerator, Target
+from bench.options import Options
+
+BATCH_SIZES = (1, 100, 1000)
+
+
+def _route(method: str, path: str, body: bytes | None, response: bytes) -> dict[str, Any]:
+    return {
+        "method": method,
+        "path": path,
+        "body_b64": base64.b64encode(body).decode() if body is not None else None,
+        "response_b64": base64.b64encode(response).decode(),
+    }
+
+
+def _capture(relay: servers.Process, key: str, method: str, path: str, body: bytes | None) -> bytes:
+    response = client.call(relay.url, key, method, path, body)
+    if response.status_code != 200:
+        raise RuntimeError(f"{method} {path} answered {response.status_code}: {response.text[:300]}")
+    return response.content
+
+
+def run(opts: Options, load: LoadGenerator, work: Path, results: Path) -> dict[str, Any]:
+    data_dir = work / "api"
+    logs = work / "logs"
+    prepared = seed.prepare_store(data_dir)
+    key = prepared.key
+    env = servers.relay_env(data_dir, servers.free_port())
+    auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    comparisons: list[Comparison] = []
+    out: dict[str, Any] = {}
+
+    relay = servers.start_relay(env, logs, name="relay-api")
+    bare: servers.Process | None = None
+    try:
+        first = client.submit(relay.url, key)
+        done = client.wait_terminal(relay.url, key, [first["id"]], timeout=120)
+        if done.get(first["id"]) != "completed":
+            raise RuntimeError(f"warm-up task ended {done}; see {relay.log_path}")
+        template = seed.task_rows(data_dir, None, [first["id"]])[0]
+        copies, _ = seed.insert_copies(data_dir, None, template, 999)
+        ids = [first["id"], *copies]
+
+        # The framework floor: a route with no database and no auth, against the same bytes bare.
+        health = _capture(relay, key, "GET", "/healthz", None)
+        cases: list[tuple[str, Target, bytes]] = [
+            ("floor GET /healthz (no auth, no DB)", Target("GET", "/healthz"), health)
+        ]
+        routes = [_route("GET", "/healthz", None, health)]
+        for size in BATCH_SIZES:
+            body = orjson.dumps({"ids": ids[:size]})
+            answer = _capture(relay, key, "POST", "/luma/tasks", body)
+            if len(orjson.loads(answer)) != size:
+                raise RuntimeError(f"batch of {size} returned {len(orjson.loads(answer))} tasks")
+            routes.append(_route("POST", "/luma/tasks", body, answer))
+            cases.append(
+                (f"batch POST /luma/tasks, {size} ids", Target("POST", "/luma/tasks", auth, (body,)), answer)
+            )
+        get_path = f"/luma/generations/{ids[1]}"
+        answer = _capture(relay, key, "GET", get_path, None)
+        routes.append(_route("GET", get_path, None, answer))
+        cases.append(("get GET /luma/generations/{id}", Target("GET", get_path, auth), answer))
+        # The submit answer: a pending task object. The baseline answers these same bytes to any body.
+        pending = _capture(relay, key, "POST", "/luma/generations", client.SUBMIT_BODY)
+        routes.append(_route("POST", "/luma/generations", None, pending))
+
+        routes_file = work / "bare-routes.json"
+        routes_file.write_text(json.dumps(routes))
+        bare = servers.start_bare(routes_file, logs)
+
+        print(f"[api] relay pid {relay.pid}, bare pid {bare.pid}, {opts.connections} connections", flush=True)
+        for name, target, answer in cases if "api" in opts.sections else []:
+            comparisons.append(
+                compare(
+                    name,
+                    load,
+                    opts,
+                    candidate_server=relay,
+                    candidate=target,
+                    baseline_server=bare,
+                    baseline=target,
+                    response_bytes=len(answer),
+                )
+            )
+
+        if "profile" in opts.sections:
+            body = orjson.dumps({"ids": ids[:100]})
+            target = Target("POST", "/luma/tasks", auth, (body,))
+            out["profile"] = profile.record(relay, load, target, opts, results)
+            print("[store] the batch read below HTTP (this process, relay idle):", flush=True)
+            out["store_layers"] = diagnose.layers(data_dir, ids)
+        relay.stop()
+        if "api" not in opts.sections:
+            return out
+
+        # Submit. The sandbox calls DreamRelay back on every state change, so with timings 0 each
+        # submitted task is also completed and its media copied (download, probe, JPEGs) in the relay
+        # process right away: "submit + completion". A second relay whose sandbox keeps every task
+        # queued measures the submit path alone. The follower is off in both (tasks are completed by
+        # the callbacks; polling thousands of held tasks would only add noise). Before every run
+        # we wait until the relay is idle, so its leftover copying never falls on a baseline run.
+        submit_target = Target("POST", "/luma/generations", auth, (client.SUBMIT_BODY,))
+        variants = (
+            ("submit POST /luma/generations + completion", "0", "render cached, sandbox timings 0"),
+            ("submit POST /luma/generations only", "86400", "sandbox keeps tasks queued"),
+        )
+        for name, queued, note in variants:
+            env_submit = {
+                **env,
+                "DREAMRELAY_WORKER_ENABLED": "false",
+                "DREAMRELAY_SANDBOX_QUEUED_SECONDS": queued,
+            }
+            relay = servers.start_relay(env_submit, logs, name="relay-submit")
+            comparisons.append(
+                compare(
+                    name,
+                    load,
+                    opts,
+                    candidate_server=relay,
+                    candidate=submit_target,
+                    baseline_server=bare,
+                    baseline=submit_target,
+                    response_bytes=len(pending),
+                    note=note,
+                    between=relay.wait_idle,
+                )
+            )
+            out.setdefault("relay_memory_kib", {})[name] = relay.memory_kib()
+            relay.stop()
+        out["tasks_after_submit"] = seed.count_tasks(data_dir, None)
+    finally:
+        relay.stop()
+        if bare is not None:
+            bare.stop()
+    out["comparisons"] = [c.as_dict() for c in comparisons]
+    out["_objects"] = comparisons
+    return out

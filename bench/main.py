@@ -1,0 +1,94 @@
+"""Run the selected sections, print the tables, write bench/results/bench-<time>.json (and latest.json)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import api, following, growth, report
+from bench.load import LoadGenerator
+from bench.options import Options
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main() -> int:
+    opts = Options.from_env()
+    load = LoadGenerator(prefer_python=opts.python_load)
+    facts = report.machine()
+    began = time.monotonic()
+    print(
+        f"DreamRelay benchmarks — {facts['nproc']} cores {facts['cpu_model']}, {facts['ram_gib']} GiB, "
+        f"Python {facts['python']}; load generator: {load.name}",
+        flush=True,
+    )
+    if not load.wrk:
+        print(
+            "NOTE: wrk could not be installed; the Python load generator shares the 2 cores with the server "
+            "and saturates before a bare ASGI app does, so ratios are compressed towards 1.",
+            flush=True,
+        )
+    print(
+        f"sections {', '.join(opts.sections)}; {opts.seconds:g} s runs, {opts.rounds} alternated rounds, "
+        f"{opts.connections} connections{'; QUICK' if opts.quick else ''}",
+        flush=True,
+    )
+    work = Path(tempfile.mkdtemp(prefix="dreamrelay-bench-"))
+    out: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": facts,
+        "load_generator": load.name,
+        "options": opts.as_dict(),
+        "workdir": str(work),
+    }
+    failed = False
+    try:
+        if "api" in opts.sections or "profile" in opts.sections:
+            print("\n== 1–3: batch, get one, submit (each against a bare ASGI app) ==", flush=True)
+            result = api.run(opts, load, work, RESULTS)
+            result.pop("_objects", None)
+            out["api"] = result
+        if "growth" in opts.sections:
+            print(f"\n== 4: growth, batch of 100 ids, sizes {opts.growth_sizes} ==", flush=True)
+            out["growth"] = growth.run(opts, load, work)
+        if "following" in opts.sections:
+            print("\n== 5: following ==", flush=True)
+            out["following"] = following.run(opts, work)
+    except Exception as exc:
+        failed = True
+        out["error"] = repr(exc)
+        print(f"\nBENCHMARK FAILED: {exc!r} (logs in {work / 'logs'})", flush=True)
+        raise
+    finally:
+        out["seconds"] = round(time.monotonic() - began, 1)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        text = json.dumps(out, indent=2, default=str)
+        (RESULTS / f"bench-{stamp}.json").write_text(text)
+        (RESULTS / "latest.json").write_text(text)
+        if not failed and not os.environ.get("BENCH_KEEP"):
+            shutil.rmtree(work, ignore_errors=True)
+    print_tables(out, opts)
+    print(f"\n{out['seconds']:.0f} s in all; results in {RESULTS / 'latest.json'}", flush=True)
+    return 0
+
+
+def print_tables(out: dict[str, Any], opts: Options) -> None:
+    print(f"\n## Results ({out['load_generator']}, {opts.seconds:g} s × {opts.rounds} rounds per side)\n")
+    api_part = out.get("api", {})
+    if api_part.get("comparisons"):
+        print(report.api_table(api_part["comparisons"]))
+        hundred = next((c for c in api_part["comparisons"] if c["name"].endswith(" 100 ids")), None)
+        if hundred:
+            verdict = "meets" if hundred["ratio_rps"] >= 0.5 else "is below"
+            print(f"\n100-id batch ratio {hundred['ratio_rps']:.2f} {verdict} the 0.5 target.")
+    if out.get("growth"):
+        print("\n" + report.growth_table(out["growth"], opts.connections))
+    if out.get("following"):
+        print("\n" + report.following_table(out["following"]))

@@ -1,0 +1,75 @@
+"""Benchmark options, all from the environment so `make bench` needs no arguments."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SECTIONS = ("api", "profile", "growth", "following")
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+@dataclass(frozen=True)
+class Options:
+    quick: bool = False  # BENCH_QUICK=1: growth stops at 100k tasks
+    seconds: float = 5.0  # BENCH_SECONDS: length of one measured run
+    warmup_seconds: float = 1.0  # BENCH_WARMUP_SECONDS: unrecorded run before the first round
+    rounds: int = 2  # BENCH_ROUNDS: baseline/candidate pairs, alternated B C C B …
+    connections: int = 16  # BENCH_CONNECTIONS: the same for candidate and baseline
+    growth_max: int = 1_000_000  # BENCH_GROWTH_MAX: largest store of the growth benchmark
+    growth_postgres: bool = True  # BENCH_GROWTH_POSTGRES=0 skips PostgreSQL
+    pg_admin: str = "postgresql://postgres@127.0.0.1:5432/postgres"  # BENCH_PG_ADMIN
+    follow_tasks: int = 200  # BENCH_FOLLOW_TASKS (e.g. 1000)
+    follow_rate: float = 20.0  # BENCH_FOLLOW_RATE: submits per second while following
+    follow_queued: float = 0.5  # BENCH_FOLLOW_QUEUED: sandbox seconds in queued
+    follow_dreaming: float = 1.5  # BENCH_FOLLOW_DREAMING: sandbox seconds in dreaming
+    python_load: bool = False  # BENCH_LOADGEN=python forces the Python load generator
+    sections: tuple[str, ...] = field(default=SECTIONS)  # BENCH_ONLY=api,growth,…
+
+    @classmethod
+    def from_env(cls) -> Options:
+        quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+        only = os.environ.get("BENCH_ONLY", "")
+        sections = tuple(s.strip() for s in only.split(",") if s.strip()) or SECTIONS
+        unknown = set(sections) - set(SECTIONS)
+        if unknown:
+            raise SystemExit(
+                f"BENCH_ONLY: unknown section(s) {sorted(unknown)}; known: {', '.join(SECTIONS)}"
+            )
+        growth_max = _int("BENCH_GROWTH_MAX", 1_000_000)
+        if quick:
+            growth_max = min(growth_max, 100_000)
+        return cls(
+            quick=quick,
+            seconds=_float("BENCH_SECONDS", 5.0),
+            warmup_seconds=_float("BENCH_WARMUP_SECONDS", 1.0),
+            rounds=_int("BENCH_ROUNDS", 2),
+            connections=_int("BENCH_CONNECTIONS", 16),
+            growth_max=growth_max,
+            growth_postgres=os.environ.get("BENCH_GROWTH_POSTGRES", "1") not in ("", "0"),
+            pg_admin=os.environ.get("BENCH_PG_ADMIN", cls.pg_admin),
+            follow_tasks=_int("BENCH_FOLLOW_TASKS", 200),
+            follow_rate=_float("BENCH_FOLLOW_RATE", 20.0),
+            follow_queued=_float("BENCH_FOLLOW_QUEUED", 0.5),
+            follow_dreaming=_float("BENCH_FOLLOW_DREAMING", 1.5),
+            python_load=os.environ.get("BENCH_LOADGEN", "wrk") == "python",
+            sections=sections,
+        )
+
+    @property
+    def growth_sizes(self) -> list[int]:
+        sizes = [s for s in (10_000, 100_000, 1_000_000) if s <= self.growth_max]
+        if self.growth_max not in sizes and self.growth_max > 0:
+            sizes.append(self.growth_max)
+        return sorted(sizes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,238 @@
+"""Operator actions on channels and tasks: add, list, change, test; show and re-poll a task."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from dreamrelay.domain.catalog import MODELS
+from dreamrelay.domain.errors import Conflict, InvalidRequest, NotFound
+from dreamrelay.formats.own import iso_millis
+from dreamrelay.services.admin import deliveries, ledger_entries
+from dreamrelay.store import accounts as account_store
+from dreamrelay.store import channels as channel_store
+from dreamrelay.store import tasks as task_store
+from dreamrelay.store.channels import Channel
+from dreamrelay.store.schema import accounts, tasks
+from dreamrelay.upstreams.http import send_json
+
+if TYPE_CHECKING:
+    from dreamrelay.runtime import Runtime
+
+KINDS = ("sandbox", "luma", "relay")
+
+
+def mask(secret: str) -> str:
+    """Enough to tell secrets apart, never enough to use one."""
+    if not secret:
+        return ""
+    return f"…{secret[-4:]}" if len(secret) > 8 else "…"
+
+
+def view(channel: Channel) -> dict[str, Any]:
+    return {
+        "id": channel.id,
+        "name": channel.name,
+        "kind": channel.kind,
+        "base_url": channel.base_url,
+        "secret_key": mask(channel.secret_key),
+        "models": list(channel.models) if channel.models is not None else None,
+        "priority": channel.priority,
+        "weight": channel.weight,
+        "concurrency": channel.concurrency,
+        "enabled": channel.enabled,
+        "failures": channel.failures,
+        "benched_until": iso_millis(channel.retry_at) if channel.retry_at else None,
+        "last_error": channel.last_error,
+    }
+
+
+def _check(values: dict[str, Any]) -> dict[str, Any]:
+    kind = values.get("kind")
+    if kind is not None and kind not in KINDS:
+        raise InvalidRequest(f"kind must be one of {', '.join(KINDS)}")
+    base_url = values.get("base_url")
+    if base_url is not None and base_url and not base_url.startswith(("http://", "https://")):
+        raise InvalidRequest("base_url must be an http(s) URL")
+    models = values.get("models")
+    if models is not None:
+        unknown = [m for m in models if m not in MODELS]
+        if unknown:
+            raise InvalidRequest(f"models: unknown {unknown}; known: {', '.join(MODELS)}")
+    for name, least in (("weight", 1), ("concurrency", 1)):
+        if values.get(name) is not None and values[name] < least:
+            raise InvalidRequest(f"{name} must be at least {least}")
+    return values
+
+
+async def _find(rt: Runtime, name: str) -> Channel:
+    async with rt.db.reader() as conn:
+        for channel in await channel_store.list_channels(conn):
+            if channel.name == name or str(channel.id) == name:
+                return channel
+    raise NotFound(f"no channel named {name!r}")
+
+
+async def add_channel(rt: Runtime, **values: Any) -> dict[str, Any]:
+    _check(values)
+    if values["kind"] in ("luma", "relay") and not values.get("base_url"):
+        raise InvalidRequest(f"a {values['kind']} channel needs a base_url")
+    try:
+        async with rt.db.transaction() as conn:
+            await channel_store.add_channel(conn, **values)
+    except IntegrityError as exc:
+        raise Conflict(f"channel {values['name']!r} exists already", code="channel_exists") from exc
+    return view(await _find(rt, values["name"]))
+
+
+async def list_channels(rt: Runtime) -> list[dict[str, Any]]:
+    async with rt.db.reader() as conn:
+        return [view(c) for c in await channel_store.list_channels(conn)]
+
+
+async def update_channel(rt: Runtime, name: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Change settings; enabling also lifts a bench. New settings hold for the next request."""
+    if not values:
+        raise InvalidRequest("nothing to change")
+    _check(values)
+    channel = await _find(rt, name)
+    async with rt.db.transaction() as conn:
+        await channel_store.update_channel(conn, channel.id, values)
+    return view(await _find(rt, str(channel.id)))
+
+
+async def test_channel(rt: Runtime, name: str) -> dict[str, Any]:
+    """One cheap authenticated request; a success lifts a bench."""
+    channel = await _find(rt, name)
+    if channel.kind == "relay":
+        method, url, body = "POST", channel.base_url.rstrip("/") + "/luma/tasks", {"ids": []}
+        key = channel.secret_key
+    else:
+        base = rt.settings.sandbox_base_url if channel.kind == "sandbox" else channel.base_url
+        key = rt.settings.sandbox_key if channel.kind == "sandbox" else channel.secret_key
+        method, url, body = "GET", base.rstrip("/") + "/ping", None
+    started = time.monotonic()
+    error: str | None = None
+    status: int | None = None
+    try:
+        status, _payload, _headers = await send_json(
+            rt.upstream_session,
+            method,
+            url,
+            body,
+            {"Authorization": f"Bearer {key}"},
+            aiohttp.ClientTimeout(total=10),
+            idempotent=True,
+        )
+    except Exception as exc:  # any failure is the answer to "does it work?"
+        error = str(exc)[:300] or type(exc).__name__
+    ok = status == 200
+    async with rt.db.transaction() as conn:
+        if ok:
+            await channel_store.record_success(conn, channel.id)
+    return {
+        "channel": channel.name,
+        "ok": ok,
+        "status": status,
+        "latency_ms": int((time.monotonic() - started) * 1000),
+        "error": error if error else (None if ok else f"answered {status}"),
+    }
+
+
+# ---- tasks ----------------------------------------------------------------------------------------
+async def show_task(rt: Runtime, task_id: str) -> dict[str, Any]:
+    async with rt.db.reader() as conn:
+        task = await task_store.get_task(conn, task_id)
+        if task is None:
+            raise NotFound(f"no task {task_id}")
+        channel = await channel_store.get_channel(conn, task.channel_id) if task.channel_id else None
+        account = await account_store.get_account_by_id(conn, task.account_id)
+    return {
+        "id": task.id,
+        "account": account.name if account else None,
+        "state": task.state.value,
+        "action": task.action,
+        "parent_id": task.parent_id,
+        "model": task.model,
+        "api_format": task.api_format,
+        "request": task.request,
+        "price": task.price,
+        "channel": channel.name if channel else None,
+        "upstream_id": task.upstream_id,
+        "upstream_state": task.upstream_state,
+        "failure_reason": task.failure_reason,
+        "poll_count": task.poll_count,
+        "poll_errors": task.poll_errors,
+        "next_poll_at": iso_millis(task.next_poll_at) if task.next_poll_at else None,
+        "created_at": iso_millis(task.created_at),
+        "finished_at": iso_millis(task.finished_at) if task.finished_at else None,
+        "callback_url": task.callback_url,
+        "ledger": await ledger_entries(rt, task_id=task.id),
+        "deliveries": await deliveries(rt, task_id=task.id, with_attempts=True),
+    }
+
+
+async def repoll(rt: Runtime, task_id: str) -> dict[str, Any]:
+    """Ask upstream about an unfinished task now rather than at its next scheduled poll."""
+    async with rt.db.transaction() as conn:
+        task = await task_store.get_task(conn, task_id)
+        if task is None:
+            raise NotFound(f"no task {task_id}")
+        if task.state.is_terminal:
+            raise Conflict(
+                f"task {task_id} is {task.state.value}; there is nothing to poll", code="task_finished"
+            )
+        await task_store.compare_and_set(conn, task, {"next_poll_at": time.time()})
+    rt.wake_worker.set()
+    return {"id": task_id, "repoll": True}
+
+
+async def list_tasks(
+    rt: Runtime,
+    *,
+    state: str | None = None,
+    account: str | None = None,
+    channel: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    query = select(
+        tasks.c.id,
+        accounts.c.name.label("account"),
+        tasks.c.state,
+        tasks.c.model,
+        tasks.c.action,
+        tasks.c.channel_id,
+        tasks.c.upstream_id,
+        tasks.c.price,
+        tasks.c.created_at,
+        tasks.c.finished_at,
+        tasks.c.failure_reason,
+    ).join(accounts, accounts.c.id == tasks.c.account_id)
+    if state:
+        query = query.where(tasks.c.state == state)
+    if account:
+        query = query.where(accounts.c.name == account)
+    if channel:
+        query = query.where(tasks.c.channel_id == (await _find(rt, channel)).id)
+    if since is not None:
+        query = query.where(tasks.c.created_at >= since)
+    if until is not None:
+        query = query.where(tasks.c.created_at < until)
+    async with rt.db.reader() as conn:
+        rows = await conn.execute(query.order_by(tasks.c.created_at.desc()).limit(limit).offset(offset))
+        found = [dict(r._mapping) for r in rows]
+    return [
+        {
+            **r,
+            "created_at": iso_millis(r["created_at"]),
+            "finished_at": r["finished_at"] and iso_millis(r["finished_at"]),
+        }
+        for r in found
+    ]
