@@ -6,7 +6,7 @@ import asyncio
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -32,13 +32,42 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass
+class StoreChoice:
+    """The store the running test uses: SQLite files, or one PostgreSQL database per data directory."""
+
+    kind: str = "sqlite"
+    databases: dict[Path, str] = field(default_factory=dict)
+    _drops: list[Iterator[str]] = field(default_factory=list)
+
+    def url_for(self, data_dir: Path) -> str | None:
+        if self.kind == "sqlite":
+            return None
+        key = data_dir.resolve()
+        if key not in self.databases:
+            database = postgres_database()
+            self.databases[key] = next(database)
+            self._drops.append(database)
+        return self.databases[key]
+
+    def reset(self) -> None:
+        for database in self._drops:
+            next(database, None)  # runs its clean-up: the database is dropped
+        self.kind, self.databases, self._drops = "sqlite", {}, []
+
+
+STORE = StoreChoice()
+
+
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
+    """Fast sandbox settings on `data_dir`; on the PostgreSQL run, that directory's own database."""
     values: dict[str, object] = {
         "data_dir": data_dir,
         "port": free_port(),
         "sandbox_queued_seconds": 0.0,
         "sandbox_dreaming_seconds": 0.0,
         "task_deadline_seconds": 120.0,
+        "database_url": STORE.url_for(data_dir),
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -114,6 +143,22 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture
 def redis_ns() -> Iterator[str]:
     yield from redis_prefix()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Modules marked `both_stores` run every test once on SQLite and once on PostgreSQL."""
+    if "store" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_stores"):
+        metafunc.parametrize("store", ["sqlite", "postgres"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def store(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Which store `make_settings` gives this test (SQLite unless its module is marked both_stores)."""
+    STORE.kind = getattr(request, "param", "sqlite")
+    try:
+        yield STORE.kind
+    finally:
+        STORE.reset()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -15,6 +15,8 @@ from dreamrelay.services.bootstrap import admin_token_path
 from tests.conftest import Relay, make_settings, start_relay
 from tests.test_luma_lifecycle import wait_for
 
+pytestmark = pytest.mark.both_stores
+
 
 def admin_routes() -> list[tuple[str, str]]:
     """Every /admin operation the app publishes in its OpenAPI document."""

@@ -16,6 +16,8 @@ from tests.conftest import Relay, free_port, make_settings, start_relay
 from tests.support.receiver import Received, running_receiver
 from tests.test_luma_lifecycle import wait_for
 
+pytestmark = pytest.mark.both_stores
+
 
 def callback_settings(tmp_path: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {

@@ -21,6 +21,8 @@ from tests.support.media import decode_mp4
 from tests.support.upstreams import CountingProxy, FakeRelay, resetting_server, running, small_video
 from tests.test_luma_lifecycle import wait_for
 
+pytestmark = pytest.mark.both_stores
+
 FAST = {
     "poll_error_base_seconds": 0.05,
     "rate_limit_in_flight": 1000,

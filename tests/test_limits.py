@@ -13,6 +13,8 @@ from tests.conftest import make_settings, start_relay
 from tests.support.services import REDIS_URL
 from tests.test_luma_lifecycle import wait_for
 
+pytestmark = pytest.mark.both_stores
+
 
 def test_requests_per_minute_answer_429_with_retry_after(tmp_path: Path) -> None:
     with start_relay(make_settings(tmp_path)) as relay:

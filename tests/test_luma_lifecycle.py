@@ -15,6 +15,8 @@ import pytest
 from tests.conftest import Relay, make_settings, start_relay
 from tests.support.media import decode_mp4, mean_abs_diff, open_jpeg, picture
 
+pytestmark = pytest.mark.both_stores
+
 SEED_RESPONSE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "seed-batch-response.json"
 TOP_KEYS = [
     "artifact",

@@ -23,6 +23,8 @@ from dreamrelay.store.schema import ledger as ledger_table
 from tests.conftest import make_settings, start_relay
 from tests.test_luma_lifecycle import wait_for
 
+pytestmark = pytest.mark.both_stores
+
 PRICE_720P_5S = 100  # ray-v2 default price list
 
 
@@ -38,10 +40,8 @@ def balance_and_ledger(settings: Settings, account: str) -> tuple[int, list[dict
     return asyncio.run(read())
 
 
-def test_fifty_concurrent_submits_against_seven_tasks_of_balance(
-    tmp_path: Path, store_url: str | None
-) -> None:
-    settings = make_settings(tmp_path, database_url=store_url, sandbox_queued_seconds=30)
+def test_fifty_concurrent_submits_against_seven_tasks_of_balance(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, sandbox_queued_seconds=30)
     with start_relay(settings) as relay:
         key = relay.new_key("seven", balance=7 * PRICE_720P_5S)
 
@@ -66,8 +66,8 @@ def test_fifty_concurrent_submits_against_seven_tasks_of_balance(
         assert all(r["amount"] == -PRICE_720P_5S for r in rows if r["kind"] == "hold")
 
 
-def test_completed_is_captured_and_failed_is_released(tmp_path: Path, store_url: str | None) -> None:
-    settings = make_settings(tmp_path, database_url=store_url)
+def test_completed_is_captured_and_failed_is_released(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
     with start_relay(settings) as relay:
         key = relay.new_key("payer", balance=1000)
         with relay.client(key) as client:
@@ -96,11 +96,9 @@ def test_completed_is_captured_and_failed_is_released(tmp_path: Path, store_url:
         assert sum(r["amount"] for r in rows) == balance
 
 
-def test_a_terminal_update_applied_twice_or_by_two_workers_settles_once(
-    tmp_path: Path, store_url: str | None
-) -> None:
+def test_a_terminal_update_applied_twice_or_by_two_workers_settles_once(tmp_path: Path) -> None:
     # No worker: the test plays the workers itself.
-    settings = make_settings(tmp_path, database_url=store_url, worker_enabled=False)
+    settings = make_settings(tmp_path, worker_enabled=False)
     with start_relay(settings) as relay:
         key = relay.new_key("racer", balance=1000)
         with relay.client(key) as client:
@@ -215,8 +213,8 @@ def test_idempotent_submits_charge_once(relay_with_funds: tuple[Any, str]) -> No
 
 
 @pytest.fixture
-def relay_with_funds(tmp_path: Path, store_url: str | None) -> Any:
-    with start_relay(make_settings(tmp_path, database_url=store_url)) as relay:
+def relay_with_funds(tmp_path: Path) -> Any:
+    with start_relay(make_settings(tmp_path)) as relay:
         yield relay, relay.new_key("idem", balance=10_000)
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -67,11 +70,18 @@ def welcome(settings: Settings, seeded: FirstStart | None) -> str:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="API processes sharing the port.")] = 1,
+    worker: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="Also follow tasks and deliver callbacks here.")
+    ] = True,
 ) -> None:
-    """Run the API, the worker and the built-in sandbox in one process."""
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    """Run the API (and, unless --no-worker, the worker) and the built-in sandbox."""
+    overrides: dict[str, Any] = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    if not worker:
+        overrides["worker_enabled"] = False
+    settings = Settings(**overrides)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    use_metrics_dir(settings)
 
     async def prepare() -> FirstStart | None:
         async with Runtime.from_settings(settings) as rt:
@@ -85,11 +95,60 @@ def serve(
         typer.echo(
             f"\nAdmin token (for /admin and the console; kept in {admin_token_path(settings)}):\n  {token}"
         )
-    from dreamrelay.http.app import create_app
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "info",
+        "access_log": False,
+        "timeout_graceful_shutdown": int(settings.shutdown_grace_seconds),
+    }
+    if workers == 1:
+        from dreamrelay.http.app import create_app
 
-    uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level="info", access_log=False
-    )
+        uvicorn.run(create_app(settings), **common)
+        return
+    # Each API process builds its own app from the environment: pass the command line on there.
+    os.environ.update({f"DREAMRELAY_{name.upper()}": str(value) for name, value in overrides.items()})
+    uvicorn.run("dreamrelay.http.app:create_app_from_env", factory=True, workers=workers, **common)
+
+
+@app.command("worker")
+def worker_command() -> None:
+    """Follow tasks and deliver callbacks, without HTTP (run as many as you like, on any host)."""
+    settings = Settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    use_metrics_dir(settings)
+    from dreamrelay.worker.process import run_worker_process
+
+    asyncio.run(run_worker_process(settings))
+
+
+def use_metrics_dir(settings: Settings) -> Path:
+    """Prometheus multiprocess mode for every process on this host: PROMETHEUS_MULTIPROC_DIR, by
+    default <data dir>/metrics, shared by `serve` and `worker`; files of dead processes are removed.
+
+    Must run before dreamrelay.metrics is imported (prometheus_client decides at import time).
+    """
+    path = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or settings.data_dir / "metrics").resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    for file in path.glob("*.db"):
+        pid = file.stem.rsplit("_", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            file.unlink(missing_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    if "dreamrelay.metrics" in sys.modules:
+        logging.getLogger(__name__).warning("metrics were loaded before %s was set up", path)
+    return path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @app.command()

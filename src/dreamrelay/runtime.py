@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -20,6 +21,8 @@ from dreamrelay.upstreams.base import Upstream
 from dreamrelay.upstreams.luma import LumaUpstream
 from dreamrelay.upstreams.relay import RelayUpstream
 
+INSTANCE_HEADER = "DreamRelay-Instance"
+
 
 @dataclass
 class Runtime:
@@ -33,6 +36,7 @@ class Runtime:
     wake_deliverer: asyncio.Event = field(default_factory=asyncio.Event)
     background: set[asyncio.Task[None]] = field(default_factory=set)  # awaited on close
     callbacks_in_hand: set[str] = field(default_factory=set)  # task ids with an upstream callback applying
+    instance: str = field(default_factory=lambda: uuid.uuid4().hex[:12])  # this process, in lease owners
     _upstream_session: aiohttp.ClientSession | None = None
     _guarded_session: aiohttp.ClientSession | None = None
     _admin_token: str | None = None
@@ -63,7 +67,10 @@ class Runtime:
         """For operator-configured upstreams (not subject to customer URL checks)."""
         if self._upstream_session is None:
             connector = aiohttp.TCPConnector(limit=256, limit_per_host=64, ttl_dns_cache=300)
-            self._upstream_session = aiohttp.ClientSession(connector=connector)
+            # The instance header lets an upstream (and our soak test) tell our processes apart.
+            self._upstream_session = aiohttp.ClientSession(
+                connector=connector, headers={INSTANCE_HEADER: self.instance}
+            )
         return self._upstream_session
 
     @property

@@ -40,7 +40,8 @@ class Settings(BaseSettings):
 
     worker_enabled: bool = True
     worker_batch_size: int = 100
-    lease_seconds: float = 60.0
+    lease_seconds: float = 60.0  # claimed work is kept by a heartbeat every third of this
+    shutdown_grace_seconds: float = 30.0  # on SIGTERM, work in hand may finish this long, then is released
     task_deadline_seconds: float = 3600.0
     channel_failure_threshold: int = 5  # failures in a row before a channel is benched
     channel_bench_seconds: float = 60.0  # then it is tried again (one success restores it)
@@ -54,6 +55,7 @@ class Settings(BaseSettings):
     callback_secret_grace_seconds: float = 24 * 3600.0  # old secret keeps signing after a rotation
 
     sandbox_enabled: bool = True
+    sandbox_url: str | None = None  # a separate `dreamrelay sandbox`; default: the one mounted in `serve`
     sandbox_key: str = "sandbox-local-key"
     sandbox_queued_seconds: float = 2.0
     sandbox_dreaming_seconds: float = 5.0
@@ -96,7 +98,12 @@ class Settings(BaseSettings):
 
     @property
     def sandbox_base_url(self) -> str:
-        return f"{self.loopback_url}/sandbox/dream-machine/v1"
+        return (self.sandbox_url or f"{self.loopback_url}/sandbox/dream-machine/v1").rstrip("/")
+
+    @property
+    def mounts_sandbox(self) -> bool:
+        """The API serves the sandbox itself unless the operator points sandbox channels elsewhere."""
+        return self.sandbox_enabled and self.sandbox_url is None
 
     def with_overrides(self, **changes: Any) -> Settings:
         return self.model_copy(update=changes)

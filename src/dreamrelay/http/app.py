@@ -11,14 +11,13 @@ from fastapi import FastAPI
 
 from dreamrelay import __version__
 from dreamrelay.http import errors
-from dreamrelay.http.middleware import BodyLimit, ClientCORS, RateLimitHeaders, RequestId
+from dreamrelay.http.middleware import BodyLimit, ClientCORS, Metrics, RateLimitHeaders, RequestId
 from dreamrelay.http.routes import account, admin, luma, media, ops, upstream
 from dreamrelay.runtime import Runtime
 from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
 from dreamrelay.settings import Settings
 from dreamrelay.store import migrate
-from dreamrelay.worker.deliverer import Deliverer
-from dreamrelay.worker.loop import Worker
+from dreamrelay.worker.process import follow_and_deliver
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +27,7 @@ SANDBOX_MOUNT = "/sandbox/dream-machine/v1"
 def create_app(settings: Settings) -> FastAPI:
     rt = Runtime.from_settings(settings)
     sandbox = None
-    if settings.sandbox_enabled:
+    if settings.mounts_sandbox:
         sandbox = create_sandbox_app(
             SandboxConfig(
                 data_dir=settings.data_dir / "sandbox",
@@ -48,15 +47,11 @@ def create_app(settings: Settings) -> FastAPI:
                 await stack.enter_async_context(sandbox.router.lifespan_context(sandbox))
             if settings.worker_enabled:
                 stop = asyncio.Event()
-                worker = Worker(rt)
-                running = [
-                    asyncio.create_task(worker.run(stop), name="dreamrelay-follower"),
-                    asyncio.create_task(Deliverer(rt, worker.owner).run(stop), name="dreamrelay-deliverer"),
-                ]
+                running = asyncio.create_task(follow_and_deliver(rt, stop), name="dreamrelay-worker")
 
                 async def stop_worker() -> None:
                     stop.set()
-                    await asyncio.gather(*running)
+                    await running
 
                 stack.push_async_callback(stop_worker)
             yield
@@ -81,4 +76,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ClientCORS, origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()])
     app.add_middleware(RequestId)
+    app.add_middleware(Metrics)
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The factory `serve --workers N` hands uvicorn: each API process reads DREAMRELAY_* itself."""
+    return create_app(Settings())

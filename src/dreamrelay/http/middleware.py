@@ -1,14 +1,16 @@
-"""Pure ASGI middleware: request ids, body size limit, CORS on client routes only."""
+"""Pure ASGI middleware: request ids, metrics, body size limit, CORS on client routes only."""
 
 from __future__ import annotations
 
 import contextvars
+import time
 import uuid
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dreamrelay import metrics
 from dreamrelay.domain.errors import PayloadTooLarge
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -116,3 +118,30 @@ class RateLimitHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_limits)
+
+
+class Metrics:
+    """Counts and times every HTTP request by its route template (not its path: ids would explode)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client sees if the app raises before answering
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            metrics.HTTP_REQUESTS.labels(scope["method"], route, str(status)).inc()
+            metrics.HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)

@@ -6,6 +6,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from dreamrelay import metrics
 from dreamrelay.domain import signing
 from dreamrelay.domain.backoff import callback_delay
 from dreamrelay.netguard import FetchError, UnsafeURL, post_json
@@ -69,6 +70,7 @@ async def deliver(rt: Runtime, event: Event, owner: str) -> bool:
             outcome=outcome,
             next_attempt_at=next_at,
         )
+    metrics.CALLBACK_ATTEMPTS.labels(outcome if recorded else "lease_lost").inc()
     if not recorded:
         log.info("callback %s: lease lost, attempt not recorded", event.message_id)
     return ok

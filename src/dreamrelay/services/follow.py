@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import anyio
 
+from dreamrelay import metrics
 from dreamrelay.domain.states import TaskState, can_move
 from dreamrelay.media import probe
 from dreamrelay.services import lifecycle
@@ -108,6 +109,8 @@ async def _write(rt: Runtime, task: TaskRow, owner: str | None, **values: Any) -
         updated = await lifecycle.update(conn, task, rt.media_base_url, lease_owner=owner, **values)
     if updated is not None and updated.callback_url:
         rt.wake_deliverer.set()
+    if updated is not None and updated.state.is_terminal and not task.state.is_terminal:
+        metrics.TASKS_FINISHED.labels(updated.state.value).inc()
     if updated is None:
         log.info("task %s changed under us (lease lost or raced); dropping this result", task.id)
     return updated

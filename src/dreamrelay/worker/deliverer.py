@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 from dreamrelay.services.callbacks import deliver
 from dreamrelay.store import outbox
+from dreamrelay.store.schema import outbox as outbox_table
+from dreamrelay.worker.leases import LeaseKeeper, finish_in_hand
 
 if TYPE_CHECKING:
     from dreamrelay.runtime import Runtime
@@ -17,7 +19,6 @@ log = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 64
 IDLE_WAIT_SECONDS = 0.5
-LEASE_SECONDS = 60.0
 
 
 class Deliverer:
@@ -25,16 +26,20 @@ class Deliverer:
         self.rt = rt
         self.owner = owner
         self._running: set[asyncio.Task[None]] = set()
+        self.leases = LeaseKeeper(rt, outbox_table, owner)
 
     async def run(self, stop: asyncio.Event) -> None:
+        heartbeat = asyncio.create_task(self.leases.run(), name="dreamrelay-deliverer-heartbeat")
         try:
             while not stop.is_set():
                 self.rt.wake_deliverer.clear()  # before looking, so an event from now on wakes us
                 if not await self.run_once():
                     await self._idle(stop)
         finally:
-            if self._running:
-                await asyncio.gather(*self._running, return_exceptions=True)
+            await finish_in_hand(self._running, self.rt.settings.shutdown_grace_seconds)
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
+            await self.leases.release_all()
 
     async def _idle(self, stop: asyncio.Event) -> None:
         """Sleep until a task change queues an event, a retry falls due, or we are stopped."""
@@ -56,9 +61,10 @@ class Deliverer:
                 owner=self.owner,
                 now=time.time(),
                 limit=free,
-                lease_seconds=LEASE_SECONDS,
+                lease_seconds=self.leases.lease_seconds,
                 skip_locked=not self.rt.db.is_sqlite,
             )
+        self.leases.hold(e.id for e in events)
         for event in events:
             job = asyncio.create_task(self._deliver(event))
             self._running.add(job)
@@ -70,3 +76,5 @@ class Deliverer:
             await deliver(self.rt, event, self.owner)
         except Exception:
             log.exception("delivering %s failed; its lease expires and it is retried", event.message_id)
+        finally:
+            self.leases.drop([event.id])

@@ -7,18 +7,20 @@ import logging
 import os
 import socket
 import time
-import uuid
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
+from dreamrelay import metrics
 from dreamrelay.services import follow
 from dreamrelay.services.submit import CALLBACK_SAFETY_POLL_SECONDS, note_channel_failure
 from dreamrelay.store import accounts as account_store
 from dreamrelay.store import channels as channel_store
 from dreamrelay.store import tasks as task_store
 from dreamrelay.store.channels import Channel
+from dreamrelay.store.schema import tasks as tasks_table
 from dreamrelay.store.tasks import TaskRow
 from dreamrelay.upstreams.base import UpstreamRateLimited, UpstreamUnavailable
+from dreamrelay.worker.leases import LeaseKeeper, finish_in_hand
 
 if TYPE_CHECKING:
     from dreamrelay.runtime import Runtime
@@ -34,7 +36,8 @@ LAST_USED_FLUSH_SECONDS = 30.0
 class Worker:
     def __init__(self, rt: Runtime, name: str | None = None) -> None:
         self.rt = rt
-        self.owner = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = name or f"{socket.gethostname()}:{os.getpid()}:{rt.instance}"
+        self.leases = LeaseKeeper(rt, tasks_table, self.owner)
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._media = asyncio.Semaphore(MEDIA_COPIES_AT_ONCE)
         self._channel_slots: dict[int, asyncio.Semaphore] = {}
@@ -42,7 +45,8 @@ class Worker:
         self._last_flush = time.monotonic()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Work until `stop` is set, then let what is in hand finish."""
+        """Work until `stop` is set, then finish what is in hand (within the grace) and release the rest."""
+        heartbeat = asyncio.create_task(self.leases.run(), name="dreamrelay-follower-heartbeat")
         try:
             while not stop.is_set():
                 leased = await self.run_once()
@@ -50,8 +54,10 @@ class Worker:
                     await self._idle(stop)
                 await self._flush_last_used()
         finally:
-            if self._running:
-                await asyncio.gather(*self._running, return_exceptions=True)
+            await finish_in_hand(self._running, self.rt.settings.shutdown_grace_seconds)
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
+            await self.leases.release_all()
             await self._flush_last_used(force=True)
 
     async def run_once(self) -> int:
@@ -72,19 +78,21 @@ class Worker:
             channel_list = await channel_store.list_channels(conn) if leased else []
         if not leased:
             return 0
+        self.leases.hold(t.id for t in leased)
         by_id = {c.id: c for c in channel_list}
         groups: dict[int | None, list[TaskRow]] = defaultdict(list)
         for task in leased:
             reason = follow.overdue_reason(task, now)
             if reason is not None:
-                self._spawn(follow.fail(self.rt, task, self.owner, reason))
+                self._spawn(follow.fail(self.rt, task, self.owner, reason), [task.id])
             else:
                 groups[task.channel_id].append(task)
         for channel_id, group in groups.items():
             channel = by_id.get(channel_id) if channel_id is not None else None
             if channel is None:
                 for task in group:
-                    self._spawn(follow.fail(self.rt, task, self.owner, "its upstream channel was removed"))
+                    removed = follow.fail(self.rt, task, self.owner, "its upstream channel was removed")
+                    self._spawn(removed, [task.id])
                 continue
             self._follow_channel(channel, group)
         return len(leased)
@@ -98,7 +106,8 @@ class Worker:
         upstream = self.rt.upstream_for(channel)
         size = max(upstream.batch_size, 1)
         for start in range(0, len(group), size):
-            self._spawn(self._poll(channel, group[start : start + size]))
+            batch = group[start : start + size]
+            self._spawn(self._poll(channel, batch), [t.id for t in batch])
 
     async def _poll(self, channel: Channel, batch: list[TaskRow]) -> None:
         slots = self._channel_slots.setdefault(channel.id, asyncio.Semaphore(max(channel.concurrency, 1)))
@@ -108,16 +117,19 @@ class Worker:
                 statuses = await upstream.poll([t.upstream_id for t in batch if t.upstream_id])
             except UpstreamRateLimited as exc:
                 # "Later", not a failure: the tasks keep their error count.
+                metrics.UPSTREAM_POLLS.labels("rate_limited").inc()
                 log.info("channel %s asks us to slow down: %s", channel.name, exc)
                 for task in batch:
                     await follow.postpone(self.rt, task, self.owner, exc.retry_after)
                 return
             except UpstreamUnavailable as exc:
+                metrics.UPSTREAM_POLLS.labels("unavailable").inc()
                 log.warning("polling channel %s failed: %s", channel.name, exc)
                 await note_channel_failure(self.rt, channel, str(exc))
                 for task in batch:
                     await follow.reschedule(self.rt, task, self.owner, errors=task.poll_errors + 1)
                 return
+        metrics.UPSTREAM_POLLS.labels("ok").inc()
         if channel.failures:
             async with self.rt.db.transaction() as conn:
                 await channel_store.record_success(conn, channel.id)
@@ -132,13 +144,15 @@ class Worker:
             else:
                 await follow.apply_status(self.rt, task, status, self.owner, poll_floor=poll_floor)
 
-    def _spawn(self, work: object) -> None:
+    def _spawn(self, work: object, task_ids: list[str]) -> None:
         async def guarded() -> None:
             async with self._slots:
                 try:
                     await work  # type: ignore[misc]
                 except Exception:
                     log.exception("following a task failed; its lease will expire and it is retried")
+                finally:
+                    self.leases.drop(task_ids)  # no more heartbeats: written, or left to expire
 
         job = asyncio.create_task(guarded())
         self._running.add(job)

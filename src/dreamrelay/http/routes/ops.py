@@ -1,12 +1,12 @@
-"""Operations: liveness, readiness, a short index."""
+"""Operations: liveness, readiness, Prometheus metrics, a short index."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
-from dreamrelay import __version__
+from dreamrelay import __version__, metrics
 from dreamrelay.http.deps import RuntimeDep
 
 router = APIRouter(tags=["operations"])
@@ -30,3 +30,9 @@ async def readyz(rt: RuntimeDep) -> JSONResponse:
     except Exception as exc:
         return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, status_code=503)
     return JSONResponse({"status": "ready"})
+
+
+@router.get("/metrics", summary="Prometheus metrics (every process on this host in multiprocess mode)")
+async def metrics_text() -> Response:
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type)
