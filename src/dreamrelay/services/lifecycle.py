@@ -46,7 +46,7 @@ async def update(
         values["state"] = state
         if state.is_terminal:
             values.update(finished_at=now, next_poll_at=None)
-    if lease_owner is not None:
+    if lease_owner is not None or "finished_at" in values:  # a finished task is nobody's work
         values.update(lease_owner=None, lease_until=None)
     values["updated_at"] = now
     changed = task.with_values(values)
