@@ -80,6 +80,11 @@ def serve(
     if not worker:
         overrides["worker_enabled"] = False
     settings = Settings(**overrides)
+    if workers > 1 and settings.mounts_sandbox:
+        _fail(
+            "the built-in sandbox lives in one process: with --workers above 1 run `dreamrelay sandbox` "
+            "and set DREAMRELAY_SANDBOX_URL to it, or set DREAMRELAY_SANDBOX_ENABLED=false"
+        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     use_metrics_dir(settings)
 
@@ -113,12 +118,20 @@ def serve(
 
 
 @app.command("worker")
-def worker_command() -> None:
+def worker_command(
+    metrics_port: Annotated[
+        int, typer.Option(help="Serve /metrics on this port (0: none; API processes on this host sum it).")
+    ] = 0,
+) -> None:
     """Follow tasks and deliver callbacks, without HTTP (run as many as you like, on any host)."""
     settings = Settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     use_metrics_dir(settings)
+    from dreamrelay import metrics
     from dreamrelay.worker.process import run_worker_process
+
+    if metrics_port:
+        metrics.serve(settings.host, metrics_port)
 
     asyncio.run(run_worker_process(settings))
 

@@ -16,6 +16,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    start_http_server,
 )
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -40,10 +41,19 @@ CALLBACK_ATTEMPTS = Counter(
 )
 
 
-def render() -> tuple[bytes, str]:
-    """The exposition text: every process's samples in multiprocess mode, else this process's."""
+def _registry() -> CollectorRegistry:
+    """Every process's samples in multiprocess mode, else this process's."""
     if os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        return registry
+    return REGISTRY
+
+
+def render() -> tuple[bytes, str]:
+    return generate_latest(_registry()), CONTENT_TYPE_LATEST
+
+
+def serve(host: str, port: int) -> None:
+    """`/metrics` on its own port, for processes without HTTP (`dreamrelay worker --metrics-port`)."""
+    start_http_server(port, addr=host, registry=_registry())
