@@ -41,7 +41,7 @@ def ok_json(data_dir: Path, *args: str) -> Any:
 
 def test_help_lists_every_command(tmp_path: Path) -> None:
     out = ok(tmp_path, "--help")
-    for command in ("serve", "sandbox", "migrate", "accounts", "keys"):
+    for command in ("serve", "worker", "sandbox", "migrate", "accounts", "keys"):
         # A row of the commands table: the name, then its description.
         assert re.search(rf"^\W*{command}\s{{2,}}\w", out, re.MULTILINE), f"{command} missing from:\n{out}"
 
@@ -90,6 +90,11 @@ def test_mistakes_exit_non_zero_with_a_clear_message(tmp_path: Path) -> None:
     assert duplicate.returncode != 0
     assert "exists already" in duplicate.stderr and "acme" in duplicate.stderr
     assert "Traceback" not in duplicate.stderr + duplicate.stdout
+
+    # Several API processes cannot share the sandbox one process keeps in memory.
+    refused = run(tmp_path, "serve", "--workers", "2")
+    assert refused.returncode != 0
+    assert "DREAMRELAY_SANDBOX_URL" in refused.stderr and "Traceback" not in refused.stderr
 
 
 def test_a_key_made_by_the_cli_authenticates_against_the_relay(tmp_path: Path) -> None:

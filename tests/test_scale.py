@@ -17,7 +17,9 @@ from sqlalchemy import select
 
 from dreamrelay.runtime import Runtime
 from dreamrelay.settings import Settings
+from dreamrelay.store import tasks as task_store
 from dreamrelay.store.schema import ledger, outbox, tasks
+from dreamrelay.worker.leases import LeaseKeeper
 from tests.conftest import Relay, make_settings, start_relay
 from tests.support.processes import (
     NO_CALLBACK,
@@ -276,3 +278,44 @@ def test_sigterm_hands_back_every_lease_at_once(tmp_path: Path, pg_url: str) -> 
                     "the second worker finishes what the first handed back",
                 )
                 assert second.terminate() == 0
+
+
+def test_heartbeats_extend_only_the_leases_still_in_hand(tmp_path: Path, pg_url: str) -> None:
+    settings = make_settings(tmp_path, database_url=pg_url, worker_enabled=False, lease_seconds=30.0)
+    with start_relay(settings) as relay, relay.client() as client:
+        ids = [
+            client.post("/luma/generations", json={"user_prompt": f"{i} [sandbox:stall]"}).json()["id"]
+            for i in range(3)
+        ]
+
+    def lease_untils(rt: Runtime) -> Any:
+        async def read() -> dict[str, Any]:
+            async with rt.db.reader() as conn:
+                found = await conn.execute(select(tasks.c.id, tasks.c.lease_owner, tasks.c.lease_until))
+                return {r.id: (r.lease_owner, r.lease_until) for r in found}
+
+        return read()
+
+    async def play() -> None:
+        async with Runtime.from_settings(settings) as rt:
+            far = time.time() + 3600  # as if an hour had passed: every task is due, none leased
+            async with rt.db.transaction() as conn:
+                leased = await task_store.lease_due(
+                    conn, owner="w1", now=far, limit=10, lease_seconds=30, skip_locked=True
+                )
+            assert sorted(t.id for t in leased) == sorted(ids)
+            keeper = LeaseKeeper(rt, tasks, "w1")
+            keeper.hold(ids)
+            keeper.drop(ids[2:])  # its job ended: no more heartbeats for it
+            assert await keeper.beat() == 2
+            after = await lease_untils(rt)
+            assert all(after[i][1] < far for i in ids[:2])  # pushed to now + 30 s
+            assert after[ids[2]][1] == far + 30  # left to expire
+            # Another owner's heartbeat for the same ids extends nothing.
+            stranger = LeaseKeeper(rt, tasks, "w2")
+            stranger.hold(ids)
+            assert await stranger.beat() == 0
+            assert await keeper.release_all() == 3
+            assert {v for v in (await lease_untils(rt)).values()} == {(None, None)}
+
+    asyncio.run(play())
