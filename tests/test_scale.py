@@ -85,8 +85,12 @@ def wait_until(check: Any, timeout: float, what: str) -> None:
 def submit_all(url: str, key: str, prompts: list[str], hook: str) -> list[str]:
     async def run() -> list[str]:
         limit = asyncio.Semaphore(12)
+        # A new connection per request, so the kernel spreads them over both API processes.
         async with httpx.AsyncClient(
-            base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+            base_url=url,
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=60,
+            limits=httpx.Limits(max_keepalive_connections=0),
         ) as client:
 
             async def one(prompt: str) -> str:
@@ -213,7 +217,8 @@ def test_soak_two_api_processes_three_workers_killed_at_random(
     assert Counter(e["task_id"] for e in events).keys() == set(ids)
     assert {e["message_id"] for e in events} <= {r.headers["webhook-id"] for r in receiver.delivered()}
 
-    # No generation was polled by two processes at the same moment.
+    # Both API processes took submissions; no generation was polled by two processes at once.
+    assert len(recorder.submitters) == 2
     assert len({p.poller for p in recorder.polls}) > SOAK_WORKERS
     assert recorder.overlaps() == []
 
@@ -319,3 +324,10 @@ def test_heartbeats_extend_only_the_leases_still_in_hand(tmp_path: Path, pg_url:
             assert {v for v in (await lease_untils(rt)).values()} == {(None, None)}
 
     asyncio.run(play())
+
+
+def test_metrics_of_a_single_process(relay: Relay) -> None:
+    assert httpx.get(f"{relay.url}/healthz", timeout=10).status_code == 200
+    answer = httpx.get(f"{relay.url}/metrics", timeout=10)
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
+    assert metric_total(answer.text, "dreamrelay_http_requests_total", route="/healthz", status="200") >= 1

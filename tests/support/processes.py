@@ -113,7 +113,8 @@ class Poll:
 
 @dataclass
 class PollRecorder:
-    """ASGI wrapper of the standalone sandbox: records every GET of a generation with its poller.
+    """ASGI wrapper of the standalone sandbox: records every GET of a generation with its poller
+    (and which processes submitted).
 
     It can also hold each poll for `poll_delay` seconds (work in hand at a shutdown), and removes
     `callback_url` from generations whose prompt carries NO_CALLBACK.
@@ -122,17 +123,19 @@ class PollRecorder:
     app: Any
     poll_delay: float = 0.0
     polls: list[Poll] = field(default_factory=list)
+    submitters: set[str] = field(default_factory=set)  # instances that created generations
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         path = scope.get("path", "")
         prefix = "/dream-machine/v1/generations/"
+        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
         if scope["type"] == "http" and scope["method"] == "POST" and path.startswith(prefix[:-1]):
+            self.submitters.add(headers.get(INSTANCE_HEADER.lower(), "?"))
             receive = await self._without_callback(receive)
         if not (scope["type"] == "http" and scope["method"] == "GET" and path.startswith(prefix)):
             await self.app(scope, receive, send)
             return
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         started = time.time()
         if self.poll_delay:
             await asyncio.sleep(self.poll_delay)
