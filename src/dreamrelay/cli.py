@@ -138,16 +138,31 @@ def worker_command(
 
 def use_metrics_dir(settings: Settings) -> Path:
     """Prometheus multiprocess mode: PROMETHEUS_MULTIPROC_DIR, by default <data dir>/metrics, shared by
-    every `serve` and `worker` process of this host, so `/metrics` sums them all (killed ones too).
+    every `serve` and `worker` process of this host, so `/metrics` sums them all. The files of
+    processes that are gone are removed here (their counts drop out: a counter reset, as a restart).
 
     Must run before dreamrelay.metrics is imported (prometheus_client decides at import time).
     """
     path = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or settings.data_dir / "metrics").resolve()
     path.mkdir(parents=True, exist_ok=True)
+    for file in path.glob("*.db"):
+        pid = file.stem.rsplit("_", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            file.unlink(missing_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
     if "dreamrelay.metrics" in sys.modules:
         logging.getLogger(__name__).warning("metrics were loaded before %s was set up", path)
     return path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # somebody else's process
+    return True
 
 
 @app.command()
