@@ -42,6 +42,13 @@ def _serve(env: dict[str, str], log_dir: Path, processes: int, name: str) -> ser
     return process
 
 
+def _env(data_dir: Path, database_url: str, sandbox: servers.Process, **settings: str) -> dict[str, str]:
+    sandbox_url = f"{sandbox.url}/dream-machine/v1"
+    return servers.relay_env(
+        data_dir, servers.free_port(), database_url=database_url, sandbox_url=sandbox_url, **settings
+    )
+
+
 def _dreamrelay() -> list[str]:
     return [sys.executable, "-m", "dreamrelay"]
 
@@ -54,12 +61,7 @@ def api_figures(work: Path, load: LoadGenerator, sandbox: servers.Process) -> di
     try:
         data_dir = work / "api"
         prepared = seed.prepare_store(data_dir, database_url)
-        env = servers.relay_env(
-            data_dir,
-            servers.free_port(),
-            database_url=database_url,
-            sandbox_url=f"{sandbox.url}/dream-machine/v1",
-        )
+        env = _env(data_dir, database_url, sandbox)
         relay = _serve(env, work / "logs", 1, "api-seed")
         task = client.submit(relay.url, prepared.key)
         client.wait_terminal(relay.url, prepared.key, [task["id"]], timeout=60)
@@ -123,13 +125,7 @@ def worker_figure(work: Path, sandbox: servers.Process, workers: int) -> float:
     try:
         data_dir = work / f"workers-{workers}"
         prepared = seed.prepare_store(data_dir, database_url)
-        env = servers.relay_env(
-            data_dir,
-            servers.free_port(),
-            database_url=database_url,
-            sandbox_url=f"{sandbox.url}/dream-machine/v1",
-            public_url=NOBODY,
-        )
+        env = _env(data_dir, database_url, sandbox, public_url=NOBODY)
         relay = _serve(env, work / "logs", 1, f"submit-{workers}")
         try:
             asyncio.run(_submit(relay.url, prepared.key, TASKS))

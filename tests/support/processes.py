@@ -24,6 +24,7 @@ from dreamrelay.runtime import INSTANCE_HEADER
 from dreamrelay.sandbox.app import SandboxConfig, create_standalone_app
 from dreamrelay.settings import Settings
 from tests.support.live_server import live_server
+from tests.support.upstreams import _read_body as read_body
 
 SCRIPT = Path(sys.executable).with_name("dreamrelay")
 NO_CALLBACK = "[soak:no-callback]"  # prompts with it get no upstream callbacks: only polls move them
@@ -150,12 +151,7 @@ class PollRecorder:
 
     @staticmethod
     async def _without_callback(receive: Any) -> Any:
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         try:
             data = json.loads(body)
         except ValueError:
