@@ -153,6 +153,7 @@ def worker_figure(work: Path, sandbox: servers.Process, workers: int) -> float:
 
 def main() -> None:
     load = LoadGenerator()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="dreamrelay-bench-scale-") as tmp:
         work = Path(tmp)
         sandbox = servers.start_sandbox(work / "sandbox", 0.0, 0.0, work / "logs")
@@ -162,7 +163,9 @@ def main() -> None:
             three = worker_figure(work, sandbox, 3)
         finally:
             sandbox.stop()
-    print(f"machine: {os.cpu_count()} cores; load: {load.name}, {CONNECTIONS} connections, {SECONDS:.0f} s")
+    load_after = os.getloadavg()[0]
+    print(f"machine: {os.cpu_count()} cores, load average {load_before:.1f} before, {load_after:.1f} after")
+    print(f"load generator: {load.name}, {CONNECTIONS} connections, {SECONDS:.0f} s per run")
     print(f"POST /luma/tasks (100 ids), 1 API process : {api['batch100_rps_1_api']:>8.1f} req/s")
     print(f"POST /luma/tasks (100 ids), 2 API processes: {api['batch100_rps_2_api']:>8.1f} req/s")
     print(f"  ratio 2/1: {api['batch100_rps_2_api'] / api['batch100_rps_1_api']:.2f}")
