@@ -146,8 +146,10 @@ def redis_ns() -> Iterator[str]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Modules marked `both_stores` run every test once on SQLite and once on PostgreSQL."""
-    if "store" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_stores"):
+    """Modules marked `both_stores` run every test once on SQLite and once on PostgreSQL (except the
+    tests marked `sqlite_only`: long ones whose subject is not the store)."""
+    marked = metafunc.definition.get_closest_marker
+    if "store" in metafunc.fixturenames and marked("both_stores") and not marked("sqlite_only"):
         metafunc.parametrize("store", ["sqlite", "postgres"], indirect=True)
 
 

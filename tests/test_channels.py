@@ -96,6 +96,7 @@ def test_a_chain_of_two_relays_serves_our_own_copy_of_the_media(
         assert info["channel"] == "b" and info["upstream_id"] != task["id"]
 
 
+@pytest.mark.sqlite_only  # a minute long; it is about poll batching, not the store
 def test_two_hundred_tasks_are_followed_with_batched_polls(tmp_path: Path, upstream_relay: Relay) -> None:
     key_at_b = upstream_relay.new_key("relay-a", balance=10_000_000)
     proxy = CountingProxy(upstream_relay.url)
