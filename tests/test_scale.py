@@ -126,6 +126,9 @@ def test_soak_two_api_processes_three_workers_killed_at_random(
         ) as (sandbox_url, recorder),
         running_receiver() as receiver,
     ):
+        # Each poll lasts at least 50 ms: two processes polling one generation in the same round
+        # (a lease taken twice) could not slip between each other unseen.
+        recorder.poll_delay = 0.05
         settings = scale_settings(
             tmp_path / "relay",
             pg_url,
