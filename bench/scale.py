@@ -10,6 +10,10 @@ stops, the workers start and report ready, and one UPDATE makes every task due a
 runs from then until the last task is completed (download, probe, thumbnails, store: real work).
 
     .venv/bin/python -m bench.scale            # BENCH_SCALE_SECONDS=8 BENCH_SCALE_TASKS=150
+
+Read the ratios against the cores: on a 2-core machine wrk, PostgreSQL and one API process already
+share both cores, and one worker's media copies (two at a time, in threads) already fill them, so
+more processes cannot go faster there; the ratios mean something on a machine with cores to spare.
 """
 
 from __future__ import annotations
