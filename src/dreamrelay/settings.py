@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     upstream_timeout_seconds: float = 30.0
     poll_error_limit: int = 8  # failed polls in a row (or "unknown id") before a task is given up
     poll_error_base_seconds: float = 1.0  # wait after the n-th failed poll: base·2^n, at most 60 s
+    poll_coalesce_seconds: float = 1.0  # a sweep also takes tasks due this soon: fuller batched polls
+    batch_ride_along_seconds: float = 10.0  # a batched poll with room takes its channel's tasks due this soon
 
     callback_retry_base_seconds: float = 5.0  # first retry after ~5 s, doubling, capped at 1 h
     callback_give_up_seconds: float = 24 * 3600.0  # then the event is marked dead

@@ -59,13 +59,14 @@ async def apply_status(
     if status.state is TaskState.FAILED:
         reason = status.failure_reason or "upstream reported a failure without a reason"
         return await _write(rt, task, owner, state=TaskState.FAILED, failure_reason=reason)
+    polled = owner is not None  # a lease holder polled; None means upstream called us back
     return await _write(
         rt,
         task,
         owner,
         state=status.state if can_move(task.state, status.state) else task.state,
         upstream_state=status.raw_state,
-        poll_count=task.poll_count + 1,
+        poll_count=task.poll_count + int(polled),
         poll_errors=0,
         next_poll_at=now + max(next_poll_delay(task, now), poll_floor),
     )
