@@ -8,6 +8,7 @@ from types import TracebackType
 
 import aiohttp
 
+from dreamrelay.locks import KeyedLocks
 from dreamrelay.media.storage import LocalStorage, Storage
 from dreamrelay.netguard import URLPolicy, guarded_session
 from dreamrelay.ratelimit import RateLimiter, create_rate_limiter
@@ -32,7 +33,7 @@ class Runtime:
     wake_worker: asyncio.Event = field(default_factory=asyncio.Event)
     wake_deliverer: asyncio.Event = field(default_factory=asyncio.Event)
     background: set[asyncio.Task[None]] = field(default_factory=set)  # awaited on close
-    callbacks_in_hand: set[str] = field(default_factory=set)  # task ids with an upstream callback applying
+    callback_locks: KeyedLocks = field(default_factory=KeyedLocks)  # one upstream report at a time per task
     _upstream_session: aiohttp.ClientSession | None = None
     _guarded_session: aiohttp.ClientSession | None = None
     _admin_token: str | None = None
