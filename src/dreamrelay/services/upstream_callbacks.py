@@ -34,7 +34,8 @@ async def receive(rt: Runtime, task_id: str, token: str, payload: Any) -> bool:
     """Check and apply one callback; True if it may move the task (applied in the background)."""
     async with rt.db.reader() as conn:
         task = await task_store.get_task(conn, task_id)
-    if task is None or not task.upstream_token or not hmac.compare_digest(token.encode(), task.upstream_token.encode()):
+    expected = (task.upstream_token or "") if task is not None else ""
+    if task is None or not expected or not hmac.compare_digest(token.encode(), expected.encode()):
         raise TaskNotFound("unknown callback")
     if task.upstream_id is None and not task.state.is_terminal:
         task = await _dispatched_task(rt, task)
