@@ -116,6 +116,11 @@ async def _write(rt: Runtime, task: TaskRow, owner: str | None, **values: Any) -
 
 async def copy_media(rt: Runtime, task: TaskRow, video_url: str) -> dict[str, Any]:
     """Download the video, probe it, cut thumbnail and last frame; store all three as ours."""
+    async with rt.media_copies:
+        return await _copy_media(rt, task, video_url)
+
+
+async def _copy_media(rt: Runtime, task: TaskRow, video_url: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="dreamrelay-") as tmp:
         video_path = Path(tmp) / "video.mp4"
         await _download(rt.upstream_session, video_url, video_path)

@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 
 IDLE_WAIT_SECONDS = 1.0
 MAX_IN_FLIGHT = 256
-MEDIA_COPIES_AT_ONCE = 2  # probing is CPU work; more than the cores only queues it
 LAST_USED_FLUSH_SECONDS = 30.0
 
 
@@ -38,7 +37,6 @@ class Worker:
         self.rt = rt
         self.owner = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
-        self._media = asyncio.Semaphore(MEDIA_COPIES_AT_ONCE)
         self._channel_slots: dict[int, asyncio.Semaphore] = {}
         # Batched channels with polls in flight: their tasks that fall due meanwhile wait for the next
         # sweep and go out together, instead of trickling out in many small requests.
@@ -94,7 +92,7 @@ class Worker:
         return len(leased)
 
     async def _lease(
-        self, conn: AsyncConnection, now: float, *, limit: int, horizon: float | None = None, **only: Any
+        self, conn: AsyncConnection, now: float, *, limit: int, horizon: float = 0.0, **only: Any
     ) -> list[TaskRow]:
         settings = self.rt.settings
         return await task_store.lease_due(
@@ -104,7 +102,7 @@ class Worker:
             limit=limit,
             lease_seconds=settings.lease_seconds,
             skip_locked=not self.rt.db.is_sqlite,
-            horizon=settings.poll_coalesce_seconds if horizon is None else horizon,
+            horizon=horizon,
             **only,
         )
 
@@ -188,19 +186,15 @@ class Worker:
         self, channel: Channel, batch: list[TaskRow], statuses: dict[str, UpstreamStatus]
     ) -> None:
         """Write what upstream said; finished tasks copy their media in jobs of their own."""
-        poll_floor = CALLBACK_SAFETY_POLL_SECONDS if channel.takes_callbacks else 0.0
+        poll_floor = CALLBACK_SAFETY_POLL_SECONDS if self.rt.calls_back(channel) else 0.0
         for task in batch:
             status = statuses.get(task.upstream_id or "")
             if status is None:
                 await follow.reschedule(self.rt, task, self.owner, errors=task.poll_errors + 1)
             elif status.state.is_terminal:
-                self._spawn(self._finish(task, status))
+                self._spawn(follow.apply_status(self.rt, task, status, self.owner))
             else:
                 await follow.apply_status(self.rt, task, status, self.owner, poll_floor=poll_floor)
-
-    async def _finish(self, task: TaskRow, status: UpstreamStatus) -> None:
-        async with self._media:
-            await follow.apply_status(self.rt, task, status, self.owner)
 
     def _spawn(self, work: object) -> None:
         async def guarded() -> None:
