@@ -13,6 +13,7 @@ from dreamrelay.media.storage import LocalStorage, Storage
 from dreamrelay.netguard import URLPolicy, guarded_session
 from dreamrelay.ratelimit import RateLimiter, create_rate_limiter
 from dreamrelay.services.auth import KeyCache
+from dreamrelay.services.body_cache import BodyCache
 from dreamrelay.services.bootstrap import ensure_admin_token
 from dreamrelay.settings import Settings
 from dreamrelay.store.channels import Channel
@@ -32,6 +33,7 @@ class Runtime:
     url_policy: URLPolicy
     limiter: RateLimiter
     key_cache: KeyCache = field(default_factory=KeyCache)
+    body_cache: BodyCache = field(default_factory=lambda: BodyCache(0))
     wake_worker: asyncio.Event = field(default_factory=asyncio.Event)
     wake_deliverer: asyncio.Event = field(default_factory=asyncio.Event)
     background: set[asyncio.Task[None]] = field(default_factory=set)  # awaited on close
@@ -51,6 +53,7 @@ class Runtime:
             storage=LocalStorage(settings.data_dir / "media"),
             url_policy=URLPolicy.from_setting(settings.allow_private_urls),
             limiter=create_rate_limiter(settings.redis_url, settings.redis_prefix),
+            body_cache=BodyCache(settings.body_cache_bytes),
         )
 
     @property

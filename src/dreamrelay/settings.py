@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None  # shared rate limits across processes when set
     redis_prefix: str = "dreamrelay:"  # namespace of our Redis keys (several relays may share one Redis)
 
+    body_cache_bytes: int = 256 * 1024 * 1024  # finished tasks' bodies kept in memory for reads (0: off)
+
     worker_enabled: bool = True
     worker_batch_size: int = 100
     lease_seconds: float = 60.0

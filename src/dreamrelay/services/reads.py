@@ -31,7 +31,13 @@ async def get_task(rt: Runtime, caller: Caller, task_id: str) -> TaskRow:
 
 
 async def get_body(rt: Runtime, caller: Caller, task_id: str) -> bytes:
-    return (await get_task(rt, caller, task_id)).body
+    cached = rt.body_cache.get(task_id, caller.account_id)
+    if cached is not None:
+        return cached
+    task = await get_task(rt, caller, task_id)
+    if task.state.is_terminal:
+        rt.body_cache.put(task.id, task.account_id, task.body)
+    return task.body
 
 
 async def download_url(rt: Runtime, caller: Caller, task_id: str) -> bytes:
@@ -61,8 +67,14 @@ def parse_batch_ids(raw_body: bytes) -> list[str]:
 async def batch_bodies(rt: Runtime, caller: Caller, ids: Sequence[str]) -> bytes:
     """A JSON array of the caller's tasks in the order asked, duplicates once, others left out."""
     wanted = list(dict.fromkeys(i for i in ids if len(i) <= _ID_MAX_CHARS))
-    if not wanted:
-        return b"[]"
-    async with rt.db.reader() as conn:
-        found = await task_store.get_bodies(conn, wanted, caller.account_id)
-    return b"[" + b",".join(found[i] for i in wanted if i in found) + b"]"
+    cache = rt.body_cache
+    bodies = {i: body for i in wanted if (body := cache.get(i, caller.account_id)) is not None}
+    missing = [i for i in wanted if i not in bodies]
+    if missing:
+        async with rt.db.reader() as conn:
+            found = await task_store.get_bodies(conn, missing, caller.account_id)
+        for task_id, (body, finished) in found.items():
+            bodies[task_id] = body
+            if finished:
+                cache.put(task_id, caller.account_id, body)
+    return b"[" + b",".join(bodies[i] for i in wanted if i in bodies) + b"]"

@@ -72,12 +72,17 @@ async def get_task(conn: AsyncConnection, task_id: str, account_id: int | None =
     return _row(row) if row else None
 
 
-async def get_bodies(conn: AsyncConnection, task_ids: Sequence[str], account_id: int) -> dict[str, bytes]:
-    """Pre-encoded task objects of `task_ids` that belong to `account_id` (one indexed query)."""
+async def get_bodies(
+    conn: AsyncConnection, task_ids: Sequence[str], account_id: int
+) -> dict[str, tuple[bytes, bool]]:
+    """Pre-encoded task objects of `task_ids` that belong to `account_id`, and whether each is finished
+    (one indexed query)."""
     rows = await conn.execute(
-        select(tasks.c.id, tasks.c.body).where(tasks.c.id.in_(task_ids), tasks.c.account_id == account_id)
+        select(tasks.c.id, tasks.c.body, tasks.c.state).where(
+            tasks.c.id.in_(task_ids), tasks.c.account_id == account_id
+        )
     )
-    return {r.id: bytes(r.body) for r in rows}
+    return {r.id: (bytes(r.body), TaskState(r.state).is_terminal) for r in rows}
 
 
 async def compare_and_set(
