@@ -60,6 +60,10 @@ class PayloadTooLarge(DreamRelayError):
     status, code, type = 413, "payload_too_large", "invalid_request_error"
 
 
+class RangeNotSatisfiable(DreamRelayError):
+    status, code, type = 416, "range_not_satisfiable", "invalid_request_error"
+
+
 class RateLimited(DreamRelayError):
     status, code, type = 429, "rate_limited", "rate_limit_error"
 
