@@ -84,11 +84,11 @@ def byte_range(header: str | None, size: int) -> tuple[int, int]:
             raise _unsatisfiable(size)
         return max(size - int(last), 0), size
     start = int(first)
-    end = int(last) + 1 if last else size
-    if end <= start:
-        return whole
     if start >= size:
         raise _unsatisfiable(size)
+    end = int(last) + 1 if last else size
+    if end <= start:  # last before first: not a valid range
+        return whole
     return start, min(end, size)
 
 
