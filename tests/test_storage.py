@@ -173,3 +173,18 @@ def test_media_settings_are_checked(tmp_path: Path) -> None:
         make_settings(tmp_path, media_url="gs://bucket/media")
     with pytest.raises(ValueError, match="needs a bucket name"):
         make_settings(tmp_path, media_url="s3://")
+
+
+def test_an_unreachable_bucket_answers_503_and_changes_nothing(tmp_path: Path) -> None:
+    dead = make_settings(tmp_path).port  # a free port nobody listens on
+    overrides = {"media_url": "s3://media/relay", "media_endpoint": f"http://127.0.0.1:{dead}"}
+    with start_relay(make_settings(tmp_path, **overrides)) as relay, relay.client() as client:
+        image = "data:image/png;base64," + base64.b64encode(picture(64, 64)).decode()
+        before = client.get("/account").json()
+        refused = client.post("/luma/generations", json={"user_prompt": "a boat", "image_url": image})
+        assert refused.status_code == 503
+        assert refused.json()["error"]["code"] == "storage_unavailable"
+        assert client.get("/account").json() == before
+        assert [e["kind"] for e in client.get("/account/ledger").json()] == ["topup"]
+        media = httpx.get(f"{relay.url}/media/tasks/some-task/video.mp4")
+        assert media.status_code == 503 and media.json()["error"]["code"] == "storage_unavailable"

@@ -76,5 +76,9 @@ class UpstreamError(DreamRelayError):
     status, code, type = 502, "upstream_error", "upstream_error"
 
 
+class StorageUnavailable(DreamRelayError):
+    status, code, type = 503, "storage_unavailable", "api_error"
+
+
 class NoChannelAvailable(DreamRelayError):
     status, code, type = 503, "no_channel_available", "upstream_error"

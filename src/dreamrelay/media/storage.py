@@ -20,11 +20,23 @@ from typing import Protocol
 
 import anyio
 import obstore
+from obstore.exceptions import BaseError as BaseObstoreError
 from obstore.store import S3Store
 
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 CHUNK_BYTES = 256 * 1024  # what one read of a stream hands to the HTTP response
+# A slow viewer may take minutes to read a video through us: no overall limit, only stalls end it.
+S3_CLIENT = {
+    "connect_timeout": timedelta(seconds=5),
+    "read_timeout": timedelta(seconds=30),
+    "timeout": timedelta(hours=1),
+}
+S3_RETRY = {"max_retries": 3, "retry_timeout": timedelta(seconds=20)}
 MEDIA_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".png": "image/png"}
+
+
+class StorageError(Exception):
+    """The storage could not be reached or refused the operation (not "no such object")."""
 
 
 @dataclass(frozen=True)
@@ -73,10 +85,16 @@ class LocalStorage:
         return self.root / check_key(key)
 
     async def put_bytes(self, key: str, data: bytes) -> None:
-        await anyio.to_thread.run_sync(self._write, self._target(key), data)
+        try:
+            await anyio.to_thread.run_sync(self._write, self._target(key), data)
+        except OSError as exc:
+            raise StorageError(f"could not write {key}: {exc}") from exc
 
     async def put_file(self, key: str, source: Path) -> None:
-        await anyio.to_thread.run_sync(self._copy, self._target(key), source)
+        try:
+            await anyio.to_thread.run_sync(self._copy, self._target(key), source)
+        except OSError as exc:
+            raise StorageError(f"could not write {key}: {exc}") from exc
 
     async def stat(self, key: str) -> ObjectInfo | None:
         try:
@@ -144,30 +162,46 @@ class S3Storage:
             config["access_key_id"] = access_key_id
         if secret_access_key:
             config["secret_access_key"] = secret_access_key
-        client = {"allow_http": bool(endpoint and endpoint.startswith("http://"))}
+        client = {**S3_CLIENT, "allow_http": bool(endpoint and endpoint.startswith("http://"))}
         # Not named in `config`, the rest comes from the usual AWS_* variables or instance credentials.
-        self._store = S3Store.from_url(url, config=config, client_options=client)  # type: ignore[arg-type]
+        self._store = S3Store.from_url(
+            url,
+            config=config,  # type: ignore[arg-type]
+            client_options=client,  # type: ignore[arg-type]
+            retry_config=S3_RETRY,  # type: ignore[arg-type]
+        )
 
     async def put_bytes(self, key: str, data: bytes) -> None:
-        await obstore.put_async(self._store, check_key(key), data, attributes=self._attributes(key))
+        try:
+            await obstore.put_async(self._store, check_key(key), data, attributes=self._attributes(key))
+        except BaseObstoreError as exc:
+            raise StorageError(f"could not store {key}: {exc}") from exc
 
     async def put_file(self, key: str, source: Path) -> None:
-        await obstore.put_async(self._store, check_key(key), source, attributes=self._attributes(key))
+        try:
+            await obstore.put_async(self._store, check_key(key), source, attributes=self._attributes(key))
+        except BaseObstoreError as exc:
+            raise StorageError(f"could not store {key}: {exc}") from exc
 
     async def stat(self, key: str) -> ObjectInfo | None:
         try:
             meta = await obstore.head_async(self._store, check_key(key))
         except (ValueError, FileNotFoundError):
             return None
+        except BaseObstoreError as exc:
+            raise StorageError(f"could not look up {key}: {exc}") from exc
         etag = meta["e_tag"] or f'"{meta["size"]:x}-{meta["last_modified"].timestamp():.0f}"'
         return ObjectInfo(size=meta["size"], etag=etag, modified=meta["last_modified"].timestamp())
 
     async def stream(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
         if end <= start:
             return
-        result = await obstore.get_async(self._store, check_key(key), options={"range": (start, end)})
-        async for chunk in result.stream(min_chunk_size=CHUNK_BYTES):
-            yield bytes(chunk)
+        try:
+            result = await obstore.get_async(self._store, check_key(key), options={"range": (start, end)})
+            async for chunk in result.stream(min_chunk_size=CHUNK_BYTES):
+                yield bytes(chunk)
+        except BaseObstoreError as exc:
+            raise StorageError(f"could not read {key}: {exc}") from exc
 
     async def presign(self, key: str, expires_seconds: int) -> str | None:
         path = check_key(key)

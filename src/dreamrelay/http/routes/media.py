@@ -12,9 +12,9 @@ from email.utils import formatdate
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from dreamrelay.domain.errors import NotFound, RangeNotSatisfiable
+from dreamrelay.domain.errors import NotFound, RangeNotSatisfiable, StorageUnavailable
 from dreamrelay.http.deps import RuntimeDep
-from dreamrelay.media.storage import media_type
+from dreamrelay.media.storage import StorageError, media_type
 
 router = APIRouter(tags=["media"])
 
@@ -25,7 +25,10 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 @router.api_route("/media/{key:path}", methods=["GET", "HEAD"], summary="A stored media file")
 async def media_file(key: str, request: Request, rt: RuntimeDep) -> Response:
     content_type = media_type(key)
-    info = await rt.storage.stat(key) if content_type else None
+    try:
+        info = await rt.storage.stat(key) if content_type else None
+    except StorageError as exc:
+        raise StorageUnavailable("media storage is unreachable; try again shortly") from exc
     if content_type is None or info is None:
         raise NotFound("no such media file")
     if rt.settings.media_serve == "presign":
