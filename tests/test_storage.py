@@ -125,6 +125,9 @@ def check_ranges(url: str, video: bytes) -> None:
     assert tail.status_code == 206 and tail.content == video[-10:]
     several = httpx.get(url, headers={"Range": "bytes=0-1,5-6"})  # several ranges: the whole file
     assert several.status_code == 200 and several.content == video
+    everything = httpx.get(url, headers={"Range": "bytes=0-"})  # a range, even of everything: 206
+    assert everything.status_code == 206 and everything.content == video
+    assert everything.headers["content-range"] == f"bytes 0-{size - 1}/{size}"
     outside = httpx.get(url, headers={"Range": f"bytes={size}-"})
     assert outside.status_code == 416
     assert outside.headers["content-range"] == f"bytes */{size}"

@@ -204,8 +204,12 @@ class S3Storage:
             raise StorageError(f"could not read {key}: {exc}") from exc
 
     async def presign(self, key: str, expires_seconds: int) -> str | None:
-        path = check_key(key)
-        return await obstore.sign_async(self._store, "GET", path, timedelta(seconds=expires_seconds))
+        try:
+            return await obstore.sign_async(
+                self._store, "GET", check_key(key), timedelta(seconds=expires_seconds)
+            )
+        except BaseObstoreError as exc:  # e.g. instance credentials that cannot be fetched
+            raise StorageError(f"could not sign a URL for {key}: {exc}") from exc
 
     @staticmethod
     def _attributes(key: str) -> dict[str, str]:

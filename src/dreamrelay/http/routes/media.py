@@ -25,36 +25,36 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 @router.api_route("/media/{key:path}", methods=["GET", "HEAD"], summary="A stored media file")
 async def media_file(key: str, request: Request, rt: RuntimeDep) -> Response:
     content_type = media_type(key)
+    seconds = rt.settings.media_presign_seconds
     try:
         info = await rt.storage.stat(key) if content_type else None
+        presigned = None
+        if info is not None and rt.settings.media_serve == "presign":
+            presigned = await rt.storage.presign(key, seconds)
     except StorageError as exc:
         raise StorageUnavailable("media storage is unreachable; try again shortly") from exc
     if content_type is None or info is None:
         raise NotFound("no such media file")
-    if rt.settings.media_serve == "presign":
-        seconds = rt.settings.media_presign_seconds
-        url = await rt.storage.presign(key, seconds)
-        if url is not None:
-            # The signed URL expires: a client may keep the redirect for half its life, not more.
-            return RedirectResponse(
-                url, status_code=307, headers={"Cache-Control": f"private, max-age={seconds // 2}"}
-            )
+    if presigned is not None:
+        # The signed URL expires: a client may keep the redirect for half its life, not more.
+        cache = {"Cache-Control": f"private, max-age={seconds // 2}"}
+        return RedirectResponse(presigned, status_code=307, headers=cache)
     headers = {
         "Accept-Ranges": "bytes",
         "Cache-Control": IMMUTABLE,
         "ETag": info.etag,
         "Last-Modified": formatdate(info.modified, usegmt=True),
     }
-    if info.etag in _etags(request.headers.get("if-none-match")):
+    if {info.etag, "*"} & _etags(request.headers.get("if-none-match")):
         return Response(status_code=304, headers=headers)
     wanted = request.headers.get("range")
     if_range = request.headers.get("if-range")
     if if_range is not None and if_range not in (info.etag, headers["Last-Modified"]):
         wanted = None  # the client's copy is another version: send the whole object
-    start, end = byte_range(wanted, info.size)
-    status = 200
-    if (start, end) != (0, info.size):
-        status = 206
+    status, (start, end) = 200, (0, info.size)
+    chosen = byte_range(wanted, info.size)
+    if chosen is not None:
+        status, (start, end) = 206, chosen
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{info.size}"
     headers["Content-Length"] = str(end - start)
     if request.method == "HEAD":
@@ -69,21 +69,20 @@ def _etags(header: str | None) -> set[str]:
     return {tag.strip().removeprefix("W/") for tag in header.split(",")}
 
 
-def byte_range(header: str | None, size: int) -> tuple[int, int]:
-    """[start, end) to send for a Range header. Only one `bytes=` range is honoured; anything else
-    (other units, several ranges, malformed) is ignored and the whole object sent, as RFC 9110 allows.
-    A well-formed range that misses the object is refused with 416."""
-    whole = (0, size)
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """[start, end) to send for a Range header; None: send the whole object. Only one `bytes=` range
+    is honoured; anything else (other units, several ranges, malformed) is ignored, as RFC 9110
+    allows. A well-formed range that misses the object is refused with 416."""
     if not header:
-        return whole
+        return None
     unit, _, spec = header.partition("=")
     first, dash, last = spec.strip().partition("-")
     if unit.strip().lower() != "bytes" or not dash or "," in spec:
-        return whole
+        return None
     if not (first.isdigit() or first == "") or not (last.isdigit() or last == "") or first == last == "":
-        return whole
+        return None
     if first == "":  # the last N bytes
-        if int(last) == 0:
+        if int(last) == 0 or size == 0:
             raise _unsatisfiable(size)
         return max(size - int(last), 0), size
     start = int(first)
@@ -91,7 +90,7 @@ def byte_range(header: str | None, size: int) -> tuple[int, int]:
         raise _unsatisfiable(size)
     end = int(last) + 1 if last else size
     if end <= start:  # last before first: not a valid range
-        return whole
+        return None
     return start, min(end, size)
 
 
