@@ -22,7 +22,8 @@ router = APIRouter(tags=["media"])
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
-@router.api_route("/media/{key:path}", methods=["GET", "HEAD"], summary="A stored media file")
+@router.get("/media/{key:path}", summary="A stored media file (byte ranges, or a redirect when presigning)")
+@router.head("/media/{key:path}", include_in_schema=False)
 async def media_file(key: str, request: Request, rt: RuntimeDep) -> Response:
     content_type = media_type(key)
     seconds = rt.settings.media_presign_seconds
