@@ -113,3 +113,14 @@ def test_the_cli_in_its_own_process_disables_a_key_for_a_running_server(
     )
     assert done.returncode == 0, done.stderr
     assert _batch(b).status_code == 403
+
+
+def test_with_redis_down_keys_are_read_from_the_database_and_changes_hold(tmp_path: Path) -> None:
+    dead = make_settings(tmp_path).port  # a free port nobody listens on
+    settings = make_settings(tmp_path, redis_url=f"redis://127.0.0.1:{dead}/0")
+    with start_relay(settings) as relay:
+        key_id = _demo_key_id(relay)
+        assert [_batch(relay).status_code for _ in range(2)] == [200, 200]
+        with relay.admin() as admin:
+            assert admin.patch(f"/admin/keys/{key_id}", json={"disabled": True}).status_code == 200
+        assert _batch(relay).status_code == 403

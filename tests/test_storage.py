@@ -147,7 +147,10 @@ def test_presign_mode_redirects_to_a_url_that_fetches_the_object(
 ) -> None:
     overrides = s3_settings(tmp_path, s3_endpoint, bucket, media_serve="presign", media_presign_seconds=120)
     with start_relay(make_settings(tmp_path, **overrides)) as relay:
-        task = completed_task(relay)
+        # Upstream fetches the customer's image from our /media URL, following the redirect.
+        image = picture(1024, 560, seed=5)
+        task = completed_task(relay, image_url="data:image/png;base64," + base64.b64encode(image).decode())
+        assert [o.key for o in bucket.objects.filter(Prefix="relay/inputs/")] != []
         for field, name in (
             ("video", "video.mp4"),
             ("thumbnail", "thumbnail.jpg"),
