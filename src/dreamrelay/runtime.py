@@ -123,5 +123,6 @@ def _storage(settings: Settings) -> Storage:
             region=settings.media_region,
             access_key_id=settings.media_access_key_id,
             secret_access_key=settings.media_secret_access_key,
+            presign_endpoint=settings.media_presign_endpoint,
         )
     return LocalStorage(settings.media_dir)

@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     media_access_key_id: str | None = None  # unset: the usual AWS_* variables / instance credentials
     media_secret_access_key: str | None = Field(default=None, repr=False)
     media_serve: Literal["proxy", "presign"] = "proxy"  # stream from us, or redirect to a presigned URL
+    media_presign_endpoint: str | None = None  # the endpoint as customers reach it; default media_endpoint
     media_presign_seconds: int = Field(default=900, ge=10, le=7 * 24 * 3600)
 
     worker_enabled: bool = True

@@ -152,6 +152,7 @@ class S3Storage:
         region: str | None = None,
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
+        presign_endpoint: str | None = None,
     ) -> None:
         config: dict[str, str] = {}
         if endpoint:
@@ -162,9 +163,18 @@ class S3Storage:
             config["access_key_id"] = access_key_id
         if secret_access_key:
             config["secret_access_key"] = secret_access_key
-        client = {**S3_CLIENT, "allow_http": bool(endpoint and endpoint.startswith("http://"))}
         # Not named in `config`, the rest comes from the usual AWS_* variables or instance credentials.
-        self._store = S3Store.from_url(
+        self._store = self._open(url, config)
+        # Presigned URLs name the host customers reach, which may not be the one we use inside.
+        self._signer = (
+            self._open(url, {**config, "endpoint": presign_endpoint}) if presign_endpoint else self._store
+        )
+
+    @staticmethod
+    def _open(url: str, config: dict[str, str]) -> S3Store:
+        endpoint = config.get("endpoint", "")
+        client = {**S3_CLIENT, "allow_http": endpoint.startswith("http://")}
+        return S3Store.from_url(
             url,
             config=config,  # type: ignore[arg-type]
             client_options=client,  # type: ignore[arg-type]
@@ -205,9 +215,8 @@ class S3Storage:
 
     async def presign(self, key: str, expires_seconds: int) -> str | None:
         try:
-            return await obstore.sign_async(
-                self._store, "GET", check_key(key), timedelta(seconds=expires_seconds)
-            )
+            path = check_key(key)
+            return await obstore.sign_async(self._signer, "GET", path, timedelta(seconds=expires_seconds))
         except BaseObstoreError as exc:  # e.g. instance credentials that cannot be fetched
             raise StorageError(f"could not sign a URL for {key}: {exc}") from exc
 
