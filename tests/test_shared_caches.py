@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Relay, make_settings, start_relay
+from tests.conftest import Relay, free_port, make_settings, start_relay
 from tests.support.services import REDIS_URL
 
 CLI = Path(sys.executable).with_name("dreamrelay")
@@ -116,7 +116,7 @@ def test_the_cli_in_its_own_process_disables_a_key_for_a_running_server(
 
 
 def test_with_redis_down_keys_are_read_from_the_database_and_changes_hold(tmp_path: Path) -> None:
-    dead = make_settings(tmp_path).port  # a free port nobody listens on
+    dead = free_port()  # nobody listens there
     settings = make_settings(tmp_path, redis_url=f"redis://127.0.0.1:{dead}/0")
     with start_relay(settings) as relay:
         key_id = _demo_key_id(relay)

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
-from tests.conftest import Relay, make_settings, start_relay
+from tests.conftest import Relay, free_port, make_settings, start_relay
 from tests.support.media import decode_mp4, open_jpeg, picture
 from tests.test_luma_lifecycle import wait_for
 
@@ -191,7 +191,7 @@ def test_media_settings_are_checked(tmp_path: Path) -> None:
 
 
 def test_an_unreachable_bucket_answers_503_and_changes_nothing(tmp_path: Path) -> None:
-    dead = make_settings(tmp_path).port  # a free port nobody listens on
+    dead = free_port()  # nobody listens there
     overrides = {"media_url": "s3://media/relay", "media_endpoint": f"http://127.0.0.1:{dead}"}
     with start_relay(make_settings(tmp_path, **overrides)) as relay, relay.client() as client:
         image = "data:image/png;base64," + base64.b64encode(picture(64, 64)).decode()
