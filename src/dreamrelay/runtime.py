@@ -9,6 +9,7 @@ from types import TracebackType
 import aiohttp
 from redis.asyncio import Redis
 
+from dreamrelay.locks import KeyedLocks
 from dreamrelay.media.storage import LocalStorage, S3Storage, Storage
 from dreamrelay.netguard import URLPolicy, guarded_session
 from dreamrelay.ratelimit import RateLimiter, create_rate_limiter
@@ -21,6 +22,8 @@ from dreamrelay.store.engine import Database
 from dreamrelay.upstreams.base import Upstream
 from dreamrelay.upstreams.luma import LumaUpstream
 from dreamrelay.upstreams.relay import RelayUpstream
+
+MEDIA_COPIES_AT_ONCE = 2
 
 
 @dataclass
@@ -35,7 +38,9 @@ class Runtime:
     wake_worker: asyncio.Event = field(default_factory=asyncio.Event)
     wake_deliverer: asyncio.Event = field(default_factory=asyncio.Event)
     background: set[asyncio.Task[None]] = field(default_factory=set)  # awaited on close
-    callbacks_in_hand: set[str] = field(default_factory=set)  # task ids with an upstream callback applying
+    # Copying finished media is mostly probing (CPU): more at once than the cores only queues it.
+    media_copies: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MEDIA_COPIES_AT_ONCE))
+    callback_locks: KeyedLocks = field(default_factory=KeyedLocks)  # one upstream report at a time per task
     _upstream_session: aiohttp.ClientSession | None = None
     _guarded_session: aiohttp.ClientSession | None = None
     _admin_token: str | None = None
@@ -78,6 +83,10 @@ class Runtime:
         if self._guarded_session is None:
             self._guarded_session = guarded_session(self.url_policy)
         return self._guarded_session
+
+    def calls_back(self, channel: Channel) -> bool:
+        """Whether tasks on `channel` get an upstream callback URL (polling stays the safety net)."""
+        return self.settings.upstream_callbacks and channel.takes_callbacks
 
     def upstream_for(self, channel: Channel) -> Upstream:
         if channel.kind == "sandbox":

@@ -54,8 +54,10 @@ class Settings(BaseSettings):
     channel_failure_threshold: int = 5  # failures in a row before a channel is benched
     channel_bench_seconds: float = 60.0  # then it is tried again (one success restores it)
     upstream_timeout_seconds: float = 30.0
+    upstream_callbacks: bool = True  # give callback-capable upstreams our URL (off when they cannot reach us)
     poll_error_limit: int = 8  # failed polls in a row (or "unknown id") before a task is given up
     poll_error_base_seconds: float = 1.0  # wait after the n-th failed poll: base·2^n, at most 60 s
+    batch_ride_along_seconds: float = 10.0  # a batched poll with room takes its channel's tasks due this soon
 
     callback_retry_base_seconds: float = 5.0  # first retry after ~5 s, doubling, capped at 1 h
     callback_give_up_seconds: float = 24 * 3600.0  # then the event is marked dead

@@ -66,13 +66,14 @@ async def apply_status(
     if status.state is TaskState.FAILED:
         reason = status.failure_reason or "upstream reported a failure without a reason"
         return await _write(rt, task, owner, state=TaskState.FAILED, failure_reason=reason)
+    polled = owner is not None  # a lease holder polled; None means upstream called us back
     return await _write(
         rt,
         task,
         owner,
         state=status.state if can_move(task.state, status.state) else task.state,
         upstream_state=status.raw_state,
-        poll_count=task.poll_count + 1,
+        poll_count=task.poll_count + int(polled),
         poll_errors=0,
         next_poll_at=now + max(next_poll_delay(task, now), poll_floor),
     )
@@ -122,6 +123,11 @@ async def _write(rt: Runtime, task: TaskRow, owner: str | None, **values: Any) -
 
 async def copy_media(rt: Runtime, task: TaskRow, video_url: str) -> dict[str, Any]:
     """Download the video, probe it, cut thumbnail and last frame; store all three as ours."""
+    async with rt.media_copies:
+        return await _copy_media(rt, task, video_url)
+
+
+async def _copy_media(rt: Runtime, task: TaskRow, video_url: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="dreamrelay-") as tmp:
         video_path = Path(tmp) / "video.mp4"
         await _download(rt.upstream_session, video_url, video_path)

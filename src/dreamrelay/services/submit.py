@@ -335,7 +335,7 @@ async def _dispatch(
     tried: list[str] = []
     for channel in candidates(channels, task.model, pinned_id=pinned_channel):
         sent = request
-        if channel.takes_callbacks and task.upstream_token:
+        if rt.calls_back(channel) and task.upstream_token:
             sent = replace(request, callback_url=upstream_callback_url(rt, task.id, task.upstream_token))
         try:
             upstream_id = await rt.upstream_for(channel).submit(sent)

@@ -98,19 +98,32 @@ async def compare_and_set(
 
 
 async def lease_due(
-    conn: AsyncConnection, *, owner: str, now: float, limit: int, lease_seconds: float, skip_locked: bool
+    conn: AsyncConnection,
+    *,
+    owner: str,
+    now: float,
+    limit: int,
+    lease_seconds: float,
+    skip_locked: bool,
+    horizon: float = 0.0,
+    channel_id: int | None = None,
+    skip_channels: Sequence[int] = (),
 ) -> list[TaskRow]:
-    """Claim up to `limit` due, unleased active tasks for `owner` until now + lease_seconds."""
-    due = (
-        select(tasks.c.id)
-        .where(
-            tasks.c.next_poll_at <= now,
-            tasks.c.state.in_([TaskState.PENDING, TaskState.PROCESSING]),
-            or_(tasks.c.lease_until.is_(None), tasks.c.lease_until < now),
-        )
-        .order_by(tasks.c.next_poll_at)
-        .limit(limit)
-    )
+    """Claim up to `limit` unleased active tasks due by now + `horizon` for `owner` until now + lease_seconds.
+
+    The horizon lets one sweep take tasks that are nearly due, so they share batched polls; with
+    `channel_id`, only that channel's tasks; tasks of `skip_channels` are left for a later sweep.
+    """
+    conditions = [
+        tasks.c.next_poll_at <= now + horizon,
+        tasks.c.state.in_([TaskState.PENDING, TaskState.PROCESSING]),
+        or_(tasks.c.lease_until.is_(None), tasks.c.lease_until < now),
+    ]
+    if channel_id is not None:
+        conditions.append(tasks.c.channel_id == channel_id)
+    if skip_channels:
+        conditions.append(or_(tasks.c.channel_id.is_(None), tasks.c.channel_id.not_in(skip_channels)))
+    due = select(tasks.c.id).where(*conditions).order_by(tasks.c.next_poll_at).limit(limit)
     if skip_locked:
         due = due.with_for_update(skip_locked=True)
     result = await conn.execute(
