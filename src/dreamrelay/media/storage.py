@@ -25,7 +25,7 @@ from obstore.store import S3Store
 
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 CHUNK_BYTES = 256 * 1024  # what one read of a stream hands to the HTTP response
-# A slow viewer may take minutes to read a video through us: no overall limit, only stalls end it.
+# A slow viewer may take minutes to read a video through us: stalls end a transfer, else an hour does.
 S3_CLIENT = {
     "connect_timeout": timedelta(seconds=5),
     "read_timeout": timedelta(seconds=30),
