@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from dreamrelay.ratelimit import MemoryRateLimiter, RedisRateLimiter
+from dreamrelay.shared_state import connect_redis
 from tests.conftest import make_settings, start_relay
 from tests.support.services import REDIS_URL
 from tests.test_luma_lifecycle import wait_for
@@ -75,7 +76,8 @@ def test_two_server_processes_share_one_limit_through_redis(tmp_path: Path, redi
 @pytest.mark.parametrize("kind", ["memory", "redis"])
 def test_bucket_refills_over_time(kind: str, redis_ns: str) -> None:
     async def run() -> None:
-        limiter = MemoryRateLimiter() if kind == "memory" else RedisRateLimiter(REDIS_URL, redis_ns)
+        redis = connect_redis(REDIS_URL)
+        limiter = MemoryRateLimiter() if kind == "memory" else RedisRateLimiter(redis, redis_ns)
         try:
             decisions = [await limiter.hit("k", 120) for _ in range(121)]
             assert all(d.allowed for d in decisions[:120]) and not decisions[120].allowed
@@ -84,6 +86,6 @@ def test_bucket_refills_over_time(kind: str, redis_ns: str) -> None:
             assert (await limiter.hit("k", 120)).allowed
             assert (await limiter.hit("other", 120)).allowed
         finally:
-            await limiter.close()
+            await redis.aclose()
 
     asyncio.run(run())

@@ -49,7 +49,6 @@ def _decide(tokens: float, limit: int, allowed: bool) -> Decision:
 
 class RateLimiter(Protocol):
     async def hit(self, bucket: str, limit: int) -> Decision: ...
-    async def close(self) -> None: ...
 
 
 class MemoryRateLimiter:
@@ -67,9 +66,6 @@ class MemoryRateLimiter:
             tokens -= 1.0
         self._buckets[bucket] = (tokens, now)
         return _decide(tokens, limit, allowed)
-
-    async def close(self) -> None:
-        self._buckets.clear()
 
 
 # The same bucket, refilled from Redis's own clock, read-modified-written atomically by one script.
@@ -96,8 +92,8 @@ return {allowed, tostring(tokens)}
 class RedisRateLimiter:
     """Shared buckets; if Redis is unreachable the request passes (logged) rather than failing."""
 
-    def __init__(self, url: str, prefix: str) -> None:
-        self._redis: Redis = Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
         self._script = self._redis.register_script(_BUCKET_SCRIPT)
         self._prefix = prefix
 
@@ -109,9 +105,6 @@ class RedisRateLimiter:
             return Decision(True, limit, limit, 0, 0)
         return _decide(float(tokens), limit, bool(int(allowed)))
 
-    async def close(self) -> None:
-        await self._redis.aclose()
 
-
-def create_rate_limiter(redis_url: str | None, prefix: str) -> RateLimiter:
-    return RedisRateLimiter(redis_url, prefix + "rl:") if redis_url else MemoryRateLimiter()
+def create_rate_limiter(redis: Redis | None, prefix: str) -> RateLimiter:
+    return RedisRateLimiter(redis, prefix + "rl:") if redis is not None else MemoryRateLimiter()

@@ -7,15 +7,17 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 import aiohttp
+from redis.asyncio import Redis
 
 from dreamrelay.locks import KeyedLocks
-from dreamrelay.media.storage import LocalStorage, Storage
+from dreamrelay.media.storage import LocalStorage, S3Storage, Storage
 from dreamrelay.netguard import URLPolicy, guarded_session
 from dreamrelay.ratelimit import RateLimiter, create_rate_limiter
 from dreamrelay.services.auth import KeyCache
 from dreamrelay.services.body_cache import BodyCache
 from dreamrelay.services.bootstrap import ensure_admin_token
 from dreamrelay.settings import Settings
+from dreamrelay.shared_state import connect_redis, create_generations
 from dreamrelay.store.channels import Channel
 from dreamrelay.store.engine import Database
 from dreamrelay.upstreams.base import Upstream
@@ -34,6 +36,7 @@ class Runtime:
     limiter: RateLimiter
     key_cache: KeyCache = field(default_factory=KeyCache)
     body_cache: BodyCache = field(default_factory=lambda: BodyCache(0))
+    redis: Redis | None = None  # shared by the rate limiter and the cache generations
     wake_worker: asyncio.Event = field(default_factory=asyncio.Event)
     wake_deliverer: asyncio.Event = field(default_factory=asyncio.Event)
     background: set[asyncio.Task[None]] = field(default_factory=set)  # awaited on close
@@ -47,13 +50,16 @@ class Runtime:
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        redis = connect_redis(settings.redis_url) if settings.redis_url else None
         return cls(
             settings=settings,
             db=Database(settings.resolved_database_url),
-            storage=LocalStorage(settings.data_dir / "media"),
+            storage=_storage(settings),
             url_policy=URLPolicy.from_setting(settings.allow_private_urls),
-            limiter=create_rate_limiter(settings.redis_url, settings.redis_prefix),
             body_cache=BodyCache(settings.body_cache_bytes),
+            limiter=create_rate_limiter(redis, settings.redis_prefix),
+            key_cache=KeyCache(create_generations(redis, settings.redis_prefix)),
+            redis=redis,
         )
 
     @property
@@ -108,7 +114,8 @@ class Runtime:
             if session is not None:
                 await session.close()
         self._upstream_session = self._guarded_session = None
-        await self.limiter.close()
+        if self.redis is not None:
+            await self.redis.aclose()
         await self.db.dispose()
 
     async def __aenter__(self) -> Runtime:
@@ -118,3 +125,16 @@ class Runtime:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+
+def _storage(settings: Settings) -> Storage:
+    if settings.media_url and settings.media_on_s3:
+        return S3Storage(
+            settings.media_url,
+            endpoint=settings.media_endpoint,
+            region=settings.media_region,
+            access_key_id=settings.media_access_key_id,
+            secret_access_key=settings.media_secret_access_key,
+            presign_endpoint=settings.media_presign_endpoint,
+        )
+    return LocalStorage(settings.media_dir)

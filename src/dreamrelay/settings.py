@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -39,6 +39,15 @@ class Settings(BaseSettings):
     redis_prefix: str = "dreamrelay:"  # namespace of our Redis keys (several relays may share one Redis)
 
     body_cache_bytes: int = 256 * 1024 * 1024  # finished tasks' bodies kept in memory for reads (0: off)
+
+    media_url: str | None = None  # default: <data_dir>/media; a directory path, or s3://bucket[/prefix]
+    media_endpoint: str | None = None  # S3 API endpoint (MinIO, R2, …); unset means AWS by region
+    media_region: str | None = None
+    media_access_key_id: str | None = None  # unset: the usual AWS_* variables / instance credentials
+    media_secret_access_key: str | None = Field(default=None, repr=False)
+    media_serve: Literal["proxy", "presign"] = "proxy"  # stream from us, or redirect to a presigned URL
+    media_presign_endpoint: str | None = None  # the endpoint as customers reach it; default media_endpoint
+    media_presign_seconds: int = Field(default=900, ge=10, le=7 * 24 * 3600)
 
     worker_enabled: bool = True
     worker_batch_size: int = 100
@@ -79,6 +88,26 @@ class Settings(BaseSettings):
         if config_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
+
+    @model_validator(mode="after")
+    def _check_media(self) -> Settings:
+        url = self.media_url or ""
+        if "://" in url and not url.startswith("s3://"):
+            raise ValueError("DREAMRELAY_MEDIA_URL: a directory path or s3://bucket[/prefix]")
+        if url.startswith("s3://") and not url[len("s3://") :].strip("/"):
+            raise ValueError("DREAMRELAY_MEDIA_URL: s3:// needs a bucket name (s3://bucket[/prefix])")
+        if self.media_serve == "presign" and not self.media_on_s3:
+            raise ValueError("DREAMRELAY_MEDIA_SERVE=presign needs media on S3 (DREAMRELAY_MEDIA_URL=s3://…)")
+        return self
+
+    @property
+    def media_on_s3(self) -> bool:
+        return (self.media_url or "").startswith("s3://")
+
+    @property
+    def media_dir(self) -> Path:
+        """Where local media lives (when not on S3)."""
+        return Path(self.media_url) if self.media_url else self.data_dir / "media"
 
     @property
     def resolved_database_url(self) -> str:

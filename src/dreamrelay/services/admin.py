@@ -206,7 +206,7 @@ async def list_keys(rt: Runtime, account: str | None = None) -> list[dict[str, A
 
 
 async def update_key(rt: Runtime, key_id: int, settings: dict[str, Any]) -> dict[str, Any]:
-    """Apply the given settings (None clears a limit); the change holds at once in this process."""
+    """Apply the given settings (None clears a limit); the change holds at once in every process."""
     if not settings:
         raise InvalidRequest("nothing to change")
     _check_key_settings(settings)
@@ -215,7 +215,7 @@ async def update_key(rt: Runtime, key_id: int, settings: dict[str, Any]) -> dict
         if key_hash is None:
             raise NotFound(f"no key with id {key_id}")
         described = (await account_store.describe_keys(conn, key_id=key_id))[0]
-    rt.key_cache.forget(key_hash)
+    await rt.key_cache.invalidate()  # after the commit: whoever reads the key next reads the change
     return _times(described)
 
 

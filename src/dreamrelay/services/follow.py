@@ -13,6 +13,7 @@ import anyio
 
 from dreamrelay.domain.states import TaskState, can_move
 from dreamrelay.media import probe
+from dreamrelay.media.storage import StorageError
 from dreamrelay.services import lifecycle
 from dreamrelay.services.submit import DISPATCH_GRACE_SECONDS
 from dreamrelay.store.tasks import TaskRow
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_VIDEO_BYTES = 2 * 1024**3
+STORAGE_RETRY_SECONDS = 15.0  # our media storage failed: ask upstream (and try storing) again then
 
 
 class MediaCopyError(Exception):
@@ -53,6 +55,11 @@ async def apply_status(
         except MediaCopyError as exc:
             log.warning("task %s: media copy failed: %s", task.id, exc)
             return await reschedule(rt, task, owner, errors=task.poll_errors + 1)
+        except StorageError as exc:
+            # Our storage is down, not upstream: wait without counting it against the task (its
+            # deadline still applies).
+            log.error("task %s: media storage failed, trying again later: %s", task.id, exc)
+            return await _write(rt, task, owner, next_poll_at=now + STORAGE_RETRY_SECONDS)
         return await _write(
             rt, task, owner, state=TaskState.COMPLETED, media=media, upstream_state=status.raw_state
         )
