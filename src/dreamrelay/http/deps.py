@@ -20,6 +20,11 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
+async def _runtime(request: Request) -> Runtime:
+    # async on purpose: FastAPI runs a plain-def dependency in a worker thread, on every request.
+    return get_runtime(request)
+
+
 async def current_caller(request: Request) -> Caller:
     """The authenticated key, after its requests-per-minute bucket let this request through."""
     rt = get_runtime(request)
@@ -46,7 +51,7 @@ async def _spend(request: Request, rt: Runtime, bucket: str, limit: int) -> None
         raise RateLimited("rate limit reached for this API key; slow down", headers=decision.headers())
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 CallerDep = Annotated[Caller, Depends(current_caller)]
 BatchCallerDep = Annotated[Caller, Depends(batch_caller)]
 

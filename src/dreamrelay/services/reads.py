@@ -66,15 +66,21 @@ def parse_batch_ids(raw_body: bytes) -> list[str]:
 
 async def batch_bodies(rt: Runtime, caller: Caller, ids: Sequence[str]) -> bytes:
     """A JSON array of the caller's tasks in the order asked, duplicates once, others left out."""
-    wanted = list(dict.fromkeys(i for i in ids if len(i) <= _ID_MAX_CHARS))
-    cache = rt.body_cache
-    bodies = {i: body for i in wanted if (body := cache.get(i, caller.account_id)) is not None}
-    missing = [i for i in wanted if i not in bodies]
+    wanted = [i for i in dict.fromkeys(ids) if len(i) <= _ID_MAX_CHARS]
+    cache, account = rt.body_cache, caller.account_id
+    bodies: dict[str, bytes] = {}
+    missing: list[str] = []
+    for task_id in wanted:
+        body = cache.get(task_id, account)
+        if body is None:
+            missing.append(task_id)
+        else:
+            bodies[task_id] = body
     if missing:
         async with rt.db.reader() as conn:
             found = await task_store.get_bodies(conn, missing, caller.account_id)
         for task_id, (body, finished) in found.items():
             bodies[task_id] = body
             if finished:
-                cache.put(task_id, caller.account_id, body)
+                cache.put(task_id, account, body)
     return b"[" + b",".join(bodies[i] for i in wanted if i in bodies) + b"]"
