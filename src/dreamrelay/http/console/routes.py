@@ -231,6 +231,9 @@ async def create_account(request: Request) -> Response:
     return redirect(ctx, _account_url(name), flash="flash.account_created")
 
 
+BLANK_KEY = dict.fromkeys(("name", "rpm", "max_in_flight", "batch_rpm", "spend_cap", "allowed_models"))
+
+
 def _account_url(name: str) -> str:
     return f"{COOKIE_PATH}/admin/accounts/{name}"
 
@@ -248,6 +251,7 @@ async def _account_page(ctx: Ctx, name: str, *, new_key: dict[str, Any] | None =
         ledger=ledger,
         new_key=new_key,
         models=list(MODELS),
+        blank_key=BLANK_KEY,
     )
 
 
