@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dreamrelay.store.schema import accounts, api_keys, channels, tasks
+from dreamrelay.store.schema import accounts, api_keys, tasks
 
 STATES = ("pending", "processing", "completed", "failed")
 HOUR = 3600.0
@@ -78,7 +78,6 @@ class Dashboard:
     revenue_total: int
     in_flight: int
     accounts: int
-    channels: list[dict[str, Any]] = field(default_factory=list)
 
 
 async def dashboard(conn: AsyncConnection, *, now: float, is_sqlite: bool, hours: int = 24) -> Dashboard:
@@ -129,68 +128,10 @@ async def dashboard(conn: AsyncConnection, *, now: float, is_sqlite: bool, hours
         revenue_total=int(total.scalar_one()),
         in_flight=int(in_flight.scalar_one()),
         accounts=int(account_count.scalar_one()),
-        channels=await channel_list(conn),
     )
-
-
-async def channel_list(conn: AsyncConnection) -> list[dict[str, Any]]:
-    """Channels without their secret keys."""
-    query = select(
-        channels.c.id,
-        channels.c.name,
-        channels.c.kind,
-        channels.c.base_url,
-        channels.c.models,
-        channels.c.priority,
-        channels.c.weight,
-        channels.c.concurrency,
-        channels.c.enabled,
-    ).order_by(channels.c.priority.desc(), channels.c.id)
-    return [dict(r._mapping) for r in await conn.execute(query)]
 
 
 # ---- task lists ----------------------------------------------------------------------------------
-async def explore_tasks(
-    conn: AsyncConnection,
-    *,
-    state: str | None = None,
-    account_id: int | None = None,
-    since: float | None = None,
-    until: float | None = None,
-    before: float | None = None,
-    limit: int = 50,
-) -> list[dict[str, Any]]:
-    """The operator's task list, newest first; `before` pages on created_at."""
-    query = (
-        select(
-            tasks.c.id,
-            accounts.c.name.label("account"),
-            tasks.c.model,
-            tasks.c.action,
-            tasks.c.state,
-            tasks.c.price,
-            tasks.c.poll_count,
-            tasks.c.created_at,
-            tasks.c.finished_at,
-            channels.c.name.label("channel"),
-        )
-        .join(accounts, accounts.c.id == tasks.c.account_id)
-        .outerjoin(channels, channels.c.id == tasks.c.channel_id)
-    )
-    if state:
-        query = query.where(tasks.c.state == state)
-    if account_id is not None:
-        query = query.where(tasks.c.account_id == account_id)
-    if since is not None:
-        query = query.where(tasks.c.created_at >= since)
-    if until is not None:
-        query = query.where(tasks.c.created_at < until)
-    if before is not None:
-        query = query.where(tasks.c.created_at < before)
-    rows = await conn.execute(query.order_by(tasks.c.created_at.desc()).limit(limit))
-    return [dict(r._mapping) for r in rows]
-
-
 async def account_tasks(
     conn: AsyncConnection, account_id: int, *, before: float | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
@@ -219,22 +160,3 @@ async def account_tasks(
             }
         )
     return cards
-
-
-async def task_names(
-    conn: AsyncConnection, account_id: int, channel_id: int | None
-) -> tuple[str, str | None]:
-    """The account's and the channel's names of a task."""
-    account = (await conn.execute(select(accounts.c.name).where(accounts.c.id == account_id))).scalar_one()
-    channel = None
-    if channel_id is not None:
-        channel = (
-            await conn.execute(select(channels.c.name).where(channels.c.id == channel_id))
-        ).scalar_one_or_none()
-    return str(account), channel
-
-
-async def account_id_by_name(conn: AsyncConnection, name: str) -> int | None:
-    found = await conn.execute(select(accounts.c.id).where(accounts.c.name == name))
-    value = found.scalar_one_or_none()
-    return int(value) if value is not None else None

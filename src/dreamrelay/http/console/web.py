@@ -371,6 +371,7 @@ NAV = {
     "admin": [
         ("nav.dashboard", "/console/admin"),
         ("nav.accounts", "/console/admin/accounts"),
+        ("nav.channels", "/console/admin/channels"),
         ("nav.prices", "/console/admin/prices"),
         ("nav.tasks", "/console/admin/tasks"),
     ],
