@@ -85,6 +85,7 @@ EN: dict[str, str] = {
     "col.channel": "Channel",
     "col.polls": "Polls",
     "col.took": "Took",
+    "col.price": "Price",
     # buttons
     "action.copy": "Copy",
     "action.create": "Create",
@@ -368,6 +369,7 @@ ZH: dict[str, str] = {
     "col.channel": "渠道",
     "col.polls": "轮询次数",
     "col.took": "耗时",
+    "col.price": "价格",
     "action.copy": "复制",
     "action.create": "创建",
     "action.create_key": "创建密钥",

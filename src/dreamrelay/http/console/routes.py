@@ -191,7 +191,7 @@ def _chart(hours: list[dict[str, Any]]) -> dict[str, Any]:
                 "total": sum(hour["counts"].values()),
                 "counts": hour["counts"],
                 "label": label,
-                "show_label": i % 6 == 0 or i == len(hours) - 1,
+                "show_label": i % 6 == 0,
             }
         )
     return {"bars": bars, "peak": peak, "width": len(hours) * BAR_STEP, "height": CHART_HEIGHT}
@@ -763,3 +763,11 @@ async def api_submit(request: Request) -> Response:
 async def api_task(request: Request, task_id: str) -> Response:
     ctx = await _json_caller(request, post=False)
     return json_response(ctx, await reads.get_body(ctx.rt, ctx.caller, task_id))
+
+
+@router.get("/me/api/balance")
+@page
+async def api_balance(request: Request) -> Response:
+    """The header's balance, refreshed by the playground when a task ends."""
+    ctx = await _json_caller(request, post=False)
+    return json_response(ctx, orjson.dumps({"balance": await _balance(ctx)}))

@@ -108,6 +108,14 @@
       if (state && seen.split(" ").indexOf(state) < 0) steps.setAttribute("data-seen", (seen + " " + state).trim());
       status.textContent = message;
     }
+    function refreshBalance() {
+      var shown = $("#balance");
+      if (!shown) return;
+      fetch("/console/me/api/balance", { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (data) { if (data) shown.textContent = data.balance.toLocaleString("en-US"); })
+        .catch(function () {});
+    }
     function readImage(input) {
       return new Promise(function (resolve, reject) {
         var file = input.files && input.files[0];
@@ -163,6 +171,7 @@
               : current.state === "failed" ? t("js.failed", { reason: current.failure_reason || "" }) : t("js.waiting"));
           }, function (done) {
             button.disabled = false;
+            refreshBalance();
             if (done.state !== "completed" || !done.video) return;
             var video = el("video", { class: "player", controls: "", playsinline: "", autoplay: "", muted: "", loop: "", id: "result-video" });
             video.muted = true;
