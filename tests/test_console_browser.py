@@ -222,23 +222,34 @@ def _scenario(browser: Any, relay: Relay, token: str, bob_key: str, image: Path)
     assert answer is not None and answer.status == 404
 
     # ---- phone width -------------------------------------------------------------------------
-    phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, locale="en-US")
-    small = phone.new_page()
-    sign_in(small, relay, key)
-    small.wait_for_url("**/console/me")
-    shoot(small, "20-phone-me-videos")
-    small.goto(relay.url + "/console/me/playground")
-    shoot(small, "21-phone-playground")
-    small.goto(f"{relay.url}/console/me/tasks/{task_id}")
-    shoot(small, "22-phone-task")
-    phone_admin = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, locale="en-US")
-    small_admin = phone_admin.new_page()
-    sign_in(small_admin, relay, token)
-    small_admin.wait_for_url("**/console/admin")
-    shoot(small_admin, "23-phone-admin-dashboard")
-    small_admin.goto(relay.url + "/console/admin/accounts/alice")
-    shoot(small_admin, "24-phone-admin-account")
-    small_admin.goto(f"{relay.url}/console/admin/tasks/{task_id}")
-    shoot(small_admin, "25-phone-admin-task")
-    for ctx in (operator, customer, other, phone, phone_admin):
+    phones = []
+    for secret, home, pages in [
+        (
+            key,
+            "me",
+            [
+                ("20-phone-me-videos", "me"),
+                ("21-phone-playground", "me/playground"),
+                ("22-phone-task", f"me/tasks/{task_id}"),
+            ],
+        ),
+        (
+            token,
+            "admin",
+            [
+                ("23-phone-admin-dashboard", "admin"),
+                ("24-phone-admin-account", "admin/accounts/alice"),
+                ("25-phone-admin-task", f"admin/tasks/{task_id}"),
+            ],
+        ),
+    ]:
+        phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, locale="en-US")
+        phones.append(phone)
+        small = phone.new_page()
+        sign_in(small, relay, secret)
+        small.wait_for_url(f"**/console/{home}")
+        for name, path in pages:
+            small.goto(f"{relay.url}/console/{path}")
+            shoot(small, name)
+    for ctx in (operator, customer, other, *phones):
         ctx.close()

@@ -21,9 +21,12 @@ from dreamrelay.store import channels as channel_store
 from dreamrelay.store import tasks as task_store
 from dreamrelay.store.channels import Channel
 from dreamrelay.store.schema import accounts, channels, tasks
+from dreamrelay.store.tasks import TaskRow
 from dreamrelay.upstreams.http import send_json
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
     from dreamrelay.runtime import Runtime
 
 KINDS = ("sandbox", "luma", "relay")
@@ -180,16 +183,19 @@ async def show_task(rt: Runtime, task_id: str) -> dict[str, Any]:
     }
 
 
+async def _unfinished(conn: AsyncConnection, task_id: str, why: str) -> TaskRow:
+    task = await task_store.get_task(conn, task_id)
+    if task is None:
+        raise NotFound(f"no task {task_id}")
+    if task.state.is_terminal:
+        raise Conflict(f"task {task_id} is {task.state.value}; {why}", code="task_finished")
+    return task
+
+
 async def repoll(rt: Runtime, task_id: str) -> dict[str, Any]:
     """Ask upstream about an unfinished task now rather than at its next scheduled poll."""
     async with rt.db.transaction() as conn:
-        task = await task_store.get_task(conn, task_id)
-        if task is None:
-            raise NotFound(f"no task {task_id}")
-        if task.state.is_terminal:
-            raise Conflict(
-                f"task {task_id} is {task.state.value}; there is nothing to poll", code="task_finished"
-            )
+        task = await _unfinished(conn, task_id, "there is nothing to poll")
         await task_store.compare_and_set(conn, task, {"next_poll_at": time.time()})
     rt.wake_worker.set()
     return {"id": task_id, "repoll": True}
@@ -205,14 +211,7 @@ async def refund(rt: Runtime, task_id: str) -> dict[str, Any]:
     who wants to give credits back for a completed task tops the account up.
     """
     async with rt.db.transaction() as conn:
-        task = await task_store.get_task(conn, task_id)
-        if task is None:
-            raise NotFound(f"no task {task_id}")
-        if task.state.is_terminal:
-            raise Conflict(
-                f"task {task_id} is {task.state.value}; only an unfinished task can be refunded",
-                code="task_finished",
-            )
+        task = await _unfinished(conn, task_id, "only an unfinished task can be refunded")
         updated = await lifecycle.update(
             conn, task, rt.media_base_url, state=TaskState.FAILED, failure_reason=REFUND_REASON
         )
