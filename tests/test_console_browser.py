@@ -169,9 +169,9 @@ def _scenario(browser: Any, relay: Relay, token: str, bob_key: str, image: Path)
     shoot(me, "07-me-playground-done")
 
     me.click("nav a[href='/console/me']")
-    tile = me.locator("#video-grid video.clip").first
-    tile.hover()
-    wait_until(me, "!document.querySelector('#video-grid video.clip').paused", 10_000)
+    me.locator("#video-grid .frame.clip").first.hover()  # hovering a thumbnail plays its video
+    wait_until(me, "document.querySelector('#video-grid video')?.readyState >= 2", 10_000)
+    wait_until(me, "!document.querySelector('#video-grid video').paused", 10_000)
     shoot(me, "08-me-videos")
     me.goto(f"{relay.url}/console/me/tasks/{task_id}")
     shoot(me, "09-me-task")

@@ -183,6 +183,7 @@ EN: dict[str, str] = {
     # customer pages
     "videos.title": "Your videos",
     "videos.new": "New video",
+    "videos.play": "Play",
     "videos.empty": "No videos yet. Make your first one in the playground.",
     "play.title": "Playground",
     "play.prompt": "Prompt",
@@ -458,6 +459,7 @@ ZH: dict[str, str] = {
     "task.download": "下载",
     "videos.title": "我的视频",
     "videos.new": "新建视频",
+    "videos.play": "播放",
     "videos.empty": "还没有视频。去创作台生成第一个吧。",
     "play.title": "创作台",
     "play.prompt": "提示词",

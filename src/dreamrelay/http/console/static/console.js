@@ -51,20 +51,40 @@
     if (question && !confirm(question)) event.preventDefault();
   });
 
-  /* the video grid: play on hover (pointer) or click (touch), one at a time */
+  /* the video grid: thumbnails (lazy images) until a tile is hovered, clicked or keyed; then its video is
+     made and played, one at a time. Nothing but the visible thumbnails loads with the page. */
   var playing = null;
-  function play(video) {
-    if (playing && playing !== video) stop(playing);
-    playing = video;
-    video.parentNode.classList.add("playing");
-    var started = video.play();
+  function clipOf(frame) {
+    var video = $("video", frame);
+    if (!video) {
+      video = el("video", { muted: "", loop: "", playsinline: "", preload: "auto" });
+      video.muted = true;
+      video.src = frame.getAttribute("data-video");
+      var thumbnail = $("img", frame);
+      frame.insertBefore(video, thumbnail ? thumbnail.nextSibling : frame.firstChild);
+    }
+    return video;
+  }
+  function play(frame) {
+    if (playing && playing !== frame) stop(playing);
+    playing = frame;
+    frame.classList.add("playing");
+    var started = clipOf(frame).play();
     if (started && started.catch) started.catch(function () {});
   }
-  function stop(video) { video.pause(); video.parentNode.classList.remove("playing"); if (playing === video) playing = null; }
-  $$("video.clip").forEach(function (video) {
-    video.addEventListener("mouseenter", function () { play(video); });
-    video.addEventListener("mouseleave", function () { stop(video); });
-    video.addEventListener("click", function () { if (video.paused) play(video); else stop(video); });
+  function stop(frame) {
+    var video = $("video", frame);
+    if (video) video.pause();
+    frame.classList.remove("playing");
+    if (playing === frame) playing = null;
+  }
+  $$(".frame.clip[data-video]").forEach(function (frame) {
+    frame.addEventListener("mouseenter", function () { play(frame); });
+    frame.addEventListener("mouseleave", function () { stop(frame); });
+    frame.addEventListener("click", function () { if (playing === frame) stop(frame); else play(frame); });
+    frame.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" || event.key === " ") { event.preventDefault(); frame.click(); }
+    });
   });
 
   /* polling a task through the console's own JSON route (cookie + same origin) */
