@@ -253,3 +253,32 @@ def test_every_operator_page_renders_in_both_languages(relay: Relay) -> None:
             assert page.status_code in (200, 404), page.text
             assert MISSING_MARK not in page.text
             assert f'<html lang="{"zh-CN" if lang == "zh" else "en"}">' in page.text
+
+
+def test_bad_form_input_gets_a_message_and_changes_nothing(relay: Relay) -> None:
+    token, _ = ensure_admin_token(relay.settings)
+    huge = str(10**30)
+    with closing(signed_in(relay, token)) as browser, relay.admin() as admin:
+        token_field = csrf(browser.get("/console/admin"))
+        before = admin.get("/admin/accounts/demo").json(), admin.get("/admin/prices").json()
+        for path, data in [
+            ("/console/admin/accounts", {"name": "big", "balance": huge}),
+            ("/console/admin/accounts/demo/balance", {"amount": huge, "op": "topup"}),
+            ("/console/admin/accounts/demo/balance", {"amount": "-5", "op": "topup"}),
+            ("/console/admin/accounts/demo/keys", {"rpm": "1.5"}),
+            ("/console/admin/prices", {"model": "ray-v2", "credits": huge}),
+            ("/console/admin/channels", {"name": "c", "kind": "relay", "priority": huge}),
+        ]:
+            answer = browser.post(path, data={"csrf": token_field, **data})
+            assert answer.status_code == 303, (path, answer.text)
+            page = browser.get(answer.headers["location"])
+            assert 'class="flash error"' in page.text, path
+        assert browser.post("/console/admin/keys/" + huge, data={"csrf": token_field}).status_code == 404
+        for path in (
+            "/console/admin/tasks?offset=" + huge,
+            "/console/admin/tasks?offset=nan&since=9999-99-99",
+        ):
+            assert browser.get(path).status_code == 200
+        assert (admin.get("/admin/accounts/demo").json(), admin.get("/admin/prices").json()) == before
+        assert admin.get("/admin/accounts/big").status_code == 404
+        assert [c["name"] for c in admin.get("/admin/channels").json()] == ["sandbox"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import math
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,7 @@ from urllib.parse import quote, urlencode
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from pydantic import ValidationError
 
 from dreamrelay.domain.catalog import ASPECT_RATIOS, DURATIONS, MODELS, RESOLUTIONS
 from dreamrelay.domain.errors import (
@@ -26,6 +28,7 @@ from dreamrelay.http.console import queries, snippets
 from dreamrelay.http.console.session import COOKIE_PATH, LANG_COOKIE, Session
 from dreamrelay.http.console.web import (
     ASSETS,
+    LARGEST_NUMBER,
     Ctx,
     FormError,
     Stop,
@@ -39,7 +42,7 @@ from dreamrelay.http.console.web import (
     render,
     safe_next,
 )
-from dreamrelay.http.deps import parse_body
+from dreamrelay.http.deps import describe, parse_body
 from dreamrelay.http.schemas.own import OwnSubmit
 from dreamrelay.services import admin, channel_admin, reads, submit
 from dreamrelay.services.auth import authenticate
@@ -313,9 +316,11 @@ async def create_key(request: Request, name: str) -> Response:
 
 @router.post("/admin/keys/{key_id}")
 @page
-async def update_key(request: Request, key_id: int) -> Response:
+async def update_key(request: Request, key_id: str) -> Response:
     ctx = await context(request, "admin")
     form = await checked_form(ctx)
+    if not key_id.isdigit() or int(key_id) > LARGEST_NUMBER:
+        return error_page(ctx, 404, "error.not_found")
     account = form.get("account")
     back = _account_url(account) if account else f"{COOKIE_PATH}/admin/accounts"
     action = form.get("action")
@@ -326,7 +331,7 @@ async def update_key(request: Request, key_id: int) -> Response:
             settings = {"disabled": False}
         else:
             settings = _key_settings(form)
-        described = await admin.update_key(ctx.rt, key_id, settings)
+        described = await admin.update_key(ctx.rt, int(key_id), settings)
     except FormError:
         return redirect(ctx, back, error="error.number")
     except DreamRelayError as exc:
@@ -447,10 +452,16 @@ def _utc(value: str) -> float | None:
 
 
 def _number(value: str | None) -> float | None:
+    """A finite number from a query parameter, or None."""
     try:
-        return float(value) if value else None
+        number = float(value) if value else None
     except ValueError:
         return None
+    return number if number is not None and math.isfinite(number) else None
+
+
+def _offset(value: str | None) -> int:
+    return int(min(max(_number(value) or 0, 0), LARGEST_NUMBER))
 
 
 @router.get("/admin/tasks")
@@ -461,7 +472,7 @@ async def tasks_page(request: Request) -> Response:
     filters = {k: q.get(k, "").strip() for k in ("state", "account", "channel", "since", "until")}
     if filters["state"] not in STATES:
         filters["state"] = ""
-    offset = max(int(_number(q.get("offset")) or 0), 0)
+    offset = _offset(q.get("offset"))
     channel_names = [c["name"] for c in await channel_admin.list_channels(ctx.rt)]
     unknown = filters["channel"] and filters["channel"] not in channel_names
     rows = []
@@ -635,10 +646,10 @@ async def playground_submit(request: Request) -> Response:
         checked = OwnSubmit.model_validate({k: v for k, v in fields.items() if v is not None})
         await _spend(ctx)
         task = await submit.submit(ctx.rt, ctx.caller, _input(checked.model_dump()))
+    except ValidationError as exc:
+        return redirect(ctx, back, error=InvalidRequest(describe(exc)))
     except DreamRelayError as exc:
         return redirect(ctx, back, error=exc)
-    except ValueError:
-        return redirect(ctx, back, error="error.invalid_request")
     return redirect(ctx, f"{COOKIE_PATH}/me/tasks/{task.id}", flash="flash.submitted")
 
 
@@ -673,7 +684,7 @@ async def my_task(request: Request, task_id: str) -> Response:
 async def billing(request: Request) -> Response:
     ctx = await context(request, "customer")
     assert ctx.key is not None
-    offset = max(int(_number(request.query_params.get("offset")) or 0), 0)
+    offset = _offset(request.query_params.get("offset"))
     rows = await admin.ledger_entries(ctx.rt, account=ctx.key.account, limit=100, offset=offset)
     found = await admin.show_account(ctx.rt, ctx.key.account)
     return render(
