@@ -15,7 +15,10 @@ import httpx
 
 from dreamrelay.http.console.i18n import EN, MISSING_MARK, ZH
 from dreamrelay.services.bootstrap import ensure_admin_token
-from tests.conftest import Relay
+from tests.conftest import Relay, start_relay
+from tests.support.receiver import running_receiver
+from tests.test_callbacks import callback_settings, wait_settled
+from tests.test_callbacks import submit as submit_with_hook
 
 CONSOLE = Path(__file__).resolve().parents[1] / "src" / "dreamrelay" / "http" / "console"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -282,3 +285,33 @@ def test_bad_form_input_gets_a_message_and_changes_nothing(relay: Relay) -> None
         assert (admin.get("/admin/accounts/demo").json(), admin.get("/admin/prices").json()) == before
         assert admin.get("/admin/accounts/big").status_code == 404
         assert [c["name"] for c in admin.get("/admin/channels").json()] == ["sandbox"]
+
+
+def test_callback_deliveries_are_shown_and_replayed(tmp_path: Path) -> None:
+    settings = callback_settings(tmp_path)
+    with running_receiver() as receiver, start_relay(settings) as relay:
+        token, _ = ensure_admin_token(settings)
+        with closing(signed_in(relay, relay.key)) as customer, closing(signed_in(relay, token)) as operator:
+            with relay.client() as client:
+                task = submit_with_hook(client, receiver.url + "/hook")
+            events = wait_settled(relay, task["id"])
+            first = len(receiver.wait_for(len(events)))
+
+            log = customer.get("/console/me/callbacks").text
+            assert receiver.url + "/hook" in log and EN["delivery.delivered"] in log
+            assert task["id"][:8] in customer.get(f"/console/me/tasks/{task['id']}").text
+
+            page = operator.get(f"/console/admin/tasks/{task['id']}")
+            replayed = operator.post(
+                f"/console/admin/tasks/{task['id']}",
+                data={"csrf": csrf(page), "action": "replay", "event": str(events[-1]["id"])},
+            )
+            assert EN["flash.replayed"] in operator.get(replayed.headers["location"]).text
+            again = receiver.wait_for(first + 1)
+            assert again[-1].headers["webhook-id"] == receiver.delivered()[first - 1].headers["webhook-id"]
+            # An event of another task is refused, whatever id is posted.
+            other = operator.post(
+                "/console/admin/tasks/some-other-task",
+                data={"csrf": csrf(page), "action": "replay", "event": str(events[-1]["id"])},
+            )
+            assert EN["error.not_found"] in operator.get(other.headers["location"]).text
