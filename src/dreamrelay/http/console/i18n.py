@@ -62,7 +62,6 @@ EN: dict[str, str] = {
     "delivery.dead": "Gave up",
     "delivery.attempts": "{n} attempt(s)",
     "delivery.no_answer": "no answer",
-    "channel.enabled": "Enabled",
     "channel.disabled": "Disabled",
     # table columns
     "col.when": "When",
@@ -171,7 +170,6 @@ EN: dict[str, str] = {
     "task.upstream_id": "Upstream id",
     "task.poll_errors": "{n} failed polls",
     "task.finished": "Finished",
-    "task.deadline": "Deadline",
     "task.callback": "Callback URL",
     "task.failure": "Failure reason",
     "task.request": "Request",
@@ -280,7 +278,6 @@ EN: dict[str, str] = {
     "task.poll_history": "Polling",
     "task.next_poll": "Next poll",
     "task.upstream_state": "Upstream state",
-    "task.took": "Took",
     "flash.channel_added": "Channel added.",
     "flash.channel_saved": "Channel saved.",
     "flash.channel_ok": "The channel answered.",
@@ -301,7 +298,6 @@ EN: dict[str, str] = {
     "js.network": "Network error; retrying…",
     "js.image_too_big": "Images may be at most 10 MB.",
     "js.image_type": "Images must be JPEG or PNG.",
-    "js.playing": "Playing",
 }
 
 ZH: dict[str, str] = {
@@ -348,7 +344,6 @@ ZH: dict[str, str] = {
     "delivery.dead": "已放弃",
     "delivery.attempts": "尝试 {n} 次",
     "delivery.no_answer": "无响应",
-    "channel.enabled": "已启用",
     "channel.disabled": "已停用",
     "col.when": "时间",
     "col.account": "账户",
@@ -448,7 +443,6 @@ ZH: dict[str, str] = {
     "task.upstream_id": "上游 ID",
     "task.poll_errors": "{n} 次轮询失败",
     "task.finished": "完成时间",
-    "task.deadline": "截止时间",
     "task.callback": "回调地址",
     "task.failure": "失败原因",
     "task.request": "请求",
@@ -554,7 +548,6 @@ ZH: dict[str, str] = {
     "task.poll_history": "轮询",
     "task.next_poll": "下次轮询",
     "task.upstream_state": "上游状态",
-    "task.took": "耗时",
     "flash.channel_added": "渠道已添加。",
     "flash.channel_saved": "渠道已保存。",
     "flash.channel_ok": "渠道响应正常。",
@@ -574,7 +567,6 @@ ZH: dict[str, str] = {
     "js.network": "网络错误，正在重试…",
     "js.image_too_big": "图片不能超过 10 MB。",
     "js.image_type": "图片必须是 JPEG 或 PNG。",
-    "js.playing": "播放中",
 }
 
 LANGUAGES: dict[str, dict[str, str]] = {"en": EN, "zh": ZH}
