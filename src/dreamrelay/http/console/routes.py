@@ -46,7 +46,6 @@ from dreamrelay.http.deps import describe, parse_body
 from dreamrelay.http.schemas.own import OwnSubmit
 from dreamrelay.services import admin, channel_admin, reads, submit
 from dreamrelay.services.auth import authenticate
-from dreamrelay.services.submit import GenerationInput
 from dreamrelay.store import pricing
 from dreamrelay.store import tasks as task_store
 
@@ -614,19 +613,6 @@ async def playground(request: Request) -> Response:
     )
 
 
-def _input(data: dict[str, Any]) -> GenerationInput:
-    return GenerationInput(
-        prompt=data["user_prompt"],
-        aspect_ratio=data.get("aspect_ratio") or None,
-        model=data.get("model_name") or None,
-        resolution=data.get("resolution") or None,
-        duration=data.get("duration") or None,
-        loop=bool(data.get("loop")),
-        image=data.get("image_url") or None,
-        end_image=data.get("image_end_url") or None,
-    )
-
-
 @router.post("/me/playground")
 @page
 async def playground_submit(request: Request) -> Response:
@@ -645,7 +631,7 @@ async def playground_submit(request: Request) -> Response:
     try:
         checked = OwnSubmit.model_validate({k: v for k, v in fields.items() if v is not None})
         await _spend(ctx)
-        task = await submit.submit(ctx.rt, ctx.caller, _input(checked.model_dump()))
+        task = await submit.submit(ctx.rt, ctx.caller, checked.to_input())
     except ValidationError as exc:
         return redirect(ctx, back, error=InvalidRequest(describe(exc)))
     except DreamRelayError as exc:
@@ -765,7 +751,7 @@ async def _spend(ctx: Ctx) -> None:
 async def api_submit(request: Request) -> Response:
     ctx = await _json_caller(request, post=True)
     body = await parse_body(request, OwnSubmit)
-    task = await submit.submit(ctx.rt, ctx.caller, _input(body.model_dump()))
+    task = await submit.submit(ctx.rt, ctx.caller, body.to_input())
     return json_response(ctx, task.body)
 
 
