@@ -192,6 +192,19 @@ def _scenario(browser: Any, relay: Relay, token: str, bob_key: str, image: Path)
     page.goto(relay.url + "/console/admin")
     shoot(page, "15-admin-dashboard-after")
 
+    # ---- a channel that does not answer: added, tested (fails), disabled ------------------------
+    page.goto(relay.url + "/console/admin/channels")
+    page.fill("#add-channel input[name=name]", "backup")
+    page.select_option("#add-channel select[name=kind]", "relay")
+    page.fill("#add-channel input[name=base_url]", "http://127.0.0.1:9")
+    page.fill("#add-channel input[name=priority]", "-1")
+    page.click("#add-channel button.primary")
+    page.click("#channel-backup button[value=test]")
+    assert "flash error" in page.get_attribute("main .flash", "class")
+    page.click("#channel-backup button[value=disable]")
+    assert page.is_visible("#channel-backup button[value=enable]")
+    shoot(page, "18-admin-channels-backup")
+
     # ---- 中文, remembered on the next page ----------------------------------------------------
     me.click(".lang button[value=zh]")
     me.wait_for_load_state()
