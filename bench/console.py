@@ -22,6 +22,7 @@ if __name__ == "__main__":
 
 import httpx
 from playwright.sync_api import Browser, sync_playwright
+from tests.support.browser import CHROMIUM, launch
 
 from bench import seed, servers
 from dreamrelay.services.bootstrap import ensure_admin_token
@@ -29,15 +30,6 @@ from dreamrelay.settings import Settings
 
 TASKS = 100
 ROUNDS = 5
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # A slow mobile connection: 1.6 Mbit/s down, 750 kbit/s up, 150 ms round trip.
 SLOW = {"offline": False, "latency": 150, "downloadThroughput": 200_000, "uploadThroughput": 94_000}
 
@@ -126,7 +118,7 @@ def report(name: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main() -> int:
-    if not Path(CHROMIUM).exists():
+    if not CHROMIUM.exists():
         print("needs /usr/bin/chromium (apt-get install chromium)", file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory(prefix="dreamrelay-console-bench-") as tmp:
@@ -139,7 +131,7 @@ def main() -> int:
             make_tasks(relay.url, prepared.key, data_dir)
             results = []
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+                browser = launch(p)
                 pages = [
                     ("operator dashboard", token, "/console/admin"),
                     (f"customer task grid ({TASKS} tasks)", prepared.key, "/console/me"),

@@ -22,21 +22,13 @@ from PIL import Image
 from dreamrelay.http.console.i18n import MISSING_MARK
 from dreamrelay.services.bootstrap import ensure_admin_token
 from tests.conftest import Relay, make_settings, start_relay
+from tests.support.browser import CHROMIUM, launch
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[1] / "test-output" / "console"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 # Under CI the browser must be there (make test installs it); elsewhere a missing one skips.
 pytestmark = pytest.mark.skipif(
@@ -49,7 +41,7 @@ pytestmark = pytest.mark.skipif(
 def chromium() -> Iterator[Any]:
     """Playwright's sync API runs an event loop in this thread: start it after the relay is set up."""
     with playwright_api.sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        launched = launch(p)
         try:
             yield launched
         finally:
