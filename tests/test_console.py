@@ -15,7 +15,7 @@ import httpx
 
 from dreamrelay.http.console.i18n import EN, MISSING_MARK, ZH
 from dreamrelay.services.bootstrap import ensure_admin_token
-from tests.conftest import Relay, start_relay
+from tests.conftest import Relay, make_settings, start_relay
 from tests.support.receiver import running_receiver
 from tests.test_callbacks import callback_settings, wait_settled
 from tests.test_callbacks import submit as submit_with_hook
@@ -315,3 +315,25 @@ def test_callback_deliveries_are_shown_and_replayed(tmp_path: Path) -> None:
                 data={"csrf": csrf(page), "action": "replay", "event": str(events[-1]["id"])},
             )
             assert EN["error.not_found"] in operator.get(other.headers["location"]).text
+
+
+def test_the_dashboard_counts_tasks_and_revenue_on_both_stores(tmp_path: Path, store_url: str | None) -> None:
+    with start_relay(make_settings(tmp_path, database_url=store_url)) as relay:
+        token, _ = ensure_admin_token(relay.settings)
+        with closing(signed_in(relay, relay.new_key("dana", balance=1000))) as customer:
+            done = submit(customer, "a kite over the sea")
+            failed = submit(customer, "a kite that tears [sandbox:fail]")
+            wait_for(customer, done["id"], ("completed",))
+            wait_for(customer, failed["id"], ("failed",))
+        with relay.admin() as admin:
+            price = admin.get(f"/admin/tasks/{done['id']}").json()["price"]
+            before = admin.get("/admin/usage").json()
+        with closing(signed_in(relay, token)) as operator:
+            page = operator.get("/console/admin").text
+        stats = dict(re.findall(r'<div class="stat"><span>([^<]+)</span><b[^>]*>([^<]+)</b>', page))
+        assert stats[EN["dash.tasks_24h"]] == "2"
+        assert stats[EN["dash.success_rate"]] == "50.0 %"
+        assert stats[EN["dash.revenue_24h"]] == stats[EN["dash.revenue_total"]] == f"{price:,}"
+        assert sum(u["credits_charged"] for u in before) == price
+        assert stats[EN["dash.median"]].endswith(" s")
+        assert ">Completed 1</span>" in page.replace('<span class="key b-completed"></span>', "")

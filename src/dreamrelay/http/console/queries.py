@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Integer, cast, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dreamrelay.store import ledger
 from dreamrelay.store.schema import accounts, api_keys, tasks
 
 STATES = ("pending", "processing", "completed", "failed")
@@ -74,47 +75,35 @@ class Dashboard:
     totals: dict[str, int]  # tasks created in the window, per state
     success_rate: float | None  # completed / (completed + failed) of those
     median_seconds: float | None  # created → completed, tasks completed in the window
-    revenue_window: int  # credits of tasks completed in the window
+    revenue_window: int  # credits captured in the window
     revenue_total: int
     in_flight: int
     accounts: int
 
 
-async def dashboard(conn: AsyncConnection, *, now: float, is_sqlite: bool, hours: int = 24) -> Dashboard:
+async def dashboard(
+    conn: AsyncConnection, *, now: float, deadline_seconds: float, hours: int = 24
+) -> Dashboard:
+    """The last `hours` whole hours, from the tasks created in them (and before, as far back as a task
+    finishing in them can have started) through the (account_id, created_at) index, and the ledger."""
     first_hour = (int(now // HOUR) - hours + 1) * HOUR
-    # Whole hours on both stores: SQLite's CAST truncates, PostgreSQL's would round.
-    hour = (
-        cast(tasks.c.created_at / HOUR, Integer) if is_sqlite else func.floor(tasks.c.created_at / HOUR)
-    ).label("hour")
-    per_hour = await conn.execute(
-        select(hour, tasks.c.state, func.count().label("n"))
-        .where(tasks.c.created_at >= first_hour)
-        .group_by(hour, tasks.c.state)
+    oldest = first_hour - deadline_seconds - HOUR  # an hour's grace for a late deadline sweep
+    recent = await conn.execute(
+        select(tasks.c.created_at, tasks.c.finished_at, tasks.c.state).where(
+            tasks.c.account_id.in_(select(accounts.c.id)), tasks.c.created_at >= oldest
+        )
     )
     buckets = {int(first_hour // HOUR) + i: dict.fromkeys(STATES, 0) for i in range(hours)}
     totals = dict.fromkeys(STATES, 0)
-    for row in per_hour:
-        slot = buckets.get(int(row.hour))
+    spans = []
+    for row in recent:
+        slot = buckets.get(int(row.created_at // HOUR))
         if slot is not None and row.state in slot:
-            slot[row.state] += int(row.n)
-            totals[row.state] += int(row.n)
+            slot[row.state] += 1
+            totals[row.state] += 1
+        if row.state == "completed" and row.finished_at is not None and row.finished_at >= first_hour:
+            spans.append(float(row.finished_at - row.created_at))
     finished = totals["completed"] + totals["failed"]
-
-    durations = (
-        await conn.execute(
-            select(tasks.c.finished_at - tasks.c.created_at)
-            .where(tasks.c.state == "completed", tasks.c.finished_at >= first_hour)
-            .order_by(tasks.c.finished_at.desc())
-            .limit(10_000)
-        )
-    ).scalars()
-    spans = [float(d) for d in durations if d is not None]
-
-    revenue = func.coalesce(func.sum(tasks.c.price), 0)
-    window = await conn.execute(
-        select(revenue).where(tasks.c.state == "completed", tasks.c.finished_at >= first_hour)
-    )
-    total = await conn.execute(select(revenue).where(tasks.c.state == "completed"))
     in_flight = await conn.execute(
         select(func.count()).select_from(tasks).where(tasks.c.state.in_(("pending", "processing")))
     )
@@ -124,8 +113,8 @@ async def dashboard(conn: AsyncConnection, *, now: float, is_sqlite: bool, hours
         totals=totals,
         success_rate=totals["completed"] / finished if finished else None,
         median_seconds=statistics.median(spans) if spans else None,
-        revenue_window=int(window.scalar_one()),
-        revenue_total=int(total.scalar_one()),
+        revenue_window=await ledger.captured(conn, since=first_hour),
+        revenue_total=await ledger.captured(conn),
         in_flight=int(in_flight.scalar_one()),
         accounts=int(account_count.scalar_one()),
     )

@@ -204,7 +204,9 @@ def _chart(hours: list[dict[str, Any]]) -> dict[str, Any]:
 async def dashboard(request: Request) -> Response:
     ctx = await context(request, "admin")
     async with ctx.rt.db.reader() as conn:
-        board = await queries.dashboard(conn, now=time.time(), is_sqlite=ctx.rt.db.is_sqlite)
+        board = await queries.dashboard(
+            conn, now=time.time(), deadline_seconds=ctx.rt.settings.task_deadline_seconds
+        )
     channels = await channel_admin.list_channels(ctx.rt)
     return render(ctx, "admin_dashboard.html", board=board, chart=_chart(board.hours), channels=channels)
 
