@@ -4,7 +4,8 @@ Run: `.venv/bin/python bench/console.py` (needs /usr/bin/chromium; `make test` i
 `dreamrelay serve` on a fresh data directory, makes one real task and copies it to 100, then loads the
 operator's dashboard and the customer's task grid, cold (empty cache) and warm (stylesheet and script
 cached), and prints what went over the wire and when the first paint came, as medians of ROUNDS loads.
-A last pair of loads runs under a throttled network (SLOW) to show what a slow connection costs.
+A pair of loads runs under a throttled network (SLOW) to show what a slow connection costs, and the
+dashboard is loaded once more with BIG_STORE more tasks in the store.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from dreamrelay.services.bootstrap import ensure_admin_token
 from dreamrelay.settings import Settings
 
 TASKS = 100
+BIG_STORE = 50_000  # then the dashboard again, with this many tasks in the store
 ROUNDS = 5
 # A slow mobile connection: 1.6 Mbit/s down, 750 kbit/s up, 150 ms round trip.
 SLOW = {"offline": False, "latency": 150, "downloadThroughput": 200_000, "uploadThroughput": 94_000}
@@ -51,7 +53,7 @@ MEASURE = """() => {
 }"""
 
 
-def make_tasks(url: str, key: str, data_dir: Path) -> None:
+def make_tasks(url: str, key: str, data_dir: Path) -> dict[str, Any]:
     """One real task through the sandbox, then TASKS - 1 copies of its row (same media)."""
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as client:
         task = client.post("/luma/generations", json={"user_prompt": "a paper boat on a rainy street"}).json()
@@ -63,6 +65,7 @@ def make_tasks(url: str, key: str, data_dir: Path) -> None:
             raise RuntimeError("the benchmark's task did not complete")
     template = seed.task_rows(data_dir, None, [task["id"]])[0]
     seed.insert_copies(data_dir, None, template, TASKS - 1)
+    return template
 
 
 def signed_in(browser: Browser, url: str, secret: str) -> Any:
@@ -128,7 +131,7 @@ def main() -> int:
         env = servers.relay_env(data_dir, servers.free_port())
         relay = servers.start_relay(env, data_dir / "logs")
         try:
-            make_tasks(relay.url, prepared.key, data_dir)
+            template = make_tasks(relay.url, prepared.key, data_dir)
             results = []
             with sync_playwright() as p:
                 browser = launch(p)
@@ -145,6 +148,11 @@ def main() -> int:
                     rows = [measure(context, target, cold=True, slow=True) for _ in range(2)]
                     results.append(report(f"{name}, cold, slow 3G", rows))
                     context.close()
+                seed.insert_copies(data_dir, None, template, BIG_STORE)
+                context = signed_in(browser, relay.url, token)
+                rows = [measure(context, relay.url + "/console/admin", cold=False) for _ in range(ROUNDS)]
+                results.append(report(f"operator dashboard, {BIG_STORE + TASKS:,} tasks", rows))
+                context.close()
                 browser.close()
         finally:
             relay.stop()
