@@ -205,6 +205,10 @@ def _scenario(browser: Any, relay: Relay, token: str, bob_key: str, image: Path)
     me.click("nav a[href='/console/me']")
     assert me.inner_text("h1") == "我的视频"
     shoot(me, "16-me-videos-zh")
+    page.goto(f"{relay.url}/console/admin/tasks/{task_id}")
+    page.click(".lang button[value=zh]")
+    assert page.url.endswith(f"/console/admin/tasks/{task_id}") and "轮询" in page.inner_text("main")
+    shoot(page, "19-admin-task-zh")
 
     # ---- secrets stay out of URLs and storage; cookies are HttpOnly and SameSite ---------------
     for ctx, secret in ((operator, token), (customer, key)):
