@@ -436,7 +436,7 @@ def tasks_show(task_id: str, as_json: JsonOption = False) -> None:
     data = _run(lambda rt: channel_admin.show_task(rt, task_id))
 
     def text(d: dict[str, Any]) -> str:
-        lines = [f"{k}: {d[k]}" for k in d if k not in ("ledger", "deliveries", "request")]
+        lines = [f"{k}: {d[k]}" for k in d if k not in ("ledger", "deliveries", "request", "object")]
         lines.append(f"request: {json.dumps(d['request'], ensure_ascii=False)}")
         lines.append("ledger:\n" + _rows(d["ledger"], ["created_at", "kind", "amount"]))
         lines.append("deliveries:\n" + _rows(d["deliveries"], ["sequence", "state", "status", "attempts"]))
@@ -450,6 +450,13 @@ def tasks_repoll(task_id: str, as_json: JsonOption = False) -> None:
     """Ask upstream about an unfinished task now."""
     data = _run(lambda rt: channel_admin.repoll(rt, task_id))
     _emit(data, as_json, lambda d: f"task {d['id']} will be polled now")
+
+
+@tasks_app.command("refund")
+def tasks_refund(task_id: str, as_json: JsonOption = False) -> None:
+    """End an unfinished task as failed; its held credits go back to the account."""
+    data = _run(lambda rt: channel_admin.refund(rt, task_id))
+    _emit(data, as_json, lambda d: f"task {d['id']} failed; {d['refunded']} credits released")
 
 
 def register(app: typer.Typer) -> None:

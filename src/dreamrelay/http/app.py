@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from dreamrelay import __version__
 from dreamrelay.http import errors
+from dreamrelay.http.console import routes as console
 from dreamrelay.http.middleware import BodyLimit, ClientCORS, RateLimitHeaders, RequestId
 from dreamrelay.http.routes import account, admin, luma, media, ops, upstream
 from dreamrelay.runtime import Runtime
@@ -75,6 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(account.router)
     app.include_router(admin.router)
     app.include_router(upstream.router)
+    app.include_router(console.router)
     if sandbox is not None:
         app.mount(SANDBOX_MOUNT, sandbox)
     app.add_middleware(RateLimitHeaders)

@@ -1,8 +1,8 @@
 """Finished tasks' response bodies, kept in process memory for the read hot path.
 
 A task's body never changes once it is completed or failed, so a cached copy is never stale and no
-process has to tell another about it. Bounded by total bytes; the oldest entries go first (reads favour recent tasks, and not reordering
-on every hit keeps a hit to one dict lookup).
+process has to tell another about it. Bounded by total bytes; the oldest entries go first (reads
+favour recent tasks, and not reordering on every hit keeps a hit to one dict lookup).
 """
 
 from __future__ import annotations

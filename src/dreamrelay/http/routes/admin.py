@@ -234,3 +234,8 @@ async def show_task(rt: RuntimeDep, task_id: str) -> dict[str, Any]:
 @router.post("/tasks/{task_id}/repoll", summary="Ask upstream about the task now")
 async def repoll(rt: RuntimeDep, task_id: str) -> dict[str, Any]:
     return await channel_admin.repoll(rt, task_id)
+
+
+@router.post("/tasks/{task_id}/refund", summary="End an unfinished task as failed and release its hold")
+async def refund(rt: RuntimeDep, task_id: str) -> dict[str, Any]:
+    return await channel_admin.refund(rt, task_id)

@@ -21,19 +21,7 @@ async def create_generation(request: Request, rt: RuntimeDep, caller: CallerDep)
     idem = Idempotency.from_header(
         request.headers.get("idempotency-key"), "luma.generate", await read_json(request)
     )
-    given = GenerationInput(
-        prompt=body.user_prompt,
-        aspect_ratio=body.aspect_ratio,
-        model=body.model_name,
-        resolution=body.resolution,
-        duration=body.duration,
-        loop=bool(body.loop),
-        expand_prompt=bool(body.expand_prompt),
-        image=body.image_url,
-        end_image=body.image_end_url,
-        callback_url=body.notify_hook or body.callback_url,
-    )
-    task = await submit.submit(rt, caller, given, idem=idem)
+    task = await submit.submit(rt, caller, body.to_input(), idem=idem)
     return Response(task.body, media_type=JSON)
 
 

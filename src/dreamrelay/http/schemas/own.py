@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from dreamrelay.domain.catalog import PROMPT_MAX_CHARS
+from dreamrelay.services.submit import GenerationInput
 
 AspectRatio = Literal["16:9", "1:1", "9:16", "4:3", "3:4", "21:9", "9:21"]
 
@@ -28,6 +29,20 @@ class OwnSubmit(_Body):
     duration: str | None = Field(default=None, description='"5s" or "9s" ("5" accepted).')
     notify_hook: str | None = Field(default=None, description="Callback URL for state changes.")
     callback_url: str | None = Field(default=None, description="Alias of notify_hook.")
+
+    def to_input(self) -> GenerationInput:
+        return GenerationInput(
+            prompt=self.user_prompt,
+            aspect_ratio=self.aspect_ratio,
+            model=self.model_name,
+            resolution=self.resolution,
+            duration=self.duration,
+            loop=bool(self.loop),
+            expand_prompt=bool(self.expand_prompt),
+            image=self.image_url,
+            end_image=self.image_end_url,
+            callback_url=self.notify_hook or self.callback_url,
+        )
 
 
 class OwnExtend(_Body):
