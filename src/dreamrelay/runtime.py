@@ -16,6 +16,7 @@ from dreamrelay.ratelimit import RateLimiter, create_rate_limiter
 from dreamrelay.services.auth import KeyCache
 from dreamrelay.services.body_cache import BodyCache
 from dreamrelay.services.bootstrap import ensure_admin_token
+from dreamrelay.services.poll_schedule import Durations
 from dreamrelay.settings import Settings
 from dreamrelay.shared_state import connect_redis, create_generations
 from dreamrelay.store.channels import Channel
@@ -36,6 +37,7 @@ class Runtime:
     limiter: RateLimiter
     key_cache: KeyCache = field(default_factory=KeyCache)
     body_cache: BodyCache = field(default_factory=lambda: BodyCache(0))
+    durations: Durations = field(default_factory=Durations)  # how long tasks take, for polling
     redis: Redis | None = None  # shared by the rate limiter and the cache generations
     wake_worker: asyncio.Event = field(default_factory=asyncio.Event)
     wake_deliverer: asyncio.Event = field(default_factory=asyncio.Event)

@@ -14,7 +14,7 @@ import anyio
 from dreamrelay.domain.states import TaskState, can_move
 from dreamrelay.media import probe
 from dreamrelay.media.storage import StorageError
-from dreamrelay.services import lifecycle
+from dreamrelay.services import lifecycle, poll_schedule
 from dreamrelay.services.submit import DISPATCH_GRACE_SECONDS
 from dreamrelay.store.tasks import TaskRow
 from dreamrelay.upstreams.base import UpstreamStatus
@@ -32,9 +32,14 @@ class MediaCopyError(Exception):
     """Upstream said completed but its media could not be fetched or read (retried later)."""
 
 
-def next_poll_delay(task: TaskRow, now: float) -> float:
-    """Poll young tasks often and old ones rarely: a quarter of the task's age, 0.5 s to 15 s."""
-    return min(max((now - task.created_at) * 0.25, 0.5), 15.0)
+def task_kind(task: TaskRow) -> tuple[object, ...]:
+    """Tasks of one kind on one channel take about as long as each other."""
+    request = task.request
+    return (task.channel_id, task.model, request.get("resolution"), request.get("duration"))
+
+
+def next_poll_delay(rt: Runtime, task: TaskRow, now: float) -> float:
+    return poll_schedule.delay(now - task.created_at, rt.durations.expected(task_kind(task)))
 
 
 def error_delay(errors: int, base_seconds: float) -> float:
@@ -60,6 +65,7 @@ async def apply_status(
             # deadline still applies).
             log.error("task %s: media storage failed, trying again later: %s", task.id, exc)
             return await _write(rt, task, owner, next_poll_at=now + STORAGE_RETRY_SECONDS)
+        rt.durations.note(task_kind(task), now - task.created_at)
         return await _write(
             rt, task, owner, state=TaskState.COMPLETED, media=media, upstream_state=status.raw_state
         )
@@ -75,7 +81,7 @@ async def apply_status(
         upstream_state=status.raw_state,
         poll_count=task.poll_count + int(polled),
         poll_errors=0,
-        next_poll_at=now + max(next_poll_delay(task, now), poll_floor),
+        next_poll_at=now + max(next_poll_delay(rt, task, now), poll_floor),
     )
 
 
