@@ -1,4 +1,4 @@
-"""Channels: relay chains with batched polls, failover, faults, benching, pinned extends, upstream callbacks."""
+"""Channels: relay chains, batched polls, failover, faults, benching, pinned extends, upstream callbacks."""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ from dreamrelay.settings import Settings
 from dreamrelay.store.channels import Channel
 from dreamrelay.store.engine import Database
 from dreamrelay.upstreams.base import Upstream
+from dreamrelay.upstreams.kling import KlingUpstream
 from dreamrelay.upstreams.luma import LumaUpstream
 from dreamrelay.upstreams.relay import RelayUpstream
 
@@ -73,12 +74,23 @@ class Runtime:
             self._guarded_session = guarded_session(self.url_policy)
         return self._guarded_session
 
-    def upstream_for(self, channel: Channel) -> Upstream:
+    def upstream_for(self, channel: Channel, *, images: bool = False) -> Upstream:
+        """The adapter that speaks to `channel` for video tasks, or for image tasks with `images`."""
+        timeout = self.settings.upstream_timeout_seconds
+        if images:
+            if channel.kind == "sandbox":
+                return KlingUpstream(
+                    self.upstream_session, self.settings.sandbox_kling_url, self.settings.sandbox_key
+                )
+            if channel.kind == "kling":
+                return KlingUpstream(
+                    self.upstream_session, channel.base_url, channel.secret_key, timeout_seconds=timeout
+                )
+            raise ValueError(f"channel kind {channel.kind!r} makes no images")
         if channel.kind == "sandbox":
             return LumaUpstream(
                 self.upstream_session, self.settings.sandbox_base_url, self.settings.sandbox_key
             )
-        timeout = self.settings.upstream_timeout_seconds
         if channel.kind == "luma":
             return LumaUpstream(
                 self.upstream_session, channel.base_url, channel.secret_key, timeout_seconds=timeout

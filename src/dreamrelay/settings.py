@@ -98,5 +98,10 @@ class Settings(BaseSettings):
     def sandbox_base_url(self) -> str:
         return f"{self.loopback_url}/sandbox/dream-machine/v1"
 
+    @property
+    def sandbox_kling_url(self) -> str:
+        """The sandbox's Kling image API root (the adapter appends /v1/images/generations)."""
+        return f"{self.loopback_url}/sandbox/kling"
+
     def with_overrides(self, **changes: Any) -> Settings:
         return self.model_copy(update=changes)

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from dreamrelay import __version__
 from dreamrelay.http import errors
 from dreamrelay.http.middleware import BodyLimit, ClientCORS, RateLimitHeaders, RequestId
-from dreamrelay.http.routes import account, admin, luma, media, ops, upstream
+from dreamrelay.http.routes import account, admin, luma, media, official, ops, upstream
 from dreamrelay.runtime import Runtime
 from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
 from dreamrelay.settings import Settings
@@ -22,7 +22,7 @@ from dreamrelay.worker.loop import Worker
 
 log = logging.getLogger(__name__)
 
-SANDBOX_MOUNT = "/sandbox/dream-machine/v1"
+SANDBOX_MOUNT = "/sandbox"  # the sandbox serves /sandbox/dream-machine/v1 and /sandbox/kling/v1
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -70,6 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.runtime = rt
     errors.install(app)
     app.include_router(luma.router)
+    app.include_router(official.router)
     app.include_router(media.router)
     app.include_router(ops.router)
     app.include_router(account.router)

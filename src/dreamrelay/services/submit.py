@@ -39,6 +39,7 @@ from dreamrelay.store import tasks as task_store
 from dreamrelay.store.channels import Channel
 from dreamrelay.store.tasks import TaskRow
 from dreamrelay.upstreams.base import (
+    ImageRequest,
     UpstreamOutcomeUnknown,
     UpstreamRefused,
     UpstreamRequest,
@@ -84,7 +85,11 @@ class _Replay(Exception):
 
 @dataclass(frozen=True)
 class GenerationInput:
-    """A generation request in our own vocabulary, whatever API format it arrived in."""
+    """A generation request in our own vocabulary, whatever API format it arrived in.
+
+    `start_generation` / `end_generation` are task ids whose video this one continues from (extend)
+    or leads into (reverse extend); both together interpolate between two videos.
+    """
 
     prompt: str
     aspect_ratio: str | None = None
@@ -96,6 +101,8 @@ class GenerationInput:
     image: str | None = None
     end_image: str | None = None
     callback_url: str | None = None
+    start_generation: str | None = None
+    end_generation: str | None = None
 
 
 async def submit(
@@ -107,6 +114,11 @@ async def submit(
 ) -> TaskRow:
     if idem is not None and (replayed := await _replayed(rt, caller, idem)) is not None:
         return replayed
+    start = await _generation_keyframe(rt, caller, "frame0", given.start_generation)
+    end = await _generation_keyframe(rt, caller, "frame1", given.end_generation)
+    parents = [p for p in (start, end) if p is not None]
+    if len({p.channel_id for p in parents}) > 1:
+        raise InvalidRequest("both keyframe generations must come from the same upstream channel")
     model, resolution, duration = _options(rt, given.model, given.resolution, given.duration)
     caller.check_model(model)
     callback_url = await _checked_callback(rt, given.callback_url)
@@ -118,14 +130,23 @@ async def submit(
         "duration": duration,
         "loop": given.loop,
         "expand_prompt": given.expand_prompt,
-        "image_url": await store_image(rt, "image_url", given.image) if given.image else None,
-        "image_end_url": await store_image(rt, "image_end_url", given.end_image) if given.end_image else None,
+        "image_url": await store_image(rt, "image_url", given.image) if given.image and not start else None,
+        "image_end_url": (
+            await store_image(rt, "image_end_url", given.end_image) if given.end_image and not end else None
+        ),
+        "start_generation": start.id if start else None,
+        "end_generation": end.id if end else None,
     }
+    action, parent_id = ("extend", parents[0].id) if parents else ("generate", None)
     try:
-        task = await _insert(rt, caller, "generate", None, model, request, callback_url, api_format, idem)
+        task = await _insert(rt, caller, action, parent_id, model, request, callback_url, api_format, idem)
     except _Replay as replay:
         return await _task(rt, replay.task_id)
-    return await _dispatch(rt, task, _upstream_request(request, None), pinned_channel=None)
+    upstream_request = _upstream_request(
+        request, start.upstream_id if start else None, end.upstream_id if end else None
+    )
+    pinned = parents[0].channel_id if parents else None
+    return await _dispatch(rt, task, upstream_request, pinned_channel=pinned)
 
 
 async def extend(
@@ -136,36 +157,40 @@ async def extend(
     api_format: str = "luma",
     idem: Idempotency | None = None,
 ) -> TaskRow:
+    """Own-format extend: continue a completed task with its model, frame size and aspect ratio."""
     if idem is not None and (replayed := await _replayed(rt, caller, idem)) is not None:
         return replayed
     async with rt.db.reader() as conn:
         parent = await task_store.get_task(conn, parent_id, caller.account_id)
-    if parent is None:
+    if parent is None or parent.is_image:
         raise TaskNotFound(f"task {parent_id} not found")
     if parent.state is not TaskState.COMPLETED or parent.upstream_id is None:
         raise TaskNotReady(f"task {parent_id} is {parent.state}; only a completed task can be extended")
-    # The continuation keeps the parent's model, frame size and aspect ratio.
     base = parent.request
-    caller.check_model(base["model"])
-    _model, _resolution, duration = _options(rt, base["model"], base["resolution"], given.duration)
-    callback_url = await _checked_callback(rt, given.callback_url)
-    request = {
-        **base,
-        "prompt": given.prompt,
-        "duration": duration,
-        "loop": given.loop,
-        "expand_prompt": given.expand_prompt,
-        "image_url": None,
-        "image_end_url": await store_image(rt, "image_end_url", given.end_image) if given.end_image else None,
-    }
-    try:
-        task = await _insert(
-            rt, caller, "extend", parent.id, base["model"], request, callback_url, api_format, idem
-        )
-    except _Replay as replay:
-        return await _task(rt, replay.task_id)
-    upstream_request = _upstream_request(request, parent.upstream_id)
-    return await _dispatch(rt, task, upstream_request, pinned_channel=parent.channel_id)
+    continued = replace(
+        given,
+        model=base["model"],
+        resolution=base["resolution"],
+        aspect_ratio=base["aspect_ratio"],
+        image=None,
+        start_generation=parent.id,
+    )
+    return await submit(rt, caller, continued, api_format, idem)
+
+
+async def _generation_keyframe(
+    rt: Runtime, caller: Caller, frame: str, task_id: str | None
+) -> TaskRow | None:
+    """The caller's completed video task a generation keyframe names (400 otherwise)."""
+    if task_id is None:
+        return None
+    async with rt.db.reader() as conn:
+        task = await task_store.get_task(conn, task_id, caller.account_id) if len(task_id) <= 64 else None
+    if task is None or task.is_image:
+        raise InvalidRequest(f"keyframes.{frame}: generation {task_id[:64]} not found")
+    if task.state is not TaskState.COMPLETED or task.upstream_id is None:
+        raise InvalidRequest(f"keyframes.{frame}: generation {task_id} is {task.state}, not completed")
+    return task
 
 
 def _options(
@@ -201,7 +226,9 @@ def _host_port(url: str) -> tuple[str, int]:
     return parsed.host or "", parsed.port or (443 if parsed.scheme == "https" else 80)
 
 
-def _upstream_request(request: dict[str, Any], extend_upstream_id: str | None) -> UpstreamRequest:
+def _upstream_request(
+    request: dict[str, Any], extend_upstream_id: str | None, end_upstream_id: str | None
+) -> UpstreamRequest:
     return UpstreamRequest(
         prompt=request["prompt"],
         model=request["model"],
@@ -213,6 +240,7 @@ def _upstream_request(request: dict[str, Any], extend_upstream_id: str | None) -
         start_image_url=request["image_url"],
         end_image_url=request["image_end_url"],
         extend_upstream_id=extend_upstream_id,
+        end_upstream_id=end_upstream_id,
     )
 
 
@@ -327,18 +355,19 @@ async def _task(rt: Runtime, task_id: str) -> TaskRow:
 
 
 async def _dispatch(
-    rt: Runtime, task: TaskRow, request: UpstreamRequest, *, pinned_channel: int | None
+    rt: Runtime, task: TaskRow, request: UpstreamRequest | ImageRequest, *, pinned_channel: int | None
 ) -> TaskRow:
     """Try channels in routing order until one accepts; fail the task (and tell the caller) otherwise."""
     async with rt.db.reader() as conn:
         channels = await channel_store.list_channels(conn)
     tried: list[str] = []
     for channel in candidates(channels, task.model, pinned_id=pinned_channel):
+        upstream = rt.upstream_for(channel, images=task.is_image)
         sent = request
-        if channel.takes_callbacks and task.upstream_token:
+        if upstream.takes_callbacks and task.upstream_token:
             sent = replace(request, callback_url=upstream_callback_url(rt, task.id, task.upstream_token))
         try:
-            upstream_id = await rt.upstream_for(channel).submit(sent)
+            upstream_id = await upstream.submit(sent)
         except UpstreamUnavailable as exc:
             log.warning("channel %s could not take task %s: %s", channel.name, task.id, exc)
             tried.append(f"{channel.name}: {exc}")

@@ -7,7 +7,12 @@ from typing import Any
 import aiohttp
 import orjson
 
-from dreamrelay.upstreams.base import UpstreamOutcomeUnknown, UpstreamUnavailable
+from dreamrelay.upstreams.base import (
+    UpstreamOutcomeUnknown,
+    UpstreamRateLimited,
+    UpstreamRefused,
+    UpstreamUnavailable,
+)
 
 
 async def send_json(
@@ -62,3 +67,16 @@ def retry_after(headers: dict[str, str], default: float) -> float:
         return min(max(float(headers.get("Retry-After", default)), 1.0), 300.0)
     except ValueError:
         return default
+
+
+def classify(status: int, payload: Any, headers: dict[str, str], *, who: str = "upstream") -> Exception:
+    """An error answer as routing sees it: 429 later, 400/413/422 the request's fault, else unavailable.
+
+    401/402/403/404 mean this channel's key or balance is the problem, not the customer's request.
+    """
+    message = f"{who} answered {status}: {detail(payload)}"
+    if status == 429:
+        return UpstreamRateLimited(message, retry_after(headers, 10.0))
+    if status in (400, 413, 422):
+        return UpstreamRefused(message)
+    return UpstreamUnavailable(message)

@@ -18,7 +18,7 @@ from dreamrelay.store import channels as channel_store
 from dreamrelay.store import tasks as task_store
 from dreamrelay.store.channels import Channel
 from dreamrelay.store.tasks import TaskRow
-from dreamrelay.upstreams.base import UpstreamRateLimited, UpstreamUnavailable
+from dreamrelay.upstreams.base import Upstream, UpstreamRateLimited, UpstreamUnavailable
 
 if TYPE_CHECKING:
     from dreamrelay.runtime import Runtime
@@ -73,20 +73,21 @@ class Worker:
         if not leased:
             return 0
         by_id = {c.id: c for c in channel_list}
-        groups: dict[int | None, list[TaskRow]] = defaultdict(list)
+        # One channel may hold video and image tasks: each kind is polled through its own adapter.
+        groups: dict[tuple[int | None, bool], list[TaskRow]] = defaultdict(list)
         for task in leased:
             reason = follow.overdue_reason(task, now)
             if reason is not None:
                 self._spawn(follow.fail(self.rt, task, self.owner, reason))
             else:
-                groups[task.channel_id].append(task)
-        for channel_id, group in groups.items():
+                groups[(task.channel_id, task.is_image)].append(task)
+        for (channel_id, images), group in groups.items():
             channel = by_id.get(channel_id) if channel_id is not None else None
             if channel is None:
                 for task in group:
                     self._spawn(follow.fail(self.rt, task, self.owner, "its upstream channel was removed"))
                 continue
-            self._follow_channel(channel, group)
+            self._follow_channel(channel, group, self.rt.upstream_for(channel, images=images))
         return len(leased)
 
     async def drain(self) -> None:
@@ -94,15 +95,13 @@ class Worker:
         while self._running:
             await asyncio.gather(*list(self._running), return_exceptions=True)
 
-    def _follow_channel(self, channel: Channel, group: list[TaskRow]) -> None:
-        upstream = self.rt.upstream_for(channel)
+    def _follow_channel(self, channel: Channel, group: list[TaskRow], upstream: Upstream) -> None:
         size = max(upstream.batch_size, 1)
         for start in range(0, len(group), size):
-            self._spawn(self._poll(channel, group[start : start + size]))
+            self._spawn(self._poll(channel, upstream, group[start : start + size]))
 
-    async def _poll(self, channel: Channel, batch: list[TaskRow]) -> None:
+    async def _poll(self, channel: Channel, upstream: Upstream, batch: list[TaskRow]) -> None:
         slots = self._channel_slots.setdefault(channel.id, asyncio.Semaphore(max(channel.concurrency, 1)))
-        upstream = self.rt.upstream_for(channel)
         async with slots:
             try:
                 statuses = await upstream.poll([t.upstream_id for t in batch if t.upstream_id])
@@ -121,7 +120,7 @@ class Worker:
         if channel.failures:
             async with self.rt.db.transaction() as conn:
                 await channel_store.record_success(conn, channel.id)
-        poll_floor = CALLBACK_SAFETY_POLL_SECONDS if channel.takes_callbacks else 0.0
+        poll_floor = CALLBACK_SAFETY_POLL_SECONDS if upstream.takes_callbacks else 0.0
         for task in batch:
             status = statuses.get(task.upstream_id or "")
             if status is None:

@@ -134,8 +134,8 @@ EN: dict[str, str] = {
     "accounts.see_tasks": "All tasks of this account",
     "balance.title": "Balance",
     "balance.amount": "Credits",
-    "balance.help": "Top up adds credits. Adjust takes a signed amount (e.g. -500) and never goes below zero. "
-    "Each change is a ledger entry.",
+    "balance.help": "Top up adds credits. Adjust takes a signed amount (e.g. -500) "
+    "and never goes below zero. Each change is a ledger entry.",
     "keys.title": "API keys",
     "keys.create": "New API key",
     "keys.new_title": "New API key",

@@ -637,7 +637,11 @@ async def rotate_secret(request: Request) -> Response:
 async def api_page(request: Request) -> Response:
     ctx = await context(request, "customer")
     return render(
-        ctx, "me_api.html", balance=await _balance(ctx), call_list=snippets.every_call(_base(ctx)), base=_base(ctx)
+        ctx,
+        "me_api.html",
+        balance=await _balance(ctx),
+        call_list=snippets.every_call(_base(ctx)),
+        base=_base(ctx),
     )
 
 
@@ -645,7 +649,9 @@ async def api_page(request: Request) -> Response:
 async def _json_caller(request: Request, *, post: bool) -> Ctx:
     ctx = await context(request)
     if ctx.role != "customer":
-        raise Stop(errors.render(request, InvalidApiKey("sign in to the console first", code="not_signed_in")))
+        raise Stop(
+            errors.render(request, InvalidApiKey("sign in to the console first", code="not_signed_in"))
+        )
     if post and not check_csrf_header(ctx):
         raise Stop(errors.render(request, Forbidden("missing or wrong X-CSRF-Token", code="csrf_failed")))
     await _spend(ctx)
