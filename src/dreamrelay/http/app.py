@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from dreamrelay import __version__
 from dreamrelay.http import errors
 from dreamrelay.http.middleware import BodyLimit, ClientCORS, RateLimitHeaders, RequestId
-from dreamrelay.http.routes import account, admin, luma, media, official, ops, upstream
+from dreamrelay.http.routes import account, admin, kling, luma, media, official, ops, upstream
 from dreamrelay.runtime import Runtime
 from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
 from dreamrelay.settings import Settings
@@ -71,6 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app)
     app.include_router(luma.router)
     app.include_router(official.router)
+    app.include_router(kling.router)
     app.include_router(media.router)
     app.include_router(ops.router)
     app.include_router(account.router)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
 LEDGER_KINDS = ("topup", "hold", "capture", "release", "adjustment")
-PRICE_ACTIONS = ("generate", "extend", pricing.WILDCARD)
+PRICE_ACTIONS = ("generate", "extend", "image", pricing.WILDCARD)
 
 
 def _times(row: dict[str, Any]) -> dict[str, Any]:

@@ -15,13 +15,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from yarl import URL
 
-from dreamrelay.domain.catalog import MODELS, normalise_duration
+from dreamrelay.domain.catalog import IMAGE_MODELS, MODELS, normalise_duration
 from dreamrelay.domain.errors import (
     Conflict,
     Forbidden,
     InsufficientBalance,
     InvalidRequest,
     NoChannelAvailable,
+    PayloadTooLarge,
     RateLimited,
     TaskNotFound,
     TaskNotReady,
@@ -37,7 +38,7 @@ from dreamrelay.store import channels as channel_store
 from dreamrelay.store import idempotency, ledger, pricing
 from dreamrelay.store import tasks as task_store
 from dreamrelay.store.channels import Channel
-from dreamrelay.store.tasks import TaskRow
+from dreamrelay.store.tasks import IMAGE_ACTION, TaskRow
 from dreamrelay.upstreams.base import (
     ImageRequest,
     UpstreamOutcomeUnknown,
@@ -147,6 +148,58 @@ async def submit(
     )
     pinned = parents[0].channel_id if parents else None
     return await _dispatch(rt, task, upstream_request, pinned_channel=pinned)
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """An image generation request (Kling's parameters, already within the seed's limits)."""
+
+    prompt: str
+    n: int = 1
+    model: str | None = None
+    negative_prompt: str | None = None
+    image: str | None = None
+    image_fidelity: float | None = None
+    aspect_ratio: str | None = None
+    callback_url: str | None = None
+
+
+async def submit_images(
+    rt: Runtime, caller: Caller, given: ImageInput, idem: Idempotency | None = None
+) -> TaskRow:
+    if idem is not None and (replayed := await _replayed(rt, caller, idem)) is not None:
+        return replayed
+    model = given.model or IMAGE_MODELS[0]
+    if model not in IMAGE_MODELS:
+        raise InvalidRequest(f"model must be one of {', '.join(IMAGE_MODELS)}")
+    caller.check_model(model)
+    callback_url = await _checked_callback(rt, given.callback_url)
+    try:
+        image_url = await store_image(rt, "image", given.image) if given.image else None
+    except PayloadTooLarge as exc:
+        raise InvalidRequest(exc.message) from exc  # a limit of the Kling table: 400 like the others
+    request = {
+        "prompt": given.prompt,
+        "negative_prompt": given.negative_prompt,
+        "image_url": image_url,
+        "image_fidelity": given.image_fidelity,
+        "n": given.n,
+        "aspect_ratio": given.aspect_ratio or "16:9",
+    }
+    try:
+        task = await _insert(rt, caller, IMAGE_ACTION, None, model, request, callback_url, "kling", idem)
+    except _Replay as replay:
+        return await _task(rt, replay.task_id)
+    upstream_request = ImageRequest(
+        prompt=given.prompt,
+        model=model,
+        aspect_ratio=request["aspect_ratio"],
+        n=given.n,
+        negative_prompt=given.negative_prompt,
+        image_url=image_url,
+        image_fidelity=given.image_fidelity,
+    )
+    return await _dispatch(rt, task, upstream_request, pinned_channel=None)
 
 
 async def extend(
@@ -291,15 +344,15 @@ async def _insert(
     values["body"] = lifecycle.encode_body(task, rt.media_base_url)
     try:
         async with rt.db.transaction() as conn:
-            price = await pricing.price_for(
-                conn,
-                model=model,
-                resolution=request["resolution"],
-                duration=request["duration"],
-                action=action,
+            # Images are priced per image, whatever their size; videos by resolution and duration.
+            resolution = request.get("resolution", pricing.WILDCARD)
+            duration = request.get("duration", pricing.WILDCARD)
+            unit_price = await pricing.price_for(
+                conn, model=model, resolution=resolution, duration=duration, action=action
             )
-            if price is None:
-                raise InvalidRequest(f"{model} at {request['resolution']}/{request['duration']} has no price")
+            if unit_price is None:
+                raise InvalidRequest(f"{model} at {resolution}/{duration} has no price")
+            price = unit_price * int(request.get("n", 1))
             values["price"] = price
             try:
                 await ledger.hold(
