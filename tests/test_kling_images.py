@@ -113,9 +113,6 @@ def test_each_limit_at_its_edge(kling_relay: Relay) -> None:
             outcome = {name: client.post(PATH, json=body) for name, body, _ in cases}
             charged = sum(body.get("n", 1) for name, body, status in cases if status == 200) * IMAGE_PRICE
             after = balance(client)
-            for answer in outcome.values():
-                if answer.status_code == 200:
-                    wait_done(client, answer.json()["data"]["task_id"])
     wrong = {
         name: outcome[name].status_code for name, _, status in cases if outcome[name].status_code != status
     }
