@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from dreamrelay.http.schemas.kling import KlingEnvelope
 from tests.conftest import Relay, make_settings, start_relay
 from tests.support.live_server import live_server
 from tests.support.media import mean_abs_diff, open_jpeg, picture
@@ -64,7 +65,7 @@ def wait_done(client: httpx.Client, task_id: str, timeout: float = 60) -> dict[s
     while True:
         answer = client.get(f"{PATH}/{task_id}")
         assert answer.status_code == 200, answer.text
-        data = answer.json()["data"]
+        data = KlingEnvelope.model_validate(answer.json()).data.model_dump()  # as /openapi.json documents
         if data["task_status"] in ("succeed", "failed") or time.monotonic() > deadline:
             return data
         time.sleep(0.1)

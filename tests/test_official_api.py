@@ -20,6 +20,7 @@ from lumaai.types.generation import RequestGenerationRequest
 from PIL import Image
 from pydantic import BaseModel
 
+from dreamrelay.http.schemas.own import OwnTask
 from tests.conftest import Relay, make_settings, start_relay
 from tests.support.media import decode_mp4, mean_abs_diff, open_jpeg, picture
 from tests.support.receiver import running_receiver
@@ -163,6 +164,7 @@ def test_one_task_two_formats_agree(relay: Relay, luma: lumaai.LumaAI) -> None:
 
         for task_id in (own_id, official.id or ""):
             own_done = wait_for(client, task_id, {"completed"})
+            OwnTask.model_validate(own_done)  # what /openapi.json documents
             generation = get_strict(luma, task_id)
             assert generation.state == own_done["state"] == "completed"
             assert generation.assets is not None

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from dreamrelay import __version__
-from dreamrelay.http import errors
+from dreamrelay.http import errors, openapi
 from dreamrelay.http.middleware import BodyLimit, ClientCORS, RateLimitHeaders, RequestId
 from dreamrelay.http.routes import account, admin, kling, luma, media, official, ops, upstream
 from dreamrelay.runtime import Runtime
@@ -69,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.runtime = rt
     errors.install(app)
+    openapi.install(app)
     app.include_router(luma.router)
     app.include_router(official.router)
     app.include_router(kling.router)

@@ -13,7 +13,17 @@ router = APIRouter(tags=["media"])
 _TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".png": "image/png"}
 
 
-@router.get("/media/{key:path}", summary="A stored media file")
+@router.get(
+    "/media/{key:path}",
+    summary="A stored media file",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "description": "The file (Range requests supported)",
+            "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in _TYPES.values()},
+        }
+    },
+)
 async def media_file(key: str, rt: RuntimeDep) -> FileResponse:
     path = rt.storage.local_path(key)
     if path is None or path.suffix not in _TYPES:

@@ -5,15 +5,15 @@ Errors here are `{"detail": "..."}` (http/errors.py renders them so for this pre
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from dreamrelay.domain.catalog import OFFICIAL_TO_OWN
 from dreamrelay.domain.errors import InvalidRequest
 from dreamrelay.formats import official
-from dreamrelay.http.deps import CallerDep, RuntimeDep, json_body_doc, parse_body, read_json
+from dreamrelay.http.deps import CallerDep, Limit, Offset, RuntimeDep, json_body_doc, parse_body, read_json
 from dreamrelay.http.schemas.official import (
     Credits,
     Detail,
@@ -92,8 +92,8 @@ for _path in ("/generations/video", "/generations"):
 async def list_generations(
     rt: RuntimeDep,
     caller: CallerDep,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> Response:
     page, more = await reads.list_videos(rt, caller, limit=limit, offset=offset)
     body = official.encode_list(page, rt.media_base_url, limit=limit, offset=offset, more=more)
