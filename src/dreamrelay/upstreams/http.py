@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
@@ -11,6 +13,7 @@ from dreamrelay.upstreams.base import (
     UpstreamOutcomeUnknown,
     UpstreamRateLimited,
     UpstreamRefused,
+    UpstreamStatus,
     UpstreamUnavailable,
 )
 
@@ -80,3 +83,25 @@ def classify(status: int, payload: Any, headers: dict[str, str], *, who: str = "
     if status in (400, 413, 422):
         return UpstreamRefused(message)
     return UpstreamUnavailable(message)
+
+
+class BearerUpstream:
+    """What the HTTP adapters share: a session, Bearer headers, a timeout, and per-id polls sent at once."""
+
+    batch_size = 1
+
+    def __init__(
+        self, session: aiohttp.ClientSession, base_url: str, api_key: str, *, timeout_seconds: float = 30
+    ) -> None:
+        self._session = session
+        self._base = base_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
+        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+
+    async def poll(self, upstream_ids: Sequence[str]) -> dict[str, UpstreamStatus]:
+        results = await asyncio.gather(*(self._get(i) for i in upstream_ids))
+        return {i: s for i, s in zip(upstream_ids, results, strict=True) if s is not None}
+
+    async def _get(self, upstream_id: str) -> UpstreamStatus | None:
+        """One id's status; None when upstream no longer knows it."""
+        raise NotImplementedError

@@ -6,11 +6,7 @@ channel's secret is sent as the Bearer token (for Kling itself, a token made fro
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
 from typing import Any
-
-import aiohttp
 
 from dreamrelay.domain.states import TaskState, parse_upstream_state
 from dreamrelay.upstreams.base import (
@@ -21,23 +17,18 @@ from dreamrelay.upstreams.base import (
     UpstreamStatus,
     UpstreamUnavailable,
 )
-from dreamrelay.upstreams.http import classify, detail, send_json
+from dreamrelay.upstreams.http import BearerUpstream, classify, detail, send_json
 
 # Our catalog name → Kling's model_name.
 KLING_MODELS = {"kling-image": "kling-v1"}
 
 
-class KlingUpstream:
-    batch_size = 1  # one GET per task, sent concurrently
+class KlingUpstream(BearerUpstream):
     takes_callbacks = False  # polled; Kling's callback body is not a Generation
 
-    def __init__(
-        self, session: aiohttp.ClientSession, base_url: str, api_key: str, *, timeout_seconds: float = 30
-    ) -> None:
-        self._session = session
-        self._url = base_url.rstrip("/") + "/v1/images/generations"
-        self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
-        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+    @property
+    def _url(self) -> str:
+        return self._base + "/v1/images/generations"
 
     async def submit(self, request: UpstreamRequest | ImageRequest) -> str:
         if not isinstance(request, ImageRequest):
@@ -63,10 +54,6 @@ class KlingUpstream:
         if 200 <= status < 300:
             raise UpstreamOutcomeUnknown(f"upstream answered {status} without a task id: {detail(payload)}")
         raise classify(status, payload, headers)
-
-    async def poll(self, upstream_ids: Sequence[str]) -> dict[str, UpstreamStatus]:
-        results = await asyncio.gather(*(self._get(i) for i in upstream_ids))
-        return {i: s for i, s in zip(upstream_ids, results, strict=True) if s is not None}
 
     async def cancel(self, upstream_id: str) -> None:
         """Kling has no cancel: the task runs to its end upstream."""

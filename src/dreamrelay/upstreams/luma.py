@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
 from typing import Any
-
-import aiohttp
 
 from dreamrelay.domain.catalog import MODELS
 from dreamrelay.domain.states import TaskState, parse_upstream_state
@@ -18,20 +14,12 @@ from dreamrelay.upstreams.base import (
     UpstreamStatus,
     UpstreamUnavailable,
 )
-from dreamrelay.upstreams.http import classify, detail, send_json
+from dreamrelay.upstreams.http import BearerUpstream, classify, detail, send_json
 
 
-class LumaUpstream:
+class LumaUpstream(BearerUpstream):
     batch_size = 1  # the official API has no batch read; polls go out concurrently instead
     takes_callbacks = True
-
-    def __init__(
-        self, session: aiohttp.ClientSession, base_url: str, api_key: str, *, timeout_seconds: float = 30
-    ) -> None:
-        self._session = session
-        self._base = base_url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
-        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
 
     async def submit(self, request: UpstreamRequest | ImageRequest) -> str:
         if isinstance(request, ImageRequest):
@@ -53,10 +41,6 @@ class LumaUpstream:
                 f"upstream answered {status} without a readable id: {detail(payload)}"
             )
         raise classify(status, payload, headers)
-
-    async def poll(self, upstream_ids: Sequence[str]) -> dict[str, UpstreamStatus]:
-        results = await asyncio.gather(*(self._get(i) for i in upstream_ids))
-        return {i: s for i, s in zip(upstream_ids, results, strict=True) if s is not None}
 
     async def cancel(self, upstream_id: str) -> None:
         status, payload, headers = await send_json(

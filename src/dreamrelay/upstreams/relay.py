@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import aiohttp
-
 from dreamrelay.domain.states import parse_upstream_state
 from dreamrelay.upstreams.base import (
     ImageRequest,
@@ -16,22 +14,14 @@ from dreamrelay.upstreams.base import (
     UpstreamStatus,
     UpstreamUnavailable,
 )
-from dreamrelay.upstreams.http import classify, detail, send_json
+from dreamrelay.upstreams.http import BearerUpstream, classify, detail, send_json
 
 BATCH_SIZE = 100
 
 
-class RelayUpstream:
+class RelayUpstream(BearerUpstream):
     batch_size = BATCH_SIZE
     takes_callbacks = False
-
-    def __init__(
-        self, session: aiohttp.ClientSession, base_url: str, api_key: str, *, timeout_seconds: float = 30
-    ) -> None:
-        self._session = session
-        self._base = base_url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
-        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
 
     async def submit(self, request: UpstreamRequest | ImageRequest) -> str:
         if isinstance(request, ImageRequest) or request.end_upstream_id:
