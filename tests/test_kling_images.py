@@ -18,6 +18,7 @@ from dreamrelay.http.schemas.kling import KlingEnvelope
 from tests.conftest import Relay, make_settings, start_relay
 from tests.support.live_server import live_server
 from tests.support.media import mean_abs_diff, open_jpeg, picture
+from tests.support.receiver import running_receiver
 
 PATH = "/kling/v1/images/generations"
 TEN_MB = 10 * 1024 * 1024
@@ -188,3 +189,20 @@ def test_failed_image_task_is_refunded(kling_relay: Relay) -> None:
     assert done["task_status"] == "failed" and "sandbox:fail" in done["task_status_msg"]
     assert done["task_result"] == {"images": []}
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_request"
+
+
+def test_callbacks_post_the_kling_envelope(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, allow_private_urls="127.0.0.0/8", callback_retry_base_seconds=0.05)
+    with running_receiver() as receiver, start_relay(settings) as relay, relay.client() as client:
+        created = client.post(PATH, json={"prompt": "a kite", "n": 2, "callback_url": f"{receiver.url}/k"})
+        task_id = created.json()["data"]["task_id"]
+        done = wait_done(client, task_id)
+        received = receiver.wait_for(1)
+        while KlingEnvelope.model_validate_json(received[-1].body).data.task_status != "succeed":
+            received = receiver.wait_for(len(received) + 1)
+        unknown = client.get(f"{PATH}/00000000-0000-0000-0000-000000000000")
+    bodies = [KlingEnvelope.model_validate_json(r.body) for r in received]
+    # One POST per state change seen (the worker may see submitted → succeed in one poll).
+    assert [b.data.task_status for b in bodies] in (["processing", "succeed"], ["succeed"])
+    assert bodies[-1].data.model_dump() == done and bodies[-1].data.task_id == task_id
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "task_not_found"
