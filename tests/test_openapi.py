@@ -11,6 +11,7 @@ import httpx
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.generation.hypothesis.examples import generate_one
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -24,19 +25,26 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 def _exercise(operation: Any, base_url: str, auth: dict[str, str], calls: Counter[int]) -> None:
+    def check(case: schemathesis.Case) -> None:
+        response = case.call(base_url=base_url, headers=auth)
+        calls[response.status_code] += 1
+        case.validate_response(response, checks=CHECKS, headers=auth)
+
+    # The documented examples first (each must answer as documented too), then generated cases.
+    for strategy in operation.get_strategies_from_examples():
+        check(generate_one(strategy))
+
     @settings(
         max_examples=EXAMPLES_PER_OPERATION,
         deadline=None,
         database=None,
         derandomize=True,
-        phases=[Phase.explicit, Phase.generate],
+        phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
     @given(case=operation.as_strategy())
     def exercise(case: schemathesis.Case) -> None:
-        response = case.call(base_url=base_url, headers=auth)
-        calls[response.status_code] += 1
-        case.validate_response(response, checks=CHECKS, headers=auth)
+        check(case)
 
     exercise()
 

@@ -84,6 +84,12 @@ class _Replay(Exception):
         self.task_id = task_id
 
 
+_FIELD_NAMES = {
+    "luma": ("notify_hook", "image_url", "image_end_url"),
+    "official": ("callback_url", "keyframes.frame0.url", "keyframes.frame1.url"),
+}
+
+
 @dataclass(frozen=True)
 class GenerationInput:
     """A generation request in our own vocabulary, whatever API format it arrived in.
@@ -122,7 +128,9 @@ async def submit(
         raise InvalidRequest("both keyframe generations must come from the same upstream channel")
     model, resolution, duration = _options(rt, given.model, given.resolution, given.duration)
     caller.check_model(model)
-    callback_url = await _checked_callback(rt, given.callback_url)
+    # Errors name the fields as the customer's format calls them.
+    hook_field, start_field, end_field = _FIELD_NAMES.get(api_format, _FIELD_NAMES["luma"])
+    callback_url = await _checked_callback(rt, given.callback_url, hook_field)
     request = {
         "prompt": given.prompt,
         "aspect_ratio": given.aspect_ratio or "16:9",
@@ -131,9 +139,9 @@ async def submit(
         "duration": duration,
         "loop": given.loop,
         "expand_prompt": given.expand_prompt,
-        "image_url": await store_image(rt, "image_url", given.image) if given.image and not start else None,
+        "image_url": await store_image(rt, start_field, given.image) if given.image and not start else None,
         "image_end_url": (
-            await store_image(rt, "image_end_url", given.end_image) if given.end_image and not end else None
+            await store_image(rt, end_field, given.end_image) if given.end_image and not end else None
         ),
         "start_generation": start.id if start else None,
         "end_generation": end.id if end else None,
@@ -173,7 +181,7 @@ async def submit_images(
     if model not in IMAGE_MODELS:
         raise InvalidRequest(f"model must be one of {', '.join(IMAGE_MODELS)}")
     caller.check_model(model)
-    callback_url = await _checked_callback(rt, given.callback_url)
+    callback_url = await _checked_callback(rt, given.callback_url, "callback_url")
     try:
         image_url = await store_image(rt, "image", given.image) if given.image else None
     except PayloadTooLarge as exc:
@@ -262,7 +270,7 @@ def _options(
     return model, resolution, normalised
 
 
-async def _checked_callback(rt: Runtime, url: str | None) -> str | None:
+async def _checked_callback(rt: Runtime, url: str | None, field: str = "notify_hook") -> str | None:
     if not url:
         return None
     try:
@@ -270,7 +278,7 @@ async def _checked_callback(rt: Runtime, url: str | None) -> str | None:
         host, port = _host_port(url)
         await resolve_checked(host, port, rt.url_policy)
     except UnsafeURL as exc:
-        raise InvalidRequest(f"notify_hook: {exc}") from exc
+        raise InvalidRequest(f"{field}: {exc}") from exc
     return url
 
 

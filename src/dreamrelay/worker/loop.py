@@ -87,7 +87,13 @@ class Worker:
                 for task in group:
                     self._spawn(follow.fail(self.rt, task, self.owner, "its upstream channel was removed"))
                 continue
-            self._follow_channel(channel, group, self.rt.upstream_for(channel, images=images))
+            try:
+                upstream = self.rt.upstream_for(channel, images=images)
+            except ValueError:  # the operator changed the channel's kind under these tasks
+                for task in group:
+                    self._spawn(follow.fail(self.rt, task, self.owner, "its upstream channel changed kind"))
+                continue
+            self._follow_channel(channel, group, upstream)
         return len(leased)
 
     async def drain(self) -> None:

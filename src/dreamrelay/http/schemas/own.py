@@ -8,6 +8,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dreamrelay.domain.catalog import PROMPT_MAX_CHARS
 
+# A 2×2 PNG as a data URI: examples that work without fetching anything.
+TINY_PNG = (
+    "data:image/png;base64,"
+    "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGM8EaDBwMDAxMDAwMDAAAAPygFEiUmOcwAAAABJRU5ErkJggg=="
+)
+
 AspectRatio = Literal["16:9", "1:1", "9:16", "4:3", "3:4", "21:9", "9:21"]
 
 
@@ -17,6 +23,22 @@ class _Body(BaseModel):
 
 
 class OwnSubmit(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_prompt": "a paper boat on a rainy street",
+                    "aspect_ratio": "16:9",
+                    "model_name": "ray-v2",
+                },
+                {
+                    "user_prompt": "the square glows",
+                    "image_url": TINY_PNG,
+                    "duration": "5s",
+                },
+            ]
+        }
+    )
     user_prompt: str = Field(min_length=1, max_length=PROMPT_MAX_CHARS, description="What to generate.")
     aspect_ratio: AspectRatio | None = Field(default=None, description="Default 16:9.")
     expand_prompt: bool | None = None
@@ -31,6 +53,7 @@ class OwnSubmit(_Body):
 
 
 class OwnExtend(_Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"user_prompt": "and the boat sails on"}]})
     user_prompt: str = Field(min_length=1, max_length=PROMPT_MAX_CHARS)
     expand_prompt: bool | None = None
     loop: bool | None = None
@@ -41,6 +64,9 @@ class OwnExtend(_Body):
 
 
 class BatchQuery(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"ids": ["4665a07c-7641-4809-a133-10786201bb56"]}]}
+    )
     ids: list[str] = Field(max_length=1000, description="Task ids; unknown or foreign ids are left out.")
 
 
