@@ -467,8 +467,3 @@ def _router(sandbox: Sandbox, config: SandboxConfig) -> APIRouter:
         return FileResponse(path, media_type=media_type)
 
     return router
-
-
-def create_standalone_app(config: SandboxConfig) -> FastAPI:
-    """`dreamrelay sandbox`: the sandbox alone, at the official path /dream-machine/v1 (and /kling/v1)."""
-    return create_sandbox_app(config)
