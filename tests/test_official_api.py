@@ -3,6 +3,7 @@ deletion and its money, `{"detail"}` errors, callbacks in the format the task wa
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -131,8 +132,11 @@ def test_sdk_text_image_extend_list_delete_ping_credits(relay: Relay, luma: luma
     assert start_credits.credit_balance - luma.credits.get().credit_balance == spent
 
 
-def test_delete_running_task_fails_it_releases_the_hold_and_hides_it(tmp_path: Path) -> None:
-    with start_relay(make_settings(tmp_path, sandbox_queued_seconds=30)) as relay, sdk(relay) as luma:
+def test_delete_running_task_fails_it_releases_the_hold_and_hides_it(
+    tmp_path: Path, store_url: str | None
+) -> None:
+    settings = make_settings(tmp_path, database_url=store_url, sandbox_queued_seconds=30)
+    with start_relay(settings) as relay, sdk(relay) as luma:
         before = luma.credits.get().credit_balance
         running = luma.generations.create(model="ray-2", prompt="never mind", resolution="540p")
         held = before - luma.credits.get().credit_balance
@@ -279,3 +283,19 @@ def test_reverse_extend_and_interpolate_by_generation_keyframes(relay: Relay, lu
     assert mean_abs_diff(video_between.last, video_b.first) < 12  # ... and arrives at b
     with relay.client() as client:  # the own format sees them as ordinary tasks
         assert wait_for(client, between.id or "", {"completed"})["request"]["prompt"] == "the day passes"
+
+
+def test_the_async_client_works_too(relay: Relay, luma: lumaai.LumaAI) -> None:
+    created = luma.generations.create(model="ray-2", prompt="a lantern", resolution="540p")
+
+    async def use() -> tuple[PingCheckResponse, GenerationListResponse, Generation]:
+        async with lumaai.AsyncLumaAI(auth_token=relay.key, base_url=relay.url + OFFICIAL) as client:
+            return (
+                await client.ping.check(),
+                await client.generations.list(limit=1),
+                await client.generations.get(created.id or ""),
+            )
+
+    pong, page, fetched = asyncio.run(use())
+    assert pong.message == "pong" and [g.id for g in page.generations] == [created.id]
+    assert fetched.id == created.id and fetched.state in ("queued", "dreaming", "completed")
