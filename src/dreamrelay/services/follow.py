@@ -70,7 +70,7 @@ async def apply_status(
         owner,
         state=status.state if can_move(task.state, status.state) else task.state,
         upstream_state=status.raw_state,
-        poll_count=task.poll_count + 1,
+        poll_count=task.poll_count + (1 if owner is not None else 0),  # a callback is not a poll
         poll_errors=0,
         next_poll_at=now + max(next_poll_delay(task, now), poll_floor),
     )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from dreamrelay.domain.errors import InvalidRequest, TaskNotFound
 from dreamrelay.domain.states import can_move
 from dreamrelay.services import follow
+from dreamrelay.services.submit import CALLBACK_SAFETY_POLL_SECONDS
 from dreamrelay.store import tasks as task_store
 from dreamrelay.upstreams.luma import parse_generation
 
@@ -71,7 +72,8 @@ async def _dispatched_task(rt: Runtime, task_id: str) -> task_store.TaskRow | No
 
 async def _apply(rt: Runtime, task: task_store.TaskRow, status: Any) -> None:
     try:
-        await follow.apply_status(rt, task, status, None)
+        # Upstream keeps calling back: the next poll is only the safety net for a lost callback.
+        await follow.apply_status(rt, task, status, None, poll_floor=CALLBACK_SAFETY_POLL_SECONDS)
     except Exception:
         log.exception("applying an upstream callback for task %s failed; polling will catch up", task.id)
     finally:
