@@ -16,7 +16,7 @@ from dreamrelay.services.bootstrap import ensure_admin_token
 from dreamrelay.settings import Settings
 from dreamrelay.store.channels import Channel
 from dreamrelay.store.engine import Database
-from dreamrelay.upstreams.base import Upstream
+from dreamrelay.upstreams.base import Upstream, UpstreamStatus
 from dreamrelay.upstreams.kling import KlingUpstream
 from dreamrelay.upstreams.luma import LumaUpstream
 from dreamrelay.upstreams.relay import RelayUpstream
@@ -34,6 +34,7 @@ class Runtime:
     wake_deliverer: asyncio.Event = field(default_factory=asyncio.Event)
     background: set[asyncio.Task[None]] = field(default_factory=set)  # awaited on close
     callbacks_in_hand: set[str] = field(default_factory=set)  # task ids with an upstream callback applying
+    callbacks_waiting: dict[str, UpstreamStatus] = field(default_factory=dict)  # the latest report behind it
     _upstream_session: aiohttp.ClientSession | None = None
     _guarded_session: aiohttp.ClientSession | None = None
     _admin_token: str | None = None

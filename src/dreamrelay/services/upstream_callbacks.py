@@ -16,6 +16,7 @@ from dreamrelay.domain.states import can_move
 from dreamrelay.services import follow
 from dreamrelay.services.submit import CALLBACK_SAFETY_POLL_SECONDS
 from dreamrelay.store import tasks as task_store
+from dreamrelay.upstreams.base import UpstreamStatus
 from dreamrelay.upstreams.luma import parse_generation
 
 if TYPE_CHECKING:
@@ -47,7 +48,9 @@ async def receive(rt: Runtime, task_id: str, token: str, payload: Any) -> bool:
     if not can_move(task.state, status.state):
         return False
     if task.id in rt.callbacks_in_hand:
-        return False  # the same report is being applied already (upstream retries quickly)
+        # A report is being applied: this one (a retry, or the next state) is applied right after it.
+        rt.callbacks_waiting[task.id] = status
+        return False
     rt.callbacks_in_hand.add(task.id)
     job = asyncio.create_task(_apply(rt, task, status))
     rt.background.add(job)
@@ -70,11 +73,20 @@ async def _dispatched_task(rt: Runtime, task_id: str) -> task_store.TaskRow | No
         await asyncio.sleep(DISPATCH_WAIT_STEP_SECONDS)
 
 
-async def _apply(rt: Runtime, task: task_store.TaskRow, status: Any) -> None:
+async def _apply(rt: Runtime, task: task_store.TaskRow, status: UpstreamStatus) -> None:
+    current: task_store.TaskRow | None = task
+    report: UpstreamStatus | None = status
     try:
-        # Upstream keeps calling back: the next poll is only the safety net for a lost callback.
-        await follow.apply_status(rt, task, status, None, poll_floor=CALLBACK_SAFETY_POLL_SECONDS)
+        while current is not None and report is not None:
+            if can_move(current.state, report.state):
+                # Upstream keeps calling back: the next poll is only the safety net for a lost callback.
+                await follow.apply_status(rt, current, report, None, poll_floor=CALLBACK_SAFETY_POLL_SECONDS)
+            report = rt.callbacks_waiting.pop(task.id, None)
+            if report is not None:
+                async with rt.db.reader() as conn:
+                    current = await task_store.get_task(conn, task.id)
     except Exception:
         log.exception("applying an upstream callback for task %s failed; polling will catch up", task.id)
     finally:
         rt.callbacks_in_hand.discard(task.id)
+        rt.callbacks_waiting.pop(task.id, None)
