@@ -18,7 +18,7 @@ def follow(job_seconds: float, expected: float | None, first_poll: float = 0.5) 
 
 @pytest.mark.parametrize("job", [10.0, 50.0, 120.0, 300.0])
 def test_without_history_young_tasks_are_polled_often_and_old_ones_at_most_every_15_s(job: float) -> None:
-    polls, lag = follow(job, None)
+    _polls, lag = follow(job, None)
     assert lag <= max(job * 0.25, 0.5) + 1e-9
     assert all(0.5 <= delay(age, None) <= 15.0 for age in (0.0, 1.0, 30.0, 600.0))
 
@@ -34,7 +34,7 @@ def test_a_known_duration_costs_about_what_every_15_s_costs_and_lags_far_less(jo
 
 
 def test_a_job_slower_than_usual_is_still_found_and_state_is_never_older_than_15_s() -> None:
-    polls, lag = follow(200.0, expected=60.0)
+    _polls, lag = follow(200.0, expected=60.0)
     assert lag <= 15.0
     assert max(delay(age, 60.0) for age in range(0, 400)) <= 15.0
 

@@ -22,6 +22,7 @@ from dreamrelay.shared_state import connect_redis, create_generations
 from dreamrelay.store.channels import Channel
 from dreamrelay.store.engine import Database
 from dreamrelay.upstreams.base import Upstream
+from dreamrelay.upstreams.kling import KlingUpstream
 from dreamrelay.upstreams.luma import LumaUpstream
 from dreamrelay.upstreams.relay import RelayUpstream
 
@@ -58,7 +59,7 @@ class Runtime:
             db=Database(settings.resolved_database_url),
             storage=_storage(settings),
             url_policy=URLPolicy.from_setting(settings.allow_private_urls),
-            body_cache=BodyCache(settings.body_cache_bytes),
+            body_cache=BodyCache(settings.body_cache_bytes, settings.body_cache_seconds),
             limiter=create_rate_limiter(redis, settings.redis_prefix),
             key_cache=KeyCache(create_generations(redis, settings.redis_prefix)),
             redis=redis,
@@ -89,16 +90,27 @@ class Runtime:
             self._guarded_session = guarded_session(self.url_policy)
         return self._guarded_session
 
-    def calls_back(self, channel: Channel) -> bool:
-        """Whether tasks on `channel` get an upstream callback URL (polling stays the safety net)."""
-        return self.settings.upstream_callbacks and channel.takes_callbacks
+    def calls_back(self, upstream: Upstream) -> bool:
+        """Whether tasks sent through `upstream` get our callback URL (polling stays the safety net)."""
+        return self.settings.upstream_callbacks and upstream.takes_callbacks
 
-    def upstream_for(self, channel: Channel) -> Upstream:
+    def upstream_for(self, channel: Channel, *, images: bool = False) -> Upstream:
+        """The adapter that speaks to `channel` for video tasks, or for image tasks with `images`."""
+        timeout = self.settings.upstream_timeout_seconds
+        if images:
+            if channel.kind == "sandbox":
+                return KlingUpstream(
+                    self.upstream_session, self.settings.sandbox_kling_url, self.settings.sandbox_key
+                )
+            if channel.kind == "kling":
+                return KlingUpstream(
+                    self.upstream_session, channel.base_url, channel.secret_key, timeout_seconds=timeout
+                )
+            raise ValueError(f"channel kind {channel.kind!r} makes no images")
         if channel.kind == "sandbox":
             return LumaUpstream(
                 self.upstream_session, self.settings.sandbox_base_url, self.settings.sandbox_key
             )
-        timeout = self.settings.upstream_timeout_seconds
         if channel.kind == "luma":
             return LumaUpstream(
                 self.upstream_session, channel.base_url, channel.secret_key, timeout_seconds=timeout

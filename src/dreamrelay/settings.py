@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     redis_prefix: str = "dreamrelay:"  # namespace of our Redis keys (several relays may share one Redis)
 
     body_cache_bytes: int = 256 * 1024 * 1024  # finished tasks' bodies kept in memory for reads (0: off)
+    body_cache_seconds: float = 60.0  # how long another process may still show a task deleted here
 
     media_url: str | None = None  # default: <data_dir>/media; a directory path, or s3://bucket[/prefix]
     media_endpoint: str | None = None  # S3 API endpoint (MinIO, R2, …); unset means AWS by region
@@ -130,6 +131,11 @@ class Settings(BaseSettings):
     @property
     def sandbox_base_url(self) -> str:
         return f"{self.loopback_url}/sandbox/dream-machine/v1"
+
+    @property
+    def sandbox_kling_url(self) -> str:
+        """The sandbox's Kling image API root (the adapter appends /v1/images/generations)."""
+        return f"{self.loopback_url}/sandbox/kling"
 
     def with_overrides(self, **changes: Any) -> Settings:
         return self.model_copy(update=changes)

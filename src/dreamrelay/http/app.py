@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from dreamrelay import __version__
-from dreamrelay.http import errors
+from dreamrelay.http import errors, openapi
 from dreamrelay.http.console import routes as console
 from dreamrelay.http.middleware import BodyLimit, ClientCORS, RateLimitHeaders, RequestId
-from dreamrelay.http.routes import account, admin, luma, media, ops, upstream
+from dreamrelay.http.routes import account, admin, kling, luma, media, official, ops, upstream
 from dreamrelay.runtime import Runtime
 from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
 from dreamrelay.settings import Settings
@@ -23,7 +23,7 @@ from dreamrelay.worker.loop import Worker
 
 log = logging.getLogger(__name__)
 
-SANDBOX_MOUNT = "/sandbox/dream-machine/v1"
+SANDBOX_MOUNT = "/sandbox"  # the sandbox serves /sandbox/dream-machine/v1 and /sandbox/kling/v1
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -70,7 +70,10 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.runtime = rt
     errors.install(app)
+    openapi.install(app)
     app.include_router(luma.router)
+    app.include_router(official.router)
+    app.include_router(kling.router)
     app.include_router(media.router)
     app.include_router(ops.router)
     app.include_router(account.router)

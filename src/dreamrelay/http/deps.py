@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, TypeVar
 
 import orjson
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ValidationError
 
 from dreamrelay.domain.errors import InvalidRequest, RateLimited
@@ -52,6 +52,9 @@ async def _spend(request: Request, rt: Runtime, bucket: str, limit: int) -> None
 
 
 RuntimeDep = Annotated[Runtime, Depends(_runtime)]
+# Paging of every list route; the offset cap keeps it within a database integer.
+Limit = Annotated[int, Query(ge=1, le=1000, description="At most this many items.")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="Skip this many items first.")]
 CallerDep = Annotated[Caller, Depends(current_caller)]
 BatchCallerDep = Annotated[Caller, Depends(batch_caller)]
 
@@ -84,10 +87,6 @@ def describe(exc: ValidationError) -> str:
 
 
 def json_body_doc(model: type[BaseModel]) -> dict[str, Any]:
-    """OpenAPI requestBody for routes that parse their body themselves."""
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": model.model_json_schema()}},
-        }
-    }
+    """OpenAPI requestBody for routes that parse their body themselves (http/openapi.py hoists $defs)."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 
-from dreamrelay.domain.catalog import MODELS
+from dreamrelay.domain.catalog import IMAGE_MODELS, MODELS
 from dreamrelay.domain.errors import Conflict, InvalidRequest, NotFound
 from dreamrelay.formats.own import iso_millis
 from dreamrelay.store import accounts as account_store
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
 LEDGER_KINDS = ("topup", "hold", "capture", "release", "adjustment")
-PRICE_ACTIONS = ("generate", "extend", pricing.WILDCARD)
+PRICE_ACTIONS = ("generate", "extend", "image", pricing.WILDCARD)
 
 
 def _times(row: dict[str, Any]) -> dict[str, Any]:
@@ -175,11 +175,15 @@ async def usage(
 
 # ---- keys --------------------------------------------------------------------------------------
 def _check_key_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    for name in ("name", "disabled"):  # these have a value always; only the limits can be cleared
+        if name in settings and settings[name] is None:
+            raise InvalidRequest(f"{name} cannot be null")
     models = settings.get("allowed_models")
     if models is not None:
-        unknown = [m for m in models if m not in MODELS]
+        known = (*MODELS, *IMAGE_MODELS)
+        unknown = [m for m in models if m not in known]
         if unknown:
-            raise InvalidRequest(f"allowed_models: unknown models {unknown}; known: {', '.join(MODELS)}")
+            raise InvalidRequest(f"allowed_models: unknown models {unknown}; known: {', '.join(known)}")
     for name in ("spend_cap", "rpm", "max_in_flight", "batch_rpm"):
         value = settings.get(name)
         if value is not None and value < (0 if name == "spend_cap" else 1):
@@ -221,10 +225,10 @@ async def update_key(rt: Runtime, key_id: int, settings: dict[str, Any]) -> dict
 
 # ---- prices ------------------------------------------------------------------------------------
 def _price_fields(model: str, resolution: str, duration: str, action: str) -> dict[str, str]:
-    if model not in (*MODELS, pricing.WILDCARD):
-        raise InvalidRequest(f"model must be one of {', '.join(MODELS)} or '*'")
+    if model not in (*MODELS, *IMAGE_MODELS, pricing.WILDCARD):
+        raise InvalidRequest(f"model must be one of {', '.join((*MODELS, *IMAGE_MODELS))} or '*'")
     if action not in PRICE_ACTIONS:
-        raise InvalidRequest("action must be generate, extend or '*'")
+        raise InvalidRequest(f"action must be one of {', '.join(PRICE_ACTIONS)}")
     return {"model": model, "resolution": resolution, "duration": duration, "action": action}
 
 

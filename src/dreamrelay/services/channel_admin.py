@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from dreamrelay.runtime import Runtime
 
-KINDS = ("sandbox", "luma", "relay")
+KINDS = ("sandbox", "luma", "relay", "kling")
 
 
 def mask(secret: str) -> str:
@@ -85,7 +85,7 @@ async def _find(rt: Runtime, name: str) -> Channel:
 
 async def add_channel(rt: Runtime, **values: Any) -> dict[str, Any]:
     _check(values)
-    if values["kind"] in ("luma", "relay") and not values.get("base_url"):
+    if values["kind"] in ("luma", "relay", "kling") and not values.get("base_url"):
         raise InvalidRequest(f"a {values['kind']} channel needs a base_url")
     try:
         async with rt.db.transaction() as conn:
@@ -117,6 +117,9 @@ async def test_channel(rt: Runtime, name: str) -> dict[str, Any]:
     if channel.kind == "relay":
         method, url, body = "POST", channel.base_url.rstrip("/") + "/luma/tasks", {"ids": []}
         key = channel.secret_key
+    elif channel.kind == "kling":
+        method, body, key = "GET", None, channel.secret_key
+        url = channel.base_url.rstrip("/") + "/images/generations?pageNum=1&pageSize=1"
     else:
         base = rt.settings.sandbox_base_url if channel.kind == "sandbox" else channel.base_url
         key = rt.settings.sandbox_key if channel.kind == "sandbox" else channel.secret_key

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 MAX_VIDEO_BYTES = 2 * 1024**3
 STORAGE_RETRY_SECONDS = 15.0  # our media storage failed: ask upstream (and try storing) again then
+MAX_IMAGE_BYTES = 50 * 1024**2
 
 
 class MediaCopyError(Exception):
@@ -53,10 +55,13 @@ async def apply_status(
     """Apply what upstream says. `owner` is the lease holder (None for an upstream callback)."""
     now = time.time()
     if status.state is TaskState.COMPLETED:
-        if not status.video_url:
+        if not (status.image_urls if task.is_image else status.video_url):
             return await reschedule(rt, task, owner, errors=task.poll_errors + 1)
         try:
-            media = await copy_media(rt, task, status.video_url)
+            if task.is_image:
+                media = await copy_images(rt, task, status.image_urls)
+            else:
+                media = await copy_media(rt, task, status.video_url or "")
         except MediaCopyError as exc:
             log.warning("task %s: media copy failed: %s", task.id, exc)
             return await reschedule(rt, task, owner, errors=task.poll_errors + 1)
@@ -152,6 +157,37 @@ async def _copy_media(rt: Runtime, task: TaskRow, video_url: str) -> dict[str, A
         "thumbnail": {"key": f"{prefix}/thumbnail.jpg", **thumb},
         "last_frame": {"key": f"{prefix}/last_frame.jpg", **facts["last_frame"]},
     }
+
+
+async def copy_images(rt: Runtime, task: TaskRow, urls: Sequence[str]) -> dict[str, Any]:
+    """Download each image, check it is a JPEG or PNG that decodes, and store it as ours."""
+    images = []
+    for index, url in enumerate(urls):
+        data = await _download_bytes(rt.upstream_session, url, MAX_IMAGE_BYTES)
+        media_type = probe.sniff_image(data)
+        if media_type is None:
+            raise MediaCopyError(f"image {index} from upstream is neither JPEG nor PNG")
+        try:
+            width, height = await anyio.to_thread.run_sync(probe.image_size, data)
+        except probe.MediaError as exc:
+            raise MediaCopyError(f"image {index} from upstream does not decode: {exc}") from exc
+        key = f"tasks/{task.id}/image-{index}.{'png' if media_type == 'image/png' else 'jpg'}"
+        await rt.storage.put_bytes(key, data)
+        images.append({"key": key, "width": width, "height": height, "media_type": media_type})
+    return {"completed_at": time.time(), "images": images}
+
+
+async def _download_bytes(session: aiohttp.ClientSession, url: str, limit: int) -> bytes:
+    try:
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=120, sock_connect=15)) as response:
+            if response.status != 200:
+                raise MediaCopyError(f"GET {url} answered {response.status}")
+            data = await response.content.read(limit + 1)
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        raise MediaCopyError(f"GET {url} failed: {exc!r}") from exc
+    if len(data) > limit:
+        raise MediaCopyError(f"upstream image exceeds {limit} bytes")
+    return data
 
 
 def _probe(path: Path) -> dict[str, Any]:

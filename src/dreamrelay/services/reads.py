@@ -10,6 +10,7 @@ import orjson
 from dreamrelay.domain.errors import InvalidRequest, TaskNotFound, TaskNotReady
 from dreamrelay.domain.states import TaskState
 from dreamrelay.services.auth import Caller
+from dreamrelay.store import accounts as account_store
 from dreamrelay.store import tasks as task_store
 from dreamrelay.store.tasks import TaskRow
 
@@ -20,14 +21,28 @@ BATCH_MAX_IDS = 1000
 _ID_MAX_CHARS = 64
 
 
-async def get_task(rt: Runtime, caller: Caller, task_id: str) -> TaskRow:
+async def get_task(rt: Runtime, caller: Caller, task_id: str, *, images: bool = False) -> TaskRow:
+    """The caller's task: a video task (own and official formats) or, with `images`, an image task."""
     if len(task_id) > _ID_MAX_CHARS:
         raise TaskNotFound(f"task {task_id[:_ID_MAX_CHARS]}… not found")
     async with rt.db.reader() as conn:
         task = await task_store.get_task(conn, task_id, caller.account_id)
-    if task is None:
+    if task is None or task.is_image != images:
         raise TaskNotFound(f"task {task_id} not found")
     return task
+
+
+async def list_videos(rt: Runtime, caller: Caller, *, limit: int, offset: int) -> tuple[list[TaskRow], bool]:
+    """A page of the caller's video tasks, newest first, and whether more follow."""
+    async with rt.db.reader() as conn:
+        return await task_store.list_video_tasks(conn, caller.account_id, limit=limit, offset=offset)
+
+
+async def balance(rt: Runtime, caller: Caller) -> int:
+    async with rt.db.reader() as conn:
+        account = await account_store.get_account_by_id(conn, caller.account_id)
+    assert account is not None  # a key cannot outlive its account (ON DELETE CASCADE)
+    return account.balance
 
 
 async def get_body(rt: Runtime, caller: Caller, task_id: str) -> bytes:

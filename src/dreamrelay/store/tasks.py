@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dreamrelay.domain.states import TaskState
 from dreamrelay.store.schema import tasks
 
+IMAGE_ACTION = "image"
+
 
 @dataclass(frozen=True)
 class TaskRow:
@@ -43,6 +45,12 @@ class TaskRow:
     lease_until: float | None
     price: int
     upstream_token: str | None = None
+    deleted_at: float | None = None
+
+    @property
+    def is_image(self) -> bool:
+        """An image task (Kling format) rather than a video one (own and official formats)."""
+        return self.action == IMAGE_ACTION
 
     def with_values(self, values: dict[str, Any]) -> TaskRow:
         data = {**self.__dict__, **values}
@@ -65,9 +73,10 @@ async def insert_task(conn: AsyncConnection, values: dict[str, Any]) -> None:
 
 
 async def get_task(conn: AsyncConnection, task_id: str, account_id: int | None = None) -> TaskRow | None:
+    """The task; with `account_id`, only if that account owns it and has not deleted it (customer reads)."""
     query = select(*_COLUMNS).where(tasks.c.id == task_id)
     if account_id is not None:
-        query = query.where(tasks.c.account_id == account_id)
+        query = query.where(tasks.c.account_id == account_id, tasks.c.deleted_at.is_(None))
     row = (await conn.execute(query)).one_or_none()
     return _row(row) if row else None
 
@@ -75,14 +84,36 @@ async def get_task(conn: AsyncConnection, task_id: str, account_id: int | None =
 async def get_bodies(
     conn: AsyncConnection, task_ids: Sequence[str], account_id: int
 ) -> dict[str, tuple[bytes, bool]]:
-    """Pre-encoded task objects of `task_ids` that belong to `account_id`, and whether each is finished
-    (one indexed query)."""
+    """Pre-encoded own-format objects of the video tasks in `task_ids` that `account_id` owns and kept,
+    and whether each is finished (one indexed query)."""
     rows = await conn.execute(
         select(tasks.c.id, tasks.c.body, tasks.c.state).where(
-            tasks.c.id.in_(task_ids), tasks.c.account_id == account_id
+            tasks.c.id.in_(task_ids),
+            tasks.c.account_id == account_id,
+            tasks.c.deleted_at.is_(None),
+            tasks.c.action != IMAGE_ACTION,
         )
     )
     return {r.id: (bytes(r.body), TaskState(r.state).is_terminal) for r in rows}
+
+
+async def list_video_tasks(
+    conn: AsyncConnection, account_id: int, *, limit: int, offset: int
+) -> tuple[list[TaskRow], bool]:
+    """A page of the account's video tasks, newest first, and whether more follow."""
+    query = (
+        select(*_COLUMNS)
+        .where(
+            tasks.c.account_id == account_id,
+            tasks.c.deleted_at.is_(None),
+            tasks.c.action != IMAGE_ACTION,
+        )
+        .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
+        .limit(limit + 1)
+        .offset(offset)
+    )
+    rows = [_row(r) for r in await conn.execute(query)]
+    return rows[:limit], len(rows) > limit
 
 
 async def compare_and_set(

@@ -20,7 +20,7 @@ from dreamrelay.store import channels as channel_store
 from dreamrelay.store import tasks as task_store
 from dreamrelay.store.channels import Channel
 from dreamrelay.store.tasks import TaskRow
-from dreamrelay.upstreams.base import UpstreamRateLimited, UpstreamStatus, UpstreamUnavailable
+from dreamrelay.upstreams.base import Upstream, UpstreamRateLimited, UpstreamStatus, UpstreamUnavailable
 
 if TYPE_CHECKING:
     from dreamrelay.runtime import Runtime
@@ -74,21 +74,28 @@ class Worker:
         if not leased:
             return 0
         by_id = {c.id: c for c in channel_list}
-        groups: dict[int | None, list[TaskRow]] = defaultdict(list)
+        # One channel may hold video and image tasks: each kind is polled through its own adapter.
+        groups: dict[tuple[int | None, bool], list[TaskRow]] = defaultdict(list)
         for task in leased:
             reason = follow.overdue_reason(task, now)
             if reason is not None:
                 self._spawn(follow.fail(self.rt, task, self.owner, reason))
             else:
-                groups[task.channel_id].append(task)
+                groups[(task.channel_id, task.is_image)].append(task)
         await self._fill_batches(groups, by_id, now, free - len(leased))
-        for channel_id, group in groups.items():
+        for (channel_id, images), group in groups.items():
             channel = by_id.get(channel_id) if channel_id is not None else None
             if channel is None:
                 for task in group:
                     self._spawn(follow.fail(self.rt, task, self.owner, "its upstream channel was removed"))
                 continue
-            self._follow_channel(channel, group)
+            try:
+                upstream = self.rt.upstream_for(channel, images=images)
+            except ValueError:  # the operator changed the channel's kind under these tasks
+                for task in group:
+                    self._spawn(follow.fail(self.rt, task, self.owner, "its upstream channel changed kind"))
+                continue
+            self._follow_channel(channel, group, upstream)
         return len(leased)
 
     async def _lease(
@@ -107,18 +114,25 @@ class Worker:
         )
 
     async def _fill_batches(
-        self, groups: dict[int | None, list[TaskRow]], channels: dict[int, Channel], now: float, free: int
+        self,
+        groups: dict[tuple[int | None, bool], list[TaskRow]],
+        channels: dict[int, Channel],
+        now: float,
+        free: int,
     ) -> None:
         """Where a batched poll has room left, let tasks of that channel due soon ride along.
 
         The request goes out anyway; riders cost nothing now and are not due on their own later, so a
         channel's tasks fall into step and share requests.
         """
-        for channel_id, group in groups.items():
+        for (channel_id, images), group in list(groups.items()):
             channel = channels.get(channel_id) if channel_id is not None else None
-            if channel is None:
+            if channel is None or free <= 0:
                 continue
-            size = self.rt.upstream_for(channel).batch_size
+            try:
+                size = self.rt.upstream_for(channel, images=images).batch_size
+            except ValueError:
+                continue
             room = min(-len(group) % size if size > 1 else 0, free)
             if room <= 0:
                 continue
@@ -130,7 +144,8 @@ class Worker:
                     horizon=self.rt.settings.batch_ride_along_seconds,
                     channel_id=channel.id,
                 )
-            group.extend(riders)
+            for rider in riders:  # a batched channel holds one kind of task; sorted by kind all the same
+                groups[(channel_id, rider.is_image)].append(rider)
             free -= len(riders)
 
     async def drain(self) -> None:
@@ -138,30 +153,32 @@ class Worker:
         while self._running:
             await asyncio.gather(*list(self._running), return_exceptions=True)
 
-    def _follow_channel(self, channel: Channel, group: list[TaskRow]) -> None:
-        size = max(self.rt.upstream_for(channel).batch_size, 1)
+    def _follow_channel(self, channel: Channel, group: list[TaskRow], upstream: Upstream) -> None:
+        size = max(upstream.batch_size, 1)
         for start in range(0, len(group), size):
             batch = group[start : start + size]
-            self._spawn(self._poll(channel, batch) if size == 1 else self._sweep(channel, batch))
+            work = self._poll if size == 1 else self._sweep
+            self._spawn(work(channel, upstream, batch))
 
-    async def _sweep(self, channel: Channel, batch: list[TaskRow]) -> None:
+    async def _sweep(self, channel: Channel, upstream: Upstream, batch: list[TaskRow]) -> None:
         self._sweeping[channel.id] += 1
         try:
-            await self._poll(channel, batch)
+            await self._poll(channel, upstream, batch)
         finally:
             self._sweeping[channel.id] -= 1
             if not self._sweeping[channel.id]:
                 self.rt.wake_worker.set()  # what fell due meanwhile goes out now, in one sweep
 
-    async def _poll(self, channel: Channel, batch: list[TaskRow]) -> None:
-        statuses = await self._ask(channel, batch)
+    async def _poll(self, channel: Channel, upstream: Upstream, batch: list[TaskRow]) -> None:
+        statuses = await self._ask(channel, upstream, batch)
         if statuses is not None:
-            await self._apply(channel, batch, statuses)
+            await self._apply(upstream, batch, statuses)
 
-    async def _ask(self, channel: Channel, batch: list[TaskRow]) -> dict[str, UpstreamStatus] | None:
+    async def _ask(
+        self, channel: Channel, upstream: Upstream, batch: list[TaskRow]
+    ) -> dict[str, UpstreamStatus] | None:
         """One poll request within the channel's budget; None when it failed (the tasks are rescheduled)."""
         slots = self._channel_slots.setdefault(channel.id, asyncio.Semaphore(max(channel.concurrency, 1)))
-        upstream = self.rt.upstream_for(channel)
         async with slots:
             try:
                 statuses = await upstream.poll([t.upstream_id for t in batch if t.upstream_id])
@@ -183,10 +200,10 @@ class Worker:
         return statuses
 
     async def _apply(
-        self, channel: Channel, batch: list[TaskRow], statuses: dict[str, UpstreamStatus]
+        self, upstream: Upstream, batch: list[TaskRow], statuses: dict[str, UpstreamStatus]
     ) -> None:
         """Write what upstream said; finished tasks copy their media in jobs of their own."""
-        poll_floor = CALLBACK_SAFETY_POLL_SECONDS if self.rt.calls_back(channel) else 0.0
+        poll_floor = CALLBACK_SAFETY_POLL_SECONDS if self.rt.calls_back(upstream) else 0.0
         for task in batch:
             status = statuses.get(task.upstream_id or "")
             if status is None:

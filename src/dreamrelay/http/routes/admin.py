@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from dreamrelay.domain.errors import InvalidApiKey, InvalidRequest
-from dreamrelay.http.deps import RuntimeDep, get_runtime, json_body_doc, parse_body
+from dreamrelay.http.deps import Limit, Offset, RuntimeDep, get_runtime, json_body_doc, parse_body
 from dreamrelay.http.schemas.admin import (
     BalanceChange,
     ChannelChange,
@@ -36,8 +36,6 @@ async def require_admin(request: Request) -> None:
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
 Since = Annotated[float | None, Query(description="Unix time, inclusive.")]
 Until = Annotated[float | None, Query(description="Unix time, exclusive.")]
 

@@ -22,7 +22,21 @@ router = APIRouter(tags=["media"])
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
-@router.get("/media/{key:path}", summary="A stored media file (byte ranges, or a redirect when presigning)")
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+_MEDIA_TYPES = ("video/mp4", "image/jpeg", "image/png")
+
+
+@router.get(
+    "/media/{key:path}",
+    summary="A stored media file (byte ranges, or a redirect when presigning)",
+    response_class=Response,
+    responses={
+        200: {"description": "The file", "content": dict.fromkeys(_MEDIA_TYPES, _BINARY)},
+        206: {"description": "One byte range of the file", "content": dict.fromkeys(_MEDIA_TYPES, _BINARY)},
+        304: {"description": "Not modified (If-None-Match)"},
+        307: {"description": "Presigned URL of the object (DREAMRELAY_MEDIA_SERVE=presign)"},
+    },
+)
 @router.head("/media/{key:path}", include_in_schema=False)
 async def media_file(key: str, request: Request, rt: RuntimeDep) -> Response:
     content_type = media_type(key)
