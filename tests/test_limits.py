@@ -53,6 +53,39 @@ def test_tasks_in_flight_cap_frees_a_slot_when_a_task_ends(tmp_path: Path) -> No
             assert third.status_code == 200
 
 
+def _submit(client: httpx.Client) -> int:
+    body = {"user_prompt": "limits off", "resolution": "540p"}
+    return client.post("/luma/generations", json=body).status_code
+
+
+def test_zero_server_limits_switch_each_limit_off(tmp_path: Path) -> None:
+    off = {"rate_limit_rpm": 0, "rate_limit_batch_rpm": 0, "rate_limit_in_flight": 0}
+    with start_relay(make_settings(tmp_path, sandbox_queued_seconds=60.0, **off)) as relay:
+        free = relay.new_key("free", balance=10_000)
+        capped = relay.new_key("capped", balance=10_000, rpm=10, batch_rpm=2, max_in_flight=1)
+        with relay.client(free) as client:
+            batches = [client.post("/luma/tasks", json={"ids": []}) for _ in range(4)]
+            assert [b.status_code for b in batches] == [200] * 4
+            assert all("x-ratelimit-limit" not in b.headers for b in batches)  # no bucket was asked
+            assert [_submit(client) for _ in range(3)] == [200] * 3  # three in flight at once
+        with relay.client(capped) as client:  # a key's own limits still apply
+            assert [_submit(client) for _ in range(2)] == [200, 429]
+            codes = [client.post("/luma/tasks", json={"ids": []}).status_code for _ in range(3)]
+            assert codes == [200, 200, 429]
+
+
+def test_zero_key_limits_override_the_server_limits(tmp_path: Path) -> None:
+    low = {"rate_limit_rpm": 3, "rate_limit_batch_rpm": 2, "rate_limit_in_flight": 1}
+    with start_relay(make_settings(tmp_path, sandbox_queued_seconds=60.0, **low)) as relay:
+        free = relay.new_key("free", balance=10_000, rpm=0, batch_rpm=0, max_in_flight=0)
+        with relay.client(free) as client:
+            assert [_submit(client) for _ in range(3)] == [200] * 3
+            assert [client.post("/luma/tasks", json={"ids": []}).status_code for _ in range(4)] == [200] * 4
+        default = relay.new_key("default", balance=10_000)
+        with relay.client(default) as client:
+            assert [_submit(client) for _ in range(2)] == [200, 429]
+
+
 def test_two_server_processes_share_one_limit_through_redis(tmp_path: Path, redis_ns: str) -> None:
     shared = {"redis_url": REDIS_URL, "redis_prefix": redis_ns}
     first_settings = make_settings(tmp_path / "a", **shared)
