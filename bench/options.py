@@ -6,7 +6,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SECTIONS = ("api", "profile", "growth", "following")
+SECTIONS = ("api", "profile", "growth", "following", "lifecycle", "money", "callbacks")
 
 
 def _int(name: str, default: int) -> int:
@@ -31,6 +31,8 @@ class Options:
     follow_rate: float = 20.0  # BENCH_FOLLOW_RATE: submits per second while following
     follow_queued: float = 0.5  # BENCH_FOLLOW_QUEUED: sandbox seconds in queued
     follow_dreaming: float = 1.5  # BENCH_FOLLOW_DREAMING: sandbox seconds in dreaming
+    callback_events: int = 2000  # BENCH_CALLBACK_EVENTS: outbox events for the deliveries-per-second run
+    limit_calls: int = 20_000  # BENCH_LIMIT_CALLS: rate-limit checks timed one by one
     python_load: bool = False  # BENCH_LOADGEN=python forces the Python load generator
     sections: tuple[str, ...] = field(default=SECTIONS)  # BENCH_ONLY=api,growth,…
 
@@ -60,6 +62,8 @@ class Options:
             follow_rate=_float("BENCH_FOLLOW_RATE", 20.0),
             follow_queued=_float("BENCH_FOLLOW_QUEUED", 0.5),
             follow_dreaming=_float("BENCH_FOLLOW_DREAMING", 1.5),
+            callback_events=_int("BENCH_CALLBACK_EVENTS", 2000),
+            limit_calls=_int("BENCH_LIMIT_CALLS", 20_000),
             python_load=os.environ.get("BENCH_LOADGEN", "wrk") == "python",
             sections=sections,
         )
