@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import statistics
 import time
 import urllib.request
 import uuid
@@ -204,7 +205,7 @@ def throughput(
             print(f"    round {round_no + 1} {side}: {result['per_s']:.0f} deliveries/s", flush=True)
     summary = {
         side: {
-            "per_s_median": round(sorted(r["per_s"] for r in runs)[len(runs) // 2], 1),
+            "per_s_median": round(statistics.median(r["per_s"] for r in runs), 1),
             "rounds": runs,
         }
         for side, runs in sides.items()
