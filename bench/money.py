@@ -1,11 +1,12 @@
 """Issue 3's figures: submit throughput with billing and limits on versus off, and one rate-limit check.
 
-(a) Two relays, each with its own store, same settings otherwise (worker off, the in-process sandbox
+(a) Three relays, each with its own store, same settings otherwise (worker off, the in-process sandbox
 keeps every task queued, so only the submit path is measured; see the api section's "submit only").
 ON: every price as seeded (a hold and its ledger row per task), the per-minute bucket asked on every
 request and the in-flight count queried on every submit, with limits so high that nothing is refused.
 OFF: every price 0 (no hold, no ledger row) and the three limits 0 (= no limit: no bucket, no count).
-Alternated rounds, the same load; the ratio is ON/OFF.
+"limits only": prices 0, limits as ON — splits the cost between billing and limits.
+Alternated rounds against OFF, the same load; the ratio is ON / OFF (and limits only / OFF).
 
 (b) MemoryRateLimiter.hit and RedisRateLimiter.hit called directly in this process, each call timed
 on its own; beside them what the timing costs for an empty coroutine and a Redis PING on the same
@@ -57,48 +58,50 @@ def _free_of_charge(data_dir: Path) -> None:
         conn.close()
 
 
+NO_LIMITS = {"rate_limit_rpm": "0", "rate_limit_batch_rpm": "0", "rate_limit_in_flight": "0"}
+# side → (billing on?, limits on?)
+SIDES = {"on": (True, True), "limits only": (False, True), "off": (False, False)}
+
+
 def submit_on_off(opts: Options, load: LoadGenerator, work: Path) -> dict[str, Any]:
+    """ON and "limits only" (price 0, limits on) each against OFF, alternated rounds."""
     logs = work / "logs"
     common = {"worker_enabled": "false", "sandbox_queued_seconds": "86400"}
-    keys: dict[str, str] = {}
     relays: dict[str, servers.Process] = {}
+    targets: dict[str, Target] = {}
+    dirs = {side: work / f"money-{side.replace(' ', '-')}" for side in SIDES}
+    out: dict[str, Any] = {}
     try:
-        for side in ("on", "off"):
-            data_dir = work / f"money-{side}"
-            keys[side] = seed.prepare_store(data_dir).key
-            settings = dict(common)
-            if side == "off":
-                _free_of_charge(data_dir)
-                settings |= {"rate_limit_rpm": "0", "rate_limit_batch_rpm": "0", "rate_limit_in_flight": "0"}
-            env = servers.relay_env(data_dir, servers.free_port(), **settings)
-            relays[side] = servers.start_relay(env, logs, name=f"relay-money-{side}")
-        targets = {
-            side: Target("POST", "/luma/generations", client.headers(keys[side]), (client.SUBMIT_BODY,))
-            for side in relays
-        }
+        for side, (billing, limits) in SIDES.items():
+            key = seed.prepare_store(dirs[side]).key
+            if not billing:
+                _free_of_charge(dirs[side])
+            settings = common if limits else common | NO_LIMITS
+            env = servers.relay_env(dirs[side], servers.free_port(), **settings)
+            relays[side] = servers.start_relay(env, logs, name=f"relay-money-{side.replace(' ', '-')}")
+            targets[side] = Target("POST", "/luma/generations", client.headers(key), (client.SUBMIT_BODY,))
 
-        def both_idle() -> float:
-            return relays["on"].wait_idle() + relays["off"].wait_idle()
+        def all_idle() -> float:
+            return sum(relay.wait_idle() for relay in relays.values())
 
-        done = compare(
-            "submit, billing + limits on vs off",
-            load,
-            opts,
-            candidate_server=relays["on"],
-            candidate=targets["on"],
-            baseline_server=relays["off"],
-            baseline=targets["off"],
-            response_bytes=0,
-            note="ratio = on / off",
-            between=both_idle,
-        )
+        for side in ("on", "limits only"):
+            out[side] = compare(
+                f"submit, {side} vs off",
+                load,
+                opts,
+                candidate_server=relays[side],
+                candidate=targets[side],
+                baseline_server=relays["off"],
+                baseline=targets["off"],
+                response_bytes=0,
+                note=f"ratio = {side} / off",
+                between=all_idle,
+            ).as_dict()
     finally:
         for relay in relays.values():
             relay.stop()
-    return {
-        **done.as_dict(),
-        "stores": {side: _store_counts(work / f"money-{side}") for side in ("on", "off")},
-    }
+    out["stores"] = {side: _store_counts(dirs[side]) for side in SIDES}
+    return out
 
 
 async def _timed(call: Callable[[], Awaitable[object]], count: int) -> list[float]:
