@@ -35,8 +35,12 @@ POLL_SECONDS = 0.05
 TIMINGS = (("fastest 0 s + 0 s", 0.0, 0.0, 10, False), ("default 2 s + 5 s", 2.0, 5.0, 5, True))
 
 
-async def _one(session: aiohttp.ClientSession, url: str, limit_s: float) -> tuple[str, float, int]:
-    """Submit, then GET every 50 ms until completed; (id, seconds, GETs)."""
+Measured = tuple[str, float, int, float, float]  # id, seconds, GETs, wall time sent, wall time seen
+
+
+async def _one(session: aiohttp.ClientSession, url: str, limit_s: float) -> Measured:
+    """Submit, then GET every 50 ms until completed."""
+    sent_at = time.time()
     started = time.perf_counter()
     async with session.post(url + "/luma/generations", data=client.SUBMIT_BODY) as response:
         payload = await response.read()
@@ -49,14 +53,14 @@ async def _one(session: aiohttp.ClientSession, url: str, limit_s: float) -> tupl
             state = json.loads(await response.read())["state"]
         gets += 1
         if state == "completed":
-            return task_id, time.perf_counter() - started, gets
+            return task_id, time.perf_counter() - started, gets, sent_at, time.time()
         if state == "failed":
             raise RuntimeError(f"task {task_id} failed")
         await asyncio.sleep(POLL_SECONDS)
     raise TimeoutError(f"task {task_id} not completed within {limit_s} s")
 
 
-async def _measure(url: str, key: str, count: int, together: bool) -> list[tuple[str, float, int]]:
+async def _measure(url: str, key: str, count: int, together: bool) -> list[Measured]:
     async with aiohttp.ClientSession(headers=client.headers(key)) as session:
         if together:
             return list(await asyncio.gather(*(_one(session, url, 120) for _ in range(count))))
@@ -85,6 +89,9 @@ def run(opts: Options, load: LoadGenerator, work: Path) -> dict[str, Any]:
         ids += [m[0] for m in measured]
         seen = [m[1] for m in measured]
         stored = [rows[m[0]]["finished_at"] - rows[m[0]]["created_at"] for m in measured]
+        # The customer's time = (sent → row created) + stored + (row finished → a GET saw it).
+        before = [rows[m[0]]["created_at"] - m[3] for m in measured]
+        after = [m[4] - rows[m[0]]["finished_at"] for m in measured]
         figure = {
             "timings": label,
             "sandbox_s": queued + dreaming,
@@ -92,6 +99,8 @@ def run(opts: Options, load: LoadGenerator, work: Path) -> dict[str, Any]:
             "submitted": "all at once" if together else "one after another",
             "customer_s": spread(seen),
             "store_s": spread(stored),
+            "sent_to_row_ms": spread(before, 1000, 1),
+            "finished_to_seen_ms": spread(after, 1000, 1),
             "gets_per_task": round(sum(m[2] for m in measured) / count, 1),
         }
         out["timings"].append(figure)

@@ -173,7 +173,9 @@ def lifecycle_table(life: dict[str, Any]) -> str:
                 f"{seen['p99']:.3f} s",
                 f"{seen['min']:.3f} – {seen['max']:.3f} s",
                 f"sandbox alone {t['sandbox_s']:g} s; store finished_at − created_at median "
-                f"{stored['median']:.3f} s; {t['gets_per_task']} GETs per task",
+                f"{stored['median']:.3f} s (+ sent → row {t['sent_to_row_ms']['median']:.0f} ms, "
+                f"row finished → GET saw it {t['finished_to_seen_ms']['median']:.0f} ms); "
+                f"{t['gets_per_task']} GETs per task",
             ]
         )
     b = life["batch_100_one_connection"]
