@@ -120,3 +120,21 @@ def test_bucket_refills_over_time(kind: str, redis_ns: str) -> None:
             await limiter.close()
 
     asyncio.run(run())
+
+
+def test_admin_api_sets_a_key_limit_to_0_and_a_price_to_0(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, rate_limit_batch_rpm=2)
+    with start_relay(settings) as relay, relay.admin() as admin:
+        admin.post("/admin/accounts", json={"name": "acme", "balance": 100})
+        assert admin.post("/admin/keys", json={"account": "acme", "batch_rpm": -1}).status_code == 400
+        made = admin.post("/admin/keys", json={"account": "acme", "batch_rpm": 0})
+        assert made.status_code == 201
+        free = {"model": "ray-flash-2", "resolution": "540p", "duration": "5s", "credits": 0}
+        assert admin.put("/admin/prices", json=free).status_code == 200
+        with relay.client(made.json()["key"]) as client:
+            codes = [client.post("/luma/tasks", json={"ids": []}).status_code for _ in range(3)]
+            assert codes == [200, 200, 200]
+            body = {"user_prompt": "free", "model_name": "ray-flash-2", "resolution": "540p"}
+            task = client.post("/luma/generations", json=body).json()
+        assert admin.get("/admin/ledger", params={"task_id": task["id"]}).json() == []
+        assert admin.get("/admin/accounts/acme").json()["balance"] == 100
