@@ -21,6 +21,7 @@ import aiohttp
 
 from bench import client, seed, servers
 from bench.options import Options
+from bench.stats import pct
 
 POLL_EVERY_15S = 15.0
 
@@ -61,11 +62,6 @@ async def _submit_steady(url: str, key: str, count: int, rate: float) -> tuple[l
             running.append(asyncio.create_task(one()))
         await asyncio.gather(*running)
     return ids, latencies, failures
-
-
-def _pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(int(len(ordered) * p / 100), len(ordered) - 1)] if ordered else float("nan")
 
 
 def run(opts: Options, work: Path) -> dict[str, Any]:
@@ -152,16 +148,16 @@ def run_mode(opts: Options, work: Path, *, callbacks: bool) -> dict[str, Any]:
         else None,
         "lag_ms": {
             "median": round(statistics.median(lags) * 1000, 1) if lags else None,
-            "p99": round(_pct(lags, 99) * 1000, 1) if lags else None,
+            "p99": round(pct(lags, 99) * 1000, 1) if lags else None,
             "max": round(max(lags) * 1000, 1) if lags else None,
         },
         "turnaround_s": {
             "median": round(statistics.median(turnaround), 2) if turnaround else None,
-            "p99": round(_pct(turnaround, 99), 2) if turnaround else None,
+            "p99": round(pct(turnaround, 99), 2) if turnaround else None,
         },
         "submit_ms": {
             "median": round(statistics.median(submit_latencies) * 1000, 1) if submit_latencies else None,
-            "p99": round(_pct(submit_latencies, 99) * 1000, 1) if submit_latencies else None,
+            "p99": round(pct(submit_latencies, 99) * 1000, 1) if submit_latencies else None,
         },
         "relay_memory_kib": memory,
     }

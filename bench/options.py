@@ -6,7 +6,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SECTIONS = ("api", "profile", "growth", "following")
+SECTIONS = ("api", "profile", "growth", "following", "lifecycle", "money", "callbacks")
 
 
 def _int(name: str, default: int) -> int:
@@ -32,6 +32,8 @@ class Options:
     follow_rate: float = 20.0  # BENCH_FOLLOW_RATE: submits per second while following
     follow_queued: float = 5.0  # BENCH_FOLLOW_QUEUED: sandbox seconds in queued
     follow_dreaming: float = 45.0  # BENCH_FOLLOW_DREAMING: sandbox seconds in dreaming
+    callback_events: int = 2000  # BENCH_CALLBACK_EVENTS: outbox events for the deliveries-per-second run
+    limit_calls: int = 20_000  # BENCH_LIMIT_CALLS: rate-limit checks timed one by one
     python_load: bool = False  # BENCH_LOADGEN=python forces the Python load generator
     sections: tuple[str, ...] = field(default=SECTIONS)  # BENCH_ONLY=api,growth,…
 
@@ -61,6 +63,8 @@ class Options:
             follow_rate=_float("BENCH_FOLLOW_RATE", cls.follow_rate),
             follow_queued=_float("BENCH_FOLLOW_QUEUED", cls.follow_queued),
             follow_dreaming=_float("BENCH_FOLLOW_DREAMING", cls.follow_dreaming),
+            callback_events=_int("BENCH_CALLBACK_EVENTS", 2000),
+            limit_calls=_int("BENCH_LIMIT_CALLS", 20_000),
             python_load=os.environ.get("BENCH_LOADGEN", "wrk") == "python",
             sections=sections,
         )

@@ -169,9 +169,9 @@ def keys_create(
     name: Annotated[str, typer.Option(help="A label for the key.")] = "",
     models: ModelsOption = None,
     spend_cap: Annotated[int | None, typer.Option(help="Credits this key may spend in all.")] = None,
-    rpm: Annotated[int | None, typer.Option(help="Requests per minute.")] = None,
-    in_flight: Annotated[int | None, typer.Option(help="Tasks in flight at once.")] = None,
-    batch_rpm: Annotated[int | None, typer.Option(help="Batch queries per minute.")] = None,
+    rpm: Annotated[int | None, typer.Option(help="Requests per minute (0 = no limit).")] = None,
+    in_flight: Annotated[int | None, typer.Option(help="Tasks in flight at once (0 = no limit).")] = None,
+    batch_rpm: Annotated[int | None, typer.Option(help="Batch queries per minute (0 = no limit).")] = None,
     expires_in_days: Annotated[float | None, typer.Option(help="Stops working after this many days.")] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -213,9 +213,9 @@ def keys_limits(
     key_id: int,
     models: ModelsOption = None,
     spend_cap: Annotated[int | None, typer.Option(help="Credits this key may spend in all.")] = None,
-    rpm: Annotated[int | None, typer.Option(help="Requests per minute.")] = None,
-    in_flight: Annotated[int | None, typer.Option(help="Tasks in flight at once.")] = None,
-    batch_rpm: Annotated[int | None, typer.Option(help="Batch queries per minute.")] = None,
+    rpm: Annotated[int | None, typer.Option(help="Requests per minute (0 = no limit).")] = None,
+    in_flight: Annotated[int | None, typer.Option(help="Tasks in flight at once (0 = no limit).")] = None,
+    batch_rpm: Annotated[int | None, typer.Option(help="Batch queries per minute (0 = no limit).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Set a key's models and limits (only the options given change)."""

@@ -14,6 +14,12 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60.0
+NO_LIMIT = 0  # a limit of 0 (server setting or key column) switches that limit off
+
+
+def effective_limit(own: int | None, default: int) -> int:
+    """The key's own limit when it has one, else the server's; NO_LIMIT means no check at all."""
+    return default if own is None else own
 
 
 @dataclass(frozen=True)

@@ -32,9 +32,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 30 * 1024 * 1024  # two base64 images of 10 MB fit
     max_image_bytes: int = 10 * 1024 * 1024
 
-    rate_limit_rpm: int = 600  # requests per minute per key (every client route)
-    rate_limit_batch_rpm: int = 120  # batch queries per minute per key
-    rate_limit_in_flight: int = 50  # tasks pending or processing per key
+    rate_limit_rpm: int = 600  # requests per minute per key (every client route); 0 = none
+    rate_limit_batch_rpm: int = 120  # batch queries per minute per key; 0 = none
+    rate_limit_in_flight: int = 50  # tasks pending or processing per key; 0 = none
     redis_url: str | None = None  # shared rate limits across processes when set
     redis_prefix: str = "dreamrelay:"  # namespace of our Redis keys (several relays may share one Redis)
 

@@ -9,6 +9,7 @@ from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ValidationError
 
 from dreamrelay.domain.errors import InvalidRequest, RateLimited
+from dreamrelay.ratelimit import NO_LIMIT, effective_limit
 from dreamrelay.runtime import Runtime
 from dreamrelay.services.auth import Caller, authenticate
 
@@ -29,18 +30,21 @@ async def current_caller(request: Request) -> Caller:
     """The authenticated key, after its requests-per-minute bucket let this request through."""
     rt = get_runtime(request)
     caller = await authenticate(rt, request.headers.get("authorization"))
-    await _spend(request, rt, f"{caller.key_id}:rpm", caller.rpm or rt.settings.rate_limit_rpm)
+    await _spend(request, rt, f"{caller.key_id}:rpm", effective_limit(caller.rpm, rt.settings.rate_limit_rpm))
     return caller
 
 
 async def batch_caller(request: Request, caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
     """Batch queries also draw from their own, smaller bucket."""
     rt = get_runtime(request)
-    await _spend(request, rt, f"{caller.key_id}:batch", caller.batch_rpm or rt.settings.rate_limit_batch_rpm)
+    limit = effective_limit(caller.batch_rpm, rt.settings.rate_limit_batch_rpm)
+    await _spend(request, rt, f"{caller.key_id}:batch", limit)
     return caller
 
 
 async def _spend(request: Request, rt: Runtime, bucket: str, limit: int) -> None:
+    if limit == NO_LIMIT:
+        return
     decision = await rt.limiter.hit(bucket, limit)
     # Of several buckets, the headers show the one closest to running out.
     shown = getattr(request.state, "ratelimit_headers", None)

@@ -186,8 +186,8 @@ def _check_key_settings(settings: dict[str, Any]) -> dict[str, Any]:
             raise InvalidRequest(f"allowed_models: unknown models {unknown}; known: {', '.join(known)}")
     for name in ("spend_cap", "rpm", "max_in_flight", "batch_rpm"):
         value = settings.get(name)
-        if value is not None and value < (0 if name == "spend_cap" else 1):
-            raise InvalidRequest(f"{name} must be {'at least 0' if name == 'spend_cap' else 'positive'}")
+        if value is not None and value < 0:
+            raise InvalidRequest(f"{name} must be at least 0 (for the limits, 0 = no limit)")
     return settings
 
 

@@ -30,6 +30,7 @@ from dreamrelay.domain.errors import (
 )
 from dreamrelay.domain.states import TaskState
 from dreamrelay.netguard import UnsafeURL, check_url_syntax, resolve_checked
+from dreamrelay.ratelimit import NO_LIMIT, effective_limit
 from dreamrelay.services import lifecycle
 from dreamrelay.services.auth import Caller
 from dreamrelay.services.images import store_image
@@ -386,7 +387,9 @@ async def _insert(
 
 
 async def _check_in_flight(rt: Runtime, conn: AsyncConnection, caller: Caller) -> None:
-    cap = caller.max_in_flight if caller.max_in_flight is not None else rt.settings.rate_limit_in_flight
+    cap = effective_limit(caller.max_in_flight, rt.settings.rate_limit_in_flight)
+    if cap == NO_LIMIT:
+        return
     if await task_store.count_in_flight(conn, caller.key_id) >= cap:
         raise RateLimited(
             f"this API key already has {cap} tasks in flight; wait for one to finish",

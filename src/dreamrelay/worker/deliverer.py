@@ -70,3 +70,5 @@ class Deliverer:
             await deliver(self.rt, event, self.owner)
         except Exception:
             log.exception("delivering %s failed; its lease expires and it is retried", event.message_id)
+        finally:
+            self.rt.wake_deliverer.set()  # a slot is free: lease the next due events now

@@ -44,6 +44,7 @@ from dreamrelay.http.console.web import (
 )
 from dreamrelay.http.deps import describe, parse_body
 from dreamrelay.http.schemas.own import OwnSubmit
+from dreamrelay.ratelimit import NO_LIMIT, effective_limit
 from dreamrelay.services import admin, channel_admin, reads, submit
 from dreamrelay.services.auth import authenticate
 from dreamrelay.store import pricing
@@ -743,7 +744,10 @@ async def _json_caller(request: Request, *, post: bool) -> Ctx:
 async def _spend(ctx: Ctx) -> None:
     """Console calls draw from the key's requests-per-minute bucket like API calls do."""
     caller = ctx.caller
-    decision = await ctx.rt.limiter.hit(f"{caller.key_id}:rpm", caller.rpm or ctx.rt.settings.rate_limit_rpm)
+    limit = effective_limit(caller.rpm, ctx.rt.settings.rate_limit_rpm)
+    if limit == NO_LIMIT:
+        return
+    decision = await ctx.rt.limiter.hit(f"{caller.key_id}:rpm", limit)
     if not decision.allowed:
         raise RateLimited("rate limit reached for this API key; slow down", headers=decision.headers())
 
