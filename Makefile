@@ -33,3 +33,13 @@ browser:
 			echo "could not install chromium: the browser tests need it"; \
 		fi; \
 	fi
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .ruff_cache
