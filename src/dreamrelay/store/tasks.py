@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dreamrelay.domain.states import TaskState
@@ -81,20 +81,27 @@ async def get_task(conn: AsyncConnection, task_id: str, account_id: int | None =
     return _row(row) if row else None
 
 
+def bodies_statement(task_ids: Sequence[str]) -> Select[Any]:
+    """What `get_bodies` asks the store (also explained by the benchmarks)."""
+    return select(tasks.c.id, tasks.c.body, tasks.c.state, tasks.c.account_id).where(
+        tasks.c.id.in_(task_ids),
+        tasks.c.deleted_at.is_(None),
+        tasks.c.action != IMAGE_ACTION,
+    )
+
+
 async def get_bodies(
     conn: AsyncConnection, task_ids: Sequence[str], account_id: int
 ) -> dict[str, tuple[bytes, bool]]:
     """Pre-encoded own-format objects of the video tasks in `task_ids` that `account_id` owns and kept,
-    and whether each is finished (one indexed query)."""
-    rows = await conn.execute(
-        select(tasks.c.id, tasks.c.body, tasks.c.state).where(
-            tasks.c.id.in_(task_ids),
-            tasks.c.account_id == account_id,
-            tasks.c.deleted_at.is_(None),
-            tasks.c.action != IMAGE_ACTION,
-        )
-    )
-    return {r.id: (bytes(r.body), TaskState(r.state).is_terminal) for r in rows}
+    and whether each is finished: one primary-key lookup per id.
+
+    The owner is checked here rather than in SQL: with `account_id = ?` in the statement SQLite's
+    planner walks the (account_id, created_at) index, every task of the account, instead of the
+    primary key — 20 ms for 100 ids once an account has 10,000 tasks.
+    """
+    rows = await conn.execute(bodies_statement(task_ids))
+    return {r.id: (bytes(r.body), TaskState(r.state).is_terminal) for r in rows if r.account_id == account_id}
 
 
 async def list_video_tasks(
