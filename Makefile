@@ -4,11 +4,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint bench install clean browser
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	PIP_CONSTRAINT= $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -16,12 +16,26 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/dreamrelay serve
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/pytest
 
+# The console's browser tests drive Debian's Chromium (never a downloaded browser). Installed once, only
+# when missing, as root (or with password-less sudo); a CJK font so 中文 pages render in screenshots.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@if [ ! -x $(CHROMIUM) ] && command -v apt-get >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO=none; fi; \
+		if [ "$$SUDO" = none ]; then echo "chromium is missing and we are not root: the browser tests need it"; \
+		else echo "installing chromium for the console's browser tests"; \
+			($$SUDO apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null 2>&1 || \
+			 ($$SUDO apt-get update -qq >/dev/null && $$SUDO apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null)) || \
+			echo "could not install chromium: the browser tests need it"; \
+		fi; \
+	fi
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 
 bench: $(STAMP)

@@ -18,7 +18,7 @@ from bench.options import Options
 BATCH_SIZES = (1, 100, 1000)
 
 
-def _route(method: str, path: str, body: bytes | None, response: bytes) -> dict[str, Any]:
+def route(method: str, path: str, body: bytes | None, response: bytes) -> dict[str, Any]:
     return {
         "method": method,
         "path": path,
@@ -27,7 +27,7 @@ def _route(method: str, path: str, body: bytes | None, response: bytes) -> dict[
     }
 
 
-def _capture(relay: servers.Process, key: str, method: str, path: str, body: bytes | None) -> bytes:
+def capture(relay: servers.Process, key: str, method: str, path: str, body: bytes | None) -> bytes:
     response = client.call(relay.url, key, method, path, body)
     if response.status_code != 200:
         raise RuntimeError(f"{method} {path} answered {response.status_code}: {response.text[:300]}")
@@ -56,27 +56,27 @@ def run(opts: Options, load: LoadGenerator, work: Path, results: Path) -> dict[s
         ids = [first["id"], *copies]
 
         # The framework floor: a route with no database and no auth, against the same bytes bare.
-        health = _capture(relay, key, "GET", "/healthz", None)
+        health = capture(relay, key, "GET", "/healthz", None)
         cases: list[tuple[str, Target, bytes]] = [
             ("floor GET /healthz (no auth, no DB)", Target("GET", "/healthz"), health)
         ]
-        routes = [_route("GET", "/healthz", None, health)]
+        routes = [route("GET", "/healthz", None, health)]
         for size in BATCH_SIZES:
             body = orjson.dumps({"ids": ids[:size]})
-            answer = _capture(relay, key, "POST", "/luma/tasks", body)
+            answer = capture(relay, key, "POST", "/luma/tasks", body)
             if len(orjson.loads(answer)) != size:
                 raise RuntimeError(f"batch of {size} returned {len(orjson.loads(answer))} tasks")
-            routes.append(_route("POST", "/luma/tasks", body, answer))
+            routes.append(route("POST", "/luma/tasks", body, answer))
             cases.append(
                 (f"batch POST /luma/tasks, {size} ids", Target("POST", "/luma/tasks", auth, (body,)), answer)
             )
         get_path = f"/luma/generations/{ids[1]}"
-        answer = _capture(relay, key, "GET", get_path, None)
-        routes.append(_route("GET", get_path, None, answer))
+        answer = capture(relay, key, "GET", get_path, None)
+        routes.append(route("GET", get_path, None, answer))
         cases.append(("get GET /luma/generations/{id}", Target("GET", get_path, auth), answer))
         # The submit answer: a pending task object. The baseline answers these same bytes to any body.
-        pending = _capture(relay, key, "POST", "/luma/generations", client.SUBMIT_BODY)
-        routes.append(_route("POST", "/luma/generations", None, pending))
+        pending = capture(relay, key, "POST", "/luma/generations", client.SUBMIT_BODY)
+        routes.append(route("POST", "/luma/generations", None, pending))
 
         routes_file = work / "bare-routes.json"
         routes_file.write_text(json.dumps(routes))

@@ -13,18 +13,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from dreamrelay.runtime import Runtime
 from dreamrelay.settings import Settings
 from dreamrelay.store import tasks as task_store
-from dreamrelay.store.schema import tasks
 
 
-def product_sql(ids: list[str], account_id: int) -> tuple[str, list[Any]]:
+def product_sql(ids: list[str]) -> tuple[str, list[Any]]:
     """The statement of store/tasks.py::get_bodies, compiled as SQLite receives it."""
-    statement = select(tasks.c.id, tasks.c.body).where(tasks.c.id.in_(ids), tasks.c.account_id == account_id)
+    statement = task_store.bodies_statement(ids)
     compiled = statement.compile(
         dialect=sqlite_dialect.dialect(), compile_kwargs={"render_postcompile": True}
     )
@@ -45,7 +43,7 @@ def _time(work: Any, budget: float = 0.5, at_most: int = 2000) -> float:
 def sqlite_batch(data_dir: Path, ids: list[str], account_id: int = 1) -> dict[str, Any]:
     conn = sqlite3.connect(data_dir / "dreamrelay.db")
     try:
-        sql, params = product_sql(ids, account_id)
+        sql, params = product_sql(ids)
         plan = " / ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
         product_ms = _time(lambda: conn.execute(sql, params).fetchall())
         marks = ",".join("?" * len(ids))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import statistics
 import time
 import urllib.request
@@ -20,6 +21,9 @@ import aiohttp
 
 from bench import client, seed, servers
 from bench.options import Options
+from bench.stats import pct
+
+POLL_EVERY_15S = 15.0
 
 
 def _counts(proxy: servers.Process, reset: bool = False) -> dict[str, int]:
@@ -60,13 +64,13 @@ async def _submit_steady(url: str, key: str, count: int, rate: float) -> tuple[l
     return ids, latencies, failures
 
 
-def _pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(int(len(ordered) * p / 100), len(ordered) - 1)] if ordered else float("nan")
-
-
 def run(opts: Options, work: Path) -> dict[str, Any]:
-    base = work / "following"
+    """Both ways of following: upstream callbacks with a rare safety poll, and polling alone."""
+    return {mode: run_mode(opts, work, callbacks=mode == "callbacks") for mode in ("callbacks", "polling")}
+
+
+def run_mode(opts: Options, work: Path, *, callbacks: bool) -> dict[str, Any]:
+    base = work / ("following-callbacks" if callbacks else "following-polling")
     logs = work / "logs"
     upstream_dir = base / "upstream"
     sandbox = servers.start_sandbox(upstream_dir, opts.follow_queued, opts.follow_dreaming, logs)
@@ -80,7 +84,12 @@ def run(opts: Options, work: Path) -> dict[str, Any]:
             "concurrency": 64,
         }
         prepared = seed.prepare_store(base / "relay", channel=channel)
-        env = servers.relay_env(base / "relay", servers.free_port(), sandbox_enabled="false")
+        env = servers.relay_env(
+            base / "relay",
+            servers.free_port(),
+            sandbox_enabled="false",
+            upstream_callbacks="true" if callbacks else "false",
+        )
         relay = servers.start_relay(env, logs, name="relay-following")
         key = prepared.key
 
@@ -90,7 +99,8 @@ def run(opts: Options, work: Path) -> dict[str, Any]:
         _counts(proxy, reset=True)
 
         print(
-            f"[following] {opts.follow_tasks} tasks at {opts.follow_rate:g}/s, sandbox "
+            f"[following, {'callbacks' if callbacks else 'polling only'}] {opts.follow_tasks} tasks at "
+            f"{opts.follow_rate:g}/s, sandbox "
             f"{opts.follow_queued:g} s queued + {opts.follow_dreaming:g} s dreaming",
             flush=True,
         )
@@ -115,8 +125,11 @@ def run(opts: Options, work: Path) -> dict[str, Any]:
         lags.append(row["finished_at"] - record.stat().st_mtime)
     turnaround = [r["finished_at"] - r["created_at"] for r in completed]
     total_upstream = sum(counts.values())
+    # The anchors' way: submit, then one request per task every 15 s until a poll sees it finished.
+    every_15s = [1 + math.ceil(t / POLL_EVERY_15S) for t in turnaround]
     per_task = {k: round(v / len(completed), 2) for k, v in sorted(counts.items())} if completed else {}
     result = {
+        "mode": "callbacks" if callbacks else "polling",
         "tasks": opts.follow_tasks,
         "rate_per_s": opts.follow_rate,
         "sandbox_queued_s": opts.follow_queued,
@@ -128,21 +141,23 @@ def run(opts: Options, work: Path) -> dict[str, Any]:
         "upstream_requests": counts,
         "upstream_requests_per_completed": round(total_upstream / len(completed), 2) if completed else None,
         "upstream_requests_per_completed_by_kind": per_task,
+        "every_15s_requests_per_completed": round(statistics.fmean(every_15s), 2) if every_15s else None,
+        "every_15s_lag_ms_median": POLL_EVERY_15S / 2 * 1000,
         "poll_count_mean": round(statistics.fmean(r["poll_count"] for r in completed), 2)
         if completed
         else None,
         "lag_ms": {
             "median": round(statistics.median(lags) * 1000, 1) if lags else None,
-            "p99": round(_pct(lags, 99) * 1000, 1) if lags else None,
+            "p99": round(pct(lags, 99) * 1000, 1) if lags else None,
             "max": round(max(lags) * 1000, 1) if lags else None,
         },
         "turnaround_s": {
             "median": round(statistics.median(turnaround), 2) if turnaround else None,
-            "p99": round(_pct(turnaround, 99), 2) if turnaround else None,
+            "p99": round(pct(turnaround, 99), 2) if turnaround else None,
         },
         "submit_ms": {
             "median": round(statistics.median(submit_latencies) * 1000, 1) if submit_latencies else None,
-            "p99": round(_pct(submit_latencies, 99) * 1000, 1) if submit_latencies else None,
+            "p99": round(pct(submit_latencies, 99) * 1000, 1) if submit_latencies else None,
         },
         "relay_memory_kib": memory,
     }

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import api, following, growth, report
+from bench import api, callbacks, following, growth, lifecycle, money, report
 from bench.load import LoadGenerator
 from bench.options import Options
 
@@ -60,6 +60,19 @@ def main() -> int:
         if "following" in opts.sections:
             print("\n== 5: following ==", flush=True)
             out["following"] = following.run(opts, work)
+        if "lifecycle" in opts.sections:
+            print(
+                "\n== 6: lifecycle, submit → completed and the 100-id batch on one connection ==", flush=True
+            )
+            out["lifecycle"] = lifecycle.run(opts, load, work)
+        if "money" in opts.sections:
+            print(
+                "\n== 7: money, submit with billing and limits on vs off; one rate-limit check ==", flush=True
+            )
+            out["money"] = money.run(opts, load, work)
+        if "callbacks" in opts.sections:
+            print("\n== 8: callbacks, delay to a local receiver and deliveries per second ==", flush=True)
+            out["callbacks"] = callbacks.run(opts, work)
     except Exception as exc:
         failed = True
         out["error"] = repr(exc)
@@ -92,3 +105,9 @@ def print_tables(out: dict[str, Any], opts: Options) -> None:
         print("\n" + report.growth_table(out["growth"], opts.connections))
     if out.get("following"):
         print("\n" + report.following_table(out["following"]))
+    if out.get("lifecycle"):
+        print("\n### Lifecycle (issue 2)\n\n" + report.lifecycle_table(out["lifecycle"]))
+    if out.get("money"):
+        print("\n### Money (issue 3)\n\n" + report.money_table(out["money"]))
+    if out.get("callbacks"):
+        print("\n### Callbacks (issue 6)\n\n" + report.callbacks_table(out["callbacks"]))

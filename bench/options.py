@@ -6,7 +6,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SECTIONS = ("api", "profile", "growth", "following")
+SECTIONS = ("api", "profile", "growth", "following", "lifecycle", "money", "callbacks")
 
 
 def _int(name: str, default: int) -> int:
@@ -27,10 +27,13 @@ class Options:
     growth_max: int = 1_000_000  # BENCH_GROWTH_MAX: largest store of the growth benchmark
     growth_postgres: bool = True  # BENCH_GROWTH_POSTGRES=0 skips PostgreSQL
     pg_admin: str = "postgresql://postgres@127.0.0.1:5432/postgres"  # BENCH_PG_ADMIN
-    follow_tasks: int = 200  # BENCH_FOLLOW_TASKS (e.g. 1000)
+    # 1000 tasks at 20/s, each 50 s upstream: about 1000 in flight at once at the peak.
+    follow_tasks: int = 1000  # BENCH_FOLLOW_TASKS
     follow_rate: float = 20.0  # BENCH_FOLLOW_RATE: submits per second while following
-    follow_queued: float = 0.5  # BENCH_FOLLOW_QUEUED: sandbox seconds in queued
-    follow_dreaming: float = 1.5  # BENCH_FOLLOW_DREAMING: sandbox seconds in dreaming
+    follow_queued: float = 5.0  # BENCH_FOLLOW_QUEUED: sandbox seconds in queued
+    follow_dreaming: float = 45.0  # BENCH_FOLLOW_DREAMING: sandbox seconds in dreaming
+    callback_events: int = 2000  # BENCH_CALLBACK_EVENTS: outbox events for the deliveries-per-second run
+    limit_calls: int = 20_000  # BENCH_LIMIT_CALLS: rate-limit checks timed one by one
     python_load: bool = False  # BENCH_LOADGEN=python forces the Python load generator
     sections: tuple[str, ...] = field(default=SECTIONS)  # BENCH_ONLY=api,growth,…
 
@@ -56,10 +59,12 @@ class Options:
             growth_max=growth_max,
             growth_postgres=os.environ.get("BENCH_GROWTH_POSTGRES", "1") not in ("", "0"),
             pg_admin=os.environ.get("BENCH_PG_ADMIN", cls.pg_admin),
-            follow_tasks=_int("BENCH_FOLLOW_TASKS", 200),
-            follow_rate=_float("BENCH_FOLLOW_RATE", 20.0),
-            follow_queued=_float("BENCH_FOLLOW_QUEUED", 0.5),
-            follow_dreaming=_float("BENCH_FOLLOW_DREAMING", 1.5),
+            follow_tasks=_int("BENCH_FOLLOW_TASKS", cls.follow_tasks),
+            follow_rate=_float("BENCH_FOLLOW_RATE", cls.follow_rate),
+            follow_queued=_float("BENCH_FOLLOW_QUEUED", cls.follow_queued),
+            follow_dreaming=_float("BENCH_FOLLOW_DREAMING", cls.follow_dreaming),
+            callback_events=_int("BENCH_CALLBACK_EVENTS", 2000),
+            limit_calls=_int("BENCH_LIMIT_CALLS", 20_000),
             python_load=os.environ.get("BENCH_LOADGEN", "wrk") == "python",
             sections=sections,
         )

@@ -122,26 +122,140 @@ def growth_table(growth: dict[str, Any], connections: int) -> str:
     return _table(head, rows)
 
 
-def following_table(f: dict[str, Any]) -> str:
-    head = ["figure", "value"]
-    kinds = ", ".join(f"{k} {v}" for k, v in f["upstream_requests_per_completed_by_kind"].items())
+def following_table(modes: dict[str, dict[str, Any]]) -> str:
+    head = ["figure", *(f"{name}" for name in modes)]
+    runs = list(modes.values())
+
+    def row(label: str, cell: Any) -> list[str]:
+        return [label, *(cell(f) for f in runs)]
+
     rows = [
-        ["tasks (completed / submitted)", f"{f['completed']} / {f['tasks']} at {f['rate_per_s']:g}/s"],
-        ["sandbox timings", f"{f['sandbox_queued_s']:g} s queued + {f['sandbox_dreaming_s']:g} s dreaming"],
-        ["upstream requests per completed task", f"{f['upstream_requests_per_completed']} ({kinds})"],
-        ["tasks.poll_count mean (non-final polls)", str(f["poll_count_mean"])],
-        [
+        row(
+            "tasks (completed / submitted)",
+            lambda f: f"{f['completed']} / {f['tasks']} at {f['rate_per_s']:g}/s",
+        ),
+        row("sandbox timings", lambda f: f"{f['sandbox_queued_s']:g} s + {f['sandbox_dreaming_s']:g} s"),
+        row("upstream requests per completed task", lambda f: str(f["upstream_requests_per_completed"])),
+        row(
+            "  by kind",
+            lambda f: ", ".join(f"{k} {v}" for k, v in f["upstream_requests_per_completed_by_kind"].items()),
+        ),
+        row("one poll per task every 15 s would need", lambda f: str(f["every_15s_requests_per_completed"])),
+        row("tasks.poll_count mean (non-final polls)", lambda f: str(f["poll_count_mean"])),
+        row(
             "lag sandbox completed → relay completed",
-            f"median {f['lag_ms']['median']} ms, p99 {f['lag_ms']['p99']} ms",
-        ],
-        [
+            lambda f: f"median {f['lag_ms']['median']} ms, p99 {f['lag_ms']['p99']} ms",
+        ),
+        row("  (every-15-s polling: median lag)", lambda f: f"{f['every_15s_lag_ms_median']:.0f} ms"),
+        row(
             "submit → completed in relay",
-            f"median {f['turnaround_s']['median']} s, p99 {f['turnaround_s']['p99']} s",
-        ],
-        [
+            lambda f: f"median {f['turnaround_s']['median']} s, p99 {f['turnaround_s']['p99']} s",
+        ),
+        row(
             "submit latency at that rate",
-            f"median {f['submit_ms']['median']} ms, p99 {f['submit_ms']['p99']} ms",
-        ],
-        ["relay RSS after", f"{f['relay_memory_kib'].get('VmRSS', 0) / 1024:.0f} MiB"],
+            lambda f: f"median {f['submit_ms']['median']} ms, p99 {f['submit_ms']['p99']} ms",
+        ),
+        row("relay RSS after", lambda f: f"{f['relay_memory_kib'].get('VmRSS', 0) / 1024:.0f} MiB"),
     ]
+    return _table(head, rows)
+
+
+def lifecycle_table(life: dict[str, Any]) -> str:
+    head = ["figure", "tasks", "median", "p99", "min – max", "baseline / note"]
+    rows = []
+    for t in life["timings"]:
+        seen, stored = t["customer_s"], t["store_s"]
+        rows.append(
+            [
+                f"submit → completed, sandbox {t['timings']} (GET every {life['poll_every_ms']:g} ms)",
+                f"{t['tasks']} ({t['submitted']})",
+                f"{seen['median']:.3f} s",
+                f"{seen['p99']:.3f} s",
+                f"{seen['min']:.3f} – {seen['max']:.3f} s",
+                f"sandbox alone {t['sandbox_s']:g} s; store finished_at − created_at median "
+                f"{stored['median']:.3f} s (+ sent → row {t['sent_to_row_ms']['median']:.0f} ms, "
+                f"row finished → GET saw it {t['finished_to_seen_ms']['median']:.0f} ms); "
+                f"{t['gets_per_task']} GETs per task",
+            ]
+        )
+    b = life["batch_100_one_connection"]
+    cand, base = b["candidate"], b["baseline"]
+    rows.append(
+        [
+            "POST /luma/tasks, 100 completed ids, 1 connection",
+            f"{cand['requests']:,} requests",
+            f"{cand['p50_ms']:.2f} ms",
+            f"{cand['p99_ms']:.2f} ms",
+            f"{cand['rps']:,.0f} req/s",
+            f"bare ASGI same bytes: p50 {base['p50_ms']:.2f} ms, p99 {base['p99_ms']:.2f} ms, "
+            f"{base['rps']:,.0f} req/s; ratio {b['ratio_rps']:.2f}",
+        ]
+    )
+    return _table(head, rows)
+
+
+def money_table(money: dict[str, Any]) -> str:
+    s = money["submit"]
+    stores = s["stores"]
+    head = ["submit POST /luma/generations", "req/s", "p50 ms", "p99 ms", "relay CPU ms/submit", "non-200"]
+    head += ["tasks / hold rows after", "ratio req/s vs off (same rounds)"]
+    rows = []
+    for name in ("on", "limits only"):
+        c = s[name]
+        for label, side, ratio in (
+            (name, c["candidate"], f"{c['ratio_rps']:.2f}"),
+            ("off", c["baseline"], ""),
+        ):
+            rows.append(
+                [
+                    f"{label} ({c['connections']} conns)"
+                    + ("" if label != "off" else f", rounds with {name}"),
+                    f"{side['rps']:,.0f}",
+                    f"{side['p50_ms']:.2f}",
+                    f"{side['p99_ms']:.2f}",
+                    f"{side['server_cpu_ms_per_request']:.3f}",
+                    str(side["non_200_or_errors"]),
+                    f"{stores[label]['tasks']:,} / {stores[label]['hold_rows']:,}",
+                    ratio,
+                ]
+            )
+    table = _table(head, rows)
+    checks = money["rate_limit_check_us"]
+    head2 = [f"one call, timed alone ({checks['calls']:,} calls)", "median µs", "p99 µs"]
+    rows2 = [
+        [name, f"{f['median']:.2f}", f"{f['p99']:.2f}"] for name, f in checks.items() if isinstance(f, dict)
+    ]
+    if "redis_skipped" in checks:
+        rows2.append([checks["redis_skipped"], "", ""])
+    return table + "\n\n" + _table(head2, rows2)
+
+
+def callbacks_table(cb: dict[str, Any]) -> str:
+    d, t = cb["delay"], cb["throughput"]
+    head = ["figure", "median", "p99", "min – max", "n", "note"]
+    rows = []
+    for state, f in d["delay_ms"].items():
+        if f["n"]:
+            rows.append(
+                [
+                    f"state change → delivered at local receiver ({state})",
+                    f"{f['median']:.1f} ms",
+                    f"{f['p99']:.1f} ms",
+                    f"{f['min']:.1f} – {f['max']:.1f} ms",
+                    str(f["n"]),
+                    f"{d['tasks']} tasks one after another; {d['delivered']}/{d['events']} events matched",
+                ]
+            )
+    deliverer, plain = t["deliverer"], t["plain aiohttp"]
+    rows.append(
+        [
+            f"deliveries per second, {t['events']:,} queued events",
+            f"{deliverer['per_s_median']:,.0f} /s",
+            "",
+            ", ".join(f"{r['per_s']:,.0f}" for r in deliverer["rounds"]),
+            str(len(deliverer["rounds"])),
+            f"plain aiohttp client, {t['concurrency']} at once, same {t['payload_bytes']:,}-byte body: "
+            f"{plain['per_s_median']:,.0f} /s; ratio {t['ratio']}",
+        ]
+    )
     return _table(head, rows)

@@ -1,6 +1,6 @@
 """Start and stop the processes a benchmark talks to: DreamRelay, the bare ASGI baseline, the sandbox
-upstream and the counting proxy. Each runs as its own subprocess on a free loopback port; only the
-processes started here are ever stopped, by their own pid."""
+upstream, the counting proxy and the callback receiver. Each runs as its own subprocess on a free
+loopback port; only the processes started here are ever stopped, by their own pid."""
 
 from __future__ import annotations
 
@@ -181,4 +181,13 @@ def start_proxy(target: str, log_dir: Path) -> Process:
     argv = [sys.executable, "-m", "bench.proxy", "--port", str(port), "--target", target]
     process = _spawn("proxy", argv, {}, log_dir, f"http://{HOST}:{port}")
     wait_http(process, "/__bench/counts")
+    return process
+
+
+def start_receiver(log_dir: Path) -> Process:
+    """bench/receiver.py: a callback receiver that answers at once and notes every arrival."""
+    port = free_port()
+    argv = [sys.executable, "-m", "bench.receiver", "--port", str(port)]
+    process = _spawn("receiver", argv, {}, log_dir, f"http://{HOST}:{port}")
+    wait_http(process, "/__bench/arrivals")
     return process

@@ -1,4 +1,4 @@
-"""Channels: relay chains, batched polls, failover, faults, benching, pinned extends, upstream callbacks."""
+"""Channels: relay chains with batched polls, failover, faults, benching, pinned extends, callbacks."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from dreamrelay.ratelimit import MemoryRateLimiter, RedisRateLimiter
+from dreamrelay.shared_state import connect_redis
 from tests.conftest import make_settings, start_relay
 from tests.support.services import REDIS_URL
 from tests.test_luma_lifecycle import wait_for
@@ -55,6 +56,39 @@ def test_tasks_in_flight_cap_frees_a_slot_when_a_task_ends(tmp_path: Path) -> No
             assert third.status_code == 200
 
 
+def _submit(client: httpx.Client) -> int:
+    body = {"user_prompt": "limits off", "resolution": "540p"}
+    return client.post("/luma/generations", json=body).status_code
+
+
+def test_zero_server_limits_switch_each_limit_off(tmp_path: Path) -> None:
+    off = {"rate_limit_rpm": 0, "rate_limit_batch_rpm": 0, "rate_limit_in_flight": 0}
+    with start_relay(make_settings(tmp_path, sandbox_queued_seconds=60.0, **off)) as relay:
+        free = relay.new_key("free", balance=10_000)
+        capped = relay.new_key("capped", balance=10_000, rpm=10, batch_rpm=2, max_in_flight=1)
+        with relay.client(free) as client:
+            batches = [client.post("/luma/tasks", json={"ids": []}) for _ in range(4)]
+            assert [b.status_code for b in batches] == [200] * 4
+            assert all("x-ratelimit-limit" not in b.headers for b in batches)  # no bucket was asked
+            assert [_submit(client) for _ in range(3)] == [200] * 3  # three in flight at once
+        with relay.client(capped) as client:  # a key's own limits still apply
+            assert [_submit(client) for _ in range(2)] == [200, 429]
+            codes = [client.post("/luma/tasks", json={"ids": []}).status_code for _ in range(3)]
+            assert codes == [200, 200, 429]
+
+
+def test_zero_key_limits_override_the_server_limits(tmp_path: Path) -> None:
+    low = {"rate_limit_rpm": 3, "rate_limit_batch_rpm": 2, "rate_limit_in_flight": 1}
+    with start_relay(make_settings(tmp_path, sandbox_queued_seconds=60.0, **low)) as relay:
+        free = relay.new_key("free", balance=10_000, rpm=0, batch_rpm=0, max_in_flight=0)
+        with relay.client(free) as client:
+            assert [_submit(client) for _ in range(3)] == [200] * 3
+            assert [client.post("/luma/tasks", json={"ids": []}).status_code for _ in range(4)] == [200] * 4
+        default = relay.new_key("default", balance=10_000)
+        with relay.client(default) as client:
+            assert [_submit(client) for _ in range(2)] == [200, 429]
+
+
 def test_two_server_processes_share_one_limit_through_redis(tmp_path: Path, redis_ns: str) -> None:
     shared = {"redis_url": REDIS_URL, "redis_prefix": redis_ns}
     first_settings = make_settings(tmp_path / "a", **shared)
@@ -77,7 +111,8 @@ def test_two_server_processes_share_one_limit_through_redis(tmp_path: Path, redi
 @pytest.mark.parametrize("kind", ["memory", "redis"])
 def test_bucket_refills_over_time(kind: str, redis_ns: str) -> None:
     async def run() -> None:
-        limiter = MemoryRateLimiter() if kind == "memory" else RedisRateLimiter(REDIS_URL, redis_ns)
+        redis = connect_redis(REDIS_URL)
+        limiter = MemoryRateLimiter() if kind == "memory" else RedisRateLimiter(redis, redis_ns)
         try:
             decisions = [await limiter.hit("k", 120) for _ in range(121)]
             assert all(d.allowed for d in decisions[:120]) and not decisions[120].allowed
@@ -86,6 +121,24 @@ def test_bucket_refills_over_time(kind: str, redis_ns: str) -> None:
             assert (await limiter.hit("k", 120)).allowed
             assert (await limiter.hit("other", 120)).allowed
         finally:
-            await limiter.close()
+            await redis.aclose()
 
     asyncio.run(run())
+
+
+def test_admin_api_sets_a_key_limit_to_0_and_a_price_to_0(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, rate_limit_batch_rpm=2)
+    with start_relay(settings) as relay, relay.admin() as admin:
+        admin.post("/admin/accounts", json={"name": "acme", "balance": 100})
+        assert admin.post("/admin/keys", json={"account": "acme", "batch_rpm": -1}).status_code == 400
+        made = admin.post("/admin/keys", json={"account": "acme", "batch_rpm": 0})
+        assert made.status_code == 201
+        free = {"model": "ray-flash-2", "resolution": "540p", "duration": "5s", "credits": 0}
+        assert admin.put("/admin/prices", json=free).status_code == 200
+        with relay.client(made.json()["key"]) as client:
+            codes = [client.post("/luma/tasks", json={"ids": []}).status_code for _ in range(3)]
+            assert codes == [200, 200, 200]
+            body = {"user_prompt": "free", "model_name": "ray-flash-2", "resolution": "540p"}
+            task = client.post("/luma/generations", json=body).json()
+        assert admin.get("/admin/ledger", params={"task_id": task["id"]}).json() == []
+        assert admin.get("/admin/accounts/acme").json()["balance"] == 100

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dreamrelay.sandbox.app import SandboxConfig, create_standalone_app
+from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
 from dreamrelay.sandbox.render import dimensions, frame_count
 from tests.support.live_server import live_server
 from tests.support.media import decode_mp4, mean_abs_diff, open_jpeg, picture
@@ -52,7 +52,7 @@ def config(data_dir: Path, **changes: float) -> SandboxConfig:
 @contextmanager
 def sandbox_client(cfg: SandboxConfig) -> Iterator[httpx.Client]:
     """The standalone sandbox on a loopback port; a client already holding the right Bearer key."""
-    with live_server(create_standalone_app(cfg)) as url:
+    with live_server(create_sandbox_app(cfg)) as url:
         headers = {"Authorization": f"Bearer {KEY}"}
         with httpx.Client(base_url=url + API, headers=headers, timeout=30) as client:
             yield client

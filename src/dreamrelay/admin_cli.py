@@ -169,9 +169,9 @@ def keys_create(
     name: Annotated[str, typer.Option(help="A label for the key.")] = "",
     models: ModelsOption = None,
     spend_cap: Annotated[int | None, typer.Option(help="Credits this key may spend in all.")] = None,
-    rpm: Annotated[int | None, typer.Option(help="Requests per minute.")] = None,
-    in_flight: Annotated[int | None, typer.Option(help="Tasks in flight at once.")] = None,
-    batch_rpm: Annotated[int | None, typer.Option(help="Batch queries per minute.")] = None,
+    rpm: Annotated[int | None, typer.Option(help="Requests per minute (0 = no limit).")] = None,
+    in_flight: Annotated[int | None, typer.Option(help="Tasks in flight at once (0 = no limit).")] = None,
+    batch_rpm: Annotated[int | None, typer.Option(help="Batch queries per minute (0 = no limit).")] = None,
     expires_in_days: Annotated[float | None, typer.Option(help="Stops working after this many days.")] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -213,9 +213,9 @@ def keys_limits(
     key_id: int,
     models: ModelsOption = None,
     spend_cap: Annotated[int | None, typer.Option(help="Credits this key may spend in all.")] = None,
-    rpm: Annotated[int | None, typer.Option(help="Requests per minute.")] = None,
-    in_flight: Annotated[int | None, typer.Option(help="Tasks in flight at once.")] = None,
-    batch_rpm: Annotated[int | None, typer.Option(help="Batch queries per minute.")] = None,
+    rpm: Annotated[int | None, typer.Option(help="Requests per minute (0 = no limit).")] = None,
+    in_flight: Annotated[int | None, typer.Option(help="Tasks in flight at once (0 = no limit).")] = None,
+    batch_rpm: Annotated[int | None, typer.Option(help="Batch queries per minute (0 = no limit).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Set a key's models and limits (only the options given change)."""
@@ -436,7 +436,7 @@ def tasks_show(task_id: str, as_json: JsonOption = False) -> None:
     data = _run(lambda rt: channel_admin.show_task(rt, task_id))
 
     def text(d: dict[str, Any]) -> str:
-        lines = [f"{k}: {d[k]}" for k in d if k not in ("ledger", "deliveries", "request")]
+        lines = [f"{k}: {d[k]}" for k in d if k not in ("ledger", "deliveries", "request", "object")]
         lines.append(f"request: {json.dumps(d['request'], ensure_ascii=False)}")
         lines.append("ledger:\n" + _rows(d["ledger"], ["created_at", "kind", "amount"]))
         lines.append("deliveries:\n" + _rows(d["deliveries"], ["sequence", "state", "status", "attempts"]))
@@ -450,6 +450,13 @@ def tasks_repoll(task_id: str, as_json: JsonOption = False) -> None:
     """Ask upstream about an unfinished task now."""
     data = _run(lambda rt: channel_admin.repoll(rt, task_id))
     _emit(data, as_json, lambda d: f"task {d['id']} will be polled now")
+
+
+@tasks_app.command("refund")
+def tasks_refund(task_id: str, as_json: JsonOption = False) -> None:
+    """End an unfinished task as failed; its held credits go back to the account."""
+    data = _run(lambda rt: channel_admin.refund(rt, task_id))
+    _emit(data, as_json, lambda d: f"task {d['id']} failed; {d['refunded']} credits released")
 
 
 def register(app: typer.Typer) -> None:

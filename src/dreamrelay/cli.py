@@ -170,8 +170,8 @@ def sandbox(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8100,
 ) -> None:
-    """Run only the sandbox upstream (official Dream Machine API) under /dream-machine/v1."""
-    from dreamrelay.sandbox.app import SandboxConfig, create_standalone_app
+    """Run only the sandbox upstream: the official API at /dream-machine/v1, Kling images at /kling/v1."""
+    from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
 
     settings = Settings()
     config = SandboxConfig(
@@ -180,8 +180,11 @@ def sandbox(
         queued_seconds=settings.sandbox_queued_seconds,
         dreaming_seconds=settings.sandbox_dreaming_seconds,
     )
-    typer.echo(f"Sandbox upstream on http://{host}:{port}/dream-machine/v1 (Bearer {settings.sandbox_key})")
-    uvicorn.run(create_standalone_app(config), host=host, port=port, log_level="info")
+    base = f"http://{host}:{port}"
+    typer.echo(
+        f"Sandbox upstream on {base}/dream-machine/v1 and {base}/kling/v1 (Bearer {settings.sandbox_key})"
+    )
+    uvicorn.run(create_sandbox_app(config), host=host, port=port, log_level="info")
 
 
 @app.command("migrate")

@@ -14,6 +14,12 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60.0
+NO_LIMIT = 0  # a limit of 0 (server setting or key column) switches that limit off
+
+
+def effective_limit(own: int | None, default: int) -> int:
+    """The key's own limit when it has one, else the server's; NO_LIMIT means no check at all."""
+    return default if own is None else own
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,6 @@ def _decide(tokens: float, limit: int, allowed: bool) -> Decision:
 
 class RateLimiter(Protocol):
     async def hit(self, bucket: str, limit: int) -> Decision: ...
-    async def close(self) -> None: ...
 
 
 class MemoryRateLimiter:
@@ -67,9 +72,6 @@ class MemoryRateLimiter:
             tokens -= 1.0
         self._buckets[bucket] = (tokens, now)
         return _decide(tokens, limit, allowed)
-
-    async def close(self) -> None:
-        self._buckets.clear()
 
 
 # The same bucket, refilled from Redis's own clock, read-modified-written atomically by one script.
@@ -96,8 +98,8 @@ return {allowed, tostring(tokens)}
 class RedisRateLimiter:
     """Shared buckets; if Redis is unreachable the request passes (logged) rather than failing."""
 
-    def __init__(self, url: str, prefix: str) -> None:
-        self._redis: Redis = Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
         self._script = self._redis.register_script(_BUCKET_SCRIPT)
         self._prefix = prefix
 
@@ -109,9 +111,6 @@ class RedisRateLimiter:
             return Decision(True, limit, limit, 0, 0)
         return _decide(float(tokens), limit, bool(int(allowed)))
 
-    async def close(self) -> None:
-        await self._redis.aclose()
 
-
-def create_rate_limiter(redis_url: str | None, prefix: str) -> RateLimiter:
-    return RedisRateLimiter(redis_url, prefix + "rl:") if redis_url else MemoryRateLimiter()
+def create_rate_limiter(redis: Redis | None, prefix: str) -> RateLimiter:
+    return RedisRateLimiter(redis, prefix + "rl:") if redis is not None else MemoryRateLimiter()

@@ -8,20 +8,27 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 import aiohttp
+from redis.asyncio import Redis
 
-from dreamrelay.media.storage import LocalStorage, Storage
+from dreamrelay.locks import KeyedLocks
+from dreamrelay.media.storage import LocalStorage, S3Storage, Storage
 from dreamrelay.netguard import URLPolicy, guarded_session
 from dreamrelay.ratelimit import RateLimiter, create_rate_limiter
 from dreamrelay.services.auth import KeyCache
+from dreamrelay.services.body_cache import BodyCache
 from dreamrelay.services.bootstrap import ensure_admin_token
+from dreamrelay.services.poll_schedule import Durations
 from dreamrelay.settings import Settings
+from dreamrelay.shared_state import connect_redis, create_generations
 from dreamrelay.store.channels import Channel
 from dreamrelay.store.engine import Database
 from dreamrelay.upstreams.base import Upstream
+from dreamrelay.upstreams.kling import KlingUpstream
 from dreamrelay.upstreams.luma import LumaUpstream
 from dreamrelay.upstreams.relay import RelayUpstream
 
 INSTANCE_HEADER = "DreamRelay-Instance"
+MEDIA_COPIES_AT_ONCE = 2
 
 
 @dataclass
@@ -32,10 +39,15 @@ class Runtime:
     url_policy: URLPolicy
     limiter: RateLimiter
     key_cache: KeyCache = field(default_factory=KeyCache)
+    body_cache: BodyCache = field(default_factory=lambda: BodyCache(0))
+    durations: Durations = field(default_factory=Durations)  # how long tasks take, for polling
+    redis: Redis | None = None  # shared by the rate limiter and the cache generations
     wake_worker: asyncio.Event = field(default_factory=asyncio.Event)
     wake_deliverer: asyncio.Event = field(default_factory=asyncio.Event)
     background: set[asyncio.Task[None]] = field(default_factory=set)  # awaited on close
-    callbacks_in_hand: set[str] = field(default_factory=set)  # task ids with an upstream callback applying
+    # Copying finished media is mostly probing (CPU): more at once than the cores only queues it.
+    media_copies: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MEDIA_COPIES_AT_ONCE))
+    callback_locks: KeyedLocks = field(default_factory=KeyedLocks)  # one upstream report at a time per task
     instance: str = field(default_factory=lambda: uuid.uuid4().hex[:12])  # this process, in lease owners
     _upstream_session: aiohttp.ClientSession | None = None
     _guarded_session: aiohttp.ClientSession | None = None
@@ -44,12 +56,16 @@ class Runtime:
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        redis = connect_redis(settings.redis_url) if settings.redis_url else None
         return cls(
             settings=settings,
             db=Database(settings.resolved_database_url),
-            storage=LocalStorage(settings.data_dir / "media"),
+            storage=_storage(settings),
             url_policy=URLPolicy.from_setting(settings.allow_private_urls),
-            limiter=create_rate_limiter(settings.redis_url, settings.redis_prefix),
+            body_cache=BodyCache(settings.body_cache_bytes, settings.body_cache_seconds),
+            limiter=create_rate_limiter(redis, settings.redis_prefix),
+            key_cache=KeyCache(create_generations(redis, settings.redis_prefix)),
+            redis=redis,
         )
 
     @property
@@ -80,12 +96,27 @@ class Runtime:
             self._guarded_session = guarded_session(self.url_policy)
         return self._guarded_session
 
-    def upstream_for(self, channel: Channel) -> Upstream:
+    def calls_back(self, upstream: Upstream) -> bool:
+        """Whether tasks sent through `upstream` get our callback URL (polling stays the safety net)."""
+        return self.settings.upstream_callbacks and upstream.takes_callbacks
+
+    def upstream_for(self, channel: Channel, *, images: bool = False) -> Upstream:
+        """The adapter that speaks to `channel` for video tasks, or for image tasks with `images`."""
+        timeout = self.settings.upstream_timeout_seconds
+        if images:
+            if channel.kind == "sandbox":
+                return KlingUpstream(
+                    self.upstream_session, self.settings.sandbox_kling_url, self.settings.sandbox_key
+                )
+            if channel.kind == "kling":
+                return KlingUpstream(
+                    self.upstream_session, channel.base_url, channel.secret_key, timeout_seconds=timeout
+                )
+            raise ValueError(f"channel kind {channel.kind!r} makes no images")
         if channel.kind == "sandbox":
             return LumaUpstream(
                 self.upstream_session, self.settings.sandbox_base_url, self.settings.sandbox_key
             )
-        timeout = self.settings.upstream_timeout_seconds
         if channel.kind == "luma":
             return LumaUpstream(
                 self.upstream_session, channel.base_url, channel.secret_key, timeout_seconds=timeout
@@ -103,7 +134,8 @@ class Runtime:
             if session is not None:
                 await session.close()
         self._upstream_session = self._guarded_session = None
-        await self.limiter.close()
+        if self.redis is not None:
+            await self.redis.aclose()
         await self.db.dispose()
 
     async def __aenter__(self) -> Runtime:
@@ -113,3 +145,16 @@ class Runtime:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+
+def _storage(settings: Settings) -> Storage:
+    if settings.media_url and settings.media_on_s3:
+        return S3Storage(
+            settings.media_url,
+            endpoint=settings.media_endpoint,
+            region=settings.media_region,
+            access_key_id=settings.media_access_key_id,
+            secret_access_key=settings.media_secret_access_key,
+            presign_endpoint=settings.media_presign_endpoint,
+        )
+    return LocalStorage(settings.media_dir)

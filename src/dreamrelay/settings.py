@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -32,11 +32,23 @@ class Settings(BaseSettings):
     max_body_bytes: int = 30 * 1024 * 1024  # two base64 images of 10 MB fit
     max_image_bytes: int = 10 * 1024 * 1024
 
-    rate_limit_rpm: int = 600  # requests per minute per key (every client route)
-    rate_limit_batch_rpm: int = 120  # batch queries per minute per key
-    rate_limit_in_flight: int = 50  # tasks pending or processing per key
+    rate_limit_rpm: int = 600  # requests per minute per key (every client route); 0 = none
+    rate_limit_batch_rpm: int = 120  # batch queries per minute per key; 0 = none
+    rate_limit_in_flight: int = 50  # tasks pending or processing per key; 0 = none
     redis_url: str | None = None  # shared rate limits across processes when set
     redis_prefix: str = "dreamrelay:"  # namespace of our Redis keys (several relays may share one Redis)
+
+    body_cache_bytes: int = 256 * 1024 * 1024  # finished tasks' bodies kept in memory for reads (0: off)
+    body_cache_seconds: float = 60.0  # how long another process may still show a task deleted here
+
+    media_url: str | None = None  # default: <data_dir>/media; a directory path, or s3://bucket[/prefix]
+    media_endpoint: str | None = None  # S3 API endpoint (MinIO, R2, …); unset means AWS by region
+    media_region: str | None = None
+    media_access_key_id: str | None = None  # unset: the usual AWS_* variables / instance credentials
+    media_secret_access_key: str | None = Field(default=None, repr=False)
+    media_serve: Literal["proxy", "presign"] = "proxy"  # stream from us, or redirect to a presigned URL
+    media_presign_endpoint: str | None = None  # the endpoint as customers reach it; default media_endpoint
+    media_presign_seconds: int = Field(default=900, ge=10, le=7 * 24 * 3600)
 
     worker_enabled: bool = True
     worker_batch_size: int = 100
@@ -46,8 +58,10 @@ class Settings(BaseSettings):
     channel_failure_threshold: int = 5  # failures in a row before a channel is benched
     channel_bench_seconds: float = 60.0  # then it is tried again (one success restores it)
     upstream_timeout_seconds: float = 30.0
+    upstream_callbacks: bool = True  # give callback-capable upstreams our URL (off when they cannot reach us)
     poll_error_limit: int = 8  # failed polls in a row (or "unknown id") before a task is given up
     poll_error_base_seconds: float = 1.0  # wait after the n-th failed poll: base·2^n, at most 60 s
+    batch_ride_along_seconds: float = 10.0  # a batched poll with room takes its channel's tasks due this soon
 
     callback_retry_base_seconds: float = 5.0  # first retry after ~5 s, doubling, capped at 1 h
     callback_give_up_seconds: float = 24 * 3600.0  # then the event is marked dead
@@ -78,6 +92,26 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
 
+    @model_validator(mode="after")
+    def _check_media(self) -> Settings:
+        url = self.media_url or ""
+        if "://" in url and not url.startswith("s3://"):
+            raise ValueError("DREAMRELAY_MEDIA_URL: a directory path or s3://bucket[/prefix]")
+        if url.startswith("s3://") and not url[len("s3://") :].strip("/"):
+            raise ValueError("DREAMRELAY_MEDIA_URL: s3:// needs a bucket name (s3://bucket[/prefix])")
+        if self.media_serve == "presign" and not self.media_on_s3:
+            raise ValueError("DREAMRELAY_MEDIA_SERVE=presign needs media on S3 (DREAMRELAY_MEDIA_URL=s3://…)")
+        return self
+
+    @property
+    def media_on_s3(self) -> bool:
+        return (self.media_url or "").startswith("s3://")
+
+    @property
+    def media_dir(self) -> Path:
+        """Where local media lives (when not on S3)."""
+        return Path(self.media_url) if self.media_url else self.data_dir / "media"
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -104,6 +138,11 @@ class Settings(BaseSettings):
     def mounts_sandbox(self) -> bool:
         """The API serves the sandbox itself unless the operator points sandbox channels elsewhere."""
         return self.sandbox_enabled and self.sandbox_url is None
+
+    @property
+    def sandbox_kling_url(self) -> str:
+        """The sandbox's Kling image API root (the adapter appends /v1/images/generations)."""
+        return f"{self.loopback_url}/sandbox/kling"
 
     def with_overrides(self, **changes: Any) -> Settings:
         return self.model_copy(update=changes)

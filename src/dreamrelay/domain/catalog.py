@@ -34,3 +34,11 @@ def normalise_duration(value: str) -> str | None:
     if not text.endswith("s"):
         text += "s"
     return text if text in DURATIONS else None
+
+
+# Kling image generation (the seed's parameter table).
+IMAGE_MODELS = ("kling-image",)
+IMAGE_ASPECT_RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4", "3:2", "2:3")
+IMAGE_PROMPT_MAX_CHARS = 500
+IMAGE_NEGATIVE_PROMPT_MAX_CHARS = 200
+IMAGE_COUNT_MAX = 9

@@ -60,6 +60,10 @@ class PayloadTooLarge(DreamRelayError):
     status, code, type = 413, "payload_too_large", "invalid_request_error"
 
 
+class RangeNotSatisfiable(DreamRelayError):
+    status, code, type = 416, "range_not_satisfiable", "invalid_request_error"
+
+
 class RateLimited(DreamRelayError):
     status, code, type = 429, "rate_limited", "rate_limit_error"
 
@@ -70,6 +74,10 @@ class InternalError(DreamRelayError):
 
 class UpstreamError(DreamRelayError):
     status, code, type = 502, "upstream_error", "upstream_error"
+
+
+class StorageUnavailable(DreamRelayError):
+    status, code, type = 503, "storage_unavailable", "api_error"
 
 
 class NoChannelAvailable(DreamRelayError):

@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from dreamrelay import __version__
-from dreamrelay.http import errors
+from dreamrelay.http import errors, openapi
+from dreamrelay.http.console import routes as console
 from dreamrelay.http.middleware import BodyLimit, ClientCORS, Metrics, RateLimitHeaders, RequestId
-from dreamrelay.http.routes import account, admin, luma, media, ops, upstream
+from dreamrelay.http.routes import account, admin, kling, luma, media, official, ops, upstream
 from dreamrelay.runtime import Runtime
 from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
 from dreamrelay.settings import Settings
@@ -21,7 +22,7 @@ from dreamrelay.worker.process import follow_and_deliver
 
 log = logging.getLogger(__name__)
 
-SANDBOX_MOUNT = "/sandbox/dream-machine/v1"
+SANDBOX_MOUNT = "/sandbox"  # the sandbox serves /sandbox/dream-machine/v1 and /sandbox/kling/v1
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -64,12 +65,16 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.runtime = rt
     errors.install(app)
+    openapi.install(app)
     app.include_router(luma.router)
+    app.include_router(official.router)
+    app.include_router(kling.router)
     app.include_router(media.router)
     app.include_router(ops.router)
     app.include_router(account.router)
     app.include_router(admin.router)
     app.include_router(upstream.router)
+    app.include_router(console.router)
     if sandbox is not None:
         app.mount(SANDBOX_MOUNT, sandbox)
     app.add_middleware(RateLimitHeaders)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any, TypeVar
 
 import orjson
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ValidationError
 
 from dreamrelay.domain.errors import InvalidRequest, RateLimited
+from dreamrelay.ratelimit import NO_LIMIT, effective_limit
 from dreamrelay.runtime import Runtime
 from dreamrelay.services.auth import Caller, authenticate
 
@@ -20,22 +21,30 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
+async def _runtime(request: Request) -> Runtime:
+    # async on purpose: FastAPI runs a plain-def dependency in a worker thread, on every request.
+    return get_runtime(request)
+
+
 async def current_caller(request: Request) -> Caller:
     """The authenticated key, after its requests-per-minute bucket let this request through."""
     rt = get_runtime(request)
     caller = await authenticate(rt, request.headers.get("authorization"))
-    await _spend(request, rt, f"{caller.key_id}:rpm", caller.rpm or rt.settings.rate_limit_rpm)
+    await _spend(request, rt, f"{caller.key_id}:rpm", effective_limit(caller.rpm, rt.settings.rate_limit_rpm))
     return caller
 
 
 async def batch_caller(request: Request, caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
     """Batch queries also draw from their own, smaller bucket."""
     rt = get_runtime(request)
-    await _spend(request, rt, f"{caller.key_id}:batch", caller.batch_rpm or rt.settings.rate_limit_batch_rpm)
+    limit = effective_limit(caller.batch_rpm, rt.settings.rate_limit_batch_rpm)
+    await _spend(request, rt, f"{caller.key_id}:batch", limit)
     return caller
 
 
 async def _spend(request: Request, rt: Runtime, bucket: str, limit: int) -> None:
+    if limit == NO_LIMIT:
+        return
     decision = await rt.limiter.hit(bucket, limit)
     # Of several buckets, the headers show the one closest to running out.
     shown = getattr(request.state, "ratelimit_headers", None)
@@ -46,7 +55,10 @@ async def _spend(request: Request, rt: Runtime, bucket: str, limit: int) -> None
         raise RateLimited("rate limit reached for this API key; slow down", headers=decision.headers())
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+RuntimeDep = Annotated[Runtime, Depends(_runtime)]
+# Paging of every list route; the offset cap keeps it within a database integer.
+Limit = Annotated[int, Query(ge=1, le=1000, description="At most this many items.")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="Skip this many items first.")]
 CallerDep = Annotated[Caller, Depends(current_caller)]
 BatchCallerDep = Annotated[Caller, Depends(batch_caller)]
 
@@ -79,10 +91,6 @@ def describe(exc: ValidationError) -> str:
 
 
 def json_body_doc(model: type[BaseModel]) -> dict[str, Any]:
-    """OpenAPI requestBody for routes that parse their body themselves."""
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": model.model_json_schema()}},
-        }
-    }
+    """OpenAPI requestBody for routes that parse their body themselves (http/openapi.py hoists $defs)."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}

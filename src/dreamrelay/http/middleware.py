@@ -70,8 +70,11 @@ class BodyLimit:
         await self.app(scope, limited_receive, send)
 
 
+NO_CORS = ("/admin", "/console")  # same-origin only: the operator's API and the console's cookie routes
+
+
 class ClientCORS:
-    """CORS for the client API (browsers call it directly); never for /admin."""
+    """CORS for the client API (browsers call it directly); never for /admin or the console."""
 
     def __init__(self, app: ASGIApp, origins: list[str]) -> None:
         self.app = app
@@ -91,7 +94,7 @@ class ClientCORS:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not scope["path"].startswith("/admin"):
+        if scope["type"] == "http" and not scope["path"].startswith(NO_CORS):
             await self.cors(scope, receive, send)
         else:
             await self.app(scope, receive, send)

@@ -1,4 +1,9 @@
-"""Where DreamRelay keeps media: a local directory (S3-compatible storage arrives behind the same seam)."""
+"""Where DreamRelay keeps media: a local directory, or an S3-compatible bucket through obstore.
+
+Both backends answer the same protocol, so the rest of the code never knows which one it has:
+writers put bytes or a file under a key, the /media route asks for an object's size and validator,
+streams a byte range of it, or (where the backend can) a short-lived presigned URL.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +11,55 @@ import os
 import re
 import shutil
 import tempfile
-from pathlib import Path
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path, PurePosixPath
+from stat import S_ISREG
 from typing import Protocol
 
 import anyio
+import obstore
+from obstore.exceptions import BaseError as BaseObstoreError
+from obstore.store import S3Store
 
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
+CHUNK_BYTES = 256 * 1024  # what one read of a stream hands to the HTTP response
+# A slow viewer may take minutes to read a video through us: stalls end a transfer, else an hour does.
+S3_CLIENT = {
+    "connect_timeout": timedelta(seconds=5),
+    "read_timeout": timedelta(seconds=30),
+    "timeout": timedelta(hours=1),
+}
+S3_RETRY = {"max_retries": 3, "retry_timeout": timedelta(seconds=20)}
+MEDIA_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".png": "image/png"}
+
+
+class StorageError(Exception):
+    """The storage could not be reached or refused the operation (not "no such object")."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    size: int
+    etag: str  # a quoted strong validator, as HTTP wants it
+    modified: float  # Unix seconds
 
 
 class Storage(Protocol):
     async def put_bytes(self, key: str, data: bytes) -> None: ...
     async def put_file(self, key: str, source: Path) -> None: ...
-    def local_path(self, key: str) -> Path | None: ...
+    async def stat(self, key: str) -> ObjectInfo | None:
+        """The object's size and validator; None when there is no such object (or the key is unsafe)."""
+        ...
+
+    def stream(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        """Bytes [start, end) of an object that `stat` found."""
+        ...
+
+    async def presign(self, key: str, expires_seconds: int) -> str | None:
+        """A URL that fetches the object without our credentials; None when the backend has none."""
+        ...
 
 
 def check_key(key: str) -> str:
@@ -25,6 +67,11 @@ def check_key(key: str) -> str:
     if not _SAFE_KEY.match(key) or ".." in key.split("/"):
         raise ValueError(f"unsafe media key: {key!r}")
     return key
+
+
+def media_type(key: str) -> str | None:
+    """The Content-Type of a key we serve; None for any other kind of file."""
+    return MEDIA_TYPES.get(PurePosixPath(key).suffix)
 
 
 class LocalStorage:
@@ -38,17 +85,41 @@ class LocalStorage:
         return self.root / check_key(key)
 
     async def put_bytes(self, key: str, data: bytes) -> None:
-        await anyio.to_thread.run_sync(self._write, self._target(key), data)
+        try:
+            await anyio.to_thread.run_sync(self._write, self._target(key), data)
+        except OSError as exc:
+            raise StorageError(f"could not write {key}: {exc}") from exc
 
     async def put_file(self, key: str, source: Path) -> None:
-        await anyio.to_thread.run_sync(self._copy, self._target(key), source)
-
-    def local_path(self, key: str) -> Path | None:
         try:
-            path = self._target(key)
-        except ValueError:
+            await anyio.to_thread.run_sync(self._copy, self._target(key), source)
+        except OSError as exc:
+            raise StorageError(f"could not write {key}: {exc}") from exc
+
+    async def stat(self, key: str) -> ObjectInfo | None:
+        try:
+            found = await anyio.to_thread.run_sync(os.stat, self._target(key))
+        except (ValueError, OSError):
             return None
-        return path if path.is_file() else None
+        if not S_ISREG(found.st_mode):
+            return None
+        return ObjectInfo(
+            size=found.st_size, etag=f'"{found.st_size:x}-{found.st_mtime_ns:x}"', modified=found.st_mtime
+        )
+
+    async def stream(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        async with await anyio.open_file(self._target(key), "rb") as handle:
+            await handle.seek(start)
+            remaining = end - start
+            while remaining > 0:
+                chunk = await handle.read(min(CHUNK_BYTES, remaining))
+                if not chunk:
+                    return
+                remaining -= len(chunk)
+                yield chunk
+
+    async def presign(self, key: str, expires_seconds: int) -> str | None:
+        return None
 
     @staticmethod
     def _write(target: Path, data: bytes) -> None:
@@ -65,3 +136,91 @@ class LocalStorage:
         os.close(fd)
         shutil.copyfile(source, tmp)
         os.replace(tmp, target)
+
+
+class S3Storage:
+    """Objects in an S3-compatible bucket (AWS, R2, MinIO, Garage, SeaweedFS…), under an optional prefix.
+
+    A put is atomic on S3 (a reader sees the whole object or none); large files go up in parts.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        endpoint: str | None = None,
+        region: str | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        presign_endpoint: str | None = None,
+    ) -> None:
+        config: dict[str, str] = {}
+        if endpoint:
+            config["endpoint"] = endpoint
+        if region:
+            config["region"] = region
+        if access_key_id:
+            config["access_key_id"] = access_key_id
+        if secret_access_key:
+            config["secret_access_key"] = secret_access_key
+        # Not named in `config`, the rest comes from the usual AWS_* variables or instance credentials.
+        self._store = self._open(url, config)
+        # Presigned URLs name the host customers reach, which may not be the one we use inside.
+        self._signer = (
+            self._open(url, {**config, "endpoint": presign_endpoint}) if presign_endpoint else self._store
+        )
+
+    @staticmethod
+    def _open(url: str, config: dict[str, str]) -> S3Store:
+        endpoint = config.get("endpoint", "")
+        client = {**S3_CLIENT, "allow_http": endpoint.startswith("http://")}
+        return S3Store.from_url(
+            url,
+            config=config,  # type: ignore[arg-type]
+            client_options=client,  # type: ignore[arg-type]
+            retry_config=S3_RETRY,  # type: ignore[arg-type]
+        )
+
+    async def put_bytes(self, key: str, data: bytes) -> None:
+        try:
+            await obstore.put_async(self._store, check_key(key), data, attributes=self._attributes(key))
+        except BaseObstoreError as exc:
+            raise StorageError(f"could not store {key}: {exc}") from exc
+
+    async def put_file(self, key: str, source: Path) -> None:
+        try:
+            await obstore.put_async(self._store, check_key(key), source, attributes=self._attributes(key))
+        except BaseObstoreError as exc:
+            raise StorageError(f"could not store {key}: {exc}") from exc
+
+    async def stat(self, key: str) -> ObjectInfo | None:
+        try:
+            meta = await obstore.head_async(self._store, check_key(key))
+        except (ValueError, FileNotFoundError):
+            return None
+        except BaseObstoreError as exc:
+            raise StorageError(f"could not look up {key}: {exc}") from exc
+        etag = meta["e_tag"] or f'"{meta["size"]:x}-{meta["last_modified"].timestamp():.0f}"'
+        return ObjectInfo(size=meta["size"], etag=etag, modified=meta["last_modified"].timestamp())
+
+    async def stream(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        if end <= start:
+            return
+        try:
+            result = await obstore.get_async(self._store, check_key(key), options={"range": (start, end)})
+            async for chunk in result.stream(min_chunk_size=CHUNK_BYTES):
+                yield bytes(chunk)
+        except BaseObstoreError as exc:
+            raise StorageError(f"could not read {key}: {exc}") from exc
+
+    async def presign(self, key: str, expires_seconds: int) -> str | None:
+        try:
+            path = check_key(key)
+            return await obstore.sign_async(self._signer, "GET", path, timedelta(seconds=expires_seconds))
+        except BaseObstoreError as exc:  # e.g. instance credentials that cannot be fetched
+            raise StorageError(f"could not sign a URL for {key}: {exc}") from exc
+
+    @staticmethod
+    def _attributes(key: str) -> dict[str, str]:
+        found = media_type(key)
+        return {"Content-Type": found} if found else {}

@@ -28,6 +28,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
 from dreamrelay.media import probe
+from dreamrelay.sandbox.kling import KlingSandbox, kling_router
 from dreamrelay.sandbox.render import RenderSpec, dimensions, frame_count, render_video
 
 log = logging.getLogger(__name__)
@@ -364,7 +365,9 @@ class Sandbox:
 
 
 def create_sandbox_app(config: SandboxConfig) -> FastAPI:
+    """The official API under /dream-machine/v1 and Kling's image API under /kling/v1."""
     sandbox = Sandbox(config)
+    kling = KlingSandbox(sandbox)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -372,6 +375,7 @@ def create_sandbox_app(config: SandboxConfig) -> FastAPI:
         try:
             yield
         finally:
+            await kling.stop()
             await sandbox.stop()
 
     app = FastAPI(title="DreamRelay sandbox (official Dream Machine API)", lifespan=lifespan)
@@ -381,7 +385,8 @@ def create_sandbox_app(config: SandboxConfig) -> FastAPI:
     async def sandbox_error(request: Request, exc: SandboxError) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status)
 
-    app.include_router(_router(sandbox, config))
+    app.include_router(_router(sandbox, config), prefix="/dream-machine/v1")
+    app.include_router(kling_router(kling, config.api_key, _base_url), prefix="/kling")
     return app
 
 
@@ -462,17 +467,3 @@ def _router(sandbox: Sandbox, config: SandboxConfig) -> APIRouter:
         return FileResponse(path, media_type=media_type)
 
     return router
-
-
-def create_standalone_app(config: SandboxConfig) -> FastAPI:
-    """`dreamrelay sandbox`: the sandbox alone, at the official path /dream-machine/v1."""
-    sandbox_app = create_sandbox_app(config)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with sandbox_app.router.lifespan_context(sandbox_app):
-            yield
-
-    app = FastAPI(title="DreamRelay sandbox", lifespan=lifespan)
-    app.mount("/dream-machine/v1", sandbox_app)
-    return app

@@ -2,11 +2,13 @@
 
 Text-to-video: a colour field derived from the prompt drifts while the prompt's words scroll by.
 Image-to-video: the start image drifts sideways; an end image crossfades in; loop returns to frame one.
+Images (Kling): the prompt's colour field with its caption, blended with the reference image if any.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import textwrap
 import threading
 import uuid
@@ -181,3 +183,39 @@ def _caption(prompt: str, width: int, height: int) -> tuple[np.ndarray, np.ndarr
         draw.text((width * 0.06, top + number * font_size * 1.3), line, fill=255, font=font)
     mask = np.asarray(layer) > 127
     return mask, np.array([245, 245, 245], dtype=np.uint8)
+
+
+# Kling's image sizes per aspect ratio (about one megapixel, exact ratios).
+IMAGE_SIZES = {
+    "1:1": (1024, 1024),
+    "16:9": (1280, 720),
+    "9:16": (720, 1280),
+    "4:3": (1152, 864),
+    "3:4": (864, 1152),
+    "3:2": (1248, 832),
+    "2:3": (832, 1248),
+}
+
+
+def render_image(
+    prompt: str,
+    aspect_ratio: str,
+    index: int,
+    *,
+    reference: bytes | None = None,
+    fidelity: float = 0.5,
+) -> bytes:
+    """One JPEG of a Kling image task: the prompt's colour field (varied per index) under its caption;
+    a reference image shows through with `fidelity` as its weight (1 = the reference itself)."""
+    width, height = IMAGE_SIZES[aspect_ratio]
+    picture = _prompt_field(f"{prompt}\x00{index}", width, height).astype(np.float32)
+    if reference is not None:
+        fitted = _fit(open_image(reference), (width, height)).astype(np.float32)
+        picture = fitted * fidelity + picture * (1 - fidelity)
+    result = np.clip(picture, 0, 255).astype(np.uint8)
+    if reference is None or fidelity < 1:
+        mask, glyphs = _caption(prompt, width, height)
+        result[mask] = glyphs
+    out = io.BytesIO()
+    Image.fromarray(result).save(out, format="JPEG", quality=88)
+    return out.getvalue()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 
-from dreamrelay.domain.catalog import MODELS
+from dreamrelay.domain.catalog import IMAGE_MODELS, MODELS
 from dreamrelay.domain.errors import Conflict, InvalidRequest, NotFound
 from dreamrelay.formats.own import iso_millis
 from dreamrelay.store import accounts as account_store
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
 LEDGER_KINDS = ("topup", "hold", "capture", "release", "adjustment")
-PRICE_ACTIONS = ("generate", "extend", pricing.WILDCARD)
+PRICE_ACTIONS = ("generate", "extend", "image", pricing.WILDCARD)
 
 
 def _times(row: dict[str, Any]) -> dict[str, Any]:
@@ -175,15 +175,19 @@ async def usage(
 
 # ---- keys --------------------------------------------------------------------------------------
 def _check_key_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    for name in ("name", "disabled"):  # these have a value always; only the limits can be cleared
+        if name in settings and settings[name] is None:
+            raise InvalidRequest(f"{name} cannot be null")
     models = settings.get("allowed_models")
     if models is not None:
-        unknown = [m for m in models if m not in MODELS]
+        known = (*MODELS, *IMAGE_MODELS)
+        unknown = [m for m in models if m not in known]
         if unknown:
-            raise InvalidRequest(f"allowed_models: unknown models {unknown}; known: {', '.join(MODELS)}")
+            raise InvalidRequest(f"allowed_models: unknown models {unknown}; known: {', '.join(known)}")
     for name in ("spend_cap", "rpm", "max_in_flight", "batch_rpm"):
         value = settings.get(name)
-        if value is not None and value < (0 if name == "spend_cap" else 1):
-            raise InvalidRequest(f"{name} must be {'at least 0' if name == 'spend_cap' else 'positive'}")
+        if value is not None and value < 0:
+            raise InvalidRequest(f"{name} must be at least 0 (for the limits, 0 = no limit)")
     return settings
 
 
@@ -206,7 +210,7 @@ async def list_keys(rt: Runtime, account: str | None = None) -> list[dict[str, A
 
 
 async def update_key(rt: Runtime, key_id: int, settings: dict[str, Any]) -> dict[str, Any]:
-    """Apply the given settings (None clears a limit); the change holds at once in this process."""
+    """Apply the given settings (None clears a limit); the change holds at once in every process."""
     if not settings:
         raise InvalidRequest("nothing to change")
     _check_key_settings(settings)
@@ -215,16 +219,16 @@ async def update_key(rt: Runtime, key_id: int, settings: dict[str, Any]) -> dict
         if key_hash is None:
             raise NotFound(f"no key with id {key_id}")
         described = (await account_store.describe_keys(conn, key_id=key_id))[0]
-    rt.key_cache.forget(key_hash)
+    await rt.key_cache.invalidate()  # after the commit: whoever reads the key next reads the change
     return _times(described)
 
 
 # ---- prices ------------------------------------------------------------------------------------
 def _price_fields(model: str, resolution: str, duration: str, action: str) -> dict[str, str]:
-    if model not in (*MODELS, pricing.WILDCARD):
-        raise InvalidRequest(f"model must be one of {', '.join(MODELS)} or '*'")
+    if model not in (*MODELS, *IMAGE_MODELS, pricing.WILDCARD):
+        raise InvalidRequest(f"model must be one of {', '.join((*MODELS, *IMAGE_MODELS))} or '*'")
     if action not in PRICE_ACTIONS:
-        raise InvalidRequest("action must be generate, extend or '*'")
+        raise InvalidRequest(f"action must be one of {', '.join(PRICE_ACTIONS)}")
     return {"model": model, "resolution": resolution, "duration": duration, "action": action}
 
 

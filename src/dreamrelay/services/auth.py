@@ -1,4 +1,10 @@
-"""Bearer-key authentication with a short in-process cache, so the hot path skips the database."""
+"""Bearer-key authentication with a short in-process cache, so the hot path skips the database.
+
+The cache is kept per process and checked against the shared "keys" generation on every request
+(shared_state.py): a key disabled, limited or expired through any process is refused by every
+process from the very next request. CACHE_SECONDS only bounds staleness if Redis ever loses an
+announcement.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dreamrelay.domain.errors import Forbidden, InvalidApiKey
+from dreamrelay.shared_state import Generations, LocalGenerations
 from dreamrelay.store import accounts
 
 if TYPE_CHECKING:
     from dreamrelay.runtime import Runtime
 
 CACHE_SECONDS = 30.0
+CACHE_MAX_ENTRIES = 100_000  # a flood of made-up keys empties the cache rather than growing it
+KEYS_GENERATION = "keys"
 LAST_USED_RESOLUTION_SECONDS = 60.0
 
 
@@ -32,17 +41,20 @@ class Caller:
 
 @dataclass
 class KeyCache:
-    """hash → (owner or None, expiry). Misses are cached too, so floods of bad keys stay cheap."""
+    """hash → (owner or None, expiry). Misses are cached too, so floods of bad keys stay cheap.
 
+    `entries` were all read under one shared generation; when it moves on they are dropped.
+    """
+
+    generations: Generations = field(default_factory=LocalGenerations)
     entries: dict[str, tuple[accounts.KeyOwner | None, float]] = field(default_factory=dict)
+    generation: int | None = None  # the shared generation `entries` were read under
     last_used: dict[int, float] = field(default_factory=dict)  # key id → when, not yet written
     written: dict[int, float] = field(default_factory=dict)  # key id → last value written
 
-    def forget(self, key_hash: str | None = None) -> None:
-        if key_hash is None:
-            self.entries.clear()
-        else:
-            self.entries.pop(key_hash, None)
+    async def invalidate(self) -> None:
+        """After any change to a key: every process (this one too) reads keys afresh."""
+        await self.generations.bump(KEYS_GENERATION)
 
     def note_use(self, key_id: int, now: float) -> None:
         # last_used_at is kept to the minute: no write per request.
@@ -65,17 +77,30 @@ def parse_bearer(header: str | None) -> str:
     return token
 
 
+async def _find_owner(rt: Runtime, key_hash: str) -> accounts.KeyOwner | None:
+    cache = rt.key_cache
+    # Read the generation before the database: a row read after it is at least that fresh.
+    generation = await cache.generations.read(KEYS_GENERATION)
+    if generation is None or generation != cache.generation:
+        cache.entries.clear()
+        cache.generation = generation
+    now = time.monotonic()
+    cached = cache.entries.get(key_hash)
+    if cached is not None and cached[1] > now:
+        return cached[0]
+    async with rt.db.reader() as conn:
+        owner = await accounts.find_key(conn, key_hash)
+    # Kept only if no newer generation was seen meanwhile (by a request running beside this one).
+    if generation is not None and generation == cache.generation:
+        if len(cache.entries) >= CACHE_MAX_ENTRIES:
+            cache.entries.clear()
+        cache.entries[key_hash] = (owner, now + CACHE_SECONDS)
+    return owner
+
+
 async def authenticate(rt: Runtime, header: str | None) -> Caller:
     token = parse_bearer(header)
-    key_hash = accounts.hash_key(token)
-    now = time.monotonic()
-    cached = rt.key_cache.entries.get(key_hash)
-    if cached is not None and cached[1] > now:
-        owner = cached[0]
-    else:
-        async with rt.db.reader() as conn:
-            owner = await accounts.find_key(conn, key_hash)
-        rt.key_cache.entries[key_hash] = (owner, now + CACHE_SECONDS)
+    owner = await _find_owner(rt, accounts.hash_key(token))
     if owner is None:
         raise InvalidApiKey("unknown API key")
     if owner.disabled:

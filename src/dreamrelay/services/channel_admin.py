@@ -6,24 +6,30 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import orjson
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from dreamrelay.domain.catalog import MODELS
 from dreamrelay.domain.errors import Conflict, InvalidRequest, NotFound
+from dreamrelay.domain.states import TaskState
 from dreamrelay.formats.own import iso_millis
+from dreamrelay.services import lifecycle
 from dreamrelay.services.admin import deliveries, ledger_entries
 from dreamrelay.store import accounts as account_store
 from dreamrelay.store import channels as channel_store
 from dreamrelay.store import tasks as task_store
 from dreamrelay.store.channels import Channel
-from dreamrelay.store.schema import accounts, tasks
+from dreamrelay.store.schema import accounts, channels, tasks
+from dreamrelay.store.tasks import TaskRow
 from dreamrelay.upstreams.http import send_json
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
     from dreamrelay.runtime import Runtime
 
-KINDS = ("sandbox", "luma", "relay")
+KINDS = ("sandbox", "luma", "relay", "kling")
 
 
 def mask(secret: str) -> str:
@@ -79,7 +85,7 @@ async def _find(rt: Runtime, name: str) -> Channel:
 
 async def add_channel(rt: Runtime, **values: Any) -> dict[str, Any]:
     _check(values)
-    if values["kind"] in ("luma", "relay") and not values.get("base_url"):
+    if values["kind"] in ("luma", "relay", "kling") and not values.get("base_url"):
         raise InvalidRequest(f"a {values['kind']} channel needs a base_url")
     try:
         async with rt.db.transaction() as conn:
@@ -111,6 +117,9 @@ async def test_channel(rt: Runtime, name: str) -> dict[str, Any]:
     if channel.kind == "relay":
         method, url, body = "POST", channel.base_url.rstrip("/") + "/luma/tasks", {"ids": []}
         key = channel.secret_key
+    elif channel.kind == "kling":
+        method, body, key = "GET", None, channel.secret_key
+        url = channel.base_url.rstrip("/") + "/images/generations?pageNum=1&pageSize=1"
     else:
         base = rt.settings.sandbox_base_url if channel.kind == "sandbox" else channel.base_url
         key = rt.settings.sandbox_key if channel.kind == "sandbox" else channel.secret_key
@@ -171,24 +180,48 @@ async def show_task(rt: Runtime, task_id: str) -> dict[str, Any]:
         "created_at": iso_millis(task.created_at),
         "finished_at": iso_millis(task.finished_at) if task.finished_at else None,
         "callback_url": task.callback_url,
+        "object": orjson.loads(task.body),
         "ledger": await ledger_entries(rt, task_id=task.id),
         "deliveries": await deliveries(rt, task_id=task.id, with_attempts=True),
     }
 
 
+async def _unfinished(conn: AsyncConnection, task_id: str, why: str) -> TaskRow:
+    task = await task_store.get_task(conn, task_id)
+    if task is None:
+        raise NotFound(f"no task {task_id}")
+    if task.state.is_terminal:
+        raise Conflict(f"task {task_id} is {task.state.value}; {why}", code="task_finished")
+    return task
+
+
 async def repoll(rt: Runtime, task_id: str) -> dict[str, Any]:
     """Ask upstream about an unfinished task now rather than at its next scheduled poll."""
     async with rt.db.transaction() as conn:
-        task = await task_store.get_task(conn, task_id)
-        if task is None:
-            raise NotFound(f"no task {task_id}")
-        if task.state.is_terminal:
-            raise Conflict(
-                f"task {task_id} is {task.state.value}; there is nothing to poll", code="task_finished"
-            )
+        task = await _unfinished(conn, task_id, "there is nothing to poll")
         await task_store.compare_and_set(conn, task, {"next_poll_at": time.time()})
     rt.wake_worker.set()
     return {"id": task_id, "repoll": True}
+
+
+REFUND_REASON = "refunded by the operator"
+
+
+async def refund(rt: Runtime, task_id: str) -> dict[str, Any]:
+    """End an unfinished task as failed: the hold is released (once, as for any failure), callbacks sent.
+
+    A finished task cannot be refunded here: its hold is already captured or released; an operator
+    who wants to give credits back for a completed task tops the account up.
+    """
+    async with rt.db.transaction() as conn:
+        task = await _unfinished(conn, task_id, "only an unfinished task can be refunded")
+        updated = await lifecycle.update(
+            conn, task, rt.media_base_url, state=TaskState.FAILED, failure_reason=REFUND_REASON
+        )
+    if updated is None:
+        raise Conflict(f"task {task_id} changed meanwhile; look again", code="task_changed")
+    rt.wake_deliverer.set()
+    return {"id": task_id, "state": updated.state.value, "refunded": task.price}
 
 
 async def list_tasks(
@@ -214,7 +247,10 @@ async def list_tasks(
         tasks.c.created_at,
         tasks.c.finished_at,
         tasks.c.failure_reason,
+        tasks.c.poll_count,
+        channels.c.name.label("channel"),
     ).join(accounts, accounts.c.id == tasks.c.account_id)
+    query = query.outerjoin(channels, channels.c.id == tasks.c.channel_id)
     if state:
         query = query.where(tasks.c.state == state)
     if account:

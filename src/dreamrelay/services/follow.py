@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,8 @@ import anyio
 from dreamrelay import metrics
 from dreamrelay.domain.states import TaskState, can_move
 from dreamrelay.media import probe
-from dreamrelay.services import lifecycle
+from dreamrelay.media.storage import StorageError
+from dreamrelay.services import lifecycle, poll_schedule
 from dreamrelay.services.submit import DISPATCH_GRACE_SECONDS
 from dreamrelay.store.tasks import TaskRow
 from dreamrelay.upstreams.base import UpstreamStatus
@@ -25,15 +27,22 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_VIDEO_BYTES = 2 * 1024**3
+STORAGE_RETRY_SECONDS = 15.0  # our media storage failed: ask upstream (and try storing) again then
+MAX_IMAGE_BYTES = 50 * 1024**2
 
 
 class MediaCopyError(Exception):
     """Upstream said completed but its media could not be fetched or read (retried later)."""
 
 
-def next_poll_delay(task: TaskRow, now: float) -> float:
-    """Poll young tasks often and old ones rarely: a quarter of the task's age, 0.5 s to 15 s."""
-    return min(max((now - task.created_at) * 0.25, 0.5), 15.0)
+def task_kind(task: TaskRow) -> tuple[object, ...]:
+    """Tasks of one kind on one channel take about as long as each other."""
+    request = task.request
+    return (task.channel_id, task.model, request.get("resolution"), request.get("duration"))
+
+
+def next_poll_delay(rt: Runtime, task: TaskRow, now: float) -> float:
+    return poll_schedule.delay(now - task.created_at, rt.durations.expected(task_kind(task)))
 
 
 def error_delay(errors: int, base_seconds: float) -> float:
@@ -47,28 +56,38 @@ async def apply_status(
     """Apply what upstream says. `owner` is the lease holder (None for an upstream callback)."""
     now = time.time()
     if status.state is TaskState.COMPLETED:
-        if not status.video_url:
+        if not (status.image_urls if task.is_image else status.video_url):
             return await reschedule(rt, task, owner, errors=task.poll_errors + 1)
         try:
-            media = await copy_media(rt, task, status.video_url)
+            if task.is_image:
+                media = await copy_images(rt, task, status.image_urls)
+            else:
+                media = await copy_media(rt, task, status.video_url or "")
         except MediaCopyError as exc:
             log.warning("task %s: media copy failed: %s", task.id, exc)
             return await reschedule(rt, task, owner, errors=task.poll_errors + 1)
+        except StorageError as exc:
+            # Our storage is down, not upstream: wait without counting it against the task (its
+            # deadline still applies).
+            log.error("task %s: media storage failed, trying again later: %s", task.id, exc)
+            return await _write(rt, task, owner, next_poll_at=now + STORAGE_RETRY_SECONDS)
+        rt.durations.note(task_kind(task), now - task.created_at)
         return await _write(
             rt, task, owner, state=TaskState.COMPLETED, media=media, upstream_state=status.raw_state
         )
     if status.state is TaskState.FAILED:
         reason = status.failure_reason or "upstream reported a failure without a reason"
         return await _write(rt, task, owner, state=TaskState.FAILED, failure_reason=reason)
+    polled = owner is not None  # a lease holder polled; None means upstream called us back
     return await _write(
         rt,
         task,
         owner,
         state=status.state if can_move(task.state, status.state) else task.state,
         upstream_state=status.raw_state,
-        poll_count=task.poll_count + 1,
+        poll_count=task.poll_count + int(polled),
         poll_errors=0,
-        next_poll_at=now + max(next_poll_delay(task, now), poll_floor),
+        next_poll_at=now + max(next_poll_delay(rt, task, now), poll_floor),
     )
 
 
@@ -118,6 +137,11 @@ async def _write(rt: Runtime, task: TaskRow, owner: str | None, **values: Any) -
 
 async def copy_media(rt: Runtime, task: TaskRow, video_url: str) -> dict[str, Any]:
     """Download the video, probe it, cut thumbnail and last frame; store all three as ours."""
+    async with rt.media_copies:
+        return await _copy_media(rt, task, video_url)
+
+
+async def _copy_media(rt: Runtime, task: TaskRow, video_url: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="dreamrelay-") as tmp:
         video_path = Path(tmp) / "video.mp4"
         await _download(rt.upstream_session, video_url, video_path)
@@ -136,6 +160,37 @@ async def copy_media(rt: Runtime, task: TaskRow, video_url: str) -> dict[str, An
         "thumbnail": {"key": f"{prefix}/thumbnail.jpg", **thumb},
         "last_frame": {"key": f"{prefix}/last_frame.jpg", **facts["last_frame"]},
     }
+
+
+async def copy_images(rt: Runtime, task: TaskRow, urls: Sequence[str]) -> dict[str, Any]:
+    """Download each image, check it is a JPEG or PNG that decodes, and store it as ours."""
+    images = []
+    for index, url in enumerate(urls):
+        data = await _download_bytes(rt.upstream_session, url, MAX_IMAGE_BYTES)
+        media_type = probe.sniff_image(data)
+        if media_type is None:
+            raise MediaCopyError(f"image {index} from upstream is neither JPEG nor PNG")
+        try:
+            width, height = await anyio.to_thread.run_sync(probe.image_size, data)
+        except probe.MediaError as exc:
+            raise MediaCopyError(f"image {index} from upstream does not decode: {exc}") from exc
+        key = f"tasks/{task.id}/image-{index}.{'png' if media_type == 'image/png' else 'jpg'}"
+        await rt.storage.put_bytes(key, data)
+        images.append({"key": key, "width": width, "height": height, "media_type": media_type})
+    return {"completed_at": time.time(), "images": images}
+
+
+async def _download_bytes(session: aiohttp.ClientSession, url: str, limit: int) -> bytes:
+    try:
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=120, sock_connect=15)) as response:
+            if response.status != 200:
+                raise MediaCopyError(f"GET {url} answered {response.status}")
+            data = await response.content.read(limit + 1)
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        raise MediaCopyError(f"GET {url} failed: {exc!r}") from exc
+    if len(data) > limit:
+        raise MediaCopyError(f"upstream image exceeds {limit} bytes")
+    return data
 
 
 def _probe(path: Path) -> dict[str, Any]:

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from dreamrelay.domain.errors import InvalidRequest, PayloadTooLarge
+from dreamrelay.domain.errors import InvalidRequest, PayloadTooLarge, StorageUnavailable
 from dreamrelay.media.probe import MediaError, image_size, sniff_image
+from dreamrelay.media.storage import StorageError
 from dreamrelay.netguard import FetchError, UnsafeURL, check_url_syntax, fetch_bytes
 
 if TYPE_CHECKING:
@@ -39,7 +40,10 @@ async def store_image(rt: Runtime, field: str, value: str) -> str:
     except MediaError as exc:
         raise InvalidRequest(f"{field}: the image cannot be decoded ({exc})") from exc
     key = f"inputs/{uuid.uuid4()}.{_EXTENSIONS[media_type]}"
-    await rt.storage.put_bytes(key, data)
+    try:
+        await rt.storage.put_bytes(key, data)
+    except StorageError as exc:
+        raise StorageUnavailable(f"{field}: the image could not be stored; try again shortly") from exc
     return f"{rt.media_base_url}/{key}"
 
 

@@ -8,13 +8,20 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dreamrelay.domain.states import TaskState, check_transition
+from dreamrelay.formats import kling, official
 from dreamrelay.formats.own import encode_task
 from dreamrelay.store import ledger, outbox
 from dreamrelay.store import tasks as task_store
 from dreamrelay.store.tasks import TaskRow
 
+OFFICIAL_FORMAT = "official"
+
 
 def encode_body(task: TaskRow, media_base_url: str) -> bytes:
+    """What the `body` column keeps: Kling's data object for images, the own-format object for videos
+    (whatever format created them, so the own batch query stays a byte join)."""
+    if task.is_image:
+        return kling.encode_data(task, media_base_url)
     return encode_task(
         task_id=task.id,
         created_at=task.created_at,
@@ -24,6 +31,15 @@ def encode_body(task: TaskRow, media_base_url: str) -> bytes:
         media=task.media,
         media_base_url=media_base_url,
     )
+
+
+def callback_payload(task: TaskRow, media_base_url: str) -> bytes:
+    """The object the task's GET returns in the format it was created with."""
+    if task.is_image:
+        return kling.envelope(task.body)
+    if task.api_format == OFFICIAL_FORMAT:
+        return official.encode_generation(task, media_base_url)
+    return task.body
 
 
 async def update(
@@ -62,7 +78,7 @@ async def update(
                 account_id=updated.account_id,
                 state=updated.state.value,
                 url=updated.callback_url,
-                payload=updated.body,
+                payload=callback_payload(updated, media_base_url),
             )
     return updated
 

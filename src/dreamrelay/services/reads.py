@@ -10,6 +10,7 @@ import orjson
 from dreamrelay.domain.errors import InvalidRequest, TaskNotFound, TaskNotReady
 from dreamrelay.domain.states import TaskState
 from dreamrelay.services.auth import Caller
+from dreamrelay.store import accounts as account_store
 from dreamrelay.store import tasks as task_store
 from dreamrelay.store.tasks import TaskRow
 
@@ -20,18 +21,38 @@ BATCH_MAX_IDS = 1000
 _ID_MAX_CHARS = 64
 
 
-async def get_task(rt: Runtime, caller: Caller, task_id: str) -> TaskRow:
+async def get_task(rt: Runtime, caller: Caller, task_id: str, *, images: bool = False) -> TaskRow:
+    """The caller's task: a video task (own and official formats) or, with `images`, an image task."""
     if len(task_id) > _ID_MAX_CHARS:
         raise TaskNotFound(f"task {task_id[:_ID_MAX_CHARS]}… not found")
     async with rt.db.reader() as conn:
         task = await task_store.get_task(conn, task_id, caller.account_id)
-    if task is None:
+    if task is None or task.is_image != images:
         raise TaskNotFound(f"task {task_id} not found")
     return task
 
 
+async def list_videos(rt: Runtime, caller: Caller, *, limit: int, offset: int) -> tuple[list[TaskRow], bool]:
+    """A page of the caller's video tasks, newest first, and whether more follow."""
+    async with rt.db.reader() as conn:
+        return await task_store.list_video_tasks(conn, caller.account_id, limit=limit, offset=offset)
+
+
+async def balance(rt: Runtime, caller: Caller) -> int:
+    async with rt.db.reader() as conn:
+        account = await account_store.get_account_by_id(conn, caller.account_id)
+    assert account is not None  # a key cannot outlive its account (ON DELETE CASCADE)
+    return account.balance
+
+
 async def get_body(rt: Runtime, caller: Caller, task_id: str) -> bytes:
-    return (await get_task(rt, caller, task_id)).body
+    cached = rt.body_cache.get(task_id, caller.account_id)
+    if cached is not None:
+        return cached
+    task = await get_task(rt, caller, task_id)
+    if task.state.is_terminal:
+        rt.body_cache.put(task.id, task.account_id, task.body)
+    return task.body
 
 
 async def download_url(rt: Runtime, caller: Caller, task_id: str) -> bytes:
@@ -60,9 +81,21 @@ def parse_batch_ids(raw_body: bytes) -> list[str]:
 
 async def batch_bodies(rt: Runtime, caller: Caller, ids: Sequence[str]) -> bytes:
     """A JSON array of the caller's tasks in the order asked, duplicates once, others left out."""
-    wanted = list(dict.fromkeys(i for i in ids if len(i) <= _ID_MAX_CHARS))
-    if not wanted:
-        return b"[]"
-    async with rt.db.reader() as conn:
-        found = await task_store.get_bodies(conn, wanted, caller.account_id)
-    return b"[" + b",".join(found[i] for i in wanted if i in found) + b"]"
+    wanted = [i for i in dict.fromkeys(ids) if len(i) <= _ID_MAX_CHARS]
+    cache, account = rt.body_cache, caller.account_id
+    bodies: dict[str, bytes] = {}
+    missing: list[str] = []
+    for task_id in wanted:
+        body = cache.get(task_id, account)
+        if body is None:
+            missing.append(task_id)
+        else:
+            bodies[task_id] = body
+    if missing:
+        async with rt.db.reader() as conn:
+            found = await task_store.get_bodies(conn, missing, caller.account_id)
+        for task_id, (body, finished) in found.items():
+            bodies[task_id] = body
+            if finished:
+                cache.put(task_id, account, body)
+    return b"[" + b",".join(bodies[i] for i in wanted if i in bodies) + b"]"

@@ -15,13 +15,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from yarl import URL
 
-from dreamrelay.domain.catalog import MODELS, normalise_duration
+from dreamrelay.domain.catalog import IMAGE_MODELS, MODELS, normalise_duration
 from dreamrelay.domain.errors import (
     Conflict,
     Forbidden,
     InsufficientBalance,
     InvalidRequest,
     NoChannelAvailable,
+    PayloadTooLarge,
     RateLimited,
     TaskNotFound,
     TaskNotReady,
@@ -29,6 +30,7 @@ from dreamrelay.domain.errors import (
 )
 from dreamrelay.domain.states import TaskState
 from dreamrelay.netguard import UnsafeURL, check_url_syntax, resolve_checked
+from dreamrelay.ratelimit import NO_LIMIT, effective_limit
 from dreamrelay.services import lifecycle
 from dreamrelay.services.auth import Caller
 from dreamrelay.services.images import store_image
@@ -37,8 +39,9 @@ from dreamrelay.store import channels as channel_store
 from dreamrelay.store import idempotency, ledger, pricing
 from dreamrelay.store import tasks as task_store
 from dreamrelay.store.channels import Channel
-from dreamrelay.store.tasks import TaskRow
+from dreamrelay.store.tasks import IMAGE_ACTION, TaskRow
 from dreamrelay.upstreams.base import (
+    ImageRequest,
     UpstreamOutcomeUnknown,
     UpstreamRefused,
     UpstreamRequest,
@@ -82,9 +85,19 @@ class _Replay(Exception):
         self.task_id = task_id
 
 
+_FIELD_NAMES = {
+    "luma": ("notify_hook", "image_url", "image_end_url"),
+    "official": ("callback_url", "keyframes.frame0.url", "keyframes.frame1.url"),
+}
+
+
 @dataclass(frozen=True)
 class GenerationInput:
-    """A generation request in our own vocabulary, whatever API format it arrived in."""
+    """A generation request in our own vocabulary, whatever API format it arrived in.
+
+    `start_generation` / `end_generation` are task ids whose video this one continues from (extend)
+    or leads into (reverse extend); both together interpolate between two videos.
+    """
 
     prompt: str
     aspect_ratio: str | None = None
@@ -96,6 +109,8 @@ class GenerationInput:
     image: str | None = None
     end_image: str | None = None
     callback_url: str | None = None
+    start_generation: str | None = None
+    end_generation: str | None = None
 
 
 async def submit(
@@ -107,9 +122,16 @@ async def submit(
 ) -> TaskRow:
     if idem is not None and (replayed := await _replayed(rt, caller, idem)) is not None:
         return replayed
+    start = await _generation_keyframe(rt, caller, "frame0", given.start_generation)
+    end = await _generation_keyframe(rt, caller, "frame1", given.end_generation)
+    parents = [p for p in (start, end) if p is not None]
+    if len({p.channel_id for p in parents}) > 1:
+        raise InvalidRequest("both keyframe generations must come from the same upstream channel")
     model, resolution, duration = _options(rt, given.model, given.resolution, given.duration)
     caller.check_model(model)
-    callback_url = await _checked_callback(rt, given.callback_url)
+    # Errors name the fields as the customer's format calls them.
+    hook_field, start_field, end_field = _FIELD_NAMES.get(api_format, _FIELD_NAMES["luma"])
+    callback_url = await _checked_callback(rt, given.callback_url, hook_field)
     request = {
         "prompt": given.prompt,
         "aspect_ratio": given.aspect_ratio or "16:9",
@@ -118,14 +140,75 @@ async def submit(
         "duration": duration,
         "loop": given.loop,
         "expand_prompt": given.expand_prompt,
-        "image_url": await store_image(rt, "image_url", given.image) if given.image else None,
-        "image_end_url": await store_image(rt, "image_end_url", given.end_image) if given.end_image else None,
+        "image_url": await store_image(rt, start_field, given.image) if given.image and not start else None,
+        "image_end_url": (
+            await store_image(rt, end_field, given.end_image) if given.end_image and not end else None
+        ),
+        "start_generation": start.id if start else None,
+        "end_generation": end.id if end else None,
     }
+    action, parent_id = ("extend", parents[0].id) if parents else ("generate", None)
     try:
-        task = await _insert(rt, caller, "generate", None, model, request, callback_url, api_format, idem)
+        task = await _insert(rt, caller, action, parent_id, model, request, callback_url, api_format, idem)
     except _Replay as replay:
         return await _task(rt, replay.task_id)
-    return await _dispatch(rt, task, _upstream_request(request, None), pinned_channel=None)
+    upstream_request = _upstream_request(
+        request, start.upstream_id if start else None, end.upstream_id if end else None
+    )
+    pinned = parents[0].channel_id if parents else None
+    return await _dispatch(rt, task, upstream_request, pinned_channel=pinned)
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """An image generation request (Kling's parameters, already within the seed's limits)."""
+
+    prompt: str
+    n: int = 1
+    model: str | None = None
+    negative_prompt: str | None = None
+    image: str | None = None
+    image_fidelity: float | None = None
+    aspect_ratio: str | None = None
+    callback_url: str | None = None
+
+
+async def submit_images(
+    rt: Runtime, caller: Caller, given: ImageInput, idem: Idempotency | None = None
+) -> TaskRow:
+    if idem is not None and (replayed := await _replayed(rt, caller, idem)) is not None:
+        return replayed
+    model = given.model or IMAGE_MODELS[0]
+    if model not in IMAGE_MODELS:
+        raise InvalidRequest(f"model must be one of {', '.join(IMAGE_MODELS)}")
+    caller.check_model(model)
+    callback_url = await _checked_callback(rt, given.callback_url, "callback_url")
+    try:
+        image_url = await store_image(rt, "image", given.image) if given.image else None
+    except PayloadTooLarge as exc:
+        raise InvalidRequest(exc.message) from exc  # a limit of the Kling table: 400 like the others
+    request = {
+        "prompt": given.prompt,
+        "negative_prompt": given.negative_prompt,
+        "image_url": image_url,
+        "image_fidelity": given.image_fidelity,
+        "n": given.n,
+        "aspect_ratio": given.aspect_ratio or "16:9",
+    }
+    try:
+        task = await _insert(rt, caller, IMAGE_ACTION, None, model, request, callback_url, "kling", idem)
+    except _Replay as replay:
+        return await _task(rt, replay.task_id)
+    upstream_request = ImageRequest(
+        prompt=given.prompt,
+        model=model,
+        aspect_ratio=request["aspect_ratio"],
+        n=given.n,
+        negative_prompt=given.negative_prompt,
+        image_url=image_url,
+        image_fidelity=given.image_fidelity,
+    )
+    return await _dispatch(rt, task, upstream_request, pinned_channel=None)
 
 
 async def extend(
@@ -136,36 +219,40 @@ async def extend(
     api_format: str = "luma",
     idem: Idempotency | None = None,
 ) -> TaskRow:
+    """Own-format extend: continue a completed task with its model, frame size and aspect ratio."""
     if idem is not None and (replayed := await _replayed(rt, caller, idem)) is not None:
         return replayed
     async with rt.db.reader() as conn:
         parent = await task_store.get_task(conn, parent_id, caller.account_id)
-    if parent is None:
+    if parent is None or parent.is_image:
         raise TaskNotFound(f"task {parent_id} not found")
     if parent.state is not TaskState.COMPLETED or parent.upstream_id is None:
         raise TaskNotReady(f"task {parent_id} is {parent.state}; only a completed task can be extended")
-    # The continuation keeps the parent's model, frame size and aspect ratio.
     base = parent.request
-    caller.check_model(base["model"])
-    _model, _resolution, duration = _options(rt, base["model"], base["resolution"], given.duration)
-    callback_url = await _checked_callback(rt, given.callback_url)
-    request = {
-        **base,
-        "prompt": given.prompt,
-        "duration": duration,
-        "loop": given.loop,
-        "expand_prompt": given.expand_prompt,
-        "image_url": None,
-        "image_end_url": await store_image(rt, "image_end_url", given.end_image) if given.end_image else None,
-    }
-    try:
-        task = await _insert(
-            rt, caller, "extend", parent.id, base["model"], request, callback_url, api_format, idem
-        )
-    except _Replay as replay:
-        return await _task(rt, replay.task_id)
-    upstream_request = _upstream_request(request, parent.upstream_id)
-    return await _dispatch(rt, task, upstream_request, pinned_channel=parent.channel_id)
+    continued = replace(
+        given,
+        model=base["model"],
+        resolution=base["resolution"],
+        aspect_ratio=base["aspect_ratio"],
+        image=None,
+        start_generation=parent.id,
+    )
+    return await submit(rt, caller, continued, api_format, idem)
+
+
+async def _generation_keyframe(
+    rt: Runtime, caller: Caller, frame: str, task_id: str | None
+) -> TaskRow | None:
+    """The caller's completed video task a generation keyframe names (400 otherwise)."""
+    if task_id is None:
+        return None
+    async with rt.db.reader() as conn:
+        task = await task_store.get_task(conn, task_id, caller.account_id) if len(task_id) <= 64 else None
+    if task is None or task.is_image:
+        raise InvalidRequest(f"keyframes.{frame}: generation {task_id[:64]} not found")
+    if task.state is not TaskState.COMPLETED or task.upstream_id is None:
+        raise InvalidRequest(f"keyframes.{frame}: generation {task_id} is {task.state}, not completed")
+    return task
 
 
 def _options(
@@ -184,7 +271,7 @@ def _options(
     return model, resolution, normalised
 
 
-async def _checked_callback(rt: Runtime, url: str | None) -> str | None:
+async def _checked_callback(rt: Runtime, url: str | None, field: str = "notify_hook") -> str | None:
     if not url:
         return None
     try:
@@ -192,7 +279,7 @@ async def _checked_callback(rt: Runtime, url: str | None) -> str | None:
         host, port = _host_port(url)
         await resolve_checked(host, port, rt.url_policy)
     except UnsafeURL as exc:
-        raise InvalidRequest(f"notify_hook: {exc}") from exc
+        raise InvalidRequest(f"{field}: {exc}") from exc
     return url
 
 
@@ -201,7 +288,9 @@ def _host_port(url: str) -> tuple[str, int]:
     return parsed.host or "", parsed.port or (443 if parsed.scheme == "https" else 80)
 
 
-def _upstream_request(request: dict[str, Any], extend_upstream_id: str | None) -> UpstreamRequest:
+def _upstream_request(
+    request: dict[str, Any], extend_upstream_id: str | None, end_upstream_id: str | None
+) -> UpstreamRequest:
     return UpstreamRequest(
         prompt=request["prompt"],
         model=request["model"],
@@ -213,6 +302,7 @@ def _upstream_request(request: dict[str, Any], extend_upstream_id: str | None) -
         start_image_url=request["image_url"],
         end_image_url=request["image_end_url"],
         extend_upstream_id=extend_upstream_id,
+        end_upstream_id=end_upstream_id,
     )
 
 
@@ -263,15 +353,15 @@ async def _insert(
     values["body"] = lifecycle.encode_body(task, rt.media_base_url)
     try:
         async with rt.db.transaction() as conn:
-            price = await pricing.price_for(
-                conn,
-                model=model,
-                resolution=request["resolution"],
-                duration=request["duration"],
-                action=action,
+            # Images are priced per image, whatever their size; videos by resolution and duration.
+            resolution = request.get("resolution", pricing.WILDCARD)
+            duration = request.get("duration", pricing.WILDCARD)
+            unit_price = await pricing.price_for(
+                conn, model=model, resolution=resolution, duration=duration, action=action
             )
-            if price is None:
-                raise InvalidRequest(f"{model} at {request['resolution']}/{request['duration']} has no price")
+            if unit_price is None:
+                raise InvalidRequest(f"{model} at {resolution}/{duration} has no price")
+            price = unit_price * int(request.get("n", 1))
             values["price"] = price
             try:
                 await ledger.hold(
@@ -297,7 +387,9 @@ async def _insert(
 
 
 async def _check_in_flight(rt: Runtime, conn: AsyncConnection, caller: Caller) -> None:
-    cap = caller.max_in_flight if caller.max_in_flight is not None else rt.settings.rate_limit_in_flight
+    cap = effective_limit(caller.max_in_flight, rt.settings.rate_limit_in_flight)
+    if cap == NO_LIMIT:
+        return
     if await task_store.count_in_flight(conn, caller.key_id) >= cap:
         raise RateLimited(
             f"this API key already has {cap} tasks in flight; wait for one to finish",
@@ -327,18 +419,19 @@ async def _task(rt: Runtime, task_id: str) -> TaskRow:
 
 
 async def _dispatch(
-    rt: Runtime, task: TaskRow, request: UpstreamRequest, *, pinned_channel: int | None
+    rt: Runtime, task: TaskRow, request: UpstreamRequest | ImageRequest, *, pinned_channel: int | None
 ) -> TaskRow:
     """Try channels in routing order until one accepts; fail the task (and tell the caller) otherwise."""
     async with rt.db.reader() as conn:
         channels = await channel_store.list_channels(conn)
     tried: list[str] = []
     for channel in candidates(channels, task.model, pinned_id=pinned_channel):
+        upstream = rt.upstream_for(channel, images=task.is_image)
         sent = request
-        if channel.takes_callbacks and task.upstream_token:
+        if rt.calls_back(upstream) and task.upstream_token:
             sent = replace(request, callback_url=upstream_callback_url(rt, task.id, task.upstream_token))
         try:
-            upstream_id = await rt.upstream_for(channel).submit(sent)
+            upstream_id = await upstream.submit(sent)
         except UpstreamUnavailable as exc:
             log.warning("channel %s could not take task %s: %s", channel.name, task.id, exc)
             tried.append(f"{channel.name}: {exc}")

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 from dreamrelay.domain.errors import InvalidRequest, TaskNotFound
 from dreamrelay.domain.states import can_move
 from dreamrelay.services import follow
+from dreamrelay.services.submit import CALLBACK_SAFETY_POLL_SECONDS
 from dreamrelay.store import tasks as task_store
+from dreamrelay.upstreams.base import UpstreamStatus
 from dreamrelay.upstreams.luma import parse_generation
 
 if TYPE_CHECKING:
@@ -29,15 +31,14 @@ DISPATCH_WAIT_STEP_SECONDS = 0.05
 
 
 async def receive(rt: Runtime, task_id: str, token: str, payload: Any) -> bool:
-    """Check and apply one callback; True if it moves the task (applied in the background)."""
-    task = await _dispatched_task(rt, task_id)
-    valid = (
-        task is not None
-        and task.upstream_token is not None
-        and hmac.compare_digest(token.encode(), task.upstream_token.encode())
-    )
-    if not valid or task is None:
+    """Check and apply one callback; True if it may move the task (applied in the background)."""
+    async with rt.db.reader() as conn:
+        task = await task_store.get_task(conn, task_id)
+    expected = (task.upstream_token or "") if task is not None else ""
+    if task is None or not expected or not hmac.compare_digest(token.encode(), expected.encode()):
         raise TaskNotFound("unknown callback")
+    if task.upstream_id is None and not task.state.is_terminal:
+        task = await _dispatched_task(rt, task)
     if task.upstream_id is None:
         return False  # the submission never recorded an id: nothing to match the report to
     if not isinstance(payload, dict) or payload.get("id") != task.upstream_id:
@@ -45,34 +46,37 @@ async def receive(rt: Runtime, task_id: str, token: str, payload: Any) -> bool:
     status = parse_generation(payload)
     if not can_move(task.state, status.state):
         return False
-    if task.id in rt.callbacks_in_hand:
-        return False  # the same report is being applied already (upstream retries quickly)
-    rt.callbacks_in_hand.add(task.id)
-    job = asyncio.create_task(_apply(rt, task, status))
+    job = asyncio.create_task(_apply(rt, task.id, status))
     rt.background.add(job)
     job.add_done_callback(rt.background.discard)
     return True
 
 
-async def _dispatched_task(rt: Runtime, task_id: str) -> task_store.TaskRow | None:
-    """The task, once its submission has recorded the upstream id (or as it is after a short wait).
+async def _dispatched_task(rt: Runtime, task: task_store.TaskRow) -> task_store.TaskRow:
+    """The task once its submission has recorded the upstream id (or as it is after a short wait).
 
     Applying a report first would bump the task's version and make the submit lose its write.
     """
     loop = asyncio.get_running_loop()
     give_up = loop.time() + DISPATCH_WAIT_SECONDS
-    while True:
-        async with rt.db.reader() as conn:
-            task = await task_store.get_task(conn, task_id)
-        if task is None or task.upstream_id is not None or task.state.is_terminal or loop.time() > give_up:
-            return task
+    while task.upstream_id is None and not task.state.is_terminal and loop.time() < give_up:
         await asyncio.sleep(DISPATCH_WAIT_STEP_SECONDS)
+        async with rt.db.reader() as conn:
+            task = await task_store.get_task(conn, task.id) or task
+    return task
 
 
-async def _apply(rt: Runtime, task: task_store.TaskRow, status: Any) -> None:
-    try:
-        await follow.apply_status(rt, task, status, None)
-    except Exception:
-        log.exception("applying an upstream callback for task %s failed; polling will catch up", task.id)
-    finally:
-        rt.callbacks_in_hand.discard(task.id)
+async def _apply(rt: Runtime, task_id: str, status: UpstreamStatus) -> None:
+    """Reports for one task are applied one at a time, each to the task as it is by then.
+
+    Upstream sends a report per state change and may retry quickly; a report that no longer moves
+    the task (a retry, or one overtaken by a newer report) changes nothing.
+    """
+    async with rt.callback_locks.hold(task_id):
+        try:
+            async with rt.db.reader() as conn:
+                task = await task_store.get_task(conn, task_id)
+            if task is not None and can_move(task.state, status.state):
+                await follow.apply_status(rt, task, status, None, poll_floor=CALLBACK_SAFETY_POLL_SECONDS)
+        except Exception:
+            log.exception("applying an upstream callback for task %s failed; polling will catch up", task_id)

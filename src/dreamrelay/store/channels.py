@@ -8,7 +8,11 @@ from dataclasses import dataclass
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dreamrelay.domain.catalog import IMAGE_MODELS
 from dreamrelay.store.schema import channels
+
+VIDEO_KINDS = ("sandbox", "luma", "relay")  # what can make a Luma video
+IMAGE_KINDS = ("sandbox", "kling")  # what can make Kling images
 
 
 @dataclass(frozen=True)
@@ -28,15 +32,12 @@ class Channel:
     last_error: str | None = None
 
     def serves(self, model: str) -> bool:
-        return self.models is None or model in self.models
+        kinds = IMAGE_KINDS if model in IMAGE_MODELS else VIDEO_KINDS
+        return self.kind in kinds and (self.models is None or model in self.models)
 
     def available(self, now: float) -> bool:
         """Enabled, and not benched for failing (a benched channel is tried again once retry_at passes)."""
         return self.enabled and (self.retry_at is None or self.retry_at <= now)
-
-    @property
-    def takes_callbacks(self) -> bool:
-        return self.kind in ("sandbox", "luma")
 
 
 def _channel(row: object) -> Channel:

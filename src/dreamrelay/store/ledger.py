@@ -166,3 +166,20 @@ async def entries(
         query = query.where(ledger.c.created_at < until)
     rows = await conn.execute(query.order_by(ledger.c.id.desc()).limit(limit).offset(offset))
     return [dict(r._mapping) for r in rows]
+
+
+async def captured(conn: AsyncConnection, *, since: float | None = None) -> int:
+    """Credits earned: the holds of tasks whose hold was captured (since `since`, by capture time).
+
+    Read from the ledger's small rows through its (task_id, kind) index, never from the tasks table.
+    """
+    capture, hold = ledger.alias("capture"), ledger.alias("hold")
+    query = (
+        select(func.coalesce(func.sum(hold.c.amount), 0))
+        .select_from(capture)
+        .join(hold, (hold.c.task_id == capture.c.task_id) & (hold.c.kind == "hold"))
+        .where(capture.c.kind == "capture")
+    )
+    if since is not None:
+        query = query.where(capture.c.created_at >= since)
+    return -int((await conn.execute(query)).scalar_one())

@@ -86,7 +86,7 @@ tasks = Table(
     Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
     Column("api_key_id", Integer, ForeignKey("api_keys.id", ondelete="SET NULL")),
     Column("channel_id", Integer, ForeignKey("channels.id", ondelete="SET NULL")),
-    Column("action", String(16), nullable=False),  # generate | extend
+    Column("action", String(16), nullable=False),  # generate | extend | image
     Column("parent_id", String(36)),
     Column("model", String(32), nullable=False),
     Column("api_format", String(16), nullable=False, server_default="luma"),  # format it was created in
@@ -110,6 +110,7 @@ tasks = Table(
     Column("lease_until", Double),
     Column("price", BigInteger, nullable=False, server_default="0"),  # credits held at submit
     Column("upstream_token", String(64)),  # secret in the callback URL we give upstream
+    Column("deleted_at", Double),  # deleted by the customer: hidden from their reads from then on
     Index("ix_tasks_account_created", "account_id", "created_at"),
     Index("ix_tasks_key_state", "api_key_id", "state"),
     Index("ix_tasks_due", "next_poll_at"),

@@ -6,11 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dreamrelay.domain.states import TaskState
 from dreamrelay.store.schema import tasks
+
+IMAGE_ACTION = "image"
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,12 @@ class TaskRow:
     lease_until: float | None
     price: int
     upstream_token: str | None = None
+    deleted_at: float | None = None
+
+    @property
+    def is_image(self) -> bool:
+        """An image task (Kling format) rather than a video one (own and official formats)."""
+        return self.action == IMAGE_ACTION
 
     def with_values(self, values: dict[str, Any]) -> TaskRow:
         data = {**self.__dict__, **values}
@@ -65,19 +73,54 @@ async def insert_task(conn: AsyncConnection, values: dict[str, Any]) -> None:
 
 
 async def get_task(conn: AsyncConnection, task_id: str, account_id: int | None = None) -> TaskRow | None:
+    """The task; with `account_id`, only if that account owns it and has not deleted it (customer reads)."""
     query = select(*_COLUMNS).where(tasks.c.id == task_id)
     if account_id is not None:
-        query = query.where(tasks.c.account_id == account_id)
+        query = query.where(tasks.c.account_id == account_id, tasks.c.deleted_at.is_(None))
     row = (await conn.execute(query)).one_or_none()
     return _row(row) if row else None
 
 
-async def get_bodies(conn: AsyncConnection, task_ids: Sequence[str], account_id: int) -> dict[str, bytes]:
-    """Pre-encoded task objects of `task_ids` that belong to `account_id` (one indexed query)."""
-    rows = await conn.execute(
-        select(tasks.c.id, tasks.c.body).where(tasks.c.id.in_(task_ids), tasks.c.account_id == account_id)
+def bodies_statement(task_ids: Sequence[str]) -> Select[Any]:
+    """What `get_bodies` asks the store (also explained by the benchmarks)."""
+    return select(tasks.c.id, tasks.c.body, tasks.c.state, tasks.c.account_id).where(
+        tasks.c.id.in_(task_ids),
+        tasks.c.deleted_at.is_(None),
+        tasks.c.action != IMAGE_ACTION,
     )
-    return {r.id: bytes(r.body) for r in rows}
+
+
+async def get_bodies(
+    conn: AsyncConnection, task_ids: Sequence[str], account_id: int
+) -> dict[str, tuple[bytes, bool]]:
+    """Pre-encoded own-format objects of the video tasks in `task_ids` that `account_id` owns and kept,
+    and whether each is finished: one primary-key lookup per id.
+
+    The owner is checked here rather than in SQL: with `account_id = ?` in the statement SQLite's
+    planner walks the (account_id, created_at) index, every task of the account, instead of the
+    primary key — 20 ms for 100 ids once an account has 10,000 tasks.
+    """
+    rows = await conn.execute(bodies_statement(task_ids))
+    return {r.id: (bytes(r.body), TaskState(r.state).is_terminal) for r in rows if r.account_id == account_id}
+
+
+async def list_video_tasks(
+    conn: AsyncConnection, account_id: int, *, limit: int, offset: int
+) -> tuple[list[TaskRow], bool]:
+    """A page of the account's video tasks, newest first, and whether more follow."""
+    query = (
+        select(*_COLUMNS)
+        .where(
+            tasks.c.account_id == account_id,
+            tasks.c.deleted_at.is_(None),
+            tasks.c.action != IMAGE_ACTION,
+        )
+        .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
+        .limit(limit + 1)
+        .offset(offset)
+    )
+    rows = [_row(r) for r in await conn.execute(query)]
+    return rows[:limit], len(rows) > limit
 
 
 async def compare_and_set(
@@ -98,19 +141,32 @@ async def compare_and_set(
 
 
 async def lease_due(
-    conn: AsyncConnection, *, owner: str, now: float, limit: int, lease_seconds: float, skip_locked: bool
+    conn: AsyncConnection,
+    *,
+    owner: str,
+    now: float,
+    limit: int,
+    lease_seconds: float,
+    skip_locked: bool,
+    horizon: float = 0.0,
+    channel_id: int | None = None,
+    skip_channels: Sequence[int] = (),
 ) -> list[TaskRow]:
-    """Claim up to `limit` due, unleased active tasks for `owner` until now + lease_seconds."""
-    due = (
-        select(tasks.c.id)
-        .where(
-            tasks.c.next_poll_at <= now,
-            tasks.c.state.in_([TaskState.PENDING, TaskState.PROCESSING]),
-            or_(tasks.c.lease_until.is_(None), tasks.c.lease_until < now),
-        )
-        .order_by(tasks.c.next_poll_at)
-        .limit(limit)
-    )
+    """Claim up to `limit` unleased active tasks due by now + `horizon` for `owner` until now + lease_seconds.
+
+    The horizon lets one sweep take tasks that are nearly due, so they share batched polls; with
+    `channel_id`, only that channel's tasks; tasks of `skip_channels` are left for a later sweep.
+    """
+    conditions = [
+        tasks.c.next_poll_at <= now + horizon,
+        tasks.c.state.in_([TaskState.PENDING, TaskState.PROCESSING]),
+        or_(tasks.c.lease_until.is_(None), tasks.c.lease_until < now),
+    ]
+    if channel_id is not None:
+        conditions.append(tasks.c.channel_id == channel_id)
+    if skip_channels:
+        conditions.append(or_(tasks.c.channel_id.is_(None), tasks.c.channel_id.not_in(skip_channels)))
+    due = select(tasks.c.id).where(*conditions).order_by(tasks.c.next_poll_at).limit(limit)
     if skip_locked:
         due = due.with_for_update(skip_locked=True)
     result = await conn.execute(

@@ -22,14 +22,30 @@ class UpstreamRequest:
     expand_prompt: bool = False
     start_image_url: str | None = None
     end_image_url: str | None = None
-    extend_upstream_id: str | None = None  # continue this upstream generation
+    extend_upstream_id: str | None = None  # continue this upstream generation (keyframe 0)
+    end_upstream_id: str | None = None  # lead into this upstream generation (keyframe 1)
     callback_url: str | None = None  # where upstream may tell us about changes (kinds that support it)
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """An image generation (Kling's parameters): `n` pictures of one prompt."""
+
+    prompt: str
+    model: str
+    aspect_ratio: str
+    n: int
+    negative_prompt: str | None = None
+    image_url: str | None = None  # reference image (our stored copy)
+    image_fidelity: float | None = None
+    callback_url: str | None = None  # not used by image upstreams; kept for a uniform dispatch
 
 
 @dataclass(frozen=True)
 class UpstreamStatus:
     state: TaskState
     video_url: str | None = None
+    image_urls: tuple[str, ...] = ()
     failure_reason: str | None = None
     raw_state: str | None = None
 
@@ -56,11 +72,16 @@ class UpstreamOutcomeUnknown(Exception):
 
 class Upstream(Protocol):
     batch_size: int  # how many ids one poll() call may carry
+    takes_callbacks: bool  # whether it calls the URL given in request.callback_url
 
-    async def submit(self, request: UpstreamRequest) -> str:
+    async def submit(self, request: UpstreamRequest | ImageRequest) -> str:
         """Create the generation upstream; return its upstream id."""
         ...
 
     async def poll(self, upstream_ids: Sequence[str]) -> dict[str, UpstreamStatus]:
         """Current status of each id; ids upstream no longer knows are left out."""
+        ...
+
+    async def cancel(self, upstream_id: str) -> None:
+        """Best effort: stop (and forget) the generation upstream; errors are the caller's to log."""
         ...

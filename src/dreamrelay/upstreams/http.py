@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
 import orjson
 
-from dreamrelay.upstreams.base import UpstreamOutcomeUnknown, UpstreamUnavailable
+from dreamrelay.upstreams.base import (
+    UpstreamOutcomeUnknown,
+    UpstreamRateLimited,
+    UpstreamRefused,
+    UpstreamStatus,
+    UpstreamUnavailable,
+)
 
 
 async def send_json(
@@ -62,3 +70,38 @@ def retry_after(headers: dict[str, str], default: float) -> float:
         return min(max(float(headers.get("Retry-After", default)), 1.0), 300.0)
     except ValueError:
         return default
+
+
+def classify(status: int, payload: Any, headers: dict[str, str], *, who: str = "upstream") -> Exception:
+    """An error answer as routing sees it: 429 later, 400/413/422 the request's fault, else unavailable.
+
+    401/402/403/404 mean this channel's key or balance is the problem, not the customer's request.
+    """
+    message = f"{who} answered {status}: {detail(payload)}"
+    if status == 429:
+        return UpstreamRateLimited(message, retry_after(headers, 10.0))
+    if status in (400, 413, 422):
+        return UpstreamRefused(message)
+    return UpstreamUnavailable(message)
+
+
+class BearerUpstream:
+    """What the HTTP adapters share: a session, Bearer headers, a timeout, and per-id polls sent at once."""
+
+    batch_size = 1
+
+    def __init__(
+        self, session: aiohttp.ClientSession, base_url: str, api_key: str, *, timeout_seconds: float = 30
+    ) -> None:
+        self._session = session
+        self._base = base_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
+        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+
+    async def poll(self, upstream_ids: Sequence[str]) -> dict[str, UpstreamStatus]:
+        results = await asyncio.gather(*(self._get(i) for i in upstream_ids))
+        return {i: s for i, s in zip(upstream_ids, results, strict=True) if s is not None}
+
+    async def _get(self, upstream_id: str) -> UpstreamStatus | None:
+        """One id's status; None when upstream no longer knows it."""
+        raise NotImplementedError

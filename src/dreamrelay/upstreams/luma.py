@@ -2,37 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
 from typing import Any
-
-import aiohttp
 
 from dreamrelay.domain.catalog import MODELS
 from dreamrelay.domain.states import TaskState, parse_upstream_state
 from dreamrelay.upstreams.base import (
+    ImageRequest,
     UpstreamOutcomeUnknown,
-    UpstreamRateLimited,
     UpstreamRefused,
     UpstreamRequest,
     UpstreamStatus,
     UpstreamUnavailable,
 )
-from dreamrelay.upstreams.http import detail, retry_after, send_json
+from dreamrelay.upstreams.http import BearerUpstream, classify, detail, send_json
 
 
-class LumaUpstream:
+class LumaUpstream(BearerUpstream):
     batch_size = 1  # the official API has no batch read; polls go out concurrently instead
+    takes_callbacks = True
 
-    def __init__(
-        self, session: aiohttp.ClientSession, base_url: str, api_key: str, *, timeout_seconds: float = 30
-    ) -> None:
-        self._session = session
-        self._base = base_url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
-        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
-
-    async def submit(self, request: UpstreamRequest) -> str:
+    async def submit(self, request: UpstreamRequest | ImageRequest) -> str:
+        if isinstance(request, ImageRequest):
+            raise UpstreamRefused("the Dream Machine API has no Kling image generation")
         body = official_request(request)
         # Current create path first; older deployments only know /generations.
         for path in ("/generations/video", "/generations"):
@@ -49,11 +40,20 @@ class LumaUpstream:
             raise UpstreamOutcomeUnknown(
                 f"upstream answered {status} without a readable id: {detail(payload)}"
             )
-        raise _error(status, payload, headers)
+        raise classify(status, payload, headers)
 
-    async def poll(self, upstream_ids: Sequence[str]) -> dict[str, UpstreamStatus]:
-        results = await asyncio.gather(*(self._get(i) for i in upstream_ids))
-        return {i: s for i, s in zip(upstream_ids, results, strict=True) if s is not None}
+    async def cancel(self, upstream_id: str) -> None:
+        status, payload, headers = await send_json(
+            self._session,
+            "DELETE",
+            f"{self._base}/generations/{upstream_id}",
+            None,
+            self._headers,
+            self._timeout,
+            idempotent=True,
+        )
+        if status not in (200, 204, 404):
+            raise classify(status, payload, headers)
 
     async def _get(self, upstream_id: str) -> UpstreamStatus | None:
         url = f"{self._base}/generations/{upstream_id}"
@@ -63,18 +63,9 @@ class LumaUpstream:
         if status == 404:
             return None
         if status != 200 or not isinstance(payload, dict):
-            error = _error(status, payload, headers)
+            error = classify(status, payload, headers)
             raise error if isinstance(error, UpstreamUnavailable) else UpstreamUnavailable(str(error))
         return parse_generation(payload)
-
-
-def _error(status: int, payload: Any, headers: dict[str, str]) -> Exception:
-    message = f"upstream answered {status}: {detail(payload)}"
-    if status == 429:
-        return UpstreamRateLimited(message, retry_after(headers, 10.0))
-    if status in (400, 422):
-        return UpstreamRefused(message)
-    return UpstreamUnavailable(message)
 
 
 def official_request(request: UpstreamRequest) -> dict[str, Any]:
@@ -95,7 +86,9 @@ def official_request(request: UpstreamRequest) -> dict[str, Any]:
         keyframes["frame0"] = {"type": "generation", "id": request.extend_upstream_id}
     elif request.start_image_url:
         keyframes["frame0"] = {"type": "image", "url": request.start_image_url}
-    if request.end_image_url:
+    if request.end_upstream_id:
+        keyframes["frame1"] = {"type": "generation", "id": request.end_upstream_id}
+    elif request.end_image_url:
         keyframes["frame1"] = {"type": "image", "url": request.end_image_url}
     if keyframes:
         body["keyframes"] = keyframes

@@ -5,34 +5,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import aiohttp
-
 from dreamrelay.domain.states import parse_upstream_state
 from dreamrelay.upstreams.base import (
+    ImageRequest,
     UpstreamOutcomeUnknown,
-    UpstreamRateLimited,
     UpstreamRefused,
     UpstreamRequest,
     UpstreamStatus,
     UpstreamUnavailable,
 )
-from dreamrelay.upstreams.http import detail, retry_after, send_json
+from dreamrelay.upstreams.http import BearerUpstream, classify, detail, send_json
 
 BATCH_SIZE = 100
 
 
-class RelayUpstream:
+class RelayUpstream(BearerUpstream):
     batch_size = BATCH_SIZE
+    takes_callbacks = False
 
-    def __init__(
-        self, session: aiohttp.ClientSession, base_url: str, api_key: str, *, timeout_seconds: float = 30
-    ) -> None:
-        self._session = session
-        self._base = base_url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
-        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
-
-    async def submit(self, request: UpstreamRequest) -> str:
+    async def submit(self, request: UpstreamRequest | ImageRequest) -> str:
+        if isinstance(request, ImageRequest) or request.end_upstream_id:
+            # Routing keeps image tasks away; the own format has no reverse extend or interpolation.
+            raise UpstreamRefused("an own-format relay can only continue a video from its end")
         if request.extend_upstream_id:
             path = f"/luma/generations/{request.extend_upstream_id}/extend"
             body: dict[str, Any] = {"user_prompt": request.prompt, "duration": request.duration}
@@ -64,7 +58,7 @@ class RelayUpstream:
             raise UpstreamOutcomeUnknown(
                 f"upstream answered {status} without a readable id: {detail(payload)}"
             )
-        raise _error(status, payload, headers)
+        raise classify(status, payload, headers, who="relay")
 
     async def poll(self, upstream_ids: Sequence[str]) -> dict[str, UpstreamStatus]:
         status, payload, headers = await send_json(
@@ -78,7 +72,7 @@ class RelayUpstream:
         )
         items = unwrap(payload)
         if status != 200 or not isinstance(items, list):
-            error = _error(status, payload, headers)
+            error = classify(status, payload, headers, who="relay")
             if isinstance(error, UpstreamUnavailable):
                 raise error
             raise UpstreamUnavailable(f"batch query failed: {error}")
@@ -89,6 +83,9 @@ class RelayUpstream:
                 if parsed is not None:
                     found[item["id"]] = parsed
         return found
+
+    async def cancel(self, upstream_id: str) -> None:
+        """The own format cannot cancel a task: the upstream task runs on (and is paid for there)."""
 
 
 def unwrap(payload: Any) -> Any:
@@ -121,13 +118,3 @@ def _video_url(item: dict[str, Any]) -> str | None:
         elif isinstance(holder, str):
             return holder
     return None
-
-
-def _error(status: int, payload: Any, headers: dict[str, str]) -> Exception:
-    message = f"relay answered {status}: {detail(payload)}"
-    if status == 429:
-        return UpstreamRateLimited(message, retry_after(headers, 10.0))
-    if status in (400, 413, 422):
-        return UpstreamRefused(message)
-    # 401/402/403/404 mean this channel's key or balance is the problem, not the customer's request.
-    return UpstreamUnavailable(message)

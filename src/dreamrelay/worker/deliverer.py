@@ -78,3 +78,4 @@ class Deliverer:
             log.exception("delivering %s failed; its lease expires and it is retried", event.message_id)
         finally:
             self.leases.drop([event.id])
+            self.rt.wake_deliverer.set()  # a slot is free: lease the next due events now

@@ -8,7 +8,9 @@ import os
 import socket
 import time
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dreamrelay import metrics
 from dreamrelay.services import follow
@@ -19,7 +21,7 @@ from dreamrelay.store import tasks as task_store
 from dreamrelay.store.channels import Channel
 from dreamrelay.store.schema import tasks as tasks_table
 from dreamrelay.store.tasks import TaskRow
-from dreamrelay.upstreams.base import UpstreamRateLimited, UpstreamUnavailable
+from dreamrelay.upstreams.base import Upstream, UpstreamRateLimited, UpstreamStatus, UpstreamUnavailable
 from dreamrelay.worker.leases import LeaseKeeper, finish_in_hand
 
 if TYPE_CHECKING:
@@ -29,7 +31,6 @@ log = logging.getLogger(__name__)
 
 IDLE_WAIT_SECONDS = 1.0
 MAX_IN_FLIGHT = 256
-MEDIA_COPIES_AT_ONCE = 2  # probing is CPU work; more than the cores only queues it
 LAST_USED_FLUSH_SECONDS = 30.0
 
 
@@ -39,8 +40,10 @@ class Worker:
         self.owner = name or f"{socket.gethostname()}:{os.getpid()}:{rt.instance}"
         self.leases = LeaseKeeper(rt, tasks_table, self.owner)
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
-        self._media = asyncio.Semaphore(MEDIA_COPIES_AT_ONCE)
         self._channel_slots: dict[int, asyncio.Semaphore] = {}
+        # Batched channels with polls in flight: their tasks that fall due meanwhile wait for the next
+        # sweep and go out together, instead of trickling out in many small requests.
+        self._sweeping: dict[int, int] = defaultdict(int)
         self._running: set[asyncio.Task[None]] = set()
         self._last_flush = time.monotonic()
 
@@ -67,51 +70,125 @@ class Worker:
             return 0
         now = time.time()
         async with self.rt.db.transaction() as conn:
-            leased = await task_store.lease_due(
+            leased = await self._lease(
                 conn,
-                owner=self.owner,
-                now=now,
+                now,
                 limit=min(free, self.rt.settings.worker_batch_size),
-                lease_seconds=self.rt.settings.lease_seconds,
-                skip_locked=not self.rt.db.is_sqlite,
+                skip_channels=[cid for cid, polls in self._sweeping.items() if polls],
             )
             channel_list = await channel_store.list_channels(conn) if leased else []
         if not leased:
             return 0
         self.leases.hold(t.id for t in leased)
         by_id = {c.id: c for c in channel_list}
-        groups: dict[int | None, list[TaskRow]] = defaultdict(list)
+        # One channel may hold video and image tasks: each kind is polled through its own adapter.
+        groups: dict[tuple[int | None, bool], list[TaskRow]] = defaultdict(list)
         for task in leased:
             reason = follow.overdue_reason(task, now)
             if reason is not None:
                 self._spawn(follow.fail(self.rt, task, self.owner, reason), [task.id])
             else:
-                groups[task.channel_id].append(task)
-        for channel_id, group in groups.items():
+                groups[(task.channel_id, task.is_image)].append(task)
+        await self._fill_batches(groups, by_id, now, free - len(leased))
+        for (channel_id, images), group in groups.items():
             channel = by_id.get(channel_id) if channel_id is not None else None
             if channel is None:
                 for task in group:
                     removed = follow.fail(self.rt, task, self.owner, "its upstream channel was removed")
                     self._spawn(removed, [task.id])
                 continue
-            self._follow_channel(channel, group)
+            try:
+                upstream = self.rt.upstream_for(channel, images=images)
+            except ValueError:  # the operator changed the channel's kind under these tasks
+                for task in group:
+                    changed = follow.fail(self.rt, task, self.owner, "its upstream channel changed kind")
+                    self._spawn(changed, [task.id])
+                continue
+            self._follow_channel(channel, group, upstream)
         return len(leased)
+
+    async def _lease(
+        self, conn: AsyncConnection, now: float, *, limit: int, horizon: float = 0.0, **only: Any
+    ) -> list[TaskRow]:
+        settings = self.rt.settings
+        return await task_store.lease_due(
+            conn,
+            owner=self.owner,
+            now=now,
+            limit=limit,
+            lease_seconds=settings.lease_seconds,
+            skip_locked=not self.rt.db.is_sqlite,
+            horizon=horizon,
+            **only,
+        )
+
+    async def _fill_batches(
+        self,
+        groups: dict[tuple[int | None, bool], list[TaskRow]],
+        channels: dict[int, Channel],
+        now: float,
+        free: int,
+    ) -> None:
+        """Where a batched poll has room left, let tasks of that channel due soon ride along.
+
+        The request goes out anyway; riders cost nothing now and are not due on their own later, so a
+        channel's tasks fall into step and share requests.
+        """
+        for (channel_id, images), group in list(groups.items()):
+            channel = channels.get(channel_id) if channel_id is not None else None
+            if channel is None or free <= 0:
+                continue
+            try:
+                size = self.rt.upstream_for(channel, images=images).batch_size
+            except ValueError:
+                continue
+            room = min(-len(group) % size if size > 1 else 0, free)
+            if room <= 0:
+                continue
+            async with self.rt.db.transaction() as conn:
+                riders = await self._lease(
+                    conn,
+                    now,
+                    limit=room,
+                    horizon=self.rt.settings.batch_ride_along_seconds,
+                    channel_id=channel.id,
+                )
+            self.leases.hold(r.id for r in riders)
+            for rider in riders:  # a batched channel holds one kind of task; sorted by kind all the same
+                groups[(channel_id, rider.is_image)].append(rider)
+            free -= len(riders)
 
     async def drain(self) -> None:
         """Wait for every follow started so far (tests and graceful shutdown)."""
         while self._running:
             await asyncio.gather(*list(self._running), return_exceptions=True)
 
-    def _follow_channel(self, channel: Channel, group: list[TaskRow]) -> None:
-        upstream = self.rt.upstream_for(channel)
+    def _follow_channel(self, channel: Channel, group: list[TaskRow], upstream: Upstream) -> None:
         size = max(upstream.batch_size, 1)
         for start in range(0, len(group), size):
             batch = group[start : start + size]
-            self._spawn(self._poll(channel, batch), [t.id for t in batch])
+            work = self._poll if size == 1 else self._sweep
+            self._spawn(work(channel, upstream, batch), [t.id for t in batch])
 
-    async def _poll(self, channel: Channel, batch: list[TaskRow]) -> None:
+    async def _sweep(self, channel: Channel, upstream: Upstream, batch: list[TaskRow]) -> None:
+        self._sweeping[channel.id] += 1
+        try:
+            await self._poll(channel, upstream, batch)
+        finally:
+            self._sweeping[channel.id] -= 1
+            if not self._sweeping[channel.id]:
+                self.rt.wake_worker.set()  # what fell due meanwhile goes out now, in one sweep
+
+    async def _poll(self, channel: Channel, upstream: Upstream, batch: list[TaskRow]) -> None:
+        statuses = await self._ask(channel, upstream, batch)
+        if statuses is not None:
+            await self._apply(upstream, batch, statuses)
+
+    async def _ask(
+        self, channel: Channel, upstream: Upstream, batch: list[TaskRow]
+    ) -> dict[str, UpstreamStatus] | None:
+        """One poll request within the channel's budget; None when it failed (the tasks are rescheduled)."""
         slots = self._channel_slots.setdefault(channel.id, asyncio.Semaphore(max(channel.concurrency, 1)))
-        upstream = self.rt.upstream_for(channel)
         async with slots:
             try:
                 statuses = await upstream.poll([t.upstream_id for t in batch if t.upstream_id])
@@ -121,26 +198,32 @@ class Worker:
                 log.info("channel %s asks us to slow down: %s", channel.name, exc)
                 for task in batch:
                     await follow.postpone(self.rt, task, self.owner, exc.retry_after)
-                return
+                return None
             except UpstreamUnavailable as exc:
                 metrics.UPSTREAM_POLLS.labels("unavailable").inc()
                 log.warning("polling channel %s failed: %s", channel.name, exc)
                 await note_channel_failure(self.rt, channel, str(exc))
                 for task in batch:
                     await follow.reschedule(self.rt, task, self.owner, errors=task.poll_errors + 1)
-                return
+                return None
         metrics.UPSTREAM_POLLS.labels("ok").inc()
         if channel.failures:
             async with self.rt.db.transaction() as conn:
                 await channel_store.record_success(conn, channel.id)
-        poll_floor = CALLBACK_SAFETY_POLL_SECONDS if channel.takes_callbacks else 0.0
+        return statuses
+
+    async def _apply(
+        self, upstream: Upstream, batch: list[TaskRow], statuses: dict[str, UpstreamStatus]
+    ) -> None:
+        """Write what upstream said; finished tasks copy their media in jobs of their own."""
+        poll_floor = CALLBACK_SAFETY_POLL_SECONDS if self.rt.calls_back(upstream) else 0.0
         for task in batch:
             status = statuses.get(task.upstream_id or "")
             if status is None:
                 await follow.reschedule(self.rt, task, self.owner, errors=task.poll_errors + 1)
             elif status.state.is_terminal:
-                async with self._media:
-                    await follow.apply_status(self.rt, task, status, self.owner)
+                self.leases.hold([task.id])  # the media copy holds the lease on after this poll ends
+                self._spawn(follow.apply_status(self.rt, task, status, self.owner), [task.id])
             else:
                 await follow.apply_status(self.rt, task, status, self.owner, poll_floor=poll_floor)
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Integer, cast, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dreamrelay.store.schema import accounts, api_keys, channels, tasks
+from dreamrelay.store import ledger
+from dreamrelay.store.schema import accounts, api_keys, tasks
 
 STATES = ("pending", "processing", "completed", "failed")
 HOUR = 3600.0
@@ -74,48 +75,35 @@ class Dashboard:
     totals: dict[str, int]  # tasks created in the window, per state
     success_rate: float | None  # completed / (completed + failed) of those
     median_seconds: float | None  # created → completed, tasks completed in the window
-    revenue_window: int  # credits of tasks completed in the window
+    revenue_window: int  # credits captured in the window
     revenue_total: int
     in_flight: int
     accounts: int
-    channels: list[dict[str, Any]] = field(default_factory=list)
 
 
-async def dashboard(conn: AsyncConnection, *, now: float, is_sqlite: bool, hours: int = 24) -> Dashboard:
+async def dashboard(
+    conn: AsyncConnection, *, now: float, deadline_seconds: float, hours: int = 24
+) -> Dashboard:
+    """The last `hours` whole hours, from the tasks created in them (and before, as far back as a task
+    finishing in them can have started) through the (account_id, created_at) index, and the ledger."""
     first_hour = (int(now // HOUR) - hours + 1) * HOUR
-    # Whole hours on both stores: SQLite's CAST truncates, PostgreSQL's would round.
-    hour = (
-        cast(tasks.c.created_at / HOUR, Integer) if is_sqlite else func.floor(tasks.c.created_at / HOUR)
-    ).label("hour")
-    per_hour = await conn.execute(
-        select(hour, tasks.c.state, func.count().label("n"))
-        .where(tasks.c.created_at >= first_hour)
-        .group_by(hour, tasks.c.state)
+    oldest = first_hour - deadline_seconds - HOUR  # an hour's grace for a late deadline sweep
+    recent = await conn.execute(
+        select(tasks.c.created_at, tasks.c.finished_at, tasks.c.state).where(
+            tasks.c.account_id.in_(select(accounts.c.id)), tasks.c.created_at >= oldest
+        )
     )
     buckets = {int(first_hour // HOUR) + i: dict.fromkeys(STATES, 0) for i in range(hours)}
     totals = dict.fromkeys(STATES, 0)
-    for row in per_hour:
-        slot = buckets.get(int(row.hour))
+    spans = []
+    for row in recent:
+        slot = buckets.get(int(row.created_at // HOUR))
         if slot is not None and row.state in slot:
-            slot[row.state] += int(row.n)
-            totals[row.state] += int(row.n)
+            slot[row.state] += 1
+            totals[row.state] += 1
+        if row.state == "completed" and row.finished_at is not None and row.finished_at >= first_hour:
+            spans.append(float(row.finished_at - row.created_at))
     finished = totals["completed"] + totals["failed"]
-
-    durations = (
-        await conn.execute(
-            select(tasks.c.finished_at - tasks.c.created_at)
-            .where(tasks.c.state == "completed", tasks.c.finished_at >= first_hour)
-            .order_by(tasks.c.finished_at.desc())
-            .limit(10_000)
-        )
-    ).scalars()
-    spans = [float(d) for d in durations if d is not None]
-
-    revenue = func.coalesce(func.sum(tasks.c.price), 0)
-    window = await conn.execute(
-        select(revenue).where(tasks.c.state == "completed", tasks.c.finished_at >= first_hour)
-    )
-    total = await conn.execute(select(revenue).where(tasks.c.state == "completed"))
     in_flight = await conn.execute(
         select(func.count()).select_from(tasks).where(tasks.c.state.in_(("pending", "processing")))
     )
@@ -125,72 +113,14 @@ async def dashboard(conn: AsyncConnection, *, now: float, is_sqlite: bool, hours
         totals=totals,
         success_rate=totals["completed"] / finished if finished else None,
         median_seconds=statistics.median(spans) if spans else None,
-        revenue_window=int(window.scalar_one()),
-        revenue_total=int(total.scalar_one()),
+        revenue_window=await ledger.captured(conn, since=first_hour),
+        revenue_total=await ledger.captured(conn),
         in_flight=int(in_flight.scalar_one()),
         accounts=int(account_count.scalar_one()),
-        channels=await channel_list(conn),
     )
-
-
-async def channel_list(conn: AsyncConnection) -> list[dict[str, Any]]:
-    """Channels without their secret keys."""
-    query = select(
-        channels.c.id,
-        channels.c.name,
-        channels.c.kind,
-        channels.c.base_url,
-        channels.c.models,
-        channels.c.priority,
-        channels.c.weight,
-        channels.c.concurrency,
-        channels.c.enabled,
-    ).order_by(channels.c.priority.desc(), channels.c.id)
-    return [dict(r._mapping) for r in await conn.execute(query)]
 
 
 # ---- task lists ----------------------------------------------------------------------------------
-async def explore_tasks(
-    conn: AsyncConnection,
-    *,
-    state: str | None = None,
-    account_id: int | None = None,
-    since: float | None = None,
-    until: float | None = None,
-    before: float | None = None,
-    limit: int = 50,
-) -> list[dict[str, Any]]:
-    """The operator's task list, newest first; `before` pages on created_at."""
-    query = (
-        select(
-            tasks.c.id,
-            accounts.c.name.label("account"),
-            tasks.c.model,
-            tasks.c.action,
-            tasks.c.state,
-            tasks.c.price,
-            tasks.c.poll_count,
-            tasks.c.created_at,
-            tasks.c.finished_at,
-            channels.c.name.label("channel"),
-        )
-        .join(accounts, accounts.c.id == tasks.c.account_id)
-        .outerjoin(channels, channels.c.id == tasks.c.channel_id)
-    )
-    if state:
-        query = query.where(tasks.c.state == state)
-    if account_id is not None:
-        query = query.where(tasks.c.account_id == account_id)
-    if since is not None:
-        query = query.where(tasks.c.created_at >= since)
-    if until is not None:
-        query = query.where(tasks.c.created_at < until)
-    if before is not None:
-        query = query.where(tasks.c.created_at < before)
-    rows = await conn.execute(query.order_by(tasks.c.created_at.desc()).limit(limit))
-    return [dict(r._mapping) for r in rows]
-
-
 async def account_tasks(
     conn: AsyncConnection, account_id: int, *, before: float | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
@@ -219,22 +149,3 @@ async def account_tasks(
             }
         )
     return cards
-
-
-async def task_names(
-    conn: AsyncConnection, account_id: int, channel_id: int | None
-) -> tuple[str, str | None]:
-    """The account's and the channel's names of a task."""
-    account = (await conn.execute(select(accounts.c.name).where(accounts.c.id == account_id))).scalar_one()
-    channel = None
-    if channel_id is not None:
-        channel = (
-            await conn.execute(select(channels.c.name).where(channels.c.id == channel_id))
-        ).scalar_one_or_none()
-    return str(account), channel
-
-
-async def account_id_by_name(conn: AsyncConnection, name: str) -> int | None:
-    found = await conn.execute(select(accounts.c.id).where(accounts.c.name == name))
-    value = found.scalar_one_or_none()
-    return int(value) if value is not None else None

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hmac
+import math
 import time
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from pydantic import ValidationError
 
 from dreamrelay.domain.catalog import ASPECT_RATIOS, DURATIONS, MODELS, RESOLUTIONS
 from dreamrelay.domain.errors import (
@@ -26,6 +28,7 @@ from dreamrelay.http.console import queries, snippets
 from dreamrelay.http.console.session import COOKIE_PATH, LANG_COOKIE, Session
 from dreamrelay.http.console.web import (
     ASSETS,
+    LARGEST_NUMBER,
     Ctx,
     FormError,
     Stop,
@@ -39,11 +42,11 @@ from dreamrelay.http.console.web import (
     render,
     safe_next,
 )
-from dreamrelay.http.deps import parse_body
+from dreamrelay.http.deps import describe, parse_body
 from dreamrelay.http.schemas.own import OwnSubmit
-from dreamrelay.services import admin, reads, submit
+from dreamrelay.ratelimit import NO_LIMIT, effective_limit
+from dreamrelay.services import admin, channel_admin, reads, submit
 from dreamrelay.services.auth import authenticate
-from dreamrelay.services.submit import GenerationInput
 from dreamrelay.store import pricing
 from dreamrelay.store import tasks as task_store
 
@@ -191,7 +194,7 @@ def _chart(hours: list[dict[str, Any]]) -> dict[str, Any]:
                 "total": sum(hour["counts"].values()),
                 "counts": hour["counts"],
                 "label": label,
-                "show_label": i % 6 == 0 or i == len(hours) - 1,
+                "show_label": i % 6 == 0,
             }
         )
     return {"bars": bars, "peak": peak, "width": len(hours) * BAR_STEP, "height": CHART_HEIGHT}
@@ -202,8 +205,11 @@ def _chart(hours: list[dict[str, Any]]) -> dict[str, Any]:
 async def dashboard(request: Request) -> Response:
     ctx = await context(request, "admin")
     async with ctx.rt.db.reader() as conn:
-        board = await queries.dashboard(conn, now=time.time(), is_sqlite=ctx.rt.db.is_sqlite)
-    return render(ctx, "admin_dashboard.html", board=board, chart=_chart(board.hours))
+        board = await queries.dashboard(
+            conn, now=time.time(), deadline_seconds=ctx.rt.settings.task_deadline_seconds
+        )
+    channels = await channel_admin.list_channels(ctx.rt)
+    return render(ctx, "admin_dashboard.html", board=board, chart=_chart(board.hours), channels=channels)
 
 
 # ---- the operator: accounts and keys --------------------------------------------------------------
@@ -231,6 +237,9 @@ async def create_account(request: Request) -> Response:
     return redirect(ctx, _account_url(name), flash="flash.account_created")
 
 
+BLANK_KEY = dict.fromkeys(("name", "rpm", "max_in_flight", "batch_rpm", "spend_cap", "allowed_models"))
+
+
 def _account_url(name: str) -> str:
     return f"{COOKIE_PATH}/admin/accounts/{name}"
 
@@ -248,6 +257,7 @@ async def _account_page(ctx: Ctx, name: str, *, new_key: dict[str, Any] | None =
         ledger=ledger,
         new_key=new_key,
         models=list(MODELS),
+        blank_key=BLANK_KEY,
     )
 
 
@@ -308,9 +318,11 @@ async def create_key(request: Request, name: str) -> Response:
 
 @router.post("/admin/keys/{key_id}")
 @page
-async def update_key(request: Request, key_id: int) -> Response:
+async def update_key(request: Request, key_id: str) -> Response:
     ctx = await context(request, "admin")
     form = await checked_form(ctx)
+    if not key_id.isdigit() or int(key_id) > LARGEST_NUMBER:
+        return error_page(ctx, 404, "error.not_found")
     account = form.get("account")
     back = _account_url(account) if account else f"{COOKIE_PATH}/admin/accounts"
     action = form.get("action")
@@ -321,7 +333,7 @@ async def update_key(request: Request, key_id: int) -> Response:
             settings = {"disabled": False}
         else:
             settings = _key_settings(form)
-        described = await admin.update_key(ctx.rt, key_id, settings)
+        described = await admin.update_key(ctx.rt, int(key_id), settings)
     except FormError:
         return redirect(ctx, back, error="error.number")
     except DreamRelayError as exc:
@@ -368,6 +380,69 @@ async def set_price(request: Request) -> Response:
     return redirect(ctx, back, flash="flash.price_set")
 
 
+# ---- the operator: channels ------------------------------------------------------------------------
+CHANNELS_URL = f"{COOKIE_PATH}/admin/channels"
+
+
+@router.get("/admin/channels")
+@page
+async def channels_page(request: Request) -> Response:
+    ctx = await context(request, "admin")
+    rows = await channel_admin.list_channels(ctx.rt)
+    return render(ctx, "admin_channels.html", channels=rows, kinds=channel_admin.KINDS, models=list(MODELS))
+
+
+@router.post("/admin/channels")
+@page
+async def add_channel(request: Request) -> Response:
+    ctx = await context(request, "admin")
+    form = await checked_form(ctx)
+    try:
+        values = {
+            "name": form.get("name"),
+            "kind": form.get("kind"),
+            "base_url": form.get("base_url"),
+            "secret_key": form.get("secret_key"),
+            "models": [m for m in form.getlist("models") if m] or None,
+            "priority": form.optional_int("priority") or 0,
+            "weight": form.optional_int("weight") or 1,
+            "concurrency": form.optional_int("concurrency") or 16,
+        }
+        if not values["name"]:
+            raise InvalidRequest("a channel needs a name")
+        await channel_admin.add_channel(ctx.rt, **values)
+    except FormError:
+        return redirect(ctx, CHANNELS_URL, error="error.number")
+    except DreamRelayError as exc:
+        return redirect(ctx, CHANNELS_URL, error=exc)
+    return redirect(ctx, CHANNELS_URL, flash="flash.channel_added")
+
+
+@router.post("/admin/channels/{name}")
+@page
+async def change_channel(request: Request, name: str) -> Response:
+    """Enable, disable or test a channel (the button pressed is the form's `action`)."""
+    ctx = await context(request, "admin")
+    form = await checked_form(ctx)
+    action = form.get("action")
+    try:
+        if action == "test":
+            result = await channel_admin.test_channel(ctx.rt, name)
+            detail = f"{result['latency_ms']} ms" + (f" · {result['error']}" if result["error"] else "")
+            ctx.set_flash = {
+                "kind": "ok" if result["ok"] else "error",
+                "key": "flash.channel_ok" if result["ok"] else "flash.channel_failed",
+                "detail": detail,
+            }
+            return redirect(ctx, CHANNELS_URL)
+        if action not in ("enable", "disable"):
+            raise InvalidRequest("action must be test, enable or disable")
+        await channel_admin.update_channel(ctx.rt, name, {"enabled": action == "enable"})
+    except DreamRelayError as exc:
+        return redirect(ctx, CHANNELS_URL, error=exc)
+    return redirect(ctx, CHANNELS_URL, flash="flash.channel_saved")
+
+
 # ---- the operator: tasks ---------------------------------------------------------------------------
 def _utc(value: str) -> float | None:
     if not value:
@@ -379,10 +454,16 @@ def _utc(value: str) -> float | None:
 
 
 def _number(value: str | None) -> float | None:
+    """A finite number from a query parameter, or None."""
     try:
-        return float(value) if value else None
+        number = float(value) if value else None
     except ValueError:
         return None
+    return number if number is not None and math.isfinite(number) else None
+
+
+def _offset(value: str | None) -> int:
+    return int(min(max(_number(value) or 0, 0), LARGEST_NUMBER))
 
 
 @router.get("/admin/tasks")
@@ -390,73 +471,88 @@ def _number(value: str | None) -> float | None:
 async def tasks_page(request: Request) -> Response:
     ctx = await context(request, "admin")
     q = request.query_params
-    state = q.get("state", "") if q.get("state") in STATES else ""
-    account = q.get("account", "").strip()
-    since, until = _utc(q.get("since", "")), _utc(q.get("until", ""))
-    before = _number(q.get("before"))
-    async with ctx.rt.db.reader() as conn:
-        account_id = await queries.account_id_by_name(conn, account) if account else None
-        rows = []
-        if not account or account_id is not None:
-            rows = await queries.explore_tasks(
-                conn,
-                state=state or None,
-                account_id=account_id,
-                since=since,
-                until=until,
-                before=before,
-                limit=EXPLORER_PAGE,
-            )
-    names = [a["name"] for a in await admin.list_accounts(ctx.rt, limit=500)]
-    filters = {"state": state, "account": account, "since": q.get("since", ""), "until": q.get("until", "")}
+    filters = {k: q.get(k, "").strip() for k in ("state", "account", "channel", "since", "until")}
+    if filters["state"] not in STATES:
+        filters["state"] = ""
+    offset = _offset(q.get("offset"))
+    channel_names = [c["name"] for c in await channel_admin.list_channels(ctx.rt)]
+    unknown = filters["channel"] and filters["channel"] not in channel_names
+    rows = []
+    if not unknown:
+        rows = await channel_admin.list_tasks(
+            ctx.rt,
+            state=filters["state"] or None,
+            account=filters["account"] or None,
+            channel=filters["channel"] or None,
+            since=_utc(filters["since"]),
+            until=_utc(filters["until"]),
+            limit=EXPLORER_PAGE,
+            offset=offset,
+        )
+    kept = {k: v for k, v in filters.items() if v}
     older = None
     if len(rows) == EXPLORER_PAGE:
-        kept = {k: v for k, v in filters.items() if v}
-        older = f"{COOKIE_PATH}/admin/tasks?" + urlencode({**kept, "before": repr(rows[-1]["created_at"])})
+        older = f"{COOKIE_PATH}/admin/tasks?" + urlencode({**kept, "offset": offset + EXPLORER_PAGE})
     return render(
         ctx,
         "admin_tasks.html",
-        rows=rows,
+        rows=[{**r, "took": _took(r)} for r in rows],
         filters=filters,
         states=STATES,
-        account_names=names,
-        unknown_account=bool(account) and account_id is None,
+        account_names=[a["name"] for a in await admin.list_accounts(ctx.rt, limit=500)],
+        channel_names=channel_names,
         older=older,
-        paged=before is not None,
+        newest=f"{COOKIE_PATH}/admin/tasks?" + urlencode(kept) if offset else None,
     )
+
+
+def _took(task: dict[str, Any]) -> float | None:
+    """Seconds from created to finished, from the ISO times the services return."""
+    if not task.get("finished_at"):
+        return None
+    parse = datetime.fromisoformat
+    return (parse(task["finished_at"]) - parse(task["created_at"])).total_seconds()
+
+
+def _task_url(task_id: str) -> str:
+    return f"{COOKIE_PATH}/admin/tasks/{quote(task_id, safe='')}"
 
 
 @router.get("/admin/tasks/{task_id}")
 @page
 async def admin_task_page(request: Request, task_id: str) -> Response:
     ctx = await context(request, "admin")
-    async with ctx.rt.db.reader() as conn:
-        task = await task_store.get_task(conn, task_id) if len(task_id) <= 64 else None
-        if task is None:
-            return error_page(ctx, 404, "error.task_not_found")
-        account, channel = await queries.task_names(conn, task.account_id, task.channel_id)
-    ledger = await admin.ledger_entries(ctx.rt, task_id=task_id)
-    deliveries = await admin.deliveries(ctx.rt, task_id=task_id, with_attempts=True)
+    try:
+        info = await channel_admin.show_task(ctx.rt, task_id)
+    except NotFound:
+        return error_page(ctx, 404, "error.task_not_found")
     return render(
         ctx,
         "admin_task.html",
-        task=task,
-        obj=orjson.loads(task.body),
-        account_name=account,
-        channel=channel,
-        request_json=orjson.dumps(task.request, option=orjson.OPT_INDENT_2).decode(),
-        ledger=ledger,
-        deliveries=deliveries,
+        task=info,
+        obj=info["object"],
+        took=_took(info),
+        request_json=orjson.dumps(info["request"], option=orjson.OPT_INDENT_2).decode(),
     )
 
 
-@router.post("/admin/tasks/{task_id}/replay")
+@router.post("/admin/tasks/{task_id}")
 @page
-async def replay(request: Request, task_id: str) -> Response:
+async def task_action(request: Request, task_id: str) -> Response:
+    """Re-poll, refund or replay callbacks (the button pressed is the form's `action`)."""
     ctx = await context(request, "admin")
     form = await checked_form(ctx)
-    back = f"{COOKIE_PATH}/admin/tasks/{task_id}"
+    back = _task_url(task_id)
+    action = form.get("action")
     try:
+        if action == "repoll":
+            await channel_admin.repoll(ctx.rt, task_id)
+            return redirect(ctx, back, flash="flash.repolled")
+        if action == "refund":
+            await channel_admin.refund(ctx.rt, task_id)
+            return redirect(ctx, back, flash="flash.refunded")
+        if action != "replay":
+            raise InvalidRequest("action must be repoll, refund or replay")
         event = form.optional_int("event")
         if event is not None:
             # Only an event of this task, whatever id was posted.
@@ -520,19 +616,6 @@ async def playground(request: Request) -> Response:
     )
 
 
-def _input(data: dict[str, Any]) -> GenerationInput:
-    return GenerationInput(
-        prompt=data["user_prompt"],
-        aspect_ratio=data.get("aspect_ratio") or None,
-        model=data.get("model_name") or None,
-        resolution=data.get("resolution") or None,
-        duration=data.get("duration") or None,
-        loop=bool(data.get("loop")),
-        image=data.get("image_url") or None,
-        end_image=data.get("image_end_url") or None,
-    )
-
-
 @router.post("/me/playground")
 @page
 async def playground_submit(request: Request) -> Response:
@@ -551,11 +634,11 @@ async def playground_submit(request: Request) -> Response:
     try:
         checked = OwnSubmit.model_validate({k: v for k, v in fields.items() if v is not None})
         await _spend(ctx)
-        task = await submit.submit(ctx.rt, ctx.caller, _input(checked.model_dump()))
+        task = await submit.submit(ctx.rt, ctx.caller, checked.to_input())
+    except ValidationError as exc:
+        return redirect(ctx, back, error=InvalidRequest(describe(exc)))
     except DreamRelayError as exc:
         return redirect(ctx, back, error=exc)
-    except ValueError:
-        return redirect(ctx, back, error="error.invalid_request")
     return redirect(ctx, f"{COOKIE_PATH}/me/tasks/{task.id}", flash="flash.submitted")
 
 
@@ -590,7 +673,7 @@ async def my_task(request: Request, task_id: str) -> Response:
 async def billing(request: Request) -> Response:
     ctx = await context(request, "customer")
     assert ctx.key is not None
-    offset = max(int(_number(request.query_params.get("offset")) or 0), 0)
+    offset = _offset(request.query_params.get("offset"))
     rows = await admin.ledger_entries(ctx.rt, account=ctx.key.account, limit=100, offset=offset)
     found = await admin.show_account(ctx.rt, ctx.key.account)
     return render(
@@ -660,7 +743,10 @@ async def _json_caller(request: Request, *, post: bool) -> Ctx:
 async def _spend(ctx: Ctx) -> None:
     """Console calls draw from the key's requests-per-minute bucket like API calls do."""
     caller = ctx.caller
-    decision = await ctx.rt.limiter.hit(f"{caller.key_id}:rpm", caller.rpm or ctx.rt.settings.rate_limit_rpm)
+    limit = effective_limit(caller.rpm, ctx.rt.settings.rate_limit_rpm)
+    if limit == NO_LIMIT:
+        return
+    decision = await ctx.rt.limiter.hit(f"{caller.key_id}:rpm", limit)
     if not decision.allowed:
         raise RateLimited("rate limit reached for this API key; slow down", headers=decision.headers())
 
@@ -670,7 +756,7 @@ async def _spend(ctx: Ctx) -> None:
 async def api_submit(request: Request) -> Response:
     ctx = await _json_caller(request, post=True)
     body = await parse_body(request, OwnSubmit)
-    task = await submit.submit(ctx.rt, ctx.caller, _input(body.model_dump()))
+    task = await submit.submit(ctx.rt, ctx.caller, body.to_input())
     return json_response(ctx, task.body)
 
 
@@ -679,3 +765,11 @@ async def api_submit(request: Request) -> Response:
 async def api_task(request: Request, task_id: str) -> Response:
     ctx = await _json_caller(request, post=False)
     return json_response(ctx, await reads.get_body(ctx.rt, ctx.caller, task_id))
+
+
+@router.get("/me/api/balance")
+@page
+async def api_balance(request: Request) -> Response:
+    """The header's balance, refreshed by the playground when a task ends."""
+    ctx = await _json_caller(request, post=False)
+    return json_response(ctx, orjson.dumps({"balance": await _balance(ctx)}))

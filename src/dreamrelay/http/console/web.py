@@ -260,6 +260,9 @@ def safe_next(value: str | None, default: str) -> str:
 
 
 # ---- forms ------------------------------------------------------------------------------------------
+LARGEST_NUMBER = 2**53 - 1  # fits every integer column and a browser's number
+
+
 class Form:
     def __init__(self, fields: dict[str, list[str]]) -> None:
         self.fields = fields
@@ -276,9 +279,12 @@ class Form:
         if not text:
             return None
         try:
-            return int(text)
+            value = int(text)
         except ValueError as exc:
             raise FormError(name) from exc
+        if abs(value) > LARGEST_NUMBER:
+            raise FormError(name)
+        return value
 
 
 class FormError(Exception):
@@ -371,6 +377,7 @@ NAV = {
     "admin": [
         ("nav.dashboard", "/console/admin"),
         ("nav.accounts", "/console/admin/accounts"),
+        ("nav.channels", "/console/admin/channels"),
         ("nav.prices", "/console/admin/prices"),
         ("nav.tasks", "/console/admin/tasks"),
     ],

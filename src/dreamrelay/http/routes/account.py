@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
-from dreamrelay.http.deps import CallerDep, RuntimeDep
+from dreamrelay.http.deps import CallerDep, Limit, Offset, RuntimeDep
 from dreamrelay.runtime import Runtime
 from dreamrelay.services import admin
 from dreamrelay.services.auth import Caller
 from dreamrelay.store import accounts as account_store
 
 router = APIRouter(prefix="/account", tags=["account"])
-
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 async def _name(rt: Runtime, caller: Caller) -> str:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from dreamrelay.domain.errors import InvalidApiKey, InvalidRequest
-from dreamrelay.http.deps import RuntimeDep, get_runtime, json_body_doc, parse_body
+from dreamrelay.http.deps import Limit, Offset, RuntimeDep, get_runtime, json_body_doc, parse_body
 from dreamrelay.http.schemas.admin import (
     BalanceChange,
     ChannelChange,
@@ -36,8 +36,6 @@ async def require_admin(request: Request) -> None:
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
 Since = Annotated[float | None, Query(description="Unix time, inclusive.")]
 Until = Annotated[float | None, Query(description="Unix time, exclusive.")]
 
@@ -234,3 +232,8 @@ async def show_task(rt: RuntimeDep, task_id: str) -> dict[str, Any]:
 @router.post("/tasks/{task_id}/repoll", summary="Ask upstream about the task now")
 async def repoll(rt: RuntimeDep, task_id: str) -> dict[str, Any]:
     return await channel_admin.repoll(rt, task_id)
+
+
+@router.post("/tasks/{task_id}/refund", summary="End an unfinished task as failed and release its hold")
+async def refund(rt: RuntimeDep, task_id: str) -> dict[str, Any]:
+    return await channel_admin.refund(rt, task_id)

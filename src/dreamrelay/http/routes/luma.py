@@ -2,38 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from dreamrelay.http.deps import BatchCallerDep, CallerDep, RuntimeDep, json_body_doc, parse_body, read_json
-from dreamrelay.http.schemas.own import BatchQuery, OwnExtend, OwnSubmit
+from dreamrelay.http.schemas.own import BatchQuery, DownloadUrl, OwnExtend, OwnSubmit, OwnTask
 from dreamrelay.services import reads, submit
 from dreamrelay.services.submit import GenerationInput, Idempotency
 
 router = APIRouter(prefix="/luma", tags=["luma (own format)"])
 
 JSON = "application/json"
+_TASK: dict[int | str, dict[str, Any]] = {200: {"model": OwnTask, "description": "The task object"}}
 
 
-@router.post("/generations", openapi_extra=json_body_doc(OwnSubmit), summary="Submit a video task")
+@router.post(
+    "/generations", openapi_extra=json_body_doc(OwnSubmit), summary="Submit a video task", responses=_TASK
+)
 async def create_generation(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
     body = await parse_body(request, OwnSubmit)
     idem = Idempotency.from_header(
         request.headers.get("idempotency-key"), "luma.generate", await read_json(request)
     )
-    given = GenerationInput(
-        prompt=body.user_prompt,
-        aspect_ratio=body.aspect_ratio,
-        model=body.model_name,
-        resolution=body.resolution,
-        duration=body.duration,
-        loop=bool(body.loop),
-        expand_prompt=bool(body.expand_prompt),
-        image=body.image_url,
-        end_image=body.image_end_url,
-        callback_url=body.notify_hook or body.callback_url,
-    )
-    task = await submit.submit(rt, caller, given, idem=idem)
+    task = await submit.submit(rt, caller, body.to_input(), idem=idem)
     return Response(task.body, media_type=JSON)
 
 
@@ -41,6 +34,7 @@ async def create_generation(request: Request, rt: RuntimeDep, caller: CallerDep)
     "/generations/{task_id}/extend",
     openapi_extra=json_body_doc(OwnExtend),
     summary="Continue a finished video",
+    responses=_TASK,
 )
 async def extend_generation(task_id: str, request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
     body = await parse_body(request, OwnExtend)
@@ -59,17 +53,26 @@ async def extend_generation(task_id: str, request: Request, rt: RuntimeDep, call
     return Response(task.body, media_type=JSON)
 
 
-@router.get("/generations/{task_id}/download_video_url", summary="URL of the finished video")
+@router.get(
+    "/generations/{task_id}/download_video_url",
+    summary="URL of the finished video",
+    responses={200: {"model": DownloadUrl, "description": "The URL"}},
+)
 async def download_video_url(task_id: str, rt: RuntimeDep, caller: CallerDep) -> Response:
     return Response(await reads.download_url(rt, caller, task_id), media_type=JSON)
 
 
-@router.get("/generations/{task_id}", summary="One task")
+@router.get("/generations/{task_id}", summary="One task", responses=_TASK)
 async def get_generation(task_id: str, rt: RuntimeDep, caller: CallerDep) -> Response:
     return Response(await reads.get_body(rt, caller, task_id), media_type=JSON)
 
 
-@router.post("/tasks", openapi_extra=json_body_doc(BatchQuery), summary="Batch query, ≤ 1000 ids")
+@router.post(
+    "/tasks",
+    openapi_extra=json_body_doc(BatchQuery),
+    summary="Batch query, ≤ 1000 ids",
+    responses={200: {"model": list[OwnTask], "description": "The tasks found, in the order asked"}},
+)
 async def batch_query(request: Request, rt: RuntimeDep, caller: BatchCallerDep) -> Response:
     ids = reads.parse_batch_ids(await request.body())
     return Response(await reads.batch_bodies(rt, caller, ids), media_type=JSON)

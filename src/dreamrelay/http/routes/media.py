@@ -1,23 +1,116 @@
-"""Our stored media at stable URLs (/media/<key>), with Range support for video players."""
+"""Our stored media at stable URLs (/media/<key>), whatever the storage behind them.
+
+`proxy` (default): we stream the object ourselves, with single byte ranges for video players.
+`presign`: we answer with a redirect to a short-lived presigned URL of the bucket, so the bytes
+never pass through us; the URL in the task object stays ours and never expires.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from email.utils import formatdate
 
-from dreamrelay.domain.errors import NotFound
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+
+from dreamrelay.domain.errors import NotFound, RangeNotSatisfiable, StorageUnavailable
 from dreamrelay.http.deps import RuntimeDep
+from dreamrelay.media.storage import StorageError, media_type
 
 router = APIRouter(tags=["media"])
 
-_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".png": "image/png"}
+# A key never changes content once written: cache it for good.
+IMMUTABLE = "public, max-age=31536000, immutable"
 
 
-@router.get("/media/{key:path}", summary="A stored media file")
-async def media_file(key: str, rt: RuntimeDep) -> FileResponse:
-    path = rt.storage.local_path(key)
-    if path is None or path.suffix not in _TYPES:
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+_MEDIA_TYPES = ("video/mp4", "image/jpeg", "image/png")
+
+
+@router.get(
+    "/media/{key:path}",
+    summary="A stored media file (byte ranges, or a redirect when presigning)",
+    response_class=Response,
+    responses={
+        200: {"description": "The file", "content": dict.fromkeys(_MEDIA_TYPES, _BINARY)},
+        206: {"description": "One byte range of the file", "content": dict.fromkeys(_MEDIA_TYPES, _BINARY)},
+        304: {"description": "Not modified (If-None-Match)"},
+        307: {"description": "Presigned URL of the object (DREAMRELAY_MEDIA_SERVE=presign)"},
+    },
+)
+@router.head("/media/{key:path}", include_in_schema=False)
+async def media_file(key: str, request: Request, rt: RuntimeDep) -> Response:
+    content_type = media_type(key)
+    seconds = rt.settings.media_presign_seconds
+    try:
+        info = await rt.storage.stat(key) if content_type else None
+        presigned = None
+        if info is not None and rt.settings.media_serve == "presign":
+            presigned = await rt.storage.presign(key, seconds)
+    except StorageError as exc:
+        raise StorageUnavailable("media storage is unreachable; try again shortly") from exc
+    if content_type is None or info is None:
         raise NotFound("no such media file")
-    # A key never changes content once written: cache it for good.
-    headers = {"Cache-Control": "public, max-age=31536000, immutable"}
-    return FileResponse(path, media_type=_TYPES[path.suffix], headers=headers)
+    if presigned is not None:
+        # The signed URL expires: a client may keep the redirect for half its life, not more.
+        cache = {"Cache-Control": f"private, max-age={seconds // 2}"}
+        return RedirectResponse(presigned, status_code=307, headers=cache)
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Cache-Control": IMMUTABLE,
+        "ETag": info.etag,
+        "Last-Modified": formatdate(info.modified, usegmt=True),
+    }
+    if {info.etag, "*"} & _etags(request.headers.get("if-none-match")):
+        return Response(status_code=304, headers=headers)
+    wanted = request.headers.get("range")
+    if_range = request.headers.get("if-range")
+    if if_range is not None and if_range not in (info.etag, headers["Last-Modified"]):
+        wanted = None  # the client's copy is another version: send the whole object
+    status, (start, end) = 200, (0, info.size)
+    chosen = byte_range(wanted, info.size)
+    if chosen is not None:
+        status, (start, end) = 206, chosen
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{info.size}"
+    headers["Content-Length"] = str(end - start)
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers, media_type=content_type)
+    body = rt.storage.stream(key, start, end)
+    return StreamingResponse(body, status_code=status, headers=headers, media_type=content_type)
+
+
+def _etags(header: str | None) -> set[str]:
+    if not header:
+        return set()
+    return {tag.strip().removeprefix("W/") for tag in header.split(",")}
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """[start, end) to send for a Range header; None: send the whole object. Only one `bytes=` range
+    is honoured; anything else (other units, several ranges, malformed) is ignored, as RFC 9110
+    allows. A well-formed range that misses the object is refused with 416."""
+    if not header:
+        return None
+    unit, _, spec = header.partition("=")
+    first, dash, last = spec.strip().partition("-")
+    if unit.strip().lower() != "bytes" or not dash or "," in spec:
+        return None
+    if not (first.isdigit() or first == "") or not (last.isdigit() or last == "") or first == last == "":
+        return None
+    if first == "":  # the last N bytes
+        if int(last) == 0 or size == 0:
+            raise _unsatisfiable(size)
+        return max(size - int(last), 0), size
+    start = int(first)
+    if start >= size:
+        raise _unsatisfiable(size)
+    end = int(last) + 1 if last else size
+    if end <= start:  # last before first: not a valid range
+        return None
+    return start, min(end, size)
+
+
+def _unsatisfiable(size: int) -> RangeNotSatisfiable:
+    return RangeNotSatisfiable(
+        f"the requested range is outside the file ({size} bytes)",
+        headers={"Content-Range": f"bytes */{size}"},
+    )

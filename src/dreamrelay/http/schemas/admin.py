@@ -27,9 +27,11 @@ class KeyLimits(Strict):
     expires_at: float | None = Field(default=None, description="Unix time after which the key stops working.")
     spend_cap: int | None = Field(default=None, ge=0, description="Credits this key may spend in all.")
     allowed_models: list[str] | None = Field(default=None, examples=[["ray-v2", "ray-flash-2"]])
-    rpm: int | None = Field(default=None, ge=1, description="Requests per minute.")
-    max_in_flight: int | None = Field(default=None, ge=1, description="Tasks pending or processing at once.")
-    batch_rpm: int | None = Field(default=None, ge=1, description="Batch queries per minute.")
+    rpm: int | None = Field(default=None, ge=0, description="Requests per minute; 0 = no limit.")
+    max_in_flight: int | None = Field(
+        default=None, ge=0, description="Tasks pending or processing at once; 0 = no limit."
+    )
+    batch_rpm: int | None = Field(default=None, ge=0, description="Batch queries per minute; 0 = no limit.")
 
 
 class NewKey(KeyLimits):

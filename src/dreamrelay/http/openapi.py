@@ -1,0 +1,64 @@
+"""/openapi.json as the server really behaves: Bearer auth, no 422s (validation is 400), error bodies.
+
+FastAPI documents a 422 `HTTPValidationError` for every route with parameters; DreamRelay answers 400
+with its own error body instead. Every operation gets a `default` response with the error body of its
+family: `{"detail": ...}` under /dream-machine/v1, `{"error": {...}}` everywhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from dreamrelay.http.schemas.official import Detail
+from dreamrelay.http.schemas.own import ErrorBody
+
+OFFICIAL_PREFIX = "/dream-machine/"
+PUBLIC_PATHS = ("/", "/healthz", "/readyz", "/media/{key}")
+
+
+def install(app: FastAPI) -> None:
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _truthful(
+                get_openapi(
+                    title=app.title, version=app.version, description=app.description, routes=app.routes
+                )
+            )
+        return app.openapi_schema
+
+    app.openapi = build  # type: ignore[method-assign]
+
+
+def _truthful(schema: dict[str, Any]) -> dict[str, Any]:
+    components = schema.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    for model in (Detail, ErrorBody):
+        found = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(found.pop("$defs", {}))
+        schemas[model.__name__] = found
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    components["securitySchemes"] = {
+        "bearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A DreamRelay API key (dr-…); the admin API takes the admin token.",
+        }
+    }
+    for path, operations in schema.get("paths", {}).items():
+        error = "Detail" if path.startswith(OFFICIAL_PREFIX) else "ErrorBody"
+        for operation in operations.values():
+            for content in operation.get("requestBody", {}).get("content", {}).values():
+                schemas.update(content.get("schema", {}).pop("$defs", {}))
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            responses["default"] = {
+                "description": "Error",
+                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{error}"}}},
+            }
+            if path not in PUBLIC_PATHS:
+                operation["security"] = [{"bearer": []}]
+    return schema

@@ -1,0 +1,50 @@
+"""Finished tasks' response bodies, kept in process memory for the read hot path.
+
+A task's body never changes once it is completed or failed; only a customer deleting it changes
+what reads show. The process that deletes forgets it at once; other processes keep a copy at most
+`ttl` seconds, so a deletion shows everywhere within that time without any message between
+processes. Bounded by total bytes; the oldest entries go first (reads favour recent tasks, and not
+reordering on every hit keeps a hit to one dict lookup).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+
+@dataclass
+class BodyCache:
+    max_bytes: int
+    ttl: float = 60.0
+    _entries: OrderedDict[str, tuple[int, bytes, float]] = field(default_factory=OrderedDict)
+    _bytes: int = 0
+
+    def get(self, task_id: str, account_id: int) -> bytes | None:
+        """The body if cached, fresh and owned by `account_id` (others' tasks stay invisible)."""
+        entry = self._entries.get(task_id)
+        if entry is None or entry[0] != account_id:
+            return None
+        if entry[2] < time.monotonic():
+            self.forget(task_id)
+            return None
+        return entry[1]
+
+    def put(self, task_id: str, account_id: int, body: bytes) -> None:
+        """Keep the body of a finished task."""
+        if len(body) > self.max_bytes or task_id in self._entries:
+            return
+        self._entries[task_id] = (account_id, body, time.monotonic() + self.ttl)
+        self._bytes += len(body)
+        while self._bytes > self.max_bytes:
+            _, (_, dropped, _) = self._entries.popitem(last=False)
+            self._bytes -= len(dropped)
+
+    def forget(self, task_id: str) -> None:
+        entry = self._entries.pop(task_id, None)
+        if entry is not None:
+            self._bytes -= len(entry[1])
+
+    def __len__(self) -> int:
+        return len(self._entries)

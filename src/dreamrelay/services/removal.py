@@ -1,0 +1,73 @@
+"""A customer deleting a task (official DELETE /generations/{id}).
+
+A running task is failed with "deleted by the customer" (lifecycle releases its hold, its callback
+says so) and cancelled upstream where the upstream can; a finished task keeps its money as it is
+(a completed task stays paid). Either way the task is hidden from every customer read from then on;
+the operator still sees it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from dreamrelay.domain.states import TaskState
+from dreamrelay.services import lifecycle, reads
+from dreamrelay.services.auth import Caller
+from dreamrelay.store import channels as channel_store
+from dreamrelay.store import tasks as task_store
+from dreamrelay.store.tasks import TaskRow
+from dreamrelay.upstreams.base import UpstreamOutcomeUnknown, UpstreamRefused, UpstreamUnavailable
+
+if TYPE_CHECKING:
+    from dreamrelay.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+DELETED_REASON = "deleted by the customer"
+_ATTEMPTS = 5  # a worker may change the task between our read and our write; then we read again
+
+
+async def delete_task(rt: Runtime, caller: Caller, task_id: str) -> None:
+    task: TaskRow | None = await reads.get_task(rt, caller, task_id)
+    for _attempt in range(_ATTEMPTS):
+        assert task is not None
+        was_running = not task.state.is_terminal
+        async with rt.db.transaction() as conn:
+            if was_running:
+                done = await lifecycle.update(
+                    conn,
+                    task,
+                    rt.media_base_url,
+                    state=TaskState.FAILED,
+                    failure_reason=DELETED_REASON,
+                    deleted_at=time.time(),
+                )
+            else:
+                done = await lifecycle.update(conn, task, rt.media_base_url, deleted_at=time.time())
+        if done is not None:
+            rt.body_cache.forget(task_id)
+            if was_running:
+                rt.wake_deliverer.set()
+                await _cancel_upstream(rt, done)
+            return
+        async with rt.db.reader() as conn:
+            task = await task_store.get_task(conn, task_id, caller.account_id)
+        if task is None:
+            return  # deleted meanwhile by another request
+    raise RuntimeError(f"task {task_id} kept changing; deletion gave up")
+
+
+async def _cancel_upstream(rt: Runtime, task: TaskRow) -> None:
+    """Best effort: a failure here leaves the upstream generation running (it costs us, not the customer)."""
+    if task.channel_id is None or task.upstream_id is None:
+        return
+    async with rt.db.reader() as conn:
+        channel = await channel_store.get_channel(conn, task.channel_id)
+    if channel is None:
+        return
+    try:
+        await rt.upstream_for(channel, images=task.is_image).cancel(task.upstream_id)
+    except (UpstreamUnavailable, UpstreamRefused, UpstreamOutcomeUnknown) as exc:
+        log.warning("task %s: cancelling upstream %s failed: %s", task.id, task.upstream_id, exc)
