@@ -142,6 +142,8 @@ class Settings(BaseSettings):
     @property
     def sandbox_kling_url(self) -> str:
         """The sandbox's Kling image API root (the adapter appends /v1/images/generations)."""
+        if self.sandbox_url:  # a separate `dreamrelay sandbox`: …/dream-machine/v1 beside …/kling
+            return self.sandbox_url.rstrip("/").removesuffix("/dream-machine/v1") + "/kling"
         return f"{self.loopback_url}/sandbox/kling"
 
     def with_overrides(self, **changes: Any) -> Settings:

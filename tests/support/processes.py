@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from dreamrelay.runtime import INSTANCE_HEADER
-from dreamrelay.sandbox.app import SandboxConfig, create_standalone_app
+from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
 from dreamrelay.settings import Settings
 from tests.support.live_server import live_server
 from tests.support.upstreams import _read_body as read_body
@@ -192,6 +192,6 @@ class PollRecorder:
 def recorded_sandbox(data_dir: Path, api_key: str, **timings: float) -> Iterator[tuple[str, PollRecorder]]:
     """The standalone sandbox on a loopback port behind a PollRecorder; yields its API base URL."""
     config = SandboxConfig(data_dir=data_dir, api_key=api_key, **timings)
-    recorder = PollRecorder(create_standalone_app(config))
+    recorder = PollRecorder(create_sandbox_app(config))
     with live_server(recorder) as url:
         yield f"{url}/dream-machine/v1", recorder
