@@ -47,6 +47,7 @@ class Runtime:
     background: set[asyncio.Task[None]] = field(default_factory=set)  # awaited on close
     # Copying finished media is mostly probing (CPU): more at once than the cores only queues it.
     media_copies: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MEDIA_COPIES_AT_ONCE))
+    finishing: set[str] = field(default_factory=set)  # tasks whose media this process is copying now
     callback_locks: KeyedLocks = field(default_factory=KeyedLocks)  # one upstream report at a time per task
     instance: str = field(default_factory=lambda: uuid.uuid4().hex[:12])  # this process, in lease owners
     _upstream_session: aiohttp.ClientSession | None = None

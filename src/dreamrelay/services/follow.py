@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 MAX_VIDEO_BYTES = 2 * 1024**3
 STORAGE_RETRY_SECONDS = 15.0  # our media storage failed: ask upstream (and try storing) again then
+FINISHING_RECHECK_SECONDS = 5.0  # a poll found this media being copied already: look again then
 MAX_IMAGE_BYTES = 50 * 1024**2
 
 
@@ -58,23 +59,14 @@ async def apply_status(
     if status.state is TaskState.COMPLETED:
         if not (status.image_urls if task.is_image else status.video_url):
             return await reschedule(rt, task, owner, errors=task.poll_errors + 1)
+        if task.id in rt.finishing:
+            # A callback and a poll crossed: this process copies the media once; the other waits.
+            return None if owner is None else await postpone(rt, task, owner, FINISHING_RECHECK_SECONDS)
+        rt.finishing.add(task.id)
         try:
-            if task.is_image:
-                media = await copy_images(rt, task, status.image_urls)
-            else:
-                media = await copy_media(rt, task, status.video_url or "")
-        except MediaCopyError as exc:
-            log.warning("task %s: media copy failed: %s", task.id, exc)
-            return await reschedule(rt, task, owner, errors=task.poll_errors + 1)
-        except StorageError as exc:
-            # Our storage is down, not upstream: wait without counting it against the task (its
-            # deadline still applies).
-            log.error("task %s: media storage failed, trying again later: %s", task.id, exc)
-            return await _write(rt, task, owner, next_poll_at=now + STORAGE_RETRY_SECONDS)
-        rt.durations.note(task_kind(task), now - task.created_at)
-        return await _write(
-            rt, task, owner, state=TaskState.COMPLETED, media=media, upstream_state=status.raw_state
-        )
+            return await _finish(rt, task, status, owner, now)
+        finally:
+            rt.finishing.discard(task.id)
     if status.state is TaskState.FAILED:
         reason = status.failure_reason or "upstream reported a failure without a reason"
         return await _write(rt, task, owner, state=TaskState.FAILED, failure_reason=reason)
@@ -88,6 +80,29 @@ async def apply_status(
         poll_count=task.poll_count + int(polled),
         poll_errors=0,
         next_poll_at=now + max(next_poll_delay(rt, task, now), poll_floor),
+    )
+
+
+async def _finish(
+    rt: Runtime, task: TaskRow, status: UpstreamStatus, owner: str | None, now: float
+) -> TaskRow | None:
+    """Copy the finished media into our storage, then mark the task completed."""
+    try:
+        if task.is_image:
+            media = await copy_images(rt, task, status.image_urls)
+        else:
+            media = await copy_media(rt, task, status.video_url or "")
+    except MediaCopyError as exc:
+        log.warning("task %s: media copy failed: %s", task.id, exc)
+        return await reschedule(rt, task, owner, errors=task.poll_errors + 1)
+    except StorageError as exc:
+        # Our storage is down, not upstream: wait without counting it against the task (its
+        # deadline still applies).
+        log.error("task %s: media storage failed, trying again later: %s", task.id, exc)
+        return await _write(rt, task, owner, next_poll_at=now + STORAGE_RETRY_SECONDS)
+    rt.durations.note(task_kind(task), now - task.created_at)
+    return await _write(
+        rt, task, owner, state=TaskState.COMPLETED, media=media, upstream_state=status.raw_state
     )
 
 

@@ -32,7 +32,12 @@ async def readyz(rt: RuntimeDep) -> JSONResponse:
     return JSONResponse({"status": "ready"})
 
 
-@router.get("/metrics", summary="Prometheus metrics (every process on this host in multiprocess mode)")
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (every process on this host in multiprocess mode)",
+    response_class=Response,
+    responses={200: {"description": "Prometheus text exposition format", "content": {"text/plain": {}}}},
+)
 async def metrics_text() -> Response:
     body, content_type = metrics.render()
     return Response(body, media_type=content_type)
