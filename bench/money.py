@@ -23,7 +23,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bench import client, seed, servers
@@ -32,6 +31,7 @@ from bench.load import LoadGenerator, Target
 from bench.options import Options
 from bench.stats import spread
 from dreamrelay.ratelimit import MemoryRateLimiter, RedisRateLimiter
+from dreamrelay.shared_state import connect_redis
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 LIMIT = 10**9  # high enough that no check ever refuses
@@ -127,8 +127,8 @@ async def _check_costs(count: int) -> dict[str, Any]:
         "MemoryRateLimiter.hit": spread(await _timed(lambda: memory.hit("bench:rpm", LIMIT), count), 1e6, 2),
     }
     prefix = f"dreamrelay-bench-{uuid.uuid4().hex[:8]}:"
-    ping = Redis.from_url(REDIS_URL, socket_timeout=1.0)
-    shared = RedisRateLimiter(REDIS_URL, prefix)
+    ping = connect_redis(REDIS_URL)
+    shared = RedisRateLimiter(ping, prefix)
     try:
         await ping.ping()
         out["Redis PING (round-trip floor)"] = spread(await _timed(ping.ping, count), 1e6, 2)
@@ -139,7 +139,6 @@ async def _check_costs(count: int) -> dict[str, Any]:
     except (RedisError, OSError) as exc:
         out["redis_skipped"] = f"Redis at {REDIS_URL} unreachable: {exc}"
     finally:
-        await shared.close()
         await ping.aclose()
     return out
 
