@@ -12,12 +12,13 @@ import io
 import textwrap
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from dreamrelay.media.probe import open_image
 
@@ -218,4 +219,190 @@ def render_image(
         result[mask] = glyphs
     out = io.BytesIO()
     Image.fromarray(result).save(out, format="JPEG", quality=88)
+    return out.getvalue()
+
+
+# ---- Ray 3.2 and Uni-1 (the Agents API) ---------------------------------------------------------
+
+# A Ray 3.2 resolution names the lines of the frame's short side (a 360p draft is 360 lines).
+RAY32_LINES = {"360p": 360, "540p": 540, "720p": 720, "1080p": 1080, "4k": 2160}
+RAY32_SECONDS = {"5s": 5, "10s": 10}
+
+
+def ray32_dimensions(resolution: str, aspect_ratio: str) -> tuple[int, int]:
+    """(width, height) of a Ray 3.2 clip: the short side has the resolution's lines, the long side
+    the aspect ratio's share of them (even, as H.264 4:2:0 needs)."""
+    lines = RAY32_LINES[resolution]
+    across, down = (int(part) for part in aspect_ratio.split(":"))
+    if across >= down:
+        return _even(lines * across / down), lines
+    return lines, _even(lines * down / across)
+
+
+def ray32_frames(duration: str) -> int:
+    """24 fps plus the closing frame: 5 s → 121 frames, 10 s → 241."""
+    return RAY32_SECONDS[duration] * FPS + 1
+
+
+def _even(value: float) -> int:
+    return max(2, round(value / 2) * 2)
+
+
+@dataclass(frozen=True)
+class SourcePosition:
+    """Where the source sits on a reframed canvas, as fractions of the canvas (may bleed off it)."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+
+    @classmethod
+    def centred_fit(cls, source: tuple[int, int], canvas: tuple[int, int]) -> SourcePosition:
+        """The default: the whole source, as large as fits, in the middle."""
+        scale = min(canvas[0] / source[0], canvas[1] / source[1])
+        w, h = source[0] * scale / canvas[0], source[1] * scale / canvas[1]
+        return cls((1 - w) / 2, (1 - h) / 2, w, h)
+
+    def box(self, canvas: tuple[int, int]) -> tuple[int, int, int, int]:
+        """(left, top, width, height) in canvas pixels."""
+        width, height = canvas
+        return (
+            round(self.x * width),
+            round(self.y * height),
+            max(1, round(self.w * width)),
+            max(1, round(self.h * height)),
+        )
+
+
+def reframe_picture(picture: np.ndarray, canvas: tuple[int, int], position: SourcePosition) -> np.ndarray:
+    """The source frame scaled into `position` on a canvas of the new size; the rest of the canvas is
+    the source stretched over it, blurred and dimmed (what an outpainting model would have to fill)."""
+    source = Image.fromarray(picture)
+    backdrop = source.resize(canvas, Image.Resampling.BILINEAR).filter(ImageFilter.GaussianBlur(12))
+    result = np.asarray(backdrop).astype(np.uint16) * 3 // 5
+    left, top, width, height = position.box(canvas)
+    placed = np.asarray(source.resize((width, height), Image.Resampling.BILINEAR))
+    # Clip the placed source to the canvas (it may bleed off any edge).
+    x0, y0 = max(left, 0), max(top, 0)
+    x1, y1 = min(left + width, canvas[0]), min(top + height, canvas[1])
+    if x0 < x1 and y0 < y1:
+        result[y0:y1, x0:x1] = placed[y0 - top : y1 - top, x0 - left : x1 - left]
+    return np.ascontiguousarray(result.astype(np.uint8))
+
+
+# How far an edit moves away from its source frames, per Ray 3.2 strength.
+EDIT_WEIGHTS = {
+    **{f"adhere_{n}": 0.1 * n for n in (1, 2, 3)},
+    **{f"flex_{n}": 0.3 + 0.1 * n for n in (1, 2, 3)},
+    **{f"reimagine_{n}": 0.6 + 0.1 * n for n in (1, 2, 3)},
+}
+
+
+def edit_picture(picture: np.ndarray, field: np.ndarray, weight: float) -> np.ndarray:
+    """A source frame pulled towards the prompt's colour field by `weight` (0 = the source itself)."""
+    mixed = picture.astype(np.float32) * (1 - weight) + field.astype(np.float32) * weight
+    return np.ascontiguousarray(np.clip(mixed, 0, 255).astype(np.uint8))
+
+
+def transform_video(
+    source: Path,
+    target: Path,
+    size: tuple[int, int],
+    change: Callable[[int, np.ndarray], np.ndarray],
+    cancel: threading.Event | None = None,
+) -> int:
+    """Decode `source`, pass each frame (index, RGB array) through `change`, encode the results at
+    `size` as H.264 at the source's frame count and 24 fps; atomically, like render_video. Returns the
+    number of frames written."""
+    partial = target.with_name(f"{target.stem}.{uuid.uuid4().hex}.partial.mp4")
+    written = 0
+    try:
+        with (
+            av.open(str(source)) as reader,
+            av.open(str(partial), mode="w", options={"movflags": "+faststart"}) as writer,
+        ):
+            stream = writer.add_stream("libx264", rate=FPS)
+            stream.width, stream.height = size
+            stream.pix_fmt = "yuv420p"
+            stream.options = {"preset": "ultrafast", "crf": "26", "tune": "fastdecode"}
+            for frame in reader.decode(video=0):
+                if cancel is not None and cancel.is_set():
+                    raise RenderCancelled(f"render of {target.name} cancelled")
+                picture = change(written, frame.to_ndarray(format="rgb24"))
+                writer.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
+                written += 1
+            writer.mux(stream.encode(None))
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return written
+
+
+def video_size(path: Path) -> tuple[int, int]:
+    with av.open(str(path)) as container:
+        context = container.streams.video[0].codec_context
+        return int(context.width), int(context.height)
+
+
+def reframe_video(
+    source: Path,
+    target: Path,
+    canvas: tuple[int, int],
+    position: SourcePosition | None = None,
+    cancel: threading.Event | None = None,
+) -> int:
+    """The source's frames on a canvas of the new aspect ratio, placed where `position` says."""
+    placed = position or SourcePosition.centred_fit(video_size(source), canvas)
+    return transform_video(source, target, canvas, lambda _i, p: reframe_picture(p, canvas, placed), cancel)
+
+
+def edit_video(
+    source: Path, target: Path, prompt: str, weight: float, cancel: threading.Event | None = None
+) -> int:
+    """Each of the source's frames, in order, pulled towards the prompt by `weight`; same size and count."""
+    width, height = video_size(source)
+    field = _prompt_field(prompt, width, height)
+    size = (width, height)
+    return transform_video(source, target, size, lambda _i, p: edit_picture(p, field, weight), cancel)
+
+
+# Uni-1 image sizes: about one megapixel (uni-1) at the requested aspect ratio; uni-1-max doubles
+# the side. Both multiples of 16.
+UNI_ASPECT_RATIOS = ("3:1", "2:1", "21:9", "16:9", "4:3", "3:2", "1:1", "3:4", "2:3", "9:16", "1:2", "1:3")
+
+
+def uni_dimensions(aspect_ratio: str, model: str) -> tuple[int, int]:
+    across, down = (int(part) for part in aspect_ratio.split(":"))
+    pixels = 1024 * 1024 * (4 if model == "uni-1-max" else 1)
+    height = (pixels * down / across) ** 0.5
+    return _round16(height * across / down), _round16(height)
+
+
+def render_uni_image(
+    prompt: str,
+    size: tuple[int, int],
+    *,
+    output_format: str = "png",
+    source: bytes | None = None,
+    references: tuple[bytes, ...] = (),
+) -> bytes:
+    """A Uni-1 image: with a `source` (image_edit) the source itself pulled a little towards the
+    prompt; otherwise the prompt's field with references blended in. PNG or JPEG as asked."""
+    width, height = size
+    field = _prompt_field(prompt, width, height).astype(np.float32)
+    if source is not None:
+        picture = _fit(open_image(source), size).astype(np.float32) * 0.7 + field * 0.3
+    else:
+        picture = field
+        for reference in references:
+            picture = picture * 0.7 + _fit(open_image(reference), size).astype(np.float32) * 0.3
+    result = np.clip(picture, 0, 255).astype(np.uint8)
+    mask, glyphs = _caption(prompt, width, height)
+    result[mask] = glyphs
+    out = io.BytesIO()
+    if output_format == "jpeg":
+        Image.fromarray(result).save(out, format="JPEG", quality=88)
+    else:
+        Image.fromarray(result).save(out, format="PNG", compress_level=1)
     return out.getvalue()
