@@ -619,3 +619,61 @@ def reframe_image(
     image = open_image(source)
     placed = position or SourcePosition.centred_fit((image.width, image.height), canvas)
     return encode_image(_place(_prompt_field(prompt or "reframe", *canvas), image, placed), fmt)
+
+
+# ---- Ray 3.2 and Uni-1 sizes (the Agents API) ---------------------------------------------------
+
+# A Ray 3.2 resolution names the lines of the frame's short side (a 360p draft is 360 lines).
+RAY32_LINES = {"360p": 360, "540p": 540, "720p": 720, "1080p": 1080, "4k": 2160}
+RAY32_SECONDS = {"5s": 5, "10s": 10}
+
+
+def ray32_dimensions(resolution: str, aspect_ratio: str) -> tuple[int, int]:
+    """(width, height) of a Ray 3.2 clip: the short side has the resolution's lines, the long side
+    the aspect ratio's share of them (even, as H.264 4:2:0 needs)."""
+    lines = RAY32_LINES[resolution]
+    across, down = (int(part) for part in aspect_ratio.split(":"))
+    if across >= down:
+        return _round2(lines * across / down), lines
+    return lines, _round2(lines * down / across)
+
+
+def ray32_frames(duration: str) -> int:
+    """24 fps plus the closing frame: 5 s → 121 frames, 10 s → 241."""
+    return RAY32_SECONDS[duration] * FPS + 1
+
+
+# Uni-1 image sizes: about one megapixel (uni-1) at the requested aspect ratio; uni-1-max doubles
+# the side. Both multiples of 16.
+UNI_ASPECT_RATIOS = ("3:1", "2:1", "21:9", "16:9", "4:3", "3:2", "1:1", "3:4", "2:3", "9:16", "1:2", "1:3")
+
+
+def uni_dimensions(aspect_ratio: str, model: str) -> tuple[int, int]:
+    across, down = (int(part) for part in aspect_ratio.split(":"))
+    pixels = 1024 * 1024 * (4 if model == "uni-1-max" else 1)
+    height = (pixels * down / across) ** 0.5
+    return _round16(height * across / down), _round16(height)
+
+
+def render_uni_image(
+    prompt: str,
+    size: tuple[int, int],
+    *,
+    output_format: str = "png",
+    source: bytes | None = None,
+    references: tuple[bytes, ...] = (),
+) -> bytes:
+    """A Uni-1 image: with a `source` (image_edit) the source itself pulled a little towards the
+    prompt; otherwise the prompt's field with references blended in. PNG or JPEG as asked."""
+    width, height = size
+    field = _prompt_field(prompt, width, height).astype(np.float32)
+    if source is not None:
+        picture = _fit(open_image(source), size).astype(np.float32) * 0.7 + field * 0.3
+    else:
+        picture = field
+        for reference in references:
+            picture = picture * 0.7 + _fit(open_image(reference), size).astype(np.float32) * 0.3
+    result = np.clip(picture, 0, 255).astype(np.uint8)
+    mask, glyphs = _caption(prompt, width, height)
+    result[mask] = glyphs
+    return encode_image(result, output_format)
