@@ -28,6 +28,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
 from dreamrelay.media import probe
+from dreamrelay.sandbox.agents import AgentsSandbox, agents_router
 from dreamrelay.sandbox.kling import KlingSandbox, kling_router
 from dreamrelay.sandbox.render import RenderSpec, dimensions, frame_count, render_video
 
@@ -47,6 +48,7 @@ class SandboxConfig:
     api_key: str
     queued_seconds: float = 2.0
     dreaming_seconds: float = 5.0
+    output_url_seconds: float = 3600.0  # how long an Agents API output URL stays valid
 
 
 class SandboxError(Exception):
@@ -365,9 +367,11 @@ class Sandbox:
 
 
 def create_sandbox_app(config: SandboxConfig) -> FastAPI:
-    """The official API under /dream-machine/v1 and Kling's image API under /kling/v1."""
+    """The official API under /dream-machine/v1, Kling's image API under /kling/v1 and Luma's Agents
+    API under /agents/v1."""
     sandbox = Sandbox(config)
     kling = KlingSandbox(sandbox)
+    agents = AgentsSandbox(sandbox, config.output_url_seconds)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -376,6 +380,7 @@ def create_sandbox_app(config: SandboxConfig) -> FastAPI:
             yield
         finally:
             await kling.stop()
+            await agents.stop()
             await sandbox.stop()
 
     app = FastAPI(title="DreamRelay sandbox (official Dream Machine API)", lifespan=lifespan)
@@ -387,6 +392,7 @@ def create_sandbox_app(config: SandboxConfig) -> FastAPI:
 
     app.include_router(_router(sandbox, config), prefix="/dream-machine/v1")
     app.include_router(kling_router(kling, config.api_key, _base_url), prefix="/kling")
+    app.include_router(agents_router(agents, config.api_key), prefix="/agents/v1")
     return app
 
 
