@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from dreamrelay import __version__
+from dreamrelay import __version__, metrics, tracing
 from dreamrelay.http import errors, openapi
 from dreamrelay.http.console import routes as console
 from dreamrelay.http.middleware import BodyLimit, ClientCORS, Metrics, RateLimitHeaders, RequestId
@@ -17,7 +17,7 @@ from dreamrelay.http.routes import account, admin, kling, luma, media, official,
 from dreamrelay.runtime import Runtime
 from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
 from dreamrelay.settings import Settings
-from dreamrelay.store import migrate
+from dreamrelay.store import ledger, migrate
 from dreamrelay.worker.process import follow_and_deliver
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = rt
+    metrics.announce(__version__, rt.db.dialect, ledger.KINDS)
     errors.install(app)
     openapi.install(app)
     app.include_router(luma.router)
@@ -82,6 +83,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(ClientCORS, origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()])
     app.add_middleware(RequestId)
     app.add_middleware(Metrics)
+    if tracing.setup():
+        app.add_middleware(tracing.asgi_middleware())
     return app
 
 
