@@ -28,6 +28,7 @@ task_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("task_id", 
 channel: contextvars.ContextVar[str | None] = contextvars.ContextVar("channel", default=None)
 
 CONTEXT_FIELDS = ("request_id", "task_id", "channel")
+DROPPED_FIELDS = ("color_message",)  # uvicorn's copy of the message with terminal colours
 
 _PATTERNS = (
     (re.compile(r"\b(dra?-)[A-Za-z0-9_\-]{8,}"), r"\1[redacted]"),  # API keys (dr-), admin token (dra-)
@@ -93,6 +94,8 @@ class JsonLines(OrjsonFormatter):  # type: ignore[misc]
         self, log_data: dict[str, Any], record: logging.LogRecord, message: dict[str, Any]
     ) -> None:
         super().add_fields(log_data, record, message)
+        for name in DROPPED_FIELDS:
+            log_data.pop(name, None)
         for name in CONTEXT_FIELDS:
             value = getattr(record, name, None)
             if value in (None, "-"):

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from dreamrelay import __version__, metrics, tracing
+from dreamrelay import __version__, logs, metrics, tracing
 from dreamrelay.http import errors, openapi
 from dreamrelay.http.console import routes as console
 from dreamrelay.http.middleware import BodyLimit, ClientCORS, Metrics, RateLimitHeaders, RequestId
@@ -90,4 +90,6 @@ def create_app(settings: Settings) -> FastAPI:
 
 def create_app_from_env() -> FastAPI:
     """The factory `serve --workers N` hands uvicorn: each API process reads DREAMRELAY_* itself."""
-    return create_app(Settings())
+    settings = Settings()
+    logs.configure(settings.log_format)
+    return create_app(settings)
