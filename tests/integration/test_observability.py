@@ -188,7 +188,9 @@ def test_one_task_life_is_one_grep_and_no_secret_is_logged(observed: Relay, log_
     assert "channel sandbox took it as upstream" in text
     assert "pending → processing" in text and "processing → completed" in text
     assert re.search(r"callback \S+ \(completed\) delivered: 200", text)
-    assert all(e.get("channel") == "sandbox" for e in mine if "took it" in str(e["message"]))
+    assert all(
+        e.get("channel") == "sandbox" for e in mine if "→" in str(e["message"]) or "took" in str(e["message"])
+    )
     whole = log_lines.getvalue()
     for secret in (observed.key, observed.admin().headers["authorization"].removeprefix("Bearer ")):
         assert secret not in whole
