@@ -12,7 +12,14 @@ from fastapi import FastAPI
 from dreamrelay import __version__, logs, metrics, tracing
 from dreamrelay.http import errors, openapi
 from dreamrelay.http.console import routes as console
-from dreamrelay.http.middleware import BodyLimit, ClientCORS, Metrics, RateLimitHeaders, RequestId
+from dreamrelay.http.middleware import (
+    BodyLimit,
+    ClientCORS,
+    Metrics,
+    RateLimitHeaders,
+    RequestId,
+    TrailingSlash,
+)
 from dreamrelay.http.routes import account, admin, kling, luma, media, official, ops, upstream
 from dreamrelay.runtime import Runtime
 from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
@@ -85,6 +92,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(Metrics)
     if tracing.setup():
         app.add_middleware(tracing.asgi_middleware())
+    # Keep this the last add_middleware (= the outermost layer): `/x/` is served as `/x` before any
+    # router, middleware or raw-ASGI fast path looks at the path, so none of them needs slash variants.
+    app.add_middleware(TrailingSlash)
+    app.router.redirect_slashes = False
     return app
 
 

@@ -1,7 +1,7 @@
 """what operators watch: periodic check results, live worker processes, tasks by state and channel
 
 Revision ID: 0012
-Revises: 0005
+Revises: 0011
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0005"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
