@@ -514,13 +514,15 @@ def reframe_video(
     cancel: threading.Event | None = None,
     *,
     prompt: str = "",
+    backdrop: bytes | None = None,
 ) -> int:
     """A clip of size `canvas`: the source's frames placed where `position` says (default: centred,
-    as large as fits) over the prompt's colour field, which stands for what an outpainting model adds."""
+    as large as fits) over the prompt's colour field (or the `backdrop` image, a first frame the
+    customer gave), which stands for what an outpainting model adds."""
     placed = position or SourcePosition.centred_fit(video_size(source), canvas)
-    backdrop = _prompt_field(prompt or "reframe", *canvas)
+    around = _fit(open_image(backdrop), canvas) if backdrop else _prompt_field(prompt or "reframe", *canvas)
     return transform_video(
-        source, target, canvas, lambda _i, p: _place(backdrop, Image.fromarray(p), placed), cancel
+        source, target, canvas, lambda _i, p: _place(around, Image.fromarray(p), placed), cancel
     )
 
 
