@@ -20,6 +20,7 @@ from dreamrelay.domain.catalog import (
 from dreamrelay.domain.errors import InvalidRequest
 from dreamrelay.formats import official
 from dreamrelay.http.deps import CallerDep, Limit, Offset, RuntimeDep, json_body_doc, parse_body, read_json
+from dreamrelay.http.middleware import counts_as_submit
 from dreamrelay.http.schemas.official import (
     AudioCreate,
     Credits,
@@ -70,6 +71,7 @@ def _given(body: GenerationCreate) -> GenerationInput:
     )
 
 
+@counts_as_submit("official")
 async def create_generation(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
     body = await parse_body(request, GenerationCreate)
     idem = Idempotency.from_header(

@@ -2,7 +2,7 @@
 add audio, video reframe and modify
 
 Revision ID: 0009
-Revises: 0010
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0010"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
