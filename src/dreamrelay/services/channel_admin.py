@@ -10,6 +10,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from dreamrelay.domain import ranges
 from dreamrelay.domain.catalog import MODELS
 from dreamrelay.domain.errors import Conflict, InvalidRequest, NotFound
 from dreamrelay.domain.states import TaskState
@@ -69,9 +70,14 @@ def _check(values: dict[str, Any]) -> dict[str, Any]:
         unknown = [m for m in models if m not in MODELS]
         if unknown:
             raise InvalidRequest(f"models: unknown {unknown}; known: {', '.join(MODELS)}")
-    for name, least in (("weight", 1), ("concurrency", 1)):
-        if values.get(name) is not None and values[name] < least:
-            raise InvalidRequest(f"{name} must be at least {least}")
+    bounds = (
+        ("priority", -ranges.MAX_PRIORITY, ranges.MAX_PRIORITY),
+        ("weight", 1, ranges.MAX_WEIGHT),
+        ("concurrency", 1, ranges.MAX_CONCURRENCY),
+    )
+    for name, low, high in bounds:
+        if values.get(name) is not None:
+            ranges.integer(name, values[name], low, high)
     return values
 
 
@@ -251,6 +257,10 @@ async def list_tasks(
         channels.c.name.label("channel"),
     ).join(accounts, accounts.c.id == tasks.c.account_id)
     query = query.outerjoin(channels, channels.c.id == tasks.c.channel_id)
+    if since is not None:
+        ranges.timestamp("since", since)
+    if until is not None:
+        ranges.timestamp("until", until)
     if state:
         query = query.where(tasks.c.state == state)
     if account:

@@ -197,3 +197,10 @@ delivery_attempts = Table(
     Column("error", Text),
     Column("created_at", Double, nullable=False),
 )
+
+console_signouts = Table(
+    "console_signouts",
+    metadata,
+    Column("sid", String(64), primary_key=True),  # a signed-out console session's id
+    Column("expires_at", Double, nullable=False, index=True),  # when its cookie would have expired
+)
