@@ -12,7 +12,14 @@ from fastapi import FastAPI
 from dreamrelay import __version__
 from dreamrelay.http import errors, openapi
 from dreamrelay.http.console import routes as console
-from dreamrelay.http.middleware import BodyLimit, ClientCORS, Metrics, RateLimitHeaders, RequestId
+from dreamrelay.http.middleware import (
+    BodyLimit,
+    ClientCORS,
+    ControlCharacters,
+    Metrics,
+    RateLimitHeaders,
+    RequestId,
+)
 from dreamrelay.http.routes import account, admin, kling, luma, media, official, ops, upstream
 from dreamrelay.runtime import Runtime
 from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
@@ -79,6 +86,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.mount(SANDBOX_MOUNT, sandbox)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ControlCharacters)
     app.add_middleware(ClientCORS, origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()])
     app.add_middleware(RequestId)
     app.add_middleware(Metrics)

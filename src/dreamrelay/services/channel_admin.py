@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from dreamrelay.domain import ranges
 from dreamrelay.domain.catalog import MODELS
 from dreamrelay.domain.errors import Conflict, InvalidRequest, NotFound
+from dreamrelay.domain.ids import is_id, shown
 from dreamrelay.domain.states import TaskState
 from dreamrelay.formats.own import iso_millis
 from dreamrelay.services import lifecycle
@@ -159,7 +160,13 @@ async def test_channel(rt: Runtime, name: str) -> dict[str, Any]:
 
 
 # ---- tasks ----------------------------------------------------------------------------------------
+def _known_shape(task_id: str) -> None:
+    if not is_id(task_id):
+        raise NotFound(f"no task {shown(task_id)}")
+
+
 async def show_task(rt: Runtime, task_id: str) -> dict[str, Any]:
+    _known_shape(task_id)
     async with rt.db.reader() as conn:
         task = await task_store.get_task(conn, task_id)
         if task is None:
@@ -203,6 +210,7 @@ async def _unfinished(conn: AsyncConnection, task_id: str, why: str) -> TaskRow:
 
 async def repoll(rt: Runtime, task_id: str) -> dict[str, Any]:
     """Ask upstream about an unfinished task now rather than at its next scheduled poll."""
+    _known_shape(task_id)
     async with rt.db.transaction() as conn:
         task = await _unfinished(conn, task_id, "there is nothing to poll")
         await task_store.compare_and_set(conn, task, {"next_poll_at": time.time()})
@@ -219,6 +227,7 @@ async def refund(rt: Runtime, task_id: str) -> dict[str, Any]:
     A finished task cannot be refunded here: its hold is already captured or released; an operator
     who wants to give credits back for a completed task tops the account up.
     """
+    _known_shape(task_id)
     async with rt.db.transaction() as conn:
         task = await _unfinished(conn, task_id, "only an unfinished task can be refunded")
         updated = await lifecycle.update(

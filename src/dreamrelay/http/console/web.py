@@ -20,6 +20,7 @@ from fastapi.responses import Response
 from markupsafe import Markup
 
 from dreamrelay.domain.errors import DreamRelayError
+from dreamrelay.domain.ids import has_control
 from dreamrelay.formats.own import iso_millis
 from dreamrelay.http.console import queries
 from dreamrelay.http.console.i18n import DEFAULT_LANGUAGE, LANGUAGES, has_key, js_strings, translator
@@ -298,16 +299,19 @@ async def read_form(request: Request) -> Form:
     raw = await request.body()
     try:
         text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = ""
-    return Form(parse_qs(text, keep_blank_values=True, max_num_fields=200))
+        return Form(parse_qs(text, keep_blank_values=True, max_num_fields=200))
+    except (UnicodeDecodeError, ValueError):  # not UTF-8, or more fields than any form of ours has
+        return Form({})
 
 
 async def checked_form(ctx: Ctx) -> Form:
-    """The form, after its CSRF token proved it came from a page of this session."""
+    """The form, after its CSRF token proved it came from a page of this session; a value holding a
+    control character (other than a line break in a text area) is refused: no column can keep a NUL."""
     form = await read_form(ctx.request)
     if not ctx.signer.check_csrf(ctx.session, form.get("csrf")):
         raise Stop(error_page(ctx, 403, "error.csrf"))
+    if any(has_control(v.replace("\r\n", "").replace("\n", "")) for vs in form.fields.values() for v in vs):
+        raise Stop(error_page(ctx, 400, "error.invalid_request"))
     return form
 
 
