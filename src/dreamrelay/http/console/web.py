@@ -29,6 +29,7 @@ from dreamrelay.http.console.session import (
     COOKIE_PATH,
     FLASH_COOKIE,
     LANG_COOKIE,
+    SIGNED_IN_SECONDS,
     Session,
     Signer,
     load_secret,
@@ -36,6 +37,7 @@ from dreamrelay.http.console.session import (
 )
 from dreamrelay.runtime import Runtime
 from dreamrelay.services.auth import Caller
+from dreamrelay.store import console_signouts
 
 HERE = Path(__file__).parent
 GZIP_MIN_BYTES = 1024
@@ -217,6 +219,8 @@ async def context(request: Request, role: str | None = None) -> Ctx:
     flash = signer.unsign("flash", request.cookies.get(FLASH_COOKIE))
     if flash is not None and flash.get("s") == (session.sid if session else None):
         ctx.flash = flash
+    if session is not None and session.role != "anon" and await _signed_out(rt, session):
+        ctx.session, ctx.drop_session, session = None, True, None
     if session is not None and session.role == "admin":
         if not hmac.compare_digest(session.admin_fp or "", token_fingerprint(rt.admin_token)):
             ctx.session, ctx.drop_session = None, True
@@ -228,6 +232,21 @@ async def context(request: Request, role: str | None = None) -> Ctx:
     if role is not None and ctx.role != role:
         raise Stop(to_sign_in(ctx))
     return ctx
+
+
+async def _signed_out(rt: Runtime, session: Session) -> bool:
+    """Signed out on the server (by any process): a copy of the cookie no longer signs anyone in."""
+    async with rt.db.reader() as conn:
+        return await console_signouts.is_signed_out(conn, session.sid)
+
+
+async def sign_out(ctx: Ctx) -> None:
+    """End the request's session everywhere: the browser drops its cookie, the store the session."""
+    if ctx.session is not None and ctx.session.role != "anon":
+        async with ctx.rt.db.transaction() as conn:
+            await console_signouts.sign_out(conn, ctx.session.sid, time.time() + SIGNED_IN_SECONDS)
+    ctx.drop_session = True
+    ctx.key = None
 
 
 async def _live_key(rt: Runtime, session: Session) -> queries.SignedInKey | None:
