@@ -19,6 +19,7 @@ from dreamrelay.http.middleware import (
     Metrics,
     RateLimitHeaders,
     RequestId,
+    TrailingSlash,
 )
 from dreamrelay.http.routes import account, admin, kling, luma, media, official, ops, upstream
 from dreamrelay.runtime import Runtime
@@ -90,6 +91,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(ClientCORS, origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()])
     app.add_middleware(RequestId)
     app.add_middleware(Metrics)
+    # Keep this the last add_middleware (= the outermost layer): `/x/` is served as `/x` before any
+    # router, middleware or raw-ASGI fast path looks at the path, so none of them needs slash variants.
+    app.add_middleware(TrailingSlash)
+    app.router.redirect_slashes = False
     return app
 
 

@@ -58,6 +58,7 @@ api_keys = Table(
     Column("rpm", Integer),  # requests per minute; null = the server default
     Column("max_in_flight", Integer),  # tasks pending/processing at once
     Column("batch_rpm", Integer),  # batch queries per minute
+    Column("batch_envelope", String(8), nullable=False, server_default="bare"),  # bare | newapi
 )
 
 channels = Table(
