@@ -119,3 +119,22 @@ class ChannelChange(Strict):
     weight: int | None = Field(default=None, ge=1, le=MAX_WEIGHT)
     concurrency: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY)
     enabled: bool | None = None
+
+
+class AccountChange(Strict):
+    max_keys: int | None = Field(
+        ge=0, le=1000, description="Keys the customer may hold (self-service); null = the server's default."
+    )
+
+
+class NewCodes(Strict):
+    amount: int = Field(ge=1, le=10**12, description="Credits each code adds.", examples=[1000])
+    count: int = Field(default=1, ge=1, le=1000, description="How many codes to make.", examples=[10])
+    expires_at: float | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_TIMESTAMP,
+        allow_inf_nan=False,
+        description="Unix time after which the codes are refused (up to 253402300799).",
+    )
+    note: str = Field(default="", max_length=500)
