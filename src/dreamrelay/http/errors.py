@@ -16,6 +16,7 @@ from dreamrelay.domain.errors import (
     PayloadTooLarge,
     UnsupportedRoute,
 )
+from dreamrelay.http.middleware import ERROR_CODE
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,7 @@ OFFICIAL_PREFIX = "/dream-machine/"
 
 
 def render(request: Request, error: DreamRelayError) -> Response:
+    setattr(request.state, ERROR_CODE, error.code)  # read by middleware.Metrics (submit outcomes)
     if request.url.path.startswith(OFFICIAL_PREFIX):
         body: dict[str, object] = {"detail": error.message}
     else:
