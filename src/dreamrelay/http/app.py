@@ -13,7 +13,7 @@ from dreamrelay import __version__
 from dreamrelay.http import errors, openapi
 from dreamrelay.http.console import routes as console
 from dreamrelay.http.middleware import BodyLimit, ClientCORS, Metrics, RateLimitHeaders, RequestId
-from dreamrelay.http.routes import account, admin, kling, luma, media, official, ops, upstream
+from dreamrelay.http.routes import account, admin, agents, kling, luma, media, official, ops, upstream
 from dreamrelay.runtime import Runtime
 from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
 from dreamrelay.settings import Settings
@@ -69,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(luma.router)
     app.include_router(official.router)
     app.include_router(kling.router)
+    app.include_router(agents.router)
     app.include_router(media.router)
     app.include_router(ops.router)
     app.include_router(account.router)

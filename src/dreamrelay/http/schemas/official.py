@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from dreamrelay.domain.catalog import PROMPT_MAX_CHARS
 from dreamrelay.http.schemas.own import AspectRatio
 
-OfficialModel = Literal["ray-1-6", "ray-2", "ray-flash-2"]
+OfficialModel = Literal["ray-1-6", "ray-2", "ray-flash-2", "ray-3.2"]
 
 
 class _Body(BaseModel):
