@@ -24,6 +24,7 @@ from dreamrelay.store.channels import Channel
 from dreamrelay.store.engine import Database
 from dreamrelay.upstreams.agents import AgentsUpstream
 from dreamrelay.upstreams.base import Upstream
+from dreamrelay.upstreams.instrumented import Instrumented
 from dreamrelay.upstreams.kling import KlingUpstream
 from dreamrelay.upstreams.luma import LumaUpstream
 from dreamrelay.upstreams.relay import RelayUpstream
@@ -104,7 +105,11 @@ class Runtime:
 
     def upstream_for(self, channel: Channel, *, family: str = "video") -> Upstream:
         """The adapter that speaks to `channel` for tasks of `family` (TaskRow.family): 'video'
-        (Dream Machine API), 'image' (Kling) or 'agents' (Luma's Agents API)."""
+        (Dream Machine API), 'image' (Kling) or 'agents' (Luma's Agents API); every call through it is
+        counted, timed and traced under the channel's name."""
+        return Instrumented(self._adapter_for(channel, family=family), channel.name)
+
+    def _adapter_for(self, channel: Channel, *, family: str) -> Upstream:
         timeout = self.settings.upstream_timeout_seconds
         if family == "agents":
             if channel.kind == "sandbox":

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     sandbox_queued_seconds: float = 2.0
     sandbox_dreaming_seconds: float = 5.0
 
+    log_format: Literal["auto", "json", "text"] = "auto"  # auto: JSON lines unless stdout is a terminal
+    ledger_check_seconds: float = 300.0  # workers check every account's ledger this often (0: never)
+
     demo_account: str = "demo"
     admin_token: str | None = Field(default=None, repr=False)
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from dreamrelay import __version__
+from dreamrelay import __version__, logs, metrics, tracing
 from dreamrelay.http import errors, openapi
 from dreamrelay.http.console import routes as console
 from dreamrelay.http.middleware import (
@@ -24,7 +24,7 @@ from dreamrelay.http.routes import account, admin, agents, kling, luma, media, o
 from dreamrelay.runtime import Runtime
 from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
 from dreamrelay.settings import Settings
-from dreamrelay.store import migrate
+from dreamrelay.store import ledger, migrate
 from dreamrelay.worker.process import follow_and_deliver
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = rt
+    metrics.announce(__version__, rt.db.dialect, ledger.KINDS)
     errors.install(app)
     openapi.install(app)
     app.include_router(luma.router)
@@ -90,6 +91,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(ClientCORS, origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()])
     app.add_middleware(RequestId)
     app.add_middleware(Metrics)
+    if tracing.setup():
+        app.add_middleware(tracing.asgi_middleware())
     # Keep this the last add_middleware (= the outermost layer): `/x/` is served as `/x` before any
     # router, middleware or raw-ASGI fast path looks at the path, so none of them needs slash variants.
     app.add_middleware(TrailingSlash)
@@ -99,4 +102,6 @@ def create_app(settings: Settings) -> FastAPI:
 
 def create_app_from_env() -> FastAPI:
     """The factory `serve --workers N` hands uvicorn: each API process reads DREAMRELAY_* itself."""
-    return create_app(Settings())
+    settings = Settings()
+    logs.configure(settings.log_format)
+    return create_app(settings)

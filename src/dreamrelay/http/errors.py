@@ -16,6 +16,7 @@ from dreamrelay.domain.errors import (
     PayloadTooLarge,
     UnsupportedRoute,
 )
+from dreamrelay.http.middleware import ERROR_CODE
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ AGENTS_API_VERSION = "2026-04-01"
 
 
 def render(request: Request, error: DreamRelayError) -> Response:
+    setattr(request.state, ERROR_CODE, error.code)  # read by middleware.Metrics (submit outcomes)
     headers = error.headers
     path = request.url.path
     if path.startswith(AGENTS_PREFIX):

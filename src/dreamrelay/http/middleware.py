@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import contextvars
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
@@ -12,8 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dreamrelay import metrics
 from dreamrelay.domain.errors import PayloadTooLarge
-
-request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+from dreamrelay.logs import request_id
 
 
 class TrailingSlash:
@@ -146,8 +146,24 @@ class RateLimitHeaders:
         await self.app(scope, receive, send_with_limits)
 
 
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+ERROR_CODE = "error_code"  # set in the request state by http.errors.render: the code the customer got
+
+
+def counts_as_submit(api_format: str) -> Callable[[Endpoint], Endpoint]:
+    """Marks a route handler that creates tasks: `Metrics` counts its answers in dreamrelay_submits_total
+    by `api_format` and outcome ("ok" or the error code)."""
+
+    def mark(endpoint: Endpoint) -> Endpoint:
+        endpoint.submit_format = api_format  # type: ignore[attr-defined]
+        return endpoint
+
+    return mark
+
+
 class Metrics:
-    """Counts and times every HTTP request by its route template (not its path: ids would explode)."""
+    """Counts and times every HTTP request by its route template (not its path: ids would explode), and
+    the outcome of every submit."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -168,6 +184,11 @@ class Metrics:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            matched = scope.get("route")
+            route = getattr(matched, "path", None) or "unmatched"
             metrics.HTTP_REQUESTS.labels(scope["method"], route, str(status)).inc()
             metrics.HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)
+            api_format = getattr(getattr(matched, "endpoint", None), "submit_format", None)
+            if api_format is not None:
+                code = "ok" if status < 400 else scope.get("state", {}).get(ERROR_CODE) or str(status)
+                metrics.SUBMITS.labels(api_format, code).inc()

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from yarl import URL
 
+from dreamrelay import logs, metrics
 from dreamrelay.domain.catalog import (
     IMAGE_MODELS,
     MODELS,
@@ -49,6 +50,7 @@ from dreamrelay.store.channels import Channel
 from dreamrelay.store.tasks import IMAGE_ACTION, TaskRow
 from dreamrelay.upstreams.base import (
     AgentsRequest,
+    DreamMachineRequest,
     ImageRequest,
     UpstreamOutcomeUnknown,
     UpstreamRefused,
@@ -410,6 +412,7 @@ async def _check_in_flight(rt: Runtime, conn: AsyncConnection, caller: Caller) -
     if cap == NO_LIMIT:
         return
     if await task_store.count_in_flight(conn, caller.key_id) >= cap:
+        metrics.RATE_LIMITED.labels("in_flight").inc()
         raise RateLimited(
             f"this API key already has {cap} tasks in flight; wait for one to finish",
             headers={"Retry-After": str(IN_FLIGHT_RETRY_AFTER_SECONDS)},
@@ -446,16 +449,35 @@ def opaque_user_id(rt: Runtime, account_id: int) -> str:
 async def _dispatch(
     rt: Runtime,
     task: TaskRow,
-    request: UpstreamRequest | ImageRequest | AgentsRequest,
+    request: UpstreamRequest | ImageRequest | DreamMachineRequest | AgentsRequest,
     *,
     pinned_channel: int | None,
+    kinds: tuple[str, ...] | None = None,
 ) -> TaskRow:
-    """Try channels in routing order until one accepts; fail the task (and tell the caller) otherwise."""
+    """Try channels in routing order until one accepts; fail the task (and tell the caller) otherwise.
+    With `kinds`, only channels of those kinds are tried."""
+    with logs.task_context(task.id):
+        what = f"{task.action} {task.model} ({task.api_format})"
+        log.info("task %s: %s, holds %d credits", task.id, what, task.price)
+        return await _dispatch_in_context(rt, task, request, pinned_channel=pinned_channel, kinds=kinds)
+
+
+async def _dispatch_in_context(
+    rt: Runtime,
+    task: TaskRow,
+    request: UpstreamRequest | ImageRequest | DreamMachineRequest | AgentsRequest,
+    *,
+    pinned_channel: int | None,
+    kinds: tuple[str, ...] | None,
+) -> TaskRow:
     async with rt.db.reader() as conn:
         channels = await channel_store.list_channels(conn)
+    if kinds is not None:
+        channels = [c for c in channels if c.kind in kinds]
     tried: list[str] = []
     request = replace(request, user_id=opaque_user_id(rt, task.account_id))
     for channel in candidates(channels, task.model, pinned_id=pinned_channel):
+        logs.channel.set(channel.name)
         upstream = rt.upstream_for(channel, family=task.family)
         sent = request
         if rt.calls_back(upstream) and task.upstream_token:
@@ -488,6 +510,7 @@ async def _dispatch(
                 next_poll_at=time.time() + first_poll,
             )
         rt.wake_worker.set()
+        log.info("task %s: channel %s took it as upstream %s", task.id, channel.name, upstream_id)
         if accepted is None:  # the worker failed it meanwhile (deadline); show what it is now
             async with rt.db.reader() as conn:
                 accepted = await task_store.get_task(conn, task.id)

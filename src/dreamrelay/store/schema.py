@@ -119,6 +119,7 @@ tasks = Table(
     Index("ix_tasks_key_state", "api_key_id", "state"),
     Index("ix_tasks_due", "next_poll_at"),
     Index("ix_tasks_channel_upstream", "channel_id", "upstream_id"),
+    Index("ix_tasks_state_channel", "state", "channel_id"),
 )
 
 ledger = Table(
@@ -200,6 +201,25 @@ delivery_attempts = Table(
     Column("latency_ms", Integer, nullable=False),
     Column("error", Text),
     Column("created_at", Double, nullable=False),
+)
+
+checks = Table(
+    "checks",
+    metadata,
+    Column("name", String(32), primary_key=True),  # e.g. "ledger"
+    Column("ok", Boolean, nullable=False),
+    Column("detail", Text, nullable=False, server_default=""),
+    Column("checked_at", Double, nullable=False),
+)
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("instance", String(64), primary_key=True),  # Runtime.instance of a process that follows tasks
+    Column("host", String(255), nullable=False, server_default=""),
+    Column("pid", Integer, nullable=False, server_default="0"),
+    Column("started_at", Double, nullable=False),
+    Column("heartbeat_at", Double, nullable=False),
 )
 
 credit_codes = Table(

@@ -9,12 +9,14 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dreamrelay.domain.catalog import uses_agents_api
+from dreamrelay.domain.catalog import DM_IMAGE_ACTIONS, uses_agents_api
 from dreamrelay.domain.states import TaskState
 from dreamrelay.store.schema import tasks
 
 IMAGE_ACTION = "image"
-IMAGE_ACTIONS = (IMAGE_ACTION, "image_edit")
+# Actions whose result is pictures rather than a video: Kling images, Photon images and reframes,
+# Uni-1 images and edits.
+IMAGE_ACTIONS = (IMAGE_ACTION, "image_edit", *DM_IMAGE_ACTIONS)
 AGENTS_FORMAT = "agents"  # tasks created through /agents/v1: their own family, shown only there
 
 
@@ -58,7 +60,7 @@ class TaskRow:
 
     @property
     def makes_images(self) -> bool:
-        """Its result is pictures (Kling images, Uni-1 image and image_edit), not a video."""
+        """Its result is pictures (Kling, Photon and Uni-1 images, image reframes), not a video."""
         return self.action in IMAGE_ACTIONS
 
     @property

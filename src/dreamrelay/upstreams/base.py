@@ -54,6 +54,19 @@ class ImageRequest:
 
 
 @dataclass(frozen=True)
+class DreamMachineRequest:
+    """One of the Dream Machine API's other generations (image, upscale_video, add_audio,
+    reframe_video, reframe_image, modify_video), its body already in the official vocabulary with our
+    stored media URLs; `parent_upstream_id` is the generation an upscale or audio applies to."""
+
+    action: str
+    body: dict[str, Any]
+    parent_upstream_id: str | None = None
+    callback_url: str | None = None
+    user_id: str | None = None
+
+
+@dataclass(frozen=True)
 class UpstreamStatus:
     state: TaskState
     video_url: str | None = None
@@ -87,7 +100,9 @@ class Upstream(Protocol):
     batch_size: int  # how many ids one poll() call may carry
     takes_callbacks: bool  # whether it calls the URL given in request.callback_url
 
-    async def submit(self, request: UpstreamRequest | ImageRequest | AgentsRequest) -> str:
+    async def submit(
+        self, request: UpstreamRequest | ImageRequest | DreamMachineRequest | AgentsRequest
+    ) -> str:
         """Create the generation upstream; return its upstream id."""
         ...
 

@@ -1,7 +1,7 @@
 """Luma Agents API: uploaded files, tasks' failure_code, default prices of Ray 3.2 and Uni-1
 
 Revision ID: 0008
-Revises: 0011
+Revises: 0009
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0011"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
