@@ -501,12 +501,12 @@ def _router(sandbox: Sandbox, config: SandboxConfig) -> APIRouter:
     @router.get("/generations/concepts/list")
     async def concepts(request: Request) -> list[str]:
         authorise(request)
-        return list(dream_machine.CONCEPTS)
+        return list(dream_machine.LISTS["concepts"])
 
     @router.get("/generations/camera_motion/list")
     async def camera_motions(request: Request) -> list[str]:
         authorise(request)
-        return list(dream_machine.CAMERA_MOTIONS)
+        return list(dream_machine.LISTS["camera_motion"])
 
     @router.get("/generations")
     async def list_generations(request: Request) -> dict[str, Any]:

@@ -73,7 +73,7 @@ async def _apply_status(
         lag = now - task.updated_at if owner is not None else 0.0
         metrics.POLL_LAG.labels("poll" if owner is not None else "callback").observe(max(lag, 0.0))
     if status.state is TaskState.COMPLETED:
-        if not (status.image_urls if task.is_image else status.video_url):
+        if not (status.image_urls if task.makes_images else status.video_url):
             return await reschedule(rt, task, owner, errors=task.poll_errors + 1)
         if task.id in rt.finishing:
             # A callback and a poll crossed: this process copies the media once; the other waits.
@@ -105,7 +105,7 @@ async def _finish(
     """Copy the finished media into our storage, then mark the task completed."""
     started = time.perf_counter()
     try:
-        if task.is_image:
+        if task.makes_images:
             media = await copy_images(rt, task, status.image_urls)
         else:
             media = await copy_media(rt, task, status.video_url or "")
@@ -221,19 +221,29 @@ async def _download_bytes(session: aiohttp.ClientSession, url: str, limit: int) 
         async with session.get(url, timeout=aiohttp.ClientTimeout(total=120, sock_connect=15)) as response:
             if response.status != 200:
                 raise MediaCopyError(f"GET {url} answered {response.status}")
-            data = await response.content.read(limit + 1)
+            # read(n) returns what has arrived so far, not n bytes: read to the end (or past the limit).
+            data = bytearray()
+            async for chunk in response.content.iter_chunked(1 << 16):
+                data += chunk
+                if len(data) > limit:
+                    raise MediaCopyError(f"upstream image exceeds {limit} bytes")
     except (TimeoutError, aiohttp.ClientError) as exc:
         raise MediaCopyError(f"GET {url} failed: {exc!r}") from exc
-    if len(data) > limit:
-        raise MediaCopyError(f"upstream image exceeds {limit} bytes")
-    return data
+    return bytes(data)
 
 
 def _probe(path: Path) -> dict[str, Any]:
     info = probe.probe_video(path)
     first, last = probe.first_and_last_frames(path)
     return {
-        "video": {"width": info.width, "height": info.height, "duration": info.duration},
+        "video": {
+            "width": info.width,
+            "height": info.height,
+            "duration": info.duration,
+            "frames": info.frames,
+            "codec": info.codec,
+            "audio_codec": info.audio_codec,
+        },
         "thumbnail": {"width": first.width, "height": first.height, "palette": probe.palette_grid(first)},
         "last_frame": {"width": last.width, "height": last.height},
         "thumbnail_jpeg": probe.jpeg_bytes(first),

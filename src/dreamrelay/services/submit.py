@@ -42,6 +42,7 @@ from dreamrelay.store import tasks as task_store
 from dreamrelay.store.channels import Channel
 from dreamrelay.store.tasks import IMAGE_ACTION, TaskRow
 from dreamrelay.upstreams.base import (
+    DreamMachineRequest,
     ImageRequest,
     UpstreamOutcomeUnknown,
     UpstreamRefused,
@@ -421,20 +422,33 @@ async def _task(rt: Runtime, task_id: str) -> TaskRow:
 
 
 async def _dispatch(
-    rt: Runtime, task: TaskRow, request: UpstreamRequest | ImageRequest, *, pinned_channel: int | None
+    rt: Runtime,
+    task: TaskRow,
+    request: UpstreamRequest | ImageRequest | DreamMachineRequest,
+    *,
+    pinned_channel: int | None,
+    kinds: tuple[str, ...] | None = None,
 ) -> TaskRow:
-    """Try channels in routing order until one accepts; fail the task (and tell the caller) otherwise."""
+    """Try channels in routing order until one accepts; fail the task (and tell the caller) otherwise.
+    With `kinds`, only channels of those kinds are tried."""
     with logs.task_context(task.id):
         what = f"{task.action} {task.model} ({task.api_format})"
         log.info("task %s: %s, holds %d credits", task.id, what, task.price)
-        return await _dispatch_in_context(rt, task, request, pinned_channel=pinned_channel)
+        return await _dispatch_in_context(rt, task, request, pinned_channel=pinned_channel, kinds=kinds)
 
 
 async def _dispatch_in_context(
-    rt: Runtime, task: TaskRow, request: UpstreamRequest | ImageRequest, *, pinned_channel: int | None
+    rt: Runtime,
+    task: TaskRow,
+    request: UpstreamRequest | ImageRequest | DreamMachineRequest,
+    *,
+    pinned_channel: int | None,
+    kinds: tuple[str, ...] | None,
 ) -> TaskRow:
     async with rt.db.reader() as conn:
         channels = await channel_store.list_channels(conn)
+    if kinds is not None:
+        channels = [c for c in channels if c.kind in kinds]
     tried: list[str] = []
     for channel in candidates(channels, task.model, pinned_id=pinned_channel):
         logs.channel.set(channel.name)

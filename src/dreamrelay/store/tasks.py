@@ -9,10 +9,13 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dreamrelay.domain.catalog import DM_IMAGE_ACTIONS
 from dreamrelay.domain.states import TaskState
 from dreamrelay.store.schema import tasks
 
 IMAGE_ACTION = "image"
+# Actions whose result is pictures rather than a video: Kling images, Photon images and reframes.
+IMAGE_ACTIONS = (IMAGE_ACTION, *DM_IMAGE_ACTIONS)
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,11 @@ class TaskRow:
     def is_image(self) -> bool:
         """An image task (Kling format) rather than a video one (own and official formats)."""
         return self.action == IMAGE_ACTION
+
+    @property
+    def makes_images(self) -> bool:
+        """Its result is pictures (Kling images, Photon images and reframes), not a video."""
+        return self.action in IMAGE_ACTIONS
 
     def with_values(self, values: dict[str, Any]) -> TaskRow:
         data = {**self.__dict__, **values}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from dreamrelay.domain.states import TaskState
 
@@ -42,6 +42,18 @@ class ImageRequest:
 
 
 @dataclass(frozen=True)
+class DreamMachineRequest:
+    """One of the Dream Machine API's other generations (image, upscale_video, add_audio,
+    reframe_video, reframe_image, modify_video), its body already in the official vocabulary with our
+    stored media URLs; `parent_upstream_id` is the generation an upscale or audio applies to."""
+
+    action: str
+    body: dict[str, Any]
+    parent_upstream_id: str | None = None
+    callback_url: str | None = None
+
+
+@dataclass(frozen=True)
 class UpstreamStatus:
     state: TaskState
     video_url: str | None = None
@@ -74,7 +86,7 @@ class Upstream(Protocol):
     batch_size: int  # how many ids one poll() call may carry
     takes_callbacks: bool  # whether it calls the URL given in request.callback_url
 
-    async def submit(self, request: UpstreamRequest | ImageRequest) -> str:
+    async def submit(self, request: UpstreamRequest | ImageRequest | DreamMachineRequest) -> str:
         """Create the generation upstream; return its upstream id."""
         ...
 
