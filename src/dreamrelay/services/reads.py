@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from dreamrelay.domain.errors import InvalidRequest, TaskNotFound, TaskNotReady
+from dreamrelay.domain.errors import InvalidRequest, NotFound, TaskNotFound, TaskNotReady
 from dreamrelay.domain.ids import is_id, shown
 from dreamrelay.domain.states import TaskState
 from dreamrelay.services.auth import Caller
@@ -27,8 +27,19 @@ async def get_task(rt: Runtime, caller: Caller, task_id: str, *, images: bool = 
         raise TaskNotFound(f"task {shown(task_id)} not found")
     async with rt.db.reader() as conn:
         task = await task_store.get_task(conn, task_id, caller.account_id)
-    if task is None or task.is_image != images:
+    if task is None or task.is_image != images or task.is_agents:
         raise TaskNotFound(f"task {task_id} not found")
+    return task
+
+
+async def get_agents_task(rt: Runtime, caller: Caller, task_id: str) -> TaskRow:
+    """The caller's generation made through the Agents API; 404 for anything else."""
+    if not is_id(task_id):
+        raise NotFound(f"generation {shown(task_id)} not found")
+    async with rt.db.reader() as conn:
+        task = await task_store.get_task(conn, task_id, caller.account_id)
+    if task is None or not task.is_agents:
+        raise NotFound(f"generation {task_id} not found")
     return task
 
 

@@ -1,7 +1,7 @@
 """money columns hold integers within ±2^53 (CHECK constraints); console sign-outs every process honours
 
 Revision ID: 0007
-Revises: 0009
+Revises: 0008
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
