@@ -221,6 +221,29 @@ def test_a_failed_image_releases_its_hold(relay: Relay, luma: lumaai.LumaAI) -> 
     assert balance(luma) == before  # refused upstream: nothing kept
 
 
+def test_the_operator_changes_the_new_prices(
+    relay: Relay, luma: lumaai.LumaAI, red_video: Generation
+) -> None:
+    with relay.admin() as admin:
+        for rule in (
+            {"model": "photon-flash-1", "action": "generate_image", "credits": 3},
+            {"model": "*", "resolution": "1080p", "duration": "5s", "action": "upscale_video", "credits": 7},
+        ):
+            assert admin.put("/admin/prices", json=rule).status_code == 200, rule
+        listed = admin.get("/admin/prices").json()
+        assert {
+            "model": "*",
+            "resolution": "*",
+            "duration": "5s",
+            "action": "add_audio",
+            "credits": 10,
+        } in listed
+    before = balance(luma)
+    luma.generations.image.create(model="photon-flash-1", prompt="a priced kite")
+    luma.generations.upscale(red_video.id or "", resolution="1080p")
+    assert before - balance(luma) == 3 + 7
+
+
 def test_foreign_and_bad_requests(relay: Relay, luma: lumaai.LumaAI, red_video: Generation) -> None:
     stranger = sdk(relay, relay.new_key("stranger", balance=1000))
     with pytest.raises(lumaai.NotFoundError):
