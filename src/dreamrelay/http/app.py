@@ -15,6 +15,7 @@ from dreamrelay.http.console import routes as console
 from dreamrelay.http.middleware import (
     BodyLimit,
     ClientCORS,
+    ControlCharacters,
     Metrics,
     RateLimitHeaders,
     RequestId,
@@ -88,6 +89,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.mount(SANDBOX_MOUNT, sandbox)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ControlCharacters)
     app.add_middleware(ClientCORS, origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()])
     app.add_middleware(RequestId)
     app.add_middleware(Metrics)

@@ -10,8 +10,10 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from dreamrelay.domain import ranges
 from dreamrelay.domain.catalog import MODELS
 from dreamrelay.domain.errors import Conflict, InvalidRequest, NotFound
+from dreamrelay.domain.ids import is_id, shown
 from dreamrelay.domain.states import TaskState
 from dreamrelay.formats.own import iso_millis
 from dreamrelay.services import lifecycle
@@ -69,9 +71,14 @@ def _check(values: dict[str, Any]) -> dict[str, Any]:
         unknown = [m for m in models if m not in MODELS]
         if unknown:
             raise InvalidRequest(f"models: unknown {unknown}; known: {', '.join(MODELS)}")
-    for name, least in (("weight", 1), ("concurrency", 1)):
-        if values.get(name) is not None and values[name] < least:
-            raise InvalidRequest(f"{name} must be at least {least}")
+    bounds = (
+        ("priority", -ranges.MAX_PRIORITY, ranges.MAX_PRIORITY),
+        ("weight", 1, ranges.MAX_WEIGHT),
+        ("concurrency", 1, ranges.MAX_CONCURRENCY),
+    )
+    for name, low, high in bounds:
+        if values.get(name) is not None:
+            ranges.integer(name, values[name], low, high)
     return values
 
 
@@ -156,7 +163,13 @@ async def test_channel(rt: Runtime, name: str) -> dict[str, Any]:
 
 
 # ---- tasks ----------------------------------------------------------------------------------------
+def _known_shape(task_id: str) -> None:
+    if not is_id(task_id):
+        raise NotFound(f"no task {shown(task_id)}")
+
+
 async def show_task(rt: Runtime, task_id: str) -> dict[str, Any]:
+    _known_shape(task_id)
     async with rt.db.reader() as conn:
         task = await task_store.get_task(conn, task_id)
         if task is None:
@@ -202,6 +215,7 @@ async def _unfinished(conn: AsyncConnection, task_id: str, why: str) -> TaskRow:
 
 async def repoll(rt: Runtime, task_id: str) -> dict[str, Any]:
     """Ask upstream about an unfinished task now rather than at its next scheduled poll."""
+    _known_shape(task_id)
     async with rt.db.transaction() as conn:
         task = await _unfinished(conn, task_id, "there is nothing to poll")
         await task_store.compare_and_set(conn, task, {"next_poll_at": time.time()})
@@ -218,6 +232,7 @@ async def refund(rt: Runtime, task_id: str) -> dict[str, Any]:
     A finished task cannot be refunded here: its hold is already captured or released; an operator
     who wants to give credits back for a completed task tops the account up.
     """
+    _known_shape(task_id)
     async with rt.db.transaction() as conn:
         task = await _unfinished(conn, task_id, "only an unfinished task can be refunded")
         updated = await lifecycle.update(
@@ -256,6 +271,10 @@ async def list_tasks(
         channels.c.name.label("channel"),
     ).join(accounts, accounts.c.id == tasks.c.account_id)
     query = query.outerjoin(channels, channels.c.id == tasks.c.channel_id)
+    if since is not None:
+        ranges.timestamp("since", since)
+    if until is not None:
+        ranges.timestamp("until", until)
     if state:
         query = query.where(tasks.c.state == state)
     if account:

@@ -259,3 +259,10 @@ agent_files = Table(
     Column("deleted_at", Double),
     Index("ix_agent_files_account_created", "account_id", "created_at", "id"),
 )
+
+console_signouts = Table(
+    "console_signouts",
+    metadata,
+    Column("sid", String(64), primary_key=True),  # a signed-out console session's id
+    Column("expires_at", Double, nullable=False, index=True),  # when its cookie would have expired
+)
