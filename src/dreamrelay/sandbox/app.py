@@ -415,6 +415,7 @@ def create_sandbox_app(config: SandboxConfig) -> FastAPI:
 
     app = FastAPI(title="DreamRelay sandbox (official Dream Machine API)", lifespan=lifespan)
     app.state.sandbox = sandbox
+    app.state.agents = agents
 
     @app.exception_handler(SandboxError)
     async def sandbox_error(request: Request, exc: SandboxError) -> JSONResponse:

@@ -117,6 +117,7 @@ def _create_doc(model: type[Any], summary: str, status: int = 201) -> dict[str, 
 
 
 @router.post("/generations/image", **_create_doc(ImageCreate, "Create an image (photon-1, photon-flash-1)"))
+@counts_as_submit("official")
 async def create_image(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
     body = await parse_body(request, ImageCreate)
     idem = Idempotency.from_header(
@@ -162,6 +163,7 @@ async def _reframe(request: Request, rt: Any, caller: Any, schema: type[Any], ac
 @router.post(
     "/generations/video/reframe", **_create_doc(VideoReframeCreate, "Reframe a video to a new aspect ratio")
 )
+@counts_as_submit("official")
 async def reframe_video(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
     return await _reframe(request, rt, caller, VideoReframeCreate, "reframe_video")
 
@@ -169,6 +171,7 @@ async def reframe_video(request: Request, rt: RuntimeDep, caller: CallerDep) -> 
 @router.post(
     "/generations/image/reframe", **_create_doc(ImageReframeCreate, "Reframe an image to a new aspect ratio")
 )
+@counts_as_submit("official")
 async def reframe_image(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
     return await _reframe(request, rt, caller, ImageReframeCreate, REFRAME_IMAGE)
 
@@ -176,6 +179,7 @@ async def reframe_image(request: Request, rt: RuntimeDep, caller: CallerDep) -> 
 @router.post(
     "/generations/video/modify", **_create_doc(ModifyCreate, "Modify a video (adhere, flex, reimagine)")
 )
+@counts_as_submit("official")
 async def modify_video(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
     body = await parse_body(request, ModifyCreate)
     idem = Idempotency.from_header(
@@ -196,6 +200,7 @@ async def modify_video(request: Request, rt: RuntimeDep, caller: CallerDep) -> R
     "/generations/{generation_id}/upscale",
     **_create_doc(UpscaleCreate, "Upscale a completed video", status=200),
 )
+@counts_as_submit("official")
 async def upscale(generation_id: str, request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
     body = await parse_body(request, UpscaleCreate)
     idem = Idempotency.from_header(
@@ -211,6 +216,7 @@ async def upscale(generation_id: str, request: Request, rt: RuntimeDep, caller: 
     "/generations/{generation_id}/audio",
     **_create_doc(AudioCreate, "Add sound to a completed video", status=200),
 )
+@counts_as_submit("official")
 async def add_audio(generation_id: str, request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
     body = await parse_body(request, AudioCreate)
     idem = Idempotency.from_header(

@@ -14,7 +14,7 @@ from dreamrelay.domain.catalog import (
 )
 from dreamrelay.http.schemas.own import AspectRatio
 
-OfficialModel = Literal["ray-1-6", "ray-2", "ray-flash-2"]
+OfficialModel = Literal["ray-1-6", "ray-2", "ray-flash-2", "ray-3.2"]
 
 
 class _Body(BaseModel):
