@@ -30,6 +30,7 @@ class Channel:
     failures: int = 0
     retry_at: float | None = None
     last_error: str | None = None
+    media_networks: str = ""  # CIDRs its media URLs may point into although private
 
     def serves(self, model: str) -> bool:
         kinds = IMAGE_KINDS if model in IMAGE_MODELS else VIDEO_KINDS
@@ -56,6 +57,7 @@ def _channel(row: object) -> Channel:
         failures=m["failures"],
         retry_at=m["retry_at"],
         last_error=m["last_error"],
+        media_networks=m["media_networks"],
     )
 
 
@@ -70,6 +72,7 @@ async def add_channel(
     priority: int = 0,
     weight: int = 1,
     concurrency: int = 16,
+    media_networks: str = "",
 ) -> int:
     result = await conn.execute(
         insert(channels)
@@ -82,6 +85,7 @@ async def add_channel(
             priority=priority,
             weight=weight,
             concurrency=concurrency,
+            media_networks=media_networks,
             enabled=True,
             created_at=time.time(),
         )
@@ -108,6 +112,7 @@ CHANNEL_SETTINGS = (
     "weight",
     "concurrency",
     "enabled",
+    "media_networks",
 )
 
 

@@ -60,6 +60,12 @@ class Replay(Strict):
     status: str | None = Field(default=None, description="pending, delivered or dead.")
 
 
+MEDIA_NETWORKS_DOC = (
+    "Comma-separated CIDRs its finished media may be copied from although private or loopback "
+    "(an upstream on your own network); empty: public addresses only."
+)
+
+
 class NewChannel(Strict):
     name: str = Field(min_length=1, max_length=100, examples=["quickrouter"])
     kind: str = Field(
@@ -71,6 +77,7 @@ class NewChannel(Strict):
     priority: int = Field(default=0, description="Higher tiers are tried first.")
     weight: int = Field(default=1, ge=1, description="Share within its tier.")
     concurrency: int = Field(default=16, ge=1, description="Polls in flight at once.")
+    media_networks: str = Field(default="", max_length=1000, description=MEDIA_NETWORKS_DOC)
 
 
 class ChannelChange(Strict):
@@ -82,3 +89,4 @@ class ChannelChange(Strict):
     weight: int | None = Field(default=None, ge=1)
     concurrency: int | None = Field(default=None, ge=1)
     enabled: bool | None = None
+    media_networks: str | None = Field(default=None, max_length=1000, description=MEDIA_NETWORKS_DOC)
