@@ -30,7 +30,7 @@ async def current_caller(request: Request) -> Caller:
     """The authenticated key, after its requests-per-minute bucket let this request through."""
     rt = get_runtime(request)
     caller = await authenticate(rt, request.headers.get("authorization"))
-    await _spend(request, rt, f"{caller.key_id}:rpm", effective_limit(caller.rpm, rt.settings.rate_limit_rpm))
+    await _spend(request, rt, f"rpm:{caller.key_id}", effective_limit(caller.rpm, rt.settings.rate_limit_rpm))
     return caller
 
 
@@ -38,7 +38,7 @@ async def batch_caller(request: Request, caller: Annotated[Caller, Depends(curre
     """Batch queries also draw from their own, smaller bucket."""
     rt = get_runtime(request)
     limit = effective_limit(caller.batch_rpm, rt.settings.rate_limit_batch_rpm)
-    await _spend(request, rt, f"{caller.key_id}:batch", limit)
+    await _spend(request, rt, f"batch:{caller.key_id}", limit)
     return caller
 
 

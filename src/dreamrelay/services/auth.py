@@ -127,4 +127,4 @@ async def sign_in_attempt(rt: Runtime, client: str, *, counts: bool = True) -> D
     """One sign-in from `client` (console form, or a wrong admin token): refused once the address has
     used its attempts for the minute. `counts=False` only asks, for a right admin token: once the
     bucket is empty every answer is the same 429, so a guess cannot be told apart by its status."""
-    return await rt.limiter.hit(f"sign-in:{client}", SIGN_IN_ATTEMPTS_PER_MINUTE, cost=int(counts))
+    return await rt.limiter.hit(f"signin:{client}", SIGN_IN_ATTEMPTS_PER_MINUTE, cost=int(counts))

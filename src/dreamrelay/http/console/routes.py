@@ -745,7 +745,7 @@ async def _spend(ctx: Ctx) -> None:
     limit = effective_limit(caller.rpm, ctx.rt.settings.rate_limit_rpm)
     if limit == NO_LIMIT:
         return
-    decision = await ctx.rt.limiter.hit(f"{caller.key_id}:rpm", limit)
+    decision = await ctx.rt.limiter.hit(f"rpm:{caller.key_id}", limit)
     if not decision.allowed:
         raise RateLimited("rate limit reached for this API key; slow down", headers=decision.headers())
 

@@ -1,7 +1,7 @@
 """private networks a channel's finished media may be copied from (URL safety per channel)
 
 Revision ID: 0006
-Revises: 0005
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0005"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
