@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 import aiohttp
+import anyio
 from redis.asyncio import Redis
 
 from dreamrelay.locks import KeyedLocks
@@ -30,6 +31,7 @@ from dreamrelay.upstreams.relay import RelayUpstream
 
 INSTANCE_HEADER = "DreamRelay-Instance"
 MEDIA_COPIES_AT_ONCE = 2
+IMAGE_DECODES_AT_ONCE = 2
 
 
 @dataclass
@@ -48,6 +50,10 @@ class Runtime:
     background: set[asyncio.Task[None]] = field(default_factory=set)  # awaited on close
     # Copying finished media is mostly probing (CPU): more at once than the cores only queues it.
     media_copies: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MEDIA_COPIES_AT_ONCE))
+    # Decoding an image takes its full pixel size in memory: only this many at once per process.
+    image_decodes: anyio.CapacityLimiter = field(
+        default_factory=lambda: anyio.CapacityLimiter(IMAGE_DECODES_AT_ONCE)
+    )
     finishing: set[str] = field(default_factory=set)  # tasks whose media this process is copying now
     callback_locks: KeyedLocks = field(default_factory=KeyedLocks)  # one upstream report at a time per task
     instance: str = field(default_factory=lambda: uuid.uuid4().hex[:12])  # this process, in lease owners

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     max_image_bytes: int = 10 * 1024 * 1024
     header_timeout_seconds: float = Field(default=10.0, gt=0)  # a request's headers must be complete by then
     max_connections: int = Field(default=1000, ge=0)  # open client connections per process; 0 = no cap
+    input_sweep_seconds: float = 600.0  # how often a worker removes orphaned input images (0: never)
+    input_grace_seconds: float = 3600.0  # an input image younger than this is never an orphan
 
     rate_limit_rpm: int = 600  # requests per minute per key (every client route); 0 = none
     rate_limit_batch_rpm: int = 120  # batch queries per minute per key; 0 = none

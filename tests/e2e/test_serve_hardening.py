@@ -139,3 +139,14 @@ def test_secrets_are_not_printed_when_stdout_is_not_a_terminal(served: Served) -
     # The file's key is the real one.
     answer = httpx.get(f"{served.url}/luma/generations/unknown", headers={"Authorization": f"Bearer {key}"})
     assert answer.status_code == 404
+
+
+def test_large_bodies_are_not_mistaken_for_large_headers(served: Served) -> None:
+    """Headers and the start of a big body arrive in one read: only unfinished headers count."""
+    key = (served.data_dir / "first_start_key").read_text().strip()
+    body = {"user_prompt": "a" * 300_000}
+    with httpx.Client(base_url=served.url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
+        for _ in range(3):  # on one kept-alive connection, so later requests are measured too
+            answer = client.post("/luma/generations", json=body)
+            assert answer.status_code == 400, answer.text[:200]
+            assert "user_prompt" in answer.json()["error"]["message"]

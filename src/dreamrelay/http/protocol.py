@@ -68,15 +68,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._awaiting_headers:
+        awaiting = self._awaiting_headers
+        super().data_received(data)  # may complete the headers (and carry the body's first bytes)
+        if awaiting and self._awaiting_headers and not self.transport.is_closing():
             self._header_bytes += len(data)
             if self._header_bytes > self.limits.max_header_bytes:
                 self._stop_header_timer()
                 self._awaiting_headers = False
                 self.transport.write(HEADERS_TOO_LARGE)
                 self.transport.close()
-                return
-        super().data_received(data)
 
     def on_headers_complete(self) -> None:
         self._awaiting_headers = False

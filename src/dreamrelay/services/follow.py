@@ -257,7 +257,7 @@ async def copy_images(rt: Runtime, task: TaskRow, urls: Sequence[str], source: M
         if media_type is None:
             raise MediaCopyError(f"image {index} from upstream is neither JPEG nor PNG")
         try:
-            width, height = await anyio.to_thread.run_sync(probe.image_size, data)
+            width, height = await anyio.to_thread.run_sync(probe.image_size, data, limiter=rt.image_decodes)
         except probe.MediaError as exc:
             raise MediaCopyError(f"image {index} from upstream does not decode: {exc}") from exc
         key = f"tasks/{task.id}/image-{index}.{'png' if media_type == 'image/png' else 'jpg'}"

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from dreamrelay.domain.errors import InvalidRequest, PayloadTooLarge, StorageUnavailable
-from dreamrelay.media.probe import MediaError, image_size, sniff_image
+from dreamrelay.media.probe import MAX_INPUT_PIXELS, MAX_INPUT_SIDE, MediaError, image_size, sniff_image
 from dreamrelay.media.storage import StorageError
 from dreamrelay.netguard import FetchError, UnsafeURL, check_url_syntax, fetch_bytes
 
@@ -36,7 +36,9 @@ async def store_image(rt: Runtime, field: str, value: str) -> str:
     if media_type is None:
         raise InvalidRequest(f"{field}: only JPEG and PNG images are accepted (checked by content)")
     try:
-        await anyio.to_thread.run_sync(image_size, data)
+        # Its size is read from the header first (a 7000×7000 PNG of 143 kB is refused undecoded), and
+        # only a few decodes run at once, whatever the number of submits.
+        await anyio.to_thread.run_sync(_checked_size, data, limiter=rt.image_decodes)
     except MediaError as exc:
         raise InvalidRequest(f"{field}: the image cannot be decoded ({exc})") from exc
     key = f"inputs/{uuid.uuid4()}.{_EXTENSIONS[media_type]}"
@@ -58,6 +60,10 @@ async def _download(rt: Runtime, field: str, url: str, limit: int) -> bytes:
             raise PayloadTooLarge(f"{field}: image is larger than {limit} bytes") from exc
         raise InvalidRequest(f"{field}: the image could not be fetched ({exc})") from exc
     return data
+
+
+def _checked_size(data: bytes) -> tuple[int, int]:
+    return image_size(data, MAX_INPUT_PIXELS, MAX_INPUT_SIDE)
 
 
 def _decode_base64(field: str, text: str, limit: int) -> bytes:
