@@ -46,9 +46,10 @@ class UnsafeURL(ValueError):
 class FetchError(Exception):
     """The URL was allowed but fetching or posting failed."""
 
-    def __init__(self, message: str, *, too_large: bool = False) -> None:
+    def __init__(self, message: str, *, too_large: bool = False, status: int | None = None) -> None:
         super().__init__(message)
         self.too_large = too_large
+        self.status = status  # the HTTP status that ended it, if an answer did
 
 
 class _RefusedAddress(OSError):
@@ -295,7 +296,7 @@ async def opened(
                     url = urljoin(url, location)
                     continue
                 if response.status != 200:
-                    raise FetchError(f"answered HTTP {response.status}")
+                    raise FetchError(f"answered HTTP {response.status}", status=response.status)
                 if (response.content_length or 0) > max_bytes:
                     raise FetchError("response is too large", too_large=True)
                 yield response

@@ -15,12 +15,13 @@ from dreamrelay.http.console import routes as console
 from dreamrelay.http.middleware import (
     BodyLimit,
     ClientCORS,
+    ControlCharacters,
     Metrics,
     RateLimitHeaders,
     RequestId,
     TrailingSlash,
 )
-from dreamrelay.http.routes import account, admin, kling, luma, media, official, ops, upstream
+from dreamrelay.http.routes import account, admin, agents, kling, luma, media, official, ops, upstream
 from dreamrelay.runtime import Runtime
 from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
 from dreamrelay.settings import Settings
@@ -79,6 +80,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(luma.router)
     app.include_router(official.router)
     app.include_router(kling.router)
+    app.include_router(agents.router)
     app.include_router(media.router)
     app.include_router(ops.router)
     app.include_router(account.router)
@@ -89,6 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.mount(SANDBOX_MOUNT, sandbox)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ControlCharacters)
     app.add_middleware(ClientCORS, origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()])
     app.add_middleware(RequestId)
     app.add_middleware(Metrics)

@@ -35,10 +35,20 @@ MAX_VIDEO_BYTES = 2 * 1024**3
 STORAGE_RETRY_SECONDS = 15.0  # our media storage failed: ask upstream (and try storing) again then
 FINISHING_RECHECK_SECONDS = 5.0  # a poll found this media being copied already: look again then
 MAX_IMAGE_BYTES = 50 * 1024**2
+GONE_STATUSES = (403, 404, 410)
 
 
 class MediaCopyError(Exception):
     """Upstream said completed but its media could not be fetched or read (retried later)."""
+
+
+class MediaGone(MediaCopyError):
+    """The media URL answered 403/404/410: a presigned link that expired (or never was)."""
+
+
+# A presigned output link that has died does not come back: such a task fails (and is refunded)
+# rather than ever completing with a dead link. Only for upstream families whose links expire.
+EXPIRING_LINK_FAMILIES = ("agents",)
 
 
 def task_kind(task: TaskRow) -> tuple[object, ...]:
@@ -78,7 +88,7 @@ async def _apply_status(
         lag = now - task.updated_at if owner is not None else 0.0
         metrics.POLL_LAG.labels("poll" if owner is not None else "callback").observe(max(lag, 0.0))
     if status.state is TaskState.COMPLETED:
-        if not (status.image_urls if task.is_image else status.video_url):
+        if not (status.image_urls if task.makes_images else status.video_url):
             return await reschedule(rt, task, owner, errors=task.poll_errors + 1)
         if task.id in rt.finishing:
             # A callback and a poll crossed: this process copies the media once; the other waits.
@@ -90,7 +100,9 @@ async def _apply_status(
             rt.finishing.discard(task.id)
     if status.state is TaskState.FAILED:
         reason = status.failure_reason or "upstream reported a failure without a reason"
-        return await _write(rt, task, owner, state=TaskState.FAILED, failure_reason=reason)
+        return await _write(
+            rt, task, owner, state=TaskState.FAILED, failure_reason=reason, failure_code=status.failure_code
+        )
     polled = owner is not None  # a lease holder polled; None means upstream called us back
     return await _write(
         rt,
@@ -111,12 +123,21 @@ async def _finish(
     started = time.perf_counter()
     try:
         source = await media_source(rt, task)
-        if task.is_image:
+        if task.makes_images:
             media = await copy_images(rt, task, status.image_urls, source)
         else:
             media = await copy_media(rt, task, status.video_url or "", source)
         metrics.FINISH_SECONDS.labels("image" if task.is_image else "video").observe(
             time.perf_counter() - started
+        )
+    except MediaGone as exc:
+        if task.family not in EXPIRING_LINK_FAMILIES:
+            log.warning("task %s: media copy failed: %s", task.id, exc)
+            return await reschedule(rt, task, owner, errors=task.poll_errors + 1)
+        log.warning("task %s: upstream's output link is dead: %s", task.id, exc)
+        reason = "upstream's output link had expired before it could be copied"
+        return await _write(
+            rt, task, owner, state=TaskState.FAILED, failure_reason=reason, failure_code="output_not_found"
         )
     except MediaCopyError as exc:
         log.warning("task %s: media copy failed: %s", task.id, exc)
@@ -272,19 +293,36 @@ async def _download_bytes(source: MediaSource, url: str, limit: int) -> bytes:
         async with netguard.opened(
             source.session, _checked(source, url), source.policy, max_bytes=limit, limits=timeout
         ) as response:
-            data = await response.content.read(limit + 1)
+            # read(n) returns what has arrived so far, not n bytes: read to the end (or past the limit).
+            data = bytearray()
+            async for chunk in response.content.iter_chunked(1 << 16):
+                data += chunk
+                if len(data) > limit:
+                    raise MediaCopyError(f"upstream image exceeds {limit} bytes")
     except (netguard.UnsafeURL, netguard.FetchError) as exc:
-        raise MediaCopyError(f"GET {url[:200]} refused or failed: {exc}") from exc
-    if len(data) > limit:
-        raise MediaCopyError(f"upstream image exceeds {limit} bytes")
-    return data
+        raise _copy_error(url, exc) from exc
+    return bytes(data)
+
+
+def _copy_error(url: str, exc: netguard.UnsafeURL | netguard.FetchError) -> MediaCopyError:
+    """Refused by URL safety or failed: try again later; gone at upstream (403/404/410): MediaGone."""
+    if isinstance(exc, netguard.FetchError) and exc.status in GONE_STATUSES:
+        return MediaGone(f"GET {url[:200]} answered {exc.status}")
+    return MediaCopyError(f"GET {url[:200]} refused or failed: {exc}")
 
 
 def _probe(path: Path) -> dict[str, Any]:
     info = probe.probe_video(path)
     first, last = probe.first_and_last_frames(path)
     return {
-        "video": {"width": info.width, "height": info.height, "duration": info.duration},
+        "video": {
+            "width": info.width,
+            "height": info.height,
+            "duration": info.duration,
+            "frames": info.frames,
+            "codec": info.codec,
+            "audio_codec": info.audio_codec,
+        },
         "thumbnail": {"width": first.width, "height": first.height, "palette": probe.palette_grid(first)},
         "last_frame": {"width": last.width, "height": last.height},
         "thumbnail_jpeg": probe.jpeg_bytes(first),
@@ -306,4 +344,4 @@ async def _download(source: MediaSource, url: str, target: Path) -> None:
                         raise MediaCopyError("upstream video exceeds 2 GiB")
                     await handle.write(chunk)
     except (netguard.UnsafeURL, netguard.FetchError) as exc:
-        raise MediaCopyError(f"GET {url[:200]} refused or failed: {exc}") from exc
+        raise _copy_error(url, exc) from exc

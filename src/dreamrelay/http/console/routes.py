@@ -41,6 +41,7 @@ from dreamrelay.http.console.web import (
     redirect,
     render,
     safe_next,
+    sign_out,
 )
 from dreamrelay.http.deps import describe, parse_body
 from dreamrelay.http.schemas.own import OwnSubmit
@@ -152,8 +153,7 @@ async def _form_or_fresh_login(ctx: Ctx) -> Any:
 async def logout(request: Request) -> Response:
     ctx = await context(request)
     await checked_form(ctx)
-    ctx.drop_session = True
-    ctx.key = None
+    await sign_out(ctx)
     return redirect(ctx, f"{COOKIE_PATH}/login")
 
 

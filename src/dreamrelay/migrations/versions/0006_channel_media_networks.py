@@ -1,7 +1,7 @@
 """private networks a channel's finished media may be copied from (URL safety per channel)
 
 Revision ID: 0006
-Revises: 0012
+Revises: 0007
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0012"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
