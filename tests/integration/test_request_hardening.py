@@ -78,7 +78,10 @@ def test_control_characters_in_any_url_field_are_a_clear_400_that_changes_nothin
             assert answer.status_code == 400, (path, field_name, answer.text)
             data = answer.json()
             message = data["detail"] if "detail" in data else data["error"]["message"]
-            assert field_name in message and "control characters" in message, (path, message)
+            if bad == "\x00":  # refused for the whole body before the fields are read
+                assert "NUL" in message, (path, message)
+            else:
+                assert field_name in message and "control characters" in message, (path, message)
     assert tasks_and_balance(relay) == before
 
 
