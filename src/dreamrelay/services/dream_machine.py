@@ -45,6 +45,7 @@ from dreamrelay.services.submit import (
     _Replay,
     _replayed,
     _task,
+    admit,
 )
 from dreamrelay.store import channels as channel_store
 from dreamrelay.store import tasks as task_store
@@ -124,6 +125,7 @@ async def submit_image(rt: Runtime, caller: Caller, given: ImageInput, idem: Ide
         "aspect_ratio": given.aspect_ratio or "16:9",
         "format": given.format or "jpg",
     }
+    await admit(rt, caller, GENERATE_IMAGE, given.model, request)  # before any reference is fetched
     if given.image_ref:
         request["image_ref"] = await refs("image_ref", given.image_ref)
     if given.style_ref:
@@ -151,9 +153,12 @@ async def submit_reframe(
     callback_url = await _checked_callback(rt, given.callback_url, "callback_url")
     request: dict[str, Any] = {"prompt": given.prompt, "aspect_ratio": given.aspect_ratio}
     if given.action == REFRAME_IMAGE:
+        await admit(rt, caller, REFRAME_IMAGE, model, request)  # before the image is fetched
         request["media"] = {"url": await _input_image(rt, caller, "media.url", given.media_url)}
         request["format"] = given.format or "jpg"
     else:
+        # The price depends on the source's length: admit at the shortest before fetching it.
+        await admit(rt, caller, given.action, model, {**request, "duration": "5s"})
         source = await source_video(rt, caller, "media.url", given.media_url)
         request["media"] = {"url": source.url}
         request["duration"] = source.bucket
@@ -173,6 +178,7 @@ async def submit_modify(rt: Runtime, caller: Caller, given: ModifyInput, idem: I
     model = OFFICIAL_TO_OWN[given.model]
     caller.check_model(model)
     callback_url = await _checked_callback(rt, given.callback_url, "callback_url")
+    await admit(rt, caller, MODIFY_VIDEO, model, {"duration": "5s"})  # at the shortest, before fetching
     source = await source_video(rt, caller, "media.url", given.media_url)
     request: dict[str, Any] = {
         "prompt": given.prompt,

@@ -127,7 +127,9 @@ async def account_tasks(
 ) -> list[dict[str, Any]]:
     """A customer's tasks, newest first, with what a thumbnail card needs from the task object."""
     columns = (tasks.c.id, tasks.c.state, tasks.c.created_at, tasks.c.model, tasks.c.body)
-    query = select(*columns, tasks.c.action, tasks.c.media).where(tasks.c.account_id == account_id)
+    query = select(*columns, tasks.c.action, tasks.c.media).where(
+        tasks.c.account_id == account_id, tasks.c.deleted_at.is_(None)
+    )
     if before is not None:
         query = query.where(tasks.c.created_at < before)
     rows = await conn.execute(query.order_by(tasks.c.created_at.desc()).limit(limit))
