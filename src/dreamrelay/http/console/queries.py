@@ -6,13 +6,14 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dreamrelay.domain.catalog import DM_ACTIONS, DM_IMAGE_ACTIONS
+from dreamrelay.domain.catalog import DM_ACTIONS
+from dreamrelay.domain.failures import public_reason
 from dreamrelay.store import ledger
 from dreamrelay.store.schema import accounts, api_keys, tasks
+from dreamrelay.store.tasks import IMAGE_ACTIONS
 
 STATES = ("pending", "processing", "completed", "failed")
 HOUR = 3600.0
@@ -123,11 +124,17 @@ async def dashboard(
 
 # ---- task lists ----------------------------------------------------------------------------------
 async def account_tasks(
-    conn: AsyncConnection, account_id: int, *, before: float | None = None, limit: int = 100
+    conn: AsyncConnection,
+    account_id: int,
+    *,
+    before: float | None = None,
+    limit: int = 100,
+    media: str = "/media",
 ) -> list[dict[str, Any]]:
-    """A customer's tasks, newest first, with what a thumbnail card needs from the task object."""
-    columns = (tasks.c.id, tasks.c.state, tasks.c.created_at, tasks.c.model, tasks.c.body)
-    query = select(*columns, tasks.c.action, tasks.c.media).where(
+    """A customer's tasks of every kind, newest first, with what a thumbnail card needs (read from the
+    request and media columns, which every kind fills alike, not from a format's task object)."""
+    columns = (tasks.c.id, tasks.c.state, tasks.c.created_at, tasks.c.model, tasks.c.request, tasks.c.media)
+    query = select(*columns, tasks.c.action, tasks.c.failure_reason).where(
         tasks.c.account_id == account_id, tasks.c.deleted_at.is_(None)
     )
     if before is not None:
@@ -135,27 +142,29 @@ async def account_tasks(
     rows = await conn.execute(query.order_by(tasks.c.created_at.desc()).limit(limit))
     cards = []
     for row in rows:
-        obj = orjson.loads(bytes(row.body))
+        request = row.request if isinstance(row.request, dict) else {}
+        done = row.media if row.state == "completed" and isinstance(row.media, dict) else {}
+        video = done.get("video") or {}
         cards.append(
             {
                 "id": row.id,
                 "state": row.state,
                 "created_at": row.created_at,
                 "model": row.model,
-                "prompt": obj["request"]["prompt"],
-                "aspect_ratio": obj["request"]["aspect_ratio"],
-                "video": (obj.get("video") or {}).get("url"),
-                "thumbnail": (obj.get("thumbnail") or {}).get("url"),
-                "duration": (obj.get("video_raw") or {}).get("duration"),
-                "failure_reason": obj.get("failure_reason"),
+                "prompt": request.get("prompt") or "",
+                "aspect_ratio": request.get("aspect_ratio") or "16:9",
+                "video": f"{media}/{video['key']}" if video.get("key") else None,
+                "thumbnail": f"{media}/{done['thumbnail']['key']}" if done.get("thumbnail") else None,
+                "duration": video.get("duration"),
+                "failure_reason": public_reason(row.failure_reason) if row.state == "failed" else None,
                 "kind": row.action if row.action in DM_ACTIONS else None,
-                "image": first_image(row.action, row.media),
+                "image": first_image(row.action, done, media),
             }
         )
     return cards
 
 
-def first_image(action: str, media: Any) -> str | None:
-    """Our URL path of a Photon task's picture (shown as the card's thumbnail)."""
-    images = media.get("images") if action in DM_IMAGE_ACTIONS and isinstance(media, dict) else None
-    return f"/media/{images[0]['key']}" if images else None
+def first_image(action: str, media: Any, base: str) -> str | None:
+    """Our URL path of an image task's first picture (Photon, Uni-1, Kling): the card's thumbnail."""
+    images = media.get("images") if action in IMAGE_ACTIONS and isinstance(media, dict) else None
+    return f"{base}/{images[0]['key']}" if images else None

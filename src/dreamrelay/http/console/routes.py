@@ -588,7 +588,9 @@ async def videos(request: Request) -> Response:
     assert ctx.key is not None
     before = _number(request.query_params.get("before"))
     async with ctx.rt.db.reader() as conn:
-        cards = await queries.account_tasks(conn, ctx.key.account_id, before=before, limit=GRID_PAGE)
+        cards = await queries.account_tasks(
+            conn, ctx.key.account_id, before=before, limit=GRID_PAGE, media=ctx.rt.media_base_url
+        )
         balance = await queries.balance(conn, ctx.key.account_id)
     older = None
     if len(cards) == GRID_PAGE:
@@ -661,12 +663,19 @@ async def my_task(request: Request, task_id: str) -> Response:
         balance=balance,
         task=task,
         obj=orjson.loads(task.body),
-        image=queries.first_image(task.action, task.media),
+        image=queries.first_image(task.action, task.media, ctx.rt.media_base_url),
+        video=_video_url(ctx, task),
         kinds=DM_ACTIONS,
         ledger=ledger,
         deliveries=deliveries,
         call_list=snippets.for_task(_base(ctx), task_id),
     )
+
+
+def _video_url(ctx: Ctx, task: Any) -> str | None:
+    """Our URL of a completed task's video, whatever format created it."""
+    video = (task.media or {}).get("video") if task.state.value == "completed" else None
+    return f"{ctx.rt.media_base_url}/{video['key']}" if video else None
 
 
 @router.get("/me/billing")
