@@ -139,7 +139,7 @@ async def account_tasks(
         tasks.c.request,
         tasks.c.media,
         tasks.c.failure_reason,
-    ).where(tasks.c.account_id == account_id)
+    ).where(tasks.c.account_id == account_id, tasks.c.deleted_at.is_(None))
     if before is not None:
         query = query.where(tasks.c.created_at < before)
     rows = await conn.execute(query.order_by(tasks.c.created_at.desc()).limit(limit))
