@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from dreamrelay.domain.catalog import ASPECT_RATIOS, DURATIONS, MODELS, RESOLUTIONS
+from dreamrelay.domain.catalog import ASPECT_RATIOS, DM_ACTIONS, DURATIONS, MODELS, RESOLUTIONS
 from dreamrelay.domain.errors import (
     DreamRelayError,
     Forbidden,
@@ -596,7 +596,15 @@ async def videos(request: Request) -> Response:
     older = None
     if len(cards) == GRID_PAGE:
         older = f"{COOKIE_PATH}/me?" + urlencode({"before": repr(cards[-1].created_at)})
-    return render(ctx, "me_videos.html", cards=cards, balance=balance, older=older, paged=before is not None)
+    return render(
+        ctx,
+        "me_videos.html",
+        cards=cards,
+        kinds=DM_ACTIONS,
+        balance=balance,
+        older=older,
+        paged=before is not None,
+    )
 
 
 @router.get("/me/playground")
@@ -665,6 +673,7 @@ async def my_task(request: Request, task_id: str) -> Response:
         task=task,
         view=task_view(task, ctx.rt.media_base_url, customer=True),
         obj=orjson.loads(task.body),
+        kinds=DM_ACTIONS,
         ledger=ledger,
         deliveries=deliveries,
         call_list=snippets.for_task(_base(ctx), task_id),
