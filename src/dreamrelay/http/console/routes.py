@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from dreamrelay.domain.catalog import ASPECT_RATIOS, DURATIONS, MODELS, RESOLUTIONS
+from dreamrelay.domain.catalog import ASPECT_RATIOS, DM_ACTIONS, DURATIONS, MODELS, RESOLUTIONS
 from dreamrelay.domain.errors import (
     DreamRelayError,
     Forbidden,
@@ -661,6 +661,8 @@ async def my_task(request: Request, task_id: str) -> Response:
         balance=balance,
         task=task,
         obj=orjson.loads(task.body),
+        image=queries.first_image(task.action, task.media),
+        kinds=DM_ACTIONS,
         ledger=ledger,
         deliveries=deliveries,
         call_list=snippets.for_task(_base(ctx), task_id),
