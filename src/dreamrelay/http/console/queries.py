@@ -9,11 +9,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dreamrelay.domain.catalog import DM_ACTIONS
-from dreamrelay.domain.failures import public_reason
+from dreamrelay.http.console.task_view import TaskView, task_view
 from dreamrelay.store import ledger
 from dreamrelay.store.schema import accounts, api_keys, tasks
-from dreamrelay.store.tasks import IMAGE_ACTIONS
 
 STATES = ("pending", "processing", "completed", "failed")
 HOUR = 3600.0
@@ -126,45 +124,23 @@ async def dashboard(
 async def account_tasks(
     conn: AsyncConnection,
     account_id: int,
+    media_base_url: str,
     *,
     before: float | None = None,
     limit: int = 100,
-    media: str = "/media",
-) -> list[dict[str, Any]]:
-    """A customer's tasks of every kind, newest first, with what a thumbnail card needs (read from the
-    request and media columns, which every kind fills alike, not from a format's task object)."""
-    columns = (tasks.c.id, tasks.c.state, tasks.c.created_at, tasks.c.model, tasks.c.request, tasks.c.media)
-    query = select(*columns, tasks.c.action, tasks.c.failure_reason).where(
-        tasks.c.account_id == account_id, tasks.c.deleted_at.is_(None)
-    )
+) -> list[TaskView]:
+    """A customer's tasks of every kind, newest first, as the grid shows them (read from the rows)."""
+    query = select(
+        tasks.c.id,
+        tasks.c.state,
+        tasks.c.created_at,
+        tasks.c.model,
+        tasks.c.action,
+        tasks.c.request,
+        tasks.c.media,
+        tasks.c.failure_reason,
+    ).where(tasks.c.account_id == account_id, tasks.c.deleted_at.is_(None))
     if before is not None:
         query = query.where(tasks.c.created_at < before)
     rows = await conn.execute(query.order_by(tasks.c.created_at.desc()).limit(limit))
-    cards = []
-    for row in rows:
-        request = row.request if isinstance(row.request, dict) else {}
-        done = row.media if row.state == "completed" and isinstance(row.media, dict) else {}
-        video = done.get("video") or {}
-        cards.append(
-            {
-                "id": row.id,
-                "state": row.state,
-                "created_at": row.created_at,
-                "model": row.model,
-                "prompt": request.get("prompt") or "",
-                "aspect_ratio": request.get("aspect_ratio") or "16:9",
-                "video": f"{media}/{video['key']}" if video.get("key") else None,
-                "thumbnail": f"{media}/{done['thumbnail']['key']}" if done.get("thumbnail") else None,
-                "duration": video.get("duration"),
-                "failure_reason": public_reason(row.failure_reason) if row.state == "failed" else None,
-                "kind": row.action if row.action in DM_ACTIONS else None,
-                "image": first_image(row.action, done, media),
-            }
-        )
-    return cards
-
-
-def first_image(action: str, media: Any, base: str) -> str | None:
-    """Our URL path of an image task's first picture (Photon, Uni-1, Kling): the card's thumbnail."""
-    images = media.get("images") if action in IMAGE_ACTIONS and isinstance(media, dict) else None
-    return f"{base}/{images[0]['key']}" if images else None
+    return [task_view(row, media_base_url, customer=True) for row in rows]
