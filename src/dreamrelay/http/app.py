@@ -20,7 +20,7 @@ from dreamrelay.http.middleware import (
     RequestId,
     TrailingSlash,
 )
-from dreamrelay.http.routes import account, admin, kling, luma, media, official, ops, upstream
+from dreamrelay.http.routes import account, acedata, admin, kling, luma, media, official, ops, upstream
 from dreamrelay.runtime import Runtime
 from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
 from dreamrelay.settings import Settings
@@ -74,6 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app)
     openapi.install(app)
     app.include_router(luma.router)
+    app.include_router(acedata.router)
     app.include_router(official.router)
     app.include_router(kling.router)
     app.include_router(media.router)

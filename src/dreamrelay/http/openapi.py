@@ -16,7 +16,7 @@ from dreamrelay.http.schemas.official import Detail
 from dreamrelay.http.schemas.own import ErrorBody
 
 OFFICIAL_PREFIX = "/dream-machine/"
-PUBLIC_PATHS = ("/", "/healthz", "/readyz", "/media/{key}")
+PUBLIC_PATHS = ("/", "/healthz", "/readyz", "/media/{key}", "/media/uploads/{name}")  # (uploads: signed URL)
 
 
 def install(app: FastAPI) -> None:

@@ -8,13 +8,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dreamrelay.domain.states import TaskState, check_transition
-from dreamrelay.formats import kling, official
+from dreamrelay.formats import acedata, kling, official
 from dreamrelay.formats.own import encode_task
 from dreamrelay.store import ledger, outbox
 from dreamrelay.store import tasks as task_store
 from dreamrelay.store.tasks import TaskRow
 
 OFFICIAL_FORMAT = "official"
+ACEDATA_FORMAT = "acedata"
 
 
 def encode_body(task: TaskRow, media_base_url: str) -> bytes:
@@ -39,6 +40,8 @@ def callback_payload(task: TaskRow, media_base_url: str) -> bytes:
         return kling.envelope(task.body)
     if task.api_format == OFFICIAL_FORMAT:
         return official.encode_generation(task, media_base_url)
+    if task.api_format == ACEDATA_FORMAT:
+        return acedata.encode_result(task, media_base_url)
     return task.body
 
 

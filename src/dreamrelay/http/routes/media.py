@@ -8,13 +8,15 @@ never pass through us; the URL in the task object stays ours and never expires.
 from __future__ import annotations
 
 from email.utils import formatdate
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from dreamrelay.domain.errors import NotFound, RangeNotSatisfiable, StorageUnavailable
 from dreamrelay.http.deps import RuntimeDep
 from dreamrelay.media.storage import StorageError, media_type
+from dreamrelay.services import uploads
 
 router = APIRouter(tags=["media"])
 
@@ -24,6 +26,27 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 _MEDIA_TYPES = ("video/mp4", "image/jpeg", "image/png")
+
+
+@router.put(
+    "/media/uploads/{name}",
+    summary="Upload a file to a signed upload URL from POST /luma/generations/file_upload",
+    status_code=200,
+    responses={200: {"description": "Stored"}},
+    openapi_extra={
+        "requestBody": {"required": True, "content": dict.fromkeys(("image/jpeg", "image/png"), _BINARY)}
+    },
+)
+async def upload_file(
+    name: str,
+    request: Request,
+    rt: RuntimeDep,
+    expires: Annotated[str, Query(max_length=12)] = "",
+    signature: Annotated[str, Query(max_length=64)] = "",
+) -> Response:
+    """The signature is the credential (as with a bucket's presigned PUT): no Bearer key."""
+    await uploads.put_upload(rt, f"uploads/{name}", expires, signature, await request.body())
+    return Response(status_code=200)
 
 
 @router.get(
@@ -56,7 +79,8 @@ async def media_file(key: str, request: Request, rt: RuntimeDep) -> Response:
         return RedirectResponse(presigned, status_code=307, headers=cache)
     headers = {
         "Accept-Ranges": "bytes",
-        "Cache-Control": IMMUTABLE,
+        # An upload may be replaced through its upload URL: revalidate (ETag) instead of keeping it.
+        "Cache-Control": "no-cache" if key.startswith("uploads/") else IMMUTABLE,
         "ETag": info.etag,
         "Last-Modified": formatdate(info.modified, usegmt=True),
     }

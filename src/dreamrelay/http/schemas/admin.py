@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -32,6 +34,11 @@ class KeyLimits(Strict):
         default=None, ge=0, description="Tasks pending or processing at once; 0 = no limit."
     )
     batch_rpm: int | None = Field(default=None, ge=0, description="Batch queries per minute; 0 = no limit.")
+    batch_envelope: Literal["bare", "newapi"] | None = Field(
+        default=None,
+        description='POST /luma/tasks answers a bare JSON array ("bare", the default) or new-api\'s '
+        '{"code": "success", "message": "", "data": [...]} ("newapi").',
+    )
 
 
 class NewKey(KeyLimits):
