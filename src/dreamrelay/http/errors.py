@@ -16,18 +16,28 @@ from dreamrelay.domain.errors import (
     PayloadTooLarge,
     UnsupportedRoute,
 )
+from dreamrelay.http.middleware import ERROR_CODE
 
 log = logging.getLogger(__name__)
 
 OFFICIAL_PREFIX = "/dream-machine/"
+AGENTS_PREFIX = "/agents/"
+AGENTS_API_VERSION = "2026-04-01"
 
 
 def render(request: Request, error: DreamRelayError) -> Response:
-    if request.url.path.startswith(OFFICIAL_PREFIX):
+    setattr(request.state, ERROR_CODE, error.code)  # read by middleware.Metrics (submit outcomes)
+    headers = error.headers
+    path = request.url.path
+    if path.startswith(AGENTS_PREFIX):
+        # Luma's Agents API: {"detail"}; the status is what its SDK maps to an exception class.
+        headers = {**headers, "X-API-Version": AGENTS_API_VERSION}
         body: dict[str, object] = {"detail": error.message}
+    elif path.startswith(OFFICIAL_PREFIX):
+        body = {"detail": error.message}
     else:
         body = {"error": {"message": error.message, "type": error.type, "code": error.code}}
-    return JSONResponse(body, status_code=error.status, headers=error.headers)
+    return JSONResponse(body, status_code=error.status, headers=headers)
 
 
 def validation_message(exc: RequestValidationError) -> str:

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dreamrelay.domain.states import TaskState, check_transition
-from dreamrelay.formats import acedata, kling, official
+from dreamrelay.formats import acedata, agents, kling, official
 from dreamrelay.formats.own import encode_task
 from dreamrelay.store import ledger, outbox
 from dreamrelay.store import tasks as task_store
+from dreamrelay.store.engine import after_commit
 from dreamrelay.store.tasks import TaskRow
 
 OFFICIAL_FORMAT = "official"
 ACEDATA_FORMAT = "acedata"
+
+log = logging.getLogger(__name__)
 
 
 def encode_body(task: TaskRow, media_base_url: str) -> bytes:
@@ -23,6 +27,8 @@ def encode_body(task: TaskRow, media_base_url: str) -> bytes:
     (whatever format created them, so the own batch query stays a byte join)."""
     if task.is_image:
         return kling.encode_data(task, media_base_url)
+    if task.is_agents:
+        return agents.encode_generation(task, media_base_url)
     return encode_task(
         task_id=task.id,
         created_at=task.created_at,
@@ -38,6 +44,8 @@ def callback_payload(task: TaskRow, media_base_url: str) -> bytes:
     """The object the task's GET returns in the format it was created with."""
     if task.is_image:
         return kling.envelope(task.body)
+    if task.is_agents:
+        return task.body
     if task.api_format == OFFICIAL_FORMAT:
         return official.encode_generation(task, media_base_url)
     if task.api_format == ACEDATA_FORMAT:
@@ -72,6 +80,7 @@ async def update(
     values["body"] = encode_body(changed, media_base_url)
     updated = await task_store.compare_and_set(conn, task, values, lease_owner=lease_owner)
     if updated is not None and state is not None and state != task.state:
+        after_commit(conn, lambda: _log_change(task, updated))
         await _settle(conn, updated)
         if updated.callback_url:
             # Same transaction as the state change: no change without its event, no event without it.
@@ -84,6 +93,20 @@ async def update(
                 payload=callback_payload(updated, media_base_url),
             )
     return updated
+
+
+def _log_change(before: TaskRow, after: TaskRow) -> None:
+    reason = f": {after.failure_reason}" if after.failure_reason and after.state is TaskState.FAILED else ""
+    log.info(
+        "task %s: %s → %s (channel_id %s, upstream %s)%s",
+        after.id,
+        before.state.value,
+        after.state.value,
+        after.channel_id,
+        after.upstream_id,
+        reason,
+        extra={"task_id": after.id},
+    )
 
 
 async def _settle(conn: AsyncConnection, task: TaskRow) -> None:

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from dreamrelay.domain.errors import InvalidRequest, TaskNotFound, TaskNotReady
+from dreamrelay.domain.errors import InvalidRequest, NotFound, TaskNotFound, TaskNotReady
+from dreamrelay.domain.ids import is_id, shown
 from dreamrelay.domain.states import TaskState
 from dreamrelay.formats import newapi
 from dreamrelay.services.auth import Caller
@@ -19,17 +20,27 @@ if TYPE_CHECKING:
     from dreamrelay.runtime import Runtime
 
 BATCH_MAX_IDS = 1000
-_ID_MAX_CHARS = 64
 
 
 async def get_task(rt: Runtime, caller: Caller, task_id: str, *, images: bool = False) -> TaskRow:
     """The caller's task: a video task (own and official formats) or, with `images`, an image task."""
-    if len(task_id) > _ID_MAX_CHARS:
-        raise TaskNotFound(f"task {task_id[:_ID_MAX_CHARS]}… not found")
+    if not is_id(task_id):
+        raise TaskNotFound(f"task {shown(task_id)} not found")
     async with rt.db.reader() as conn:
         task = await task_store.get_task(conn, task_id, caller.account_id)
-    if task is None or task.is_image != images:
+    if task is None or task.is_image != images or task.is_agents:
         raise TaskNotFound(f"task {task_id} not found")
+    return task
+
+
+async def get_agents_task(rt: Runtime, caller: Caller, task_id: str) -> TaskRow:
+    """The caller's generation made through the Agents API; 404 for anything else."""
+    if not is_id(task_id):
+        raise NotFound(f"generation {shown(task_id)} not found")
+    async with rt.db.reader() as conn:
+        task = await task_store.get_task(conn, task_id, caller.account_id)
+    if task is None or not task.is_agents:
+        raise NotFound(f"generation {task_id} not found")
     return task
 
 
@@ -86,7 +97,7 @@ def parse_batch_ids(raw_body: bytes) -> list[str]:
 
 async def batch_newapi(rt: Runtime, caller: Caller, ids: Sequence[str]) -> bytes:
     """The batch in new-api's envelope (a key's `batch_envelope = newapi`): the same tasks, same order."""
-    wanted = [i for i in dict.fromkeys(ids) if len(i) <= _ID_MAX_CHARS]
+    wanted = [i for i in dict.fromkeys(ids) if is_id(i)]
     if not wanted:
         return newapi.envelope([])
     async with rt.db.reader() as conn:
@@ -101,7 +112,7 @@ async def batch_newapi(rt: Runtime, caller: Caller, ids: Sequence[str]) -> bytes
 
 async def batch_bodies(rt: Runtime, caller: Caller, ids: Sequence[str]) -> bytes:
     """A JSON array of the caller's tasks in the order asked, duplicates once, others left out."""
-    wanted = [i for i in dict.fromkeys(ids) if len(i) <= _ID_MAX_CHARS]
+    wanted = [i for i in dict.fromkeys(ids) if is_id(i)]
     cache, account = rt.body_cache, caller.account_id
     bodies: dict[str, bytes] = {}
     missing: list[str] = []

@@ -15,9 +15,10 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from dreamrelay.domain.errors import InvalidRequest
+from dreamrelay.domain.ids import is_id
 from dreamrelay.formats import acedata
 from dreamrelay.http.deps import CallerDep, RuntimeDep, describe, json_body_doc, parse_body
-from dreamrelay.http.middleware import request_id
+from dreamrelay.http.middleware import counts_as_submit, request_id
 from dreamrelay.http.schemas.acedata import AceRetrieve, AceRetrieveBatch, AceVideos
 from dreamrelay.runtime import Runtime
 from dreamrelay.services import reads, submit, waiting
@@ -37,6 +38,7 @@ DEFAULT_MODEL_NAMES = ("luma", "")  # AceData's own model name: the server's def
     openapi_extra=json_body_doc(AceVideos),
     summary="AceData: generate or extend a video (waits for the result unless async or callback_url)",
 )
+@counts_as_submit(FORMAT)
 async def videos(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
     body = await parse_body(request, AceVideos)
     given = GenerationInput(
@@ -85,7 +87,7 @@ async def tasks_query(rt: Runtime, caller: Caller, payload: dict[str, Any]) -> R
         raise InvalidRequest(describe(exc)) from exc
     if isinstance(query, AceRetrieve):
         return _json(acedata.record(await reads.get_task(rt, caller, query.id), rt.media_base_url, trace))
-    wanted = list(dict.fromkeys(query.ids))
+    wanted = [i for i in dict.fromkeys(query.ids) if is_id(i)]
     async with rt.db.reader() as conn:
         found = {t.id: t for t in await task_store.find_video_tasks(conn, wanted, caller.account_id)}
     items = [acedata.record(found[i], rt.media_base_url, trace) for i in wanted if i in found]
