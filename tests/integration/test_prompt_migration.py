@@ -55,7 +55,7 @@ def test_old_bodies_gain_the_top_level_prompt(tmp_path: Path, store_url: str | N
             await migrate.upgrade(db, "0005")
             async with db.transaction() as conn:
                 await conn.run_sync(_insert)
-            await migrate.upgrade(db)
+            await migrate.upgrade(db, "0010")
             async with db.reader() as conn:
                 after = await conn.run_sync(_bodies)
             task = json.loads(after["t-old"])
