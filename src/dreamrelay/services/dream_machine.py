@@ -45,6 +45,7 @@ from dreamrelay.services.submit import (
     _Replay,
     _replayed,
     _task,
+    admit,
 )
 from dreamrelay.store import channels as channel_store
 from dreamrelay.store import tasks as task_store
@@ -124,6 +125,7 @@ async def submit_image(rt: Runtime, caller: Caller, given: ImageInput, idem: Ide
         "aspect_ratio": given.aspect_ratio or "16:9",
         "format": given.format or "jpg",
     }
+    await admit(rt, caller, GENERATE_IMAGE, given.model, request)  # before any reference is fetched
     if given.image_ref:
         request["image_ref"] = await refs("image_ref", given.image_ref)
     if given.style_ref:
@@ -151,6 +153,7 @@ async def submit_reframe(
     callback_url = await _checked_callback(rt, given.callback_url, "callback_url")
     request: dict[str, Any] = {"prompt": given.prompt, "aspect_ratio": given.aspect_ratio}
     if given.action == REFRAME_IMAGE:
+        await admit(rt, caller, REFRAME_IMAGE, model, request)  # before the image is fetched
         request["media"] = {"url": await store_image(rt, "media.url", given.media_url)}
         request["format"] = given.format or "jpg"
     else:

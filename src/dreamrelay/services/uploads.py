@@ -60,7 +60,7 @@ async def put_upload(rt: Runtime, key: str, expires: str, signature: str, data: 
         raise Forbidden("the upload URL's signature does not match")
     if int(expires) < time.time():
         raise Forbidden("the upload URL has expired; ask for a new one")
-    media_type = await check_image("body", data, rt.settings.max_image_bytes)
+    media_type = await check_image(rt, "body", data)
     if EXTENSION_TYPES[key.rsplit(".", 1)[1]] != media_type:
         raise InvalidRequest(f"body: this upload URL takes a {EXTENSION_TYPES[key.rsplit('.', 1)[1]]} file")
     try:
