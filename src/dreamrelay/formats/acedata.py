@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from dreamrelay.domain.failures import public_reason
 from dreamrelay.domain.states import TaskState
 from dreamrelay.formats.own import iso_millis
 from dreamrelay.store.tasks import TaskRow
@@ -38,7 +39,8 @@ def result(task: TaskRow, media_base_url: str, trace_id: str) -> dict[str, Any]:
         )
     answer["state"] = task.state.value
     if task.state is TaskState.FAILED:
-        answer["error"] = {"code": "generation_failed", "message": task.failure_reason or "generation failed"}
+        reason = public_reason(task.failure_reason) or "generation failed"
+        answer["error"] = {"code": "generation_failed", "message": reason}
     answer["data"] = [_video(task, answer)]
     return answer
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from dreamrelay.domain.failures import public_reason
 from dreamrelay.domain.states import TaskState
 
 # new-api's task statuses and the progress it shows for them.
@@ -47,7 +48,7 @@ def _item(task: Found) -> bytes:
             "task_id": task.task_id,
             "action": ACTION,
             "status": status,
-            "fail_reason": task.failure_reason or "",
+            "fail_reason": public_reason(task.failure_reason) or "",
             "submit_time": int(task.created_at),
             # DreamRelay hands a task to its upstream within the submit request.
             "start_time": int(task.created_at),
