@@ -35,6 +35,7 @@ from dreamrelay.domain.errors import (
     TaskNotFound,
     TaskNotReady,
     UpstreamError,
+    UpstreamRejected,
 )
 from dreamrelay.domain.states import TaskState
 from dreamrelay.netguard import UnsafeURL, check_url_syntax, resolve_checked
@@ -491,7 +492,7 @@ async def _dispatch_in_context(
             continue
         except UpstreamRefused as exc:
             await _fail(rt, task, f"upstream refused the request: {exc}")
-            raise InvalidRequest(f"upstream refused the request: {exc}") from exc
+            raise UpstreamRejected(f"upstream refused the request: {exc}") from exc
         except UpstreamOutcomeUnknown as exc:
             # It may exist upstream; sending it elsewhere could run (and cost) it twice.
             await _fail(rt, task, f"upstream did not confirm the submission: {exc}")
