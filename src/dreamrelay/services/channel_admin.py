@@ -16,6 +16,7 @@ from dreamrelay.domain.errors import Conflict, InvalidRequest, NotFound
 from dreamrelay.domain.ids import is_id, shown
 from dreamrelay.domain.states import TaskState
 from dreamrelay.formats.own import iso_millis
+from dreamrelay.netguard import has_control_characters, parse_networks
 from dreamrelay.services import lifecycle
 from dreamrelay.services.admin import deliveries, ledger_entries
 from dreamrelay.store import accounts as account_store
@@ -56,6 +57,7 @@ def view(channel: Channel) -> dict[str, Any]:
         "failures": channel.failures,
         "benched_until": iso_millis(channel.retry_at) if channel.retry_at else None,
         "last_error": channel.last_error,
+        "media_networks": channel.media_networks,
     }
 
 
@@ -66,11 +68,20 @@ def _check(values: dict[str, Any]) -> dict[str, Any]:
     base_url = values.get("base_url")
     if base_url is not None and base_url and not base_url.startswith(("http://", "https://")):
         raise InvalidRequest("base_url must be an http(s) URL")
+    if base_url and has_control_characters(base_url):
+        raise InvalidRequest("base_url contains control characters (CR, LF, tab or other)")
     models = values.get("models")
     if models is not None:
         unknown = [m for m in models if m not in MODELS]
         if unknown:
             raise InvalidRequest(f"models: unknown {unknown}; known: {', '.join(MODELS)}")
+    networks = values.get("media_networks")
+    if networks is not None:
+        try:
+            parsed = parse_networks(networks)
+        except ValueError as exc:
+            raise InvalidRequest(f"media_networks: comma-separated CIDRs or addresses ({exc})") from exc
+        values["media_networks"] = ",".join(str(n) for n in parsed)
     bounds = (
         ("priority", -ranges.MAX_PRIORITY, ranges.MAX_PRIORITY),
         ("weight", 1, ranges.MAX_WEIGHT),
@@ -132,7 +143,7 @@ async def test_channel(rt: Runtime, name: str) -> dict[str, Any]:
         url = channel.base_url.rstrip("/") + "/images/generations?pageNum=1&pageSize=1"
     else:
         base = rt.settings.sandbox_base_url if channel.kind == "sandbox" else channel.base_url
-        key = rt.settings.sandbox_key if channel.kind == "sandbox" else channel.secret_key
+        key = rt.sandbox_key if channel.kind == "sandbox" else channel.secret_key
         method, url, body = "GET", base.rstrip("/") + "/ping", None
     started = time.monotonic()
     error: str | None = None
