@@ -190,6 +190,7 @@ EN: dict[str, str] = {
     "task.deliveries": "Callback deliveries",
     "task.object": "Task object (as GET returns it)",
     "task.size": "Video",
+    "task.image": "Image",
     "task.download": "Download",
     # customer pages
     "videos.title": "Your videos",
@@ -529,6 +530,7 @@ ZH: dict[str, str] = {
     "task.deliveries": "回调投递",
     "task.object": "任务对象（与 GET 返回一致）",
     "task.size": "视频",
+    "task.image": "图片",
     "task.download": "下载",
     "videos.title": "我的视频",
     "videos.new": "新建视频",
