@@ -24,7 +24,7 @@ from dreamrelay.domain.errors import (
     RateLimited,
 )
 from dreamrelay.http import errors
-from dreamrelay.http.console import queries, snippets
+from dreamrelay.http.console import customer_keys, operator_codes, queries, snippets
 from dreamrelay.http.console.session import COOKIE_PATH, LANG_COOKIE, Session
 from dreamrelay.http.console.task_view import operator_view, task_view
 from dreamrelay.http.console.web import (
@@ -788,3 +788,8 @@ async def api_balance(request: Request) -> Response:
     """The header's balance, refreshed by the playground when a task ends."""
     ctx = await _json_caller(request, post=False)
     return json_response(ctx, orjson.dumps({"balance": await _balance(ctx)}))
+
+
+# Self-service (issue 16): the customer's keys and code redemption, the operator's credit codes.
+router.include_router(customer_keys.router)
+router.include_router(operator_codes.router)
