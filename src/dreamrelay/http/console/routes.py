@@ -35,7 +35,7 @@ from dreamrelay.domain.errors import (
     TaskNotFound,
 )
 from dreamrelay.http import errors
-from dreamrelay.http.console import queries, snippets
+from dreamrelay.http.console import customer_keys, operator_codes, queries, snippets
 from dreamrelay.http.console.session import COOKIE_PATH, LANG_COOKIE, Session
 from dreamrelay.http.console.task_view import operator_view, task_view
 from dreamrelay.http.console.web import (
@@ -249,7 +249,9 @@ async def create_account(request: Request) -> Response:
     return redirect(ctx, _account_url(name), flash="flash.account_created")
 
 
-BLANK_KEY = dict.fromkeys(("name", "rpm", "max_in_flight", "batch_rpm", "spend_cap", "allowed_models"))
+BLANK_KEY = dict.fromkeys(
+    ("name", "rpm", "max_in_flight", "batch_rpm", "batch_envelope", "spend_cap", "allowed_models")
+)
 
 
 def _account_url(name: str) -> str:
@@ -306,6 +308,7 @@ def _key_settings(form: Any) -> dict[str, Any]:
         "rpm": form.optional_int("rpm"),
         "max_in_flight": form.optional_int("max_in_flight"),
         "batch_rpm": form.optional_int("batch_rpm"),
+        "batch_envelope": form.get("batch_envelope") or "bare",
         "spend_cap": form.optional_int("spend_cap"),
         "allowed_models": models or None,
     }
@@ -819,3 +822,8 @@ async def api_balance(request: Request) -> Response:
     """The header's balance, refreshed by the playground when a task ends."""
     ctx = await _json_caller(request, post=False)
     return json_response(ctx, orjson.dumps({"balance": await _balance(ctx)}))
+
+
+# Self-service (issue 16): the customer's keys and code redemption, the operator's credit codes.
+router.include_router(customer_keys.router)
+router.include_router(operator_codes.router)
