@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from dreamrelay import __version__
 from dreamrelay.http import errors, openapi
 from dreamrelay.http.console import routes as console
+from dreamrelay.http.lean import LeanReads
 from dreamrelay.http.middleware import BodyLimit, ClientCORS, Metrics, RateLimitHeaders, RequestId
 from dreamrelay.http.routes import account, admin, kling, luma, media, official, ops, upstream
 from dreamrelay.runtime import Runtime
@@ -82,6 +83,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(ClientCORS, origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()])
     app.add_middleware(RequestId)
     app.add_middleware(Metrics)
+    if settings.lean_reads:  # outermost: its answers skip the middleware above and the framework
+        app.add_middleware(LeanReads, rt=rt, max_body_bytes=settings.max_body_bytes)
     return app
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from dreamrelay.domain.errors import (
     DreamRelayError,
@@ -23,12 +24,22 @@ log = logging.getLogger(__name__)
 OFFICIAL_PREFIX = "/dream-machine/"
 
 
-def render(request: Request, error: DreamRelayError) -> Response:
-    if request.url.path.startswith(OFFICIAL_PREFIX):
+def encode(path: str, error: DreamRelayError) -> bytes:
+    """The error's JSON body for a request to `path` (the bytes JSONResponse would write)."""
+    if path.startswith(OFFICIAL_PREFIX):
         body: dict[str, object] = {"detail": error.message}
     else:
         body = {"error": {"message": error.message, "type": error.type, "code": error.code}}
-    return JSONResponse(body, status_code=error.status, headers=error.headers)
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
+
+
+def render(request: Request, error: DreamRelayError) -> Response:
+    return Response(
+        encode(request.url.path, error),
+        status_code=error.status,
+        headers=error.headers,
+        media_type="application/json",
+    )
 
 
 def validation_message(exc: RequestValidationError) -> str:

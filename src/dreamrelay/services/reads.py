@@ -9,7 +9,9 @@ import orjson
 
 from dreamrelay.domain.errors import InvalidRequest, TaskNotFound, TaskNotReady
 from dreamrelay.domain.states import TaskState
+from dreamrelay.formats import official
 from dreamrelay.services.auth import Caller
+from dreamrelay.services.body_cache import official_key
 from dreamrelay.store import accounts as account_store
 from dreamrelay.store import tasks as task_store
 from dreamrelay.store.tasks import TaskRow
@@ -53,6 +55,19 @@ async def get_body(rt: Runtime, caller: Caller, task_id: str) -> bytes:
     if task.state.is_terminal:
         rt.body_cache.put(task.id, task.account_id, task.body)
     return task.body
+
+
+async def get_official_body(rt: Runtime, caller: Caller, task_id: str) -> bytes:
+    """The task as an official-API `Generation`; a finished task's is kept like the own body."""
+    key = official_key(task_id)
+    cached = rt.body_cache.get(key, caller.account_id)
+    if cached is not None:
+        return cached
+    task = await get_task(rt, caller, task_id)
+    body = official.encode_generation(task, rt.media_base_url)
+    if task.state.is_terminal:
+        rt.body_cache.put(key, task.account_id, body)
+    return body
 
 
 async def download_url(rt: Runtime, caller: Caller, task_id: str) -> bytes:
