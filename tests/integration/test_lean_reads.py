@@ -75,10 +75,13 @@ def _send(url: str, method: str, path: str, headers: dict[str, str], body: bytes
     moved = {
         key: after[key] - before.get(key, 0.0)
         for key in after
-        if after[key] != before.get(key, 0.0) and key[0].endswith(("_total", "_count")) and not _background(key)
+        if after[key] != before.get(key, 0.0)
+        and key[0].endswith(("_total", "_count"))
+        and not _background(key)
     }
     raw = [(k.lower(), v) for k, v in response.headers.raw if k.lower() not in VOLATILE]
-    if "x-request-id" not in {k.lower() for k in headers}:  # made up per request: present, 32 hex digits, not compared
+    # A request id made up per request: present, 32 hex digits, not compared.
+    if "x-request-id" not in {k.lower() for k in headers}:
         given = [v for k, v in raw if k == b"x-request-id"]
         assert len(given) == 1 and len(given[0]) == 32, raw
         raw = [(k, v if k != b"x-request-id" else b"<new>") for k, v in raw]
