@@ -176,7 +176,8 @@ def start_relay(env: dict[str, str], log_dir: Path, name: str = "relay", workers
         ["--workers", str(workers)] if workers > 1 else []
     )
     process = _spawn(name, argv, env, log_dir, url)
-    wait_http(process, "/healthz")
+    # uvicorn restarts a worker that misses its health pings while the shared cores are busy.
+    wait_http(process, "/healthz", timeout=60.0 * workers)
     return process
 
 
