@@ -1,4 +1,8 @@
-"""Per-key token buckets: in process memory, or in Redis so every process shares one limit."""
+"""Per-key token buckets: in process memory, or in Redis so every process shares one limit.
+
+A bucket is named "<kind>:<subject>" ("rpm:<key id>", "batch:<key id>", "signin:<client address>"):
+the kind labels the refusals counted in dreamrelay_rate_limited_total.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from dreamrelay import metrics
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +48,9 @@ class Decision:
         return values
 
 
-def _decide(tokens: float, limit: int, allowed: bool) -> Decision:
+def _decide(bucket: str, tokens: float, limit: int, allowed: bool) -> Decision:
+    if not allowed:
+        metrics.RATE_LIMITED.labels(bucket.partition(":")[0]).inc()
     rate = limit / WINDOW_SECONDS
     retry = 0 if allowed else max(1, math.ceil((1.0 - tokens) / rate))
     return Decision(
@@ -85,7 +93,7 @@ class MemoryRateLimiter:
         if allowed:
             tokens -= 1.0
         self._buckets[bucket] = (tokens, now)
-        return _decide(tokens, limit, allowed)
+        return _decide(bucket, tokens, limit, allowed)
 
     async def hit_all(self, buckets: Sequence[tuple[str, int]]) -> Decision:
         if len(buckets) == 1:
@@ -169,7 +177,7 @@ class RedisRateLimiter:
         except RedisError as exc:
             log.warning("rate limit check skipped, Redis failed: %s", exc)
             return Decision(True, limit, limit, 0, 0)
-        return _decide(float(tokens), limit, bool(int(allowed)))
+        return _decide(bucket, float(tokens), limit, bool(int(allowed)))
 
     async def hit_all(self, buckets: Sequence[tuple[str, int]]) -> Decision:
         if len(buckets) == 1:

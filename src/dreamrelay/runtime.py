@@ -23,6 +23,7 @@ from dreamrelay.shared_state import connect_redis, create_generations
 from dreamrelay.store.channels import Channel
 from dreamrelay.store.engine import Database
 from dreamrelay.upstreams.base import Upstream
+from dreamrelay.upstreams.instrumented import Instrumented
 from dreamrelay.upstreams.kling import KlingUpstream
 from dreamrelay.upstreams.luma import LumaUpstream
 from dreamrelay.upstreams.relay import RelayUpstream
@@ -102,7 +103,11 @@ class Runtime:
         return self.settings.upstream_callbacks and upstream.takes_callbacks
 
     def upstream_for(self, channel: Channel, *, images: bool = False) -> Upstream:
-        """The adapter that speaks to `channel` for video tasks, or for image tasks with `images`."""
+        """The adapter that speaks to `channel` for video tasks, or for image tasks with `images`; every
+        call through it is counted, timed and traced under the channel's name."""
+        return Instrumented(self._adapter_for(channel, images=images), channel.name)
+
+    def _adapter_for(self, channel: Channel, *, images: bool) -> Upstream:
         timeout = self.settings.upstream_timeout_seconds
         if images:
             if channel.kind == "sandbox":

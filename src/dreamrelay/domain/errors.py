@@ -44,8 +44,10 @@ class NotFound(DreamRelayError):
     status, code, type = 404, "not_found", "not_found_error"
 
 
-class MethodNotAllowed(DreamRelayError):
-    status, code, type = 405, "method_not_allowed", "invalid_request_error"
+class UnsupportedRoute(DreamRelayError):
+    """A method and path this relay does not serve (404 whether the path exists for other methods or not)."""
+
+    status, code, type = 404, "unsupported_route", "not_found_error"
 
 
 class TaskNotReady(DreamRelayError):
@@ -54,6 +56,10 @@ class TaskNotReady(DreamRelayError):
 
 class Conflict(DreamRelayError):
     status, code, type = 409, "conflict", "conflict_error"
+
+
+class Gone(DreamRelayError):
+    status, code, type = 410, "gone", "not_found_error"
 
 
 class PayloadTooLarge(DreamRelayError):

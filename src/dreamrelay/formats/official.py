@@ -19,9 +19,16 @@ STATES = {
 }
 
 
+# Official names the current SDKs no longer accept (`request.model` is Literal["ray-2", "ray-flash-2"]
+# in lumaai ≥ 1.18), shown as their successor so a strict client can parse every task we show it.
+RETIRED_OFFICIAL = {"ray-1-6": "ray-2"}
+
+
 def official_model(model: str) -> str:
+    """The official name a task's model is shown under (docs/decisions.md, "official model names")."""
     spec = MODELS.get(model)
-    return spec.official if spec else model
+    name = spec.official if spec else model
+    return RETIRED_OFFICIAL.get(name, name)
 
 
 def generation(task: TaskRow, media_base_url: str) -> dict[str, Any]:

@@ -9,16 +9,23 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from dreamrelay import __version__
+from dreamrelay import __version__, logs, metrics, tracing
 from dreamrelay.http import errors, openapi
 from dreamrelay.http.console import routes as console
 from dreamrelay.http.lean import LeanReads
-from dreamrelay.http.middleware import BodyLimit, ClientCORS, Metrics, RateLimitHeaders, RequestId
+from dreamrelay.http.middleware import (
+    BodyLimit,
+    ClientCORS,
+    Metrics,
+    RateLimitHeaders,
+    RequestId,
+    TrailingSlash,
+)
 from dreamrelay.http.routes import account, admin, kling, luma, media, official, ops, upstream
 from dreamrelay.runtime import Runtime
 from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
 from dreamrelay.settings import Settings
-from dreamrelay.store import migrate
+from dreamrelay.store import ledger, migrate
 from dreamrelay.worker.process import follow_and_deliver
 
 log = logging.getLogger(__name__)
@@ -65,6 +72,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = rt
+    metrics.announce(__version__, rt.db.dialect, ledger.KINDS)
     errors.install(app)
     openapi.install(app)
     app.include_router(luma.router)
@@ -83,11 +91,19 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(ClientCORS, origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()])
     app.add_middleware(RequestId)
     app.add_middleware(Metrics)
-    if settings.lean_reads:  # outermost: its answers skip the middleware above and the framework
+    if settings.lean_reads:  # the hottest reads skip the middleware below it and the framework
         app.add_middleware(LeanReads, rt=rt, max_body_bytes=settings.max_body_bytes)
+    if tracing.setup():
+        app.add_middleware(tracing.asgi_middleware())
+    # Keep this the last add_middleware (= the outermost layer): `/x/` is served as `/x` before any
+    # router, middleware or raw-ASGI fast path looks at the path, so none of them needs slash variants.
+    app.add_middleware(TrailingSlash)
+    app.router.redirect_slashes = False
     return app
 
 
 def create_app_from_env() -> FastAPI:
     """The factory `serve --workers N` hands uvicorn: each API process reads DREAMRELAY_* itself."""
-    return create_app(Settings())
+    settings = Settings()
+    logs.configure(settings.log_format)
+    return create_app(settings)

@@ -14,10 +14,10 @@ from dreamrelay.domain.errors import (
     DreamRelayError,
     InternalError,
     InvalidRequest,
-    MethodNotAllowed,
-    NotFound,
     PayloadTooLarge,
+    UnsupportedRoute,
 )
+from dreamrelay.http.middleware import ERROR_CODE
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ def encode(path: str, error: DreamRelayError) -> bytes:
 
 
 def render(request: Request, error: DreamRelayError) -> Response:
+    setattr(request.state, ERROR_CODE, error.code)  # read by middleware.Metrics (submit outcomes)
     return Response(
         encode(request.url.path, error),
         status_code=error.status,
@@ -62,10 +63,14 @@ def install(app: FastAPI) -> None:
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         error: DreamRelayError
-        if exc.status_code == 404:
-            error = NotFound(f"no route for {request.method} {request.url.path}")
-        elif exc.status_code == 405:
-            error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+        if exc.status_code in (404, 405):
+            # The router's "no route" and "wrong method" (our routes raise domain errors, never
+            # HTTPException): a method and path not served, so never a bare 405. Rendered in the
+            # family of the prefix like every other error.
+            error = UnsupportedRoute(
+                f"{request.method} {request.url.path} is not supported by this relay (DreamRelay); "
+                "see /docs for the routes it serves"
+            )
         elif exc.status_code == 413:
             error = PayloadTooLarge(str(exc.detail))
         elif exc.status_code < 500:

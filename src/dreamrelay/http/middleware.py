@@ -1,10 +1,11 @@
-"""Pure ASGI middleware: request ids, metrics, body size limit, CORS on client routes only."""
+"""Pure ASGI middleware: trailing slashes, request ids, metrics, body limit, CORS on client routes only."""
 
 from __future__ import annotations
 
-import contextvars
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
@@ -12,8 +13,30 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dreamrelay import metrics
 from dreamrelay.domain.errors import PayloadTooLarge
+from dreamrelay.logs import request_id
 
-request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+class TrailingSlash:
+    """Serves `/x/` exactly as `/x`: strips trailing slashes from the path before anything routes it.
+
+    Clients such as Dooy's web client and 99AI post to `/luma/generations/`; answering them directly
+    (instead of a 307 to the slash-less URL) saves a request per call. This is the OUTERMOST layer of
+    the app (added last in `http/app.py`), so every route, middleware and raw-ASGI fast path behind it
+    sees only slash-less paths and needs no variant of its own. The query string is untouched.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] in ("http", "websocket") and len(path) > 1 and path.endswith("/"):
+            scope = dict(scope)
+            scope["path"] = path.rstrip("/") or "/"
+            raw: bytes | None = scope.get("raw_path")
+            if raw:
+                scope["raw_path"] = raw.rstrip(b"/") or b"/"
+        await self.app(scope, receive, send)
 
 
 def request_id_for(given: str) -> str:
@@ -132,8 +155,24 @@ class RateLimitHeaders:
         await self.app(scope, receive, send_with_limits)
 
 
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+ERROR_CODE = "error_code"  # set in the request state by http.errors.render: the code the customer got
+
+
+def counts_as_submit(api_format: str) -> Callable[[Endpoint], Endpoint]:
+    """Marks a route handler that creates tasks: `Metrics` counts its answers in dreamrelay_submits_total
+    by `api_format` and outcome ("ok" or the error code)."""
+
+    def mark(endpoint: Endpoint) -> Endpoint:
+        endpoint.submit_format = api_format  # type: ignore[attr-defined]
+        return endpoint
+
+    return mark
+
+
 class Metrics:
-    """Counts and times every HTTP request by its route template (not its path: ids would explode)."""
+    """Counts and times every HTTP request by its route template (not its path: ids would explode), and
+    the outcome of every submit."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -154,5 +193,10 @@ class Metrics:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            matched = scope.get("route")
+            route = getattr(matched, "path", None) or "unmatched"
             metrics.observe_request(scope["method"], route, status, time.perf_counter() - started)
+            api_format = getattr(getattr(matched, "endpoint", None), "submit_format", None)
+            if api_format is not None:
+                code = "ok" if status < 400 else scope.get("state", {}).get(ERROR_CODE) or str(status)
+                metrics.SUBMITS.labels(api_format, code).inc()

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from dreamrelay import metrics
+from dreamrelay import logs, metrics
 from dreamrelay.domain import signing
 from dreamrelay.domain.backoff import callback_delay
 from dreamrelay.netguard import FetchError, UnsafeURL, post_json
@@ -90,8 +90,22 @@ async def record(rt: Runtime, attempts: Sequence[Attempt], owner: str) -> None:
     async with rt.db.transaction() as conn:
         recorded = await outbox.record_attempts(conn, attempts, owner=owner)
     for done in attempts:
-        if done.event.id in recorded:
+        event = done.event
+        with logs.task_context(event.task_id):
+            if event.id not in recorded:
+                metrics.CALLBACK_ATTEMPTS.labels("lease_lost").inc()
+                log.info("callback %s: lease lost, attempt not recorded", event.message_id)
+                continue
             metrics.CALLBACK_ATTEMPTS.labels(done.outcome).inc()
-        else:
-            metrics.CALLBACK_ATTEMPTS.labels("lease_lost").inc()
-            log.info("callback %s: lease lost, attempt not recorded", done.event.message_id)
+            if done.outcome == outbox.DELIVERED:
+                metrics.CALLBACK_SECONDS.observe(time.time() - event.created_at)
+                log.info("callback %s (%s) delivered: %s", event.message_id, event.state, done.status_code)
+            else:
+                log.info(
+                    "callback %s (%s) attempt %d failed: %s; %s",
+                    event.message_id,
+                    event.state,
+                    event.attempts + 1,
+                    done.error,
+                    "giving up" if done.outcome == outbox.DEAD else "will retry",
+                )

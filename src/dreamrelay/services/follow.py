@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import anyio
 
-from dreamrelay import metrics
+from dreamrelay import logs, metrics
 from dreamrelay.domain.states import TaskState, can_move
 from dreamrelay.media import probe
 from dreamrelay.media.storage import StorageError
@@ -55,7 +55,23 @@ async def apply_status(
     rt: Runtime, task: TaskRow, status: UpstreamStatus, owner: str | None, *, poll_floor: float = 0.0
 ) -> TaskRow | None:
     """Apply what upstream says. `owner` is the lease holder (None for an upstream callback)."""
+    with logs.task_context(task.id):
+        if status.raw_state != task.upstream_state:
+            log.info(
+                "task %s: %s says %s", task.id, "poll" if owner is not None else "callback", status.raw_state
+            )
+        return await _apply_status(rt, task, status, owner, poll_floor)
+
+
+async def _apply_status(
+    rt: Runtime, task: TaskRow, status: UpstreamStatus, owner: str | None, poll_floor: float
+) -> TaskRow | None:
     now = time.time()
+    if status.state.is_terminal and not task.state.is_terminal:
+        # Polled: it finished at most this long ago (since the last look saw it running). Called back:
+        # the upstream told us as it finished.
+        lag = now - task.updated_at if owner is not None else 0.0
+        metrics.POLL_LAG.labels("poll" if owner is not None else "callback").observe(max(lag, 0.0))
     if status.state is TaskState.COMPLETED:
         if not (status.image_urls if task.is_image else status.video_url):
             return await reschedule(rt, task, owner, errors=task.poll_errors + 1)
@@ -87,11 +103,15 @@ async def _finish(
     rt: Runtime, task: TaskRow, status: UpstreamStatus, owner: str | None, now: float
 ) -> TaskRow | None:
     """Copy the finished media into our storage, then mark the task completed."""
+    started = time.perf_counter()
     try:
         if task.is_image:
             media = await copy_images(rt, task, status.image_urls)
         else:
             media = await copy_media(rt, task, status.video_url or "")
+        metrics.FINISH_SECONDS.labels("image" if task.is_image else "video").observe(
+            time.perf_counter() - started
+        )
     except MediaCopyError as exc:
         log.warning("task %s: media copy failed: %s", task.id, exc)
         return await reschedule(rt, task, owner, errors=task.poll_errors + 1)
@@ -126,7 +146,8 @@ async def reschedule(rt: Runtime, task: TaskRow, owner: str | None, *, errors: i
 
 
 async def fail(rt: Runtime, task: TaskRow, owner: str, reason: str) -> TaskRow | None:
-    return await _write(rt, task, owner, state=TaskState.FAILED, failure_reason=reason)
+    with logs.task_context(task.id):
+        return await _write(rt, task, owner, state=TaskState.FAILED, failure_reason=reason)
 
 
 def overdue_reason(task: TaskRow, now: float) -> str | None:

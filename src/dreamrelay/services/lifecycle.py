@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -12,9 +13,12 @@ from dreamrelay.formats import kling, official
 from dreamrelay.formats.own import encode_task
 from dreamrelay.store import ledger, outbox
 from dreamrelay.store import tasks as task_store
+from dreamrelay.store.engine import after_commit
 from dreamrelay.store.tasks import TaskRow
 
 OFFICIAL_FORMAT = "official"
+
+log = logging.getLogger(__name__)
 
 
 def encode_body(task: TaskRow, media_base_url: str) -> bytes:
@@ -69,6 +73,7 @@ async def update(
     values["body"] = encode_body(changed, media_base_url)
     updated = await task_store.compare_and_set(conn, task, values, lease_owner=lease_owner)
     if updated is not None and state is not None and state != task.state:
+        after_commit(conn, lambda: _log_change(task, updated))
         await _settle(conn, updated)
         if updated.callback_url:
             # Same transaction as the state change: no change without its event, no event without it.
@@ -81,6 +86,20 @@ async def update(
                 payload=callback_payload(updated, media_base_url),
             )
     return updated
+
+
+def _log_change(before: TaskRow, after: TaskRow) -> None:
+    reason = f": {after.failure_reason}" if after.failure_reason and after.state is TaskState.FAILED else ""
+    log.info(
+        "task %s: %s → %s (channel_id %s, upstream %s)%s",
+        after.id,
+        before.state.value,
+        after.state.value,
+        after.channel_id,
+        after.upstream_id,
+        reason,
+        extra={"task_id": after.id},
+    )
 
 
 async def _settle(conn: AsyncConnection, task: TaskRow) -> None:

@@ -23,11 +23,11 @@ async def admit(rt: Runtime, caller: Caller, *, batch: bool = False) -> dict[str
     buckets: list[tuple[str, int]] = []
     rpm = effective_limit(caller.rpm, settings.rate_limit_rpm)
     if rpm != NO_LIMIT:
-        buckets.append((f"{caller.key_id}:rpm", rpm))
+        buckets.append((f"rpm:{caller.key_id}", rpm))
     if batch:
         per_batch = effective_limit(caller.batch_rpm, settings.rate_limit_batch_rpm)
         if per_batch != NO_LIMIT:
-            buckets.append((f"{caller.key_id}:batch", per_batch))
+            buckets.append((f"batch:{caller.key_id}", per_batch))
     if not buckets:
         return None
     decision = await rt.limiter.hit_all(buckets)

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from yarl import URL
 
+from dreamrelay import logs, metrics
 from dreamrelay.domain.catalog import IMAGE_MODELS, MODELS, normalise_duration
 from dreamrelay.domain.errors import (
     Conflict,
@@ -391,6 +392,7 @@ async def _check_in_flight(rt: Runtime, conn: AsyncConnection, caller: Caller) -
     if cap == NO_LIMIT:
         return
     if await task_store.count_in_flight(conn, caller.key_id) >= cap:
+        metrics.RATE_LIMITED.labels("in_flight").inc()
         raise RateLimited(
             f"this API key already has {cap} tasks in flight; wait for one to finish",
             headers={"Retry-After": str(IN_FLIGHT_RETRY_AFTER_SECONDS)},
@@ -422,10 +424,20 @@ async def _dispatch(
     rt: Runtime, task: TaskRow, request: UpstreamRequest | ImageRequest, *, pinned_channel: int | None
 ) -> TaskRow:
     """Try channels in routing order until one accepts; fail the task (and tell the caller) otherwise."""
+    with logs.task_context(task.id):
+        what = f"{task.action} {task.model} ({task.api_format})"
+        log.info("task %s: %s, holds %d credits", task.id, what, task.price)
+        return await _dispatch_in_context(rt, task, request, pinned_channel=pinned_channel)
+
+
+async def _dispatch_in_context(
+    rt: Runtime, task: TaskRow, request: UpstreamRequest | ImageRequest, *, pinned_channel: int | None
+) -> TaskRow:
     async with rt.db.reader() as conn:
         channels = await channel_store.list_channels(conn)
     tried: list[str] = []
     for channel in candidates(channels, task.model, pinned_id=pinned_channel):
+        logs.channel.set(channel.name)
         upstream = rt.upstream_for(channel, images=task.is_image)
         sent = request
         if rt.calls_back(upstream) and task.upstream_token:
@@ -458,6 +470,7 @@ async def _dispatch(
                 next_poll_at=time.time() + first_poll,
             )
         rt.wake_worker.set()
+        log.info("task %s: channel %s took it as upstream %s", task.id, channel.name, upstream_id)
         if accepted is None:  # the worker failed it meanwhile (deadline); show what it is now
             async with rt.db.reader() as conn:
                 accepted = await task_store.get_task(conn, task.id)

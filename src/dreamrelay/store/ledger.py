@@ -8,9 +8,13 @@ from dataclasses import dataclass
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dreamrelay import metrics
+from dreamrelay.store.engine import after_commit
 from dreamrelay.store.schema import accounts, api_keys, ledger
 
-KINDS = ("topup", "hold", "capture", "release", "adjustment")
+# Every kind of ledger row, in one place: the operator's top-ups and adjustments, a task's hold and its one
+# settlement (capture or release), and a customer's credit-code redemption.
+KINDS = ("topup", "hold", "capture", "release", "adjustment", "redeem")
 
 
 class BalanceTooLow(Exception):
@@ -52,7 +56,8 @@ async def hold(
 async def capture(conn: AsyncConnection, *, account_id: int, task_id: str, amount: int) -> None:
     """The held credits are earned: a zero-amount row that settles the hold (unique per task)."""
     if amount > 0:
-        await _row(conn, account_id, task_id, "capture", 0, settles=task_id, note=f"captured {amount}")
+        note = f"captured {amount}"
+        await _row(conn, account_id, task_id, "capture", 0, settles=task_id, note=note, credits=amount)
 
 
 async def release(
@@ -87,6 +92,19 @@ async def top_up(conn: AsyncConnection, account_id: int, amount: int, note: str 
     return int(row.balance)
 
 
+async def redeem(conn: AsyncConnection, account_id: int, amount: int, *, code_id: int, note: str) -> int:
+    """Credit a redeemed code; returns the new balance. At most once per code (a unique `settles`)."""
+    changed = await conn.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id)
+        .values(balance=accounts.c.balance + amount)
+        .returning(accounts.c.balance)
+    )
+    balance = int(changed.one().balance)
+    await _row(conn, account_id, None, "redeem", amount, settles=f"code:{code_id}", note=note)
+    return balance
+
+
 async def _row(
     conn: AsyncConnection,
     account_id: int,
@@ -96,7 +114,11 @@ async def _row(
     *,
     settles: str | None = None,
     note: str = "",
+    credits: int | None = None,
 ) -> None:
+    """Insert one ledger row; counted in the metrics once its transaction commits."""
+    moved = abs(amount) if credits is None else credits
+    after_commit(conn, lambda: _count(kind, moved))
     await conn.execute(
         insert(ledger).values(
             account_id=account_id,
@@ -108,6 +130,11 @@ async def _row(
             created_at=time.time(),
         )
     )
+
+
+def _count(kind: str, credits: int) -> None:
+    metrics.LEDGER_ROWS.labels(kind).inc()
+    metrics.LEDGER_CREDITS.labels(kind).inc(credits)
 
 
 @dataclass(frozen=True)

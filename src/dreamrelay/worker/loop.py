@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dreamrelay import metrics
+from dreamrelay import logs, metrics
 from dreamrelay.services import follow
 from dreamrelay.services.submit import CALLBACK_SAFETY_POLL_SECONDS, note_channel_failure
 from dreamrelay.store import accounts as account_store
@@ -180,6 +180,7 @@ class Worker:
                 self.rt.wake_worker.set()  # what fell due meanwhile goes out now, in one sweep
 
     async def _poll(self, channel: Channel, upstream: Upstream, batch: list[TaskRow]) -> None:
+        logs.channel.set(channel.name)  # this job's own context: every line it logs names the channel
         statuses = await self._ask(channel, upstream, batch)
         if statuses is not None:
             await self._apply(upstream, batch, statuses)

@@ -113,7 +113,7 @@ async def login(request: Request) -> Response:
     secret = form.get("secret")
     target = form.get("next")
     client = request.client.host if request.client else "?"
-    decision = await ctx.rt.limiter.hit(f"console-login:{client}", LOGIN_ATTEMPTS_PER_MINUTE)
+    decision = await ctx.rt.limiter.hit(f"signin:{client}", LOGIN_ATTEMPTS_PER_MINUTE)
     if not decision.allowed:
         return _login(ctx, error="login.too_many", status=429)
     if not secret:
@@ -746,7 +746,7 @@ async def _spend(ctx: Ctx) -> None:
     limit = effective_limit(caller.rpm, ctx.rt.settings.rate_limit_rpm)
     if limit == NO_LIMIT:
         return
-    decision = await ctx.rt.limiter.hit(f"{caller.key_id}:rpm", limit)
+    decision = await ctx.rt.limiter.hit(f"rpm:{caller.key_id}", limit)
     if not decision.allowed:
         raise RateLimited("rate limit reached for this API key; slow down", headers=decision.headers())
 

@@ -14,6 +14,7 @@ from dreamrelay.domain.catalog import OFFICIAL_TO_OWN
 from dreamrelay.domain.errors import InvalidRequest
 from dreamrelay.formats import official
 from dreamrelay.http.deps import CallerDep, Limit, Offset, RuntimeDep, json_body_doc, parse_body, read_json
+from dreamrelay.http.middleware import counts_as_submit
 from dreamrelay.http.schemas.official import (
     Credits,
     Detail,
@@ -58,6 +59,7 @@ def _given(body: GenerationCreate) -> GenerationInput:
     )
 
 
+@counts_as_submit("official")
 async def create_generation(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
     body = await parse_body(request, GenerationCreate)
     idem = Idempotency.from_header(
