@@ -109,7 +109,7 @@ class MemoryRateLimiter:
             if allowed:
                 tokens -= 1.0
             self._buckets[bucket] = (tokens, now)
-            decisions.append(_decide(tokens, limit, allowed or tokens >= 1.0))
+            decisions.append(_decide(bucket, tokens, limit, allowed or tokens >= 1.0))
         return _shown(decisions)
 
 
@@ -190,9 +190,9 @@ class RedisRateLimiter:
             return _shown([Decision(True, limit, limit, 0, 0) for _, limit in buckets])
         allowed = bool(int(answer[0]))
         decisions = []
-        for (_, limit), tokens in zip(buckets, answer[1:], strict=True):
+        for (bucket, limit), tokens in zip(buckets, answer[1:], strict=True):
             level = float(tokens)
-            decisions.append(_decide(level, limit, allowed or level >= 1.0))
+            decisions.append(_decide(bucket, level, limit, allowed or level >= 1.0))
         return _shown(decisions)
 
 
