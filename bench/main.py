@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import api, callbacks, following, growth, lifecycle, money, report
+from bench import api, callbacks, finishing, following, growth, lifecycle, money, report
 from bench.load import LoadGenerator
 from bench.options import Options
 
@@ -80,6 +80,9 @@ def main() -> int:
         if "callbacks" in opts.sections:
             print("\n== 8: callbacks, delay to a local receiver and deliveries per second ==", flush=True)
             out["callbacks"] = callbacks.run(opts, work)
+        if "finishing" in opts.sections:
+            print("\n== 9: finishing a task, CPU per finished video ==", flush=True)
+            out["finishing"] = finishing.run(opts, work)
     except Exception as exc:
         failed = True
         out["error"] = repr(exc)

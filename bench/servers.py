@@ -177,7 +177,7 @@ def start_relay(env: dict[str, str], log_dir: Path, name: str = "relay", workers
     )
     process = _spawn(name, argv, env, log_dir, url)
     # uvicorn restarts a worker that misses its health pings while the shared cores are busy.
-    wait_http(process, "/healthz", timeout=60.0 * workers)
+    wait_http(process, "/healthz", timeout=120.0 * workers)
     return process
 
 
