@@ -6,9 +6,10 @@ PYTHON ?= python3
 
 .PHONY: run test lint bench install clean browser prometheus
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	PIP_CONSTRAINT= $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	PIP_CONSTRAINT= $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]' \
+		-e './clients/python[cli]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -6,7 +6,17 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SECTIONS = ("api", "profile", "growth", "following", "lifecycle", "money", "callbacks", "finishing")
+SECTIONS = (
+    "api",
+    "profile",
+    "growth",
+    "following",
+    "lifecycle",
+    "money",
+    "callbacks",
+    "observability",
+    "finishing",
+)
 
 
 def _int(name: str, default: int) -> int:

@@ -22,6 +22,7 @@ from dreamrelay.settings import Settings
 from dreamrelay.shared_state import connect_redis, create_generations
 from dreamrelay.store.channels import Channel
 from dreamrelay.store.engine import Database
+from dreamrelay.upstreams.agents import AgentsUpstream
 from dreamrelay.upstreams.base import Upstream
 from dreamrelay.upstreams.instrumented import Instrumented
 from dreamrelay.upstreams.kling import KlingUpstream
@@ -102,14 +103,25 @@ class Runtime:
         """Whether tasks sent through `upstream` get our callback URL (polling stays the safety net)."""
         return self.settings.upstream_callbacks and upstream.takes_callbacks
 
-    def upstream_for(self, channel: Channel, *, images: bool = False) -> Upstream:
-        """The adapter that speaks to `channel` for video tasks, or for image tasks with `images`; every
-        call through it is counted, timed and traced under the channel's name."""
-        return Instrumented(self._adapter_for(channel, images=images), channel.name)
+    def upstream_for(self, channel: Channel, *, family: str = "video") -> Upstream:
+        """The adapter that speaks to `channel` for tasks of `family` (TaskRow.family): 'video'
+        (Dream Machine API), 'image' (Kling) or 'agents' (Luma's Agents API); every call through it is
+        counted, timed and traced under the channel's name."""
+        return Instrumented(self._adapter_for(channel, family=family), channel.name)
 
-    def _adapter_for(self, channel: Channel, *, images: bool) -> Upstream:
+    def _adapter_for(self, channel: Channel, *, family: str) -> Upstream:
         timeout = self.settings.upstream_timeout_seconds
-        if images:
+        if family == "agents":
+            if channel.kind == "sandbox":
+                return AgentsUpstream(
+                    self.upstream_session, self.settings.sandbox_agents_url, self.settings.sandbox_key
+                )
+            if channel.kind == "luma-agents":
+                return AgentsUpstream(
+                    self.upstream_session, channel.base_url, channel.secret_key, timeout_seconds=timeout
+                )
+            raise ValueError(f"channel kind {channel.kind!r} does not speak the Agents API")
+        if family == "image":
             if channel.kind == "sandbox":
                 return KlingUpstream(
                     self.upstream_session, self.settings.sandbox_kling_url, self.settings.sandbox_key

@@ -146,6 +146,13 @@ class Settings(BaseSettings):
         return self.sandbox_enabled and self.sandbox_url is None
 
     @property
+    def sandbox_agents_url(self) -> str:
+        """The sandbox's Agents API root (…/agents/v1), beside its Dream Machine API."""
+        if self.sandbox_url:
+            return self.sandbox_url.rstrip("/").removesuffix("/dream-machine/v1") + "/agents/v1"
+        return f"{self.loopback_url}/sandbox/agents/v1"
+
+    @property
     def sandbox_kling_url(self) -> str:
         """The sandbox's Kling image API root (the adapter appends /v1/images/generations)."""
         if self.sandbox_url:  # a separate `dreamrelay sandbox`: …/dream-machine/v1 beside …/kling

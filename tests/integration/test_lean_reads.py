@@ -85,7 +85,11 @@ def _send(url: str, method: str, path: str, headers: dict[str, str], body: bytes
         given = [v for k, v in raw if k == b"x-request-id"]
         assert len(given) == 1 and len(given[0]) == 32, raw
         raw = [(k, v if k != b"x-request-id" else b"<new>") for k, v in raw]
-    return {"status": response.status_code, "headers": raw, "body": response.content, "metrics": moved}
+    # Seconds until the bucket is full again move with the clock between the two servers' turns.
+    reset = [int(v) for k, v in raw if k == b"x-ratelimit-reset"]
+    raw = [(k, v if k != b"x-ratelimit-reset" else b"<seconds>") for k, v in raw]
+    answer = {"status": response.status_code, "headers": raw, "body": response.content, "metrics": moved}
+    return {**answer, "reset": reset}
 
 
 def test_lean_paths_answer_what_the_framework_answers(tmp_path: Path) -> None:
@@ -101,6 +105,18 @@ def test_lean_paths_answer_what_the_framework_answers(tmp_path: Path) -> None:
             assert mine.status_code == 200
             task_id = mine.json()["id"]
             wait_for(client, task_id, {"completed"})
+            made = client.post(
+                "/agents/v1/generations", json={"prompt": "a fox", "type": "image", "output_format": "jpeg"}
+            )
+            assert made.status_code == 201, made.text
+            agents_id = made.json()["id"]
+            deadline = time.monotonic() + 60
+            while client.get(f"/agents/v1/generations/{agents_id}").json()["state"] not in (
+                "completed",
+                "failed",
+            ):
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
         with lean.client(stranger) as client:
             theirs = client.post("/luma/generations", json={"user_prompt": "not yours", "resolution": "540p"})
             their_id = theirs.json()["id"]
@@ -142,6 +158,15 @@ def test_lean_paths_answer_what_the_framework_answers(tmp_path: Path) -> None:
             ("GET", f"/dream-machine/v1/generations/{unknown}", auth, None),
             ("GET", f"/dream-machine/v1/generations/{task_id}", {"Authorization": "Bearer nope"}, None),
         ]
+        cases += [
+            ("GET", f"/agents/v1/generations/{agents_id}", auth, None),
+            ("GET", f"/agents/v1/generations/{agents_id}", auth, None),  # now from the cache
+            ("GET", f"/agents/v1/generations/{task_id}", auth, None),  # not an Agents generation
+            ("GET", f"/luma/generations/{agents_id}", auth, None),  # nor a video task of the own API
+            ("GET", f"/agents/v1/generations/{unknown}", auth, None),
+            ("GET", f"/agents/v1/generations/{agents_id}", {}, None),
+            ("POST", "/luma/tasks", auth, batch([agents_id, task_id])),
+        ]
         # Limits: the same key hits its own bucket on each server (each has its own memory limiter).
         cases += [("POST", "/luma/tasks", {"Authorization": f"Bearer {capped}"}, batch([]))] * 2
         cases += [("GET", f"/luma/generations/{unknown}", {"Authorization": f"Bearer {capped}"}, None)] * 2
@@ -152,9 +177,13 @@ def test_lean_paths_answer_what_the_framework_answers(tmp_path: Path) -> None:
         for method, path, headers, body in cases:
             on_lean = _send(lean.url, method, path, headers, body)
             on_framework = _send(framework_url, method, path, headers, body)
+            lean_reset, framework_reset = on_lean.pop("reset"), on_framework.pop("reset")
             assert on_lean == on_framework, (len(statuses), method, path, headers)
+            assert len(lean_reset) == len(framework_reset)
+            assert all(abs(a - b) <= 2 for a, b in zip(lean_reset, framework_reset, strict=True))
             statuses.append(on_lean["status"])
         # The cases cover what they claim to: answers, refusals and the limits' 429s.
         assert statuses[:5] == [200, 200, 200, 200, 200]
         assert statuses[-8:] == [200, 200, 404, 429, 200, 200, 429, 404]
         assert {400, 401, 404} <= set(statuses)
+        assert statuses[-15:-8] == [200, 200, 404, 404, 404, 401, 200]

@@ -66,6 +66,12 @@ class PayloadTooLarge(DreamRelayError):
     status, code, type = 413, "payload_too_large", "invalid_request_error"
 
 
+class Unprocessable(DreamRelayError):
+    """A combination of fields the API refuses (only the Agents API answers 422; the others say 400)."""
+
+    status, code, type = 422, "unprocessable_request", "invalid_request_error"
+
+
 class RangeNotSatisfiable(DreamRelayError):
     status, code, type = 416, "range_not_satisfiable", "invalid_request_error"
 

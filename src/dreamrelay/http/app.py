@@ -21,7 +21,7 @@ from dreamrelay.http.middleware import (
     RequestId,
     TrailingSlash,
 )
-from dreamrelay.http.routes import account, admin, kling, luma, media, official, ops, upstream
+from dreamrelay.http.routes import account, admin, agents, kling, luma, media, official, ops, upstream
 from dreamrelay.runtime import Runtime
 from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
 from dreamrelay.settings import Settings
@@ -78,6 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(luma.router)
     app.include_router(official.router)
     app.include_router(kling.router)
+    app.include_router(agents.router)
     app.include_router(media.router)
     app.include_router(ops.router)
     app.include_router(account.router)

@@ -22,25 +22,30 @@ from dreamrelay.http.middleware import ERROR_CODE
 log = logging.getLogger(__name__)
 
 OFFICIAL_PREFIX = "/dream-machine/"
+AGENTS_PREFIX = "/agents/"
+AGENTS_API_VERSION = "2026-04-01"
 
 
-def encode(path: str, error: DreamRelayError) -> bytes:
-    """The error's JSON body for a request to `path` (the bytes JSONResponse would write)."""
-    if path.startswith(OFFICIAL_PREFIX):
+def encode(path: str, error: DreamRelayError) -> tuple[bytes, dict[str, str]]:
+    """The error's JSON body for a request to `path` (the bytes JSONResponse would write) and the
+    headers it goes out with."""
+    headers = error.headers
+    if path.startswith(AGENTS_PREFIX):
+        # Luma's Agents API: {"detail"}; the status is what its SDK maps to an exception class.
+        headers = {**headers, "X-API-Version": AGENTS_API_VERSION}
         body: dict[str, object] = {"detail": error.message}
+    elif path.startswith(OFFICIAL_PREFIX):
+        body = {"detail": error.message}
     else:
         body = {"error": {"message": error.message, "type": error.type, "code": error.code}}
-    return json.dumps(body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
+    encoded = json.dumps(body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
+    return encoded.encode(), headers
 
 
 def render(request: Request, error: DreamRelayError) -> Response:
     setattr(request.state, ERROR_CODE, error.code)  # read by middleware.Metrics (submit outcomes)
-    return Response(
-        encode(request.url.path, error),
-        status_code=error.status,
-        headers=error.headers,
-        media_type="application/json",
-    )
+    body, headers = encode(request.url.path, error)
+    return Response(body, status_code=error.status, headers=headers, media_type="application/json")
 
 
 def validation_message(exc: RequestValidationError) -> str:

@@ -1,7 +1,8 @@
 """The hottest reads as raw ASGI, in front of the middleware stack and FastAPI.
 
 `GET /healthz`, the own-format batch query (`POST /luma/tasks` with exactly `{"ids": [...]}`) and
-the gets of one task (`GET /luma/generations/{id}`, `GET /dream-machine/v1/generations/{id}`) are
+the gets of one task (`GET /luma/generations/{id}`, `GET /dream-machine/v1/generations/{id}`,
+`GET /agents/v1/generations/{id}`) are
 answered here without routing, a Request object or dependency injection. They go through the very
 same service functions as the framework's routes (authentication, the one rate-limit check, the
 store and body cache, the encoders, the error bodies, the metrics and request ids), so the answers
@@ -24,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dreamrelay import metrics
 from dreamrelay.domain.errors import DreamRelayError, InternalError
+from dreamrelay.formats.agents import API_VERSION as AGENTS_API_VERSION
 from dreamrelay.http import errors
 from dreamrelay.http.middleware import NO_ORIGIN_VARY, request_id, request_id_for
 from dreamrelay.runtime import Runtime
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 _TASK_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _OWN_GET = "/luma/generations/"
 _OFFICIAL_GET = "/dream-machine/v1/generations/"
+_AGENTS_GET = "/agents/v1/generations/"
+_AGENTS_HEADER = (b"x-api-version", AGENTS_API_VERSION.encode())
 _HEALTH_BODY = b'{"status":"ok"}'
 _JSON = (b"content-type", b"application/json")
 
@@ -43,6 +47,7 @@ HEALTH_ROUTE = "/healthz"
 BATCH_ROUTE = "/luma/tasks"
 OWN_GET_ROUTE = "/luma/generations/{task_id}"
 OFFICIAL_GET_ROUTE = "/dream-machine/v1/generations/{generation_id}"
+AGENTS_GET_ROUTE = "/agents/v1/generations/{generation_id}"
 
 Answer = Callable[[Runtime, str, bytes], Awaitable[tuple[bytes, dict[str, str] | None]]]
 
@@ -73,6 +78,9 @@ class LeanReads:
             elif path.startswith(_OFFICIAL_GET):
                 task_id = path[len(_OFFICIAL_GET) :]
                 route = OFFICIAL_GET_ROUTE if _TASK_ID.fullmatch(task_id) else None
+            elif path.startswith(_AGENTS_GET):
+                task_id = path[len(_AGENTS_GET) :]
+                route = AGENTS_GET_ROUTE if _TASK_ID.fullmatch(task_id) else None
         elif method == "POST" and path == BATCH_ROUTE:
             route = BATCH_ROUTE
         if route is None:
@@ -141,10 +149,14 @@ class LeanReads:
                     body = await reads.batch_bodies(rt, caller, ids)
                 elif route == OWN_GET_ROUTE:
                     body = await reads.get_body(rt, caller, task_id)
-                else:
+                elif route == OFFICIAL_GET_ROUTE:
                     body = await reads.get_official_body(rt, caller, task_id)
+                else:
+                    body = await reads.get_agents_body(rt, caller, task_id)
             status = 200
             headers = [(b"content-length", str(len(body)).encode()), _JSON]
+            if route == AGENTS_GET_ROUTE:
+                headers.insert(0, _AGENTS_HEADER)
         except DreamRelayError as error:
             status, body, headers = _error(path, error)
         except Exception as exc:  # the framework's last resort answers the same
@@ -161,10 +173,8 @@ class LeanReads:
 
 
 def _error(path: str, error: DreamRelayError) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-    body = errors.encode(path, error)
-    headers = [
-        (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in error.headers.items()
-    ]
+    body, given = errors.encode(path, error)
+    headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in given.items()]
     headers += [(b"content-length", str(len(body)).encode()), _JSON]
     return error.status, body, headers
 

@@ -22,6 +22,10 @@ def official_key(task_id: str) -> Key:
     return ("official", task_id)
 
 
+def agents_key(task_id: str) -> Key:
+    return ("agents", task_id)
+
+
 @dataclass
 class BodyCache:
     max_bytes: int
@@ -53,6 +57,7 @@ class BodyCache:
         """Drop the task's bodies, in every format."""
         self._drop(task_id)
         self._drop(official_key(task_id))
+        self._drop(agents_key(task_id))
 
     def _drop(self, key: Key) -> None:
         entry = self._entries.pop(key, None)

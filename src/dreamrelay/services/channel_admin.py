@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from dreamrelay.runtime import Runtime
 
-KINDS = ("sandbox", "luma", "relay", "kling")
+KINDS = ("sandbox", "luma", "relay", "kling", "luma-agents")
 
 
 def mask(secret: str) -> str:
@@ -85,7 +85,7 @@ async def _find(rt: Runtime, name: str) -> Channel:
 
 async def add_channel(rt: Runtime, **values: Any) -> dict[str, Any]:
     _check(values)
-    if values["kind"] in ("luma", "relay", "kling") and not values.get("base_url"):
+    if values["kind"] in ("luma", "relay", "kling", "luma-agents") and not values.get("base_url"):
         raise InvalidRequest(f"a {values['kind']} channel needs a base_url")
     try:
         async with rt.db.transaction() as conn:
@@ -117,6 +117,9 @@ async def test_channel(rt: Runtime, name: str) -> dict[str, Any]:
     if channel.kind == "relay":
         method, url, body = "POST", channel.base_url.rstrip("/") + "/luma/tasks", {"ids": []}
         key = channel.secret_key
+    elif channel.kind == "luma-agents":  # the Agents API has no ping: list one file
+        method, body, key = "GET", None, channel.secret_key
+        url = channel.base_url.rstrip("/") + "/files?limit=1"
     elif channel.kind == "kling":
         method, body, key = "GET", None, channel.secret_key
         url = channel.base_url.rstrip("/") + "/images/generations?pageNum=1&pageSize=1"
@@ -174,6 +177,8 @@ async def show_task(rt: Runtime, task_id: str) -> dict[str, Any]:
         "upstream_id": task.upstream_id,
         "upstream_state": task.upstream_state,
         "failure_reason": task.failure_reason,
+        "failure_code": task.failure_code,
+        "media": task.media,  # what probing our copies found (size, duration, frames, codec)
         "poll_count": task.poll_count,
         "poll_errors": task.poll_errors,
         "next_poll_at": iso_millis(task.next_poll_at) if task.next_poll_at else None,

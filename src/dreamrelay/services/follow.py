@@ -30,10 +30,20 @@ MAX_VIDEO_BYTES = 2 * 1024**3
 STORAGE_RETRY_SECONDS = 15.0  # our media storage failed: ask upstream (and try storing) again then
 FINISHING_RECHECK_SECONDS = 5.0  # a poll found this media being copied already: look again then
 MAX_IMAGE_BYTES = 50 * 1024**2
+GONE_STATUSES = (403, 404, 410)
 
 
 class MediaCopyError(Exception):
     """Upstream said completed but its media could not be fetched or read (retried later)."""
+
+
+class MediaGone(MediaCopyError):
+    """The media URL answered 403/404/410: a presigned link that expired (or never was)."""
+
+
+# A presigned output link that has died does not come back: such a task fails (and is refunded)
+# rather than ever completing with a dead link. Only for upstream families whose links expire.
+EXPIRING_LINK_FAMILIES = ("agents",)
 
 
 def task_kind(task: TaskRow) -> tuple[object, ...]:
@@ -73,7 +83,7 @@ async def _apply_status(
         lag = now - task.updated_at if owner is not None else 0.0
         metrics.POLL_LAG.labels("poll" if owner is not None else "callback").observe(max(lag, 0.0))
     if status.state is TaskState.COMPLETED:
-        if not (status.image_urls if task.is_image else status.video_url):
+        if not (status.image_urls if task.makes_images else status.video_url):
             return await reschedule(rt, task, owner, errors=task.poll_errors + 1)
         if task.id in rt.finishing:
             # A callback and a poll crossed: this process copies the media once; the other waits.
@@ -85,7 +95,9 @@ async def _apply_status(
             rt.finishing.discard(task.id)
     if status.state is TaskState.FAILED:
         reason = status.failure_reason or "upstream reported a failure without a reason"
-        return await _write(rt, task, owner, state=TaskState.FAILED, failure_reason=reason)
+        return await _write(
+            rt, task, owner, state=TaskState.FAILED, failure_reason=reason, failure_code=status.failure_code
+        )
     polled = owner is not None  # a lease holder polled; None means upstream called us back
     return await _write(
         rt,
@@ -105,12 +117,21 @@ async def _finish(
     """Copy the finished media into our storage, then mark the task completed."""
     started = time.perf_counter()
     try:
-        if task.is_image:
+        if task.makes_images:
             media = await copy_images(rt, task, status.image_urls)
         else:
             media = await copy_media(rt, task, status.video_url or "")
         metrics.FINISH_SECONDS.labels("image" if task.is_image else "video").observe(
             time.perf_counter() - started
+        )
+    except MediaGone as exc:
+        if task.family not in EXPIRING_LINK_FAMILIES:
+            log.warning("task %s: media copy failed: %s", task.id, exc)
+            return await reschedule(rt, task, owner, errors=task.poll_errors + 1)
+        log.warning("task %s: upstream's output link is dead: %s", task.id, exc)
+        reason = "upstream's output link had expired before it could be copied"
+        return await _write(
+            rt, task, owner, state=TaskState.FAILED, failure_reason=reason, failure_code="output_not_found"
         )
     except MediaCopyError as exc:
         log.warning("task %s: media copy failed: %s", task.id, exc)
@@ -219,21 +240,33 @@ async def copy_images(rt: Runtime, task: TaskRow, urls: Sequence[str]) -> dict[s
 async def _download_bytes(session: aiohttp.ClientSession, url: str, limit: int) -> bytes:
     try:
         async with session.get(url, timeout=aiohttp.ClientTimeout(total=120, sock_connect=15)) as response:
+            if response.status in GONE_STATUSES:
+                raise MediaGone(f"GET {url} answered {response.status}")
             if response.status != 200:
                 raise MediaCopyError(f"GET {url} answered {response.status}")
-            data = await response.content.read(limit + 1)
+            # read(n) returns what has arrived so far, not n bytes: read to the end (or past the limit).
+            data = bytearray()
+            async for chunk in response.content.iter_chunked(1 << 16):
+                data += chunk
+                if len(data) > limit:
+                    raise MediaCopyError(f"upstream image exceeds {limit} bytes")
     except (TimeoutError, aiohttp.ClientError) as exc:
         raise MediaCopyError(f"GET {url} failed: {exc!r}") from exc
-    if len(data) > limit:
-        raise MediaCopyError(f"upstream image exceeds {limit} bytes")
-    return data
+    return bytes(data)
 
 
 def _probe(path: Path) -> dict[str, Any]:
     info = probe.probe_video(path)
     first, last = probe.first_and_last_frames(path)
     return {
-        "video": {"width": info.width, "height": info.height, "duration": info.duration},
+        "video": {
+            "width": info.width,
+            "height": info.height,
+            "duration": info.duration,
+            "frames": info.frames,
+            "codec": info.codec,
+            "audio_codec": info.audio_codec,
+        },
         "thumbnail": {"width": first.width, "height": first.height, "palette": probe.palette_grid(first)},
         "last_frame": {"width": last.width, "height": last.height},
         "thumbnail_jpeg": probe.jpeg_bytes(first),
@@ -245,6 +278,8 @@ async def _download(session: aiohttp.ClientSession, url: str, target: Path) -> N
     timeout = aiohttp.ClientTimeout(total=600, sock_connect=15, sock_read=60)
     try:
         async with session.get(url, timeout=timeout) as response:
+            if response.status in GONE_STATUSES:
+                raise MediaGone(f"GET {url} answered {response.status}")
             if response.status != 200:
                 raise MediaCopyError(f"GET {url} answered {response.status}")
             size = 0

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dreamrelay.domain.states import TaskState, check_transition
-from dreamrelay.formats import kling, official
+from dreamrelay.formats import agents, kling, official
 from dreamrelay.formats.own import encode_task
 from dreamrelay.store import ledger, outbox
 from dreamrelay.store import tasks as task_store
@@ -26,6 +26,8 @@ def encode_body(task: TaskRow, media_base_url: str) -> bytes:
     (whatever format created them, so the own batch query stays a byte join)."""
     if task.is_image:
         return kling.encode_data(task, media_base_url)
+    if task.is_agents:
+        return agents.encode_generation(task, media_base_url)
     return encode_task(
         task_id=task.id,
         created_at=task.created_at,
@@ -41,6 +43,8 @@ def callback_payload(task: TaskRow, media_base_url: str) -> bytes:
     """The object the task's GET returns in the format it was created with."""
     if task.is_image:
         return kling.envelope(task.body)
+    if task.is_agents:
+        return task.body
     if task.api_format == OFFICIAL_FORMAT:
         return official.encode_generation(task, media_base_url)
     return task.body

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from dreamrelay.domain.errors import InvalidRequest, TaskNotFound, TaskNotReady
+from dreamrelay.domain.errors import InvalidRequest, NotFound, TaskNotFound, TaskNotReady
 from dreamrelay.domain.states import TaskState
 from dreamrelay.formats import official
 from dreamrelay.services.auth import Caller
-from dreamrelay.services.body_cache import official_key
+from dreamrelay.services.body_cache import agents_key, official_key
 from dreamrelay.store import accounts as account_store
 from dreamrelay.store import tasks as task_store
 from dreamrelay.store.tasks import TaskRow
@@ -29,9 +29,32 @@ async def get_task(rt: Runtime, caller: Caller, task_id: str, *, images: bool = 
         raise TaskNotFound(f"task {task_id[:_ID_MAX_CHARS]}… not found")
     async with rt.db.reader() as conn:
         task = await task_store.get_task(conn, task_id, caller.account_id)
-    if task is None or task.is_image != images:
+    if task is None or task.is_image != images or task.is_agents:
         raise TaskNotFound(f"task {task_id} not found")
     return task
+
+
+async def get_agents_task(rt: Runtime, caller: Caller, task_id: str) -> TaskRow:
+    """The caller's generation made through the Agents API; 404 for anything else."""
+    if len(task_id) > _ID_MAX_CHARS:
+        raise NotFound(f"generation {task_id[:_ID_MAX_CHARS]}… not found")
+    async with rt.db.reader() as conn:
+        task = await task_store.get_task(conn, task_id, caller.account_id)
+    if task is None or not task.is_agents:
+        raise NotFound(f"generation {task_id} not found")
+    return task
+
+
+async def get_agents_body(rt: Runtime, caller: Caller, task_id: str) -> bytes:
+    """An Agents API generation's body; a finished one's is kept like the own body."""
+    key = agents_key(task_id)
+    cached = rt.body_cache.get(key, caller.account_id)
+    if cached is not None:
+        return cached
+    task = await get_agents_task(rt, caller, task_id)
+    if task.state.is_terminal:
+        rt.body_cache.put(key, task.account_id, task.body)
+    return task.body
 
 
 async def list_videos(

@@ -68,6 +68,6 @@ async def _cancel_upstream(rt: Runtime, task: TaskRow) -> None:
     if channel is None:
         return
     try:
-        await rt.upstream_for(channel, images=task.is_image).cancel(task.upstream_id)
+        await rt.upstream_for(channel, family=task.family).cancel(task.upstream_id)
     except (UpstreamUnavailable, UpstreamRefused, UpstreamOutcomeUnknown) as exc:
         log.warning("task %s: cancelling upstream %s failed: %s", task.id, task.upstream_id, exc)

@@ -16,7 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from yarl import URL
 
 from dreamrelay import logs, metrics
-from dreamrelay.domain.catalog import IMAGE_MODELS, MODELS, normalise_duration
+from dreamrelay.domain.catalog import (
+    IMAGE_MODELS,
+    MODELS,
+    RAY32,
+    RAY32_ASPECT_RATIOS,
+    normalise_duration,
+    price_resolution,
+)
 from dreamrelay.domain.errors import (
     Conflict,
     Forbidden,
@@ -42,6 +49,8 @@ from dreamrelay.store import tasks as task_store
 from dreamrelay.store.channels import Channel
 from dreamrelay.store.tasks import IMAGE_ACTION, TaskRow
 from dreamrelay.upstreams.base import (
+    AgentsRequest,
+    DreamMachineRequest,
     ImageRequest,
     UpstreamOutcomeUnknown,
     UpstreamRefused,
@@ -130,6 +139,8 @@ async def submit(
         raise InvalidRequest("both keyframe generations must come from the same upstream channel")
     model, resolution, duration = _options(rt, given.model, given.resolution, given.duration)
     caller.check_model(model)
+    if model == RAY32:
+        _check_ray32(given.aspect_ratio or "16:9", duration, given.loop)
     # Errors name the fields as the customer's format calls them.
     hook_field, start_field, end_field = _FIELD_NAMES.get(api_format, _FIELD_NAMES["luma"])
     callback_url = await _checked_callback(rt, given.callback_url, hook_field)
@@ -256,6 +267,14 @@ async def _generation_keyframe(
     return task
 
 
+def _check_ray32(aspect_ratio: str, duration: str, loop: bool) -> None:
+    """What Ray 3.2 cannot do, said in the own and official formats' words (400)."""
+    if aspect_ratio not in RAY32_ASPECT_RATIOS:
+        raise InvalidRequest(f"aspect_ratio must be one of {', '.join(RAY32_ASPECT_RATIOS)} for {RAY32}")
+    if loop and duration == "10s":
+        raise InvalidRequest(f"{RAY32} cannot loop a 10s video")
+
+
 def _options(
     rt: Runtime, model: str | None, resolution: str | None, duration: str | None
 ) -> tuple[str, str, str]:
@@ -355,7 +374,8 @@ async def _insert(
     try:
         async with rt.db.transaction() as conn:
             # Images are priced per image, whatever their size; videos by resolution and duration.
-            resolution = request.get("resolution", pricing.WILDCARD)
+            hdr = bool(request.get("hdr"))
+            resolution = price_resolution(request.get("resolution", pricing.WILDCARD), hdr)
             duration = request.get("duration", pricing.WILDCARD)
             unit_price = await pricing.price_for(
                 conn, model=model, resolution=resolution, duration=duration, action=action
@@ -420,25 +440,45 @@ async def _task(rt: Runtime, task_id: str) -> TaskRow:
     return task
 
 
+def opaque_user_id(rt: Runtime, account_id: int) -> str:
+    """The customer account as upstreams see it (Agents API `user_id`): stable, not PII, not our id."""
+    seed = f"{rt.settings.resolved_public_url}|account|{account_id}".encode()
+    return "dr-" + hashlib.sha256(seed).hexdigest()[:32]
+
+
 async def _dispatch(
-    rt: Runtime, task: TaskRow, request: UpstreamRequest | ImageRequest, *, pinned_channel: int | None
+    rt: Runtime,
+    task: TaskRow,
+    request: UpstreamRequest | ImageRequest | DreamMachineRequest | AgentsRequest,
+    *,
+    pinned_channel: int | None,
+    kinds: tuple[str, ...] | None = None,
 ) -> TaskRow:
-    """Try channels in routing order until one accepts; fail the task (and tell the caller) otherwise."""
+    """Try channels in routing order until one accepts; fail the task (and tell the caller) otherwise.
+    With `kinds`, only channels of those kinds are tried."""
     with logs.task_context(task.id):
         what = f"{task.action} {task.model} ({task.api_format})"
         log.info("task %s: %s, holds %d credits", task.id, what, task.price)
-        return await _dispatch_in_context(rt, task, request, pinned_channel=pinned_channel)
+        return await _dispatch_in_context(rt, task, request, pinned_channel=pinned_channel, kinds=kinds)
 
 
 async def _dispatch_in_context(
-    rt: Runtime, task: TaskRow, request: UpstreamRequest | ImageRequest, *, pinned_channel: int | None
+    rt: Runtime,
+    task: TaskRow,
+    request: UpstreamRequest | ImageRequest | DreamMachineRequest | AgentsRequest,
+    *,
+    pinned_channel: int | None,
+    kinds: tuple[str, ...] | None,
 ) -> TaskRow:
     async with rt.db.reader() as conn:
         channels = await channel_store.list_channels(conn)
+    if kinds is not None:
+        channels = [c for c in channels if c.kind in kinds]
     tried: list[str] = []
+    request = replace(request, user_id=opaque_user_id(rt, task.account_id))
     for channel in candidates(channels, task.model, pinned_id=pinned_channel):
         logs.channel.set(channel.name)
-        upstream = rt.upstream_for(channel, images=task.is_image)
+        upstream = rt.upstream_for(channel, family=task.family)
         sent = request
         if rt.calls_back(upstream) and task.upstream_token:
             sent = replace(request, callback_url=upstream_callback_url(rt, task.id, task.upstream_token))

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dreamrelay.domain.catalog import IMAGE_MODELS
+from dreamrelay.domain.catalog import IMAGE_MODELS, uses_agents_api
 from dreamrelay.store.schema import channels
 
 VIDEO_KINDS = ("sandbox", "luma", "relay")  # what can make a Luma video
 IMAGE_KINDS = ("sandbox", "kling")  # what can make Kling images
+AGENTS_KINDS = ("sandbox", "luma-agents")  # what can make Ray 3.2 and Uni-1 (Luma's Agents API)
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,10 @@ class Channel:
     last_error: str | None = None
 
     def serves(self, model: str) -> bool:
-        kinds = IMAGE_KINDS if model in IMAGE_MODELS else VIDEO_KINDS
+        if model in IMAGE_MODELS:
+            kinds = IMAGE_KINDS
+        else:
+            kinds = AGENTS_KINDS if uses_agents_api(model) else VIDEO_KINDS
         return self.kind in kinds and (self.models is None or model in self.models)
 
     def available(self, now: float) -> bool:

@@ -9,10 +9,15 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dreamrelay.domain.catalog import DM_IMAGE_ACTIONS, uses_agents_api
 from dreamrelay.domain.states import TaskState
 from dreamrelay.store.schema import tasks
 
 IMAGE_ACTION = "image"
+# Actions whose result is pictures rather than a video: Kling images, Photon images and reframes,
+# Uni-1 images and edits.
+IMAGE_ACTIONS = (IMAGE_ACTION, "image_edit", *DM_IMAGE_ACTIONS)
+AGENTS_FORMAT = "agents"  # tasks created through /agents/v1: their own family, shown only there
 
 
 @dataclass(frozen=True)
@@ -46,11 +51,29 @@ class TaskRow:
     price: int
     upstream_token: str | None = None
     deleted_at: float | None = None
+    failure_code: str | None = None  # the Agents API's failure_code, when upstream gave one
 
     @property
     def is_image(self) -> bool:
         """An image task (Kling format) rather than a video one (own and official formats)."""
-        return self.action == IMAGE_ACTION
+        return self.action == IMAGE_ACTION and self.api_format != AGENTS_FORMAT
+
+    @property
+    def makes_images(self) -> bool:
+        """Its result is pictures (Kling, Photon and Uni-1 images, image reframes), not a video."""
+        return self.action in IMAGE_ACTIONS
+
+    @property
+    def is_agents(self) -> bool:
+        """Created through the Agents API (/agents/v1); never shown by the other formats."""
+        return self.api_format == AGENTS_FORMAT
+
+    @property
+    def family(self) -> str:
+        """Which upstream API makes it: 'image' (Kling), 'agents' (Luma's Agents API) or 'video'."""
+        if self.is_image:
+            return "image"
+        return "agents" if uses_agents_api(self.model) else "video"
 
     def with_values(self, values: dict[str, Any]) -> TaskRow:
         data = {**self.__dict__, **values}
@@ -87,6 +110,7 @@ def bodies_statement(task_ids: Sequence[str]) -> Select[Any]:
         tasks.c.id.in_(task_ids),
         tasks.c.deleted_at.is_(None),
         tasks.c.action != IMAGE_ACTION,
+        tasks.c.api_format != AGENTS_FORMAT,
     )
 
 
@@ -114,6 +138,7 @@ async def list_video_tasks(
             tasks.c.account_id == account_id,
             tasks.c.deleted_at.is_(None),
             tasks.c.action != IMAGE_ACTION,
+            tasks.c.api_format != AGENTS_FORMAT,
         )
         .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
         .limit(limit + 1)

@@ -10,6 +10,7 @@ from typing import Any
 
 from dreamrelay.domain.states import TaskState, parse_upstream_state
 from dreamrelay.upstreams.base import (
+    DreamMachineRequest,
     ImageRequest,
     UpstreamOutcomeUnknown,
     UpstreamRefused,
@@ -30,7 +31,7 @@ class KlingUpstream(BearerUpstream):
     def _url(self) -> str:
         return self._base + "/v1/images/generations"
 
-    async def submit(self, request: UpstreamRequest | ImageRequest) -> str:
+    async def submit(self, request: UpstreamRequest | ImageRequest | DreamMachineRequest) -> str:
         if not isinstance(request, ImageRequest):
             raise UpstreamRefused("a Kling image channel makes no Luma videos")
         body: dict[str, Any] = {

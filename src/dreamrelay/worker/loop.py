@@ -82,15 +82,15 @@ class Worker:
         self.leases.hold(t.id for t in leased)
         by_id = {c.id: c for c in channel_list}
         # One channel may hold video and image tasks: each kind is polled through its own adapter.
-        groups: dict[tuple[int | None, bool], list[TaskRow]] = defaultdict(list)
+        groups: dict[tuple[int | None, str], list[TaskRow]] = defaultdict(list)
         for task in leased:
             reason = follow.overdue_reason(task, now)
             if reason is not None:
                 self._spawn(follow.fail(self.rt, task, self.owner, reason), [task.id])
             else:
-                groups[(task.channel_id, task.is_image)].append(task)
+                groups[(task.channel_id, task.family)].append(task)
         await self._fill_batches(groups, by_id, now, free - len(leased))
-        for (channel_id, images), group in groups.items():
+        for (channel_id, family), group in groups.items():
             channel = by_id.get(channel_id) if channel_id is not None else None
             if channel is None:
                 for task in group:
@@ -98,7 +98,7 @@ class Worker:
                     self._spawn(removed, [task.id])
                 continue
             try:
-                upstream = self.rt.upstream_for(channel, images=images)
+                upstream = self.rt.upstream_for(channel, family=family)
             except ValueError:  # the operator changed the channel's kind under these tasks
                 for task in group:
                     changed = follow.fail(self.rt, task, self.owner, "its upstream channel changed kind")
@@ -124,7 +124,7 @@ class Worker:
 
     async def _fill_batches(
         self,
-        groups: dict[tuple[int | None, bool], list[TaskRow]],
+        groups: dict[tuple[int | None, str], list[TaskRow]],
         channels: dict[int, Channel],
         now: float,
         free: int,
@@ -134,12 +134,12 @@ class Worker:
         The request goes out anyway; riders cost nothing now and are not due on their own later, so a
         channel's tasks fall into step and share requests.
         """
-        for (channel_id, images), group in list(groups.items()):
+        for (channel_id, family), group in list(groups.items()):
             channel = channels.get(channel_id) if channel_id is not None else None
             if channel is None or free <= 0:
                 continue
             try:
-                size = self.rt.upstream_for(channel, images=images).batch_size
+                size = self.rt.upstream_for(channel, family=family).batch_size
             except ValueError:
                 continue
             room = min(-len(group) % size if size > 1 else 0, free)
@@ -155,7 +155,7 @@ class Worker:
                 )
             self.leases.hold(r.id for r in riders)
             for rider in riders:  # a batched channel holds one kind of task; sorted by kind all the same
-                groups[(channel_id, rider.is_image)].append(rider)
+                groups[(channel_id, rider.family)].append(rider)
             free -= len(riders)
 
     async def drain(self) -> None:
