@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +182,9 @@ def run(opts: Options, load: LoadGenerator, work: Path, results: Path) -> dict[s
                 )
             )
             out.setdefault("relay_memory_kib", {})[name] = relay.memory_kib()
+            if os.environ.get("BENCH_PROFILE_SUBMIT") and name.endswith(" only"):
+                # Where a submit's CPU goes (the sandbox in its own process keeps the tasks queued).
+                out["profile_submit"] = profile.record(relay, load, submit_target, opts, results, "submit")
             relay.stop()
         out["tasks_after_submit"] = seed.count_tasks(data_dir, None)
     finally:
