@@ -87,8 +87,12 @@ def run(work: Path) -> dict[str, Any]:
     logs = work / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     port = servers.free_port()
-    proxy = servers.start_proxy(f"http://{servers.HOST}:{port}/sandbox", logs)
-    channel = {"kind": "luma-agents", "base_url": proxy.url + "/agents/v1", "secret_key": "sandbox-local-key"}
+    proxy = servers.start_proxy(f"http://{servers.HOST}:{port}", logs)
+    channel = {
+        "kind": "luma-agents",
+        "base_url": proxy.url + "/sandbox/agents/v1",
+        "secret_key": "sandbox-local-key",
+    }
     key = seed.prepare_store(work / "agents", channel=channel).key
     env = servers.relay_env(work / "agents", port, sandbox_queued_seconds="2", sandbox_dreaming_seconds="5")
     relay = servers.start_relay(env, logs, name="relay-agents")

@@ -11,7 +11,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import api, callbacks, finishing, following, growth, lifecycle, money, observability, report
+from bench import (
+    api,
+    callbacks,
+    finishing,
+    following,
+    growth,
+    lifecycle,
+    memory,
+    money,
+    observability,
+    report,
+)
 from bench.load import LoadGenerator
 from bench.options import Options
 
@@ -83,8 +94,11 @@ def main() -> int:
         if "observability" in opts.sections:
             print("\n== 9: observability: metrics, logs, /metrics at 1,000 in flight ==", flush=True)
             out["observability"] = observability.run(work)
+        if "memory" in opts.sections:
+            print("\n== 10: memory, resident set under concurrent maximum-size image submits ==", flush=True)
+            out["memory"] = memory.run(opts, work)
         if "finishing" in opts.sections:
-            print("\n== 10: finishing a task, CPU per finished video ==", flush=True)
+            print("\n== 11: finishing a task, CPU per finished video ==", flush=True)
             out["finishing"] = finishing.run(opts, work)
     except Exception as exc:
         failed = True
@@ -128,3 +142,5 @@ def print_tables(out: dict[str, Any], opts: Options) -> None:
         print("\n### Callbacks (issue 6)\n\n" + report.callbacks_table(out["callbacks"]))
     if out.get("observability"):
         print("\n### Observability (issue 17)\n\n" + observability.table(out["observability"]))
+    if out.get("memory"):
+        print("\n### Memory under image submits (issue 12)\n\n" + memory.table(out["memory"]))

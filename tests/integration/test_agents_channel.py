@@ -179,3 +179,24 @@ def test_failure_codes_reach_the_customer_and_refund(setup: Setup, code: str) ->
         done = wait(client, f"/agents/v1/generations/{made.json()['id']}", ("completed", "failed"))
     assert (done["state"], done["failure_code"]) == ("failed", code)
     assert balance(relay) == before
+
+
+@pytest.mark.sqlite_only
+def test_official_format_reaches_ray32_and_extends_through_the_channel(setup: Setup) -> None:
+    relay = setup.relay
+    with relay.client() as client:
+        body = {"model": "ray-3.2", "prompt": "a harbour", "resolution": "360p", "duration": "5s"}
+        created = client.post("/dream-machine/v1/generations", json=body)
+        assert created.status_code == 201, created.text
+        first = wait(client, f"/dream-machine/v1/generations/{created.json()['id']}", ("completed", "failed"))
+        assert (first["state"], first["model"]) == ("completed", "ray-3.2")
+        extend = {**body, "keyframes": {"frame0": {"type": "generation", "id": first["id"]}}}
+        second = client.post("/dream-machine/v1/generations", json=extend)
+        assert second.status_code == 201, second.text
+        done = wait(client, f"/dream-machine/v1/generations/{second.json()['id']}", ("completed", "failed"))
+        assert done["state"] == "completed", done
+        refused = client.post("/dream-machine/v1/generations", json={**body, "aspect_ratio": "9:21"})
+        assert refused.status_code == 400
+    parent_upstream = admin_task(relay, first["id"])["upstream_id"]
+    frames = [r["request"]["video"].get("start_frame") for r in setup.upstream.records.values()]
+    assert {"generation_id": parent_upstream, "media_type": None} in frames

@@ -16,6 +16,7 @@ from dreamrelay.http.lean import LeanReads
 from dreamrelay.http.middleware import (
     BodyLimit,
     ClientCORS,
+    ControlCharacters,
     Metrics,
     RateLimitHeaders,
     RequestId,
@@ -40,9 +41,11 @@ def create_app(settings: Settings) -> FastAPI:
         sandbox = create_sandbox_app(
             SandboxConfig(
                 data_dir=settings.data_dir / "sandbox",
-                api_key=settings.sandbox_key,
+                api_key=rt.sandbox_key,
                 queued_seconds=settings.sandbox_queued_seconds,
                 dreaming_seconds=settings.sandbox_dreaming_seconds,
+                relay_urls=(settings.loopback_url, settings.resolved_public_url),
+                loopback_only=True,
             )
         )
 
@@ -89,6 +92,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.mount(SANDBOX_MOUNT, sandbox)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ControlCharacters)
     app.add_middleware(ClientCORS, origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()])
     app.add_middleware(RequestId)
     app.add_middleware(Metrics)

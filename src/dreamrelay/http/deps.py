@@ -61,9 +61,23 @@ async def read_json(request: Request) -> Any:
     """The body as JSON whatever the Content-Type says (some clients send text/plain)."""
     raw = await request.body()
     try:
-        return orjson.loads(raw)
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest("the request body must be valid JSON") from exc
+    if b"\\u0000" in raw and _holds_nul(data):
+        raise InvalidRequest("strings in the request body must not contain NUL characters")
+    return data
+
+
+def _holds_nul(value: Any) -> bool:
+    """A NUL character in any string or key (no database column can hold one)."""
+    if isinstance(value, str):
+        return "\0" in value
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any("\0" in k or _holds_nul(v) for k, v in value.items())
+    return False
 
 
 async def parse_body(request: Request, model: type[Model]) -> Model:

@@ -18,6 +18,7 @@ from dreamrelay.domain.errors import (
     UnsupportedRoute,
 )
 from dreamrelay.http.middleware import ERROR_CODE
+from dreamrelay.logs import request_id
 
 log = logging.getLogger(__name__)
 
@@ -26,25 +27,30 @@ AGENTS_PREFIX = "/agents/"
 AGENTS_API_VERSION = "2026-04-01"
 
 
-def encode(path: str, error: DreamRelayError) -> tuple[bytes, dict[str, str]]:
-    """The error's JSON body for a request to `path` (the bytes JSONResponse would write) and the
-    headers it goes out with."""
+def encode(method: str, path: str, error: DreamRelayError) -> tuple[bytes, dict[str, str]]:
+    """The error's JSON body for `method` `path` (the bytes JSONResponse would write) and the headers
+    it goes out with."""
     headers = error.headers
+    message = error.message
+    if error.public is not None:
+        # The details (channel, host, the upstream's words) go to the log; the customer gets our words.
+        log.warning("%s on %s %s: %s", error.code, method, path, error.message)
+        message = f"{error.public} (request id {request_id.get()})"
     if path.startswith(AGENTS_PREFIX):
         # Luma's Agents API: {"detail"}; the status is what its SDK maps to an exception class.
         headers = {**headers, "X-API-Version": AGENTS_API_VERSION}
-        body: dict[str, object] = {"detail": error.message}
+        body: dict[str, object] = {"detail": message}
     elif path.startswith(OFFICIAL_PREFIX):
-        body = {"detail": error.message}
+        body = {"detail": message}
     else:
-        body = {"error": {"message": error.message, "type": error.type, "code": error.code}}
+        body = {"error": {"message": message, "type": error.type, "code": error.code}}
     encoded = json.dumps(body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
     return encoded.encode(), headers
 
 
 def render(request: Request, error: DreamRelayError) -> Response:
     setattr(request.state, ERROR_CODE, error.code)  # read by middleware.Metrics (submit outcomes)
-    body, headers = encode(request.url.path, error)
+    body, headers = encode(request.method, request.url.path, error)
     return Response(body, status_code=error.status, headers=headers, media_type="application/json")
 
 

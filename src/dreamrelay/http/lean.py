@@ -121,7 +121,7 @@ class LeanReads:
         token = request_id.set(rid)
         status = 500
         try:
-            status, headers, body = await self._answer(route, task_id, ids, authorization, path)
+            status, headers, body = await self._answer(route, task_id, ids, authorization, method, path)
             headers.append(NO_ORIGIN_VARY)
             headers.append((b"x-request-id", rid.encode("latin-1")))
             await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -131,7 +131,7 @@ class LeanReads:
             metrics.observe_request(method, route, status, time.perf_counter() - started)
 
     async def _answer(
-        self, route: str, task_id: str, ids: list[str], authorization: str | None, path: str
+        self, route: str, task_id: str, ids: list[str], authorization: str | None, method: str, path: str
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         rt = self.rt
         shown: dict[str, str] | None = None
@@ -158,11 +158,11 @@ class LeanReads:
             if route == AGENTS_GET_ROUTE:
                 headers.insert(0, _AGENTS_HEADER)
         except DreamRelayError as error:
-            status, body, headers = _error(path, error)
+            status, body, headers = _error(method, path, error)
         except Exception as exc:  # the framework's last resort answers the same
             log.exception("unhandled error on %s", path, exc_info=exc)
             crash = InternalError("internal error; the operator's logs have the details")
-            status, body, headers = _error(path, crash)
+            status, body, headers = _error(method, path, crash)
         if shown:
             present = {name for name, _ in headers}
             for name, value in shown.items():
@@ -172,8 +172,8 @@ class LeanReads:
         return status, headers, body
 
 
-def _error(path: str, error: DreamRelayError) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-    body, given = errors.encode(path, error)
+def _error(method: str, path: str, error: DreamRelayError) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    body, given = errors.encode(method, path, error)
     headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in given.items()]
     headers += [(b"content-length", str(len(body)).encode()), _JSON]
     return error.status, body, headers

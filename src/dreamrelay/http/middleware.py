@@ -6,13 +6,17 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import unquote_to_bytes
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dreamrelay import metrics
-from dreamrelay.domain.errors import PayloadTooLarge
+from dreamrelay.domain.errors import InvalidRequest, NotFound, PayloadTooLarge
+from dreamrelay.domain.ids import has_control
 from dreamrelay.logs import request_id
 
 
@@ -66,6 +70,35 @@ class RequestId:
             await self.app(scope, receive, send_with_id)
         finally:
             request_id.reset(token)
+
+
+class ControlCharacters:
+    """A path with a control character (NUL included) names nothing we serve: 404 in the family's own
+    error shape, before any route or store sees it. Such a query string is a 400."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        from dreamrelay.http.errors import render  # errors imports nothing of ours back; kept local
+
+        path: str = scope["path"]
+        if has_control(path):
+            if path.startswith("/console"):
+                response = HTMLResponse("<!doctype html><title>404</title><h1>404 Not Found</h1>", 404)
+            else:
+                response = render(Request(scope), NotFound("no such resource"))
+            await response(scope, receive, send)
+            return
+        query = unquote_to_bytes(scope.get("query_string", b"").replace(b"+", b" "))
+        if any(b < 0x20 or b == 0x7F for b in query):
+            response = render(Request(scope), InvalidRequest("the query string holds a control character"))
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class BodyLimit:

@@ -10,10 +10,13 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from dreamrelay.domain import ranges
 from dreamrelay.domain.catalog import MODELS
 from dreamrelay.domain.errors import Conflict, InvalidRequest, NotFound
+from dreamrelay.domain.ids import is_id, shown
 from dreamrelay.domain.states import TaskState
 from dreamrelay.formats.own import iso_millis
+from dreamrelay.netguard import has_control_characters, parse_networks
 from dreamrelay.services import lifecycle
 from dreamrelay.services.admin import deliveries, ledger_entries
 from dreamrelay.store import accounts as account_store
@@ -54,6 +57,7 @@ def view(channel: Channel) -> dict[str, Any]:
         "failures": channel.failures,
         "benched_until": iso_millis(channel.retry_at) if channel.retry_at else None,
         "last_error": channel.last_error,
+        "media_networks": channel.media_networks,
     }
 
 
@@ -64,14 +68,28 @@ def _check(values: dict[str, Any]) -> dict[str, Any]:
     base_url = values.get("base_url")
     if base_url is not None and base_url and not base_url.startswith(("http://", "https://")):
         raise InvalidRequest("base_url must be an http(s) URL")
+    if base_url and has_control_characters(base_url):
+        raise InvalidRequest("base_url contains control characters (CR, LF, tab or other)")
     models = values.get("models")
     if models is not None:
         unknown = [m for m in models if m not in MODELS]
         if unknown:
             raise InvalidRequest(f"models: unknown {unknown}; known: {', '.join(MODELS)}")
-    for name, least in (("weight", 1), ("concurrency", 1)):
-        if values.get(name) is not None and values[name] < least:
-            raise InvalidRequest(f"{name} must be at least {least}")
+    networks = values.get("media_networks")
+    if networks is not None:
+        try:
+            parsed = parse_networks(networks)
+        except ValueError as exc:
+            raise InvalidRequest(f"media_networks: comma-separated CIDRs or addresses ({exc})") from exc
+        values["media_networks"] = ",".join(str(n) for n in parsed)
+    bounds = (
+        ("priority", -ranges.MAX_PRIORITY, ranges.MAX_PRIORITY),
+        ("weight", 1, ranges.MAX_WEIGHT),
+        ("concurrency", 1, ranges.MAX_CONCURRENCY),
+    )
+    for name, low, high in bounds:
+        if values.get(name) is not None:
+            ranges.integer(name, values[name], low, high)
     return values
 
 
@@ -125,7 +143,7 @@ async def test_channel(rt: Runtime, name: str) -> dict[str, Any]:
         url = channel.base_url.rstrip("/") + "/images/generations?pageNum=1&pageSize=1"
     else:
         base = rt.settings.sandbox_base_url if channel.kind == "sandbox" else channel.base_url
-        key = rt.settings.sandbox_key if channel.kind == "sandbox" else channel.secret_key
+        key = rt.sandbox_key if channel.kind == "sandbox" else channel.secret_key
         method, url, body = "GET", base.rstrip("/") + "/ping", None
     started = time.monotonic()
     error: str | None = None
@@ -156,7 +174,13 @@ async def test_channel(rt: Runtime, name: str) -> dict[str, Any]:
 
 
 # ---- tasks ----------------------------------------------------------------------------------------
+def _known_shape(task_id: str) -> None:
+    if not is_id(task_id):
+        raise NotFound(f"no task {shown(task_id)}")
+
+
 async def show_task(rt: Runtime, task_id: str) -> dict[str, Any]:
+    _known_shape(task_id)
     async with rt.db.reader() as conn:
         task = await task_store.get_task(conn, task_id)
         if task is None:
@@ -202,6 +226,7 @@ async def _unfinished(conn: AsyncConnection, task_id: str, why: str) -> TaskRow:
 
 async def repoll(rt: Runtime, task_id: str) -> dict[str, Any]:
     """Ask upstream about an unfinished task now rather than at its next scheduled poll."""
+    _known_shape(task_id)
     async with rt.db.transaction() as conn:
         task = await _unfinished(conn, task_id, "there is nothing to poll")
         await task_store.compare_and_set(conn, task, {"next_poll_at": time.time()})
@@ -218,6 +243,7 @@ async def refund(rt: Runtime, task_id: str) -> dict[str, Any]:
     A finished task cannot be refunded here: its hold is already captured or released; an operator
     who wants to give credits back for a completed task tops the account up.
     """
+    _known_shape(task_id)
     async with rt.db.transaction() as conn:
         task = await _unfinished(conn, task_id, "only an unfinished task can be refunded")
         updated = await lifecycle.update(
@@ -256,6 +282,10 @@ async def list_tasks(
         channels.c.name.label("channel"),
     ).join(accounts, accounts.c.id == tasks.c.account_id)
     query = query.outerjoin(channels, channels.c.id == tasks.c.channel_id)
+    if since is not None:
+        ranges.timestamp("since", since)
+    if until is not None:
+        ranges.timestamp("until", until)
     if state:
         query = query.where(tasks.c.state == state)
     if account:

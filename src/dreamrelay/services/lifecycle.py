@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dreamrelay.domain.failures import public_reason
 from dreamrelay.domain.states import TaskState, check_transition
 from dreamrelay.formats import agents, kling, official
 from dreamrelay.formats.own import encode_task
@@ -117,5 +118,5 @@ async def _settle(conn: AsyncConnection, task: TaskRow) -> None:
             key_id=task.api_key_id,
             task_id=task.id,
             amount=task.price,
-            note=(task.failure_reason or "")[:200],
+            note=(public_reason(task.failure_reason) or "")[:200],
         )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from dreamrelay.domain.errors import InvalidRequest, NotFound, TaskNotFound, TaskNotReady
+from dreamrelay.domain.ids import is_id, shown
 from dreamrelay.domain.states import TaskState
 from dreamrelay.formats import official
 from dreamrelay.services.auth import Caller
@@ -20,13 +21,12 @@ if TYPE_CHECKING:
     from dreamrelay.runtime import Runtime
 
 BATCH_MAX_IDS = 1000
-_ID_MAX_CHARS = 64
 
 
 async def get_task(rt: Runtime, caller: Caller, task_id: str, *, images: bool = False) -> TaskRow:
     """The caller's task: a video task (own and official formats) or, with `images`, an image task."""
-    if len(task_id) > _ID_MAX_CHARS:
-        raise TaskNotFound(f"task {task_id[:_ID_MAX_CHARS]}… not found")
+    if not is_id(task_id):
+        raise TaskNotFound(f"task {shown(task_id)} not found")
     async with rt.db.reader() as conn:
         task = await task_store.get_task(conn, task_id, caller.account_id)
     if task is None or task.is_image != images or task.is_agents:
@@ -36,8 +36,8 @@ async def get_task(rt: Runtime, caller: Caller, task_id: str, *, images: bool = 
 
 async def get_agents_task(rt: Runtime, caller: Caller, task_id: str) -> TaskRow:
     """The caller's generation made through the Agents API; 404 for anything else."""
-    if len(task_id) > _ID_MAX_CHARS:
-        raise NotFound(f"generation {task_id[:_ID_MAX_CHARS]}… not found")
+    if not is_id(task_id):
+        raise NotFound(f"generation {shown(task_id)} not found")
     async with rt.db.reader() as conn:
         task = await task_store.get_task(conn, task_id, caller.account_id)
     if task is None or not task.is_agents:
@@ -123,7 +123,7 @@ def parse_batch_ids(raw_body: bytes) -> list[str]:
 
 async def batch_bodies(rt: Runtime, caller: Caller, ids: Sequence[str]) -> bytes:
     """A JSON array of the caller's tasks in the order asked, duplicates once, others left out."""
-    wanted = [i for i in dict.fromkeys(ids) if len(i) <= _ID_MAX_CHARS]
+    wanted = [i for i in dict.fromkeys(ids) if is_id(i)]
     cache, account = rt.body_cache, caller.account_id
     bodies: dict[str, bytes] = {}
     missing: list[str] = []

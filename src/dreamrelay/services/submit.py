@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from yarl import URL
@@ -35,18 +36,20 @@ from dreamrelay.domain.errors import (
     TaskNotFound,
     TaskNotReady,
     UpstreamError,
+    UpstreamRejected,
 )
 from dreamrelay.domain.states import TaskState
 from dreamrelay.netguard import UnsafeURL, check_url_syntax, resolve_checked
 from dreamrelay.ratelimit import NO_LIMIT, effective_limit
 from dreamrelay.services import lifecycle
 from dreamrelay.services.auth import Caller
-from dreamrelay.services.images import store_image
+from dreamrelay.services.images import kept_for, store_image
 from dreamrelay.services.routing import candidates
 from dreamrelay.store import channels as channel_store
 from dreamrelay.store import idempotency, ledger, pricing
 from dreamrelay.store import tasks as task_store
 from dreamrelay.store.channels import Channel
+from dreamrelay.store.schema import accounts, api_keys
 from dreamrelay.store.tasks import IMAGE_ACTION, TaskRow
 from dreamrelay.upstreams.base import (
     AgentsRequest,
@@ -144,7 +147,7 @@ async def submit(
     # Errors name the fields as the customer's format calls them.
     hook_field, start_field, end_field = _FIELD_NAMES.get(api_format, _FIELD_NAMES["luma"])
     callback_url = await _checked_callback(rt, given.callback_url, hook_field)
-    request = {
+    request: dict[str, Any] = {
         "prompt": given.prompt,
         "aspect_ratio": given.aspect_ratio or "16:9",
         "model": model,
@@ -152,16 +155,23 @@ async def submit(
         "duration": duration,
         "loop": given.loop,
         "expand_prompt": given.expand_prompt,
-        "image_url": await store_image(rt, start_field, given.image) if given.image and not start else None,
-        "image_end_url": (
-            await store_image(rt, end_field, given.end_image) if given.end_image and not end else None
-        ),
+        "image_url": None,
+        "image_end_url": None,
         "start_generation": start.id if start else None,
         "end_generation": end.id if end else None,
     }
     action, parent_id = ("extend", parents[0].id) if parents else ("generate", None)
+    task_id = str(uuid.uuid4())
+    await admit(rt, caller, action, model, request)  # money and limits before any image is touched
     try:
-        task = await _insert(rt, caller, action, parent_id, model, request, callback_url, api_format, idem)
+        async with kept_for(rt, task_id) as inputs:
+            if given.image and not start:
+                request["image_url"] = await store_image(rt, start_field, given.image, inputs)
+            if given.end_image and not end:
+                request["image_end_url"] = await store_image(rt, end_field, given.end_image, inputs)
+            task = await _insert(
+                rt, caller, action, parent_id, model, request, callback_url, api_format, idem, task_id
+            )
     except _Replay as replay:
         return await _task(rt, replay.task_id)
     upstream_request = _upstream_request(
@@ -195,22 +205,29 @@ async def submit_images(
         raise InvalidRequest(f"model must be one of {', '.join(IMAGE_MODELS)}")
     caller.check_model(model)
     callback_url = await _checked_callback(rt, given.callback_url, "callback_url")
-    try:
-        image_url = await store_image(rt, "image", given.image) if given.image else None
-    except PayloadTooLarge as exc:
-        raise InvalidRequest(exc.message) from exc  # a limit of the Kling table: 400 like the others
-    request = {
+    request: dict[str, Any] = {
         "prompt": given.prompt,
         "negative_prompt": given.negative_prompt,
-        "image_url": image_url,
+        "image_url": None,
         "image_fidelity": given.image_fidelity,
         "n": given.n,
         "aspect_ratio": given.aspect_ratio or "16:9",
     }
+    task_id = str(uuid.uuid4())
+    await admit(rt, caller, IMAGE_ACTION, model, request)  # money and limits before the image is touched
     try:
-        task = await _insert(rt, caller, IMAGE_ACTION, None, model, request, callback_url, "kling", idem)
+        async with kept_for(rt, task_id) as inputs:
+            if given.image:
+                try:
+                    request["image_url"] = await store_image(rt, "image", given.image, inputs)
+                except PayloadTooLarge as exc:  # a limit of the Kling table: 400 like the others
+                    raise InvalidRequest(exc.message) from exc
+            task = await _insert(
+                rt, caller, IMAGE_ACTION, None, model, request, callback_url, "kling", idem, task_id
+            )
     except _Replay as replay:
         return await _task(rt, replay.task_id)
+    image_url = request["image_url"]
     upstream_request = ImageRequest(
         prompt=given.prompt,
         model=model,
@@ -336,11 +353,12 @@ async def _insert(
     callback_url: str | None,
     api_format: str,
     idem: Idempotency | None,
+    task_id: str | None = None,
 ) -> TaskRow:
     """One transaction: price, hold, in-flight cap, task row, idempotency record — or nothing at all."""
     now = time.time()
     values: dict[str, Any] = {
-        "id": str(uuid.uuid4()),
+        "id": task_id or str(uuid.uuid4()),
         "account_id": caller.account_id,
         "api_key_id": caller.key_id,
         "channel_id": None,
@@ -373,25 +391,16 @@ async def _insert(
     values["body"] = lifecycle.encode_body(task, rt.media_base_url)
     try:
         async with rt.db.transaction() as conn:
-            # Images are priced per image, whatever their size; videos by resolution and duration.
-            hdr = bool(request.get("hdr"))
-            resolution = price_resolution(request.get("resolution", pricing.WILDCARD), hdr)
-            duration = request.get("duration", pricing.WILDCARD)
-            unit_price = await pricing.price_for(
-                conn, model=model, resolution=resolution, duration=duration, action=action
-            )
-            if unit_price is None:
-                raise InvalidRequest(f"{model} at {resolution}/{duration} has no price")
-            price = unit_price * int(request.get("n", 1))
+            price = await _price(conn, action, model, request)
             values["price"] = price
             try:
                 await ledger.hold(
                     conn, account_id=caller.account_id, key_id=caller.key_id, task_id=task.id, amount=price
                 )
             except ledger.BalanceTooLow as exc:
-                raise InsufficientBalance(f"this task costs {price} credits; the balance is too low") from exc
+                raise _too_poor(price) from exc
             except ledger.SpendCapReached as exc:
-                raise Forbidden("this API key has reached its spending cap") from exc
+                raise _capped() from exc
             await _check_in_flight(rt, conn, caller)
             await task_store.insert_task(conn, values)
             if idem is not None:
@@ -405,6 +414,47 @@ async def _insert(
             raise
         raise _Replay(replayed.id) from None
     return task.with_values({"body": values["body"], "price": values["price"]})
+
+
+async def _price(conn: AsyncConnection, action: str, model: str, request: dict[str, Any]) -> int:
+    """What the task costs. Images are priced per image, whatever their size; videos by resolution and
+    duration."""
+    hdr = bool(request.get("hdr"))
+    resolution = price_resolution(request.get("resolution", pricing.WILDCARD), hdr)
+    duration = request.get("duration", pricing.WILDCARD)
+    unit_price = await pricing.price_for(
+        conn, model=model, resolution=resolution, duration=duration, action=action
+    )
+    if unit_price is None:
+        raise InvalidRequest(f"{model} at {resolution}/{duration} has no price")
+    return unit_price * int(request.get("n", 1))
+
+
+async def admit(rt: Runtime, caller: Caller, action: str, model: str, request: dict[str, Any]) -> None:
+    """Price, balance, spending cap and in-flight cap, read before anything costly (fetching and decoding
+    images): a request that will be refused is refused first. `_insert` checks them again, atomically."""
+    async with rt.db.reader() as conn:
+        price = await _price(conn, action, model, request)
+        if price > 0:
+            balance = await conn.scalar(select(accounts.c.balance).where(accounts.c.id == caller.account_id))
+            if balance is None or balance < price:
+                raise _too_poor(price)
+            key = (
+                await conn.execute(
+                    select(api_keys.c.spend_cap, api_keys.c.spent).where(api_keys.c.id == caller.key_id)
+                )
+            ).one_or_none()
+            if key is not None and key.spend_cap is not None and key.spent + price > key.spend_cap:
+                raise _capped()
+        await _check_in_flight(rt, conn, caller)
+
+
+def _too_poor(price: int) -> InsufficientBalance:
+    return InsufficientBalance(f"this task costs {price} credits; the balance is too low")
+
+
+def _capped() -> Forbidden:
+    return Forbidden("this API key has reached its spending cap")
 
 
 async def _check_in_flight(rt: Runtime, conn: AsyncConnection, caller: Caller) -> None:
@@ -491,7 +541,7 @@ async def _dispatch_in_context(
             continue
         except UpstreamRefused as exc:
             await _fail(rt, task, f"upstream refused the request: {exc}")
-            raise InvalidRequest(f"upstream refused the request: {exc}") from exc
+            raise UpstreamRejected(f"upstream refused the request: {exc}") from exc
         except UpstreamOutcomeUnknown as exc:
             # It may exist upstream; sending it elsewhere could run (and cost) it twice.
             await _fail(rt, task, f"upstream did not confirm the submission: {exc}")

@@ -31,6 +31,7 @@ class Channel:
     failures: int = 0
     retry_at: float | None = None
     last_error: str | None = None
+    media_networks: str = ""  # CIDRs its media URLs may point into although private
 
     def serves(self, model: str) -> bool:
         if model in IMAGE_MODELS:
@@ -60,6 +61,7 @@ def _channel(row: object) -> Channel:
         failures=m["failures"],
         retry_at=m["retry_at"],
         last_error=m["last_error"],
+        media_networks=m["media_networks"],
     )
 
 
@@ -74,6 +76,7 @@ async def add_channel(
     priority: int = 0,
     weight: int = 1,
     concurrency: int = 16,
+    media_networks: str = "",
 ) -> int:
     result = await conn.execute(
         insert(channels)
@@ -86,6 +89,7 @@ async def add_channel(
             priority=priority,
             weight=weight,
             concurrency=concurrency,
+            media_networks=media_networks,
             enabled=True,
             created_at=time.time(),
         )
@@ -112,6 +116,7 @@ CHANNEL_SETTINGS = (
     "weight",
     "concurrency",
     "enabled",
+    "media_networks",
 )
 
 

@@ -80,6 +80,8 @@ channels = Table(
     Column("failures", Integer, nullable=False, server_default="0"),  # in a row; reset by a success
     Column("retry_at", Double),  # benched until then after too many failures in a row
     Column("last_error", Text),
+    # CIDRs this channel's media may come from although private (URL safety); "" = public only.
+    Column("media_networks", Text, nullable=False, server_default=""),
 )
 
 tasks = Table(
@@ -258,4 +260,11 @@ agent_files = Table(
     Column("expires_at", Double),  # customer-given TTL
     Column("deleted_at", Double),
     Index("ix_agent_files_account_created", "account_id", "created_at", "id"),
+)
+
+console_signouts = Table(
+    "console_signouts",
+    metadata,
+    Column("sid", String(64), primary_key=True),  # a signed-out console session's id
+    Column("expires_at", Double, nullable=False, index=True),  # when its cookie would have expired
 )

@@ -10,6 +10,7 @@ import orjson
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dreamrelay.domain.catalog import DM_ACTIONS, DM_IMAGE_ACTIONS
 from dreamrelay.store import ledger
 from dreamrelay.store.schema import accounts, api_keys, tasks
 
@@ -125,8 +126,9 @@ async def account_tasks(
     conn: AsyncConnection, account_id: int, *, before: float | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
     """A customer's tasks, newest first, with what a thumbnail card needs from the task object."""
-    query = select(tasks.c.id, tasks.c.state, tasks.c.created_at, tasks.c.model, tasks.c.body).where(
-        tasks.c.account_id == account_id
+    columns = (tasks.c.id, tasks.c.state, tasks.c.created_at, tasks.c.model, tasks.c.body)
+    query = select(*columns, tasks.c.action, tasks.c.media).where(
+        tasks.c.account_id == account_id, tasks.c.deleted_at.is_(None)
     )
     if before is not None:
         query = query.where(tasks.c.created_at < before)
@@ -146,6 +148,14 @@ async def account_tasks(
                 "thumbnail": (obj.get("thumbnail") or {}).get("url"),
                 "duration": (obj.get("video_raw") or {}).get("duration"),
                 "failure_reason": obj.get("failure_reason"),
+                "kind": row.action if row.action in DM_ACTIONS else None,
+                "image": first_image(row.action, row.media),
             }
         )
     return cards
+
+
+def first_image(action: str, media: Any) -> str | None:
+    """Our URL path of a Photon task's picture (shown as the card's thumbnail)."""
+    images = media.get("images") if action in DM_IMAGE_ACTIONS and isinstance(media, dict) else None
+    return f"/media/{images[0]['key']}" if images else None

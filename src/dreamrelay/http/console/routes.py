@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from dreamrelay.domain.catalog import ASPECT_RATIOS, DURATIONS, MODELS, RESOLUTIONS
+from dreamrelay.domain.catalog import ASPECT_RATIOS, DM_ACTIONS, DURATIONS, MODELS, RESOLUTIONS
 from dreamrelay.domain.errors import (
     DreamRelayError,
     Forbidden,
@@ -41,19 +41,19 @@ from dreamrelay.http.console.web import (
     redirect,
     render,
     safe_next,
+    sign_out,
 )
 from dreamrelay.http.deps import describe, parse_body
 from dreamrelay.http.schemas.own import OwnSubmit
 from dreamrelay.ratelimit import NO_LIMIT, effective_limit
 from dreamrelay.services import admin, channel_admin, reads, submit
-from dreamrelay.services.auth import authenticate
+from dreamrelay.services.auth import authenticate, sign_in_attempt
 from dreamrelay.store import pricing
 from dreamrelay.store import tasks as task_store
 
 router = APIRouter(prefix=COOKIE_PATH, include_in_schema=False)
 
 HOME = {"admin": f"{COOKIE_PATH}/admin", "customer": f"{COOKIE_PATH}/me"}
-LOGIN_ATTEMPTS_PER_MINUTE = 20
 GRID_PAGE = 100
 EXPLORER_PAGE = 50
 STATES = queries.STATES
@@ -113,7 +113,7 @@ async def login(request: Request) -> Response:
     secret = form.get("secret")
     target = form.get("next")
     client = request.client.host if request.client else "?"
-    decision = await ctx.rt.limiter.hit(f"signin:{client}", LOGIN_ATTEMPTS_PER_MINUTE)
+    decision = await sign_in_attempt(ctx.rt, client)
     if not decision.allowed:
         return _login(ctx, error="login.too_many", status=429)
     if not secret:
@@ -153,8 +153,7 @@ async def _form_or_fresh_login(ctx: Ctx) -> Any:
 async def logout(request: Request) -> Response:
     ctx = await context(request)
     await checked_form(ctx)
-    ctx.drop_session = True
-    ctx.key = None
+    await sign_out(ctx)
     return redirect(ctx, f"{COOKIE_PATH}/login")
 
 
@@ -662,6 +661,8 @@ async def my_task(request: Request, task_id: str) -> Response:
         balance=balance,
         task=task,
         obj=orjson.loads(task.body),
+        image=queries.first_image(task.action, task.media),
+        kinds=DM_ACTIONS,
         ledger=ledger,
         deliveries=deliveries,
         call_list=snippets.for_task(_base(ctx), task_id),

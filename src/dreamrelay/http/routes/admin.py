@@ -5,9 +5,10 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
-from dreamrelay.domain.errors import InvalidApiKey, InvalidRequest
+from dreamrelay.domain.errors import InvalidApiKey, InvalidRequest, RateLimited
+from dreamrelay.domain.ranges import MAX_INT32_ID, MAX_TIMESTAMP
 from dreamrelay.http.deps import Limit, Offset, RuntimeDep, get_runtime, json_body_doc, parse_body
 from dreamrelay.http.schemas.admin import (
     AccountChange,
@@ -23,23 +24,36 @@ from dreamrelay.http.schemas.admin import (
     Replay,
 )
 from dreamrelay.services import admin, channel_admin, credit_codes
-from dreamrelay.services.auth import parse_bearer
+from dreamrelay.services.auth import parse_bearer, sign_in_attempt
 
 
 async def require_admin(request: Request) -> None:
+    """The admin token, throttled like the console sign-in: wrong tokens use up the client address's
+    attempts (shared with the console), and an address out of attempts gets 429 whatever it sends."""
     rt = get_runtime(request)
     try:
         token = parse_bearer(request.headers.get("authorization"))
     except InvalidApiKey as exc:
         raise InvalidApiKey(exc.message, code="invalid_admin_token") from exc
-    if not hmac.compare_digest(token.encode(), rt.admin_token.encode()):
+    right = hmac.compare_digest(token.encode(), rt.admin_token.encode())
+    decision = await sign_in_attempt(rt, request.client.host if request.client else "?", counts=not right)
+    if not decision.allowed:
+        raise RateLimited(
+            "too many wrong admin tokens from this address; try again later", headers=decision.headers()
+        )
+    if not right:
         raise InvalidApiKey("wrong admin token", code="invalid_admin_token")
 
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
-Since = Annotated[float | None, Query(description="Unix time, inclusive.")]
-Until = Annotated[float | None, Query(description="Unix time, exclusive.")]
+Since = Annotated[
+    float | None, Query(ge=0, le=MAX_TIMESTAMP, description="Unix time, inclusive (0 to 253402300799).")
+]
+Until = Annotated[
+    float | None, Query(ge=0, le=MAX_TIMESTAMP, description="Unix time, exclusive (0 to 253402300799).")
+]
+KeyId = Annotated[int, Path(ge=1, le=MAX_INT32_ID, description="The key's id (1 to 2^31-1).")]
 
 
 @router.get("/accounts", summary="List accounts")
@@ -113,7 +127,7 @@ async def create_key(request: Request, rt: RuntimeDep) -> dict[str, Any]:
 @router.patch(
     "/keys/{key_id}", openapi_extra=json_body_doc(KeyLimits), summary="Disable a key or set its limits"
 )
-async def update_key(request: Request, rt: RuntimeDep, key_id: int) -> dict[str, Any]:
+async def update_key(request: Request, rt: RuntimeDep, key_id: KeyId) -> dict[str, Any]:
     body = await parse_body(request, KeyLimits)
     return await admin.update_key(rt, key_id, body.model_dump(exclude_unset=True))
 
