@@ -163,6 +163,7 @@ def relay_env(data_dir: Path, port: int, **settings: str) -> dict[str, str]:
         "DREAMRELAY_PORT": str(port),
         "DREAMRELAY_SANDBOX_QUEUED_SECONDS": "0",
         "DREAMRELAY_SANDBOX_DREAMING_SECONDS": "0",
+        "DREAMRELAY_SANDBOX_KEY": SANDBOX_KEY,  # the same for a relay and a separate sandbox
         **HIGH_LIMITS,
     }
     env.update({f"DREAMRELAY_{name.upper()}": value for name, value in settings.items()})
