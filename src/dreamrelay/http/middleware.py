@@ -11,7 +11,7 @@ from urllib.parse import unquote_to_bytes
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dreamrelay import metrics
@@ -86,6 +86,7 @@ class ControlCharacters:
         from dreamrelay.http.errors import render  # errors imports nothing of ours back; kept local
 
         path: str = scope["path"]
+        response: Response
         if has_control(path):
             if path.startswith("/console"):
                 response = HTMLResponse("<!doctype html><title>404</title><h1>404 Not Found</h1>", 404)
