@@ -90,9 +90,10 @@ def _send(url: str, method: str, path: str, headers: dict[str, str], body: bytes
         given = [v for k, v in raw if k == b"x-request-id"]
         assert len(given) == 1 and len(given[0]) == 32, raw
         raw = [(k, v if k != b"x-request-id" else b"<new>") for k, v in raw]
-    # Seconds until the bucket is full again move with the clock between the two servers' turns.
-    reset = [int(v) for k, v in raw if k == b"x-ratelimit-reset"]
-    raw = [(k, v if k != b"x-ratelimit-reset" else b"<seconds>") for k, v in raw]
+    # Seconds until the bucket is full again (or has a token) move with the clock between the turns.
+    clocked = (b"x-ratelimit-reset", b"retry-after")
+    reset = [int(v) for k, v in raw if k in clocked]
+    raw = [(k, v if k not in clocked else b"<seconds>") for k, v in raw]
     answer = {"status": response.status_code, "headers": raw, "body": response.content, "metrics": moved}
     return {**answer, "reset": reset}
 
