@@ -19,14 +19,22 @@ IMAGE_WORDS = ("image", "image_edit", "generate_image", "reframe_image")
 class TaskLike(Protocol):
     """The columns a view needs; a `TaskRow` or a row selected with these names."""
 
-    id: str
-    state: Any
-    model: str
-    action: str
-    request: Any
-    media: Any
-    failure_reason: str | None
-    created_at: float
+    @property
+    def id(self) -> str: ...
+    @property
+    def state(self) -> Any: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def request(self) -> Any: ...
+    @property
+    def media(self) -> Any: ...
+    @property
+    def failure_reason(self) -> str | None: ...
+    @property
+    def created_at(self) -> float: ...
 
 
 @dataclass(frozen=True)
