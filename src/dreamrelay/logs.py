@@ -86,7 +86,7 @@ class _Context(logging.Filter):
         return True
 
 
-class JsonLines(OrjsonFormatter):  # type: ignore[misc]
+class JsonLines(OrjsonFormatter):
     """One JSON object per line: ts, level, logger, message, request_id, task_id, channel (+ exc)."""
 
     def __init__(self) -> None:

@@ -190,7 +190,7 @@ def _registry() -> CollectorRegistry:
     """Every process's samples in multiprocess mode, else this process's."""
     if os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return registry
     return REGISTRY
 
@@ -202,7 +202,7 @@ def render(snapshot: Iterable[Metric] = ()) -> tuple[bytes, str]:
         return generate_latest(_registry()), CONTENT_TYPE_LATEST
     registry = CollectorRegistry()
     if os.environ.get(MULTIPROC_ENV):
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry.register(_Everything())
     registry.register(Snapshot(families))

@@ -54,7 +54,7 @@ def value(values: dict[Sample, float], name: str, **labels: str) -> float:
 def wait_terminal(client: httpx.Client, task_id: str, timeout: float = 60) -> dict[str, object]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        task = client.get(f"/luma/generations/{task_id}").json()
+        task: dict[str, object] = client.get(f"/luma/generations/{task_id}").json()
         if task["state"] in ("completed", "failed"):
             return task
         time.sleep(0.1)

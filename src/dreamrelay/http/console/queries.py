@@ -6,11 +6,10 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dreamrelay.domain.catalog import DM_ACTIONS, DM_IMAGE_ACTIONS
+from dreamrelay.http.console.task_view import TaskView, task_view
 from dreamrelay.store import ledger
 from dreamrelay.store.schema import accounts, api_keys, tasks
 
@@ -123,39 +122,25 @@ async def dashboard(
 
 # ---- task lists ----------------------------------------------------------------------------------
 async def account_tasks(
-    conn: AsyncConnection, account_id: int, *, before: float | None = None, limit: int = 100
-) -> list[dict[str, Any]]:
-    """A customer's tasks, newest first, with what a thumbnail card needs from the task object."""
-    columns = (tasks.c.id, tasks.c.state, tasks.c.created_at, tasks.c.model, tasks.c.body)
-    query = select(*columns, tasks.c.action, tasks.c.media).where(
-        tasks.c.account_id == account_id, tasks.c.deleted_at.is_(None)
-    )
+    conn: AsyncConnection,
+    account_id: int,
+    media_base_url: str,
+    *,
+    before: float | None = None,
+    limit: int = 100,
+) -> list[TaskView]:
+    """A customer's tasks of every kind, newest first, as the grid shows them (read from the rows)."""
+    query = select(
+        tasks.c.id,
+        tasks.c.state,
+        tasks.c.created_at,
+        tasks.c.model,
+        tasks.c.action,
+        tasks.c.request,
+        tasks.c.media,
+        tasks.c.failure_reason,
+    ).where(tasks.c.account_id == account_id, tasks.c.deleted_at.is_(None))
     if before is not None:
         query = query.where(tasks.c.created_at < before)
     rows = await conn.execute(query.order_by(tasks.c.created_at.desc()).limit(limit))
-    cards = []
-    for row in rows:
-        obj = orjson.loads(bytes(row.body))
-        cards.append(
-            {
-                "id": row.id,
-                "state": row.state,
-                "created_at": row.created_at,
-                "model": row.model,
-                "prompt": obj["request"]["prompt"],
-                "aspect_ratio": obj["request"]["aspect_ratio"],
-                "video": (obj.get("video") or {}).get("url"),
-                "thumbnail": (obj.get("thumbnail") or {}).get("url"),
-                "duration": (obj.get("video_raw") or {}).get("duration"),
-                "failure_reason": obj.get("failure_reason"),
-                "kind": row.action if row.action in DM_ACTIONS else None,
-                "image": first_image(row.action, row.media),
-            }
-        )
-    return cards
-
-
-def first_image(action: str, media: Any) -> str | None:
-    """Our URL path of a Photon task's picture (shown as the card's thumbnail)."""
-    images = media.get("images") if action in DM_IMAGE_ACTIONS and isinstance(media, dict) else None
-    return f"/media/{images[0]['key']}" if images else None
+    return [task_view(row, media_base_url, customer=True) for row in rows]

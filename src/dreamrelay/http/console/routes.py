@@ -24,8 +24,9 @@ from dreamrelay.domain.errors import (
     RateLimited,
 )
 from dreamrelay.http import errors
-from dreamrelay.http.console import queries, snippets
+from dreamrelay.http.console import customer_keys, operator_codes, queries, snippets
 from dreamrelay.http.console.session import COOKIE_PATH, LANG_COOKIE, Session
+from dreamrelay.http.console.task_view import operator_view, task_view
 from dreamrelay.http.console.web import (
     ASSETS,
     LARGEST_NUMBER,
@@ -236,7 +237,9 @@ async def create_account(request: Request) -> Response:
     return redirect(ctx, _account_url(name), flash="flash.account_created")
 
 
-BLANK_KEY = dict.fromkeys(("name", "rpm", "max_in_flight", "batch_rpm", "spend_cap", "allowed_models"))
+BLANK_KEY = dict.fromkeys(
+    ("name", "rpm", "max_in_flight", "batch_rpm", "batch_envelope", "spend_cap", "allowed_models")
+)
 
 
 def _account_url(name: str) -> str:
@@ -293,6 +296,7 @@ def _key_settings(form: Any) -> dict[str, Any]:
         "rpm": form.optional_int("rpm"),
         "max_in_flight": form.optional_int("max_in_flight"),
         "batch_rpm": form.optional_int("batch_rpm"),
+        "batch_envelope": form.get("batch_envelope") or "bare",
         "spend_cap": form.optional_int("spend_cap"),
         "allowed_models": models or None,
     }
@@ -529,7 +533,7 @@ async def admin_task_page(request: Request, task_id: str) -> Response:
         ctx,
         "admin_task.html",
         task=info,
-        obj=info["object"],
+        view=operator_view(info, ctx.rt.media_base_url),
         took=_took(info),
         request_json=orjson.dumps(info["request"], option=orjson.OPT_INDENT_2).decode(),
     )
@@ -588,12 +592,22 @@ async def videos(request: Request) -> Response:
     assert ctx.key is not None
     before = _number(request.query_params.get("before"))
     async with ctx.rt.db.reader() as conn:
-        cards = await queries.account_tasks(conn, ctx.key.account_id, before=before, limit=GRID_PAGE)
+        cards = await queries.account_tasks(
+            conn, ctx.key.account_id, ctx.rt.media_base_url, before=before, limit=GRID_PAGE
+        )
         balance = await queries.balance(conn, ctx.key.account_id)
     older = None
     if len(cards) == GRID_PAGE:
-        older = f"{COOKIE_PATH}/me?" + urlencode({"before": repr(cards[-1]["created_at"])})
-    return render(ctx, "me_videos.html", cards=cards, balance=balance, older=older, paged=before is not None)
+        older = f"{COOKIE_PATH}/me?" + urlencode({"before": repr(cards[-1].created_at)})
+    return render(
+        ctx,
+        "me_videos.html",
+        cards=cards,
+        kinds=DM_ACTIONS,
+        balance=balance,
+        older=older,
+        paged=before is not None,
+    )
 
 
 @router.get("/me/playground")
@@ -660,8 +674,8 @@ async def my_task(request: Request, task_id: str) -> Response:
         "me_task.html",
         balance=balance,
         task=task,
+        view=task_view(task, ctx.rt.media_base_url, customer=True),
         obj=orjson.loads(task.body),
-        image=queries.first_image(task.action, task.media),
         kinds=DM_ACTIONS,
         ledger=ledger,
         deliveries=deliveries,
@@ -774,3 +788,8 @@ async def api_balance(request: Request) -> Response:
     """The header's balance, refreshed by the playground when a task ends."""
     ctx = await _json_caller(request, post=False)
     return json_response(ctx, orjson.dumps({"balance": await _balance(ctx)}))
+
+
+# Self-service (issue 16): the customer's keys and code redemption, the operator's credit codes.
+router.include_router(customer_keys.router)
+router.include_router(operator_codes.router)

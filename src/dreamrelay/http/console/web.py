@@ -104,6 +104,7 @@ ENV = jinja2.Environment(
     lstrip_blocks=True,
 )
 ENV.globals["static"] = static_url
+ENV.globals["has_key"] = has_key
 ENV.filters["when"] = lambda v: Markup(_when(v))
 ENV.filters["seconds"] = _seconds
 ENV.filters["credits"] = lambda v: f"{int(v):,}"
@@ -402,12 +403,14 @@ NAV = {
         ("nav.accounts", "/console/admin/accounts"),
         ("nav.channels", "/console/admin/channels"),
         ("nav.prices", "/console/admin/prices"),
+        ("nav.codes", "/console/admin/codes"),
         ("nav.tasks", "/console/admin/tasks"),
     ],
     "customer": [
         ("nav.videos", "/console/me"),
         ("nav.playground", "/console/me/playground"),
         ("nav.billing", "/console/me/billing"),
+        ("nav.keys", "/console/me/keys"),
         ("nav.callbacks", "/console/me/callbacks"),
         ("nav.api", "/console/me/api"),
     ],

@@ -1,0 +1,121 @@
+"""The customer's own keys and credit-code redemption in the console (thin pages over the services
+the /account API uses: services/account_keys.py and services/credit_codes.py)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from dreamrelay.domain.catalog import MODELS
+from dreamrelay.domain.errors import DreamRelayError
+from dreamrelay.http.console import queries
+from dreamrelay.http.console.session import COOKIE_PATH
+from dreamrelay.http.console.web import (
+    Ctx,
+    Form,
+    FormError,
+    checked_form,
+    context,
+    error_page,
+    page,
+    redirect,
+    render,
+)
+from dreamrelay.services import account_keys, credit_codes
+
+router = APIRouter(prefix="/me")  # under the console router, whose prefix is /console
+
+KEYS_URL = f"{COOKIE_PATH}/me/keys"
+BLANK_KEY = dict.fromkeys(("name", "rpm", "max_in_flight", "batch_rpm", "spend_cap", "allowed_models"))
+MAX_EXPIRY_DAYS = 3650
+
+
+def _key_settings(form: Form) -> dict[str, Any]:
+    """The limits the form gives; empty fields are left out (the service inherits them)."""
+    models = [m for m in form.getlist("allowed_models") if m]
+    values: dict[str, Any] = {"name": form.get("name") or None, "allowed_models": models or None}
+    for name in ("rpm", "max_in_flight", "batch_rpm", "spend_cap"):
+        values[name] = form.optional_int(name)
+    return {k: v for k, v in values.items() if v is not None}
+
+
+async def _keys_page(ctx: Ctx, *, new_key: dict[str, Any] | None = None) -> Response:
+    assert ctx.key is not None
+    account = ctx.key.account_id
+    async with ctx.rt.db.reader() as conn:
+        balance = await queries.balance(conn, account)
+    return render(
+        ctx,
+        "me_keys.html",
+        keys=await account_keys.list_keys(ctx.rt, ctx.caller),
+        cap=await account_keys.key_cap(ctx.rt, account),
+        new_key=new_key,
+        models=list(MODELS),
+        blank_key=BLANK_KEY,
+        balance=balance,
+    )
+
+
+@router.get("/keys")
+@page
+async def keys_page(request: Request) -> Response:
+    return await _keys_page(await context(request, "customer"))
+
+
+@router.post("/keys")
+@page
+async def create_key(request: Request) -> Response:
+    ctx = await context(request, "customer")
+    form = await checked_form(ctx)
+    try:
+        # Fields left empty are inherited from the signed-in key (the service's rule).
+        settings = _key_settings(form)
+        days = form.optional_int("expires_days")
+        if days is not None:
+            if not 1 <= days <= MAX_EXPIRY_DAYS:
+                raise FormError("expires_days")
+            settings["expires_at"] = time.time() + days * 86400
+        created = await account_keys.create_key(ctx.rt, ctx.caller, settings)
+    except FormError:
+        return redirect(ctx, KEYS_URL, error="error.number")
+    except DreamRelayError as exc:
+        return redirect(ctx, KEYS_URL, error=exc)
+    # The key itself is in this one answer only (never stored, never in a URL or a cookie).
+    return await _keys_page(ctx, new_key=created)
+
+
+@router.post("/keys/{key_id}")
+@page
+async def change_key(request: Request, key_id: str) -> Response:
+    ctx = await context(request, "customer")
+    form = await checked_form(ctx)
+    if not key_id.isdigit() or len(key_id) > 9:
+        return error_page(ctx, 404, "error.not_found")
+    action = form.get("action")
+    try:
+        if action == "delete":
+            await account_keys.delete_key(ctx.rt, ctx.caller, int(key_id))
+            return redirect(ctx, KEYS_URL, flash="flash.key_removed")
+        if action not in ("disable", "enable"):
+            return redirect(ctx, KEYS_URL, error="error.invalid_request")
+        await account_keys.update_key(ctx.rt, ctx.caller, int(key_id), {"disabled": action == "disable"})
+    except DreamRelayError as exc:
+        return redirect(ctx, KEYS_URL, error=exc)
+    return redirect(ctx, KEYS_URL, flash="flash.key_updated")
+
+
+@router.post("/redeem")
+@page
+async def redeem(request: Request) -> Response:
+    ctx = await context(request, "customer")
+    form = await checked_form(ctx)
+    back = f"{COOKIE_PATH}/me/billing"
+    client = ctx.request.client.host if ctx.request.client else "?"
+    try:
+        await credit_codes.redeem(ctx.rt, ctx.caller, form.get("code"), client_ip=client)
+    except DreamRelayError as exc:
+        return redirect(ctx, back, error=exc)
+    return redirect(ctx, back, flash="flash.redeemed")
