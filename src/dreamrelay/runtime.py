@@ -143,7 +143,7 @@ class Runtime:
         if family == "agents":
             if channel.kind == "sandbox":
                 return AgentsUpstream(
-                    self.upstream_session, self.settings.sandbox_agents_url, self.settings.sandbox_key
+                    self.upstream_session, self.settings.sandbox_agents_url, self.sandbox_key
                 )
             if channel.kind == "luma-agents":
                 return AgentsUpstream(

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     lease_seconds: float = 60.0  # claimed work is kept by a heartbeat every third of this
     shutdown_grace_seconds: float = 30.0  # on SIGTERM, work in hand may finish this long, then is released
     task_deadline_seconds: float = 3600.0
+    # Longest a synchronous answer (POST /luma/generations_sync, AceData's POST /luma/videos without
+    # `async` or `callback_url`) holds the connection before answering with the task as it stands.
+    sync_wait_seconds: float = Field(default=300.0, ge=0, le=1800)
     channel_failure_threshold: int = 5  # failures in a row before a channel is benched
     channel_bench_seconds: float = 60.0  # then it is tried again (one success restores it)
     upstream_timeout_seconds: float = 30.0
@@ -139,6 +142,15 @@ class Settings(BaseSettings):
     @property
     def resolved_public_url(self) -> str:
         return (self.public_url or self.loopback_url).rstrip("/")
+
+    @property
+    def relay_urls(self) -> tuple[str, ...]:
+        """Where this relay's own URLs lead: itself, and its bucket when /media redirects there (what
+        the sandbox may reach although private)."""
+        urls = [self.loopback_url, self.resolved_public_url]
+        if self.media_serve == "presign":
+            urls += [u for u in (self.media_presign_endpoint, self.media_endpoint) if u]
+        return tuple(urls)
 
     @property
     def sandbox_base_url(self) -> str:

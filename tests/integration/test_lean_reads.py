@@ -121,6 +121,7 @@ def test_lean_paths_answer_what_the_framework_answers(tmp_path: Path) -> None:
             their_id = theirs.json()["id"]
             wait_for(client, their_id, {"completed"})
         _settle(lean.url)
+        enveloped = lean.new_key("newapi", balance=0, batch_envelope="newapi")
         unknown = str(uuid.uuid4())
         auth = {"Authorization": f"Bearer {key}"}
 
@@ -164,6 +165,7 @@ def test_lean_paths_answer_what_the_framework_answers(tmp_path: Path) -> None:
             ("GET", f"/agents/v1/generations/{unknown}", auth, None),
             ("GET", f"/agents/v1/generations/{agents_id}", {}, None),
             ("POST", "/luma/tasks", auth, batch([agents_id, task_id])),
+            ("POST", "/luma/tasks", {"Authorization": f"Bearer {enveloped}"}, batch([task_id, unknown])),
         ]
         # Limits: the same key hits its own bucket on each server (each has its own memory limiter).
         cases += [("POST", "/luma/tasks", {"Authorization": f"Bearer {capped}"}, batch([]))] * 2
@@ -184,4 +186,4 @@ def test_lean_paths_answer_what_the_framework_answers(tmp_path: Path) -> None:
         assert statuses[:5] == [200, 200, 200, 200, 200]
         assert statuses[-8:] == [200, 200, 404, 429, 200, 200, 429, 404]
         assert {400, 401, 404} <= set(statuses)
-        assert statuses[-13:-8] == [404, 404, 404, 401, 200]
+        assert statuses[-14:-8] == [404, 404, 404, 401, 200, 200]

@@ -22,7 +22,18 @@ from dreamrelay.http.middleware import (
     RequestId,
     TrailingSlash,
 )
-from dreamrelay.http.routes import account, admin, agents, kling, luma, media, official, ops, upstream
+from dreamrelay.http.routes import (
+    account,
+    acedata,
+    admin,
+    agents,
+    kling,
+    luma,
+    media,
+    official,
+    ops,
+    upstream,
+)
 from dreamrelay.runtime import Runtime
 from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
 from dreamrelay.settings import Settings
@@ -44,7 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
                 api_key=rt.sandbox_key,
                 queued_seconds=settings.sandbox_queued_seconds,
                 dreaming_seconds=settings.sandbox_dreaming_seconds,
-                relay_urls=(settings.loopback_url, settings.resolved_public_url),
+                relay_urls=settings.relay_urls,
                 loopback_only=True,
             )
         )
@@ -79,6 +90,7 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app)
     openapi.install(app)
     app.include_router(luma.router)
+    app.include_router(acedata.router)
     app.include_router(official.router)
     app.include_router(kling.router)
     app.include_router(agents.router)

@@ -146,7 +146,7 @@ class LeanReads:
                     shown = exc.headers
                     raise
                 if route == BATCH_ROUTE:
-                    body = await reads.batch_bodies(rt, caller, ids)
+                    body = await reads.batch_answer(rt, caller, ids)
                 elif route == OWN_GET_ROUTE:
                     body = await reads.get_body(rt, caller, task_id)
                 elif route == OFFICIAL_GET_ROUTE:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dreamrelay.domain.failures import public_reason
 from dreamrelay.domain.states import TaskState, check_transition
-from dreamrelay.formats import agents, kling, official
+from dreamrelay.formats import acedata, agents, kling, official
 from dreamrelay.formats.own import encode_task
 from dreamrelay.store import ledger, outbox
 from dreamrelay.store import tasks as task_store
@@ -18,6 +18,7 @@ from dreamrelay.store.engine import after_commit
 from dreamrelay.store.tasks import TaskRow
 
 OFFICIAL_FORMAT = "official"
+ACEDATA_FORMAT = "acedata"
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ def callback_payload(task: TaskRow, media_base_url: str) -> bytes:
         return task.body
     if task.api_format == OFFICIAL_FORMAT:
         return official.encode_generation(task, media_base_url)
+    if task.api_format == ACEDATA_FORMAT:
+        return acedata.encode_result(task, media_base_url)
     return task.body
 
 

@@ -237,7 +237,9 @@ async def create_account(request: Request) -> Response:
     return redirect(ctx, _account_url(name), flash="flash.account_created")
 
 
-BLANK_KEY = dict.fromkeys(("name", "rpm", "max_in_flight", "batch_rpm", "spend_cap", "allowed_models"))
+BLANK_KEY = dict.fromkeys(
+    ("name", "rpm", "max_in_flight", "batch_rpm", "batch_envelope", "spend_cap", "allowed_models")
+)
 
 
 def _account_url(name: str) -> str:
@@ -294,6 +296,7 @@ def _key_settings(form: Any) -> dict[str, Any]:
         "rpm": form.optional_int("rpm"),
         "max_in_flight": form.optional_int("max_in_flight"),
         "batch_rpm": form.optional_int("batch_rpm"),
+        "batch_envelope": form.get("batch_envelope") or "bare",
         "spend_cap": form.optional_int("spend_cap"),
         "allowed_models": models or None,
     }
