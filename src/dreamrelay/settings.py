@@ -143,6 +143,15 @@ class Settings(BaseSettings):
         return (self.public_url or self.loopback_url).rstrip("/")
 
     @property
+    def relay_urls(self) -> tuple[str, ...]:
+        """Where this relay's own URLs lead: itself, and its bucket when /media redirects there (what
+        the sandbox may reach although private)."""
+        urls = [self.loopback_url, self.resolved_public_url]
+        if self.media_serve == "presign":
+            urls += [u for u in (self.media_presign_endpoint, self.media_endpoint) if u]
+        return tuple(urls)
+
+    @property
     def sandbox_base_url(self) -> str:
         return (self.sandbox_url or f"{self.loopback_url}/sandbox/dream-machine/v1").rstrip("/")
 

@@ -54,7 +54,7 @@ def create_app(settings: Settings) -> FastAPI:
                 api_key=rt.sandbox_key,
                 queued_seconds=settings.sandbox_queued_seconds,
                 dreaming_seconds=settings.sandbox_dreaming_seconds,
-                relay_urls=(settings.loopback_url, settings.resolved_public_url),
+                relay_urls=settings.relay_urls,
                 loopback_only=True,
             )
         )
