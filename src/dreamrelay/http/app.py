@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from dreamrelay import __version__, logs, metrics, tracing
 from dreamrelay.http import errors, openapi
 from dreamrelay.http.console import routes as console
+from dreamrelay.http.lean import LeanReads
 from dreamrelay.http.middleware import (
     BodyLimit,
     ClientCORS,
@@ -107,6 +108,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(ClientCORS, origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()])
     app.add_middleware(RequestId)
     app.add_middleware(Metrics)
+    if settings.lean_reads:  # the hottest reads skip the middleware below it and the framework
+        app.add_middleware(LeanReads, rt=rt, max_body_bytes=settings.max_body_bytes)
     if tracing.setup():
         app.add_middleware(tracing.asgi_middleware())
     # Keep this the last add_middleware (= the outermost layer): `/x/` is served as `/x` before any

@@ -14,7 +14,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from dreamrelay.domain.catalog import ASPECT_RATIOS, DM_ACTIONS, DURATIONS, MODELS, RESOLUTIONS
+from dreamrelay.domain.catalog import (
+    ASPECT_RATIOS,
+    DM_ACTIONS,
+    DURATIONS,
+    MODELS,
+    PHOTON_MODELS,
+    RAY32_RESOLUTIONS,
+    RESOLUTIONS,
+    SOURCE_DURATION_BUCKETS,
+    UNI_MODELS,
+)
 from dreamrelay.domain.errors import (
     DreamRelayError,
     Forbidden,
@@ -22,6 +32,7 @@ from dreamrelay.domain.errors import (
     InvalidRequest,
     NotFound,
     RateLimited,
+    TaskNotFound,
 )
 from dreamrelay.http import errors
 from dreamrelay.http.console import customer_keys, operator_codes, queries, snippets
@@ -44,10 +55,11 @@ from dreamrelay.http.console.web import (
     safe_next,
     sign_out,
 )
-from dreamrelay.http.deps import describe, parse_body
+from dreamrelay.http.deps import describe, parse_body, read_json
+from dreamrelay.http.schemas.agents import GenerationCreate as AgentsCreate
 from dreamrelay.http.schemas.own import OwnSubmit
 from dreamrelay.ratelimit import NO_LIMIT, effective_limit
-from dreamrelay.services import admin, channel_admin, reads, submit
+from dreamrelay.services import admin, agents, channel_admin, reads, submit
 from dreamrelay.services.auth import authenticate, sign_in_attempt
 from dreamrelay.store import pricing
 from dreamrelay.store import tasks as task_store
@@ -354,9 +366,9 @@ async def prices_page(request: Request) -> Response:
         ctx,
         "admin_prices.html",
         prices=rows,
-        models=[*MODELS, pricing.WILDCARD],
-        resolutions=[pricing.WILDCARD, *RESOLUTIONS],
-        durations=[pricing.WILDCARD, *DURATIONS],
+        models=[*MODELS, *PHOTON_MODELS, pricing.WILDCARD],
+        resolutions=[pricing.WILDCARD, *dict.fromkeys((*RAY32_RESOLUTIONS, *RESOLUTIONS))],
+        durations=[pricing.WILDCARD, *dict.fromkeys((*DURATIONS, *(b for b, _ in SOURCE_DURATION_BUCKETS)))],
         actions=list(admin.PRICE_ACTIONS),
     )
 
@@ -619,10 +631,11 @@ async def playground(request: Request) -> Response:
         ctx,
         "me_playground.html",
         balance=await _balance(ctx),
-        models=list(MODELS),
+        # Videos (Ray 2, Ray 3.2) and Uni-1 images (made through the Agents API).
+        models=[*MODELS, *UNI_MODELS],
         default_model=ctx.rt.settings.default_model,
         ratios=ASPECT_RATIOS,
-        resolutions=RESOLUTIONS,
+        resolutions=list(dict.fromkeys((*RAY32_RESOLUTIONS, *RESOLUTIONS))),
         durations=DURATIONS,
         example=example,
         base=_base(ctx),
@@ -645,6 +658,10 @@ async def playground_submit(request: Request) -> Response:
         "loop": form.get("loop") == "on",
     }
     try:
+        if fields["model_name"] in UNI_MODELS:
+            await _spend(ctx)
+            task = await _uni_image(ctx, fields)
+            return redirect(ctx, f"{COOKIE_PATH}/me/tasks/{task.id}", flash="flash.submitted")
         checked = OwnSubmit.model_validate({k: v for k, v in fields.items() if v is not None})
         await _spend(ctx)
         task = await submit.submit(ctx.rt, ctx.caller, checked.to_input())
@@ -770,16 +787,33 @@ async def _spend(ctx: Ctx) -> None:
 @page
 async def api_submit(request: Request) -> Response:
     ctx = await _json_caller(request, post=True)
+    given = await read_json(request)
+    if isinstance(given, dict) and given.get("model_name") in UNI_MODELS:
+        return json_response(ctx, (await _uni_image(ctx, given)).body)
     body = await parse_body(request, OwnSubmit)
     task = await submit.submit(ctx.rt, ctx.caller, body.to_input())
     return json_response(ctx, task.body)
+
+
+async def _uni_image(ctx: Ctx, given: dict[str, Any]) -> Any:
+    """A playground prompt for Uni-1: an Agents API image generation of the signed-in key."""
+    ratio = given.get("aspect_ratio")
+    fields = {"prompt": given.get("user_prompt"), "type": "image", "model": given.get("model_name")}
+    try:
+        body = AgentsCreate.model_validate({**fields, **({"aspect_ratio": ratio} if ratio else {})})
+    except ValidationError as exc:
+        raise InvalidRequest(describe(exc)) from exc
+    return await agents.create(ctx.rt, ctx.caller, body, None)
 
 
 @router.get("/me/api/generations/{task_id}")
 @page
 async def api_task(request: Request, task_id: str) -> Response:
     ctx = await _json_caller(request, post=False)
-    return json_response(ctx, await reads.get_body(ctx.rt, ctx.caller, task_id))
+    try:
+        return json_response(ctx, await reads.get_body(ctx.rt, ctx.caller, task_id))
+    except TaskNotFound:  # a Uni-1 image of the playground is an Agents API generation
+        return json_response(ctx, (await reads.get_agents_task(ctx.rt, ctx.caller, task_id)).body)
 
 
 @router.get("/me/api/balance")
