@@ -16,11 +16,12 @@ import httpx
 from dreamrelay.http.console.i18n import EN, MISSING_MARK, ZH
 from dreamrelay.services.bootstrap import ensure_admin_token
 from tests.conftest import Relay, make_settings, start_relay
+from tests.support.paths import REPO
 from tests.support.receiver import running_receiver
 from tests.test_callbacks import callback_settings, wait_settled
 from tests.test_callbacks import submit as submit_with_hook
 
-CONSOLE = Path(__file__).resolve().parents[1] / "src" / "dreamrelay" / "http" / "console"
+CONSOLE = REPO / "src" / "dreamrelay" / "http" / "console"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 # Words that are the same in every language: names, code, units.
 UNTRANSLATED_OK = {

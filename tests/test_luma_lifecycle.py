@@ -14,10 +14,11 @@ import pytest
 
 from tests.conftest import Relay, make_settings, start_relay
 from tests.support.media import decode_mp4, mean_abs_diff, open_jpeg, picture
+from tests.support.paths import SHARED
 
 pytestmark = pytest.mark.both_stores
 
-SEED_RESPONSE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "seed-batch-response.json"
+SEED_RESPONSE = SHARED / "fixtures" / "seed-batch-response.json"
 TOP_KEYS = [
     "artifact",
     "created_at",

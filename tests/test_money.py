@@ -137,17 +137,14 @@ def test_a_terminal_update_applied_twice_or_by_two_workers_settles_once(tmp_path
                     "last_frame": {"key": "l", "width": 1, "height": 1},
                 }
                 for _ in range(2):
-                    async with rt.db.transaction() as conn:
-                        completed.append(
-                            await lifecycle.update(
-                                conn,
-                                done_task,
-                                rt.media_base_url,
-                                state=TaskState.COMPLETED,
-                                media=media,
-                                lease_owner="worker-a",
-                            )
+                    completed.append(
+                        await lifecycle.transition(
+                            rt,
+                            done_task,
+                            lifecycle.Change(state=TaskState.COMPLETED, media=media),
+                            lease_owner="worker-a",
                         )
+                    )
                 # Even a writer that skips the version check cannot settle twice: the database refuses.
                 with pytest.raises(IntegrityError):
                     async with rt.db.transaction() as conn:

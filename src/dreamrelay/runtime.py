@@ -10,22 +10,21 @@ from types import TracebackType
 import aiohttp
 from redis.asyncio import Redis
 
+from dreamrelay.body_cache import BodyCache
+from dreamrelay.domain.catalog import VIDEO
+from dreamrelay.domain.channel import Channel
+from dreamrelay.domain.timings import Durations
 from dreamrelay.locks import KeyedLocks
 from dreamrelay.media.storage import LocalStorage, S3Storage, Storage
 from dreamrelay.netguard import URLPolicy, guarded_session
 from dreamrelay.ratelimit import RateLimiter, create_rate_limiter
 from dreamrelay.services.auth import KeyCache
-from dreamrelay.services.body_cache import BodyCache
 from dreamrelay.services.bootstrap import ensure_admin_token
-from dreamrelay.services.poll_schedule import Durations
 from dreamrelay.settings import Settings
 from dreamrelay.shared_state import connect_redis, create_generations
-from dreamrelay.store.channels import Channel
 from dreamrelay.store.engine import Database
+from dreamrelay.upstreams import kinds
 from dreamrelay.upstreams.base import Upstream
-from dreamrelay.upstreams.kling import KlingUpstream
-from dreamrelay.upstreams.luma import LumaUpstream
-from dreamrelay.upstreams.relay import RelayUpstream
 
 INSTANCE_HEADER = "DreamRelay-Instance"
 MEDIA_COPIES_AT_ONCE = 2
@@ -101,32 +100,9 @@ class Runtime:
         """Whether tasks sent through `upstream` get our callback URL (polling stays the safety net)."""
         return self.settings.upstream_callbacks and upstream.takes_callbacks
 
-    def upstream_for(self, channel: Channel, *, images: bool = False) -> Upstream:
-        """The adapter that speaks to `channel` for video tasks, or for image tasks with `images`."""
-        timeout = self.settings.upstream_timeout_seconds
-        if images:
-            if channel.kind == "sandbox":
-                return KlingUpstream(
-                    self.upstream_session, self.settings.sandbox_kling_url, self.settings.sandbox_key
-                )
-            if channel.kind == "kling":
-                return KlingUpstream(
-                    self.upstream_session, channel.base_url, channel.secret_key, timeout_seconds=timeout
-                )
-            raise ValueError(f"channel kind {channel.kind!r} makes no images")
-        if channel.kind == "sandbox":
-            return LumaUpstream(
-                self.upstream_session, self.settings.sandbox_base_url, self.settings.sandbox_key
-            )
-        if channel.kind == "luma":
-            return LumaUpstream(
-                self.upstream_session, channel.base_url, channel.secret_key, timeout_seconds=timeout
-            )
-        if channel.kind == "relay":
-            return RelayUpstream(
-                self.upstream_session, channel.base_url, channel.secret_key, timeout_seconds=timeout
-            )
-        raise ValueError(f"channel kind {channel.kind!r} is not supported yet")
+    def upstream_for(self, channel: Channel, capability: str = VIDEO) -> Upstream:
+        """The adapter that makes `capability` (videos by default) through `channel` (upstreams/kinds.py)."""
+        return kinds.adapter(self.upstream_session, self.settings, channel, capability)
 
     async def close(self) -> None:
         if self.background:

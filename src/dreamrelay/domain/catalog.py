@@ -42,3 +42,12 @@ IMAGE_ASPECT_RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4", "3:2", "2:3")
 IMAGE_PROMPT_MAX_CHARS = 500
 IMAGE_NEGATIVE_PROMPT_MAX_CHARS = 200
 IMAGE_COUNT_MAX = 9
+
+# What a channel kind can make (upstreams/kinds.py); every model needs one of them.
+VIDEO = "video"
+IMAGE = "image"
+
+
+def capability(model: str) -> str:
+    """What a channel must make to serve `model`."""
+    return IMAGE if model in IMAGE_MODELS else VIDEO

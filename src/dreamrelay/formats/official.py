@@ -8,8 +8,8 @@ import orjson
 
 from dreamrelay.domain.catalog import MODELS
 from dreamrelay.domain.states import TaskState
+from dreamrelay.domain.task import Task
 from dreamrelay.formats.own import iso_millis
-from dreamrelay.store.tasks import TaskRow
 
 STATES = {
     TaskState.PENDING: "queued",
@@ -24,7 +24,7 @@ def official_model(model: str) -> str:
     return spec.official if spec else model
 
 
-def generation(task: TaskRow, media_base_url: str) -> dict[str, Any]:
+def generation(task: Task, media_base_url: str) -> dict[str, Any]:
     media = task.media if task.state is TaskState.COMPLETED else None
     return {
         "id": task.id,
@@ -42,11 +42,11 @@ def generation(task: TaskRow, media_base_url: str) -> dict[str, Any]:
     }
 
 
-def encode_generation(task: TaskRow, media_base_url: str) -> bytes:
+def encode_generation(task: Task, media_base_url: str) -> bytes:
     return orjson.dumps(generation(task, media_base_url))
 
 
-def encode_list(tasks: list[TaskRow], media_base_url: str, *, limit: int, offset: int, more: bool) -> bytes:
+def encode_list(tasks: list[Task], media_base_url: str, *, limit: int, offset: int, more: bool) -> bytes:
     return orjson.dumps(
         {
             "generations": [generation(t, media_base_url) for t in tasks],
@@ -58,7 +58,7 @@ def encode_list(tasks: list[TaskRow], media_base_url: str, *, limit: int, offset
     )
 
 
-def _request(task: TaskRow) -> dict[str, Any]:
+def _request(task: Task) -> dict[str, Any]:
     """The create request echoed back; image keyframes show our stored copies."""
     request = task.request
     echo: dict[str, Any] = {

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import anyio
 
-from dreamrelay import metrics
 from dreamrelay.domain.states import TaskState, can_move
+from dreamrelay.domain.task import Task
+from dreamrelay.domain.timings import FINISHING_RECHECK_SECONDS, STORAGE_RETRY_SECONDS, error_delay, task_kind
 from dreamrelay.media import probe
 from dreamrelay.media.storage import StorageError
-from dreamrelay.services import lifecycle, poll_schedule
-from dreamrelay.services.submit import DISPATCH_GRACE_SECONDS
-from dreamrelay.store.tasks import TaskRow
+from dreamrelay.services import lifecycle
+from dreamrelay.services.lifecycle import Change
 from dreamrelay.upstreams.base import UpstreamStatus
 
 if TYPE_CHECKING:
@@ -27,8 +27,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_VIDEO_BYTES = 2 * 1024**3
-STORAGE_RETRY_SECONDS = 15.0  # our media storage failed: ask upstream (and try storing) again then
-FINISHING_RECHECK_SECONDS = 5.0  # a poll found this media being copied already: look again then
 MAX_IMAGE_BYTES = 50 * 1024**2
 
 
@@ -36,24 +34,9 @@ class MediaCopyError(Exception):
     """Upstream said completed but its media could not be fetched or read (retried later)."""
 
 
-def task_kind(task: TaskRow) -> tuple[object, ...]:
-    """Tasks of one kind on one channel take about as long as each other."""
-    request = task.request
-    return (task.channel_id, task.model, request.get("resolution"), request.get("duration"))
-
-
-def next_poll_delay(rt: Runtime, task: TaskRow, now: float) -> float:
-    return poll_schedule.delay(now - task.created_at, rt.durations.expected(task_kind(task)))
-
-
-def error_delay(errors: int, base_seconds: float) -> float:
-    """After a failed poll: base·2^n, at most a minute."""
-    return float(min(base_seconds * 2**errors, 60.0))
-
-
 async def apply_status(
-    rt: Runtime, task: TaskRow, status: UpstreamStatus, owner: str | None, *, poll_floor: float = 0.0
-) -> TaskRow | None:
+    rt: Runtime, task: Task, status: UpstreamStatus, owner: str | None, *, poll_floor: float = 0.0
+) -> Task | None:
     """Apply what upstream says. `owner` is the lease holder (None for an upstream callback)."""
     now = time.time()
     if status.state is TaskState.COMPLETED:
@@ -69,23 +52,21 @@ async def apply_status(
             rt.finishing.discard(task.id)
     if status.state is TaskState.FAILED:
         reason = status.failure_reason or "upstream reported a failure without a reason"
-        return await _write(rt, task, owner, state=TaskState.FAILED, failure_reason=reason)
+        return await _write(rt, task, owner, Change(state=TaskState.FAILED, failure_reason=reason))
     polled = owner is not None  # a lease holder polled; None means upstream called us back
-    return await _write(
-        rt,
-        task,
-        owner,
-        state=status.state if can_move(task.state, status.state) else task.state,
+    change = Change(
+        state=status.state if can_move(task.state, status.state) else None,
         upstream_state=status.raw_state,
         poll_count=task.poll_count + int(polled),
         poll_errors=0,
-        next_poll_at=now + max(next_poll_delay(rt, task, now), poll_floor),
+        next_poll_at=now + max(rt.durations.next_poll_delay(task, now), poll_floor),
     )
+    return await _write(rt, task, owner, change)
 
 
 async def _finish(
-    rt: Runtime, task: TaskRow, status: UpstreamStatus, owner: str | None, now: float
-) -> TaskRow | None:
+    rt: Runtime, task: Task, status: UpstreamStatus, owner: str | None, now: float
+) -> Task | None:
     """Copy the finished media into our storage, then mark the task completed."""
     try:
         if task.is_image:
@@ -99,64 +80,47 @@ async def _finish(
         # Our storage is down, not upstream: wait without counting it against the task (its
         # deadline still applies).
         log.error("task %s: media storage failed, trying again later: %s", task.id, exc)
-        return await _write(rt, task, owner, next_poll_at=now + STORAGE_RETRY_SECONDS)
+        return await _write(rt, task, owner, Change(next_poll_at=now + STORAGE_RETRY_SECONDS))
     rt.durations.note(task_kind(task), now - task.created_at)
-    return await _write(
-        rt, task, owner, state=TaskState.COMPLETED, media=media, upstream_state=status.raw_state
-    )
+    change = Change(state=TaskState.COMPLETED, media=media, upstream_state=status.raw_state)
+    return await _write(rt, task, owner, change)
 
 
-async def postpone(rt: Runtime, task: TaskRow, owner: str, seconds: float) -> TaskRow | None:
+async def postpone(rt: Runtime, task: Task, owner: str, seconds: float) -> Task | None:
     """Upstream asked us to slow down: ask again later, without counting it against the task."""
-    return await _write(rt, task, owner, next_poll_at=time.time() + seconds)
+    return await _write(rt, task, owner, Change(next_poll_at=time.time() + seconds))
 
 
-async def reschedule(rt: Runtime, task: TaskRow, owner: str | None, *, errors: int) -> TaskRow | None:
+async def reschedule(rt: Runtime, task: Task, owner: str | None, *, errors: int) -> Task | None:
     if errors >= rt.settings.poll_error_limit:
         return await fail(rt, task, owner, "upstream stopped answering for this task")
     now = time.time()
-    return await _write(
-        rt,
-        task,
-        owner,
+    change = Change(
         poll_count=task.poll_count + 1,
         poll_errors=errors,
         next_poll_at=now + error_delay(errors, rt.settings.poll_error_base_seconds),
     )
+    return await _write(rt, task, owner, change)
 
 
-async def fail(rt: Runtime, task: TaskRow, owner: str, reason: str) -> TaskRow | None:
-    return await _write(rt, task, owner, state=TaskState.FAILED, failure_reason=reason)
+async def fail(rt: Runtime, task: Task, owner: str | None, reason: str) -> Task | None:
+    return await _write(rt, task, owner, Change(state=TaskState.FAILED, failure_reason=reason))
 
 
-def overdue_reason(task: TaskRow, now: float) -> str | None:
-    """Why a leased task should end now without asking upstream, if it should."""
-    if task.upstream_id is None and now - task.created_at >= DISPATCH_GRACE_SECONDS:
-        return "the submission to upstream was interrupted"
-    if now >= task.deadline_at:
-        return f"timed out: no result within {int(task.deadline_at - task.created_at)} s"
-    return None
-
-
-async def _write(rt: Runtime, task: TaskRow, owner: str | None, **values: Any) -> TaskRow | None:
-    async with rt.db.transaction() as conn:
-        updated = await lifecycle.update(conn, task, rt.media_base_url, lease_owner=owner, **values)
-    if updated is not None and updated.callback_url:
-        rt.wake_deliverer.set()
-    if updated is not None and updated.state.is_terminal and not task.state.is_terminal:
-        metrics.TASKS_FINISHED.labels(updated.state.value).inc()
+async def _write(rt: Runtime, task: Task, owner: str | None, change: Change) -> Task | None:
+    updated = await lifecycle.transition(rt, task, change, lease_owner=owner)
     if updated is None:
         log.info("task %s changed under us (lease lost or raced); dropping this result", task.id)
     return updated
 
 
-async def copy_media(rt: Runtime, task: TaskRow, video_url: str) -> dict[str, Any]:
+async def copy_media(rt: Runtime, task: Task, video_url: str) -> dict[str, Any]:
     """Download the video, probe it, cut thumbnail and last frame; store all three as ours."""
     async with rt.media_copies:
         return await _copy_media(rt, task, video_url)
 
 
-async def _copy_media(rt: Runtime, task: TaskRow, video_url: str) -> dict[str, Any]:
+async def _copy_media(rt: Runtime, task: Task, video_url: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="dreamrelay-") as tmp:
         video_path = Path(tmp) / "video.mp4"
         await _download(rt.upstream_session, video_url, video_path)
@@ -177,7 +141,7 @@ async def _copy_media(rt: Runtime, task: TaskRow, video_url: str) -> dict[str, A
     }
 
 
-async def copy_images(rt: Runtime, task: TaskRow, urls: Sequence[str]) -> dict[str, Any]:
+async def copy_images(rt: Runtime, task: Task, urls: Sequence[str]) -> dict[str, Any]:
     """Download each image, check it is a JPEG or PNG that decodes, and store it as ours."""
     images = []
     for index, url in enumerate(urls):

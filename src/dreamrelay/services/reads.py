@@ -9,10 +9,10 @@ import orjson
 
 from dreamrelay.domain.errors import InvalidRequest, TaskNotFound, TaskNotReady
 from dreamrelay.domain.states import TaskState
+from dreamrelay.domain.task import Task
 from dreamrelay.services.auth import Caller
 from dreamrelay.store import accounts as account_store
 from dreamrelay.store import tasks as task_store
-from dreamrelay.store.tasks import TaskRow
 
 if TYPE_CHECKING:
     from dreamrelay.runtime import Runtime
@@ -21,7 +21,7 @@ BATCH_MAX_IDS = 1000
 _ID_MAX_CHARS = 64
 
 
-async def get_task(rt: Runtime, caller: Caller, task_id: str, *, images: bool = False) -> TaskRow:
+async def get_task(rt: Runtime, caller: Caller, task_id: str, *, images: bool = False) -> Task:
     """The caller's task: a video task (own and official formats) or, with `images`, an image task."""
     if len(task_id) > _ID_MAX_CHARS:
         raise TaskNotFound(f"task {task_id[:_ID_MAX_CHARS]}… not found")
@@ -32,7 +32,7 @@ async def get_task(rt: Runtime, caller: Caller, task_id: str, *, images: bool = 
     return task
 
 
-async def list_videos(rt: Runtime, caller: Caller, *, limit: int, offset: int) -> tuple[list[TaskRow], bool]:
+async def list_videos(rt: Runtime, caller: Caller, *, limit: int, offset: int) -> tuple[list[Task], bool]:
     """A page of the caller's video tasks, newest first, and whether more follow."""
     async with rt.db.reader() as conn:
         return await task_store.list_video_tasks(conn, caller.account_id, limit=limit, offset=offset)

@@ -13,11 +13,12 @@ import time
 from typing import TYPE_CHECKING
 
 from dreamrelay.domain.states import TaskState
+from dreamrelay.domain.task import Task
 from dreamrelay.services import lifecycle, reads
 from dreamrelay.services.auth import Caller
+from dreamrelay.services.lifecycle import Change
 from dreamrelay.store import channels as channel_store
 from dreamrelay.store import tasks as task_store
-from dreamrelay.store.tasks import TaskRow
 from dreamrelay.upstreams.base import UpstreamOutcomeUnknown, UpstreamRefused, UpstreamUnavailable
 
 if TYPE_CHECKING:
@@ -30,26 +31,17 @@ _ATTEMPTS = 5  # a worker may change the task between our read and our write; th
 
 
 async def delete_task(rt: Runtime, caller: Caller, task_id: str) -> None:
-    task: TaskRow | None = await reads.get_task(rt, caller, task_id)
+    task: Task | None = await reads.get_task(rt, caller, task_id)
     for _attempt in range(_ATTEMPTS):
         assert task is not None
         was_running = not task.state.is_terminal
-        async with rt.db.transaction() as conn:
-            if was_running:
-                done = await lifecycle.update(
-                    conn,
-                    task,
-                    rt.media_base_url,
-                    state=TaskState.FAILED,
-                    failure_reason=DELETED_REASON,
-                    deleted_at=time.time(),
-                )
-            else:
-                done = await lifecycle.update(conn, task, rt.media_base_url, deleted_at=time.time())
+        if was_running:
+            change = Change(state=TaskState.FAILED, failure_reason=DELETED_REASON, deleted_at=time.time())
+        else:
+            change = Change(deleted_at=time.time())
+        done = await lifecycle.transition(rt, task, change)
         if done is not None:
-            rt.body_cache.forget(task_id)
             if was_running:
-                rt.wake_deliverer.set()
                 await _cancel_upstream(rt, done)
             return
         async with rt.db.reader() as conn:
@@ -59,7 +51,7 @@ async def delete_task(rt: Runtime, caller: Caller, task_id: str) -> None:
     raise RuntimeError(f"task {task_id} kept changing; deletion gave up")
 
 
-async def _cancel_upstream(rt: Runtime, task: TaskRow) -> None:
+async def _cancel_upstream(rt: Runtime, task: Task) -> None:
     """Best effort: a failure here leaves the upstream generation running (it costs us, not the customer)."""
     if task.channel_id is None or task.upstream_id is None:
         return
@@ -68,6 +60,6 @@ async def _cancel_upstream(rt: Runtime, task: TaskRow) -> None:
     if channel is None:
         return
     try:
-        await rt.upstream_for(channel, images=task.is_image).cancel(task.upstream_id)
+        await rt.upstream_for(channel, task.capability).cancel(task.upstream_id)
     except (UpstreamUnavailable, UpstreamRefused, UpstreamOutcomeUnknown) as exc:
         log.warning("task %s: cancelling upstream %s failed: %s", task.id, task.upstream_id, exc)

@@ -1,88 +1,48 @@
-"""Submit and extend: validate, keep the images, insert the task, hand it to an upstream channel."""
+"""Submit and extend: validate, price, hold and insert in one transaction, then hand the task to dispatch.
+
+The input stays typed from the route (`GenerationInput`, `ImageInput`) to the upstream request.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import logging
 import secrets
 import time
 import uuid
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from yarl import URL
 
 from dreamrelay.domain.catalog import IMAGE_MODELS, MODELS, normalise_duration
 from dreamrelay.domain.errors import (
-    Conflict,
     Forbidden,
     InsufficientBalance,
     InvalidRequest,
-    NoChannelAvailable,
     PayloadTooLarge,
     RateLimited,
     TaskNotFound,
     TaskNotReady,
-    UpstreamError,
 )
 from dreamrelay.domain.states import TaskState
+from dreamrelay.domain.task import IMAGE_ACTION, Task
+from dreamrelay.domain.timings import DISPATCH_GRACE_SECONDS
 from dreamrelay.netguard import UnsafeURL, check_url_syntax, resolve_checked
 from dreamrelay.ratelimit import NO_LIMIT, effective_limit
 from dreamrelay.services import lifecycle
 from dreamrelay.services.auth import Caller
+from dreamrelay.services.dispatch import dispatch
+from dreamrelay.services.idempotency import Idempotency, Replay, replayed
 from dreamrelay.services.images import store_image
-from dreamrelay.services.routing import candidates
-from dreamrelay.store import channels as channel_store
 from dreamrelay.store import idempotency, ledger, pricing
 from dreamrelay.store import tasks as task_store
-from dreamrelay.store.channels import Channel
-from dreamrelay.store.tasks import IMAGE_ACTION, TaskRow
-from dreamrelay.upstreams.base import (
-    ImageRequest,
-    UpstreamOutcomeUnknown,
-    UpstreamRefused,
-    UpstreamRequest,
-    UpstreamUnavailable,
-)
+from dreamrelay.upstreams.base import ImageRequest, UpstreamRequest
 
 if TYPE_CHECKING:
     from dreamrelay.runtime import Runtime
 
-log = logging.getLogger(__name__)
-
-# A task still pending without an upstream id this long after creation was interrupted mid-dispatch.
-DISPATCH_GRACE_SECONDS = 300.0
-FIRST_POLL_DELAY_SECONDS = 0.5
-# Channels that call us back are still polled, rarely, in case a callback is lost.
-CALLBACK_SAFETY_POLL_SECONDS = 20.0
 IN_FLIGHT_RETRY_AFTER_SECONDS = 5
-IDEMPOTENCY_KEY_MAX_CHARS = 255
-
-
-@dataclass(frozen=True)
-class Idempotency:
-    """An Idempotency-Key and the fingerprint of the request it was sent with."""
-
-    key: str
-    request_hash: str
-
-    @classmethod
-    def from_header(cls, header: str | None, operation: str, body: object) -> Idempotency | None:
-        if header is None:
-            return None
-        key = header.strip()
-        if not key or len(key) > IDEMPOTENCY_KEY_MAX_CHARS:
-            raise InvalidRequest(f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX_CHARS} characters")
-        canonical = orjson.dumps([operation, body], option=orjson.OPT_SORT_KEYS)
-        return cls(key=key, request_hash=hashlib.sha256(canonical).hexdigest())
-
-
-class _Replay(Exception):
-    def __init__(self, task_id: str) -> None:
-        self.task_id = task_id
 
 
 _FIELD_NAMES = {
@@ -119,9 +79,9 @@ async def submit(
     given: GenerationInput,
     api_format: str = "luma",
     idem: Idempotency | None = None,
-) -> TaskRow:
-    if idem is not None and (replayed := await _replayed(rt, caller, idem)) is not None:
-        return replayed
+) -> Task:
+    if idem is not None and (earlier := await replayed(rt.db, caller, idem)) is not None:
+        return earlier
     start = await _generation_keyframe(rt, caller, "frame0", given.start_generation)
     end = await _generation_keyframe(rt, caller, "frame1", given.end_generation)
     parents = [p for p in (start, end) if p is not None]
@@ -132,31 +92,58 @@ async def submit(
     # Errors name the fields as the customer's format calls them.
     hook_field, start_field, end_field = _FIELD_NAMES.get(api_format, _FIELD_NAMES["luma"])
     callback_url = await _checked_callback(rt, given.callback_url, hook_field)
-    request = {
-        "prompt": given.prompt,
-        "aspect_ratio": given.aspect_ratio or "16:9",
-        "model": model,
-        "resolution": resolution,
-        "duration": duration,
-        "loop": given.loop,
-        "expand_prompt": given.expand_prompt,
-        "image_url": await store_image(rt, start_field, given.image) if given.image and not start else None,
-        "image_end_url": (
-            await store_image(rt, end_field, given.end_image) if given.end_image and not end else None
-        ),
+    upstream_request = UpstreamRequest(
+        prompt=given.prompt,
+        model=model,
+        aspect_ratio=given.aspect_ratio or "16:9",
+        resolution=resolution,
+        duration=duration,
+        loop=given.loop,
+        expand_prompt=given.expand_prompt,
+        start_image_url=await _kept_image(rt, start_field, given.image if not start else None),
+        end_image_url=await _kept_image(rt, end_field, given.end_image if not end else None),
+        extend_upstream_id=start.upstream_id if start else None,
+        end_upstream_id=end.upstream_id if end else None,
+    )
+    action, parent_id = ("extend", parents[0].id) if parents else ("generate", None)
+    new = _NewTask(
+        action=action,
+        parent_id=parent_id,
+        model=model,
+        request=_video_request(upstream_request, start, end),
+        callback_url=callback_url,
+        api_format=api_format,
+        resolution=resolution,
+        duration=duration,
+    )
+    try:
+        task = await _insert(rt, caller, new, idem)
+    except Replay as replay:
+        return await _task(rt, replay.task_id)
+    pinned = parents[0].channel_id if parents else None
+    return await dispatch(rt, task, upstream_request, pinned_channel=pinned)
+
+
+async def _kept_image(rt: Runtime, field: str, image: str | None) -> str | None:
+    """Our stored copy of a keyframe image (URL, data URI or base64), or None without one."""
+    return await store_image(rt, field, image) if image else None
+
+
+def _video_request(request: UpstreamRequest, start: Task | None, end: Task | None) -> dict[str, Any]:
+    """What the task's `request` column keeps of a video request (formats echo it back)."""
+    return {
+        "prompt": request.prompt,
+        "aspect_ratio": request.aspect_ratio,
+        "model": request.model,
+        "resolution": request.resolution,
+        "duration": request.duration,
+        "loop": request.loop,
+        "expand_prompt": request.expand_prompt,
+        "image_url": request.start_image_url,
+        "image_end_url": request.end_image_url,
         "start_generation": start.id if start else None,
         "end_generation": end.id if end else None,
     }
-    action, parent_id = ("extend", parents[0].id) if parents else ("generate", None)
-    try:
-        task = await _insert(rt, caller, action, parent_id, model, request, callback_url, api_format, idem)
-    except _Replay as replay:
-        return await _task(rt, replay.task_id)
-    upstream_request = _upstream_request(
-        request, start.upstream_id if start else None, end.upstream_id if end else None
-    )
-    pinned = parents[0].channel_id if parents else None
-    return await _dispatch(rt, task, upstream_request, pinned_channel=pinned)
 
 
 @dataclass(frozen=True)
@@ -175,9 +162,9 @@ class ImageInput:
 
 async def submit_images(
     rt: Runtime, caller: Caller, given: ImageInput, idem: Idempotency | None = None
-) -> TaskRow:
-    if idem is not None and (replayed := await _replayed(rt, caller, idem)) is not None:
-        return replayed
+) -> Task:
+    if idem is not None and (earlier := await replayed(rt.db, caller, idem)) is not None:
+        return earlier
     model = given.model or IMAGE_MODELS[0]
     if model not in IMAGE_MODELS:
         raise InvalidRequest(f"model must be one of {', '.join(IMAGE_MODELS)}")
@@ -187,28 +174,30 @@ async def submit_images(
         image_url = await store_image(rt, "image", given.image) if given.image else None
     except PayloadTooLarge as exc:
         raise InvalidRequest(exc.message) from exc  # a limit of the Kling table: 400 like the others
-    request = {
-        "prompt": given.prompt,
-        "negative_prompt": given.negative_prompt,
-        "image_url": image_url,
-        "image_fidelity": given.image_fidelity,
-        "n": given.n,
-        "aspect_ratio": given.aspect_ratio or "16:9",
-    }
-    try:
-        task = await _insert(rt, caller, IMAGE_ACTION, None, model, request, callback_url, "kling", idem)
-    except _Replay as replay:
-        return await _task(rt, replay.task_id)
     upstream_request = ImageRequest(
         prompt=given.prompt,
         model=model,
-        aspect_ratio=request["aspect_ratio"],
+        aspect_ratio=given.aspect_ratio or "16:9",
         n=given.n,
         negative_prompt=given.negative_prompt,
         image_url=image_url,
         image_fidelity=given.image_fidelity,
     )
-    return await _dispatch(rt, task, upstream_request, pinned_channel=None)
+    stored = {
+        "prompt": given.prompt,
+        "negative_prompt": given.negative_prompt,
+        "image_url": image_url,
+        "image_fidelity": given.image_fidelity,
+        "n": given.n,
+        "aspect_ratio": upstream_request.aspect_ratio,
+    }
+    # Images are priced per image, whatever their size.
+    new = _NewTask(IMAGE_ACTION, None, model, stored, callback_url, "kling", count=given.n)
+    try:
+        task = await _insert(rt, caller, new, idem)
+    except Replay as replay:
+        return await _task(rt, replay.task_id)
+    return await dispatch(rt, task, upstream_request, pinned_channel=None)
 
 
 async def extend(
@@ -218,10 +207,10 @@ async def extend(
     given: GenerationInput,
     api_format: str = "luma",
     idem: Idempotency | None = None,
-) -> TaskRow:
+) -> Task:
     """Own-format extend: continue a completed task with its model, frame size and aspect ratio."""
-    if idem is not None and (replayed := await _replayed(rt, caller, idem)) is not None:
-        return replayed
+    if idem is not None and (earlier := await replayed(rt.db, caller, idem)) is not None:
+        return earlier
     async with rt.db.reader() as conn:
         parent = await task_store.get_task(conn, parent_id, caller.account_id)
     if parent is None or parent.is_image:
@@ -240,9 +229,7 @@ async def extend(
     return await submit(rt, caller, continued, api_format, idem)
 
 
-async def _generation_keyframe(
-    rt: Runtime, caller: Caller, frame: str, task_id: str | None
-) -> TaskRow | None:
+async def _generation_keyframe(rt: Runtime, caller: Caller, frame: str, task_id: str | None) -> Task | None:
     """The caller's completed video task a generation keyframe names (400 otherwise)."""
     if task_id is None:
         return None
@@ -288,35 +275,22 @@ def _host_port(url: str) -> tuple[str, int]:
     return parsed.host or "", parsed.port or (443 if parsed.scheme == "https" else 80)
 
 
-def _upstream_request(
-    request: dict[str, Any], extend_upstream_id: str | None, end_upstream_id: str | None
-) -> UpstreamRequest:
-    return UpstreamRequest(
-        prompt=request["prompt"],
-        model=request["model"],
-        aspect_ratio=request["aspect_ratio"],
-        resolution=request["resolution"],
-        duration=request["duration"],
-        loop=request["loop"],
-        expand_prompt=request["expand_prompt"],
-        start_image_url=request["image_url"],
-        end_image_url=request["image_end_url"],
-        extend_upstream_id=extend_upstream_id,
-        end_upstream_id=end_upstream_id,
-    )
+@dataclass(frozen=True)
+class _NewTask:
+    """A validated task about to be inserted, with what its price depends on."""
+
+    action: str
+    parent_id: str | None
+    model: str
+    request: dict[str, Any]
+    callback_url: str | None
+    api_format: str
+    resolution: str = pricing.WILDCARD
+    duration: str = pricing.WILDCARD
+    count: int = 1
 
 
-async def _insert(
-    rt: Runtime,
-    caller: Caller,
-    action: str,
-    parent_id: str | None,
-    model: str,
-    request: dict[str, Any],
-    callback_url: str | None,
-    api_format: str,
-    idem: Idempotency | None,
-) -> TaskRow:
+async def _insert(rt: Runtime, caller: Caller, new: _NewTask, idem: Idempotency | None) -> Task:
     """One transaction: price, hold, in-flight cap, task row, idempotency record — or nothing at all."""
     now = time.time()
     values: dict[str, Any] = {
@@ -324,17 +298,17 @@ async def _insert(
         "account_id": caller.account_id,
         "api_key_id": caller.key_id,
         "channel_id": None,
-        "action": action,
-        "parent_id": parent_id,
-        "model": model,
-        "api_format": api_format,
-        "request": request,
+        "action": new.action,
+        "parent_id": new.parent_id,
+        "model": new.model,
+        "api_format": new.api_format,
+        "request": new.request,
         "state": TaskState.PENDING,
         "version": 1,
         "upstream_id": None,
         "upstream_state": None,
         "failure_reason": None,
-        "callback_url": callback_url,
+        "callback_url": new.callback_url,
         "media": None,
         "created_at": now,
         "updated_at": now,
@@ -349,19 +323,16 @@ async def _insert(
         "upstream_token": secrets.token_urlsafe(24),
         "body": b"",
     }
-    task = TaskRow(**values)
+    task = Task(**values)
     values["body"] = lifecycle.encode_body(task, rt.media_base_url)
     try:
         async with rt.db.transaction() as conn:
-            # Images are priced per image, whatever their size; videos by resolution and duration.
-            resolution = request.get("resolution", pricing.WILDCARD)
-            duration = request.get("duration", pricing.WILDCARD)
             unit_price = await pricing.price_for(
-                conn, model=model, resolution=resolution, duration=duration, action=action
+                conn, model=new.model, resolution=new.resolution, duration=new.duration, action=new.action
             )
             if unit_price is None:
-                raise InvalidRequest(f"{model} at {resolution}/{duration} has no price")
-            price = unit_price * int(request.get("n", 1))
+                raise InvalidRequest(f"{new.model} at {new.resolution}/{new.duration} has no price")
+            price = unit_price * new.count
             values["price"] = price
             try:
                 await ledger.hold(
@@ -379,10 +350,10 @@ async def _insert(
         # A concurrent request with the same Idempotency-Key won the insert: answer with its task.
         if idem is None:
             raise
-        replayed = await _replayed(rt, caller, idem)
-        if replayed is None:
+        earlier = await replayed(rt.db, caller, idem)
+        if earlier is None:
             raise
-        raise _Replay(replayed.id) from None
+        raise Replay(earlier.id) from None
     return task.with_values({"body": values["body"], "price": values["price"]})
 
 
@@ -397,99 +368,9 @@ async def _check_in_flight(rt: Runtime, conn: AsyncConnection, caller: Caller) -
         )
 
 
-async def _replayed(rt: Runtime, caller: Caller, idem: Idempotency) -> TaskRow | None:
-    async with rt.db.reader() as conn:
-        remembered = await idempotency.find(conn, caller.account_id, idem.key)
-        if remembered is None:
-            return None
-        if remembered.request_hash != idem.request_hash:
-            raise Conflict(
-                "this Idempotency-Key was used with a different request in the last 24 hours",
-                code="idempotency_key_reused",
-            )
-        return await task_store.get_task(conn, remembered.task_id)
-
-
-async def _task(rt: Runtime, task_id: str) -> TaskRow:
+async def _task(rt: Runtime, task_id: str) -> Task:
     async with rt.db.reader() as conn:
         task = await task_store.get_task(conn, task_id)
     if task is None:
         raise TaskNotFound(f"task {task_id} not found")
     return task
-
-
-async def _dispatch(
-    rt: Runtime, task: TaskRow, request: UpstreamRequest | ImageRequest, *, pinned_channel: int | None
-) -> TaskRow:
-    """Try channels in routing order until one accepts; fail the task (and tell the caller) otherwise."""
-    async with rt.db.reader() as conn:
-        channels = await channel_store.list_channels(conn)
-    tried: list[str] = []
-    for channel in candidates(channels, task.model, pinned_id=pinned_channel):
-        upstream = rt.upstream_for(channel, images=task.is_image)
-        sent = request
-        if rt.calls_back(upstream) and task.upstream_token:
-            sent = replace(request, callback_url=upstream_callback_url(rt, task.id, task.upstream_token))
-        try:
-            upstream_id = await upstream.submit(sent)
-        except UpstreamUnavailable as exc:
-            log.warning("channel %s could not take task %s: %s", channel.name, task.id, exc)
-            tried.append(f"{channel.name}: {exc}")
-            await note_channel_failure(rt, channel, str(exc))
-            continue
-        except UpstreamRefused as exc:
-            await _fail(rt, task, f"upstream refused the request: {exc}")
-            raise InvalidRequest(f"upstream refused the request: {exc}") from exc
-        except UpstreamOutcomeUnknown as exc:
-            # It may exist upstream; sending it elsewhere could run (and cost) it twice.
-            await _fail(rt, task, f"upstream did not confirm the submission: {exc}")
-            await note_channel_failure(rt, channel, str(exc))
-            raise UpstreamError("upstream did not confirm the submission; nothing was charged") from exc
-        first_poll = CALLBACK_SAFETY_POLL_SECONDS if sent.callback_url else FIRST_POLL_DELAY_SECONDS
-        async with rt.db.transaction() as conn:
-            if channel.failures:
-                await channel_store.record_success(conn, channel.id)
-            accepted = await lifecycle.update(
-                conn,
-                task,
-                rt.media_base_url,
-                channel_id=channel.id,
-                upstream_id=upstream_id,
-                next_poll_at=time.time() + first_poll,
-            )
-        rt.wake_worker.set()
-        if accepted is None:  # the worker failed it meanwhile (deadline); show what it is now
-            async with rt.db.reader() as conn:
-                accepted = await task_store.get_task(conn, task.id)
-        assert accepted is not None
-        return accepted
-    reason = "no channel can take this task" + (f" ({'; '.join(tried)})" if tried else "")
-    await _fail(rt, task, reason)
-    raise NoChannelAvailable(reason)
-
-
-def upstream_callback_url(rt: Runtime, task_id: str, token: str) -> str:
-    return f"{rt.settings.resolved_public_url}/upstream/callbacks/{task_id}/{token}"
-
-
-async def note_channel_failure(rt: Runtime, channel: Channel, error: str) -> None:
-    async with rt.db.transaction() as conn:
-        benched = await channel_store.record_failure(
-            conn,
-            channel.id,
-            error,
-            threshold=rt.settings.channel_failure_threshold,
-            bench_seconds=rt.settings.channel_bench_seconds,
-        )
-    if benched:
-        log.warning(
-            "channel %s benched for %.0f s after repeated failures",
-            channel.name,
-            rt.settings.channel_bench_seconds,
-        )
-
-
-async def _fail(rt: Runtime, task: TaskRow, reason: str) -> None:
-    async with rt.db.transaction() as conn:
-        await lifecycle.update(conn, task, rt.media_base_url, state=TaskState.FAILED, failure_reason=reason)
-    rt.wake_deliverer.set()

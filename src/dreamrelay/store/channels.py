@@ -3,41 +3,12 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dreamrelay.domain.catalog import IMAGE_MODELS
+from dreamrelay.domain.channel import Channel
 from dreamrelay.store.schema import channels
-
-VIDEO_KINDS = ("sandbox", "luma", "relay")  # what can make a Luma video
-IMAGE_KINDS = ("sandbox", "kling")  # what can make Kling images
-
-
-@dataclass(frozen=True)
-class Channel:
-    id: int
-    name: str
-    kind: str
-    base_url: str
-    secret_key: str
-    models: tuple[str, ...] | None
-    priority: int
-    weight: int
-    concurrency: int
-    enabled: bool
-    failures: int = 0
-    retry_at: float | None = None
-    last_error: str | None = None
-
-    def serves(self, model: str) -> bool:
-        kinds = IMAGE_KINDS if model in IMAGE_MODELS else VIDEO_KINDS
-        return self.kind in kinds and (self.models is None or model in self.models)
-
-    def available(self, now: float) -> bool:
-        """Enabled, and not benched for failing (a benched channel is tried again once retry_at passes)."""
-        return self.enabled and (self.retry_at is None or self.retry_at <= now)
 
 
 def _channel(row: object) -> Channel:

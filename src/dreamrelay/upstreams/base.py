@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from dreamrelay.domain.channel import Channel
 from dreamrelay.domain.states import TaskState
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from dreamrelay.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -85,3 +91,44 @@ class Upstream(Protocol):
     async def cancel(self, upstream_id: str) -> None:
         """Best effort: stop (and forget) the generation upstream; errors are the caller's to log."""
         ...
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where an adapter connects and how it signs in."""
+
+    base_url: str
+    api_key: str
+    timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One cheap authenticated request that tells whether a channel works (200 = it does)."""
+
+    method: str
+    url: str
+    body: Any = None
+
+
+AdapterFactory = Callable[["aiohttp.ClientSession", Endpoint], Upstream]
+
+
+def channel_endpoint(channel: Channel, settings: Settings, capability: str) -> Endpoint:
+    """The channel's own base URL and key, with the operator's upstream timeout."""
+    return Endpoint(channel.base_url, channel.secret_key, settings.upstream_timeout_seconds)
+
+
+@dataclass(frozen=True)
+class ChannelKind:
+    """One kind of upstream channel: what it makes, the adapter for each, and how to test a channel."""
+
+    name: str
+    adapters: Mapping[str, AdapterFactory]  # capability (domain/catalog.py: VIDEO, IMAGE) → adapter
+    probe: Callable[[Endpoint], Probe]  # given the endpoint of its first capability
+    needs_base_url: bool = True
+    endpoint: Callable[[Channel, Settings, str], Endpoint] = channel_endpoint
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return frozenset(self.adapters)

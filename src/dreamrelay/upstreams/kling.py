@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from dreamrelay.domain.catalog import IMAGE
 from dreamrelay.domain.states import TaskState, parse_upstream_state
 from dreamrelay.upstreams.base import (
+    ChannelKind,
+    Endpoint,
     ImageRequest,
+    Probe,
     UpstreamOutcomeUnknown,
     UpstreamRefused,
     UpstreamRequest,
@@ -90,3 +94,10 @@ def parse_task(data: dict[str, Any]) -> UpstreamStatus:
         failure_reason=str(reason) if reason else None,
         raw_state=str(raw_state),
     )
+
+
+def _probe(endpoint: Endpoint) -> Probe:
+    return Probe("GET", endpoint.base_url.rstrip("/") + "/images/generations?pageNum=1&pageSize=1")
+
+
+KIND = ChannelKind(name="kling", adapters={IMAGE: KlingUpstream.connect}, probe=_probe)

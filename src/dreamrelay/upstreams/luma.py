@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from dreamrelay.domain.catalog import MODELS
+from dreamrelay.domain.catalog import MODELS, VIDEO
 from dreamrelay.domain.states import TaskState, parse_upstream_state
 from dreamrelay.upstreams.base import (
+    ChannelKind,
+    Endpoint,
     ImageRequest,
+    Probe,
     UpstreamOutcomeUnknown,
     UpstreamRefused,
     UpstreamRequest,
@@ -109,3 +112,10 @@ def parse_generation(payload: dict[str, Any]) -> UpstreamStatus:
         failure_reason=str(reason) if reason else None,
         raw_state=str(raw_state),
     )
+
+
+def _probe(endpoint: Endpoint) -> Probe:
+    return Probe("GET", endpoint.base_url.rstrip("/") + "/ping")
+
+
+KIND = ChannelKind(name="luma", adapters={VIDEO: LumaUpstream.connect}, probe=_probe)

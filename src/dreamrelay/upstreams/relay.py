@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from dreamrelay.domain.catalog import VIDEO
 from dreamrelay.domain.states import parse_upstream_state
 from dreamrelay.upstreams.base import (
+    ChannelKind,
+    Endpoint,
     ImageRequest,
+    Probe,
     UpstreamOutcomeUnknown,
     UpstreamRefused,
     UpstreamRequest,
@@ -118,3 +122,10 @@ def _video_url(item: dict[str, Any]) -> str | None:
         elif isinstance(holder, str):
             return holder
     return None
+
+
+def _probe(endpoint: Endpoint) -> Probe:
+    return Probe("POST", endpoint.base_url.rstrip("/") + "/luma/tasks", {"ids": []})
+
+
+KIND = ChannelKind(name="relay", adapters={VIDEO: RelayUpstream.connect}, probe=_probe)

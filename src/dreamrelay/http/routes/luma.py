@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from dreamrelay.http.deps import BatchCallerDep, CallerDep, RuntimeDep, json_body_doc, parse_body, read_json
+from dreamrelay.http.deps import BatchCallerDep, CallerDep, RuntimeDep, json_body_doc, parse_submission
 from dreamrelay.http.schemas.own import BatchQuery, DownloadUrl, OwnExtend, OwnSubmit, OwnTask
 from dreamrelay.services import reads, submit
-from dreamrelay.services.submit import GenerationInput, Idempotency
+from dreamrelay.services.submit import GenerationInput
 
 router = APIRouter(prefix="/luma", tags=["luma (own format)"])
 
@@ -22,10 +22,7 @@ _TASK: dict[int | str, dict[str, Any]] = {200: {"model": OwnTask, "description":
     "/generations", openapi_extra=json_body_doc(OwnSubmit), summary="Submit a video task", responses=_TASK
 )
 async def create_generation(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
-    body = await parse_body(request, OwnSubmit)
-    idem = Idempotency.from_header(
-        request.headers.get("idempotency-key"), "luma.generate", await read_json(request)
-    )
+    body, idem = await parse_submission(request, OwnSubmit, "luma.generate")
     task = await submit.submit(rt, caller, body.to_input(), idem=idem)
     return Response(task.body, media_type=JSON)
 
@@ -37,10 +34,7 @@ async def create_generation(request: Request, rt: RuntimeDep, caller: CallerDep)
     responses=_TASK,
 )
 async def extend_generation(task_id: str, request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
-    body = await parse_body(request, OwnExtend)
-    idem = Idempotency.from_header(
-        request.headers.get("idempotency-key"), f"luma.extend:{task_id}", await read_json(request)
-    )
+    body, idem = await parse_submission(request, OwnExtend, f"luma.extend:{task_id}")
     given = GenerationInput(
         prompt=body.user_prompt,
         duration=body.duration,

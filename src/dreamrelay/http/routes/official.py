@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from dreamrelay.domain.catalog import OFFICIAL_TO_OWN
 from dreamrelay.domain.errors import InvalidRequest
 from dreamrelay.formats import official
-from dreamrelay.http.deps import CallerDep, Limit, Offset, RuntimeDep, json_body_doc, parse_body, read_json
+from dreamrelay.http.deps import CallerDep, Limit, Offset, RuntimeDep, json_body_doc, parse_submission
 from dreamrelay.http.schemas.official import (
     Credits,
     Detail,
@@ -24,7 +24,7 @@ from dreamrelay.http.schemas.official import (
     Pong,
 )
 from dreamrelay.services import reads, removal, submit
-from dreamrelay.services.submit import GenerationInput, Idempotency
+from dreamrelay.services.submit import GenerationInput
 
 router = APIRouter(prefix="/dream-machine/v1", tags=["official Dream Machine API"])
 
@@ -59,10 +59,7 @@ def _given(body: GenerationCreate) -> GenerationInput:
 
 
 async def create_generation(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
-    body = await parse_body(request, GenerationCreate)
-    idem = Idempotency.from_header(
-        request.headers.get("idempotency-key"), "official.generate", await read_json(request)
-    )
+    body, idem = await parse_submission(request, GenerationCreate, "official.generate")
     task = await submit.submit(rt, caller, _given(body), api_format="official", idem=idem)
     return Response(official.encode_generation(task, rt.media_base_url), status_code=201, media_type=JSON)
 
