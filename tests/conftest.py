@@ -13,9 +13,10 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from dreamrelay.admin_token import ensure_admin_token
 from dreamrelay.http.app import create_app
 from dreamrelay.runtime import Runtime
-from dreamrelay.services.bootstrap import ensure_admin_token, first_start
+from dreamrelay.services.bootstrap import first_start
 from dreamrelay.settings import Settings
 from dreamrelay.store import accounts as account_store
 from dreamrelay.store import ledger, migrate

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from dreamrelay.admin_token import admin_token_path
 from dreamrelay.http.app import create_app
-from dreamrelay.services.bootstrap import admin_token_path
 from tests.conftest import Relay, make_settings, start_relay
 from tests.test_luma_lifecycle import wait_for
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from dreamrelay.admin_token import ensure_admin_token
 from dreamrelay.http.console.i18n import EN, MISSING_MARK, ZH
-from dreamrelay.services.bootstrap import ensure_admin_token
 from tests.conftest import Relay, make_settings, start_relay
 from tests.support.paths import REPO
 from tests.support.receiver import running_receiver

@@ -15,8 +15,9 @@ import typer
 import uvicorn
 
 from dreamrelay.admin_cli import register as register_admin_commands
+from dreamrelay.admin_token import admin_token_path, ensure_admin_token
 from dreamrelay.runtime import Runtime
-from dreamrelay.services.bootstrap import FirstStart, admin_token_path, ensure_admin_token, first_start
+from dreamrelay.services.bootstrap import FirstStart, first_start
 from dreamrelay.settings import Settings
 from dreamrelay.store import migrate
 

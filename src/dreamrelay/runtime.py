@@ -10,16 +10,16 @@ from types import TracebackType
 import aiohttp
 from redis.asyncio import Redis
 
+from dreamrelay.admin_token import ensure_admin_token
 from dreamrelay.body_cache import BodyCache
 from dreamrelay.domain.catalog import VIDEO
 from dreamrelay.domain.channel import Channel
 from dreamrelay.domain.timings import Durations
+from dreamrelay.key_cache import KeyCache
 from dreamrelay.locks import KeyedLocks
 from dreamrelay.media.storage import LocalStorage, S3Storage, Storage
 from dreamrelay.netguard import URLPolicy, guarded_session
 from dreamrelay.ratelimit import RateLimiter, create_rate_limiter
-from dreamrelay.services.auth import KeyCache
-from dreamrelay.services.bootstrap import ensure_admin_token
 from dreamrelay.settings import Settings
 from dreamrelay.shared_state import connect_redis, create_generations
 from dreamrelay.store.engine import Database

@@ -9,6 +9,12 @@ from dreamrelay.domain.catalog import IMAGE, VIDEO
 from dreamrelay.domain.states import TaskState
 
 IMAGE_ACTION = "image"
+TASK_ID_MAX_CHARS = 64  # longer ids are nobody's task: answered "not found" without asking the store
+
+
+def plausible_id(task_id: str) -> bool:
+    """Whether `task_id` can name a task at all (an id of ours, or one a customer could have been given)."""
+    return len(task_id) <= TASK_ID_MAX_CHARS
 
 
 @dataclass(frozen=True)

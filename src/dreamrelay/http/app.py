@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from dreamrelay import __version__
 from dreamrelay.http import errors, openapi
 from dreamrelay.http.console import routes as console
+from dreamrelay.http.console.web import install as install_console
 from dreamrelay.http.middleware import BodyLimit, ClientCORS, Metrics, RateLimitHeaders, RequestId
 from dreamrelay.http.routes import account, admin, kling, luma, media, official, ops, upstream
 from dreamrelay.runtime import Runtime
@@ -65,6 +66,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.runtime = rt
     errors.install(app)
+    install_console(app)
     openapi.install(app)
     app.include_router(luma.router)
     app.include_router(official.router)

@@ -9,7 +9,7 @@ from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ValidationError
 
 from dreamrelay.domain.errors import InvalidRequest, RateLimited
-from dreamrelay.ratelimit import NO_LIMIT, effective_limit
+from dreamrelay.ratelimit import NO_LIMIT, Decision, effective_limit
 from dreamrelay.runtime import Runtime
 from dreamrelay.services.auth import Caller, authenticate
 from dreamrelay.services.idempotency import Idempotency
@@ -31,8 +31,19 @@ async def current_caller(request: Request) -> Caller:
     """The authenticated key, after its requests-per-minute bucket let this request through."""
     rt = get_runtime(request)
     caller = await authenticate(rt, request.headers.get("authorization"))
-    await _spend(request, rt, f"{caller.key_id}:rpm", effective_limit(caller.rpm, rt.settings.rate_limit_rpm))
+    await _spend(request, rt, _rpm_bucket(caller), effective_limit(caller.rpm, rt.settings.rate_limit_rpm))
     return caller
+
+
+async def spend_rpm(rt: Runtime, caller: Caller) -> None:
+    """Draw from the key's requests-per-minute bucket without X-RateLimit headers (the console's calls)."""
+    decision = await _draw(rt, _rpm_bucket(caller), effective_limit(caller.rpm, rt.settings.rate_limit_rpm))
+    if decision is not None:
+        _refuse(decision)
+
+
+def _rpm_bucket(caller: Caller) -> str:
+    return f"{caller.key_id}:rpm"
 
 
 async def batch_caller(request: Request, caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
@@ -44,14 +55,23 @@ async def batch_caller(request: Request, caller: Annotated[Caller, Depends(curre
 
 
 async def _spend(request: Request, rt: Runtime, bucket: str, limit: int) -> None:
-    if limit == NO_LIMIT:
+    decision = await _draw(rt, bucket, limit)
+    if decision is None:
         return
-    decision = await rt.limiter.hit(bucket, limit)
     # Of several buckets, the headers show the one closest to running out.
     shown = getattr(request.state, "ratelimit_headers", None)
     headers = decision.headers()
     if shown is None or int(headers["X-RateLimit-Remaining"]) < int(shown["X-RateLimit-Remaining"]):
         request.state.ratelimit_headers = headers
+    _refuse(decision)
+
+
+async def _draw(rt: Runtime, bucket: str, limit: int) -> Decision | None:
+    """One request from `bucket`; None when there is no limit."""
+    return None if limit == NO_LIMIT else await rt.limiter.hit(bucket, limit)
+
+
+def _refuse(decision: Decision) -> None:
     if not decision.allowed:
         raise RateLimited("rate limit reached for this API key; slow down", headers=decision.headers())
 

@@ -9,7 +9,7 @@ import orjson
 
 from dreamrelay.domain.errors import InvalidRequest, TaskNotFound, TaskNotReady
 from dreamrelay.domain.states import TaskState
-from dreamrelay.domain.task import Task
+from dreamrelay.domain.task import TASK_ID_MAX_CHARS, Task, plausible_id
 from dreamrelay.services.auth import Caller
 from dreamrelay.store import accounts as account_store
 from dreamrelay.store import tasks as task_store
@@ -18,13 +18,12 @@ if TYPE_CHECKING:
     from dreamrelay.runtime import Runtime
 
 BATCH_MAX_IDS = 1000
-_ID_MAX_CHARS = 64
 
 
 async def get_task(rt: Runtime, caller: Caller, task_id: str, *, images: bool = False) -> Task:
     """The caller's task: a video task (own and official formats) or, with `images`, an image task."""
-    if len(task_id) > _ID_MAX_CHARS:
-        raise TaskNotFound(f"task {task_id[:_ID_MAX_CHARS]}… not found")
+    if not plausible_id(task_id):
+        raise TaskNotFound(f"task {task_id[:TASK_ID_MAX_CHARS]}… not found")
     async with rt.db.reader() as conn:
         task = await task_store.get_task(conn, task_id, caller.account_id)
     if task is None or task.is_image != images:
@@ -81,7 +80,7 @@ def parse_batch_ids(raw_body: bytes) -> list[str]:
 
 async def batch_bodies(rt: Runtime, caller: Caller, ids: Sequence[str]) -> bytes:
     """A JSON array of the caller's tasks in the order asked, duplicates once, others left out."""
-    wanted = [i for i in dict.fromkeys(ids) if len(i) <= _ID_MAX_CHARS]
+    wanted = [i for i in dict.fromkeys(ids) if plausible_id(i)]
     cache, account = rt.body_cache, caller.account_id
     bodies: dict[str, bytes] = {}
     missing: list[str] = []

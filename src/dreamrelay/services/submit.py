@@ -26,7 +26,7 @@ from dreamrelay.domain.errors import (
     TaskNotReady,
 )
 from dreamrelay.domain.states import TaskState
-from dreamrelay.domain.task import IMAGE_ACTION, Task
+from dreamrelay.domain.task import IMAGE_ACTION, TASK_ID_MAX_CHARS, Task, plausible_id
 from dreamrelay.domain.timings import DISPATCH_GRACE_SECONDS
 from dreamrelay.netguard import UnsafeURL, check_url_syntax, resolve_checked
 from dreamrelay.ratelimit import NO_LIMIT, effective_limit
@@ -234,9 +234,9 @@ async def _generation_keyframe(rt: Runtime, caller: Caller, frame: str, task_id:
     if task_id is None:
         return None
     async with rt.db.reader() as conn:
-        task = await task_store.get_task(conn, task_id, caller.account_id) if len(task_id) <= 64 else None
+        task = await task_store.get_task(conn, task_id, caller.account_id) if plausible_id(task_id) else None
     if task is None or task.is_image:
-        raise InvalidRequest(f"keyframes.{frame}: generation {task_id[:64]} not found")
+        raise InvalidRequest(f"keyframes.{frame}: generation {task_id[:TASK_ID_MAX_CHARS]} not found")
     if task.state is not TaskState.COMPLETED or task.upstream_id is None:
         raise InvalidRequest(f"keyframes.{frame}: generation {task_id} is {task.state}, not completed")
     return task

@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
 import hmac
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ParamSpec
+from typing import Any
 from urllib.parse import parse_qs, quote
 
 import jinja2
-from fastapi import Request
+from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 
 from dreamrelay.domain.errors import DreamRelayError
 from dreamrelay.formats.own import iso_millis
-from dreamrelay.http.console import queries
 from dreamrelay.http.console.i18n import DEFAULT_LANGUAGE, LANGUAGES, has_key, js_strings, translator
 from dreamrelay.http.console.session import (
     COOKIE,
@@ -34,6 +31,7 @@ from dreamrelay.http.console.session import (
     token_fingerprint,
 )
 from dreamrelay.runtime import Runtime
+from dreamrelay.services import views
 from dreamrelay.services.auth import Caller
 
 HERE = Path(__file__).parent
@@ -108,26 +106,22 @@ ENV.filters["credits"] = lambda v: f"{int(v):,}"
 
 # ---- who is asking ------------------------------------------------------------------------------
 class Stop(Exception):
-    """Ends a handler early with this response (a redirect to sign in, an error page)."""
+    """Ends a handler (or its dependency) early with this response (a redirect to sign in, an error page);
+    `install` answers it."""
 
     def __init__(self, response: Response) -> None:
         self.response = response
 
 
-P = ParamSpec("P")
+def install(app: FastAPI) -> None:
+    async def on_stop(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Stop)
+        return exc.response
+
+    app.add_exception_handler(Stop, on_stop)
 
 
-def page(handler: Callable[P, Awaitable[Response]]) -> Callable[P, Awaitable[Response]]:
-    """Let a handler raise Stop(response) from anywhere below it."""
-
-    @functools.wraps(handler)
-    async def run(*args: P.args, **kwargs: P.kwargs) -> Response:
-        try:
-            return await handler(*args, **kwargs)
-        except Stop as stop:
-            return stop.response
-
-    return run
+HOME = {"admin": f"{COOKIE_PATH}/admin", "customer": f"{COOKIE_PATH}/me"}
 
 
 def signer_for(request: Request) -> Signer:
@@ -163,7 +157,7 @@ class Ctx:
     signer: Signer
     session: Session | None
     lang: str
-    key: queries.SignedInKey | None = None
+    key: views.SignedInKey | None = None
     new_session: Session | None = None
     drop_session: bool = False
     flash: dict[str, Any] | None = None
@@ -174,6 +168,12 @@ class Ctx:
     def role(self) -> str:
         current = self.new_session or self.session
         return current.role if current and not self.drop_session else "anon"
+
+    @property
+    def signed_in(self) -> views.SignedInKey:
+        """The customer's key (customer pages only: their dependency signs everyone else out)."""
+        assert self.key is not None
+        return self.key
 
     @property
     def caller(self) -> Caller:
@@ -229,11 +229,10 @@ async def context(request: Request, role: str | None = None) -> Ctx:
     return ctx
 
 
-async def _live_key(rt: Runtime, session: Session) -> queries.SignedInKey | None:
+async def _live_key(rt: Runtime, session: Session) -> views.SignedInKey | None:
     if session.key_id is None:
         return None
-    async with rt.db.reader() as conn:
-        key = await queries.signed_in_key(conn, int(session.key_id))
+    key = await views.signed_in_key(rt.db, int(session.key_id))
     if key is None or key.account_id != session.account_id or key.disabled:
         return None
     if key.expires_at is not None and key.expires_at <= time.time():

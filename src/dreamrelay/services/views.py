@@ -1,4 +1,5 @@
-"""Read-only queries the console needs and the service layer does not offer (SQLAlchemy Core)."""
+"""Read-only views for the web console: its own queries (SQLAlchemy Core), each on a reader connection of
+its own; nothing here writes."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ import orjson
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dreamrelay.domain.task import Task, plausible_id
 from dreamrelay.store import ledger
+from dreamrelay.store import tasks as task_store
+from dreamrelay.store.engine import Database
 from dreamrelay.store.schema import accounts, api_keys, tasks
 
 STATES = ("pending", "processing", "completed", "failed")
@@ -33,7 +37,12 @@ class SignedInKey:
     batch_rpm: int | None
 
 
-async def signed_in_key(conn: AsyncConnection, key_id: int) -> SignedInKey | None:
+async def signed_in_key(db: Database, key_id: int) -> SignedInKey | None:
+    async with db.reader() as conn:
+        return await _signed_in_key(conn, key_id)
+
+
+async def _signed_in_key(conn: AsyncConnection, key_id: int) -> SignedInKey | None:
     query = select(
         api_keys.c.id,
         api_keys.c.account_id,
@@ -63,9 +72,21 @@ async def signed_in_key(conn: AsyncConnection, key_id: int) -> SignedInKey | Non
     )
 
 
-async def balance(conn: AsyncConnection, account_id: int) -> int:
+async def balance(db: Database, account_id: int) -> int:
+    async with db.reader() as conn:
+        return await _balance(conn, account_id)
+
+
+async def _balance(conn: AsyncConnection, account_id: int) -> int:
     found = await conn.execute(select(accounts.c.balance).where(accounts.c.id == account_id))
     return int(found.scalar_one_or_none() or 0)
+
+
+async def own_task(db: Database, account_id: int, task_id: str) -> tuple[Task | None, int]:
+    """The account's task (None for any other id, so others' tasks look unknown) and its balance."""
+    async with db.reader() as conn:
+        task = await task_store.get_task(conn, task_id, account_id) if plausible_id(task_id) else None
+        return task, await _balance(conn, account_id)
 
 
 # ---- the operator's dashboard ------------------------------------------------------------------
@@ -81,9 +102,12 @@ class Dashboard:
     accounts: int
 
 
-async def dashboard(
-    conn: AsyncConnection, *, now: float, deadline_seconds: float, hours: int = 24
-) -> Dashboard:
+async def dashboard(db: Database, *, now: float, deadline_seconds: float, hours: int = 24) -> Dashboard:
+    async with db.reader() as conn:
+        return await _dashboard(conn, now=now, deadline_seconds=deadline_seconds, hours=hours)
+
+
+async def _dashboard(conn: AsyncConnection, *, now: float, deadline_seconds: float, hours: int) -> Dashboard:
     """The last `hours` whole hours, from the tasks created in them (and before, as far back as a task
     finishing in them can have started) through the (account_id, created_at) index, and the ledger."""
     first_hour = (int(now // HOUR) - hours + 1) * HOUR
@@ -122,9 +146,17 @@ async def dashboard(
 
 # ---- task lists ----------------------------------------------------------------------------------
 async def account_tasks(
-    conn: AsyncConnection, account_id: int, *, before: float | None = None, limit: int = 100
+    db: Database, account_id: int, *, before: float | None = None, limit: int = 100
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of a customer's task cards, newest first, and the account's balance."""
+    async with db.reader() as conn:
+        return await _cards(conn, account_id, before=before, limit=limit), await _balance(conn, account_id)
+
+
+async def _cards(
+    conn: AsyncConnection, account_id: int, *, before: float | None, limit: int
 ) -> list[dict[str, Any]]:
-    """A customer's tasks, newest first, with what a thumbnail card needs from the task object."""
+    """With what a thumbnail card needs from the task object."""
     query = select(tasks.c.id, tasks.c.state, tasks.c.created_at, tasks.c.model, tasks.c.body).where(
         tasks.c.account_id == account_id
     )
