@@ -25,6 +25,7 @@ TOP_KEYS = [
     "failure_reason",
     "id",
     "last_frame",
+    "prompt",
     "request",
     "state",
     "thumbnail",
@@ -63,6 +64,7 @@ def test_submit_follow_complete_matches_seed_and_media_is_real(tmp_path: Path) -
         assert list(task) == TOP_KEYS
         assert task["state"] == "pending"
         assert task["request"] == {"aspect_ratio": "16:9", "prompt": "cat dance"}
+        assert task["prompt"] == "cat dance"
         assert all(task[k] is None for k in ("artifact", "video", "video_raw", "thumbnail", "last_frame"))
         assert task["created_at"].endswith("Z") and len(task["created_at"]) == 24
 
@@ -77,11 +79,12 @@ def test_submit_follow_complete_matches_seed_and_media_is_real(tmp_path: Path) -
 
         done = client.get(f"/luma/generations/{task['id']}").json()
         seed = json.loads(SEED_RESPONSE.read_text())[0]
-        seed_with_reason = {k: (seed[k] if k != "failure_reason" else None) for k in TOP_KEYS}
-        # failure_reason is null in ours and absent from the seed: compare the rest key for key.
-        assert done["failure_reason"] is None
-        same_shape({k: v for k, v in done.items() if k != "failure_reason"}, seed)
-        assert list(done) == list(seed_with_reason)
+        ours_only = {"failure_reason": None, "prompt": "cat dance"}
+        seed_with_ours = {k: ours_only[k] if k in ours_only else seed[k] for k in TOP_KEYS}
+        # failure_reason and the top-level prompt are absent from the seed: compare the rest key for key.
+        assert done["failure_reason"] is None and done["prompt"] == "cat dance"
+        same_shape({k: v for k, v in done.items() if k not in ours_only}, seed)
+        assert list(done) == list(seed_with_ours)
         assert done["created_at"] == task["created_at"]
 
         video = decode_mp4(httpx.get(done["video"]["url"], timeout=30).content)

@@ -16,7 +16,7 @@ import typer
 
 from dreamrelay.domain.errors import DreamRelayError
 from dreamrelay.runtime import Runtime
-from dreamrelay.services import admin, channel_admin
+from dreamrelay.services import admin, channel_admin, credit_codes
 from dreamrelay.settings import Settings
 from dreamrelay.store import migrate
 
@@ -27,6 +27,7 @@ ledger_app = typer.Typer(help="The ledger: every balance change.", no_args_is_he
 deliveries_app = typer.Typer(help="Callback deliveries.", no_args_is_help=True)
 channels_app = typer.Typer(help="Upstream channels.", no_args_is_help=True)
 tasks_app = typer.Typer(help="Tasks: inspect and re-poll.", no_args_is_help=True)
+codes_app = typer.Typer(help="Credit codes (shown once, stored as hashes).", no_args_is_help=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 AccountOption = Annotated[str | None, typer.Option("--account", help="Only this account.")]
@@ -141,6 +142,63 @@ def accounts_callback_secret(
     """Show (or rotate) the account's callback signing secret."""
     data = _run(lambda rt: admin.callback_secret(rt, name, rotate=rotate))
     _emit(data, as_json, lambda d: d["secret"])
+
+
+@accounts_app.command("max-keys")
+def accounts_max_keys(
+    name: str,
+    max_keys: Annotated[int | None, typer.Argument(help="Keys it may hold; omit for the default.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Set how many API keys the customer may hold (self-service creates stop there)."""
+    data = _run(lambda rt: admin.set_max_keys(rt, name, max_keys))
+    shown = "the server's default" if data["max_keys"] is None else data["max_keys"]
+    _emit(data, as_json, lambda d: f"{d['name']}: at most {shown} keys")
+
+
+# ---- credit codes ------------------------------------------------------------------------------
+_DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _expiry(value: str | None) -> float | None:
+    """`30d`, `12h`, `90m` from now, or a time (ISO 8601 or unix seconds)."""
+    if value is None:
+        return None
+    unit = _DURATION.get(value[-1:].lower())
+    if unit is not None and value[:-1].replace(".", "", 1).isdigit():
+        return time.time() + float(value[:-1]) * unit
+    return _when(value)
+
+
+@codes_app.command("create")
+def codes_create(
+    amount: Annotated[int, typer.Option(help="Credits each code adds.", min=1)],
+    count: Annotated[int, typer.Option(help="How many codes.", min=1, max=1000)] = 1,
+    expires: Annotated[
+        str | None, typer.Option(help="Refused after: 30d, 12h, an ISO 8601 time or unix seconds.")
+    ] = None,
+    note: Annotated[str, typer.Option(help="Why (shown in the list).")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Make a batch of credit codes; printed once, one per line (only their hashes are kept)."""
+    expires_at = _expiry(expires)
+    data = _run(
+        lambda rt: credit_codes.create_codes(rt, amount=amount, count=count, expires_at=expires_at, note=note)
+    )
+    _emit(data, as_json, lambda d: "\n".join(c["code"] for c in d["codes"]))
+
+
+@codes_app.command("list")
+def codes_list(
+    batch: Annotated[str | None, typer.Option(help="Only this batch.")] = None,
+    status: Annotated[str | None, typer.Option(help="unused, used or expired.")] = None,
+    limit: LimitOption = 100,
+    as_json: JsonOption = False,
+) -> None:
+    """Codes: which were used, by which account and when."""
+    data = _run(lambda rt: credit_codes.list_codes(rt, batch=batch, status=status, limit=limit))
+    columns = ["id", "prefix", "batch", "amount", "status", "expires_at", "redeemed_by", "redeemed_at"]
+    _emit(data, as_json, lambda d: _rows(d, columns))
 
 
 # ---- keys --------------------------------------------------------------------------------------
@@ -266,7 +324,7 @@ def prices_remove(
 def ledger_list(
     account: AccountOption = None,
     task: Annotated[str | None, typer.Option("--task", help="Only this task.")] = None,
-    kind: Annotated[str | None, typer.Option(help="topup, hold, capture, release or adjustment.")] = None,
+    kind: Annotated[str | None, typer.Option(help="A ledger kind, e.g. topup or redeem.")] = None,
     since: SinceOption = None,
     until: SinceOption = None,
     limit: LimitOption = 100,
@@ -467,4 +525,5 @@ def register(app: typer.Typer) -> None:
     app.add_typer(prices_app, name="prices")
     app.add_typer(ledger_app, name="ledger")
     app.add_typer(deliveries_app, name="deliveries")
+    app.add_typer(codes_app, name="codes")
     app.command("usage")(usage)

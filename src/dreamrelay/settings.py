@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     rate_limit_rpm: int = 600  # requests per minute per key (every client route); 0 = none
     rate_limit_batch_rpm: int = 120  # batch queries per minute per key; 0 = none
     rate_limit_in_flight: int = 50  # tasks pending or processing per key; 0 = none
+    max_keys_per_account: int = Field(default=10, ge=0, le=1000)  # unless the operator set the account's
+    redeem_rpm: int = Field(default=10, ge=1, le=10_000)  # code redemptions a minute, per key and per IP
     redis_url: str | None = None  # shared rate limits across processes when set
     redis_prefix: str = "dreamrelay:"  # namespace of our Redis keys (several relays may share one Redis)
 

@@ -56,6 +56,10 @@ class Conflict(DreamRelayError):
     status, code, type = 409, "conflict", "conflict_error"
 
 
+class Gone(DreamRelayError):
+    status, code, type = 410, "gone", "not_found_error"
+
+
 class PayloadTooLarge(DreamRelayError):
     status, code, type = 413, "payload_too_large", "invalid_request_error"
 

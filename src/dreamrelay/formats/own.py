@@ -26,7 +26,9 @@ def task_object(
     media: dict[str, Any] | None,
     media_base_url: str,
 ) -> dict[str, Any]:
-    """Keys sorted as the seed's relay emits them (its Go maps marshal sorted); failure_reason slots in."""
+    """Keys sorted as the seed's relay emits them (its Go maps marshal sorted); failure_reason slots in,
+    and so does a top-level `prompt` (= request.prompt), which the original proxy's object has and
+    clients (Dooy, 99AI) read."""
     shown = _media_objects(media, media_base_url) if state is TaskState.COMPLETED and media else None
     return {
         "artifact": ({"created_at": iso_millis(media["completed_at"]), **shown} if shown and media else None),
@@ -34,6 +36,7 @@ def task_object(
         "failure_reason": failure_reason if state is TaskState.FAILED else None,
         "id": task_id,
         "last_frame": shown["last_frame"] if shown else None,
+        "prompt": request["prompt"],
         "request": {"aspect_ratio": request["aspect_ratio"], "prompt": request["prompt"]},
         "state": state.value,
         "thumbnail": shown["thumbnail"] if shown else None,

@@ -13,7 +13,14 @@ from dreamrelay import __version__
 from dreamrelay.http import errors, openapi
 from dreamrelay.http.console import routes as console
 from dreamrelay.http.console.web import install as install_console
-from dreamrelay.http.middleware import BodyLimit, ClientCORS, Metrics, RateLimitHeaders, RequestId
+from dreamrelay.http.middleware import (
+    BodyLimit,
+    ClientCORS,
+    Metrics,
+    RateLimitHeaders,
+    RequestId,
+    TrailingSlash,
+)
 from dreamrelay.http.routes import account, admin, kling, luma, media, official, ops, upstream
 from dreamrelay.runtime import Runtime
 from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
@@ -84,6 +91,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(ClientCORS, origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()])
     app.add_middleware(RequestId)
     app.add_middleware(Metrics)
+    # Keep this the last add_middleware (= the outermost layer): `/x/` is served as `/x` before any
+    # router, middleware or raw-ASGI fast path looks at the path, so none of them needs slash variants.
+    app.add_middleware(TrailingSlash)
+    app.router.redirect_slashes = False
     return app
 
 

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request ids, metrics, body size limit, CORS on client routes only."""
+"""Pure ASGI middleware: trailing slashes, request ids, metrics, body limit, CORS on client routes only."""
 
 from __future__ import annotations
 
@@ -14,6 +14,29 @@ from dreamrelay import metrics
 from dreamrelay.domain.errors import PayloadTooLarge
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+
+class TrailingSlash:
+    """Serves `/x/` exactly as `/x`: strips trailing slashes from the path before anything routes it.
+
+    Clients such as Dooy's web client and 99AI post to `/luma/generations/`; answering them directly
+    (instead of a 307 to the slash-less URL) saves a request per call. This is the OUTERMOST layer of
+    the app (added last in `http/app.py`), so every route, middleware and raw-ASGI fast path behind it
+    sees only slash-less paths and needs no variant of its own. The query string is untouched.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] in ("http", "websocket") and len(path) > 1 and path.endswith("/"):
+            scope = dict(scope)
+            scope["path"] = path.rstrip("/") or "/"
+            raw: bytes | None = scope.get("raw_path")
+            if raw:
+                scope["raw_path"] = raw.rstrip(b"/") or b"/"
+        await self.app(scope, receive, send)
 
 
 class RequestId:

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +28,8 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
 from dreamrelay.media import probe
+from dreamrelay.sandbox import dream_machine
+from dreamrelay.sandbox.agents import AgentsSandbox, agents_router
 from dreamrelay.sandbox.kling import KlingSandbox, kling_router
 from dreamrelay.sandbox.render import RenderSpec, dimensions, frame_count, render_video
 
@@ -47,6 +49,7 @@ class SandboxConfig:
     api_key: str
     queued_seconds: float = 2.0
     dreaming_seconds: float = 5.0
+    output_url_seconds: float = 3600.0  # how long an Agents API output URL stays valid
 
 
 class SandboxError(Exception):
@@ -99,8 +102,10 @@ class Sandbox:
             await self.session.close()
 
     # ---- API -------------------------------------------------------------------------------
-    async def create(self, body: Any, base_url: str) -> dict[str, Any]:
-        request = self._validate(body)
+    async def create(
+        self, body: Any, base_url: str, kind: str = "video", parent: str | None = None
+    ) -> dict[str, Any]:
+        request = self._validate(body) if kind == "video" else self._validate_more(body, kind, parent)
         prompt = request.get("prompt") or ""
         if "[sandbox:reject]" in prompt:
             raise SandboxError(400, "request rejected by the [sandbox:reject] marker")
@@ -112,7 +117,7 @@ class Sandbox:
             "state": "queued",
             "failure_reason": None,
             "created_at": time.time(),
-            "model": request["model"],
+            "model": request.get("model") or self.records[request["parent"]]["model"],
             "request": request,
             "video": None,
             "image": None,
@@ -141,18 +146,38 @@ class Sandbox:
         base = (base_url or record["base_url"]).rstrip("/")
         video = f"{base}/files/{record['video']}" if record["video"] else None
         image = f"{base}/files/{record['image']}" if record["image"] else None
+        kind = record["request"].get("generation_type", "video")
+        request = {k: v for k, v in record["request"].items() if k != "parent"}
         return {
             "id": record["id"],
-            "generation_type": "video",
+            "generation_type": "image" if kind in dream_machine.IMAGE_TYPES else "video",
             "state": record["state"],
             "failure_reason": record["failure_reason"],
             "created_at": _iso(record["created_at"]),
             "assets": {"video": video, "image": image, "progress_video": None},
             "model": record["model"],
-            "request": record["request"],
+            "request": request,
         }
 
     # ---- validation --------------------------------------------------------------------------
+    def _validate_more(self, body: Any, kind: str, parent_id: str | None) -> dict[str, Any]:
+        """Images, upscale, audio, reframes and modify (sandbox/dream_machine.py)."""
+        if not isinstance(body, dict):
+            raise SandboxError(400, "request body must be a JSON object")
+        try:
+            if kind in ("upscale_video", "add_audio"):
+                parent = self.get(parent_id or "")
+                if kind == "upscale_video":
+                    return dream_machine.validate_upscale(body, parent)
+                return dream_machine.validate_audio(body, parent)
+            if kind == "image":
+                return dream_machine.validate_image(body)
+            if kind == "modify_video":
+                return dream_machine.validate_modify(body)
+            return dream_machine.validate_reframe(body, kind)
+        except dream_machine.Invalid as exc:
+            raise SandboxError(400, str(exc)) from exc
+
     def _validate(self, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise SandboxError(400, "request body must be a JSON object")
@@ -224,7 +249,7 @@ class Sandbox:
         )
 
     async def _run(self, record: dict[str, Any]) -> None:
-        rendering: asyncio.Task[tuple[str, str]] | None = None
+        rendering: asyncio.Task[tuple[str | None, str | None]] | None = None
         try:
             config = self.config
             prompt = record["request"].get("prompt") or ""
@@ -262,8 +287,15 @@ class Sandbox:
         if delay > 0:
             await asyncio.sleep(delay)
 
-    async def _render(self, record: dict[str, Any]) -> tuple[str, str]:
+    async def _render(self, record: dict[str, Any]) -> tuple[str | None, str | None]:
         request = record["request"]
+        if request.get("generation_type", "video") != "video":
+            cancel = threading.Event()
+            try:
+                return await dream_machine.render_generation(self, request, cancel)
+            except asyncio.CancelledError:
+                cancel.set()
+                raise
         keyframes = request.get("keyframes") or {}
         start = await self._keyframe_image(keyframes.get("frame0"), last=True)
         end = await self._keyframe_image(keyframes.get("frame1"), last=False)
@@ -365,9 +397,11 @@ class Sandbox:
 
 
 def create_sandbox_app(config: SandboxConfig) -> FastAPI:
-    """The official API under /dream-machine/v1 and Kling's image API under /kling/v1."""
+    """The official API under /dream-machine/v1, Kling's image API under /kling/v1 and Luma's Agents
+    API under /agents/v1."""
     sandbox = Sandbox(config)
     kling = KlingSandbox(sandbox)
+    agents = AgentsSandbox(sandbox, config.output_url_seconds)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -376,6 +410,7 @@ def create_sandbox_app(config: SandboxConfig) -> FastAPI:
             yield
         finally:
             await kling.stop()
+            await agents.stop()
             await sandbox.stop()
 
     app = FastAPI(title="DreamRelay sandbox (official Dream Machine API)", lifespan=lifespan)
@@ -387,7 +422,17 @@ def create_sandbox_app(config: SandboxConfig) -> FastAPI:
 
     app.include_router(_router(sandbox, config), prefix="/dream-machine/v1")
     app.include_router(kling_router(kling, config.api_key, _base_url), prefix="/kling")
+    app.include_router(agents_router(agents, config.api_key), prefix="/agents/v1")
     return app
+
+
+def _creator(
+    create_more: Callable[[Request, str], Awaitable[JSONResponse]], kind: str
+) -> Callable[[Request], Awaitable[JSONResponse]]:
+    async def create_kind(request: Request) -> JSONResponse:
+        return await create_more(request, kind)
+
+    return create_kind
 
 
 def _base_url(request: Request) -> str:
@@ -424,6 +469,44 @@ def _router(sandbox: Sandbox, config: SandboxConfig) -> APIRouter:
 
     router.add_api_route("/generations", create, methods=["POST"])
     router.add_api_route("/generations/video", create, methods=["POST"])
+
+    async def create_more(request: Request, kind: str, parent: str | None = None) -> JSONResponse:
+        authorise(request)
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError as exc:
+            raise SandboxError(400, "request body is not valid JSON") from exc
+        base = _base_url(request)
+        record = await sandbox.create(body, base, kind, parent)
+        # As the official API: 201 for creates, 200 for an upscale or audio of a generation.
+        status = 200 if parent is not None else 201
+        return JSONResponse(sandbox.generation(record, base), status_code=status)
+
+    for path, kind in (
+        ("/generations/image", "image"),
+        ("/generations/video/reframe", "reframe_video"),
+        ("/generations/image/reframe", "reframe_image"),
+        ("/generations/video/modify", "modify_video"),
+    ):
+        router.add_api_route(path, _creator(create_more, kind), methods=["POST"])
+
+    @router.post("/generations/{generation_id}/upscale")
+    async def upscale(request: Request, generation_id: str) -> JSONResponse:
+        return await create_more(request, "upscale_video", generation_id)
+
+    @router.post("/generations/{generation_id}/audio")
+    async def audio(request: Request, generation_id: str) -> JSONResponse:
+        return await create_more(request, "add_audio", generation_id)
+
+    @router.get("/generations/concepts/list")
+    async def concepts(request: Request) -> list[str]:
+        authorise(request)
+        return list(dream_machine.CONCEPTS)
+
+    @router.get("/generations/camera_motion/list")
+    async def camera_motions(request: Request) -> list[str]:
+        authorise(request)
+        return list(dream_machine.CAMERA_MOTIONS)
 
     @router.get("/generations")
     async def list_generations(request: Request) -> dict[str, Any]:
@@ -463,7 +546,7 @@ def _router(sandbox: Sandbox, config: SandboxConfig) -> APIRouter:
         path = sandbox.files_dir / name
         if "/" in name or name.startswith(".") or not path.is_file():
             raise SandboxError(404, "file not found")
-        media_type = "video/mp4" if name.endswith(".mp4") else "image/jpeg"
+        media_type = {"mp4": "video/mp4", "png": "image/png"}.get(name.rpartition(".")[2], "image/jpeg")
         return FileResponse(path, media_type=media_type)
 
     return router

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from dreamrelay.runtime import Runtime
 
 ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
-LEDGER_KINDS = ("topup", "hold", "capture", "release", "adjustment")
 PRICE_ACTIONS = ("generate", "extend", "image", pricing.WILDCARD)
 
 
@@ -38,6 +37,7 @@ def _account_view(account: Account) -> dict[str, Any]:
         "id": account.id,
         "name": account.name,
         "balance": account.balance,
+        "max_keys": account.max_keys,
         "created_at": iso_millis(account.created_at),
     }
 
@@ -102,6 +102,19 @@ async def show_account(rt: Runtime, who: AccountRef) -> dict[str, Any]:
 _STATES = ("pending", "processing", "completed", "failed")
 
 
+async def set_max_keys(rt: Runtime, name: str, max_keys: int | None) -> dict[str, Any]:
+    """How many keys the customer may hold (self-service creates stop there); None = the server's."""
+    if max_keys is not None and not 0 <= max_keys <= MAX_KEYS_CEILING:
+        raise InvalidRequest(f"max_keys must be 0-{MAX_KEYS_CEILING} or null (the server's default)")
+    async with rt.db.transaction() as conn:
+        account = await _account(conn, name)
+        await account_store.set_max_keys(conn, account.id, max_keys)
+    return {**_account_view(account), "max_keys": max_keys}
+
+
+MAX_KEYS_CEILING = 1000
+
+
 async def change_balance(rt: Runtime, name: str, amount: int, note: str = "") -> dict[str, Any]:
     """Positive: a top-up. Negative: an adjustment (never below zero). Each is one ledger row."""
     if amount == 0:
@@ -128,8 +141,8 @@ async def ledger_entries(
     limit: int = 100,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    if kind is not None and kind not in LEDGER_KINDS:
-        raise InvalidRequest(f"kind must be one of {', '.join(LEDGER_KINDS)}")
+    if kind is not None and kind not in ledger.KINDS:
+        raise InvalidRequest(f"kind must be one of {', '.join(ledger.KINDS)}")
     async with rt.db.reader() as conn:
         account_id = await _account_id(conn, account)
         rows = await ledger.entries(
@@ -186,7 +199,8 @@ async def usage(
 
 
 # ---- keys --------------------------------------------------------------------------------------
-def _check_key_settings(settings: dict[str, Any]) -> dict[str, Any]:
+def check_key_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """The one check of key settings, for the operator's and the customer's changes alike."""
     for name in ("name", "disabled"):  # these have a value always; only the limits can be cleared
         if name in settings and settings[name] is None:
             raise InvalidRequest(f"{name} cannot be null")
@@ -204,14 +218,24 @@ def _check_key_settings(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 async def create_key(rt: Runtime, account: str, name: str = "", **settings: Any) -> dict[str, Any]:
-    settings = _check_key_settings({k: v for k, v in settings.items() if v is not None})
+    settings = check_key_settings({k: v for k, v in settings.items() if v is not None})
     async with rt.db.transaction() as conn:
         owner = await _account(conn, account)
-        key_id, key = await account_store.create_key(conn, owner.id, name)
-        if settings:
-            await account_store.update_key(conn, key_id, settings)
-        described = (await account_store.describe_keys(conn, key_id=key_id))[0]
-    return {**_times(described), "key": key}
+        return await insert_key(conn, owner.id, name, settings)
+
+
+async def insert_key(
+    conn: AsyncConnection, account_id: int, name: str, settings: dict[str, Any]
+) -> dict[str, Any]:
+    """A new key with checked settings; the answer holds the key itself, the only time it is shown."""
+    key_id, key = await account_store.create_key(conn, account_id, name)
+    if settings:
+        await account_store.update_key(conn, key_id, settings)
+    return {**describe_key(await account_store.describe_keys(conn, key_id=key_id)), "key": key}
+
+
+def describe_key(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return _times(rows[0])
 
 
 async def list_keys(rt: Runtime, account: str | None = None) -> list[dict[str, Any]]:
@@ -225,14 +249,14 @@ async def update_key(rt: Runtime, key_id: int, settings: dict[str, Any]) -> dict
     """Apply the given settings (None clears a limit); the change holds at once in every process."""
     if not settings:
         raise InvalidRequest("nothing to change")
-    _check_key_settings(settings)
+    check_key_settings(settings)
     async with rt.db.transaction() as conn:
         key_hash = await account_store.update_key(conn, key_id, settings)
         if key_hash is None:
             raise NotFound(f"no key with id {key_id}")
-        described = (await account_store.describe_keys(conn, key_id=key_id))[0]
+        described = describe_key(await account_store.describe_keys(conn, key_id=key_id))
     await rt.key_cache.invalidate()  # after the commit: whoever reads the key next reads the change
-    return _times(described)
+    return described
 
 
 # ---- prices ------------------------------------------------------------------------------------

@@ -31,10 +31,14 @@ async def get_task(rt: Runtime, caller: Caller, task_id: str, *, images: bool = 
     return task
 
 
-async def list_videos(rt: Runtime, caller: Caller, *, limit: int, offset: int) -> tuple[list[Task], bool]:
-    """A page of the caller's video tasks, newest first, and whether more follow."""
+async def list_videos(
+    rt: Runtime, caller: Caller, *, limit: int, offset: int, states: Sequence[str] | None = None
+) -> tuple[list[Task], bool]:
+    """A page of the caller's video tasks (in `states`, when given), newest first, and whether more follow."""
     async with rt.db.reader() as conn:
-        return await task_store.list_video_tasks(conn, caller.account_id, limit=limit, offset=offset)
+        return await task_store.list_video_tasks(
+            conn, caller.account_id, limit=limit, offset=offset, states=states
+        )
 
 
 async def balance(rt: Runtime, caller: Caller) -> int:

@@ -7,7 +7,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dreamrelay.domain.signing import new_secret
@@ -22,6 +22,7 @@ class Account:
     name: str
     balance: int
     created_at: float
+    max_keys: int | None = None  # keys the customer may hold; None = the server's default
 
 
 @dataclass(frozen=True)
@@ -58,12 +59,12 @@ async def create_account(conn: AsyncConnection, name: str) -> Account:
 
 async def get_account(conn: AsyncConnection, name: str) -> Account | None:
     row = (await conn.execute(select(accounts).where(accounts.c.name == name))).one_or_none()
-    return Account(row.id, row.name, row.balance, row.created_at) if row else None
+    return Account(row.id, row.name, row.balance, row.created_at, row.max_keys) if row else None
 
 
 async def list_accounts(conn: AsyncConnection) -> list[Account]:
     rows = await conn.execute(select(accounts).order_by(accounts.c.id))
-    return [Account(r.id, r.name, r.balance, r.created_at) for r in rows]
+    return [Account(r.id, r.name, r.balance, r.created_at, r.max_keys) for r in rows]
 
 
 async def count_accounts(conn: AsyncConnection) -> int:
@@ -177,7 +178,7 @@ async def rotate_callback_secret(conn: AsyncConnection, account_id: int, grace_s
 
 async def get_account_by_id(conn: AsyncConnection, account_id: int) -> Account | None:
     row = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).one_or_none()
-    return Account(row.id, row.name, row.balance, row.created_at) if row else None
+    return Account(row.id, row.name, row.balance, row.created_at, row.max_keys) if row else None
 
 
 KEY_SETTINGS = (
@@ -212,13 +213,36 @@ async def describe_keys(
     return [dict(r._mapping) for r in await conn.execute(query.order_by(api_keys.c.id))]
 
 
-async def update_key(conn: AsyncConnection, key_id: int, values: dict[str, object]) -> str | None:
-    """Change a key's settings (names from KEY_SETTINGS); returns its hash (to drop from caches) or None."""
+async def update_key(
+    conn: AsyncConnection, key_id: int, values: dict[str, object], *, account_id: int | None = None
+) -> str | None:
+    """Change a key's settings (names from KEY_SETTINGS); returns its hash (to drop from caches) or None.
+
+    With `account_id`, only a key of that account is changed (a customer's own keys).
+    """
     unknown = set(values) - set(KEY_SETTINGS)
     if unknown:
         raise ValueError(f"not key settings: {sorted(unknown)}")
-    result = await conn.execute(
-        update(api_keys).where(api_keys.c.id == key_id).values(**values).returning(api_keys.c.key_hash)
-    )
-    row = result.one_or_none()
+    query = update(api_keys).where(api_keys.c.id == key_id)
+    if account_id is not None:
+        query = query.where(api_keys.c.account_id == account_id)
+    row = (await conn.execute(query.values(**values).returning(api_keys.c.key_hash))).one_or_none()
     return str(row.key_hash) if row else None
+
+
+async def delete_key(conn: AsyncConnection, key_id: int, account_id: int) -> bool:
+    """Remove a key of the account for good (its tasks keep running, their key id becomes null)."""
+    query = delete(api_keys).where(api_keys.c.id == key_id, api_keys.c.account_id == account_id)
+    return bool((await conn.execute(query)).rowcount)
+
+
+async def lock_key_count(conn: AsyncConnection, account_id: int) -> tuple[int, int | None]:
+    """(keys the account holds, its max_keys), the account row locked so two creates cannot both fit."""
+    locked = select(accounts.c.max_keys).where(accounts.c.id == account_id).with_for_update()
+    max_keys = (await conn.execute(locked)).scalar_one()
+    count = select(func.count()).select_from(api_keys).where(api_keys.c.account_id == account_id)
+    return int((await conn.execute(count)).scalar_one()), max_keys
+
+
+async def set_max_keys(conn: AsyncConnection, account_id: int, max_keys: int | None) -> None:
+    await conn.execute(update(accounts).where(accounts.c.id == account_id).values(max_keys=max_keys))

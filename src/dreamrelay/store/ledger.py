@@ -10,7 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dreamrelay.store.schema import accounts, api_keys, ledger
 
-KINDS = ("topup", "hold", "capture", "release", "adjustment")
+# Every kind of ledger row, in one place: the operator's top-ups and adjustments, a task's hold and its one
+# settlement (capture or release), and a customer's credit-code redemption.
+KINDS = ("topup", "hold", "capture", "release", "adjustment", "redeem")
 
 
 class BalanceTooLow(Exception):
@@ -85,6 +87,19 @@ async def top_up(conn: AsyncConnection, account_id: int, amount: int, note: str 
         raise BalanceTooLow
     await _row(conn, account_id, None, kind, amount, note=note)
     return int(row.balance)
+
+
+async def redeem(conn: AsyncConnection, account_id: int, amount: int, *, code_id: int, note: str) -> int:
+    """Credit a redeemed code; returns the new balance. At most once per code (a unique `settles`)."""
+    changed = await conn.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id)
+        .values(balance=accounts.c.balance + amount)
+        .returning(accounts.c.balance)
+    )
+    balance = int(changed.one().balance)
+    await _row(conn, account_id, None, "redeem", amount, settles=f"code:{code_id}", note=note)
+    return balance
 
 
 async def _row(

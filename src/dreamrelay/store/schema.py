@@ -6,6 +6,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Double,
     ForeignKey,
@@ -38,6 +39,7 @@ accounts = Table(
     Column("callback_secret", Text),  # Standard Webhooks secret (whsec_…); made on first need
     Column("previous_callback_secret", Text),  # still signed with until previous_secret_until
     Column("previous_secret_until", Double),
+    Column("max_keys", Integer),  # keys the customer may hold (set by the operator); null = the server's
 )
 
 api_keys = Table(
@@ -58,6 +60,7 @@ api_keys = Table(
     Column("rpm", Integer),  # requests per minute; null = the server default
     Column("max_in_flight", Integer),  # tasks pending/processing at once
     Column("batch_rpm", Integer),  # batch queries per minute
+    Column("batch_envelope", String(8), nullable=False, server_default="bare"),  # bare | newapi
 )
 
 channels = Table(
@@ -123,7 +126,7 @@ ledger = Table(
     Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
     Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False, index=True),
     Column("task_id", String(36)),
-    Column("kind", String(16), nullable=False),  # topup | hold | capture | release | adjustment
+    Column("kind", String(16), nullable=False),  # one of store/ledger.py::KINDS
     Column("amount", BigInteger, nullable=False),  # signed change of the balance
     # capture and release both settle a hold: at most one settlement per task, whichever kind.
     Column("settles", String(36), unique=True),
@@ -196,4 +199,21 @@ delivery_attempts = Table(
     Column("latency_ms", Integer, nullable=False),
     Column("error", Text),
     Column("created_at", Double, nullable=False),
+)
+
+credit_codes = Table(
+    "credit_codes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("code_hash", String(64), nullable=False, unique=True),  # SHA-256 hex; never the code itself
+    Column("prefix", String(16), nullable=False),  # first characters, to tell codes apart in listings
+    Column("batch", String(32), nullable=False, index=True),  # codes made together share it
+    Column("amount", BigInteger, nullable=False),  # credits the code adds
+    Column("note", Text, nullable=False, server_default=""),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double),  # null = never
+    Column("redeemed_at", Double),  # null until used; set exactly once
+    Column("redeemed_by", Integer, ForeignKey("accounts.id", ondelete="SET NULL")),
+    Column("redeemed_key_id", Integer),  # the key that redeemed it (kept if the key is deleted later)
+    CheckConstraint("amount > 0", name="ck_credit_codes_amount_positive"),
 )

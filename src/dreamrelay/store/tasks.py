@@ -63,9 +63,9 @@ async def get_bodies(
 
 
 async def list_video_tasks(
-    conn: AsyncConnection, account_id: int, *, limit: int, offset: int
+    conn: AsyncConnection, account_id: int, *, limit: int, offset: int, states: Sequence[str] | None = None
 ) -> tuple[list[Task], bool]:
-    """A page of the account's video tasks, newest first, and whether more follow."""
+    """A page of the account's video tasks (in `states` if given), newest first, and whether more follow."""
     query = (
         select(*_COLUMNS)
         .where(
@@ -77,6 +77,8 @@ async def list_video_tasks(
         .limit(limit + 1)
         .offset(offset)
     )
+    if states:
+        query = query.where(tasks.c.state.in_(states))
     rows = [_row(r) for r in await conn.execute(query)]
     return rows[:limit], len(rows) > limit
 

@@ -1,13 +1,17 @@
-"""The customer's own account, with their API key: balance, ledger, callback secret, deliveries."""
+"""The customer's own account, with their API key: balance, ledger, callback secret, deliveries,
+their keys (self-service), credit-code redemption and the list of their tasks."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 
-from dreamrelay.http.deps import CallerDep, Limit, Offset, RuntimeDep
-from dreamrelay.services import admin
+from dreamrelay.domain.errors import InvalidRequest, NotFound
+from dreamrelay.http.deps import CallerDep, Limit, Offset, RuntimeDep, json_body_doc, parse_body, read_json
+from dreamrelay.http.schemas.account import NewOwnKey, Redeem
+from dreamrelay.http.schemas.admin import KeyLimits
+from dreamrelay.services import account_keys, admin, credit_codes, reads
 
 router = APIRouter(prefix="/account", tags=["account"])
 
@@ -60,3 +64,73 @@ async def deliveries(
         offset=offset,
         with_attempts=True,
     )
+
+
+# ---- keys (self-service) -----------------------------------------------------------------------
+def _key_id(raw: str) -> int:
+    """A key id from the path; anything else is the same 404 as a key of another account."""
+    if not raw.isdigit() or len(raw) > 9:
+        raise NotFound(f"no key with id {raw[:20]}", code="key_not_found")
+    return int(raw)
+
+
+@router.get("/keys", summary="The account's API keys (never the keys themselves)")
+async def list_keys(rt: RuntimeDep, caller: CallerDep) -> list[dict[str, Any]]:
+    return await account_keys.list_keys(rt, caller)
+
+
+@router.post(
+    "/keys",
+    status_code=201,
+    openapi_extra=json_body_doc(NewOwnKey),
+    summary="Create a key (shown once); limits within the calling key's, up to the operator's cap",
+)
+async def create_key(request: Request, rt: RuntimeDep, caller: CallerDep) -> dict[str, Any]:
+    body = await parse_body(request, NewOwnKey)
+    return await account_keys.create_key(rt, caller, body.model_dump(exclude_unset=True))
+
+
+@router.patch(
+    "/keys/{key_id}",
+    openapi_extra=json_body_doc(KeyLimits),
+    summary="Rename, disable, limit or restrict one of the account's keys",
+)
+async def update_key(request: Request, rt: RuntimeDep, caller: CallerDep, key_id: str) -> dict[str, Any]:
+    number = _key_id(key_id)
+    body = await parse_body(request, KeyLimits)
+    return await account_keys.update_key(rt, caller, number, body.model_dump(exclude_unset=True))
+
+
+@router.delete("/keys/{key_id}", status_code=204, summary="Delete one of the account's keys for good")
+async def delete_key(rt: RuntimeDep, caller: CallerDep, key_id: str) -> Response:
+    await account_keys.delete_key(rt, caller, _key_id(key_id))
+    return Response(status_code=204)
+
+
+# ---- credit codes ------------------------------------------------------------------------------
+@router.post(
+    "/redeem",
+    openapi_extra=json_body_doc(Redeem),
+    summary="Redeem a credit code: 404 unknown, 409 code_used, 410 expired, 429 too many attempts",
+)
+async def redeem(request: Request, rt: RuntimeDep, caller: CallerDep) -> dict[str, Any]:
+    client_ip = request.client.host if request.client else "?"
+    body = await read_json(request)
+    code = body.get("code") if isinstance(body, dict) else None
+    return await credit_codes.redeem(rt, caller, code, client_ip=client_ip)
+
+
+# ---- tasks -------------------------------------------------------------------------------------
+TASK_STATES = ("pending", "processing", "completed", "failed")
+
+
+@router.get("/tasks", summary="The account's video tasks, newest first (own format); filter by state")
+async def list_tasks(
+    rt: RuntimeDep, caller: CallerDep, state: str | None = None, limit: Limit = 100, offset: Offset = 0
+) -> Response:
+    states = tuple(s for s in (state or "").split(",") if s) or None
+    if states is not None and (len(states) > len(TASK_STATES) or not set(states) <= set(TASK_STATES)):
+        raise InvalidRequest(f"state: a comma-separated list of {', '.join(TASK_STATES)}")
+    page, more = await reads.list_videos(rt, caller, limit=limit, offset=offset, states=states)
+    body = b'{"data":[' + b",".join(t.body for t in page) + b'],"has_more":' + (b"true" if more else b"false")
+    return Response(body + b"}", media_type="application/json")

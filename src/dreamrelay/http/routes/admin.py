@@ -10,17 +10,19 @@ from fastapi import APIRouter, Depends, Query, Request
 from dreamrelay.domain.errors import InvalidApiKey, InvalidRequest
 from dreamrelay.http.deps import Limit, Offset, RuntimeDep, get_runtime, json_body_doc, parse_body
 from dreamrelay.http.schemas.admin import (
+    AccountChange,
     BalanceChange,
     ChannelChange,
     KeyLimits,
     NewAccount,
     NewChannel,
+    NewCodes,
     NewKey,
     PriceKey,
     PriceRule,
     Replay,
 )
-from dreamrelay.services import admin, channel_admin
+from dreamrelay.services import admin, channel_admin, credit_codes
 from dreamrelay.services.auth import parse_bearer
 
 
@@ -56,6 +58,14 @@ async def create_account(request: Request, rt: RuntimeDep) -> dict[str, Any]:
 @router.get("/accounts/{name}", summary="An account with balance, keys and task counts")
 async def show_account(rt: RuntimeDep, name: str) -> dict[str, Any]:
     return await admin.show_account(rt, name)
+
+
+@router.patch(
+    "/accounts/{name}", openapi_extra=json_body_doc(AccountChange), summary="Set how many keys it may hold"
+)
+async def update_account(request: Request, rt: RuntimeDep, name: str) -> dict[str, Any]:
+    body = await parse_body(request, AccountChange)
+    return await admin.set_max_keys(rt, name, body.max_keys)
 
 
 @router.post("/accounts/{name}/topup", openapi_extra=json_body_doc(BalanceChange), summary="Add credits")
@@ -106,6 +116,28 @@ async def create_key(request: Request, rt: RuntimeDep) -> dict[str, Any]:
 async def update_key(request: Request, rt: RuntimeDep, key_id: int) -> dict[str, Any]:
     body = await parse_body(request, KeyLimits)
     return await admin.update_key(rt, key_id, body.model_dump(exclude_unset=True))
+
+
+@router.post(
+    "/codes",
+    status_code=201,
+    openapi_extra=json_body_doc(NewCodes),
+    summary="Make a batch of credit codes (shown once)",
+)
+async def create_codes(request: Request, rt: RuntimeDep) -> dict[str, Any]:
+    body = await parse_body(request, NewCodes)
+    return await credit_codes.create_codes(rt, **body.model_dump())
+
+
+@router.get("/codes", summary="Credit codes: which were used, by whom and when (never the codes)")
+async def list_codes(
+    rt: RuntimeDep,
+    batch: Annotated[str | None, Query(max_length=32)] = None,
+    status: str | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[dict[str, Any]]:
+    return await credit_codes.list_codes(rt, batch=batch, status=status, limit=limit, offset=offset)
 
 
 @router.get("/prices", summary="The price list")

@@ -82,3 +82,16 @@ class ChannelChange(Strict):
     weight: int | None = Field(default=None, ge=1)
     concurrency: int | None = Field(default=None, ge=1)
     enabled: bool | None = None
+
+
+class AccountChange(Strict):
+    max_keys: int | None = Field(
+        ge=0, le=1000, description="Keys the customer may hold (self-service); null = the server's default."
+    )
+
+
+class NewCodes(Strict):
+    amount: int = Field(ge=1, le=10**12, description="Credits each code adds.", examples=[1000])
+    count: int = Field(default=1, ge=1, le=1000, description="How many codes to make.", examples=[10])
+    expires_at: float | None = Field(default=None, description="Unix time after which the codes are refused.")
+    note: str = Field(default="", max_length=500)

@@ -1,0 +1,600 @@
+"""The sandbox's Luma Agents API: POST/GET /generations with Ray 3.2 video and Uni-1 images.
+
+It answers as agents.lumalabs.ai/v1 does for a relay: Bearer auth, 201 on create, `{"detail"}`
+errors, states queued → processing → completed | failed with a `failure_code`, and `output[]`
+URLs that are presigned and expire (an expired one answers 403 with an S3 "Request has expired"
+body). Everything is rendered for real (see render.py): Ray 3.2 clips at 24 fps (5 s = 121
+frames, 10 s = 241), a resolution is the short side's lines, edits start from the source's
+frames, reframes put the source where `source_position` says, images are PNG or JPEG as asked.
+
+Prompt markers (any type): `[sandbox:reject]` → 400, `[sandbox:error]` → 500,
+`[sandbox:stall]` never finishes, `[sandbox:fail]` fails with `generation_failed`,
+`[sandbox:fail:<failure_code>]` fails with that code, `[sandbox:expired]` completes with output
+URLs that have already expired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import anyio
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+
+from dreamrelay.media import probe
+from dreamrelay.sandbox.render import (
+    EDIT_WEIGHTS,
+    UNI_ASPECT_RATIOS,
+    RenderSpec,
+    SourcePosition,
+    edit_video,
+    ray32_dimensions,
+    ray32_frames,
+    reframe_video,
+    render_uni_image,
+    render_video,
+    uni_dimensions,
+)
+
+if TYPE_CHECKING:
+    from dreamrelay.sandbox.app import Sandbox
+
+API_VERSION = "2026-04-01"
+TYPES = ("image", "image_edit", "video", "video_edit", "video_reframe")
+VIDEO_TYPES = ("video", "video_edit", "video_reframe")
+IMAGE_MODELS = ("uni-1", "uni-1-max")
+VIDEO_MODEL = "ray-3.2"
+VIDEO_ASPECT_RATIOS = ("9:16", "3:4", "1:1", "4:3", "16:9", "21:9")
+VIDEO_RESOLUTIONS = ("360p", "540p", "720p", "1080p")
+VIDEO_DURATIONS = ("5s", "10s")
+FAILURE_CODES = (
+    "content_moderated",
+    "generation_failed",
+    "budget_exhausted",
+    "output_not_found",
+    "image_too_large",
+    "unsupported_format",
+    "corrupt_input",
+    "invalid_request",
+    "rate_limited",
+)
+MAX_MEDIA_BYTES = 50 * 1024 * 1024
+MAX_EDIT_SOURCE_SECONDS = 18.0
+OUTPUT_URL_SECONDS = 3600.0
+_FAIL_MARKER = re.compile(r"\[sandbox:fail(?::([a-z_]+))?\]")
+
+
+class AgentsError(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+class RenderFailure(Exception):
+    """The generation cannot be rendered; `code` is the failure_code it ends with."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Output:
+    type: str  # video | image
+    name: str  # file name under the sandbox's files directory
+
+
+class AgentsSandbox:
+    """Generations in memory (unfinished ones are forgotten on restart); rendered files on disk."""
+
+    def __init__(self, sandbox: Sandbox, output_url_seconds: float = OUTPUT_URL_SECONDS) -> None:
+        self.sandbox = sandbox
+        self.output_url_seconds = output_url_seconds
+        self.records: dict[str, dict[str, Any]] = {}
+        self.jobs: set[asyncio.Task[None]] = set()
+        self._signing_key = secrets.token_bytes(32)
+
+    @property
+    def files_dir(self) -> Path:
+        return self.sandbox.files_dir
+
+    # ---- API -------------------------------------------------------------------------------
+    def create(self, body: Any) -> dict[str, Any]:
+        request = validate(body)
+        prompt = request["prompt"]
+        if "[sandbox:reject]" in prompt:
+            raise AgentsError(400, "request rejected by the [sandbox:reject] marker")
+        if "[sandbox:error]" in prompt:
+            raise AgentsError(500, "internal error simulated by the [sandbox:error] marker")
+        for ref in _generation_refs(request):
+            parent = self.records.get(ref)
+            if parent is None:
+                raise AgentsError(404, f"generation {ref} not found")
+            if parent["state"] != "completed":
+                raise AgentsError(422, f"generation {ref} is {parent['state']}, not completed")
+        record: dict[str, Any] = {
+            "id": str(uuid.uuid4()),
+            "created_at": time.time(),
+            "model": request["model"],
+            "type": request["type"],
+            "state": "queued",
+            "failure_code": None,
+            "failure_reason": None,
+            "request": request,
+            "outputs": [],
+            "expires_at": None,
+        }
+        self.records[record["id"]] = record
+        job = asyncio.create_task(self._run(record), name=f"sandbox-agents-{record['id']}")
+        self.jobs.add(job)
+        job.add_done_callback(self.jobs.discard)
+        return record
+
+    def get(self, generation_id: str) -> dict[str, Any]:
+        record = self.records.get(generation_id)
+        if record is None:
+            raise AgentsError(404, "Generation not found")
+        return record
+
+    def generation(self, record: dict[str, Any], base_url: str) -> dict[str, Any]:
+        outputs = None
+        if record["state"] == "completed":
+            outputs = [
+                {"type": out.type, "url": self._presigned(base_url, out.name, record["expires_at"])}
+                for out in record["outputs"]
+            ]
+        return {
+            "id": record["id"],
+            "created_at": _iso(record["created_at"]),
+            "model": record["model"],
+            "state": record["state"],
+            "type": record["type"],
+            "failure_code": record["failure_code"],
+            "failure_reason": record["failure_reason"],
+            "output": outputs,
+        }
+
+    def output_path(self, name: str, expires: str, signature: str) -> Path:
+        """The file an output URL names, if its signature holds and it has not expired (403 otherwise)."""
+        try:
+            expiry = int(expires)
+        except ValueError as exc:
+            raise AgentsError(403, "AccessDenied") from exc
+        if not hmac.compare_digest(self._sign(name, expiry), signature):
+            raise AgentsError(403, "SignatureDoesNotMatch")
+        if time.time() > expiry:
+            raise AgentsError(403, "Request has expired")
+        path = self.files_dir / name
+        if "/" in name or name.startswith(".") or not path.is_file():
+            raise AgentsError(404, "NoSuchKey")
+        return path
+
+    async def stop(self) -> None:
+        for job in self.jobs:
+            job.cancel()
+        await asyncio.gather(*self.jobs, return_exceptions=True)
+
+    # ---- presigned output URLs -----------------------------------------------------------------
+    def _sign(self, name: str, expiry: int) -> str:
+        return hmac.new(self._signing_key, f"{name}:{expiry}".encode(), hashlib.sha256).hexdigest()
+
+    def _presigned(self, base_url: str, name: str, expiry: int) -> str:
+        return f"{base_url}/outputs/{name}?X-Amz-Expires={expiry}&X-Amz-Signature={self._sign(name, expiry)}"
+
+    # ---- driving one generation ----------------------------------------------------------------
+    async def _run(self, record: dict[str, Any]) -> None:
+        config = self.sandbox.config
+        prompt = record["request"]["prompt"]
+        await asyncio.sleep(config.queued_seconds)
+        record["state"] = "processing"
+        if "[sandbox:stall]" in prompt:
+            return
+        started = time.monotonic()
+        cancel = threading.Event()
+        try:
+            outputs = await self._render(record["request"], cancel)
+        except RenderFailure as exc:
+            record.update(state="failed", failure_code=exc.code, failure_reason=str(exc))
+            return
+        except asyncio.CancelledError:
+            cancel.set()
+            raise
+        except Exception as exc:
+            record.update(
+                state="failed", failure_code="generation_failed", failure_reason=f"rendering failed: {exc}"
+            )
+            return
+        await asyncio.sleep(max(config.dreaming_seconds - (time.monotonic() - started), 0))
+        marker = _FAIL_MARKER.search(prompt)
+        if marker:
+            code = marker.group(1) or "generation_failed"
+            if code not in FAILURE_CODES:
+                code = "generation_failed"
+            reason = f"generation failed ([sandbox:fail{':' + code if marker.group(1) else ''}] marker)"
+            record.update(state="failed", failure_code=code, failure_reason=reason)
+            return
+        now = time.time()
+        lifetime = -1 if "[sandbox:expired]" in prompt else self.output_url_seconds
+        record.update(state="completed", outputs=outputs, expires_at=int(now + lifetime))
+
+    async def _render(self, request: dict[str, Any], cancel: threading.Event) -> list[Output]:
+        kind = request["type"]
+        if kind in ("image", "image_edit"):
+            return [await self._image(request)]
+        if kind == "video":
+            return [await self._video(request, cancel)]
+        source = await self._video_source(request["source"])
+        target = self.files_dir / f"agents-{uuid.uuid4().hex}.mp4"
+        options = request.get("video") or {}
+        if kind == "video_edit":
+            seconds = await anyio.to_thread.run_sync(lambda: probe.probe_video(source).duration)
+            if seconds > MAX_EDIT_SOURCE_SECONDS:
+                raise RenderFailure(
+                    "invalid_request", f"the source video is longer than {MAX_EDIT_SOURCE_SECONDS:.0f} s"
+                )
+            weight = EDIT_WEIGHTS.get((options.get("edit") or {}).get("strength") or "flex_2", 0.5)
+            await anyio.to_thread.run_sync(
+                edit_video, source, target, request["prompt"], weight, cancel, limiter=self.sandbox.limiter
+            )
+        else:
+            canvas = ray32_dimensions(options.get("resolution") or "720p", request["aspect_ratio"])
+            given = options.get("source_position")
+            position = (
+                SourcePosition(given["x_norm"], given["y_norm"], given["w_norm"], given["h_norm"])
+                if given
+                else None
+            )
+            await anyio.to_thread.run_sync(
+                reframe_video, source, target, canvas, position, cancel, limiter=self.sandbox.limiter
+            )
+        return [Output("video", target.name)]
+
+    async def _video(self, request: dict[str, Any], cancel: threading.Event) -> Output:
+        options = request.get("video") or {}
+        start = end = None
+        keyframes = options.get("keyframes") or []
+        if keyframes:
+            # Anchored frames: the earliest starts the clip, the latest (if later than frame 0) ends it.
+            anchored = sorted(
+                zip(options["keyframe_indexes"], keyframes, strict=True), key=lambda pair: pair[0]
+            )
+            start = await self._image_bytes(anchored[0][1], last_frame=True)
+            if len(anchored) > 1:
+                end = await self._image_bytes(anchored[-1][1], last_frame=False)
+        else:
+            if options.get("start_frame"):
+                start = await self._image_bytes(options["start_frame"], last_frame=True)
+            if options.get("end_frame"):
+                end = await self._image_bytes(options["end_frame"], last_frame=False)
+        width, height = ray32_dimensions(options.get("resolution") or "720p", request["aspect_ratio"])
+        spec = RenderSpec(
+            prompt=request["prompt"],
+            width=width,
+            height=height,
+            frames=ray32_frames(options.get("duration") or "5s"),
+            loop=bool(options.get("loop")),
+            start_image=start,
+            end_image=end,
+        )
+        target = self.files_dir / f"agents-{spec.cache_key}.mp4"
+        lock = self.sandbox.render_locks.setdefault(spec.cache_key, asyncio.Lock())
+        async with lock:
+            if not target.exists():
+                await anyio.to_thread.run_sync(
+                    render_video, spec, target, cancel, limiter=self.sandbox.limiter
+                )
+        return Output("video", target.name)
+
+    async def _image(self, request: dict[str, Any]) -> Output:
+        source = (
+            await self._image_bytes(request["source"], last_frame=True) if request.get("source") else None
+        )
+        references = tuple(
+            [await self._image_bytes(ref, last_frame=True) for ref in request.get("image_ref") or []]
+        )
+        if source is not None and not request.get("aspect_ratio_given"):
+            size = await anyio.to_thread.run_sync(_fitted_size, source, request["model"])
+        else:
+            size = uni_dimensions(request["aspect_ratio"], request["model"])
+        output_format = request.get("output_format") or "png"
+        try:
+            data = await anyio.to_thread.run_sync(
+                lambda: render_uni_image(
+                    request["prompt"], size, output_format=output_format, source=source, references=references
+                )
+            )
+        except probe.MediaError as exc:
+            raise RenderFailure("corrupt_input", f"an input image could not be decoded: {exc}") from exc
+        name = f"agents-{uuid.uuid4().hex}.{'jpg' if output_format == 'jpeg' else 'png'}"
+        (self.files_dir / name).write_bytes(data)
+        return Output("image", name)
+
+    # ---- inputs ------------------------------------------------------------------------------
+    async def _image_bytes(self, ref: dict[str, Any], *, last_frame: bool) -> bytes:
+        """An ImageRef as image bytes: fetched, decoded, or a prior generation's output (a video's last
+        frame when it starts a clip, its first when it ends one)."""
+        if ref.get("generation_id"):
+            parent = self.get(ref["generation_id"])
+            out = parent["outputs"][0]
+            path = self.files_dir / out.name
+            if out.type == "image":
+                return path.read_bytes()
+            first, last = await anyio.to_thread.run_sync(probe.first_and_last_frames, path)
+            return probe.jpeg_bytes(last if last_frame else first)
+        data = await self._media_bytes(ref)
+        if probe.sniff_image(data) is None:
+            raise RenderFailure("unsupported_format", "an input image is neither JPEG nor PNG")
+        return data
+
+    async def _video_source(self, ref: dict[str, Any]) -> Path:
+        if ref.get("generation_id"):
+            parent = self.get(ref["generation_id"])
+            out = parent["outputs"][0]
+            if out.type != "video":
+                raise RenderFailure("invalid_request", "the source generation is not a video")
+            return self.files_dir / out.name
+        data = await self._media_bytes(ref)
+        path = self.files_dir / f"source-{hashlib.sha256(data).hexdigest()[:32]}.mp4"
+        path.write_bytes(data)
+        try:
+            await anyio.to_thread.run_sync(probe.probe_video, path)
+        except probe.MediaError as exc:
+            path.unlink(missing_ok=True)
+            raise RenderFailure("corrupt_input", f"the source video could not be decoded: {exc}") from exc
+        return path
+
+    async def _media_bytes(self, ref: dict[str, Any]) -> bytes:
+        if ref.get("data") is not None:
+            try:
+                data = base64.b64decode(ref["data"], validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise RenderFailure("corrupt_input", "data is not valid base64") from exc
+        else:
+            session = self.sandbox.session
+            assert session is not None
+            try:
+                async with session.get(ref["url"]) as response:
+                    if response.status != 200:
+                        raise RenderFailure(
+                            "output_not_found", f"{ref['url']} answered HTTP {response.status}"
+                        )
+                    data = await response.content.read(MAX_MEDIA_BYTES + 1)
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                raise RenderFailure(
+                    "output_not_found", f"{ref['url']} could not be fetched: {exc!r}"
+                ) from exc
+        if len(data) > MAX_MEDIA_BYTES:
+            raise RenderFailure("image_too_large", f"an input is larger than {MAX_MEDIA_BYTES} bytes")
+        return data
+
+
+def _fitted_size(source: bytes, model: str) -> tuple[int, int]:
+    """An edit keeps its source's aspect ratio, at the model's pixel count."""
+    width, height = probe.image_size(source)
+    pixels = 1024 * 1024 * (4 if model == "uni-1-max" else 1)
+    scale = (pixels / (width * height)) ** 0.5
+    return max(16, round(width * scale / 16) * 16), max(16, round(height * scale / 16) * 16)
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
+
+
+def _generation_refs(request: dict[str, Any]) -> list[str]:
+    options = request.get("video") or {}
+    refs = [request.get("source"), options.get("start_frame"), options.get("end_frame")]
+    refs += list(options.get("keyframes") or []) + list(request.get("image_ref") or [])
+    return [ref["generation_id"] for ref in refs if ref and ref.get("generation_id")]
+
+
+# ---- validation ------------------------------------------------------------------------------------
+def validate(body: Any) -> dict[str, Any]:
+    """The request as the sandbox keeps it; 400 for a wrong value, 422 for a combination it refuses."""
+    if not isinstance(body, dict):
+        raise AgentsError(400, "request body must be a JSON object")
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise AgentsError(400, "prompt is required")
+    kind = body.get("type") or ("video" if body.get("model") == VIDEO_MODEL else "image")
+    if kind not in TYPES:
+        raise AgentsError(400, f"type must be one of {', '.join(TYPES)}")
+    video = kind in VIDEO_TYPES
+    model = body.get("model") or (VIDEO_MODEL if video else "uni-1")
+    if model not in ((VIDEO_MODEL,) if video else IMAGE_MODELS):
+        raise AgentsError(400, f"model {model!r} does not make {kind} generations")
+    ratios = VIDEO_ASPECT_RATIOS if video else UNI_ASPECT_RATIOS
+    aspect_ratio = body.get("aspect_ratio")
+    if aspect_ratio is not None and aspect_ratio not in ratios:
+        raise AgentsError(400, f"aspect_ratio must be one of {', '.join(ratios)} for {kind}")
+    request: dict[str, Any] = {
+        "prompt": prompt,
+        "type": kind,
+        "model": model,
+        "aspect_ratio": aspect_ratio or ("16:9" if video else "1:1"),
+        "aspect_ratio_given": aspect_ratio is not None,
+        "user_id": body.get("user_id") if isinstance(body.get("user_id"), str) else None,
+    }
+    source = body.get("source")
+    if kind in ("image_edit", "video_edit", "video_reframe"):
+        if source is None:
+            raise AgentsError(400, f"source is required for {kind}")
+        request["source"] = _ref(source, "source", video=kind != "image_edit")
+    elif source is not None:
+        raise AgentsError(422, f"source is not used by {kind}")
+    refs = body.get("image_ref") or []
+    limit = 9 if kind == "image" else 8 if kind == "image_edit" else 0
+    if not isinstance(refs, list) or len(refs) > limit:
+        raise AgentsError(400, f"image_ref takes at most {limit} references for {kind}")
+    request["image_ref"] = [_ref(ref, f"image_ref[{i}]", video=False) for i, ref in enumerate(refs)]
+    output_format = body.get("output_format")
+    if output_format is not None and output_format not in ("png", "jpeg"):
+        raise AgentsError(400, "output_format must be png or jpeg")
+    request["output_format"] = output_format
+    options = body.get("video")
+    if options is not None and not video:
+        raise AgentsError(422, f"video options are not used by {kind}")
+    if video:
+        request["video"] = _video_options(options or {}, kind)
+    return request
+
+
+def _video_options(options: Any, kind: str) -> dict[str, Any]:
+    if not isinstance(options, dict):
+        raise AgentsError(400, "video must be an object")
+    duration = options.get("duration") or "5s"
+    resolution = options.get("resolution") or "720p"
+    if duration not in VIDEO_DURATIONS:
+        raise AgentsError(400, f"video.duration must be one of {', '.join(VIDEO_DURATIONS)}")
+    if resolution not in VIDEO_RESOLUTIONS:
+        raise AgentsError(400, f"video.resolution must be one of {', '.join(VIDEO_RESOLUTIONS)}")
+    loop, hdr = bool(options.get("loop")), bool(options.get("hdr"))
+    if loop and (kind != "video" or duration == "10s" or hdr):
+        raise AgentsError(422, "video.loop is only for type video, and not with 10s or hdr")
+    if hdr and (kind == "video_reframe" or resolution == "360p"):
+        raise AgentsError(422, "video.hdr is not available for video_reframe or 360p drafts")
+    if options.get("exr_export") and not hdr:
+        raise AgentsError(422, "video.exr_export needs video.hdr")
+    result: dict[str, Any] = {"duration": duration, "resolution": resolution, "loop": loop, "hdr": hdr}
+    for frame in ("start_frame", "end_frame"):
+        if options.get(frame) is not None:
+            if kind != "video":
+                raise AgentsError(422, f"video.{frame} is only for type video")
+            result[frame] = _ref(options[frame], f"video.{frame}", video=False)
+    keyframes, indexes = options.get("keyframes"), options.get("keyframe_indexes")
+    if keyframes is not None or indexes is not None:
+        if kind != "video" or loop or "start_frame" in result or "end_frame" in result:
+            raise AgentsError(
+                422, "video.keyframes exclude start_frame, end_frame and loop (type video only)"
+            )
+        last = ray32_frames(duration) - 1
+        if not isinstance(keyframes, list) or not isinstance(indexes, list) or not 1 <= len(keyframes) <= 64:
+            raise AgentsError(400, "video.keyframes and video.keyframe_indexes must be lists of 1 to 64")
+        if len(keyframes) != len(indexes):
+            raise AgentsError(422, "video.keyframes and video.keyframe_indexes must have the same length")
+        if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i <= last for i in indexes):
+            raise AgentsError(422, f"video.keyframe_indexes must be 0..{last} for {duration}")
+        if len(set(indexes)) != len(indexes):
+            raise AgentsError(422, "video.keyframe_indexes must be unique")
+        result["keyframes"] = [
+            _ref(ref, f"video.keyframes[{i}]", video=False) for i, ref in enumerate(keyframes)
+        ]
+        result["keyframe_indexes"] = indexes
+    position = options.get("source_position")
+    if position is not None:
+        if kind != "video_reframe":
+            raise AgentsError(422, "video.source_position is only for video_reframe")
+        result["source_position"] = _position(position)
+    edit = options.get("edit")
+    if edit is not None:
+        if kind != "video_edit" or not isinstance(edit, dict):
+            raise AgentsError(422, "video.edit is only for video_edit")
+        strength = edit.get("strength")
+        if strength is not None and strength not in EDIT_WEIGHTS:
+            raise AgentsError(400, f"video.edit.strength must be one of {', '.join(EDIT_WEIGHTS)}")
+        result["edit"] = {"strength": strength}
+    return result
+
+
+def _position(value: Any) -> dict[str, float]:
+    fields = ("x_norm", "y_norm", "w_norm", "h_norm")
+    if not isinstance(value, dict) or not all(isinstance(value.get(f), int | float) for f in fields):
+        raise AgentsError(400, "video.source_position needs numbers x_norm, y_norm, w_norm, h_norm")
+    position = {f: float(value[f]) for f in fields}
+    if not (0 < position["w_norm"] <= 2 and 0 < position["h_norm"] <= 2):
+        raise AgentsError(400, "video.source_position w_norm and h_norm must be in (0, 2]")
+    if not (-2 <= position["x_norm"] <= 2 and -2 <= position["y_norm"] <= 2):
+        raise AgentsError(400, "video.source_position x_norm and y_norm must be in [-2, 2]")
+    return position
+
+
+def _ref(value: Any, field: str, *, video: bool) -> dict[str, Any]:
+    keys = ("url", "data", "generation_id", "file_id")
+    if not isinstance(value, dict):
+        raise AgentsError(400, f"{field} must be an object")
+    given = [k for k in keys if value.get(k) is not None]
+    if len(given) != 1 or not isinstance(value[given[0]], str):
+        raise AgentsError(400, f"{field}: give exactly one of {', '.join(keys)}")
+    media_type = value.get("media_type")
+    if given[0] == "data" and not media_type:
+        raise AgentsError(400, f"{field}: media_type is required with data")
+    if given[0] == "url" and video and not (isinstance(media_type, str) and media_type.startswith("video/")):
+        raise AgentsError(400, f"{field}: a video source URL needs media_type video/*")
+    if given[0] == "file_id":
+        raise AgentsError(404, f"{field}: file {value['file_id'][:64]} not found")
+    return {given[0]: value[given[0]], "media_type": media_type}
+
+
+# ---- routes --------------------------------------------------------------------------------------
+def agents_router(agents: AgentsSandbox, api_key: str) -> APIRouter:
+    router = APIRouter()
+    headers = {"X-API-Version": API_VERSION}
+
+    def authorise(request: Request) -> None:
+        if request.headers.get("authorization", "") != f"Bearer {api_key}":
+            raise AgentsError(401, "Invalid API key")
+
+    def base(request: Request) -> str:
+        return str(request.url_for("sandbox_agents_create")).removesuffix("/generations")
+
+    def error(exc: AgentsError) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=headers)
+
+    @router.post("/generations", name="sandbox_agents_create")
+    async def create(request: Request) -> JSONResponse:
+        try:
+            authorise(request)
+            try:
+                body = orjson.loads(await request.body())
+            except orjson.JSONDecodeError as exc:
+                raise AgentsError(400, "request body is not valid JSON") from exc
+            record = agents.create(body)
+            return JSONResponse(agents.generation(record, base(request)), status_code=201, headers=headers)
+        except AgentsError as exc:
+            return error(exc)
+
+    @router.get("/generations/{generation_id}")
+    async def get(generation_id: str, request: Request) -> JSONResponse:
+        try:
+            authorise(request)
+            return JSONResponse(agents.generation(agents.get(generation_id), base(request)), headers=headers)
+        except AgentsError as exc:
+            return error(exc)
+
+    @router.get("/files")
+    async def files(request: Request) -> JSONResponse:
+        """The sandbox keeps no uploaded files: an empty first page (also what a channel probe reads)."""
+        try:
+            authorise(request)
+        except AgentsError as exc:
+            return error(exc)
+        return JSONResponse({"data": [], "has_more": False, "next_cursor": None}, headers=headers)
+
+    @router.get("/outputs/{name}")
+    async def output(name: str, request: Request) -> Response:
+        # Presigned like an S3 object: no Authorization, the query string is the credential.
+        query = request.query_params
+        try:
+            path = agents.output_path(name, query.get("X-Amz-Expires", ""), query.get("X-Amz-Signature", ""))
+        except AgentsError as exc:
+            code = "AccessDenied" if exc.status == 403 else "NoSuchKey"
+            xml = f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+            xml += f"<Message>{exc.detail}</Message></Error>"
+            return Response(xml, status_code=exc.status, media_type="application/xml")
+        media_type = {".mp4": "video/mp4", ".png": "image/png"}.get(path.suffix, "image/jpeg")
+        return FileResponse(path, media_type=media_type)
+
+    return router
