@@ -37,7 +37,7 @@ TOP_KEYS = [
 def wait_for(client: httpx.Client, task_id: str, states: set[str], timeout: float = 90) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        task = client.get(f"/luma/generations/{task_id}").json()
+        task: dict[str, Any] = client.get(f"/luma/generations/{task_id}").json()
         if task["state"] in states:
             return task
         time.sleep(0.1)

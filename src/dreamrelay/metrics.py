@@ -45,7 +45,7 @@ def _registry() -> CollectorRegistry:
     """Every process's samples in multiprocess mode, else this process's."""
     if os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return registry
     return REGISTRY
 

@@ -62,13 +62,13 @@ def first_and_last_frames(path: Path) -> tuple[Image.Image, Image.Image]:
             stream.thread_type = "AUTO"
             for frame in container.decode(stream):
                 if first is None:
-                    first = frame.to_image()
+                    first = frame.to_image()  # type: ignore[no-untyped-call]
                 last = frame
     except av.FFmpegError as exc:
         raise MediaError(str(exc)) from exc
     if first is None or last is None:
         raise MediaError("the video has no frames")
-    return first, last.to_image()
+    return first, last.to_image()  # type: ignore[no-untyped-call]
 
 
 def palette_grid(image: Image.Image) -> str:

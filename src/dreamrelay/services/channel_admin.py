@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from dreamrelay.domain.catalog import MODELS
+from dreamrelay.domain.channel import Channel
 from dreamrelay.domain.errors import Conflict, InvalidRequest, NotFound
 from dreamrelay.domain.states import TaskState
 from dreamrelay.domain.task import Task
@@ -21,7 +22,6 @@ from dreamrelay.services.lifecycle import Change
 from dreamrelay.store import accounts as account_store
 from dreamrelay.store import channels as channel_store
 from dreamrelay.store import tasks as task_store
-from dreamrelay.store.channels import Channel
 from dreamrelay.store.schema import accounts, channels, tasks
 from dreamrelay.upstreams import kinds
 from dreamrelay.upstreams.http import send_json

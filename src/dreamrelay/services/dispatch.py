@@ -7,6 +7,7 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from dreamrelay.domain.channel import Channel
 from dreamrelay.domain.errors import InvalidRequest, NoChannelAvailable, UpstreamError
 from dreamrelay.domain.states import TaskState
 from dreamrelay.domain.task import Task
@@ -16,7 +17,6 @@ from dreamrelay.services.lifecycle import Change
 from dreamrelay.services.routing import candidates
 from dreamrelay.store import channels as channel_store
 from dreamrelay.store import tasks as task_store
-from dreamrelay.store.channels import Channel
 from dreamrelay.upstreams.base import (
     ImageRequest,
     UpstreamOutcomeUnknown,

@@ -54,7 +54,7 @@ class KlingUpstream(BearerUpstream):
         )
         data = payload.get("data") if isinstance(payload, dict) else None
         if status == 200 and isinstance(data, dict) and isinstance(data.get("task_id"), str):
-            return data["task_id"]
+            return str(data["task_id"])
         if 200 <= status < 300:
             raise UpstreamOutcomeUnknown(f"upstream answered {status} without a task id: {detail(payload)}")
         raise classify(status, payload, headers)

@@ -37,7 +37,7 @@ class LumaUpstream(BearerUpstream):
                 continue
             break
         if status in (200, 201) and isinstance(payload, dict) and isinstance(payload.get("id"), str):
-            return payload["id"]
+            return str(payload["id"])
         if 200 <= status < 300:
             # It answered success but we cannot read the id: the generation may exist upstream.
             raise UpstreamOutcomeUnknown(

@@ -56,7 +56,7 @@ class RelayUpstream(BearerUpstream):
         )
         task = unwrap(payload)
         if status == 200 and isinstance(task, dict) and isinstance(task.get("id"), str):
-            return task["id"]
+            return str(task["id"])
         if 200 <= status < 300:
             # It answered success but we cannot read the id: the generation may exist upstream.
             raise UpstreamOutcomeUnknown(
@@ -113,7 +113,9 @@ def parse_task(item: dict[str, Any]) -> UpstreamStatus | None:
 
 
 def _video_url(item: dict[str, Any]) -> str | None:
-    artifact = item.get("artifact") if isinstance(item.get("artifact"), dict) else {}
+    artifact = item.get("artifact")
+    if not isinstance(artifact, dict):
+        artifact = {}
     for holder in (item.get("video"), item.get("video_raw"), artifact.get("video")):
         if isinstance(holder, dict):
             for key in ("download_url", "url"):

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dreamrelay import metrics
+from dreamrelay.domain.channel import Channel
 from dreamrelay.domain.task import Task
 from dreamrelay.domain.timings import CALLBACK_SAFETY_POLL_SECONDS, overdue_reason
 from dreamrelay.services import follow
@@ -20,7 +21,6 @@ from dreamrelay.services.dispatch import note_channel_failure
 from dreamrelay.store import accounts as account_store
 from dreamrelay.store import channels as channel_store
 from dreamrelay.store import tasks as task_store
-from dreamrelay.store.channels import Channel
 from dreamrelay.store.schema import tasks as tasks_table
 from dreamrelay.upstreams.base import Upstream, UpstreamRateLimited, UpstreamStatus, UpstreamUnavailable
 from dreamrelay.worker.leases import LeaseKeeper, finish_in_hand

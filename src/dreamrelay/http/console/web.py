@@ -350,9 +350,9 @@ def _finish(ctx: Ctx, response: Response) -> Response:
         )
     elif ctx.request.cookies.get(FLASH_COOKIE):
         response.delete_cookie(FLASH_COOKIE, path=COOKIE_PATH, httponly=True, samesite="lax", secure=secure)
-    for name, value in ctx.extra_cookies.items():
+    for name, cookie in ctx.extra_cookies.items():
         response.set_cookie(
-            name, value, max_age=LANG_COOKIE_SECONDS, path=COOKIE_PATH, samesite="lax", secure=secure
+            name, cookie, max_age=LANG_COOKIE_SECONDS, path=COOKIE_PATH, samesite="lax", secure=secure
         )
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
