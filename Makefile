@@ -4,11 +4,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: run test lint bench install clean browser
+.PHONY: run test lint bench install clean browser prometheus
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	PIP_CONSTRAINT= $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	PIP_CONSTRAINT= $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]' \
+		-e './clients/python[cli]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -16,7 +17,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/dreamrelay serve
 
-test: $(STAMP) browser
+test: $(STAMP) browser prometheus
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest
@@ -32,6 +33,19 @@ browser:
 			($$SUDO apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null 2>&1 || \
 			 ($$SUDO apt-get update -qq >/dev/null && $$SUDO apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null)) || \
 			echo "could not install chromium: the browser tests need it"; \
+		fi; \
+	fi
+
+# The observability tests run a real Prometheus and promtool: Debian's package, installed the same way.
+prometheus:
+	@if ! command -v promtool >/dev/null && command -v apt-get >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO=none; fi; \
+		if [ "$$SUDO" = none ]; then echo "prometheus is missing and we are not root: its tests need it"; \
+		else echo "installing prometheus for the observability tests"; \
+			($$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 || \
+			 ($$SUDO apt-get update -qq >/dev/null && \
+			  $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null)) || \
+			echo "could not install prometheus: its tests need it"; \
 		fi; \
 	fi
 

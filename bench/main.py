@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import api, callbacks, following, growth, lifecycle, money, report
+from bench import api, callbacks, following, growth, lifecycle, money, observability, report
 from bench.load import LoadGenerator
 from bench.options import Options
 
@@ -73,6 +73,9 @@ def main() -> int:
         if "callbacks" in opts.sections:
             print("\n== 8: callbacks, delay to a local receiver and deliveries per second ==", flush=True)
             out["callbacks"] = callbacks.run(opts, work)
+        if "observability" in opts.sections:
+            print("\n== 9: observability: metrics, logs, /metrics at 1,000 in flight ==", flush=True)
+            out["observability"] = observability.run(work)
     except Exception as exc:
         failed = True
         out["error"] = repr(exc)
@@ -111,3 +114,5 @@ def print_tables(out: dict[str, Any], opts: Options) -> None:
         print("\n### Money (issue 3)\n\n" + report.money_table(out["money"]))
     if out.get("callbacks"):
         print("\n### Callbacks (issue 6)\n\n" + report.callbacks_table(out["callbacks"]))
+    if out.get("observability"):
+        print("\n### Observability (issue 17)\n\n" + observability.table(out["observability"]))

@@ -6,7 +6,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SECTIONS = ("api", "profile", "growth", "following", "lifecycle", "money", "callbacks")
+SECTIONS = ("api", "profile", "growth", "following", "lifecycle", "money", "callbacks", "observability")
 
 
 def _int(name: str, default: int) -> int:

@@ -201,9 +201,9 @@ def test_validation_errors_are_400_with_a_message_and_store_nothing(relay: Relay
 def test_unknown_routes_and_methods_answer_json(relay: Relay) -> None:
     with relay.client() as client:
         missing = client.get("/luma/nothing-here")
-        assert missing.status_code == 404 and error_of(missing)["code"] == "not_found"
+        assert missing.status_code == 404 and error_of(missing)["code"] == "unsupported_route"
         wrong = client.delete("/luma/tasks")
-        assert wrong.status_code == 405 and error_of(wrong)["code"] == "method_not_allowed"
+        assert wrong.status_code == 404 and error_of(wrong)["code"] == "unsupported_route"
         unknown_task = client.get(f"/luma/generations/{uuid.uuid4()}")
         assert unknown_task.status_code == 404 and error_of(unknown_task)["code"] == "task_not_found"
 

@@ -1,5 +1,5 @@
 """`python -m dreamrelay` runs the CLI."""
 
-from dreamrelay.cli import app
+from dreamrelay.entry import main
 
-app()
+main()

@@ -424,7 +424,7 @@ CHANNEL_COLUMNS = [
 @channels_app.command("add")
 def channels_add(
     name: str,
-    kind: Annotated[str, typer.Option(help="luma, relay or sandbox.")],
+    kind: Annotated[str, typer.Option(help="luma, relay, kling, luma-agents or sandbox.")],
     base_url: Annotated[str, typer.Option(help="The upstream's base URL.")] = "",
     secret_key: Annotated[str, typer.Option(help="The upstream API key (or set it via the admin API).")] = "",
     models: ModelsOption = None,

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
-import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
 
+from dreamrelay import logs, metrics_dir
 from dreamrelay.admin_cli import register as register_admin_commands
 from dreamrelay.admin_token import admin_token_path, ensure_admin_token
 from dreamrelay.runtime import Runtime
@@ -86,8 +84,8 @@ def serve(
             "the built-in sandbox lives in one process: with --workers above 1 run `dreamrelay sandbox` "
             "and set DREAMRELAY_SANDBOX_URL to it, or set DREAMRELAY_SANDBOX_ENABLED=false"
         )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    use_metrics_dir(settings)
+    logs.configure(settings.log_format)
+    metrics_dir.use(settings)
 
     async def prepare() -> FirstStart | None:
         async with Runtime.from_settings(settings) as rt:
@@ -105,6 +103,7 @@ def serve(
         "host": settings.host,
         "port": settings.port,
         "log_level": "info",
+        "log_config": None,  # uvicorn's lines go through our handler (logs.configure)
         "access_log": False,
         "timeout_graceful_shutdown": int(settings.shutdown_grace_seconds),
     }
@@ -126,8 +125,8 @@ def worker_command(
 ) -> None:
     """Follow tasks and deliver callbacks, without HTTP (run as many as you like, on any host)."""
     settings = Settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    use_metrics_dir(settings)
+    logs.configure(settings.log_format)
+    metrics_dir.use(settings)
     from dreamrelay import metrics
     from dreamrelay.worker.process import run_worker_process
 
@@ -135,35 +134,6 @@ def worker_command(
         metrics.serve(settings.host, metrics_port)
 
     asyncio.run(run_worker_process(settings))
-
-
-def use_metrics_dir(settings: Settings) -> Path:
-    """Prometheus multiprocess mode: PROMETHEUS_MULTIPROC_DIR, by default <data dir>/metrics, shared by
-    every `serve` and `worker` process of this host, so `/metrics` sums them all. The files of
-    processes that are gone are removed here (their counts drop out: a counter reset, as a restart).
-
-    Must run before dreamrelay.metrics is imported (prometheus_client decides at import time).
-    """
-    path = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or settings.data_dir / "metrics").resolve()
-    path.mkdir(parents=True, exist_ok=True)
-    for file in path.glob("*.db"):
-        pid = file.stem.rsplit("_", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
-            file.unlink(missing_ok=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
-    if "dreamrelay.metrics" in sys.modules:
-        logging.getLogger(__name__).warning("metrics were loaded before %s was set up", path)
-    return path
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # somebody else's process
-    return True
 
 
 @app.command()
@@ -186,6 +156,19 @@ def sandbox(
         f"Sandbox upstream on {base}/dream-machine/v1 and {base}/kling/v1 (Bearer {settings.sandbox_key})"
     )
     uvicorn.run(create_sandbox_app(config), host=host, port=port, log_level="info")
+
+
+@app.command("status")
+def status_command(as_json: JsonOption = False) -> None:
+    """One screen for the operator: channels, tasks in flight, callbacks waiting, the last ledger check,
+    live workers."""
+    from dreamrelay.services import operations
+
+    async def work(rt: Runtime) -> operations.Status:
+        return await operations.snapshot(rt.db, worker_alive_seconds=rt.settings.lease_seconds)
+
+    status = _with_runtime(work)
+    _emit(operations.as_dict(status), as_json, operations.as_text(status))
 
 
 @app.command("migrate")

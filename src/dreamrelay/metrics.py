@@ -1,23 +1,36 @@
 """Prometheus metrics. With PROMETHEUS_MULTIPROC_DIR set, `/metrics` sums every process on the host.
 
 The directory must be chosen before this module is imported (prometheus_client decides at import
-time): `dreamrelay serve` and `dreamrelay worker` call `cli.use_metrics_dir` first.
+time): the `dreamrelay` command calls `metrics_dir.use` before importing the rest (`entry.py`).
+
+Counters and histograms live here, in the processes that do the work. What the database already
+knows (tasks in flight, outbox backlog, channel health, the last ledger check, live workers) is read
+when `/metrics` is scraped (`services/operations.py`), so every process tells the same truth. The
+catalogue with each series' meaning is in docs/operations.md. No label ever carries an id.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
     start_http_server,
 )
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from dreamrelay.services.operations import Status
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -39,6 +52,138 @@ TASKS_FINISHED = Counter(
 CALLBACK_ATTEMPTS = Counter(
     "dreamrelay_callback_attempts_total", "Callback delivery attempts recorded", ["outcome"]
 )
+CALLBACK_SECONDS = Histogram(
+    "dreamrelay_callback_delivery_seconds",
+    "From the state change to the customer's receiver accepting its callback",
+    buckets=(0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0, 3600.0, 86400.0),
+)
+SUBMITS = Counter(
+    "dreamrelay_submits_total",
+    "Task submissions answered, by API format and outcome (ok, or the error code the customer got)",
+    ["format", "code"],
+)
+UPSTREAM_REQUESTS = Counter(
+    "dreamrelay_upstream_requests_total",
+    "Requests to upstream channels by operation (submit, poll, cancel) and outcome",
+    ["channel", "operation", "outcome"],
+)
+UPSTREAM_SECONDS = Histogram(
+    "dreamrelay_upstream_request_duration_seconds",
+    "Time an upstream took to answer",
+    ["channel", "operation"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+POLL_LAG = Histogram(
+    "dreamrelay_poll_lag_seconds",
+    "From the upstream finishing a task to DreamRelay knowing it, by how we learnt it",
+    ["via"],
+    buckets=(0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0),
+)
+FINISH_SECONDS = Histogram(
+    "dreamrelay_finish_duration_seconds",
+    "Copying and probing a finished task's media (download, probe, thumbnails)",
+    ["kind"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+LEDGER_ROWS = Counter("dreamrelay_ledger_rows_total", "Ledger rows committed, by kind", ["kind"])
+LEDGER_CREDITS = Counter(
+    "dreamrelay_ledger_credits_total",
+    "Credits moved by committed ledger rows (absolute value), by kind",
+    ["kind"],
+)
+RATE_LIMITED = Counter(
+    "dreamrelay_rate_limited_total",
+    "Requests refused by a limit (requests, batch, in_flight, signin, admin, redeem)",
+    ["kind"],
+)
+STORAGE_ERRORS = Counter(
+    "dreamrelay_media_storage_errors_total", "Media storage operations that failed", ["operation"]
+)
+BUILD_INFO = Gauge(
+    "dreamrelay_build_info",
+    "Always 1: the version and the store of the processes on this host",
+    ["version", "store"],
+    multiprocess_mode="max",
+)
+
+
+STORAGE_OPERATIONS = ("put", "stat", "get", "presign", "delete", "other")
+
+
+def announce(version: str, store: str, ledger_kinds: Iterable[str]) -> None:
+    """Called once per process: build info, and zeros for the series alerts read (absent ≠ 0)."""
+    BUILD_INFO.labels(version, store).set(1)
+    for operation in STORAGE_OPERATIONS:
+        STORAGE_ERRORS.labels(operation)
+    for kind in ledger_kinds:
+        LEDGER_ROWS.labels(kind)
+        LEDGER_CREDITS.labels(kind)
+    for kind in ("rpm", "batch", "in_flight"):
+        RATE_LIMITED.labels(kind)
+    for state in ("completed", "failed"):
+        TASKS_FINISHED.labels(state)
+
+
+def snapshot_families(status: Status) -> list[Metric]:
+    """The store's picture (`services.operations.snapshot`) as gauges."""
+    in_flight = GaugeMetricFamily(
+        "dreamrelay_tasks_in_flight",
+        "Tasks pending or processing, by state and channel",
+        labels=["state", "channel"],
+    )
+    for row in status.in_flight:
+        in_flight.add_metric([row.state, row.channel], row.count)
+    up = GaugeMetricFamily(
+        "dreamrelay_channel_up",
+        "1 when the channel is enabled and not benched for failing",
+        labels=["channel", "kind"],
+    )
+    benched = GaugeMetricFamily(
+        "dreamrelay_channel_benched",
+        "1 while routing skips the channel after failures in a row",
+        labels=["channel"],
+    )
+    failures = GaugeMetricFamily(
+        "dreamrelay_channel_consecutive_failures",
+        "Upstream failures in a row (0 after a success)",
+        labels=["channel"],
+    )
+    enabled = GaugeMetricFamily(
+        "dreamrelay_channel_enabled", "1 when the operator enabled the channel", labels=["channel"]
+    )
+    for channel in status.channels:
+        up.add_metric([channel.name, channel.kind], int(channel.up))
+        benched.add_metric([channel.name], int(channel.benched))
+        failures.add_metric([channel.name], channel.failures)
+        enabled.add_metric([channel.name], int(channel.enabled))
+    backlog = GaugeMetricFamily("dreamrelay_outbox_backlog", "Callback events waiting for delivery")
+    backlog.add_metric([], status.outbox.pending)
+    oldest = GaugeMetricFamily(
+        "dreamrelay_outbox_oldest_age_seconds", "Age of the oldest callback event waiting (0 when none)"
+    )
+    oldest.add_metric([], status.outbox_oldest_age)
+    check_ok = GaugeMetricFamily(
+        "dreamrelay_check_ok", "1 when the last periodic check passed (check: ledger)", labels=["check"]
+    )
+    check_at = GaugeMetricFamily(
+        "dreamrelay_check_timestamp_seconds", "When the last periodic check ran (UNIX time)", labels=["check"]
+    )
+    for check in status.checks:
+        check_ok.add_metric([check.name], int(check.ok))
+        check_at.add_metric([check.name], check.checked_at)
+    workers = GaugeMetricFamily("dreamrelay_workers_alive", "Worker processes with a recent heartbeat")
+    workers.add_metric([], len(status.workers))
+    return [in_flight, up, benched, failures, enabled, backlog, oldest, check_ok, check_at, workers]
+
+
+class Snapshot(Collector):
+    """Gauges read from the database at scrape time (`services.operations.gauges`), served once."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self._families = list(families)
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._families
 
 
 def _registry() -> CollectorRegistry:
@@ -50,8 +195,25 @@ def _registry() -> CollectorRegistry:
     return REGISTRY
 
 
-def render() -> tuple[bytes, str]:
-    return generate_latest(_registry()), CONTENT_TYPE_LATEST
+def render(snapshot: Iterable[Metric] = ()) -> tuple[bytes, str]:
+    """The exposition text: this host's counters, plus the gauges read from the store (if given)."""
+    families = list(snapshot)
+    if not families:
+        return generate_latest(_registry()), CONTENT_TYPE_LATEST
+    registry = CollectorRegistry()
+    if os.environ.get(MULTIPROC_ENV):
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        registry.register(_Everything())
+    registry.register(Snapshot(families))
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+class _Everything(Collector):
+    """This process's default registry, re-exposed beside a snapshot (single-process mode)."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield from REGISTRY.collect()
 
 
 def serve(host: str, port: int) -> None:

@@ -1,4 +1,8 @@
-"""Per-key token buckets: in process memory, or in Redis so every process shares one limit."""
+"""Per-key token buckets: in process memory, or in Redis so every process shares one limit.
+
+A bucket is named "<kind>:<subject>" ("rpm:<key id>", "batch:<key id>", "signin:<client address>"):
+the kind labels the refusals counted in dreamrelay_rate_limited_total.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from dreamrelay import metrics
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +47,9 @@ class Decision:
         return values
 
 
-def _decide(tokens: float, limit: int, allowed: bool) -> Decision:
+def _decide(bucket: str, tokens: float, limit: int, allowed: bool) -> Decision:
+    if not allowed:
+        metrics.RATE_LIMITED.labels(bucket.partition(":")[0]).inc()
     rate = limit / WINDOW_SECONDS
     retry = 0 if allowed else max(1, math.ceil((1.0 - tokens) / rate))
     return Decision(
@@ -71,7 +79,7 @@ class MemoryRateLimiter:
         if allowed:
             tokens -= 1.0
         self._buckets[bucket] = (tokens, now)
-        return _decide(tokens, limit, allowed)
+        return _decide(bucket, tokens, limit, allowed)
 
 
 # The same bucket, refilled from Redis's own clock, read-modified-written atomically by one script.
@@ -109,7 +117,7 @@ class RedisRateLimiter:
         except RedisError as exc:
             log.warning("rate limit check skipped, Redis failed: %s", exc)
             return Decision(True, limit, limit, 0, 0)
-        return _decide(float(tokens), limit, bool(int(allowed)))
+        return _decide(bucket, float(tokens), limit, bool(int(allowed)))
 
 
 def create_rate_limiter(redis: Redis | None, prefix: str) -> RateLimiter:

@@ -25,6 +25,7 @@ from dreamrelay.shared_state import connect_redis, create_generations
 from dreamrelay.store.engine import Database
 from dreamrelay.upstreams import kinds
 from dreamrelay.upstreams.base import Upstream
+from dreamrelay.upstreams.instrumented import Instrumented
 
 INSTANCE_HEADER = "DreamRelay-Instance"
 MEDIA_COPIES_AT_ONCE = 2
@@ -100,9 +101,12 @@ class Runtime:
         """Whether tasks sent through `upstream` get our callback URL (polling stays the safety net)."""
         return self.settings.upstream_callbacks and upstream.takes_callbacks
 
-    def upstream_for(self, channel: Channel, capability: str = VIDEO) -> Upstream:
-        """The adapter that makes `capability` (videos by default) through `channel` (upstreams/kinds.py)."""
-        return kinds.adapter(self.upstream_session, self.settings, channel, capability)
+    def upstream_for(self, channel: Channel, *, family: str = VIDEO) -> Upstream:
+        """The adapter that makes tasks of `family` (Task.family: video, image, agents) through `channel`,
+        from the registry of kinds (upstreams/kinds.py); ValueError when its kind cannot. Every call
+        through it is counted, timed and traced under the channel's name."""
+        adapter = kinds.adapter(self.upstream_session, self.settings, channel, family)
+        return Instrumented(adapter, channel.name)
 
     async def close(self) -> None:
         if self.background:

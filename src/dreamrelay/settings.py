@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     sandbox_queued_seconds: float = 2.0
     sandbox_dreaming_seconds: float = 5.0
 
+    log_format: Literal["auto", "json", "text"] = "auto"  # auto: JSON lines unless stdout is a terminal
+    ledger_check_seconds: float = 300.0  # workers check every account's ledger this often (0: never)
+
     demo_account: str = "demo"
     admin_token: str | None = Field(default=None, repr=False)
 
@@ -140,6 +143,13 @@ class Settings(BaseSettings):
     def mounts_sandbox(self) -> bool:
         """The API serves the sandbox itself unless the operator points sandbox channels elsewhere."""
         return self.sandbox_enabled and self.sandbox_url is None
+
+    @property
+    def sandbox_agents_url(self) -> str:
+        """The sandbox's Agents API root (…/agents/v1), beside its Dream Machine API."""
+        if self.sandbox_url:
+            return self.sandbox_url.rstrip("/").removesuffix("/dream-machine/v1") + "/agents/v1"
+        return f"{self.loopback_url}/sandbox/agents/v1"
 
     @property
     def sandbox_kling_url(self) -> str:

@@ -44,8 +44,10 @@ class NotFound(DreamRelayError):
     status, code, type = 404, "not_found", "not_found_error"
 
 
-class MethodNotAllowed(DreamRelayError):
-    status, code, type = 405, "method_not_allowed", "invalid_request_error"
+class UnsupportedRoute(DreamRelayError):
+    """A method and path this relay does not serve (404 whether the path exists for other methods or not)."""
+
+    status, code, type = 404, "unsupported_route", "not_found_error"
 
 
 class TaskNotReady(DreamRelayError):
@@ -62,6 +64,12 @@ class Gone(DreamRelayError):
 
 class PayloadTooLarge(DreamRelayError):
     status, code, type = 413, "payload_too_large", "invalid_request_error"
+
+
+class Unprocessable(DreamRelayError):
+    """A combination of fields the API refuses (only the Agents API answers 422; the others say 400)."""
+
+    status, code, type = 422, "unprocessable_request", "invalid_request_error"
 
 
 class RangeNotSatisfiable(DreamRelayError):

@@ -5,16 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dreamrelay.domain.catalog import IMAGE, VIDEO
+from dreamrelay.domain.catalog import AGENTS, DM_IMAGE_ACTIONS, IMAGE, VIDEO, uses_agents_api
 from dreamrelay.domain.states import TaskState
 
 IMAGE_ACTION = "image"
-TASK_ID_MAX_CHARS = 64  # longer ids are nobody's task: answered "not found" without asking the store
-
-
-def plausible_id(task_id: str) -> bool:
-    """Whether `task_id` can name a task at all (an id of ours, or one a customer could have been given)."""
-    return len(task_id) <= TASK_ID_MAX_CHARS
+# Actions whose result is pictures rather than a video: Kling images, Photon images and reframes,
+# Uni-1 images and edits.
+IMAGE_ACTIONS = (IMAGE_ACTION, "image_edit", *DM_IMAGE_ACTIONS)
+AGENTS_FORMAT = "agents"  # tasks created through /agents/v1: their own family, shown only there
 
 
 @dataclass(frozen=True)
@@ -48,16 +46,29 @@ class Task:
     price: int
     upstream_token: str | None = None
     deleted_at: float | None = None
+    failure_code: str | None = None  # the Agents API's failure_code, when upstream gave one
 
     @property
     def is_image(self) -> bool:
         """An image task (Kling format) rather than a video one (own and official formats)."""
-        return self.action == IMAGE_ACTION
+        return self.action == IMAGE_ACTION and self.api_format != AGENTS_FORMAT
 
     @property
-    def capability(self) -> str:
-        """What a channel must be able to make to take this task."""
-        return IMAGE if self.is_image else VIDEO
+    def makes_images(self) -> bool:
+        """Its result is pictures (Kling, Photon and Uni-1 images, image reframes), not a video."""
+        return self.action in IMAGE_ACTIONS
+
+    @property
+    def is_agents(self) -> bool:
+        """Created through the Agents API (/agents/v1); never shown by the other formats."""
+        return self.api_format == AGENTS_FORMAT
+
+    @property
+    def family(self) -> str:
+        """Which upstream API makes it: 'image' (Kling), 'agents' (Luma's Agents API) or 'video'."""
+        if self.is_image:
+            return IMAGE
+        return AGENTS if uses_agents_api(self.model) else VIDEO
 
     def with_values(self, values: dict[str, Any]) -> Task:
         data = {**self.__dict__, **values}

@@ -29,7 +29,9 @@ def task_object(
     """Keys sorted as the seed's relay emits them (its Go maps marshal sorted); failure_reason slots in,
     and so does a top-level `prompt` (= request.prompt), which the original proxy's object has and
     clients (Dooy, 99AI) read."""
-    shown = _media_objects(media, media_base_url) if state is TaskState.COMPLETED and media else None
+    # Pictures (Photon images) have no video: the own format shows such a task without media.
+    finished = state is TaskState.COMPLETED and media and "video" in media
+    shown = _media_objects(media, media_base_url) if finished and media else None
     return {
         "artifact": ({"created_at": iso_millis(media["completed_at"]), **shown} if shown and media else None),
         "created_at": iso_millis(created_at),

@@ -9,23 +9,24 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from dreamrelay import __version__
+from dreamrelay import __version__, logs, metrics, tracing
 from dreamrelay.http import errors, openapi
 from dreamrelay.http.console import routes as console
 from dreamrelay.http.console.web import install as install_console
 from dreamrelay.http.middleware import (
     BodyLimit,
     ClientCORS,
+    ControlCharacters,
     Metrics,
     RateLimitHeaders,
     RequestId,
     TrailingSlash,
 )
-from dreamrelay.http.routes import account, admin, kling, luma, media, official, ops, upstream
+from dreamrelay.http.routes import account, admin, agents, kling, luma, media, official, ops, upstream
 from dreamrelay.runtime import Runtime
 from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
 from dreamrelay.settings import Settings
-from dreamrelay.store import migrate
+from dreamrelay.store import ledger, migrate
 from dreamrelay.worker.process import follow_and_deliver
 
 log = logging.getLogger(__name__)
@@ -72,12 +73,14 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = rt
+    metrics.announce(__version__, rt.db.dialect, ledger.KINDS)
     errors.install(app)
     install_console(app)
     openapi.install(app)
     app.include_router(luma.router)
     app.include_router(official.router)
     app.include_router(kling.router)
+    app.include_router(agents.router)
     app.include_router(media.router)
     app.include_router(ops.router)
     app.include_router(account.router)
@@ -88,9 +91,12 @@ def create_app(settings: Settings) -> FastAPI:
         app.mount(SANDBOX_MOUNT, sandbox)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ControlCharacters)
     app.add_middleware(ClientCORS, origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()])
     app.add_middleware(RequestId)
     app.add_middleware(Metrics)
+    if tracing.setup():
+        app.add_middleware(tracing.asgi_middleware())
     # Keep this the last add_middleware (= the outermost layer): `/x/` is served as `/x` before any
     # router, middleware or raw-ASGI fast path looks at the path, so none of them needs slash variants.
     app.add_middleware(TrailingSlash)
@@ -100,4 +106,6 @@ def create_app(settings: Settings) -> FastAPI:
 
 def create_app_from_env() -> FastAPI:
     """The factory `serve --workers N` hands uvicorn: each API process reads DREAMRELAY_* itself."""
-    return create_app(Settings())
+    settings = Settings()
+    logs.configure(settings.log_format)
+    return create_app(settings)

@@ -43,14 +43,14 @@ async def spend_rpm(rt: Runtime, caller: Caller) -> None:
 
 
 def _rpm_bucket(caller: Caller) -> str:
-    return f"{caller.key_id}:rpm"
+    return f"rpm:{caller.key_id}"
 
 
 async def batch_caller(request: Request, caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
     """Batch queries also draw from their own, smaller bucket."""
     rt = get_runtime(request)
     limit = effective_limit(caller.batch_rpm, rt.settings.rate_limit_batch_rpm)
-    await _spend(request, rt, f"{caller.key_id}:batch", limit)
+    await _spend(request, rt, f"batch:{caller.key_id}", limit)
     return caller
 
 
@@ -88,9 +88,23 @@ async def read_json(request: Request) -> Any:
     """The body as JSON whatever the Content-Type says (some clients send text/plain)."""
     raw = await request.body()
     try:
-        return orjson.loads(raw)
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest("the request body must be valid JSON") from exc
+    if b"\\u0000" in raw and _holds_nul(data):
+        raise InvalidRequest("strings in the request body must not contain NUL characters")
+    return data
+
+
+def _holds_nul(value: Any) -> bool:
+    """A NUL character in any string or key (no database column can hold one)."""
+    if isinstance(value, str):
+        return "\0" in value
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any("\0" in k or _holds_nul(v) for k, v in value.items())
+    return False
 
 
 async def parse_body(request: Request, model: type[Model]) -> Model:

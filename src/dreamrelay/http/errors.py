@@ -13,22 +13,31 @@ from dreamrelay.domain.errors import (
     DreamRelayError,
     InternalError,
     InvalidRequest,
-    MethodNotAllowed,
-    NotFound,
     PayloadTooLarge,
+    UnsupportedRoute,
 )
+from dreamrelay.http.middleware import ERROR_CODE
 
 log = logging.getLogger(__name__)
 
 OFFICIAL_PREFIX = "/dream-machine/"
+AGENTS_PREFIX = "/agents/"
+AGENTS_API_VERSION = "2026-04-01"
 
 
 def render(request: Request, error: DreamRelayError) -> Response:
-    if request.url.path.startswith(OFFICIAL_PREFIX):
+    setattr(request.state, ERROR_CODE, error.code)  # read by middleware.Metrics (submit outcomes)
+    headers = error.headers
+    path = request.url.path
+    if path.startswith(AGENTS_PREFIX):
+        # Luma's Agents API: {"detail"}; the status is what its SDK maps to an exception class.
+        headers = {**headers, "X-API-Version": AGENTS_API_VERSION}
         body: dict[str, object] = {"detail": error.message}
+    elif path.startswith(OFFICIAL_PREFIX):
+        body = {"detail": error.message}
     else:
         body = {"error": {"message": error.message, "type": error.type, "code": error.code}}
-    return JSONResponse(body, status_code=error.status, headers=error.headers)
+    return JSONResponse(body, status_code=error.status, headers=headers)
 
 
 def validation_message(exc: RequestValidationError) -> str:
@@ -51,10 +60,14 @@ def install(app: FastAPI) -> None:
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         error: DreamRelayError
-        if exc.status_code == 404:
-            error = NotFound(f"no route for {request.method} {request.url.path}")
-        elif exc.status_code == 405:
-            error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+        if exc.status_code in (404, 405):
+            # The router's "no route" and "wrong method" (our routes raise domain errors, never
+            # HTTPException): a method and path not served, so never a bare 405. Rendered in the
+            # family of the prefix like every other error.
+            error = UnsupportedRoute(
+                f"{request.method} {request.url.path} is not supported by this relay (DreamRelay); "
+                "see /docs for the routes it serves"
+            )
         elif exc.status_code == 413:
             error = PayloadTooLarge(str(exc.detail))
         elif exc.status_code < 500:

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-import contextvars
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import unquote_to_bytes
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dreamrelay import metrics
-from dreamrelay.domain.errors import PayloadTooLarge
-
-request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+from dreamrelay.domain.errors import InvalidRequest, NotFound, PayloadTooLarge
+from dreamrelay.domain.ids import has_control
+from dreamrelay.logs import request_id
 
 
 class TrailingSlash:
@@ -62,6 +66,36 @@ class RequestId:
             await self.app(scope, receive, send_with_id)
         finally:
             request_id.reset(token)
+
+
+class ControlCharacters:
+    """A path with a control character (NUL included) names nothing we serve: 404 in the family's own
+    error shape, before any route or store sees it. Such a query string is a 400."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        from dreamrelay.http.errors import render  # errors imports nothing of ours back; kept local
+
+        path: str = scope["path"]
+        if has_control(path):
+            response: Response
+            if path.startswith("/console"):
+                response = HTMLResponse("<!doctype html><title>404</title><h1>404 Not Found</h1>", 404)
+            else:
+                response = render(Request(scope), NotFound("no such resource"))
+            await response(scope, receive, send)
+            return
+        query = unquote_to_bytes(scope.get("query_string", b"").replace(b"+", b" "))
+        if any(b < 0x20 or b == 0x7F for b in query):
+            response = render(Request(scope), InvalidRequest("the query string holds a control character"))
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class BodyLimit:
@@ -146,8 +180,24 @@ class RateLimitHeaders:
         await self.app(scope, receive, send_with_limits)
 
 
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+ERROR_CODE = "error_code"  # set in the request state by http.errors.render: the code the customer got
+
+
+def counts_as_submit(api_format: str) -> Callable[[Endpoint], Endpoint]:
+    """Marks a route handler that creates tasks: `Metrics` counts its answers in dreamrelay_submits_total
+    by `api_format` and outcome ("ok" or the error code)."""
+
+    def mark(endpoint: Endpoint) -> Endpoint:
+        endpoint.submit_format = api_format  # type: ignore[attr-defined]
+        return endpoint
+
+    return mark
+
+
 class Metrics:
-    """Counts and times every HTTP request by its route template (not its path: ids would explode)."""
+    """Counts and times every HTTP request by its route template (not its path: ids would explode), and
+    the outcome of every submit."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -168,6 +218,11 @@ class Metrics:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            matched = scope.get("route")
+            route = getattr(matched, "path", None) or "unmatched"
             metrics.HTTP_REQUESTS.labels(scope["method"], route, str(status)).inc()
             metrics.HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)
+            api_format = getattr(getattr(matched, "endpoint", None), "submit_format", None)
+            if api_format is not None:
+                code = "ok" if status < 400 else scope.get("state", {}).get(ERROR_CODE) or str(status)
+                metrics.SUBMITS.labels(api_format, code).inc()

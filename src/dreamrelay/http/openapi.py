@@ -2,7 +2,8 @@
 
 FastAPI documents a 422 `HTTPValidationError` for every route with parameters; DreamRelay answers 400
 with its own error body instead. Every operation gets a `default` response with the error body of its
-family: `{"detail": ...}` under /dream-machine/v1, `{"error": {...}}` everywhere else.
+family: `{"detail": ...}` under /dream-machine/v1 and /agents/v1, `{"error": {...}}` everywhere else.
+Only the Agents API answers 422 (with `{"detail"}`), for combinations of fields it refuses.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from dreamrelay.http.schemas.official import Detail
 from dreamrelay.http.schemas.own import ErrorBody
 
 OFFICIAL_PREFIX = "/dream-machine/"
-PUBLIC_PATHS = ("/", "/healthz", "/readyz", "/media/{key}")
+AGENTS_PREFIX = "/agents/"
+# No API key: a presigned upload's token is in its URL.
+PUBLIC_PATHS = ("/", "/healthz", "/readyz", "/media/{key}", "/agents/v1/uploads/{file_id}")
 
 
 def install(app: FastAPI) -> None:
@@ -49,16 +52,16 @@ def _truthful(schema: dict[str, Any]) -> dict[str, Any]:
         }
     }
     for path, operations in schema.get("paths", {}).items():
-        error = "Detail" if path.startswith(OFFICIAL_PREFIX) else "ErrorBody"
+        error = "Detail" if path.startswith((OFFICIAL_PREFIX, AGENTS_PREFIX)) else "ErrorBody"
         for operation in operations.values():
             for content in operation.get("requestBody", {}).get("content", {}).values():
                 schemas.update(content.get("schema", {}).pop("$defs", {}))
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)
-            responses["default"] = {
-                "description": "Error",
-                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{error}"}}},
-            }
+            body = {"application/json": {"schema": {"$ref": f"#/components/schemas/{error}"}}}
+            responses["default"] = {"description": "Error", "content": body}
+            if path.startswith(AGENTS_PREFIX):
+                responses["422"] = {"description": "A combination of fields the API refuses", "content": body}
             if path not in PUBLIC_PATHS:
                 operation["security"] = [{"bearer": []}]
     return schema

@@ -25,6 +25,7 @@ class VideoProbe:
     duration: float
     codec: str
     frames: int
+    audio_codec: str | None = None  # e.g. "aac"; None when the file has no sound
 
 
 def probe_video(path: Path) -> VideoProbe:
@@ -39,12 +40,14 @@ def probe_video(path: Path) -> VideoProbe:
                 duration = float(stream.duration * stream.time_base)
             else:
                 duration = 0.0
+            sound = container.streams.audio[0].codec_context.name if container.streams.audio else None
             return VideoProbe(
                 width=stream.codec_context.width,
                 height=stream.codec_context.height,
                 duration=round(duration, 6),
                 codec=stream.codec_context.name,
                 frames=stream.frames,
+                audio_codec=sound,
             )
     except av.FFmpegError as exc:
         raise MediaError(str(exc)) from exc

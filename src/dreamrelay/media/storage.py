@@ -23,6 +23,8 @@ import obstore
 from obstore.exceptions import BaseError as BaseObstoreError
 from obstore.store import S3Store
 
+from dreamrelay import metrics
+
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 CHUNK_BYTES = 256 * 1024  # what one read of a stream hands to the HTTP response
 # A slow viewer may take minutes to read a video through us: stalls end a transfer, else an hour does.
@@ -36,7 +38,12 @@ MEDIA_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".png": "image/png"}
 
 
 class StorageError(Exception):
-    """The storage could not be reached or refused the operation (not "no such object")."""
+    """The media store failed; counted in dreamrelay_media_storage_errors_total by operation."""
+
+    def __init__(self, message: str, *, operation: str = "other") -> None:
+        super().__init__(message)
+        self.operation = operation
+        metrics.STORAGE_ERRORS.labels(operation).inc()
 
 
 @dataclass(frozen=True)
@@ -88,13 +95,13 @@ class LocalStorage:
         try:
             await anyio.to_thread.run_sync(self._write, self._target(key), data)
         except OSError as exc:
-            raise StorageError(f"could not write {key}: {exc}") from exc
+            raise StorageError(f"could not write {key}: {exc}", operation="put") from exc
 
     async def put_file(self, key: str, source: Path) -> None:
         try:
             await anyio.to_thread.run_sync(self._copy, self._target(key), source)
         except OSError as exc:
-            raise StorageError(f"could not write {key}: {exc}") from exc
+            raise StorageError(f"could not write {key}: {exc}", operation="put") from exc
 
     async def stat(self, key: str) -> ObjectInfo | None:
         try:
@@ -185,13 +192,13 @@ class S3Storage:
         try:
             await obstore.put_async(self._store, check_key(key), data, attributes=self._attributes(key))
         except BaseObstoreError as exc:
-            raise StorageError(f"could not store {key}: {exc}") from exc
+            raise StorageError(f"could not store {key}: {exc}", operation="put") from exc
 
     async def put_file(self, key: str, source: Path) -> None:
         try:
             await obstore.put_async(self._store, check_key(key), source, attributes=self._attributes(key))
         except BaseObstoreError as exc:
-            raise StorageError(f"could not store {key}: {exc}") from exc
+            raise StorageError(f"could not store {key}: {exc}", operation="put") from exc
 
     async def stat(self, key: str) -> ObjectInfo | None:
         try:
@@ -199,7 +206,7 @@ class S3Storage:
         except (ValueError, FileNotFoundError):
             return None
         except BaseObstoreError as exc:
-            raise StorageError(f"could not look up {key}: {exc}") from exc
+            raise StorageError(f"could not look up {key}: {exc}", operation="stat") from exc
         etag = meta["e_tag"] or f'"{meta["size"]:x}-{meta["last_modified"].timestamp():.0f}"'
         return ObjectInfo(size=meta["size"], etag=etag, modified=meta["last_modified"].timestamp())
 
@@ -211,14 +218,14 @@ class S3Storage:
             async for chunk in result.stream(min_chunk_size=CHUNK_BYTES):
                 yield bytes(chunk)
         except BaseObstoreError as exc:
-            raise StorageError(f"could not read {key}: {exc}") from exc
+            raise StorageError(f"could not read {key}: {exc}", operation="get") from exc
 
     async def presign(self, key: str, expires_seconds: int) -> str | None:
         try:
             path = check_key(key)
             return await obstore.sign_async(self._signer, "GET", path, timedelta(seconds=expires_seconds))
         except BaseObstoreError as exc:  # e.g. instance credentials that cannot be fetched
-            raise StorageError(f"could not sign a URL for {key}: {exc}") from exc
+            raise StorageError(f"could not sign a URL for {key}: {exc}", operation="presign") from exc
 
     @staticmethod
     def _attributes(key: str) -> dict[str, str]:

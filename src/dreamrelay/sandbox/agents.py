@@ -373,7 +373,11 @@ class AgentsSandbox:
                         raise RenderFailure(
                             "output_not_found", f"{ref['url']} answered HTTP {response.status}"
                         )
-                    data = await response.content.read(MAX_MEDIA_BYTES + 1)
+                    data = b""
+                    async for chunk in response.content.iter_chunked(1 << 16):
+                        data += chunk
+                        if len(data) > MAX_MEDIA_BYTES:
+                            break
             except (TimeoutError, aiohttp.ClientError) as exc:
                 raise RenderFailure(
                     "output_not_found", f"{ref['url']} could not be fetched: {exc!r}"

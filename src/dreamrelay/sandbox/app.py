@@ -415,6 +415,7 @@ def create_sandbox_app(config: SandboxConfig) -> FastAPI:
 
     app = FastAPI(title="DreamRelay sandbox (official Dream Machine API)", lifespan=lifespan)
     app.state.sandbox = sandbox
+    app.state.agents = agents
 
     @app.exception_handler(SandboxError)
     async def sandbox_error(request: Request, exc: SandboxError) -> JSONResponse:
@@ -501,12 +502,12 @@ def _router(sandbox: Sandbox, config: SandboxConfig) -> APIRouter:
     @router.get("/generations/concepts/list")
     async def concepts(request: Request) -> list[str]:
         authorise(request)
-        return list(dream_machine.CONCEPTS)
+        return list(dream_machine.LISTS["concepts"])
 
     @router.get("/generations/camera_motion/list")
     async def camera_motions(request: Request) -> list[str]:
         authorise(request)
-        return list(dream_machine.CAMERA_MOTIONS)
+        return list(dream_machine.LISTS["camera_motion"])
 
     @router.get("/generations")
     async def list_generations(request: Request) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import anyio
 
+from dreamrelay.domain.catalog import CAMERA_MOTIONS, CONCEPTS
 from dreamrelay.media import probe
 from dreamrelay.sandbox import render
 from dreamrelay.sandbox.render import EDIT_WEIGHTS, SourcePosition
@@ -38,20 +39,9 @@ STYLE_REFS_MAX = 1
 CHARACTER_IMAGES_MAX = 4
 MAX_MEDIA_BYTES = 100 * 1024 * 1024
 MAX_SOURCE_SECONDS = 30.0
-# Camera concepts (GET /generations/concepts/list) and the older camera motions.
-CONCEPTS = (
-    "truck_left", "truck_right", "pan_left", "pan_right", "tilt_up", "tilt_down", "pedestal_up",
-    "pedestal_down", "push_in", "pull_out", "orbit_left", "orbit_right", "crane_up", "crane_down",
-    "dolly_zoom", "zoom_in", "zoom_out", "handheld", "static", "aerial", "aerial_drone", "bolt_cam",
-    "elevator_doors", "ground_level", "low_angle", "high_angle", "overhead", "over_the_shoulder",
-    "pov", "selfie", "tiny_planet",
-)  # fmt: skip
-CAMERA_MOTIONS = (
-    "Static", "Move Left", "Move Right", "Move Up", "Move Down", "Push In", "Pull Out", "Zoom In",
-    "Zoom Out", "Pan Left", "Pan Right", "Orbit Left", "Orbit Right", "Crane Up", "Crane Down",
-)  # fmt: skip
 # generation_type of each request → what the Generation object calls its output.
 IMAGE_TYPES = ("image", "reframe_image")
+LISTS = {"concepts": CONCEPTS, "camera_motion": CAMERA_MOTIONS}
 
 
 class Invalid(Exception):
@@ -395,12 +385,14 @@ async def fetch(sandbox: Sandbox, url: str) -> bytes:
         async with sandbox.session.get(url) as response:
             if response.status != 200:
                 raise RenderFailure(f"{url} answered HTTP {response.status}")
-            data = await response.content.read(MAX_MEDIA_BYTES + 1)
+            data = bytearray()  # read(n) stops at what has arrived: read chunks to the end
+            async for chunk in response.content.iter_chunked(1 << 16):
+                data += chunk
+                if len(data) > MAX_MEDIA_BYTES:
+                    raise RenderFailure(f"{url} is larger than {MAX_MEDIA_BYTES} bytes")
     except (TimeoutError, aiohttp.ClientError) as exc:
         raise RenderFailure(f"{url} could not be fetched: {exc!r}") from exc
-    if len(data) > MAX_MEDIA_BYTES:
-        raise RenderFailure(f"{url} is larger than {MAX_MEDIA_BYTES} bytes")
-    return data
+    return bytes(data)
 
 
 async def _image(sandbox: Sandbox, request: dict[str, Any]) -> bytes:

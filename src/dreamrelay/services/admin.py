@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 
+from dreamrelay.domain import ranges
 from dreamrelay.domain.catalog import IMAGE_MODELS, MODELS
 from dreamrelay.domain.errors import Conflict, InvalidRequest, NotFound
 from dreamrelay.formats.own import iso_millis
@@ -65,8 +66,7 @@ async def _account_id(conn: AsyncConnection, who: AccountRef | None) -> int | No
 async def create_account(rt: Runtime, name: str, balance: int = 0) -> dict[str, Any]:
     if not ACCOUNT_NAME.match(name):
         raise InvalidRequest("account name: 1-100 letters, digits, '_', '.', '@' or '-'")
-    if balance < 0:
-        raise InvalidRequest("balance must not be negative")
+    ranges.integer("balance", balance, 0, ranges.MAX_CREDITS)
     try:
         async with rt.db.transaction() as conn:
             if await account_store.get_account(conn, name) is not None:
@@ -116,7 +116,9 @@ MAX_KEYS_CEILING = 1000
 
 
 async def change_balance(rt: Runtime, name: str, amount: int, note: str = "") -> dict[str, Any]:
-    """Positive: a top-up. Negative: an adjustment (never below zero). Each is one ledger row."""
+    """Positive: a top-up. Negative: an adjustment. Each is one ledger row; the balance stays within
+    [0, MAX_CREDITS]."""
+    ranges.integer("amount", amount, -ranges.MAX_CREDITS, ranges.MAX_CREDITS)
     if amount == 0:
         raise InvalidRequest("amount must not be zero")
     async with rt.db.transaction() as conn:
@@ -126,6 +128,11 @@ async def change_balance(rt: Runtime, name: str, amount: int, note: str = "") ->
         except ledger.BalanceTooLow as exc:
             raise Conflict(
                 f"adjustment of {amount} would take {name!r} below zero", code="balance_too_low"
+            ) from exc
+        except ledger.BalanceTooHigh as exc:
+            raise Conflict(
+                f"a change of {amount} would take {name!r} above {ranges.MAX_CREDITS} credits",
+                code="balance_too_high",
             ) from exc
     return {"account": name, "amount": amount, "balance": balance}
 
@@ -143,6 +150,7 @@ async def ledger_entries(
 ) -> list[dict[str, Any]]:
     if kind is not None and kind not in ledger.KINDS:
         raise InvalidRequest(f"kind must be one of {', '.join(ledger.KINDS)}")
+    _check_window(since, until)
     async with rt.db.reader() as conn:
         account_id = await _account_id(conn, account)
         rows = await ledger.entries(
@@ -174,6 +182,7 @@ async def usage(
     rt: Runtime, *, account: str | None = None, since: float | None = None, until: float | None = None
 ) -> list[dict[str, Any]]:
     """Per account and model: tasks by state, credits captured (completed) and held (in flight)."""
+    _check_window(since, until)
     async with rt.db.reader() as conn:
         account_id = await _account_id(conn, account)
         rows = await task_store.usage(conn, account_id=account_id, since=since, until=until)
@@ -198,6 +207,13 @@ async def usage(
     return list(summary.values())
 
 
+def _check_window(since: float | None, until: float | None) -> None:
+    if since is not None:
+        ranges.timestamp("since", since)
+    if until is not None:
+        ranges.timestamp("until", until)
+
+
 # ---- keys --------------------------------------------------------------------------------------
 def check_key_settings(settings: dict[str, Any]) -> dict[str, Any]:
     """The one check of key settings, for the operator's and the customer's changes alike."""
@@ -210,10 +226,13 @@ def check_key_settings(settings: dict[str, Any]) -> dict[str, Any]:
         unknown = [m for m in models if m not in known]
         if unknown:
             raise InvalidRequest(f"allowed_models: unknown models {unknown}; known: {', '.join(known)}")
-    for name in ("spend_cap", "rpm", "max_in_flight", "batch_rpm"):
-        value = settings.get(name)
-        if value is not None and value < 0:
-            raise InvalidRequest(f"{name} must be at least 0 (for the limits, 0 = no limit)")
+    if settings.get("spend_cap") is not None:
+        ranges.integer("spend_cap", settings["spend_cap"], 0, ranges.MAX_CREDITS)
+    for name in ("rpm", "max_in_flight", "batch_rpm"):
+        if settings.get(name) is not None:
+            ranges.integer(f"{name} (0 = no limit)", settings[name], 0, ranges.MAX_LIMIT)
+    if settings.get("expires_at") is not None:
+        settings["expires_at"] = ranges.timestamp("expires_at", settings["expires_at"])
     return settings
 
 
@@ -247,6 +266,7 @@ async def list_keys(rt: Runtime, account: str | None = None) -> list[dict[str, A
 
 async def update_key(rt: Runtime, key_id: int, settings: dict[str, Any]) -> dict[str, Any]:
     """Apply the given settings (None clears a limit); the change holds at once in every process."""
+    ranges.integer("key id", key_id, 1, ranges.MAX_INT32_ID)
     if not settings:
         raise InvalidRequest("nothing to change")
     check_key_settings(settings)
@@ -277,8 +297,7 @@ async def set_price(
     rt: Runtime, *, model: str, credits: int, resolution: str = "*", duration: str = "*", action: str = "*"
 ) -> dict[str, Any]:
     """Takes effect for the next submit, in every process (prices are read per submit)."""
-    if credits < 0:
-        raise InvalidRequest("credits must not be negative")
+    ranges.integer("credits", credits, 0, ranges.MAX_PRICE)
     fields = _price_fields(model, resolution, duration, action)
     async with rt.db.transaction() as conn:
         await pricing.set_price(conn, **fields, credits=credits, postgres=not rt.db.is_sqlite)
@@ -330,7 +349,7 @@ async def replay(
     """Send events again with their original webhook-id; by id, or every event matching the filters."""
     if not (event_ids or task_id or account or status):
         raise InvalidRequest("name events to replay: ids, task_id, account or status")
-    ids = list(event_ids or [])
+    ids = [ranges.integer("event id", i, 1, ranges.MAX_INT64_ID) for i in event_ids or []]
     if task_id or account or status:
         matching = await deliveries(rt, task_id=task_id, account=account, status=status, limit=100_000)
         ids += [e["id"] for e in matching]

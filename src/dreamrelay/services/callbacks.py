@@ -6,7 +6,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from dreamrelay import metrics
+from dreamrelay import logs, metrics
 from dreamrelay.domain import signing
 from dreamrelay.domain.timings import callback_delay
 from dreamrelay.netguard import FetchError, UnsafeURL, post_json
@@ -71,6 +71,19 @@ async def deliver(rt: Runtime, event: Event, owner: str) -> bool:
             next_attempt_at=next_at,
         )
     metrics.CALLBACK_ATTEMPTS.labels(outcome if recorded else "lease_lost").inc()
-    if not recorded:
-        log.info("callback %s: lease lost, attempt not recorded", event.message_id)
+    with logs.task_context(event.task_id):
+        if not recorded:
+            log.info("callback %s: lease lost, attempt not recorded", event.message_id)
+        elif ok:
+            metrics.CALLBACK_SECONDS.observe(time.time() - event.created_at)
+            log.info("callback %s (%s) delivered: %s", event.message_id, event.state, status_code)
+        else:
+            log.info(
+                "callback %s (%s) attempt %d failed: %s; %s",
+                event.message_id,
+                event.state,
+                event.attempts + 1,
+                error,
+                "giving up" if outcome == outbox.DEAD else "will retry",
+            )
     return ok

@@ -10,9 +10,11 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from dreamrelay.domain import ranges
 from dreamrelay.domain.catalog import MODELS
 from dreamrelay.domain.channel import Channel
 from dreamrelay.domain.errors import Conflict, InvalidRequest, NotFound
+from dreamrelay.domain.ids import is_id, shown
 from dreamrelay.domain.states import TaskState
 from dreamrelay.domain.task import Task
 from dreamrelay.formats.own import iso_millis
@@ -71,9 +73,14 @@ def _check(values: dict[str, Any]) -> dict[str, Any]:
         unknown = [m for m in models if m not in MODELS]
         if unknown:
             raise InvalidRequest(f"models: unknown {unknown}; known: {', '.join(MODELS)}")
-    for name, least in (("weight", 1), ("concurrency", 1)):
-        if values.get(name) is not None and values[name] < least:
-            raise InvalidRequest(f"{name} must be at least {least}")
+    bounds = (
+        ("priority", -ranges.MAX_PRIORITY, ranges.MAX_PRIORITY),
+        ("weight", 1, ranges.MAX_WEIGHT),
+        ("concurrency", 1, ranges.MAX_CONCURRENCY),
+    )
+    for name, low, high in bounds:
+        if values.get(name) is not None:
+            ranges.integer(name, values[name], low, high)
     return values
 
 
@@ -146,7 +153,13 @@ async def test_channel(rt: Runtime, name: str) -> dict[str, Any]:
 
 
 # ---- tasks ----------------------------------------------------------------------------------------
+def _known_shape(task_id: str) -> None:
+    if not is_id(task_id):
+        raise NotFound(f"no task {shown(task_id)}")
+
+
 async def show_task(rt: Runtime, task_id: str) -> dict[str, Any]:
+    _known_shape(task_id)
     async with rt.db.reader() as conn:
         task = await task_store.get_task(conn, task_id)
         if task is None:
@@ -167,6 +180,8 @@ async def show_task(rt: Runtime, task_id: str) -> dict[str, Any]:
         "upstream_id": task.upstream_id,
         "upstream_state": task.upstream_state,
         "failure_reason": task.failure_reason,
+        "failure_code": task.failure_code,
+        "media": task.media,  # what probing our copies found (size, duration, frames, codec)
         "poll_count": task.poll_count,
         "poll_errors": task.poll_errors,
         "next_poll_at": iso_millis(task.next_poll_at) if task.next_poll_at else None,
@@ -190,6 +205,7 @@ async def _unfinished(conn: AsyncConnection, task_id: str, why: str) -> Task:
 
 async def repoll(rt: Runtime, task_id: str) -> dict[str, Any]:
     """Ask upstream about an unfinished task now rather than at its next scheduled poll."""
+    _known_shape(task_id)
     async with lifecycle.transaction(rt) as unit:
         task = await _unfinished(unit.conn, task_id, "there is nothing to poll")
         await unit.apply(task, Change(next_poll_at=time.time()))
@@ -205,6 +221,7 @@ async def refund(rt: Runtime, task_id: str) -> dict[str, Any]:
     A finished task cannot be refunded here: its hold is already captured or released; an operator
     who wants to give credits back for a completed task tops the account up.
     """
+    _known_shape(task_id)
     async with lifecycle.transaction(rt) as unit:
         task = await _unfinished(unit.conn, task_id, "only an unfinished task can be refunded")
         updated = await unit.apply(task, Change(state=TaskState.FAILED, failure_reason=REFUND_REASON))
@@ -240,6 +257,10 @@ async def list_tasks(
         channels.c.name.label("channel"),
     ).join(accounts, accounts.c.id == tasks.c.account_id)
     query = query.outerjoin(channels, channels.c.id == tasks.c.channel_id)
+    if since is not None:
+        ranges.timestamp("since", since)
+    if until is not None:
+        ranges.timestamp("until", until)
     if state:
         query = query.where(tasks.c.state == state)
     if account:

@@ -15,6 +15,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from dreamrelay.domain import ranges
 from dreamrelay.domain.errors import Conflict, Gone, InvalidRequest, NotFound, RateLimited
 from dreamrelay.formats.own import iso_millis
 from dreamrelay.store import credit_codes as code_store
@@ -61,6 +62,8 @@ async def create_codes(
     if not 1 <= count <= MAX_BATCH:
         raise InvalidRequest(f"count must be 1-{MAX_BATCH}")
     now = time.time()
+    if expires_at is not None:
+        ranges.timestamp("expires_at", expires_at)
     if expires_at is not None and expires_at <= now:
         raise InvalidRequest("expires_at must be in the future")
     if len(note) > 500:
@@ -132,7 +135,13 @@ async def redeem(rt: Runtime, caller: Caller, code: object, *, client_ip: str) -
         if taken is not None:
             code_id, amount = taken
             note = f"credit code {normalize(code)[:7]}… (#{code_id})"
-            balance = await ledger.redeem(conn, caller.account_id, amount, code_id=code_id, note=note)
+            try:
+                balance = await ledger.redeem(conn, caller.account_id, amount, code_id=code_id, note=note)
+            except ledger.BalanceTooHigh as exc:  # the transaction rolls back: the code stays unused
+                raise Conflict(
+                    f"this code would take the balance above {ranges.MAX_CREDITS} credits",
+                    code="balance_too_high",
+                ) from exc
             return {"amount": amount, "balance": balance, "redeemed_at": iso_millis(now)}
         found = await code_store.find(conn, digest)
     if found is None:

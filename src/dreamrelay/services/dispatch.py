@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from dreamrelay import logs
 from dreamrelay.domain.channel import Channel
 from dreamrelay.domain.errors import InvalidRequest, NoChannelAvailable, UpstreamError
 from dreamrelay.domain.states import TaskState
@@ -18,6 +20,8 @@ from dreamrelay.services.routing import candidates
 from dreamrelay.store import channels as channel_store
 from dreamrelay.store import tasks as task_store
 from dreamrelay.upstreams.base import (
+    AgentsRequest,
+    DreamMachineRequest,
     ImageRequest,
     UpstreamOutcomeUnknown,
     UpstreamRefused,
@@ -31,19 +35,41 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+Request = UpstreamRequest | ImageRequest | DreamMachineRequest | AgentsRequest
+
+
 async def dispatch(
-    rt: Runtime, task: Task, request: UpstreamRequest | ImageRequest, *, pinned_channel: int | None
+    rt: Runtime,
+    task: Task,
+    request: Request,
+    *,
+    pinned_channel: int | None,
+    kinds: tuple[str, ...] | None = None,
 ) -> Task:
     """Try channels in routing order until one accepts; fail the task (and tell the caller) otherwise.
+    With `kinds`, only channels of those kinds are tried.
 
     429/5xx/connection errors move on to the next channel; a refusal is the customer's 400; an answer
     that never came is a 502 and is never resent (the generation may exist upstream).
     """
+    with logs.task_context(task.id):
+        what = f"{task.action} {task.model} ({task.api_format})"
+        log.info("task %s: %s, holds %d credits", task.id, what, task.price)
+        return await _dispatch(rt, task, request, pinned_channel=pinned_channel, kinds=kinds)
+
+
+async def _dispatch(
+    rt: Runtime, task: Task, request: Request, *, pinned_channel: int | None, kinds: tuple[str, ...] | None
+) -> Task:
     async with rt.db.reader() as conn:
         channels = await channel_store.list_channels(conn)
+    if kinds is not None:
+        channels = [c for c in channels if c.kind in kinds]
     tried: list[str] = []
+    request = replace(request, user_id=opaque_user_id(rt, task.account_id))
     for channel in candidates(channels, task.model, pinned_id=pinned_channel):
-        upstream = rt.upstream_for(channel, task.capability)
+        logs.channel.set(channel.name)
+        upstream = rt.upstream_for(channel, family=task.family)
         sent = request
         if rt.calls_back(upstream) and task.upstream_token:
             sent = replace(request, callback_url=upstream_callback_url(rt, task.id, task.upstream_token))
@@ -68,6 +94,7 @@ async def dispatch(
                 await channel_store.record_success(unit.conn, channel.id)
             change = Change(channel_id=channel.id, upstream_id=upstream_id, next_poll_at=next_poll_at)
             accepted = await unit.apply(task, change)
+        log.info("task %s: channel %s took it as upstream %s", task.id, channel.name, upstream_id)
         if accepted is None:  # the worker failed it meanwhile (deadline); show what it is now
             async with rt.db.reader() as conn:
                 accepted = await task_store.get_task(conn, task.id)
@@ -76,6 +103,12 @@ async def dispatch(
     reason = "no channel can take this task" + (f" ({'; '.join(tried)})" if tried else "")
     await fail(rt, task, reason)
     raise NoChannelAvailable(reason)
+
+
+def opaque_user_id(rt: Runtime, account_id: int) -> str:
+    """The customer account as upstreams see it (Agents API `user_id`): stable, not PII, not our id."""
+    seed = f"{rt.settings.resolved_public_url}|account|{account_id}".encode()
+    return "dr-" + hashlib.sha256(seed).hexdigest()[:32]
 
 
 def upstream_callback_url(rt: Runtime, task_id: str, token: str) -> str:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import anyio
 
+from dreamrelay import logs, metrics
 from dreamrelay.domain.states import TaskState, can_move
 from dreamrelay.domain.task import Task
 from dreamrelay.domain.timings import FINISHING_RECHECK_SECONDS, STORAGE_RETRY_SECONDS, error_delay, task_kind
@@ -28,19 +29,45 @@ log = logging.getLogger(__name__)
 
 MAX_VIDEO_BYTES = 2 * 1024**3
 MAX_IMAGE_BYTES = 50 * 1024**2
+GONE_STATUSES = (403, 404, 410)
 
 
 class MediaCopyError(Exception):
     """Upstream said completed but its media could not be fetched or read (retried later)."""
 
 
+class MediaGone(MediaCopyError):
+    """The media URL answered 403/404/410: a presigned link that expired (or never was)."""
+
+
+# A presigned output link that has died does not come back: such a task fails (and is refunded)
+# rather than ever completing with a dead link. Only for upstream families whose links expire.
+EXPIRING_LINK_FAMILIES = ("agents",)
+
+
 async def apply_status(
     rt: Runtime, task: Task, status: UpstreamStatus, owner: str | None, *, poll_floor: float = 0.0
 ) -> Task | None:
     """Apply what upstream says. `owner` is the lease holder (None for an upstream callback)."""
+    with logs.task_context(task.id):
+        if status.raw_state != task.upstream_state:
+            log.info(
+                "task %s: %s says %s", task.id, "poll" if owner is not None else "callback", status.raw_state
+            )
+        return await _apply_status(rt, task, status, owner, poll_floor)
+
+
+async def _apply_status(
+    rt: Runtime, task: Task, status: UpstreamStatus, owner: str | None, poll_floor: float
+) -> Task | None:
     now = time.time()
+    if status.state.is_terminal and not task.state.is_terminal:
+        # Polled: it finished at most this long ago (since the last look saw it running). Called back:
+        # the upstream told us as it finished.
+        lag = now - task.updated_at if owner is not None else 0.0
+        metrics.POLL_LAG.labels("poll" if owner is not None else "callback").observe(max(lag, 0.0))
     if status.state is TaskState.COMPLETED:
-        if not (status.image_urls if task.is_image else status.video_url):
+        if not (status.image_urls if task.makes_images else status.video_url):
             return await reschedule(rt, task, owner, errors=task.poll_errors + 1)
         if task.id in rt.finishing:
             # A callback and a poll crossed: this process copies the media once; the other waits.
@@ -52,7 +79,8 @@ async def apply_status(
             rt.finishing.discard(task.id)
     if status.state is TaskState.FAILED:
         reason = status.failure_reason or "upstream reported a failure without a reason"
-        return await _write(rt, task, owner, Change(state=TaskState.FAILED, failure_reason=reason))
+        change = Change(state=TaskState.FAILED, failure_reason=reason, failure_code=status.failure_code)
+        return await _write(rt, task, owner, change)
     polled = owner is not None  # a lease holder polled; None means upstream called us back
     change = Change(
         state=status.state if can_move(task.state, status.state) else None,
@@ -68,11 +96,23 @@ async def _finish(
     rt: Runtime, task: Task, status: UpstreamStatus, owner: str | None, now: float
 ) -> Task | None:
     """Copy the finished media into our storage, then mark the task completed."""
+    started = time.perf_counter()
     try:
-        if task.is_image:
+        if task.makes_images:
             media = await copy_images(rt, task, status.image_urls)
         else:
             media = await copy_media(rt, task, status.video_url or "")
+        metrics.FINISH_SECONDS.labels("image" if task.is_image else "video").observe(
+            time.perf_counter() - started
+        )
+    except MediaGone as exc:
+        if task.family not in EXPIRING_LINK_FAMILIES:
+            log.warning("task %s: media copy failed: %s", task.id, exc)
+            return await reschedule(rt, task, owner, errors=task.poll_errors + 1)
+        log.warning("task %s: upstream's output link is dead: %s", task.id, exc)
+        reason = "upstream's output link had expired before it could be copied"
+        change = Change(state=TaskState.FAILED, failure_reason=reason, failure_code="output_not_found")
+        return await _write(rt, task, owner, change)
     except MediaCopyError as exc:
         log.warning("task %s: media copy failed: %s", task.id, exc)
         return await reschedule(rt, task, owner, errors=task.poll_errors + 1)
@@ -104,7 +144,8 @@ async def reschedule(rt: Runtime, task: Task, owner: str | None, *, errors: int)
 
 
 async def fail(rt: Runtime, task: Task, owner: str | None, reason: str) -> Task | None:
-    return await _write(rt, task, owner, Change(state=TaskState.FAILED, failure_reason=reason))
+    with logs.task_context(task.id):
+        return await _write(rt, task, owner, Change(state=TaskState.FAILED, failure_reason=reason))
 
 
 async def _write(rt: Runtime, task: Task, owner: str | None, change: Change) -> Task | None:
@@ -162,21 +203,33 @@ async def copy_images(rt: Runtime, task: Task, urls: Sequence[str]) -> dict[str,
 async def _download_bytes(session: aiohttp.ClientSession, url: str, limit: int) -> bytes:
     try:
         async with session.get(url, timeout=aiohttp.ClientTimeout(total=120, sock_connect=15)) as response:
+            if response.status in GONE_STATUSES:
+                raise MediaGone(f"GET {url} answered {response.status}")
             if response.status != 200:
                 raise MediaCopyError(f"GET {url} answered {response.status}")
-            data = await response.content.read(limit + 1)
+            # read(n) returns what has arrived so far, not n bytes: read to the end (or past the limit).
+            data = bytearray()
+            async for chunk in response.content.iter_chunked(1 << 16):
+                data += chunk
+                if len(data) > limit:
+                    raise MediaCopyError(f"upstream image exceeds {limit} bytes")
     except (TimeoutError, aiohttp.ClientError) as exc:
         raise MediaCopyError(f"GET {url} failed: {exc!r}") from exc
-    if len(data) > limit:
-        raise MediaCopyError(f"upstream image exceeds {limit} bytes")
-    return data
+    return bytes(data)
 
 
 def _probe(path: Path) -> dict[str, Any]:
     info = probe.probe_video(path)
     first, last = probe.first_and_last_frames(path)
     return {
-        "video": {"width": info.width, "height": info.height, "duration": info.duration},
+        "video": {
+            "width": info.width,
+            "height": info.height,
+            "duration": info.duration,
+            "frames": info.frames,
+            "codec": info.codec,
+            "audio_codec": info.audio_codec,
+        },
         "thumbnail": {"width": first.width, "height": first.height, "palette": probe.palette_grid(first)},
         "last_frame": {"width": last.width, "height": last.height},
         "thumbnail_jpeg": probe.jpeg_bytes(first),
@@ -188,6 +241,8 @@ async def _download(session: aiohttp.ClientSession, url: str, target: Path) -> N
     timeout = aiohttp.ClientTimeout(total=600, sock_connect=15, sock_read=60)
     try:
         async with session.get(url, timeout=timeout) as response:
+            if response.status in GONE_STATUSES:
+                raise MediaGone(f"GET {url} answered {response.status}")
             if response.status != 200:
                 raise MediaCopyError(f"GET {url} answered {response.status}")
             size = 0

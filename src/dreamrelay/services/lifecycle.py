@@ -6,6 +6,7 @@ deliverer and the follower, counting finished tasks, forgetting cached bodies), 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,13 +19,15 @@ from dreamrelay import metrics
 from dreamrelay.body_cache import BodyCache
 from dreamrelay.domain.states import Settlement, TaskState, check_transition, settlement
 from dreamrelay.domain.task import Task
-from dreamrelay.formats import kling, official
+from dreamrelay.formats import agents, kling, official
 from dreamrelay.formats.own import encode_task
 from dreamrelay.store import ledger, outbox
 from dreamrelay.store import tasks as task_store
 from dreamrelay.store.engine import Database
 
 OFFICIAL_FORMAT = "official"
+
+log = logging.getLogger(__name__)
 
 
 class Collaborators(Protocol):
@@ -45,6 +48,7 @@ class Change:
 
     state: TaskState | None = None
     failure_reason: str | None = None
+    failure_code: str | None = None  # the Agents API's machine-readable reason of a failure
     channel_id: int | None = None
     upstream_id: str | None = None
     upstream_state: str | None = None
@@ -63,6 +67,8 @@ def encode_body(task: Task, media_base_url: str) -> bytes:
     (whatever format created them, so the own batch query stays a byte join)."""
     if task.is_image:
         return kling.encode_data(task, media_base_url)
+    if task.is_agents:
+        return agents.encode_generation(task, media_base_url)
     return encode_task(
         task_id=task.id,
         created_at=task.created_at,
@@ -78,6 +84,8 @@ def callback_payload(task: Task, media_base_url: str) -> bytes:
     """The object the task's GET returns in the format it was created with."""
     if task.is_image:
         return kling.envelope(task.body)
+    if task.is_agents:
+        return task.body
     if task.api_format == OFFICIAL_FORMAT:
         return official.encode_generation(task, media_base_url)
     return task.body
@@ -133,6 +141,7 @@ async def transition(
 def _after_commit(deps: Collaborators, done: _Done) -> None:
     before, after = done.before, done.after
     if after.state is not before.state:
+        _log_change(before, after)
         if after.callback_url:
             deps.wake_deliverer.set()  # its callback is in the outbox now
         if after.state.is_terminal:
@@ -176,6 +185,20 @@ async def _write(
                 payload=callback_payload(updated, media_base_url),
             )
     return updated
+
+
+def _log_change(before: Task, after: Task) -> None:
+    reason = f": {after.failure_reason}" if after.failure_reason and after.state is TaskState.FAILED else ""
+    log.info(
+        "task %s: %s → %s (channel_id %s, upstream %s)%s",
+        after.id,
+        before.state.value,
+        after.state.value,
+        after.channel_id,
+        after.upstream_id,
+        reason,
+        extra={"task_id": after.id},
+    )
 
 
 async def _settle(conn: AsyncConnection, task: Task) -> None:

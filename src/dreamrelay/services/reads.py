@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from dreamrelay.domain.errors import InvalidRequest, TaskNotFound, TaskNotReady
+from dreamrelay.domain.errors import InvalidRequest, NotFound, TaskNotFound, TaskNotReady
+from dreamrelay.domain.ids import is_id, shown
 from dreamrelay.domain.states import TaskState
-from dreamrelay.domain.task import TASK_ID_MAX_CHARS, Task, plausible_id
+from dreamrelay.domain.task import Task
 from dreamrelay.services.auth import Caller
 from dreamrelay.store import accounts as account_store
 from dreamrelay.store import tasks as task_store
@@ -22,12 +23,23 @@ BATCH_MAX_IDS = 1000
 
 async def get_task(rt: Runtime, caller: Caller, task_id: str, *, images: bool = False) -> Task:
     """The caller's task: a video task (own and official formats) or, with `images`, an image task."""
-    if not plausible_id(task_id):
-        raise TaskNotFound(f"task {task_id[:TASK_ID_MAX_CHARS]}… not found")
+    if not is_id(task_id):
+        raise TaskNotFound(f"task {shown(task_id)} not found")
     async with rt.db.reader() as conn:
         task = await task_store.get_task(conn, task_id, caller.account_id)
-    if task is None or task.is_image != images:
+    if task is None or task.is_image != images or task.is_agents:
         raise TaskNotFound(f"task {task_id} not found")
+    return task
+
+
+async def get_agents_task(rt: Runtime, caller: Caller, task_id: str) -> Task:
+    """The caller's generation made through the Agents API; 404 for anything else."""
+    if not is_id(task_id):
+        raise NotFound(f"generation {shown(task_id)} not found")
+    async with rt.db.reader() as conn:
+        task = await task_store.get_task(conn, task_id, caller.account_id)
+    if task is None or not task.is_agents:
+        raise NotFound(f"generation {task_id} not found")
     return task
 
 
@@ -84,7 +96,7 @@ def parse_batch_ids(raw_body: bytes) -> list[str]:
 
 async def batch_bodies(rt: Runtime, caller: Caller, ids: Sequence[str]) -> bytes:
     """A JSON array of the caller's tasks in the order asked, duplicates once, others left out."""
-    wanted = [i for i in dict.fromkeys(ids) if plausible_id(i)]
+    wanted = [i for i in dict.fromkeys(ids) if is_id(i)]
     cache, account = rt.body_cache, caller.account_id
     bodies: dict[str, bytes] = {}
     missing: list[str] = []

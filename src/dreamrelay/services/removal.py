@@ -60,6 +60,6 @@ async def _cancel_upstream(rt: Runtime, task: Task) -> None:
     if channel is None:
         return
     try:
-        await rt.upstream_for(channel, task.capability).cancel(task.upstream_id)
+        await rt.upstream_for(channel, family=task.family).cancel(task.upstream_id)
     except (UpstreamUnavailable, UpstreamRefused, UpstreamOutcomeUnknown) as exc:
         log.warning("task %s: cancelling upstream %s failed: %s", task.id, task.upstream_id, exc)

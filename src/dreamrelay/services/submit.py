@@ -15,7 +15,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from yarl import URL
 
-from dreamrelay.domain.catalog import IMAGE_MODELS, MODELS, normalise_duration
+from dreamrelay import metrics
+from dreamrelay.domain.catalog import (
+    IMAGE_MODELS,
+    MODELS,
+    RAY32,
+    RAY32_ASPECT_RATIOS,
+    normalise_duration,
+    price_resolution,
+)
 from dreamrelay.domain.errors import (
     Forbidden,
     InsufficientBalance,
@@ -25,8 +33,9 @@ from dreamrelay.domain.errors import (
     TaskNotFound,
     TaskNotReady,
 )
+from dreamrelay.domain.ids import ID_MAX_CHARS
 from dreamrelay.domain.states import TaskState
-from dreamrelay.domain.task import IMAGE_ACTION, TASK_ID_MAX_CHARS, Task, plausible_id
+from dreamrelay.domain.task import IMAGE_ACTION, Task
 from dreamrelay.domain.timings import DISPATCH_GRACE_SECONDS
 from dreamrelay.netguard import UnsafeURL, check_url_syntax, resolve_checked
 from dreamrelay.ratelimit import NO_LIMIT, effective_limit
@@ -89,9 +98,11 @@ async def submit(
         raise InvalidRequest("both keyframe generations must come from the same upstream channel")
     model, resolution, duration = _options(rt, given.model, given.resolution, given.duration)
     caller.check_model(model)
+    if model == RAY32:
+        _check_ray32(given.aspect_ratio or "16:9", duration, given.loop)
     # Errors name the fields as the customer's format calls them.
     hook_field, start_field, end_field = _FIELD_NAMES.get(api_format, _FIELD_NAMES["luma"])
-    callback_url = await _checked_callback(rt, given.callback_url, hook_field)
+    callback_url = await checked_callback(rt, given.callback_url, hook_field)
     upstream_request = UpstreamRequest(
         prompt=given.prompt,
         model=model,
@@ -106,20 +117,11 @@ async def submit(
         end_upstream_id=end.upstream_id if end else None,
     )
     action, parent_id = ("extend", parents[0].id) if parents else ("generate", None)
-    new = _NewTask(
-        action=action,
-        parent_id=parent_id,
-        model=model,
-        request=_video_request(upstream_request, start, end),
-        callback_url=callback_url,
-        api_format=api_format,
-        resolution=resolution,
-        duration=duration,
-    )
+    request = _video_request(upstream_request, start, end)
     try:
-        task = await _insert(rt, caller, new, idem)
+        task = await insert(rt, caller, action, parent_id, model, request, callback_url, api_format, idem)
     except Replay as replay:
-        return await _task(rt, replay.task_id)
+        return await task_by_id(rt, replay.task_id)
     pinned = parents[0].channel_id if parents else None
     return await dispatch(rt, task, upstream_request, pinned_channel=pinned)
 
@@ -169,7 +171,7 @@ async def submit_images(
     if model not in IMAGE_MODELS:
         raise InvalidRequest(f"model must be one of {', '.join(IMAGE_MODELS)}")
     caller.check_model(model)
-    callback_url = await _checked_callback(rt, given.callback_url, "callback_url")
+    callback_url = await checked_callback(rt, given.callback_url, "callback_url")
     try:
         image_url = await store_image(rt, "image", given.image) if given.image else None
     except PayloadTooLarge as exc:
@@ -191,12 +193,10 @@ async def submit_images(
         "n": given.n,
         "aspect_ratio": upstream_request.aspect_ratio,
     }
-    # Images are priced per image, whatever their size.
-    new = _NewTask(IMAGE_ACTION, None, model, stored, callback_url, "kling", count=given.n)
     try:
-        task = await _insert(rt, caller, new, idem)
+        task = await insert(rt, caller, IMAGE_ACTION, None, model, stored, callback_url, "kling", idem)
     except Replay as replay:
-        return await _task(rt, replay.task_id)
+        return await task_by_id(rt, replay.task_id)
     return await dispatch(rt, task, upstream_request, pinned_channel=None)
 
 
@@ -234,12 +234,20 @@ async def _generation_keyframe(rt: Runtime, caller: Caller, frame: str, task_id:
     if task_id is None:
         return None
     async with rt.db.reader() as conn:
-        task = await task_store.get_task(conn, task_id, caller.account_id) if plausible_id(task_id) else None
+        task = await task_store.get_task(conn, task_id, caller.account_id)
     if task is None or task.is_image:
-        raise InvalidRequest(f"keyframes.{frame}: generation {task_id[:TASK_ID_MAX_CHARS]} not found")
+        raise InvalidRequest(f"keyframes.{frame}: generation {task_id[:ID_MAX_CHARS]} not found")
     if task.state is not TaskState.COMPLETED or task.upstream_id is None:
         raise InvalidRequest(f"keyframes.{frame}: generation {task_id} is {task.state}, not completed")
     return task
+
+
+def _check_ray32(aspect_ratio: str, duration: str, loop: bool) -> None:
+    """What Ray 3.2 cannot do, said in the own and official formats' words (400)."""
+    if aspect_ratio not in RAY32_ASPECT_RATIOS:
+        raise InvalidRequest(f"aspect_ratio must be one of {', '.join(RAY32_ASPECT_RATIOS)} for {RAY32}")
+    if loop and duration == "10s":
+        raise InvalidRequest(f"{RAY32} cannot loop a 10s video")
 
 
 def _options(
@@ -258,7 +266,7 @@ def _options(
     return model, resolution, normalised
 
 
-async def _checked_callback(rt: Runtime, url: str | None, field: str = "notify_hook") -> str | None:
+async def checked_callback(rt: Runtime, url: str | None, field: str = "notify_hook") -> str | None:
     if not url:
         return None
     try:
@@ -275,40 +283,38 @@ def _host_port(url: str) -> tuple[str, int]:
     return parsed.host or "", parsed.port or (443 if parsed.scheme == "https" else 80)
 
 
-@dataclass(frozen=True)
-class _NewTask:
-    """A validated task about to be inserted, with what its price depends on."""
+async def insert(
+    rt: Runtime,
+    caller: Caller,
+    action: str,
+    parent_id: str | None,
+    model: str,
+    request: dict[str, Any],
+    callback_url: str | None,
+    api_format: str,
+    idem: Idempotency | None,
+) -> Task:
+    """One transaction: price, hold, in-flight cap, task row, idempotency record — or nothing at all.
 
-    action: str
-    parent_id: str | None
-    model: str
-    request: dict[str, Any]
-    callback_url: str | None
-    api_format: str
-    resolution: str = pricing.WILDCARD
-    duration: str = pricing.WILDCARD
-    count: int = 1
-
-
-async def _insert(rt: Runtime, caller: Caller, new: _NewTask, idem: Idempotency | None) -> Task:
-    """One transaction: price, hold, in-flight cap, task row, idempotency record — or nothing at all."""
+    Raises Replay when a concurrent request with the same Idempotency-Key won the insert.
+    """
     now = time.time()
     values: dict[str, Any] = {
         "id": str(uuid.uuid4()),
         "account_id": caller.account_id,
         "api_key_id": caller.key_id,
         "channel_id": None,
-        "action": new.action,
-        "parent_id": new.parent_id,
-        "model": new.model,
-        "api_format": new.api_format,
-        "request": new.request,
+        "action": action,
+        "parent_id": parent_id,
+        "model": model,
+        "api_format": api_format,
+        "request": request,
         "state": TaskState.PENDING,
         "version": 1,
         "upstream_id": None,
         "upstream_state": None,
         "failure_reason": None,
-        "callback_url": new.callback_url,
+        "callback_url": callback_url,
         "media": None,
         "created_at": now,
         "updated_at": now,
@@ -327,12 +333,16 @@ async def _insert(rt: Runtime, caller: Caller, new: _NewTask, idem: Idempotency 
     values["body"] = lifecycle.encode_body(task, rt.media_base_url)
     try:
         async with rt.db.transaction() as conn:
+            # Images are priced per image, whatever their size; videos by resolution and duration.
+            hdr = bool(request.get("hdr"))
+            resolution = price_resolution(request.get("resolution", pricing.WILDCARD), hdr)
+            duration = request.get("duration", pricing.WILDCARD)
             unit_price = await pricing.price_for(
-                conn, model=new.model, resolution=new.resolution, duration=new.duration, action=new.action
+                conn, model=model, resolution=resolution, duration=duration, action=action
             )
             if unit_price is None:
-                raise InvalidRequest(f"{new.model} at {new.resolution}/{new.duration} has no price")
-            price = unit_price * new.count
+                raise InvalidRequest(f"{model} at {resolution}/{duration} has no price")
+            price = unit_price * int(request.get("n", 1))
             values["price"] = price
             try:
                 await ledger.hold(
@@ -362,13 +372,14 @@ async def _check_in_flight(rt: Runtime, conn: AsyncConnection, caller: Caller) -
     if cap == NO_LIMIT:
         return
     if await task_store.count_in_flight(conn, caller.key_id) >= cap:
+        metrics.RATE_LIMITED.labels("in_flight").inc()
         raise RateLimited(
             f"this API key already has {cap} tasks in flight; wait for one to finish",
             headers={"Retry-After": str(IN_FLIGHT_RETRY_AFTER_SECONDS)},
         )
 
 
-async def _task(rt: Runtime, task_id: str) -> Task:
+async def task_by_id(rt: Runtime, task_id: str) -> Task:
     async with rt.db.reader() as conn:
         task = await task_store.get_task(conn, task_id)
     if task is None:

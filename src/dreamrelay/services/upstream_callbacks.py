@@ -11,12 +11,14 @@ import hmac
 import logging
 from typing import TYPE_CHECKING, Any
 
+from dreamrelay import logs
 from dreamrelay.domain.errors import InvalidRequest, TaskNotFound
 from dreamrelay.domain.states import can_move
 from dreamrelay.domain.task import Task
 from dreamrelay.domain.timings import CALLBACK_SAFETY_POLL_SECONDS
 from dreamrelay.services import follow
 from dreamrelay.store import tasks as task_store
+from dreamrelay.store.channels import get_channel
 from dreamrelay.upstreams.base import UpstreamStatus
 from dreamrelay.upstreams.luma import parse_generation
 
@@ -77,7 +79,9 @@ async def _apply(rt: Runtime, task_id: str, status: UpstreamStatus) -> None:
         try:
             async with rt.db.reader() as conn:
                 task = await task_store.get_task(conn, task_id)
+                channel = await get_channel(conn, task.channel_id) if task and task.channel_id else None
             if task is not None and can_move(task.state, status.state):
-                await follow.apply_status(rt, task, status, None, poll_floor=CALLBACK_SAFETY_POLL_SECONDS)
+                with logs.task_context(task.id, channel.name if channel else None):
+                    await follow.apply_status(rt, task, status, None, poll_floor=CALLBACK_SAFETY_POLL_SECONDS)
         except Exception:
             log.exception("applying an upstream callback for task %s failed; polling will catch up", task_id)

@@ -11,7 +11,7 @@ import orjson
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dreamrelay.domain.task import Task, plausible_id
+from dreamrelay.domain.task import Task
 from dreamrelay.store import ledger
 from dreamrelay.store import tasks as task_store
 from dreamrelay.store.engine import Database
@@ -85,7 +85,7 @@ async def _balance(conn: AsyncConnection, account_id: int) -> int:
 async def own_task(db: Database, account_id: int, task_id: str) -> tuple[Task | None, int]:
     """The account's task (None for any other id, so others' tasks look unknown) and its balance."""
     async with db.reader() as conn:
-        task = await task_store.get_task(conn, task_id, account_id) if plausible_id(task_id) else None
+        task = await task_store.get_task(conn, task_id, account_id)
         return task, await _balance(conn, account_id)
 
 

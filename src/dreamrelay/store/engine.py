@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,29 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 15000
+_AFTER_COMMIT = "dreamrelay_after_commit"
+
+
+def after_commit(conn: AsyncConnection, effect: Callable[[], None]) -> None:
+    """Run `effect` once the transaction `conn` is in commits; forget it if the transaction rolls back."""
+    conn.sync_connection.info.setdefault(_AFTER_COMMIT, []).append(effect)  # type: ignore[union-attr]
+
+
+def _forget_effects(conn: Any) -> None:
+    conn.info.pop(_AFTER_COMMIT, None)
+
+
+def _run_effects(conn: Any) -> None:
+    for effect in conn.info.pop(_AFTER_COMMIT, ()):
+        effect()
+
+
+def _track_effects(engine: AsyncEngine) -> None:
+    # `info` belongs to the pooled DBAPI connection and outlives one checkout: clear it on every begin
+    # and rollback, run it on commit.
+    event.listen(engine.sync_engine, "begin", _forget_effects)
+    event.listen(engine.sync_engine, "rollback", _forget_effects)
+    event.listen(engine.sync_engine, "commit", _run_effects)
 
 
 class Database:
@@ -31,6 +54,7 @@ class Database:
         else:
             self._writer = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
             self._reader = self._writer
+        _track_effects(self._writer)
 
     @property
     def is_sqlite(self) -> bool:

@@ -6,8 +6,12 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dreamrelay import metrics
+from dreamrelay.domain.ranges import MAX_CREDITS
+from dreamrelay.store.engine import after_commit
 from dreamrelay.store.schema import accounts, api_keys, ledger
 
 # Every kind of ledger row, in one place: the operator's top-ups and adjustments, a task's hold and its one
@@ -17,6 +21,10 @@ KINDS = ("topup", "hold", "capture", "release", "adjustment", "redeem")
 
 class BalanceTooLow(Exception):
     """The account cannot pay for the hold."""
+
+
+class BalanceTooHigh(Exception):
+    """A top-up would take the balance above MAX_CREDITS."""
 
 
 class SpendCapReached(Exception):
@@ -54,7 +62,8 @@ async def hold(
 async def capture(conn: AsyncConnection, *, account_id: int, task_id: str, amount: int) -> None:
     """The held credits are earned: a zero-amount row that settles the hold (unique per task)."""
     if amount > 0:
-        await _row(conn, account_id, task_id, "capture", 0, settles=task_id, note=f"captured {amount}")
+        note = f"captured {amount}"
+        await _row(conn, account_id, task_id, "capture", 0, settles=task_id, note=note, credits=amount)
 
 
 async def release(
@@ -74,16 +83,22 @@ async def release(
 
 
 async def top_up(conn: AsyncConnection, account_id: int, amount: int, note: str = "") -> int:
-    """Add (or, for an adjustment, remove) credits; returns the new balance. Never below zero."""
+    """Add (or, for an adjustment, remove) credits; returns the new balance, within [0, MAX_CREDITS].
+
+    The bound is compared as `balance <= MAX_CREDITS - amount`, so the database never adds past it.
+    """
     kind = "topup" if amount > 0 else "adjustment"
+    fits = accounts.c.balance <= MAX_CREDITS - amount if amount > 0 else accounts.c.balance >= -amount
     changed = await conn.execute(
         update(accounts)
-        .where(accounts.c.id == account_id, accounts.c.balance + amount >= 0)
+        .where(accounts.c.id == account_id, fits)
         .values(balance=accounts.c.balance + amount)
         .returning(accounts.c.balance)
     )
     row = changed.one_or_none()
     if row is None:
+        if amount > 0:
+            raise BalanceTooHigh
         raise BalanceTooLow
     await _row(conn, account_id, None, kind, amount, note=note)
     return int(row.balance)
@@ -93,11 +108,14 @@ async def redeem(conn: AsyncConnection, account_id: int, amount: int, *, code_id
     """Credit a redeemed code; returns the new balance. At most once per code (a unique `settles`)."""
     changed = await conn.execute(
         update(accounts)
-        .where(accounts.c.id == account_id)
+        .where(accounts.c.id == account_id, accounts.c.balance <= MAX_CREDITS - amount)
         .values(balance=accounts.c.balance + amount)
         .returning(accounts.c.balance)
     )
-    balance = int(changed.one().balance)
+    row = changed.one_or_none()
+    if row is None:
+        raise BalanceTooHigh
+    balance = int(row.balance)
     await _row(conn, account_id, None, "redeem", amount, settles=f"code:{code_id}", note=note)
     return balance
 
@@ -111,7 +129,11 @@ async def _row(
     *,
     settles: str | None = None,
     note: str = "",
+    credits: int | None = None,
 ) -> None:
+    """Insert one ledger row; counted in the metrics once its transaction commits."""
+    moved = abs(amount) if credits is None else credits
+    after_commit(conn, lambda: _count(kind, moved))
     await conn.execute(
         insert(ledger).values(
             account_id=account_id,
@@ -125,6 +147,11 @@ async def _row(
     )
 
 
+def _count(kind: str, credits: int) -> None:
+    metrics.LEDGER_ROWS.labels(kind).inc()
+    metrics.LEDGER_CREDITS.labels(kind).inc(credits)
+
+
 @dataclass(frozen=True)
 class Mismatch:
     account_id: int
@@ -134,18 +161,35 @@ class Mismatch:
 
 
 async def verify(conn: AsyncConnection) -> tuple[int, list[Mismatch]]:
-    """Accounts checked, and those whose ledger does not sum to their balance."""
-    sums = (
-        select(ledger.c.account_id, func.coalesce(func.sum(ledger.c.amount), 0).label("total"))
-        .group_by(ledger.c.account_id)
-        .subquery()
-    )
-    query = select(
-        accounts.c.id, accounts.c.name, accounts.c.balance, func.coalesce(sums.c.total, 0)
-    ).outerjoin(sums, sums.c.account_id == accounts.c.id)
-    rows = (await conn.execute(query)).all()
-    bad = [Mismatch(r[0], r[1], int(r[2]), int(r[3])) for r in rows if int(r[2]) != int(r[3])]
-    return len(rows), bad
+    """Accounts checked, and those whose ledger does not sum to their balance.
+
+    PostgreSQL sums BIGINTs as NUMERIC; SQLite's SUM raises on a 64-bit overflow, which the CHECK bounds
+    make all but impossible (about a thousand rows at the bound), so there the sums are then made
+    exactly in Python instead of failing.
+    """
+    accounts_rows = (await conn.execute(select(accounts.c.id, accounts.c.name, accounts.c.balance))).all()
+    try:
+        totals = await _sums_in_store(conn)
+    except OperationalError:
+        totals = await _sums_in_python(conn)
+    bad = [
+        Mismatch(r.id, r.name, int(r.balance), totals.get(r.id, 0))
+        for r in accounts_rows
+        if int(r.balance) != totals.get(r.id, 0)
+    ]
+    return len(accounts_rows), bad
+
+
+async def _sums_in_store(conn: AsyncConnection) -> dict[int, int]:
+    query = select(ledger.c.account_id, func.sum(ledger.c.amount)).group_by(ledger.c.account_id)
+    return {int(r[0]): int(r[1]) for r in await conn.execute(query)}
+
+
+async def _sums_in_python(conn: AsyncConnection) -> dict[int, int]:
+    totals: dict[int, int] = {}
+    for account_id, amount in await conn.execute(select(ledger.c.account_id, ledger.c.amount)):
+        totals[account_id] = totals.get(account_id, 0) + int(amount)
+    return totals
 
 
 async def entries(

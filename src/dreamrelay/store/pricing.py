@@ -15,11 +15,15 @@ WILDCARD = "*"
 async def price_for(
     conn: AsyncConnection, *, model: str, resolution: str, duration: str, action: str
 ) -> int | None:
-    """The most specific matching rule's credits (exact beats '*', field by field), or None."""
+    """The most specific matching rule's credits, or None.
+
+    Exact beats '*' field by field, and the fields rank action > model > resolution > duration: a
+    rule for this action (an upscale of any model) beats a rule for any action of this model (what
+    generating a video of it costs)."""
     rows = await conn.execute(
-        select(prices.c.resolution, prices.c.duration, prices.c.action, prices.c.credits).where(
-            prices.c.model.in_([model, WILDCARD])
-        )
+        select(
+            prices.c.model, prices.c.resolution, prices.c.duration, prices.c.action, prices.c.credits
+        ).where(prices.c.model.in_([model, WILDCARD]))
     )
     best: tuple[int, int] | None = None
     for row in rows:
@@ -27,7 +31,8 @@ async def price_for(
         given = (row.resolution, row.duration, row.action)
         if any(g not in (w, WILDCARD) for g, w in zip(given, wanted, strict=True)):
             continue
-        score = sum(g != WILDCARD for g in given)
+        exact = (row.action, row.model, row.resolution, row.duration)
+        score = sum(8 >> rank for rank, value in enumerate(exact) if value != WILDCARD)
         if best is None or score > best[0]:
             best = (score, int(row.credits))
     return best[1] if best else None

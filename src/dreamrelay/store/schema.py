@@ -114,10 +114,12 @@ tasks = Table(
     Column("price", BigInteger, nullable=False, server_default="0"),  # credits held at submit
     Column("upstream_token", String(64)),  # secret in the callback URL we give upstream
     Column("deleted_at", Double),  # deleted by the customer: hidden from their reads from then on
+    Column("failure_code", String(32)),  # Agents API failure_code (content_moderated, …) when failed
     Index("ix_tasks_account_created", "account_id", "created_at"),
     Index("ix_tasks_key_state", "api_key_id", "state"),
     Index("ix_tasks_due", "next_poll_at"),
     Index("ix_tasks_channel_upstream", "channel_id", "upstream_id"),
+    Index("ix_tasks_state_channel", "state", "channel_id"),
 )
 
 ledger = Table(
@@ -201,6 +203,25 @@ delivery_attempts = Table(
     Column("created_at", Double, nullable=False),
 )
 
+checks = Table(
+    "checks",
+    metadata,
+    Column("name", String(32), primary_key=True),  # e.g. "ledger"
+    Column("ok", Boolean, nullable=False),
+    Column("detail", Text, nullable=False, server_default=""),
+    Column("checked_at", Double, nullable=False),
+)
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("instance", String(64), primary_key=True),  # Runtime.instance of a process that follows tasks
+    Column("host", String(255), nullable=False, server_default=""),
+    Column("pid", Integer, nullable=False, server_default="0"),
+    Column("started_at", Double, nullable=False),
+    Column("heartbeat_at", Double, nullable=False),
+)
+
 credit_codes = Table(
     "credit_codes",
     metadata,
@@ -216,4 +237,32 @@ credit_codes = Table(
     Column("redeemed_by", Integer, ForeignKey("accounts.id", ondelete="SET NULL")),
     Column("redeemed_key_id", Integer),  # the key that redeemed it (kept if the key is deleted later)
     CheckConstraint("amount > 0", name="ck_credit_codes_amount_positive"),
+)
+
+agent_files = Table(
+    "agent_files",
+    metadata,
+    Column("id", String(36), primary_key=True),  # public file id (uuid4), ImageRef.file_id
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("purpose", String(16), nullable=False),  # input | reference
+    Column("state", String(16), nullable=False),  # pending | ready | failed | deleted
+    Column("mime_type", String(100), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),  # declared (presigned) or received (inline)
+    Column("filename", String(255)),
+    Column("user_id", String(255)),  # the customer's opaque end-user tag, echoed back
+    Column("storage_key", Text),  # where our media store keeps the bytes, once received
+    Column("upload_token", String(64)),  # secret of the presigned PUT URL; null once used
+    Column("upload_expires_at", Double),
+    Column("failure_reason", Text),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double),  # customer-given TTL
+    Column("deleted_at", Double),
+    Index("ix_agent_files_account_created", "account_id", "created_at", "id"),
+)
+
+console_signouts = Table(
+    "console_signouts",
+    metadata,
+    Column("sid", String(64), primary_key=True),  # a signed-out console session's id
+    Column("expires_at", Double, nullable=False, index=True),  # when its cookie would have expired
 )

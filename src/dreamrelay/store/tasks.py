@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dreamrelay.domain.ids import is_id
 from dreamrelay.domain.states import TaskState
-from dreamrelay.domain.task import IMAGE_ACTION, Task
+from dreamrelay.domain.task import AGENTS_FORMAT, IMAGE_ACTION, Task
 from dreamrelay.store.schema import tasks
 
 # The old name, kept while branches started before the domain `Task` merge; use `Task`.
@@ -31,7 +32,12 @@ async def insert_task(conn: AsyncConnection, values: dict[str, Any]) -> None:
 
 
 async def get_task(conn: AsyncConnection, task_id: str, account_id: int | None = None) -> Task | None:
-    """The task; with `account_id`, only if that account owns it and has not deleted it (customer reads)."""
+    """The task; with `account_id`, only if that account owns it and has not deleted it (customer reads).
+
+    A malformed id (domain/ids.py) is not found without asking the database.
+    """
+    if not is_id(task_id):
+        return None
     query = select(*_COLUMNS).where(tasks.c.id == task_id)
     if account_id is not None:
         query = query.where(tasks.c.account_id == account_id, tasks.c.deleted_at.is_(None))
@@ -45,6 +51,7 @@ def bodies_statement(task_ids: Sequence[str]) -> Select[Any]:
         tasks.c.id.in_(task_ids),
         tasks.c.deleted_at.is_(None),
         tasks.c.action != IMAGE_ACTION,
+        tasks.c.api_format != AGENTS_FORMAT,
     )
 
 
@@ -58,6 +65,9 @@ async def get_bodies(
     planner walks the (account_id, created_at) index, every task of the account, instead of the
     primary key — 20 ms for 100 ids once an account has 10,000 tasks.
     """
+    task_ids = [i for i in task_ids if is_id(i)]
+    if not task_ids:
+        return {}
     rows = await conn.execute(bodies_statement(task_ids))
     return {r.id: (bytes(r.body), TaskState(r.state).is_terminal) for r in rows if r.account_id == account_id}
 
@@ -72,6 +82,7 @@ async def list_video_tasks(
             tasks.c.account_id == account_id,
             tasks.c.deleted_at.is_(None),
             tasks.c.action != IMAGE_ACTION,
+            tasks.c.api_format != AGENTS_FORMAT,
         )
         .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
         .limit(limit + 1)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from dreamrelay.domain.catalog import capability
 from dreamrelay.domain.channel import Channel
-from dreamrelay.upstreams import kling, luma, relay, sandbox
+from dreamrelay.upstreams import agents, kling, luma, relay, sandbox
 from dreamrelay.upstreams.base import ChannelKind, Endpoint, Probe, Upstream
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from dreamrelay.settings import Settings
 
-_ALL = (sandbox.KIND, luma.KIND, relay.KIND, kling.KIND)
+_ALL = (sandbox.KIND, luma.KIND, relay.KIND, kling.KIND, agents.KIND)
 KINDS: dict[str, ChannelKind] = {kind.name: kind for kind in _ALL}
 NAMES = tuple(KINDS)
 

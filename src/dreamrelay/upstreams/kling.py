@@ -15,9 +15,9 @@ from dreamrelay.upstreams.base import (
     Endpoint,
     ImageRequest,
     Probe,
+    SubmitRequest,
     UpstreamOutcomeUnknown,
     UpstreamRefused,
-    UpstreamRequest,
     UpstreamStatus,
     UpstreamUnavailable,
 )
@@ -34,7 +34,7 @@ class KlingUpstream(BearerUpstream):
     def _url(self) -> str:
         return self._base + "/v1/images/generations"
 
-    async def submit(self, request: UpstreamRequest | ImageRequest) -> str:
+    async def submit(self, request: SubmitRequest) -> str:
         if not isinstance(request, ImageRequest):
             raise UpstreamRefused("a Kling image channel makes no Luma videos")
         body: dict[str, Any] = {

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from dreamrelay.domain.catalog import MODELS, VIDEO
+from dreamrelay.domain.catalog import (
+    ADD_AUDIO,
+    GENERATE_IMAGE,
+    MODELS,
+    MODIFY_VIDEO,
+    REFRAME_IMAGE,
+    REFRAME_VIDEO,
+    UPSCALE_VIDEO,
+    VIDEO,
+)
 from dreamrelay.domain.states import TaskState, parse_upstream_state
 from dreamrelay.upstreams.base import (
+    AgentsRequest,
     ChannelKind,
+    DreamMachineRequest,
     Endpoint,
     ImageRequest,
     Probe,
+    SubmitRequest,
     UpstreamOutcomeUnknown,
     UpstreamRefused,
     UpstreamRequest,
@@ -24,9 +36,15 @@ class LumaUpstream(BearerUpstream):
     batch_size = 1  # the official API has no batch read; polls go out concurrently instead
     takes_callbacks = True
 
-    async def submit(self, request: UpstreamRequest | ImageRequest) -> str:
-        if isinstance(request, ImageRequest):
+    async def submit(self, request: SubmitRequest) -> str:
+        if isinstance(request, ImageRequest | AgentsRequest):
             raise UpstreamRefused("the Dream Machine API has no Kling image generation")
+        if isinstance(request, DreamMachineRequest):
+            path, body = dream_machine_call(request)
+            status, payload, headers = await send_json(
+                self._session, "POST", self._base + path, body, self._headers, self._timeout
+            )
+            return _created_id(status, payload, headers)
         body = official_request(request)
         # Current create path first; older deployments only know /generations.
         for path in ("/generations/video", "/generations"):
@@ -36,14 +54,7 @@ class LumaUpstream(BearerUpstream):
             if status == 404 and path == "/generations/video":
                 continue
             break
-        if status in (200, 201) and isinstance(payload, dict) and isinstance(payload.get("id"), str):
-            return str(payload["id"])
-        if 200 <= status < 300:
-            # It answered success but we cannot read the id: the generation may exist upstream.
-            raise UpstreamOutcomeUnknown(
-                f"upstream answered {status} without a readable id: {detail(payload)}"
-            )
-        raise classify(status, payload, headers)
+        return _created_id(status, payload, headers)
 
     async def cancel(self, upstream_id: str) -> None:
         status, payload, headers = await send_json(
@@ -69,6 +80,35 @@ class LumaUpstream(BearerUpstream):
             error = classify(status, payload, headers)
             raise error if isinstance(error, UpstreamUnavailable) else UpstreamUnavailable(str(error))
         return parse_generation(payload)
+
+
+def _created_id(status: int, payload: Any, headers: dict[str, str]) -> str:
+    if status in (200, 201) and isinstance(payload, dict) and isinstance(payload.get("id"), str):
+        return str(payload["id"])
+    if 200 <= status < 300:
+        # It answered success but we cannot read the id: the generation may exist upstream.
+        raise UpstreamOutcomeUnknown(f"upstream answered {status} without a readable id: {detail(payload)}")
+    raise classify(status, payload, headers)
+
+
+# Where each of the other Dream Machine generations is created (lumaai SDK paths).
+_PATHS = {
+    GENERATE_IMAGE: "/generations/image",
+    REFRAME_IMAGE: "/generations/image/reframe",
+    REFRAME_VIDEO: "/generations/video/reframe",
+    MODIFY_VIDEO: "/generations/video/modify",
+    UPSCALE_VIDEO: "/generations/{id}/upscale",
+    ADD_AUDIO: "/generations/{id}/audio",
+}
+
+
+def dream_machine_call(request: DreamMachineRequest) -> tuple[str, dict[str, Any]]:
+    """(path, body) of a Dream Machine request other than a video generation."""
+    path = _PATHS[request.action].replace("{id}", request.parent_upstream_id or "")
+    body = dict(request.body)
+    if request.callback_url:
+        body["callback_url"] = request.callback_url
+    return path, body
 
 
 def official_request(request: UpstreamRequest) -> dict[str, Any]:
@@ -105,10 +145,14 @@ def parse_generation(payload: dict[str, Any]) -> UpstreamStatus:
     state = parse_upstream_state(raw_state) or TaskState.PENDING
     assets = payload.get("assets") or {}
     video = assets.get("video") if isinstance(assets, dict) else None
+    image = assets.get("image") if isinstance(assets, dict) else None
     reason = payload.get("failure_reason")
+    # An image generation's result is its picture (a video's `image` is only its thumbnail).
+    pictures = (image,) if payload.get("generation_type") == "image" and isinstance(image, str) else ()
     return UpstreamStatus(
         state=state,
         video_url=video if isinstance(video, str) else None,
+        image_urls=pictures,
         failure_reason=str(reason) if reason else None,
         raw_state=str(raw_state),
     )

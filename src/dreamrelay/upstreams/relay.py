@@ -8,13 +8,15 @@ from typing import Any
 from dreamrelay.domain.catalog import VIDEO
 from dreamrelay.domain.states import parse_upstream_state
 from dreamrelay.upstreams.base import (
+    AgentsRequest,
     ChannelKind,
+    DreamMachineRequest,
     Endpoint,
     ImageRequest,
     Probe,
+    SubmitRequest,
     UpstreamOutcomeUnknown,
     UpstreamRefused,
-    UpstreamRequest,
     UpstreamStatus,
     UpstreamUnavailable,
 )
@@ -27,8 +29,8 @@ class RelayUpstream(BearerUpstream):
     batch_size = BATCH_SIZE
     takes_callbacks = False
 
-    async def submit(self, request: UpstreamRequest | ImageRequest) -> str:
-        if isinstance(request, ImageRequest) or request.end_upstream_id:
+    async def submit(self, request: SubmitRequest) -> str:
+        if isinstance(request, ImageRequest | DreamMachineRequest | AgentsRequest) or request.end_upstream_id:
             # Routing keeps image tasks away; the own format has no reverse extend or interpolation.
             raise UpstreamRefused("an own-format relay can only continue a video from its end")
         if request.extend_upstream_id:

@@ -1,19 +1,26 @@
-"""The built-in sandbox as a channel kind: the official API for videos and Kling's for images, at the
-sandbox's own address (DREAMRELAY_SANDBOX_URL, or this process's mount) with its own key."""
+"""The built-in sandbox as a channel kind: the official API for videos, Kling's for images and Luma's
+Agents API, at the sandbox's own address (DREAMRELAY_SANDBOX_URL, or this process's mount) with its
+own key."""
 
 from __future__ import annotations
 
-from dreamrelay.domain.catalog import IMAGE, VIDEO
+from dreamrelay.domain.catalog import AGENTS, IMAGE, VIDEO
 from dreamrelay.domain.channel import Channel
 from dreamrelay.settings import Settings
+from dreamrelay.upstreams.agents import AgentsUpstream
 from dreamrelay.upstreams.base import ChannelKind, Endpoint, Probe
 from dreamrelay.upstreams.kling import KlingUpstream
 from dreamrelay.upstreams.luma import LumaUpstream
 
+_BASES = {
+    VIDEO: lambda settings: settings.sandbox_base_url,
+    IMAGE: lambda settings: settings.sandbox_kling_url,
+    AGENTS: lambda settings: settings.sandbox_agents_url,
+}
+
 
 def _endpoint(channel: Channel, settings: Settings, capability: str) -> Endpoint:
-    base = settings.sandbox_kling_url if capability == IMAGE else settings.sandbox_base_url
-    return Endpoint(base, settings.sandbox_key)
+    return Endpoint(_BASES[capability](settings), settings.sandbox_key)
 
 
 def _probe(endpoint: Endpoint) -> Probe:
@@ -22,7 +29,7 @@ def _probe(endpoint: Endpoint) -> Probe:
 
 KIND = ChannelKind(
     name="sandbox",
-    adapters={VIDEO: LumaUpstream.connect, IMAGE: KlingUpstream.connect},
+    adapters={VIDEO: LumaUpstream.connect, IMAGE: KlingUpstream.connect, AGENTS: AgentsUpstream.connect},
     probe=_probe,
     needs_base_url=False,
     endpoint=_endpoint,

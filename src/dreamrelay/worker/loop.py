@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dreamrelay import metrics
+from dreamrelay import logs, metrics
 from dreamrelay.domain.channel import Channel
 from dreamrelay.domain.task import Task
 from dreamrelay.domain.timings import CALLBACK_SAFETY_POLL_SECONDS, overdue_reason
@@ -89,9 +89,9 @@ class Worker:
             if reason is not None:
                 self._spawn(follow.fail(self.rt, task, self.owner, reason), [task.id])
             else:
-                groups[(task.channel_id, task.capability)].append(task)
+                groups[(task.channel_id, task.family)].append(task)
         await self._fill_batches(groups, by_id, now, free - len(leased))
-        for (channel_id, capability), group in groups.items():
+        for (channel_id, family), group in groups.items():
             channel = by_id.get(channel_id) if channel_id is not None else None
             if channel is None:
                 for task in group:
@@ -99,7 +99,7 @@ class Worker:
                     self._spawn(removed, [task.id])
                 continue
             try:
-                upstream = self.rt.upstream_for(channel, capability)
+                upstream = self.rt.upstream_for(channel, family=family)
             except ValueError:  # the operator changed the channel's kind under these tasks
                 for task in group:
                     changed = follow.fail(self.rt, task, self.owner, "its upstream channel changed kind")
@@ -135,12 +135,12 @@ class Worker:
         The request goes out anyway; riders cost nothing now and are not due on their own later, so a
         channel's tasks fall into step and share requests.
         """
-        for (channel_id, capability), group in list(groups.items()):
+        for (channel_id, family), group in list(groups.items()):
             channel = channels.get(channel_id) if channel_id is not None else None
             if channel is None or free <= 0:
                 continue
             try:
-                size = self.rt.upstream_for(channel, capability).batch_size
+                size = self.rt.upstream_for(channel, family=family).batch_size
             except ValueError:
                 continue
             room = min(-len(group) % size if size > 1 else 0, free)
@@ -156,7 +156,7 @@ class Worker:
                 )
             self.leases.hold(r.id for r in riders)
             for rider in riders:  # a batched channel holds one kind of task; sorted by kind all the same
-                groups[(channel_id, rider.capability)].append(rider)
+                groups[(channel_id, rider.family)].append(rider)
             free -= len(riders)
 
     async def drain(self) -> None:
@@ -181,6 +181,7 @@ class Worker:
                 self.rt.wake_worker.set()  # what fell due meanwhile goes out now, in one sweep
 
     async def _poll(self, channel: Channel, upstream: Upstream, batch: list[Task]) -> None:
+        logs.channel.set(channel.name)  # this job's own context: every line it logs names the channel
         statuses = await self._ask(channel, upstream, batch)
         if statuses is not None:
             await self._apply(upstream, batch, statuses)

@@ -7,9 +7,11 @@ import logging
 import os
 import signal
 
+from dreamrelay import __version__, metrics, tracing
 from dreamrelay.runtime import Runtime
+from dreamrelay.services.operations import Watch
 from dreamrelay.settings import Settings
-from dreamrelay.store import migrate
+from dreamrelay.store import ledger, migrate
 from dreamrelay.worker.deliverer import Deliverer
 from dreamrelay.worker.loop import Worker
 
@@ -19,7 +21,13 @@ log = logging.getLogger(__name__)
 async def follow_and_deliver(rt: Runtime, stop: asyncio.Event) -> None:
     """Follow tasks and deliver callbacks until `stop`; then finish or hand back what is in hand."""
     worker = Worker(rt)
-    await asyncio.gather(worker.run(stop), Deliverer(rt, worker.owner).run(stop))
+    watch = Watch(
+        rt.db,
+        worker.owner,
+        beat_seconds=rt.settings.lease_seconds / 3,
+        ledger_seconds=rt.settings.ledger_check_seconds,
+    )
+    await asyncio.gather(worker.run(stop), Deliverer(rt, worker.owner).run(stop), watch.run(stop))
 
 
 async def run_worker_process(settings: Settings) -> None:
@@ -28,7 +36,9 @@ async def run_worker_process(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    tracing.setup("dreamrelay-worker")
     async with Runtime.from_settings(settings) as rt:
+        metrics.announce(__version__, rt.db.dialect, ledger.KINDS)
         await migrate.upgrade(rt.db)  # one at a time on PostgreSQL (advisory lock); a no-op when current
         log.info("worker %s started (pid %d)", rt.instance, os.getpid())
         await follow_and_deliver(rt, stop)

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from dreamrelay.domain.errors import Forbidden, InvalidApiKey
 from dreamrelay.http.console.deps import Visitor
 from dreamrelay.http.console.session import COOKIE_PATH, LANG_COOKIE, Session
-from dreamrelay.http.console.web import HOME, Ctx, Stop, checked_form, redirect, render, safe_next
+from dreamrelay.http.console.web import HOME, Ctx, Stop, checked_form, redirect, render, safe_next, sign_out
 from dreamrelay.services.auth import authenticate
 
 router = APIRouter(prefix=COOKIE_PATH)
@@ -45,7 +45,7 @@ async def login(ctx: Visitor) -> Response:
     secret = form.get("secret")
     target = form.get("next")
     client = ctx.request.client.host if ctx.request.client else "?"
-    decision = await ctx.rt.limiter.hit(f"console-login:{client}", LOGIN_ATTEMPTS_PER_MINUTE)
+    decision = await ctx.rt.limiter.hit(f"signin:{client}", LOGIN_ATTEMPTS_PER_MINUTE)
     if not decision.allowed:
         return _login(ctx, error="login.too_many", status=429)
     if not secret:
@@ -83,8 +83,7 @@ async def _form_or_fresh_login(ctx: Ctx) -> Any:
 @router.post("/logout")
 async def logout(ctx: Visitor) -> Response:
     await checked_form(ctx)
-    ctx.drop_session = True
-    ctx.key = None
+    await sign_out(ctx)
     return redirect(ctx, f"{COOKIE_PATH}/login")
 
 

@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from markupsafe import Markup
 
 from dreamrelay.domain.errors import DreamRelayError
+from dreamrelay.domain.ids import has_control
 from dreamrelay.formats.own import iso_millis
 from dreamrelay.http.console.i18n import DEFAULT_LANGUAGE, LANGUAGES, has_key, js_strings, translator
 from dreamrelay.http.console.session import (
@@ -25,13 +26,14 @@ from dreamrelay.http.console.session import (
     COOKIE_PATH,
     FLASH_COOKIE,
     LANG_COOKIE,
+    SIGNED_IN_SECONDS,
     Session,
     Signer,
     load_secret,
     token_fingerprint,
 )
 from dreamrelay.runtime import Runtime
-from dreamrelay.services import views
+from dreamrelay.services import console_sessions, views
 from dreamrelay.services.auth import Caller
 
 HERE = Path(__file__).parent
@@ -216,6 +218,8 @@ async def context(request: Request, role: str | None = None) -> Ctx:
     flash = signer.unsign("flash", request.cookies.get(FLASH_COOKIE))
     if flash is not None and flash.get("s") == (session.sid if session else None):
         ctx.flash = flash
+    if session is not None and session.role != "anon" and await _signed_out(rt, session):
+        ctx.session, ctx.drop_session, session = None, True, None
     if session is not None and session.role == "admin":
         if not hmac.compare_digest(session.admin_fp or "", token_fingerprint(rt.admin_token)):
             ctx.session, ctx.drop_session = None, True
@@ -227,6 +231,19 @@ async def context(request: Request, role: str | None = None) -> Ctx:
     if role is not None and ctx.role != role:
         raise Stop(to_sign_in(ctx))
     return ctx
+
+
+async def _signed_out(rt: Runtime, session: Session) -> bool:
+    """Signed out on the server (by any process): a copy of the cookie no longer signs anyone in."""
+    return await console_sessions.is_signed_out(rt.db, session.sid)
+
+
+async def sign_out(ctx: Ctx) -> None:
+    """End the request's session everywhere: the browser drops its cookie, the store the session."""
+    if ctx.session is not None and ctx.session.role != "anon":
+        await console_sessions.sign_out(ctx.rt.db, ctx.session.sid, time.time() + SIGNED_IN_SECONDS)
+    ctx.drop_session = True
+    ctx.key = None
 
 
 async def _live_key(rt: Runtime, session: Session) -> views.SignedInKey | None:
@@ -297,16 +314,19 @@ async def read_form(request: Request) -> Form:
     raw = await request.body()
     try:
         text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = ""
-    return Form(parse_qs(text, keep_blank_values=True, max_num_fields=200))
+        return Form(parse_qs(text, keep_blank_values=True, max_num_fields=200))
+    except (UnicodeDecodeError, ValueError):  # not UTF-8, or more fields than any form of ours has
+        return Form({})
 
 
 async def checked_form(ctx: Ctx) -> Form:
-    """The form, after its CSRF token proved it came from a page of this session."""
+    """The form, after its CSRF token proved it came from a page of this session; a value holding a
+    control character (other than a line break in a text area) is refused: no column can keep a NUL."""
     form = await read_form(ctx.request)
     if not ctx.signer.check_csrf(ctx.session, form.get("csrf")):
         raise Stop(error_page(ctx, 403, "error.csrf"))
+    if any(has_control(v.replace("\r\n", "").replace("\n", "")) for vs in form.fields.values() for v in vs):
+        raise Stop(error_page(ctx, 400, "error.invalid_request"))
     return form
 
 

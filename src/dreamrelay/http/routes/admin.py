@@ -5,9 +5,10 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from dreamrelay.domain.errors import InvalidApiKey, InvalidRequest
+from dreamrelay.domain.ranges import MAX_INT32_ID, MAX_TIMESTAMP
 from dreamrelay.http.deps import Limit, Offset, RuntimeDep, get_runtime, json_body_doc, parse_body
 from dreamrelay.http.schemas.admin import (
     AccountChange,
@@ -38,8 +39,13 @@ async def require_admin(request: Request) -> None:
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
-Since = Annotated[float | None, Query(description="Unix time, inclusive.")]
-Until = Annotated[float | None, Query(description="Unix time, exclusive.")]
+Since = Annotated[
+    float | None, Query(ge=0, le=MAX_TIMESTAMP, description="Unix time, inclusive (0 to 253402300799).")
+]
+Until = Annotated[
+    float | None, Query(ge=0, le=MAX_TIMESTAMP, description="Unix time, exclusive (0 to 253402300799).")
+]
+KeyId = Annotated[int, Path(ge=1, le=MAX_INT32_ID, description="The key's id (1 to 2^31-1).")]
 
 
 @router.get("/accounts", summary="List accounts")
@@ -113,7 +119,7 @@ async def create_key(request: Request, rt: RuntimeDep) -> dict[str, Any]:
 @router.patch(
     "/keys/{key_id}", openapi_extra=json_body_doc(KeyLimits), summary="Disable a key or set its limits"
 )
-async def update_key(request: Request, rt: RuntimeDep, key_id: int) -> dict[str, Any]:
+async def update_key(request: Request, rt: RuntimeDep, key_id: KeyId) -> dict[str, Any]:
     body = await parse_body(request, KeyLimits)
     return await admin.update_key(rt, key_id, body.model_dump(exclude_unset=True))
 

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from dreamrelay.formats import kling
 from dreamrelay.http.deps import CallerDep, RuntimeDep, json_body_doc, parse_submission
+from dreamrelay.http.middleware import counts_as_submit
 from dreamrelay.http.schemas.kling import ImageCreate, KlingEnvelope
 from dreamrelay.services import reads, submit
 from dreamrelay.services.submit import ImageInput
@@ -25,6 +26,7 @@ _ENVELOPE: dict[int | str, dict[str, Any]] = {200: {"model": KlingEnvelope, "des
     openapi_extra=json_body_doc(ImageCreate),
     responses=_ENVELOPE,
 )
+@counts_as_submit("kling")
 async def create_images(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
     body, idem = await parse_submission(request, ImageCreate, "kling.images")
     given = ImageInput(

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from dreamrelay.http.deps import BatchCallerDep, CallerDep, RuntimeDep, json_body_doc, parse_submission
+from dreamrelay.http.middleware import counts_as_submit
 from dreamrelay.http.schemas.own import BatchQuery, DownloadUrl, OwnExtend, OwnSubmit, OwnTask
 from dreamrelay.services import reads, submit
 from dreamrelay.services.submit import GenerationInput
@@ -21,6 +22,7 @@ _TASK: dict[int | str, dict[str, Any]] = {200: {"model": OwnTask, "description":
 @router.post(
     "/generations", openapi_extra=json_body_doc(OwnSubmit), summary="Submit a video task", responses=_TASK
 )
+@counts_as_submit("luma")
 async def create_generation(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
     body, idem = await parse_submission(request, OwnSubmit, "luma.generate")
     task = await submit.submit(rt, caller, body.to_input(), idem=idem)
@@ -33,6 +35,7 @@ async def create_generation(request: Request, rt: RuntimeDep, caller: CallerDep)
     summary="Continue a finished video",
     responses=_TASK,
 )
+@counts_as_submit("luma")
 async def extend_generation(task_id: str, request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
     body, idem = await parse_submission(request, OwnExtend, f"luma.extend:{task_id}")
     given = GenerationInput(

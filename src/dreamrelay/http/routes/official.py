@@ -10,20 +10,33 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from dreamrelay.domain.catalog import OFFICIAL_TO_OWN
+from dreamrelay.domain.catalog import (
+    CAMERA_MOTIONS,
+    CONCEPTS,
+    OFFICIAL_TO_OWN,
+    POSITION_FIELDS,
+    REFRAME_IMAGE,
+)
 from dreamrelay.domain.errors import InvalidRequest
 from dreamrelay.formats import official
 from dreamrelay.http.deps import CallerDep, Limit, Offset, RuntimeDep, json_body_doc, parse_submission
+from dreamrelay.http.middleware import counts_as_submit
 from dreamrelay.http.schemas.official import (
+    AudioCreate,
     Credits,
     Detail,
     Generation,
     GenerationCreate,
     GenerationFrame,
     GenerationList,
+    ImageCreate,
+    ImageReframeCreate,
+    ModifyCreate,
     Pong,
+    UpscaleCreate,
+    VideoReframeCreate,
 )
-from dreamrelay.services import reads, removal, submit
+from dreamrelay.services import dream_machine, reads, removal, submit
 from dreamrelay.services.submit import GenerationInput
 
 router = APIRouter(prefix="/dream-machine/v1", tags=["official Dream Machine API"])
@@ -58,6 +71,7 @@ def _given(body: GenerationCreate) -> GenerationInput:
     )
 
 
+@counts_as_submit("official")
 async def create_generation(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
     body, idem = await parse_submission(request, GenerationCreate, "official.generate")
     task = await submit.submit(rt, caller, _given(body), api_format="official", idem=idem)
@@ -78,6 +92,142 @@ for _path in ("/generations/video", "/generations"):
         },
         operation_id=f"official_create{_path.replace('/', '_')}",
     )
+
+
+# ---- the rest of the Dream Machine API: images, reframes, modify, upscale, audio, lists ------------
+
+
+def _created(task: Any, rt: Any, status: int = 201) -> Response:
+    return Response(official.encode_generation(task, rt.media_base_url), status_code=status, media_type=JSON)
+
+
+def _create_doc(model: type[Any], summary: str, status: int = 201) -> dict[str, Any]:
+    return {
+        "status_code": status,
+        "summary": summary,
+        "openapi_extra": json_body_doc(model),
+        "responses": {
+            status: {"model": Generation, "description": "Created"},
+            **_errors(400, 402, 403, 404, 502, 503),
+        },
+    }
+
+
+@router.post("/generations/image", **_create_doc(ImageCreate, "Create an image (photon-1, photon-flash-1)"))
+@counts_as_submit("official")
+async def create_image(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
+    body, idem = await parse_submission(request, ImageCreate, "official.image")
+
+    def ref(r: Any) -> dream_machine.Reference:
+        return dream_machine.Reference(url=r.url, weight=r.weight)
+
+    given = dream_machine.ImageInput(
+        model=body.model,
+        prompt=body.prompt,
+        aspect_ratio=body.aspect_ratio,
+        format=body.format,
+        image_ref=tuple(ref(r) for r in body.image_ref or ()),
+        style_ref=tuple(ref(r) for r in body.style_ref or ()),
+        character_images=tuple(body.character_ref.identity0.images) if body.character_ref else (),
+        modify_image_ref=ref(body.modify_image_ref) if body.modify_image_ref else None,
+        callback_url=body.callback_url,
+    )
+    return _created(await dream_machine.submit_image(rt, caller, given, idem), rt)
+
+
+async def _reframe(request: Request, rt: Any, caller: Any, schema: type[Any], action: str) -> Response:
+    body, idem = await parse_submission(request, schema, f"official.{action}")
+    given = dream_machine.ReframeInput(
+        action=action,
+        model=body.model,
+        aspect_ratio=body.aspect_ratio,
+        media_url=body.media.url,
+        prompt=body.prompt or "",
+        format=getattr(body, "format", None),
+        first_frame_url=first.url if (first := getattr(body, "first_frame", None)) else None,
+        position={f: getattr(body, f) for f in POSITION_FIELDS if getattr(body, f) is not None},
+        callback_url=body.callback_url,
+    )
+    return _created(await dream_machine.submit_reframe(rt, caller, given, idem), rt)
+
+
+@router.post(
+    "/generations/video/reframe", **_create_doc(VideoReframeCreate, "Reframe a video to a new aspect ratio")
+)
+@counts_as_submit("official")
+async def reframe_video(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
+    return await _reframe(request, rt, caller, VideoReframeCreate, "reframe_video")
+
+
+@router.post(
+    "/generations/image/reframe", **_create_doc(ImageReframeCreate, "Reframe an image to a new aspect ratio")
+)
+@counts_as_submit("official")
+async def reframe_image(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
+    return await _reframe(request, rt, caller, ImageReframeCreate, REFRAME_IMAGE)
+
+
+@router.post(
+    "/generations/video/modify", **_create_doc(ModifyCreate, "Modify a video (adhere, flex, reimagine)")
+)
+@counts_as_submit("official")
+async def modify_video(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
+    body, idem = await parse_submission(request, ModifyCreate, "official.modify")
+    given = dream_machine.ModifyInput(
+        model=body.model,
+        mode=body.mode,
+        media_url=body.media.url,
+        prompt=body.prompt or "",
+        first_frame_url=body.first_frame.url if body.first_frame else None,
+        callback_url=body.callback_url,
+    )
+    return _created(await dream_machine.submit_modify(rt, caller, given, idem), rt)
+
+
+@router.post(
+    "/generations/{generation_id}/upscale",
+    **_create_doc(UpscaleCreate, "Upscale a completed video", status=200),
+)
+@counts_as_submit("official")
+async def upscale(generation_id: str, request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
+    body, idem = await parse_submission(request, UpscaleCreate, f"official.upscale.{generation_id}")
+    task = await dream_machine.submit_upscale(
+        rt, caller, generation_id, body.resolution, body.callback_url, idem
+    )
+    return _created(task, rt, 200)
+
+
+@router.post(
+    "/generations/{generation_id}/audio",
+    **_create_doc(AudioCreate, "Add sound to a completed video", status=200),
+)
+@counts_as_submit("official")
+async def add_audio(generation_id: str, request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
+    body, idem = await parse_submission(request, AudioCreate, f"official.audio.{generation_id}")
+    task = await dream_machine.submit_audio(
+        rt, caller, generation_id, body.prompt or "", body.negative_prompt or "", body.callback_url, idem
+    )
+    return _created(task, rt, 200)
+
+
+@router.get(
+    "/generations/concepts/list",
+    summary="Camera concepts a video may name",
+    response_model=list[str],
+    responses=_errors(),
+)
+async def concepts(caller: CallerDep) -> list[str]:
+    return list(CONCEPTS)
+
+
+@router.get(
+    "/generations/camera_motion/list",
+    summary="Camera motions (older name of concepts)",
+    response_model=list[str],
+    responses=_errors(),
+)
+async def camera_motions(caller: CallerDep) -> list[str]:
+    return list(CAMERA_MOTIONS)
 
 
 @router.get(

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from dreamrelay import __version__, metrics
 from dreamrelay.http.deps import RuntimeDep
+from dreamrelay.services import operations
 
 router = APIRouter(tags=["operations"])
+log = logging.getLogger(__name__)
 
 
 @router.get("/", summary="What this server is")
@@ -38,6 +42,12 @@ async def readyz(rt: RuntimeDep) -> JSONResponse:
     response_class=Response,
     responses={200: {"description": "Prometheus text exposition format", "content": {"text/plain": {}}}},
 )
-async def metrics_text() -> Response:
-    body, content_type = metrics.render()
+async def metrics_text(rt: RuntimeDep) -> Response:
+    try:
+        status = await operations.snapshot(rt.db, worker_alive_seconds=rt.settings.lease_seconds)
+        families = metrics.snapshot_families(status)
+    except Exception:  # the counters are still worth serving when the store does not answer
+        log.exception("could not read the store for /metrics; serving the counters only")
+        families = []
+    body, content_type = metrics.render(families)
     return Response(body, media_type=content_type)

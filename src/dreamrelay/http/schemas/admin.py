@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
+
+from dreamrelay.domain.ranges import (
+    MAX_CONCURRENCY,
+    MAX_CREDITS,
+    MAX_INT64_ID,
+    MAX_LIMIT,
+    MAX_PRICE,
+    MAX_PRIORITY,
+    MAX_TIMESTAMP,
+    MAX_WEIGHT,
+)
+
+EventId = Annotated[int, Field(ge=1, le=MAX_INT64_ID)]
 
 
 class Strict(BaseModel):
@@ -11,12 +26,18 @@ class Strict(BaseModel):
 
 class NewAccount(Strict):
     name: str = Field(examples=["acme"])
-    balance: int = Field(default=0, ge=0, description="Opening credits (a top-up ledger row).")
+    balance: int = Field(
+        default=0, ge=0, le=MAX_CREDITS, description="Opening credits (a top-up ledger row), 0 to 10^15."
+    )
 
 
 class BalanceChange(Strict):
     amount: int = Field(
-        description="Credits to add (top-up) or, on /adjust, a signed change.", examples=[5000]
+        ge=-MAX_CREDITS,
+        le=MAX_CREDITS,
+        description="Credits to add (top-up, 1 to 10^15) or, on /adjust, a signed change (±10^15, not 0). "
+        "A balance never goes below 0 nor above 10^15.",
+        examples=[5000],
     )
     note: str = Field(default="", max_length=500)
 
@@ -24,14 +45,26 @@ class BalanceChange(Strict):
 class KeyLimits(Strict):
     name: str | None = Field(default=None, max_length=100)
     disabled: bool | None = None
-    expires_at: float | None = Field(default=None, description="Unix time after which the key stops working.")
-    spend_cap: int | None = Field(default=None, ge=0, description="Credits this key may spend in all.")
-    allowed_models: list[str] | None = Field(default=None, examples=[["ray-v2", "ray-flash-2"]])
-    rpm: int | None = Field(default=None, ge=0, description="Requests per minute; 0 = no limit.")
-    max_in_flight: int | None = Field(
-        default=None, ge=0, description="Tasks pending or processing at once; 0 = no limit."
+    expires_at: float | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_TIMESTAMP,
+        allow_inf_nan=False,
+        description="Unix time after which the key stops working (0 to 253402300799, year 9999).",
     )
-    batch_rpm: int | None = Field(default=None, ge=0, description="Batch queries per minute; 0 = no limit.")
+    spend_cap: int | None = Field(
+        default=None, ge=0, le=MAX_CREDITS, description="Credits this key may spend in all (0 to 10^15)."
+    )
+    allowed_models: list[str] | None = Field(default=None, examples=[["ray-v2", "ray-flash-2"]])
+    rpm: int | None = Field(
+        default=None, ge=0, le=MAX_LIMIT, description="Requests per minute (0 to 10^6); 0 = no limit."
+    )
+    max_in_flight: int | None = Field(
+        default=None, ge=0, le=MAX_LIMIT, description="Tasks pending or processing at once; 0 = no limit."
+    )
+    batch_rpm: int | None = Field(
+        default=None, ge=0, le=MAX_LIMIT, description="Batch queries per minute (0 to 10^6); 0 = no limit."
+    )
 
 
 class NewKey(KeyLimits):
@@ -43,7 +76,7 @@ class PriceRule(Strict):
     resolution: str = "*"
     duration: str = "*"
     action: str = Field(default="*", description="generate, extend or '*'.")
-    credits: int = Field(ge=0, examples=[100])
+    credits: int = Field(ge=0, le=MAX_PRICE, description="Credits per unit, 0 to 10^9.", examples=[100])
 
 
 class PriceKey(Strict):
@@ -54,7 +87,7 @@ class PriceKey(Strict):
 
 
 class Replay(Strict):
-    ids: list[int] | None = Field(default=None, description="Outbox event ids.")
+    ids: list[EventId] | None = Field(default=None, max_length=1000, description="Outbox event ids (≤ 1000).")
     task_id: str | None = None
     account: str | None = None
     status: str | None = Field(default=None, description="pending, delivered or dead.")
@@ -68,9 +101,13 @@ class NewChannel(Strict):
     base_url: str = Field(default="", examples=["https://relay.example.com"])
     secret_key: str = Field(default="", description="Never shown again in clear.")
     models: list[str] | None = Field(default=None, description="Own-format models it serves; null = all.")
-    priority: int = Field(default=0, description="Higher tiers are tried first.")
-    weight: int = Field(default=1, ge=1, description="Share within its tier.")
-    concurrency: int = Field(default=16, ge=1, description="Polls in flight at once.")
+    priority: int = Field(
+        default=0, ge=-MAX_PRIORITY, le=MAX_PRIORITY, description="Higher tiers are tried first (±10^6)."
+    )
+    weight: int = Field(default=1, ge=1, le=MAX_WEIGHT, description="Share within its tier (1 to 10^6).")
+    concurrency: int = Field(
+        default=16, ge=1, le=MAX_CONCURRENCY, description="Polls in flight at once (1 to 10^4)."
+    )
 
 
 class ChannelChange(Strict):
@@ -78,9 +115,9 @@ class ChannelChange(Strict):
     base_url: str | None = None
     secret_key: str | None = None
     models: list[str] | None = None
-    priority: int | None = None
-    weight: int | None = Field(default=None, ge=1)
-    concurrency: int | None = Field(default=None, ge=1)
+    priority: int | None = Field(default=None, ge=-MAX_PRIORITY, le=MAX_PRIORITY)
+    weight: int | None = Field(default=None, ge=1, le=MAX_WEIGHT)
+    concurrency: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY)
     enabled: bool | None = None
 
 
@@ -93,5 +130,11 @@ class AccountChange(Strict):
 class NewCodes(Strict):
     amount: int = Field(ge=1, le=10**12, description="Credits each code adds.", examples=[1000])
     count: int = Field(default=1, ge=1, le=1000, description="How many codes to make.", examples=[10])
-    expires_at: float | None = Field(default=None, description="Unix time after which the codes are refused.")
+    expires_at: float | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_TIMESTAMP,
+        allow_inf_nan=False,
+        description="Unix time after which the codes are refused (up to 253402300799).",
+    )
     note: str = Field(default="", max_length=500)

@@ -1,0 +1,124 @@
+"""Luma's Agents API (agents.lumalabs.ai/v1): Ray 3.2 video and Uni-1 images; also the sandbox's.
+
+`base_url` is the API root including /v1. Generations are created with POST /generations (201) and
+followed with GET /generations/{id}; there is no cancel and no callback. Output URLs are presigned
+for an hour, so the follower copies them as soon as a generation completes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dreamrelay.domain.catalog import AGENTS, AGENTS_FAILURE_CODES
+from dreamrelay.domain.states import TaskState
+from dreamrelay.upstreams.base import (
+    AgentsRequest,
+    ChannelKind,
+    DreamMachineRequest,
+    Endpoint,
+    ImageRequest,
+    Probe,
+    SubmitRequest,
+    UpstreamOutcomeUnknown,
+    UpstreamRefused,
+    UpstreamRequest,
+    UpstreamStatus,
+    UpstreamUnavailable,
+)
+from dreamrelay.upstreams.http import BearerUpstream, classify, detail, send_json
+
+STATES = {
+    "queued": TaskState.PENDING,
+    "processing": TaskState.PROCESSING,
+    "completed": TaskState.COMPLETED,
+    "failed": TaskState.FAILED,
+}
+
+
+class AgentsUpstream(BearerUpstream):
+    batch_size = 1  # no batch read: polls go out concurrently
+    takes_callbacks = False
+
+    async def submit(self, request: SubmitRequest) -> str:
+        if isinstance(request, ImageRequest | DreamMachineRequest):
+            raise UpstreamRefused("the Agents API makes no Kling images")
+        body = dict(request.body) if isinstance(request, AgentsRequest) else agents_body(request)
+        if request.user_id:
+            body["user_id"] = request.user_id
+        status, payload, headers = await send_json(
+            self._session, "POST", self._base + "/generations", body, self._headers, self._timeout
+        )
+        if status in (200, 201) and isinstance(payload, dict) and isinstance(payload.get("id"), str):
+            return str(payload["id"])
+        if 200 <= status < 300:
+            raise UpstreamOutcomeUnknown(
+                f"upstream answered {status} without a readable id: {detail(payload)}"
+            )
+        raise classify(status, payload, headers)
+
+    async def cancel(self, upstream_id: str) -> None:
+        """The Agents API has no cancel: the generation runs to its end upstream."""
+
+    async def _get(self, upstream_id: str) -> UpstreamStatus | None:
+        url = f"{self._base}/generations/{upstream_id}"
+        status, payload, headers = await send_json(
+            self._session, "GET", url, None, self._headers, self._timeout
+        )
+        if status == 404:
+            return None
+        if status != 200 or not isinstance(payload, dict):
+            error = classify(status, payload, headers)
+            raise error if isinstance(error, UpstreamUnavailable) else UpstreamUnavailable(str(error))
+        return parse_generation(payload)
+
+
+def agents_body(request: UpstreamRequest) -> dict[str, Any]:
+    """An own- or official-format Ray 3.2 request → an Agents API `type: video` body."""
+    video: dict[str, Any] = {"duration": request.duration, "resolution": request.resolution}
+    if request.loop:
+        video["loop"] = True
+    if request.extend_upstream_id:
+        video["start_frame"] = {"generation_id": request.extend_upstream_id}
+    elif request.start_image_url:
+        video["start_frame"] = {"url": request.start_image_url}
+    if request.end_upstream_id:
+        video["end_frame"] = {"generation_id": request.end_upstream_id}
+    elif request.end_image_url:
+        video["end_frame"] = {"url": request.end_image_url}
+    return {
+        "type": "video",
+        "model": request.model,
+        "prompt": request.prompt,
+        "aspect_ratio": request.aspect_ratio,
+        "video": video,
+    }
+
+
+def parse_generation(payload: dict[str, Any]) -> UpstreamStatus:
+    raw_state = payload.get("state")
+    state = STATES.get(str(raw_state), TaskState.PENDING)
+    outputs = [
+        o for o in payload.get("output") or [] if isinstance(o, dict) and isinstance(o.get("url"), str)
+    ]
+    videos = [o["url"] for o in outputs if o.get("type") == "video"]
+    images = tuple(o["url"] for o in outputs if o.get("type") == "image")
+    code = payload.get("failure_code")
+    reason = payload.get("failure_reason")
+    return UpstreamStatus(
+        state=state,
+        video_url=videos[0] if videos else None,
+        image_urls=images,
+        failure_reason=str(reason)[:500] if reason else None,
+        raw_state=str(raw_state),
+        failure_code=code
+        if code in AGENTS_FAILURE_CODES
+        else ("generation_failed" if state is TaskState.FAILED else None),
+    )
+
+
+def _probe(endpoint: Endpoint) -> Probe:
+    # The Agents API has no ping: list one file.
+    return Probe("GET", endpoint.base_url.rstrip("/") + "/files?limit=1")
+
+
+KIND = ChannelKind(name="luma-agents", adapters={AGENTS: AgentsUpstream.connect}, probe=_probe)

@@ -1,0 +1,142 @@
+"""The `dreamrelay-client` command against a live DreamRelay: in a pseudo-terminal (progress bars, live
+table) and with --json (parsed)."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pty
+import select
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+from typing import Any
+
+import av
+
+from tests.conftest import Relay
+
+SCRIPT = str(Path(sys.executable).with_name("dreamrelay-client"))
+
+
+def _env(relay: Relay, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DREAMRELAY_", "NO_COLOR"))}
+    env.update(DREAMRELAY_API_KEY=relay.key, DREAMRELAY_BASE_URL=relay.url, TERM="xterm-256color", **extra)
+    return env
+
+
+def in_terminal(
+    args: list[str], env: dict[str, str], *, seconds: float = 120, stop_after: float | None = None
+) -> tuple[int, str]:
+    """Run the command on a pty of 120x40 as a person would; return (exit code, everything it wrote)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    process = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    output = b""
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < seconds:
+            if stop_after is not None and time.monotonic() - started > stop_after and process.poll() is None:
+                process.send_signal(signal.SIGINT)
+                stop_after = None
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: the terminal's other end is closed
+                    break
+                if not chunk:
+                    break
+                output += chunk
+            elif process.poll() is not None:
+                break
+        code = process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(master)
+    return code, output.decode(errors="replace")
+
+
+def cli_json(relay: Relay, *args: str) -> Any:
+    result = subprocess.run(
+        [SCRIPT, *args, "--json"], env=_env(relay), capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_submit_wait_download_shows_progress_in_a_terminal(relay: Relay, tmp_path: Path) -> None:
+    video = tmp_path / "out.mp4"
+    code, screen = in_terminal(
+        [SCRIPT, "submit", "a paper boat on a rainy street", "--download", str(video)], _env(relay)
+    )
+    assert code == 0, screen
+    assert "━" in screen  # rich's bar, drawn because this is a terminal
+    assert "completed" in screen and "download" in screen and "100%" in screen
+    assert "\x1b[" in screen  # colours and cursor moves of a live display
+    with av.open(str(video)) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+
+
+def test_watch_draws_a_live_table_of_running_tasks(relay: Relay) -> None:
+    with relay.client() as client:
+        stalled = client.post("/luma/generations", json={"user_prompt": "[sandbox:stall] a clock"}).json()
+    code, screen = in_terminal([SCRIPT, "watch", "--interval", "0.3"], _env(relay), stop_after=4)
+    assert code in (0, 130), screen
+    assert "running tasks" in screen and stalled["id"][:8] in screen
+    assert screen.count("running tasks") >= 2  # redrawn
+
+
+def test_json_output_of_every_command_parses(relay: Relay, tmp_path: Path) -> None:
+    done = cli_json(relay, "submit", "lanterns on a lake", "--wait", "--resolution", "540p")
+    assert done["state"] == "completed" and done["video"]["url"].endswith("video.mp4")
+    pending = cli_json(relay, "submit", "[sandbox:stall] waiting")
+    assert pending["state"] == "pending"
+    status = cli_json(relay, "status", done["id"], pending["id"])
+    assert [t["id"] for t in status] == [done["id"], pending["id"]]
+    running = cli_json(relay, "watch", "--once")
+    assert [t["id"] for t in running] == [pending["id"]]
+    balance = cli_json(relay, "balance")
+    assert balance["name"] == "demo" and isinstance(balance["balance"], int)
+    with relay.admin() as admin:
+        code = admin.post("/admin/codes", json={"amount": 70}).json()["codes"][0]["code"]
+    redeemed = cli_json(relay, "redeem", code)
+    assert redeemed["amount"] == 70 and redeemed["balance"] == balance["balance"] + 70
+    saved = cli_json(relay, "download", done["id"], str(tmp_path / "again.mp4"))
+    assert Path(saved["file"]).stat().st_size > 1000
+
+    again = subprocess.run(
+        [SCRIPT, "--json", "redeem", code],
+        env=_env(relay),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert again.returncode == 2 and "Traceback" not in again.stderr
+    assert json.loads(again.stdout) == {
+        "error": {"status": 409, "code": "code_used", "message": "this credit code has been used already"}
+    }
+    table = subprocess.run(
+        [SCRIPT, "status", done["id"]],
+        env=_env(relay, COLUMNS="200"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert table.returncode == 0 and done["id"] in table.stdout and "completed" in table.stdout
+    flags = subprocess.run(
+        [SCRIPT, "balance", "--api-key", "dr-wrong", "--base-url", relay.url],
+        env=_env(relay),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert flags.returncode == 2 and "invalid_api_key" in flags.stderr

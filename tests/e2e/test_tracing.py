@@ -1,0 +1,104 @@
+"""OpenTelemetry, on only when OTEL_EXPORTER_OTLP_ENDPOINT is set: a real `dreamrelay serve` exports a
+server span per request and a client span per upstream call to a local OTLP/HTTP receiver."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from tests.conftest import make_settings
+from tests.support.live_server import live_server
+from tests.support.processes import Process, environment, stopped_at_exit, wait_healthy
+
+
+class Collector:
+    """Answers OTLP/HTTP trace exports (protobuf) and keeps every span."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[str, Span]] = []  # (service name, span)
+        self._lock = threading.Lock()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                await send({"type": message["type"] + ".complete"})
+                if message["type"] == "lifespan.shutdown":
+                    return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        if scope["path"] == "/v1/traces":
+            export = ExportTraceServiceRequest.FromString(body)
+            with self._lock:
+                for resource_spans in export.resource_spans:
+                    service = next(
+                        a.value.string_value
+                        for a in resource_spans.resource.attributes
+                        if a.key == "service.name"
+                    )
+                    for scope_spans in resource_spans.scope_spans:
+                        self.spans.extend((service, span) for span in scope_spans.spans)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/x-protobuf")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+    def named(self, name: str) -> list[Span]:
+        with self._lock:
+            return [span for _service, span in self.spans if span.name == name]
+
+
+def attributes(span: Span) -> dict[str, Any]:
+    return {a.key: a.value.string_value or a.value.int_value for a in span.attributes}
+
+
+def test_spans_for_a_request_and_its_upstream_call(tmp_path: Path) -> None:
+    collector = Collector()
+    settings = make_settings(tmp_path)
+    with live_server(collector) as otlp:
+        env = {
+            **environment(settings),
+            "OTEL_EXPORTER_OTLP_ENDPOINT": otlp,
+            "OTEL_BSP_SCHEDULE_DELAY": "100",
+            "OTEL_SERVICE_NAME": "relay-under-test",
+        }
+        server = Process(("serve",), env, tmp_path / "serve.log")
+        url = f"http://127.0.0.1:{settings.port}"
+        with stopped_at_exit([server]):
+            server.start()
+            wait_healthy(url, server, timeout=120)
+            key = next(line.strip() for line in server.log().splitlines() if line.strip().startswith("dr-"))
+            answer = httpx.post(
+                f"{url}/luma/generations",
+                json={"user_prompt": "traced"},
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=30,
+            )
+            assert answer.status_code == 200, answer.text
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not (
+                collector.named("upstream submit") and collector.named("POST /luma/generations")
+            ):
+                time.sleep(0.1)
+            server.terminate()  # uvicorn re-raises SIGTERM after its clean shutdown
+    (request,) = collector.named("POST /luma/generations")
+    (upstream,) = collector.named("upstream submit")
+    assert request.kind == Span.SPAN_KIND_SERVER
+    assert upstream.kind == Span.SPAN_KIND_CLIENT
+    assert attributes(upstream)["channel"] == "sandbox"
+    assert upstream.trace_id == request.trace_id  # the upstream call is part of the request's trace
+    assert {service for service, _span in collector.spans} == {"relay-under-test"}
