@@ -80,7 +80,8 @@ def run_mode(opts: Options, work: Path, *, callbacks: bool) -> dict[str, Any]:
         channel: dict[str, object] = {
             "kind": "luma",
             "base_url": proxy.url + "/dream-machine/v1",
-            "secret_key": "sandbox-local-key",
+            "secret_key": servers.SANDBOX_KEY,
+            "media_networks": "127.0.0.0/8",  # the sandbox's files are on loopback
             "concurrency": 64,
         }
         prepared = seed.prepare_store(base / "relay", channel=channel)

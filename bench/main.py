@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import api, callbacks, following, growth, lifecycle, money, observability, report
+from bench import api, callbacks, following, growth, lifecycle, memory, money, observability, report
 from bench.load import LoadGenerator
 from bench.options import Options
 
@@ -76,6 +76,9 @@ def main() -> int:
         if "observability" in opts.sections:
             print("\n== 9: observability: metrics, logs, /metrics at 1,000 in flight ==", flush=True)
             out["observability"] = observability.run(work)
+        if "memory" in opts.sections:
+            print("\n== 10: memory, resident set under concurrent maximum-size image submits ==", flush=True)
+            out["memory"] = memory.run(opts, work)
     except Exception as exc:
         failed = True
         out["error"] = repr(exc)
@@ -116,3 +119,5 @@ def print_tables(out: dict[str, Any], opts: Options) -> None:
         print("\n### Callbacks (issue 6)\n\n" + report.callbacks_table(out["callbacks"]))
     if out.get("observability"):
         print("\n### Observability (issue 17)\n\n" + observability.table(out["observability"]))
+    if out.get("memory"):
+        print("\n### Memory under image submits (issue 12)\n\n" + memory.table(out["memory"]))

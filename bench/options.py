@@ -6,7 +6,17 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SECTIONS = ("api", "profile", "growth", "following", "lifecycle", "money", "callbacks", "observability")
+SECTIONS = (
+    "api",
+    "profile",
+    "growth",
+    "following",
+    "lifecycle",
+    "money",
+    "callbacks",
+    "observability",
+    "memory",
+)
 
 
 def _int(name: str, default: int) -> int:
@@ -34,6 +44,7 @@ class Options:
     follow_dreaming: float = 45.0  # BENCH_FOLLOW_DREAMING: sandbox seconds in dreaming
     callback_events: int = 2000  # BENCH_CALLBACK_EVENTS: outbox events for the deliveries-per-second run
     limit_calls: int = 20_000  # BENCH_LIMIT_CALLS: rate-limit checks timed one by one
+    memory_submits: int = 10  # BENCH_MEMORY_SUBMITS: image submits at once in the memory section
     python_load: bool = False  # BENCH_LOADGEN=python forces the Python load generator
     sections: tuple[str, ...] = field(default=SECTIONS)  # BENCH_ONLY=api,growth,…
 
@@ -65,6 +76,7 @@ class Options:
             follow_dreaming=_float("BENCH_FOLLOW_DREAMING", cls.follow_dreaming),
             callback_events=_int("BENCH_CALLBACK_EVENTS", 2000),
             limit_calls=_int("BENCH_LIMIT_CALLS", 20_000),
+            memory_submits=_int("BENCH_MEMORY_SUBMITS", cls.memory_submits),
             python_load=os.environ.get("BENCH_LOADGEN", "wrk") == "python",
             sections=sections,
         )

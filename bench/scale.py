@@ -49,7 +49,12 @@ def _serve(env: dict[str, str], log_dir: Path, processes: int, name: str) -> ser
 def _env(data_dir: Path, database_url: str, sandbox: servers.Process, **settings: str) -> dict[str, str]:
     sandbox_url = f"{sandbox.url}/dream-machine/v1"
     return servers.relay_env(
-        data_dir, servers.free_port(), database_url=database_url, sandbox_url=sandbox_url, **settings
+        data_dir,
+        servers.free_port(),
+        database_url=database_url,
+        sandbox_url=sandbox_url,
+        sandbox_key=servers.SANDBOX_KEY,
+        **settings,
     )
 
 

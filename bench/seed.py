@@ -24,7 +24,7 @@ from dreamrelay.store import ledger, migrate
 from dreamrelay.store.schema import channels
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-CREDITS = 10**15  # no benchmark may run out of balance
+CREDITS = 10**14  # no benchmark may run out of balance (a balance is capped at 10**15)
 CHUNK = 20_000
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
+SANDBOX_KEY = "bench-sandbox-key"  # a standalone `dreamrelay sandbox` gets this key from its environment
 
 # What every relay under benchmark gets: limits high enough that no 429 distorts a figure.
 HIGH_LIMITS = {
@@ -168,10 +169,12 @@ def start_sandbox(data_dir: Path, queued: float, dreaming: float, log_dir: Path)
         "DREAMRELAY_DATA_DIR": str(data_dir),
         "DREAMRELAY_SANDBOX_QUEUED_SECONDS": str(queued),
         "DREAMRELAY_SANDBOX_DREAMING_SECONDS": str(dreaming),
+        "DREAMRELAY_SANDBOX_KEY": SANDBOX_KEY,
+        "DREAMRELAY_ALLOW_PRIVATE_URLS": "127.0.0.0/8",  # its callbacks go to the relay on loopback
     }
     argv = [sys.executable, "-m", "dreamrelay", "sandbox", "--host", HOST, "--port", str(port)]
     process = _spawn("sandbox", argv, env, log_dir, f"http://{HOST}:{port}")
-    wait_http(process, "/dream-machine/v1/ping", headers={"Authorization": "Bearer sandbox-local-key"})
+    wait_http(process, "/dream-machine/v1/ping", headers={"Authorization": f"Bearer {SANDBOX_KEY}"})
     return process
 
 

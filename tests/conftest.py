@@ -13,8 +13,8 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from dreamrelay.admin_token import ensure_admin_token
 from dreamrelay.http.app import create_app
+from dreamrelay.local_secrets import ensure_admin_token
 from dreamrelay.runtime import Runtime
 from dreamrelay.services.bootstrap import first_start
 from dreamrelay.settings import Settings

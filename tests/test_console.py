@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 
-from dreamrelay.admin_token import ensure_admin_token
 from dreamrelay.http.console.i18n import EN, MISSING_MARK, ZH
+from dreamrelay.local_secrets import ensure_admin_token
 from tests.conftest import Relay, make_settings, start_relay
 from tests.support.paths import REPO
 from tests.support.receiver import running_receiver

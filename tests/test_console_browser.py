@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from dreamrelay.admin_token import ensure_admin_token
 from dreamrelay.http.console.i18n import MISSING_MARK
+from dreamrelay.local_secrets import ensure_admin_token
 from tests.conftest import Relay, make_settings, start_relay
 from tests.support.browser import CHROMIUM, launch
 from tests.support.paths import REPO

@@ -43,6 +43,7 @@ def scale_settings(data_dir: Path, database_url: str, sandbox_url: str, **overri
     values: dict[str, object] = {
         "database_url": database_url,
         "sandbox_url": sandbox_url,
+        "sandbox_key": "sandbox-local-key",  # the recorded sandbox's key
         "allow_private_urls": "127.0.0.0/8",
         "admin_token": "scale-test-admin-token",
         "rate_limit_rpm": 1_000_000,

@@ -431,6 +431,9 @@ def channels_add(
     priority: int = 0,
     weight: int = 1,
     concurrency: int = 16,
+    media_networks: Annotated[
+        str, typer.Option(help="CIDRs its media may come from although private (e.g. 10.0.0.0/8).")
+    ] = "",
     as_json: JsonOption = False,
 ) -> None:
     """Add an upstream channel."""
@@ -446,6 +449,7 @@ def channels_add(
             priority=priority,
             weight=weight,
             concurrency=concurrency,
+            media_networks=media_networks,
         )
     )
     _emit(data, as_json, lambda d: f"added channel {d['name']} ({d['kind']})")

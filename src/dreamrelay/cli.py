@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -13,7 +15,14 @@ import uvicorn
 
 from dreamrelay import logs, metrics_dir
 from dreamrelay.admin_cli import register as register_admin_commands
-from dreamrelay.admin_token import admin_token_path, ensure_admin_token
+from dreamrelay.http.protocol import ConnectionLimits, guarded_protocol
+from dreamrelay.local_secrets import (
+    admin_token_path,
+    ensure_admin_token,
+    ensure_sandbox_key,
+    sandbox_key_path,
+    save_first_key,
+)
 from dreamrelay.runtime import Runtime
 from dreamrelay.services.bootstrap import FirstStart, first_start
 from dreamrelay.settings import Settings
@@ -44,21 +53,34 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=1)
 
 
-def welcome(settings: Settings, seeded: FirstStart | None) -> str:
+def welcome(settings: Settings, seeded: FirstStart | None, key_file: Path | None = None) -> str:
+    """What `serve` prints. With `key_file` the first-start key is in that file, not in the text: stdout is
+    not a terminal, and logs that capture it (journald, docker, CI) must not hold a secret."""
     base = settings.resolved_public_url
     lines = [f"DreamRelay is listening on {base}  (OpenAPI: {base}/docs)"]
     if seeded is not None:
+        if key_file is None:
+            key = seeded.api_key
+            lines += [
+                "",
+                f"First start: created account '{seeded.account}' with this API key (shown once, keep it):",
+                f"  {key}",
+            ]
+        else:
+            key = f"$(cat {key_file})"
+            lines += [
+                "",
+                f"First start: created account '{seeded.account}'; its API key is in {key_file}",
+                "  (readable by you only: keep the key somewhere safe, then delete the file)",
+            ]
         lines += [
             "",
-            f"First start: created account '{seeded.account}' with this API key (shown once, keep it):",
-            f"  {seeded.api_key}",
-            "",
             "Submit a video task:",
-            f"  curl -s {base}/luma/generations -H 'Authorization: Bearer {seeded.api_key}' \\",
+            f'  curl -s {base}/luma/generations -H "Authorization: Bearer {key}" \\',
             "    -H 'Content-Type: application/json' \\",
             '    -d \'{"user_prompt": "a paper boat on a rainy street"}\'',
             "Then poll it (state goes pending -> processing -> completed):",
-            f"  curl -s {base}/luma/generations/<id> -H 'Authorization: Bearer {seeded.api_key}'",
+            f'  curl -s {base}/luma/generations/<id> -H "Authorization: Bearer {key}"',
         ]
     else:
         lines.append("Create a key with: dreamrelay keys create --account demo")
@@ -94,11 +116,13 @@ def serve(
 
     seeded = asyncio.run(prepare())
     token, token_created = ensure_admin_token(settings)
-    typer.echo(welcome(settings, seeded))
+    on_terminal = sys.stdout.isatty()
+    key_file = None if on_terminal or seeded is None else save_first_key(settings, seeded.api_key)
+    typer.echo(welcome(settings, seeded, key_file))
     if token_created:
-        typer.echo(
-            f"\nAdmin token (for /admin and the console; kept in {admin_token_path(settings)}):\n  {token}"
-        )
+        where = f"kept in {admin_token_path(settings)}"
+        shown = f":\n  {token}" if on_terminal else " (not printed: this output is not a terminal)"
+        typer.echo(f"\nAdmin token (for /admin and the console; {where}){shown}")
     common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -106,6 +130,12 @@ def serve(
         "log_config": None,  # uvicorn's lines go through our handler (logs.configure)
         "access_log": False,
         "timeout_graceful_shutdown": int(settings.shutdown_grace_seconds),
+        # Slow or endless request headers are cut off; connections beyond the cap are closed at once.
+        "http": guarded_protocol(
+            ConnectionLimits(
+                header_seconds=settings.header_timeout_seconds, max_connections=settings.max_connections
+            )
+        ),
     }
     if workers == 1:
         from dreamrelay.http.app import create_app
@@ -142,19 +172,22 @@ def sandbox(
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8100,
 ) -> None:
     """Run only the sandbox upstream: the official API at /dream-machine/v1, Kling images at /kling/v1."""
+    from dreamrelay.netguard import URLPolicy
     from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
 
     settings = Settings()
     config = SandboxConfig(
         data_dir=settings.data_dir / "sandbox",
-        api_key=settings.sandbox_key,
+        api_key=ensure_sandbox_key(settings),
         queued_seconds=settings.sandbox_queued_seconds,
         dreaming_seconds=settings.sandbox_dreaming_seconds,
+        # Its requests may reach the relay of these settings and DREAMRELAY_ALLOW_PRIVATE_URLS only.
+        url_policy=URLPolicy.from_setting(settings.allow_private_urls),
+        relay_urls=(settings.loopback_url, settings.resolved_public_url),
     )
     base = f"http://{host}:{port}"
-    typer.echo(
-        f"Sandbox upstream on {base}/dream-machine/v1 and {base}/kling/v1 (Bearer {settings.sandbox_key})"
-    )
+    where = "DREAMRELAY_SANDBOX_KEY" if settings.sandbox_key else str(sandbox_key_path(settings))
+    typer.echo(f"Sandbox upstream on {base}/dream-machine/v1 and {base}/kling/v1 (Bearer key: {where})")
     uvicorn.run(create_sandbox_app(config), host=host, port=port, log_level="info")
 
 

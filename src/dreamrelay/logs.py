@@ -30,11 +30,16 @@ channel: contextvars.ContextVar[str | None] = contextvars.ContextVar("channel", 
 CONTEXT_FIELDS = ("request_id", "task_id", "channel")
 DROPPED_FIELDS = ("color_message",)  # uvicorn's copy of the message with terminal colours
 
+# (what a line must contain for the pattern to be worth running; pattern; replacement)
 _PATTERNS = (
-    (re.compile(r"\b(dra?-)[A-Za-z0-9_\-]{8,}"), r"\1[redacted]"),  # API keys (dr-), admin token (dra-)
-    (re.compile(r"(?i)\b(bearer\s+)[^\s'\",]+"), r"\1[redacted]"),
-    (re.compile(r"\bwhsec_[A-Za-z0-9+/=]+"), "whsec_[redacted]"),
-    (re.compile(r"(/upstream/callbacks/[^/\s'\"]+/)[^/\s'\"?#]+"), r"\1[redacted]"),
+    (("dr-", "dra-"), re.compile(r"\b(dra?-)[A-Za-z0-9_\-]{8,}"), r"\1[redacted]"),  # API keys, admin token
+    (("bearer", "Bearer", "BEARER"), re.compile(r"(?i)\b(bearer\s+)[^\s'\",]+"), r"\1[redacted]"),
+    (("whsec_",), re.compile(r"\bwhsec_[A-Za-z0-9+/=]+"), "whsec_[redacted]"),
+    (
+        ("/upstream/callbacks/",),
+        re.compile(r"(/upstream/callbacks/[^/\s'\"]+/)[^/\s'\"?#]+"),
+        r"\1[redacted]",
+    ),
 )
 _literal_secrets: set[str] = set()
 
@@ -49,8 +54,9 @@ def redact(text: str) -> str:
     for secret in _literal_secrets:
         if secret in text:
             text = text.replace(secret, "[redacted]")
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
+    for triggers, pattern, replacement in _PATTERNS:
+        if any(trigger in text for trigger in triggers):
+            text = pattern.sub(replacement, text)
     return text
 
 

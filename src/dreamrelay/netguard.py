@@ -14,6 +14,7 @@ import contextlib
 import ipaddress
 import socket
 import time
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -45,9 +46,10 @@ class UnsafeURL(ValueError):
 class FetchError(Exception):
     """The URL was allowed but fetching or posting failed."""
 
-    def __init__(self, message: str, *, too_large: bool = False) -> None:
+    def __init__(self, message: str, *, too_large: bool = False, status: int | None = None) -> None:
         super().__init__(message)
         self.too_large = too_large
+        self.status = status  # the HTTP status that ended it, if an answer did
 
 
 class _RefusedAddress(OSError):
@@ -57,16 +59,44 @@ class _RefusedAddress(OSError):
 @dataclass(frozen=True)
 class URLPolicy:
     allow_networks: tuple[IPNetwork, ...] = ()
+    # Single (address, port) pairs allowed despite the rules: the relay's own listener for the sandbox,
+    # the sandbox's listener for media copied from a sandbox channel. Nothing else on those hosts.
+    allow_endpoints: tuple[tuple[IPAddress, int], ...] = ()
+
+    def with_endpoints(self, endpoints: Iterable[tuple[IPAddress, int]]) -> URLPolicy:
+        return URLPolicy(self.allow_networks, tuple(dict.fromkeys((*self.allow_endpoints, *endpoints))))
+
+    def with_networks(self, networks: Iterable[IPNetwork]) -> URLPolicy:
+        return URLPolicy(tuple(dict.fromkeys((*self.allow_networks, *networks))), self.allow_endpoints)
 
     @classmethod
     def from_setting(cls, value: str | None) -> URLPolicy:
         """`DREAMRELAY_ALLOW_PRIVATE_URLS`: comma-separated CIDRs (or addresses) allowed despite the rules."""
-        networks: list[IPNetwork] = []
-        for part in (value or "").split(","):
-            part = part.strip()
-            if part:
-                networks.append(ipaddress.ip_network(part, strict=False))
-        return cls(tuple(networks))
+        return cls(parse_networks(value))
+
+
+def parse_networks(value: str | None) -> tuple[IPNetwork, ...]:
+    """Comma-separated CIDRs or addresses; ValueError names the first that is neither."""
+    networks: list[IPNetwork] = []
+    for part in (value or "").split(","):
+        part = part.strip()
+        if part:
+            networks.append(ipaddress.ip_network(part, strict=False))
+    return tuple(networks)
+
+
+async def endpoints_of(url: str) -> list[tuple[IPAddress, int]]:
+    """The (address, port) pairs an http(s) URL's host resolves to (none if it does not resolve)."""
+    host, port = host_and_port(url)
+    literal = literal_address(host)
+    if literal is not None:
+        return [(_unwrap(literal), port)]
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return []
+    found = [_unwrap(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])) for info in infos]
+    return [(address, port) for address in dict.fromkeys(found)]
 
 
 def _unwrap(address: IPAddress) -> IPAddress:
@@ -83,10 +113,14 @@ def _unwrap(address: IPAddress) -> IPAddress:
     return address
 
 
-def is_allowed_address(address: IPAddress | str, policy: URLPolicy) -> bool:
+def is_allowed_address(address: IPAddress | str, policy: URLPolicy, port: int | None = None) -> bool:
     if isinstance(address, str):
         address = ipaddress.ip_address(address.split("%", 1)[0])
     inner = _unwrap(address)
+    if port is not None and (
+        (inner, port) in policy.allow_endpoints or (address, port) in policy.allow_endpoints
+    ):
+        return True
     for candidate in {address, inner}:
         if any(candidate in net for net in policy.allow_networks if net.version == candidate.version):
             return True
@@ -117,9 +151,16 @@ def literal_address(host: str) -> IPAddress | None:
     return None
 
 
+def has_control_characters(text: str) -> bool:
+    """C0 controls, DEL and C1 controls: never part of a URL as sent (RFC 3986 wants them encoded)."""
+    return any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in text)
+
+
 def check_url_syntax(url: str, policy: URLPolicy) -> None:
     if len(url) > MAX_URL_CHARS:
         raise UnsafeURL(f"URL is longer than {MAX_URL_CHARS} characters")
+    if has_control_characters(url):  # before urlsplit, which silently drops tabs, CR and LF
+        raise UnsafeURL("URL contains control characters (CR, LF, tab or other); percent-encode them")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -133,7 +174,8 @@ def check_url_syntax(url: str, policy: URLPolicy) -> None:
     if port == 0:
         raise UnsafeURL("URL port 0 is not allowed")
     address = literal_address(host)
-    if address is not None and not is_allowed_address(address, policy):
+    default_port = 443 if parts.scheme.lower() == "https" else 80
+    if address is not None and not is_allowed_address(address, policy, port or default_port):
         raise UnsafeURL(f"host {host} is a private, loopback or reserved address")
 
 
@@ -146,7 +188,7 @@ async def resolve_checked(host: str, port: int, policy: URLPolicy) -> list[IPAdd
     """Resolve `host`; refuse it if any address it resolves to is forbidden (or if it does not resolve)."""
     literal = literal_address(host)
     if literal is not None:
-        if not is_allowed_address(literal, policy):
+        if not is_allowed_address(literal, policy, port):
             raise UnsafeURL(f"host {host} is a private, loopback or reserved address")
         return [literal]
     loop = asyncio.get_running_loop()
@@ -156,7 +198,7 @@ async def resolve_checked(host: str, port: int, policy: URLPolicy) -> list[IPAdd
         raise UnsafeURL(f"host {host} does not resolve") from exc
     addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
     for address in addresses:
-        if not is_allowed_address(address, policy):
+        if not is_allowed_address(address, policy, port):
             raise UnsafeURL(f"host {host} resolves to a private, loopback or reserved address")
     return addresses
 
@@ -172,7 +214,7 @@ class _GuardedResolver(AbstractResolver):
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
-        allowed = [r for r in results if is_allowed_address(r["host"], self._policy)]
+        allowed = [r for r in results if is_allowed_address(r["host"], self._policy, r["port"])]
         if not allowed:
             raise _RefusedAddress(f"host {host} resolves only to forbidden addresses")
         return allowed
@@ -184,7 +226,7 @@ class _GuardedResolver(AbstractResolver):
 def _socket_factory(policy: URLPolicy) -> Any:
     def make_socket(addr_info: tuple[Any, ...]) -> socket.socket:
         family, sock_type, proto, _canon, sockaddr = addr_info
-        if not is_allowed_address(str(sockaddr[0]), policy):
+        if not is_allowed_address(str(sockaddr[0]), policy, int(sockaddr[1])):
             raise _RefusedAddress(f"refusing to connect to {sockaddr[0]}")
         return socket.socket(family=family, type=sock_type, proto=proto)
 
@@ -221,10 +263,32 @@ async def fetch_bytes(
 ) -> tuple[bytes, str | None]:
     """GET `url` following at most MAX_REDIRECTS checked redirects; at most `max_bytes` are read."""
     timeout = aiohttp.ClientTimeout(total=timeout_seconds, sock_connect=5)
+    async with opened(session, url, policy, max_bytes=max_bytes, limits=timeout) as response:
+        data = bytearray()
+        async for chunk in response.content.iter_chunked(64 * 1024):
+            data += chunk
+            if len(data) > max_bytes:
+                raise FetchError("response is too large", too_large=True)
+        return bytes(data), response.headers.get("Content-Type")
+
+
+@contextlib.asynccontextmanager
+async def opened(
+    session: aiohttp.ClientSession,
+    url: str,
+    policy: URLPolicy,
+    *,
+    max_bytes: int,
+    limits: aiohttp.ClientTimeout,
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    """A 200 answer to GET `url` (at most MAX_REDIRECTS checked redirects), for the caller to read.
+
+    A declared length above `max_bytes` is refused here; the caller counts what it reads.
+    """
     for _hop in range(MAX_REDIRECTS + 1):
         check_url_syntax(url, policy)
         try:
-            async with session.get(url, allow_redirects=False, timeout=timeout) as response:
+            async with session.get(url, allow_redirects=False, timeout=limits) as response:
                 if response.status in (301, 302, 303, 307, 308):
                     location = response.headers.get("Location")
                     if not location:
@@ -232,17 +296,13 @@ async def fetch_bytes(
                     url = urljoin(url, location)
                     continue
                 if response.status != 200:
-                    raise FetchError(f"answered HTTP {response.status}")
+                    raise FetchError(f"answered HTTP {response.status}", status=response.status)
                 if (response.content_length or 0) > max_bytes:
                     raise FetchError("response is too large", too_large=True)
-                data = bytearray()
-                async for chunk in response.content.iter_chunked(64 * 1024):
-                    data += chunk
-                    if len(data) > max_bytes:
-                        raise FetchError("response is too large", too_large=True)
-                return bytes(data), response.headers.get("Content-Type")
+                yield response
+                return
         except TimeoutError as exc:  # before OSError: TimeoutError is one
-            raise FetchError(f"no complete answer within {timeout_seconds:g} s") from exc
+            raise FetchError(f"no complete answer within {limits.total or 0:g} s") from exc
         except (aiohttp.ClientError, OSError) as exc:
             if _refused(exc):
                 raise UnsafeURL("the host resolves to a private, loopback or reserved address") from exc

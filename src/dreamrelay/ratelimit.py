@@ -62,7 +62,9 @@ def _decide(bucket: str, tokens: float, limit: int, allowed: bool) -> Decision:
 
 
 class RateLimiter(Protocol):
-    async def hit(self, bucket: str, limit: int) -> Decision: ...
+    async def hit(self, bucket: str, limit: int, cost: int = 1) -> Decision:
+        """Take `cost` tokens if at least one is left (cost 0: only ask whether one is)."""
+        ...
 
 
 class MemoryRateLimiter:
@@ -71,13 +73,13 @@ class MemoryRateLimiter:
     def __init__(self) -> None:
         self._buckets: dict[str, tuple[float, float]] = {}
 
-    async def hit(self, bucket: str, limit: int) -> Decision:
+    async def hit(self, bucket: str, limit: int, cost: int = 1) -> Decision:
         now = time.monotonic()
         tokens, last = self._buckets.get(bucket, (float(limit), now))
         tokens = min(float(limit), tokens + (now - last) * limit / WINDOW_SECONDS)
         allowed = tokens >= 1.0
         if allowed:
-            tokens -= 1.0
+            tokens -= cost
         self._buckets[bucket] = (tokens, now)
         return _decide(bucket, tokens, limit, allowed)
 
@@ -94,7 +96,7 @@ local last = tonumber(state[2]) or now
 tokens = math.min(limit, tokens + math.max(now - last, 0) * rate)
 local allowed = 0
 if tokens >= 1 then
-  tokens = tokens - 1
+  tokens = tokens - tonumber(ARGV[3] or 1)
   allowed = 1
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
@@ -111,9 +113,11 @@ class RedisRateLimiter:
         self._script = self._redis.register_script(_BUCKET_SCRIPT)
         self._prefix = prefix
 
-    async def hit(self, bucket: str, limit: int) -> Decision:
+    async def hit(self, bucket: str, limit: int, cost: int = 1) -> Decision:
         try:
-            allowed, tokens = await self._script(keys=[self._prefix + bucket], args=[limit, WINDOW_SECONDS])
+            allowed, tokens = await self._script(
+                keys=[self._prefix + bucket], args=[limit, WINDOW_SECONDS, cost]
+            )
         except RedisError as exc:
             log.warning("rate limit check skipped, Redis failed: %s", exc)
             return Decision(True, limit, limit, 0, 0)

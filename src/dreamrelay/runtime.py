@@ -8,27 +8,29 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 import aiohttp
+import anyio
 from redis.asyncio import Redis
 
-from dreamrelay.admin_token import ensure_admin_token
 from dreamrelay.body_cache import BodyCache
 from dreamrelay.domain.catalog import VIDEO
 from dreamrelay.domain.channel import Channel
 from dreamrelay.domain.timings import Durations
 from dreamrelay.key_cache import KeyCache
+from dreamrelay.local_secrets import ensure_admin_token, ensure_sandbox_key
 from dreamrelay.locks import KeyedLocks
 from dreamrelay.media.storage import LocalStorage, S3Storage, Storage
-from dreamrelay.netguard import URLPolicy, guarded_session
+from dreamrelay.netguard import IPAddress, URLPolicy, endpoints_of, guarded_session
 from dreamrelay.ratelimit import RateLimiter, create_rate_limiter
 from dreamrelay.settings import Settings
 from dreamrelay.shared_state import connect_redis, create_generations
 from dreamrelay.store.engine import Database
 from dreamrelay.upstreams import kinds
-from dreamrelay.upstreams.base import Upstream
+from dreamrelay.upstreams.base import Site, Upstream
 from dreamrelay.upstreams.instrumented import Instrumented
 
 INSTANCE_HEADER = "DreamRelay-Instance"
 MEDIA_COPIES_AT_ONCE = 2
+IMAGE_DECODES_AT_ONCE = 2
 
 
 @dataclass
@@ -47,12 +49,19 @@ class Runtime:
     background: set[asyncio.Task[None]] = field(default_factory=set)  # awaited on close
     # Copying finished media is mostly probing (CPU): more at once than the cores only queues it.
     media_copies: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MEDIA_COPIES_AT_ONCE))
+    # Decoding an image takes its full pixel size in memory: only this many at once per process.
+    image_decodes: anyio.CapacityLimiter = field(
+        default_factory=lambda: anyio.CapacityLimiter(IMAGE_DECODES_AT_ONCE)
+    )
     finishing: set[str] = field(default_factory=set)  # tasks whose media this process is copying now
     callback_locks: KeyedLocks = field(default_factory=KeyedLocks)  # one upstream report at a time per task
     instance: str = field(default_factory=lambda: uuid.uuid4().hex[:12])  # this process, in lease owners
     _upstream_session: aiohttp.ClientSession | None = None
     _guarded_session: aiohttp.ClientSession | None = None
     _admin_token: str | None = None
+    _sandbox_key: str | None = None
+    _sandbox_endpoints: list[tuple[IPAddress, int]] | None = None
+    _policy_sessions: dict[URLPolicy, aiohttp.ClientSession] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -76,6 +85,12 @@ class Runtime:
         return self._admin_token
 
     @property
+    def sandbox_key(self) -> str:
+        if self._sandbox_key is None:
+            self._sandbox_key = ensure_sandbox_key(self.settings)
+        return self._sandbox_key
+
+    @property
     def media_base_url(self) -> str:
         return f"{self.settings.resolved_public_url}/media"
 
@@ -97,6 +112,20 @@ class Runtime:
             self._guarded_session = guarded_session(self.url_policy)
         return self._guarded_session
 
+    def guarded_session_for(self, policy: URLPolicy) -> aiohttp.ClientSession:
+        """A URL-safety session for a policy other than the customers' (one per policy, kept)."""
+        if policy == self.url_policy:
+            return self.guarded_session
+        if policy not in self._policy_sessions:
+            self._policy_sessions[policy] = guarded_session(policy)
+        return self._policy_sessions[policy]
+
+    async def sandbox_endpoints(self) -> list[tuple[IPAddress, int]]:
+        """The listener(s) of the sandbox that sandbox channels use (resolved once)."""
+        if self._sandbox_endpoints is None:
+            self._sandbox_endpoints = await endpoints_of(self.settings.sandbox_base_url)
+        return self._sandbox_endpoints
+
     def calls_back(self, upstream: Upstream) -> bool:
         """Whether tasks sent through `upstream` get our callback URL (polling stays the safety net)."""
         return self.settings.upstream_callbacks and upstream.takes_callbacks
@@ -105,16 +134,22 @@ class Runtime:
         """The adapter that makes tasks of `family` (Task.family: video, image, agents) through `channel`,
         from the registry of kinds (upstreams/kinds.py); ValueError when its kind cannot. Every call
         through it is counted, timed and traced under the channel's name."""
-        adapter = kinds.adapter(self.upstream_session, self.settings, channel, family)
+        adapter = kinds.adapter(self.upstream_session, self.site, channel, family)
         return Instrumented(adapter, channel.name)
+
+    @property
+    def site(self) -> Site:
+        """What the registry of kinds builds endpoints from (upstreams/kinds.py)."""
+        return Site(self.settings, self.sandbox_key)
 
     async def close(self) -> None:
         if self.background:
             await asyncio.gather(*self.background, return_exceptions=True)
-        for session in (self._upstream_session, self._guarded_session):
+        for session in (self._upstream_session, self._guarded_session, *self._policy_sessions.values()):
             if session is not None:
                 await session.close()
         self._upstream_session = self._guarded_session = None
+        self._policy_sessions.clear()
         if self.redis is not None:
             await self.redis.aclose()
         await self.db.dispose()

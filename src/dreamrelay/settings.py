@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     allow_private_urls: str = ""  # CIDRs that URL safety lets through (tests, private deployments)
     max_body_bytes: int = 30 * 1024 * 1024  # two base64 images of 10 MB fit
     max_image_bytes: int = 10 * 1024 * 1024
+    header_timeout_seconds: float = Field(default=10.0, gt=0)  # a request's headers must be complete by then
+    max_connections: int = Field(default=1000, ge=0)  # open client connections per process; 0 = no cap
+    input_sweep_seconds: float = 600.0  # how often a worker removes orphaned input images (0: never)
+    input_grace_seconds: float = 3600.0  # an input image younger than this is never an orphan
 
     rate_limit_rpm: int = 600  # requests per minute per key (every client route); 0 = none
     rate_limit_batch_rpm: int = 120  # batch queries per minute per key; 0 = none
@@ -72,7 +76,7 @@ class Settings(BaseSettings):
 
     sandbox_enabled: bool = True
     sandbox_url: str | None = None  # a separate `dreamrelay sandbox`; default: the one mounted in `serve`
-    sandbox_key: str = "sandbox-local-key"
+    sandbox_key: str | None = Field(default=None, repr=False)  # default: random, in <data_dir>/sandbox_key
     sandbox_queued_seconds: float = 2.0
     sandbox_dreaming_seconds: float = 5.0
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+from PIL import Image
 
 from tests.conftest import Relay
 
@@ -99,9 +100,13 @@ def test_json_output_of_every_command_parses(relay: Relay, tmp_path: Path) -> No
     assert done["state"] == "completed" and done["video"]["url"].endswith("video.mp4")
     pending = cli_json(relay, "submit", "[sandbox:stall] waiting")
     assert pending["state"] == "pending"
+    picture = tmp_path / "start.png"
+    Image.new("RGB", (64, 48), (200, 40, 90)).save(picture)
+    from_image = cli_json(relay, "submit", "the picture moves", "--image", str(picture), "--wait")
+    assert from_image["state"] == "completed"
     status = cli_json(relay, "status", done["id"], pending["id"])
     assert [t["id"] for t in status] == [done["id"], pending["id"]]
-    running = cli_json(relay, "watch", "--once")
+    running = cli_json(relay, "watch", "--once")  # the stalled task only
     assert [t["id"] for t in running] == [pending["id"]]
     balance = cli_json(relay, "balance")
     assert balance["name"] == "demo" and isinstance(balance["balance"], int)

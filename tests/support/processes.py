@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from dreamrelay.netguard import URLPolicy
 from dreamrelay.runtime import INSTANCE_HEADER
 from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
 from dreamrelay.settings import Settings
@@ -190,9 +191,11 @@ class PollRecorder:
 
 
 @contextmanager
-def recorded_sandbox(data_dir: Path, api_key: str, **timings: float) -> Iterator[tuple[str, PollRecorder]]:
+def recorded_sandbox(data_dir: Path, api_key: str, **timings: Any) -> Iterator[tuple[str, PollRecorder]]:
     """The standalone sandbox on a loopback port behind a PollRecorder; yields its API base URL."""
-    config = SandboxConfig(data_dir=data_dir, api_key=api_key, **timings)
+    # Its callbacks go to relays on loopback ports of this machine.
+    policy = URLPolicy.from_setting("127.0.0.0/8")
+    config = SandboxConfig(data_dir=data_dir, api_key=api_key, url_policy=policy, **timings)
     recorder = PollRecorder(create_sandbox_app(config))
     with live_server(recorder) as url:
         yield f"{url}/dream-machine/v1", recorder

@@ -20,6 +20,7 @@ class Channel:
     failures: int = 0
     retry_at: float | None = None
     last_error: str | None = None
+    media_networks: str = ""  # CIDRs its media URLs may point into although private
 
     def available(self, now: float) -> bool:
         """Enabled, and not benched for failing (a benched channel is tried again once retry_at passes)."""

@@ -9,6 +9,9 @@ class DreamRelayError(Exception):
     status = 500
     code = "internal_error"
     type = "api_error"
+    # Set on errors that involve an upstream: what the customer reads instead of `message`, which may
+    # name a channel, a host, a port or carry the upstream's own words (kept for the logs).
+    public: str | None = None
 
     def __init__(
         self, message: str, *, headers: dict[str, str] | None = None, code: str | None = None
@@ -22,6 +25,12 @@ class DreamRelayError(Exception):
 
 class InvalidRequest(DreamRelayError):
     status, code, type = 400, "invalid_request", "invalid_request_error"
+
+
+class UpstreamRejected(InvalidRequest):
+    """An upstream refused the request as invalid: the customer's 400, in our words only."""
+
+    public = "the upstream refused this request"
 
 
 class InvalidApiKey(DreamRelayError):
@@ -86,6 +95,7 @@ class InternalError(DreamRelayError):
 
 class UpstreamError(DreamRelayError):
     status, code, type = 502, "upstream_error", "upstream_error"
+    public = "the upstream did not confirm the submission; nothing was charged"
 
 
 class StorageUnavailable(DreamRelayError):
@@ -94,3 +104,4 @@ class StorageUnavailable(DreamRelayError):
 
 class NoChannelAvailable(DreamRelayError):
     status, code, type = 503, "no_channel_available", "upstream_error"
+    public = "no upstream can take this task right now; try again later"

@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from dreamrelay.domain.failures import public_reason
 from dreamrelay.domain.states import TaskState
 from dreamrelay.domain.task import Task
 from dreamrelay.formats.own import iso_millis
@@ -39,7 +40,7 @@ def generation(task: Task, media_base_url: str) -> dict[str, Any]:
         "state": STATES[task.state],
         "type": task.request.get("type", "video"),
         "failure_code": (task.failure_code or "generation_failed") if failed else None,
-        "failure_reason": task.failure_reason if failed else None,
+        "failure_reason": public_reason(task.failure_reason) if failed else None,
         "output": outputs(task, media_base_url),
     }
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from dreamrelay.domain.failures import public_reason
 from dreamrelay.domain.states import TaskState
 from dreamrelay.domain.task import Task
 
@@ -23,7 +24,9 @@ def task_data(task: Task, media_base_url: str) -> dict[str, Any]:
     return {
         "task_id": task.id,
         "task_status": STATUSES[task.state],
-        "task_status_msg": (task.failure_reason or "") if task.state is TaskState.FAILED else "",
+        "task_status_msg": (public_reason(task.failure_reason) or "")
+        if task.state is TaskState.FAILED
+        else "",
         "created_at": int(task.created_at * 1000),
         "updated_at": int(task.updated_at * 1000),
         "task_result": {

@@ -18,6 +18,7 @@ from dreamrelay.domain.catalog import (
     REFRAME_VIDEO,
     UPSCALE_VIDEO,
 )
+from dreamrelay.domain.failures import public_reason
 from dreamrelay.domain.states import TaskState
 from dreamrelay.domain.task import Task
 from dreamrelay.formats.own import iso_millis
@@ -56,7 +57,7 @@ def generation(task: Task, media_base_url: str) -> dict[str, Any]:
         "id": task.id,
         "generation_type": "image" if task.action in DM_IMAGE_ACTIONS else "video",
         "state": STATES[task.state],
-        "failure_reason": task.failure_reason if task.state is TaskState.FAILED else None,
+        "failure_reason": public_reason(task.failure_reason) if task.state is TaskState.FAILED else None,
         "created_at": iso_millis(task.created_at),
         "assets": {**assets, "progress_video": None},
         "model": official_model(task.model),

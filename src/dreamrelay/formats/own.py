@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from dreamrelay.domain.failures import public_reason
 from dreamrelay.domain.states import TaskState
 
 
@@ -35,7 +36,7 @@ def task_object(
     return {
         "artifact": ({"created_at": iso_millis(media["completed_at"]), **shown} if shown and media else None),
         "created_at": iso_millis(created_at),
-        "failure_reason": failure_reason if state is TaskState.FAILED else None,
+        "failure_reason": public_reason(failure_reason) if state is TaskState.FAILED else None,
         "id": task_id,
         "last_frame": shown["last_frame"] if shown else None,
         "prompt": request["prompt"],

@@ -41,9 +41,11 @@ def create_app(settings: Settings) -> FastAPI:
         sandbox = create_sandbox_app(
             SandboxConfig(
                 data_dir=settings.data_dir / "sandbox",
-                api_key=settings.sandbox_key,
+                api_key=rt.sandbox_key,
                 queued_seconds=settings.sandbox_queued_seconds,
                 dreaming_seconds=settings.sandbox_dreaming_seconds,
+                relay_urls=(settings.loopback_url, settings.resolved_public_url),
+                loopback_only=True,
             )
         )
 

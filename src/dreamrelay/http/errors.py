@@ -17,6 +17,7 @@ from dreamrelay.domain.errors import (
     UnsupportedRoute,
 )
 from dreamrelay.http.middleware import ERROR_CODE
+from dreamrelay.logs import request_id
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +30,19 @@ def render(request: Request, error: DreamRelayError) -> Response:
     setattr(request.state, ERROR_CODE, error.code)  # read by middleware.Metrics (submit outcomes)
     headers = error.headers
     path = request.url.path
+    message = error.message
+    if error.public is not None:
+        # The details (channel, host, the upstream's words) go to the log; the customer gets our words.
+        log.warning("%s on %s %s: %s", error.code, request.method, path, error.message)
+        message = f"{error.public} (request id {request_id.get()})"
     if path.startswith(AGENTS_PREFIX):
         # Luma's Agents API: {"detail"}; the status is what its SDK maps to an exception class.
         headers = {**headers, "X-API-Version": AGENTS_API_VERSION}
-        body: dict[str, object] = {"detail": error.message}
+        body: dict[str, object] = {"detail": message}
     elif path.startswith(OFFICIAL_PREFIX):
-        body = {"detail": error.message}
+        body = {"detail": message}
     else:
-        body = {"error": {"message": error.message, "type": error.type, "code": error.code}}
+        body = {"error": {"message": message, "type": error.type, "code": error.code}}
     return JSONResponse(body, status_code=error.status, headers=headers)
 
 

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import base64
+import ctypes
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 from PIL import Image, UnidentifiedImageError
 
 PALETTE_SIDE = 5
 MAX_IMAGE_PIXELS = 50_000_000
+# Customer images (keyframes, references): no upstream renders above 4K, so a larger picture is never
+# needed; its decoded size is what memory pays (4096² RGBA = 64 MiB), not its upload size.
+MAX_INPUT_SIDE = 4096
+MAX_INPUT_PIXELS = MAX_INPUT_SIDE * MAX_INPUT_SIDE
 
 
 class MediaError(Exception):
@@ -107,6 +113,38 @@ def open_image(data: bytes) -> Image.Image:
         raise MediaError(str(exc) or type(exc).__name__) from exc
 
 
-def image_size(data: bytes) -> tuple[int, int]:
-    image = open_image(data)
-    return image.width, image.height
+def image_size(
+    data: bytes, max_pixels: int = MAX_IMAGE_PIXELS, max_side: int | None = None
+) -> tuple[int, int]:
+    """(width, height) of an image that decodes in full, checked from its header before any pixel is
+    decoded: larger than `max_pixels` (or `max_side` on a side) is refused without decoding it. The
+    decoded pixels are dropped at once and the C heap trimmed, so the memory goes back."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if max_side is not None and max(width, height) > max_side:
+                raise MediaError(f"image is {width}×{height} pixels; at most {max_side} on a side")
+            if width * height > max_pixels:
+                raise MediaError(f"image is {width}×{height} pixels; at most {max_pixels} pixels")
+            image.load()  # truncated or corrupt files fail here
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise MediaError(str(exc) or type(exc).__name__) from exc
+    finally:
+        release_memory()
+    return width, height
+
+
+def release_memory() -> None:
+    """Give freed heap back to the system (glibc keeps it otherwise, per thread arena)."""
+    if _TRIM is not None:
+        _TRIM(0)
+
+
+def _malloc_trim() -> Any:
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        return None
+
+
+_TRIM = _malloc_trim()

@@ -7,11 +7,12 @@ streams a byte range of it, or (where the backend can) a short-lived presigned U
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path, PurePosixPath
@@ -66,6 +67,14 @@ class Storage(Protocol):
 
     async def presign(self, key: str, expires_seconds: int) -> str | None:
         """A URL that fetches the object without our credentials; None when the backend has none."""
+        ...
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        """Remove these objects; keys that do not exist are no error."""
+        ...
+
+    def listing(self, prefix: str) -> AsyncIterator[tuple[str, float]]:
+        """(key, modified Unix seconds) of every object under `prefix` (a folder, ending in "/")."""
         ...
 
 
@@ -127,6 +136,35 @@ class LocalStorage:
 
     async def presign(self, key: str, expires_seconds: int) -> str | None:
         return None
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        try:
+            await anyio.to_thread.run_sync(self._unlink, [self._target(k) for k in keys])
+        except OSError as exc:
+            raise StorageError(f"could not delete {len(keys)} objects: {exc}") from exc
+
+    async def listing(self, prefix: str) -> AsyncIterator[tuple[str, float]]:
+        folder = self._target(prefix.rstrip("/"))
+        found = await anyio.to_thread.run_sync(self._walk, folder)
+        for path, modified in found:
+            yield path.relative_to(self.root).as_posix(), modified
+
+    @staticmethod
+    def _unlink(paths: list[Path]) -> None:
+        for path in paths:
+            path.unlink(missing_ok=True)
+
+    @staticmethod
+    def _walk(folder: Path) -> list[tuple[Path, float]]:
+        if not folder.is_dir():
+            return []
+        found = []
+        for path in folder.rglob("*"):
+            with contextlib.suppress(FileNotFoundError):  # removed meanwhile
+                info = path.stat()
+                if S_ISREG(info.st_mode) and not path.name.startswith(".tmp-"):
+                    found.append((path, info.st_mtime))
+        return found
 
     @staticmethod
     def _write(target: Path, data: bytes) -> None:
@@ -226,6 +264,24 @@ class S3Storage:
             return await obstore.sign_async(self._signer, "GET", path, timedelta(seconds=expires_seconds))
         except BaseObstoreError as exc:  # e.g. instance credentials that cannot be fetched
             raise StorageError(f"could not sign a URL for {key}: {exc}", operation="presign") from exc
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        if not keys:
+            return
+        try:
+            await obstore.delete_async(self._store, [check_key(k) for k in keys])
+        except FileNotFoundError:
+            pass
+        except BaseObstoreError as exc:
+            raise StorageError(f"could not delete {len(keys)} objects: {exc}") from exc
+
+    async def listing(self, prefix: str) -> AsyncIterator[tuple[str, float]]:
+        try:
+            async for batch in obstore.list(self._store, prefix=check_key(prefix.rstrip("/"))):
+                for meta in batch:
+                    yield meta["path"], meta["last_modified"].timestamp()
+        except BaseObstoreError as exc:
+            raise StorageError(f"could not list {prefix}: {exc}") from exc
 
     @staticmethod
     def _attributes(key: str) -> dict[str, str]:

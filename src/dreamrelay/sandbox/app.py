@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import ipaddress
 import logging
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,9 @@ import orjson
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
+from dreamrelay import netguard
 from dreamrelay.media import probe
+from dreamrelay.netguard import URLPolicy
 from dreamrelay.sandbox import dream_machine
 from dreamrelay.sandbox.agents import AgentsSandbox, agents_router
 from dreamrelay.sandbox.kling import KlingSandbox, kling_router
@@ -50,6 +53,13 @@ class SandboxConfig:
     queued_seconds: float = 2.0
     dreaming_seconds: float = 5.0
     output_url_seconds: float = 3600.0  # how long an Agents API output URL stays valid
+    # Where the sandbox's own requests (keyframe images, callbacks) may go: URL safety's rules, plus
+    # these networks, plus the listeners of `relay_urls` (the relay it serves: its /media and
+    # /upstream/callbacks). Nothing else private or loopback.
+    url_policy: URLPolicy = field(default_factory=URLPolicy)
+    relay_urls: tuple[str, ...] = ()
+    # Answer only requests from this machine that did not come through a proxy (the mounted sandbox).
+    loopback_only: bool = False
 
 
 class SandboxError(Exception):
@@ -76,13 +86,16 @@ class Sandbox:
         self.render_locks: dict[str, asyncio.Lock] = {}
         self.limiter = anyio.CapacityLimiter(PARALLEL_RENDERS)
         self.session: aiohttp.ClientSession | None = None
+        self.url_policy = config.url_policy
         self.callbacks: set[asyncio.Task[None]] = set()
 
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         self.records_dir.mkdir(parents=True, exist_ok=True)
         self.files_dir.mkdir(parents=True, exist_ok=True)
-        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        for url in self.config.relay_urls:
+            self.url_policy = self.url_policy.with_endpoints(await netguard.endpoints_of(url))
+        self.session = netguard.guarded_session(self.url_policy)
         for path in sorted(self.records_dir.glob("*.json")):
             try:
                 record = orjson.loads(path.read_bytes())
@@ -156,7 +169,8 @@ class Sandbox:
             "created_at": _iso(record["created_at"]),
             "assets": {"video": video, "image": image, "progress_video": None},
             "model": record["model"],
-            "request": request,
+            # The callback URL carries the caller's secret token: never shown, not even to the key's holder.
+            "request": {k: v for k, v in request.items() if k != "callback_url"},
         }
 
     # ---- validation --------------------------------------------------------------------------
@@ -347,16 +361,20 @@ class Sandbox:
             path = self.files_dir / parent["video"]
             first_frame, last_frame = await anyio.to_thread.run_sync(probe.first_and_last_frames, path)
             return probe.jpeg_bytes(last_frame if last else first_frame)
-        assert self.session is not None
         url = frame["url"]
         if url.startswith("data:"):
             return base64.b64decode(url.split(",", 1)[1])
-        async with self.session.get(url) as response:
-            if response.status != 200:
-                raise RuntimeError(f"keyframe image answered HTTP {response.status}")
-            data = await response.content.read(MAX_IMAGE_BYTES + 1)
-        if len(data) > MAX_IMAGE_BYTES:
-            raise RuntimeError("keyframe image is too large")
+        return await self.fetch_image(url, MAX_IMAGE_BYTES, "keyframe image")
+
+    async def fetch_image(self, url: str, max_bytes: int, what: str) -> bytes:
+        """GET an image through URL safety. One message for every failure: a caller learns nothing
+        about which hosts or ports exist (the reason goes to the log only)."""
+        assert self.session is not None
+        try:
+            data, _type = await netguard.fetch_bytes(self.session, url, self.url_policy, max_bytes=max_bytes)
+        except (netguard.UnsafeURL, netguard.FetchError) as exc:
+            log.info("sandbox: %s %s not fetched: %s", what, url[:200], exc)
+            raise RuntimeError(f"{what} could not be fetched") from None
         return data
 
     async def _change(self, record: dict[str, Any], **values: Any) -> None:
@@ -374,18 +392,19 @@ class Sandbox:
         """As the official API: up to 3 retries 100 ms apart, 5 s timeout each, unsigned."""
         assert self.session is not None
         body = orjson.dumps(payload)
+        headers = {"Content-Type": "application/json"}
         for _attempt in range(4):
             try:
-                async with self.session.post(
-                    url,
-                    data=body,
-                    headers={"Content-Type": "application/json"},
-                    timeout=aiohttp.ClientTimeout(total=5),
-                ) as response:
-                    if response.status == 200:
-                        return
-            except (TimeoutError, aiohttp.ClientError):
-                pass
+                status, _seconds = await netguard.post_json(
+                    self.session, url, body, headers, self.url_policy, timeout_seconds=5
+                )
+            except netguard.UnsafeURL:
+                log.info("sandbox: callback to %s refused by URL safety", url[:200])
+                return
+            except netguard.FetchError:
+                status = 0
+            if status == 200:
+                return
             await asyncio.sleep(0.1)
 
     def _save(self, record: dict[str, Any]) -> None:
@@ -424,6 +443,8 @@ def create_sandbox_app(config: SandboxConfig) -> FastAPI:
     app.include_router(_router(sandbox, config), prefix="/dream-machine/v1")
     app.include_router(kling_router(kling, config.api_key, _base_url), prefix="/kling")
     app.include_router(agents_router(agents, config.api_key), prefix="/agents/v1")
+    if config.loopback_only:
+        app.add_middleware(LoopbackOnly)
     return app
 
 
@@ -434,6 +455,39 @@ def _creator(
         return await create_more(request, kind)
 
     return create_kind
+
+
+FORWARDING_HEADERS = (b"forwarded", b"x-forwarded-for", b"x-real-ip", b"x-forwarded-host")
+
+
+class LoopbackOnly:
+    """Requests from another machine, or relayed by a proxy, find nothing here (404).
+
+    The mounted sandbox is DreamRelay talking to itself over loopback; nobody else has business with it.
+    uvicorn puts a trusted proxy's X-Forwarded-For client in `scope["client"]`, and any forwarding
+    header marks a relayed request, so a reverse proxy on the same host does not open it either.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and not _from_this_machine(scope):
+            response = JSONResponse({"detail": "Not Found"}, status_code=404)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _from_this_machine(scope: dict[str, Any]) -> bool:
+    client = scope.get("client")
+    if not client:
+        return False
+    try:
+        loopback = ipaddress.ip_address(str(client[0]).split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+    return loopback and not any(name in FORWARDING_HEADERS for name, _value in scope.get("headers", []))
 
 
 def _base_url(request: Request) -> str:

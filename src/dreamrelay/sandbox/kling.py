@@ -108,11 +108,7 @@ class KlingSandbox:
                 return base64.b64decode(image.split(",", 1)[-1], validate=True)
             except (binascii.Error, ValueError) as exc:
                 raise RuntimeError("image is neither a URL nor base64") from exc
-        assert self.sandbox.session is not None
-        async with self.sandbox.session.get(image) as response:
-            if response.status != 200:
-                raise RuntimeError(f"reference image answered HTTP {response.status}")
-            return await response.content.read(MAX_REFERENCE_BYTES + 1)
+        return await self.sandbox.fetch_image(image, MAX_REFERENCE_BYTES, "reference image")
 
     @staticmethod
     def _change(record: dict[str, Any], **values: Any) -> None:

@@ -108,6 +108,14 @@ async def _calling_key(conn: AsyncConnection, caller: Caller) -> dict[str, Any]:
     return rows[0]
 
 
+async def key_cap(rt: Runtime, account_id: int) -> int:
+    """How many keys the account may hold: the operator's setting, else the server's default."""
+    async with rt.db.reader() as conn:
+        account = await account_store.get_account_by_id(conn, account_id)
+    max_keys = account.max_keys if account is not None else None
+    return rt.settings.max_keys_per_account if max_keys is None else max_keys
+
+
 async def list_keys(rt: Runtime, caller: Caller) -> list[dict[str, Any]]:
     async with rt.db.reader() as conn:
         rows = await account_store.describe_keys(conn, account_id=caller.account_id)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from dreamrelay.domain.errors import Forbidden, InvalidApiKey
 from dreamrelay.key_cache import CACHE_MAX_ENTRIES, CACHE_SECONDS, KEYS_GENERATION
+from dreamrelay.ratelimit import Decision
 from dreamrelay.store import accounts
 
 if TYPE_CHECKING:
@@ -84,3 +85,13 @@ async def authenticate(rt: Runtime, header: str | None) -> Caller:
         max_in_flight=owner.max_in_flight,
         batch_rpm=owner.batch_rpm,
     )
+
+
+SIGN_IN_ATTEMPTS_PER_MINUTE = 20  # per client address, console sign-in and wrong /admin tokens together
+
+
+async def sign_in_attempt(rt: Runtime, client: str, *, counts: bool = True) -> Decision:
+    """One sign-in from `client` (console form, or a wrong admin token): refused once the address has
+    used its attempts for the minute. `counts=False` only asks, for a right admin token: once the
+    bucket is empty every answer is the same 429, so a guess cannot be told apart by its status."""
+    return await rt.limiter.hit(f"signin:{client}", SIGN_IN_ATTEMPTS_PER_MINUTE, cost=int(counts))

@@ -18,6 +18,7 @@ from dreamrelay.domain.ids import is_id, shown
 from dreamrelay.domain.states import TaskState
 from dreamrelay.domain.task import Task
 from dreamrelay.formats.own import iso_millis
+from dreamrelay.netguard import has_control_characters, parse_networks
 from dreamrelay.services import lifecycle
 from dreamrelay.services.admin import deliveries, ledger_entries
 from dreamrelay.services.lifecycle import Change
@@ -58,6 +59,7 @@ def view(channel: Channel) -> dict[str, Any]:
         "failures": channel.failures,
         "benched_until": iso_millis(channel.retry_at) if channel.retry_at else None,
         "last_error": channel.last_error,
+        "media_networks": channel.media_networks,
     }
 
 
@@ -68,11 +70,20 @@ def _check(values: dict[str, Any]) -> dict[str, Any]:
     base_url = values.get("base_url")
     if base_url is not None and base_url and not base_url.startswith(("http://", "https://")):
         raise InvalidRequest("base_url must be an http(s) URL")
+    if base_url and has_control_characters(base_url):
+        raise InvalidRequest("base_url contains control characters (CR, LF, tab or other)")
     models = values.get("models")
     if models is not None:
         unknown = [m for m in models if m not in MODELS]
         if unknown:
             raise InvalidRequest(f"models: unknown {unknown}; known: {', '.join(MODELS)}")
+    networks = values.get("media_networks")
+    if networks is not None:
+        try:
+            parsed = parse_networks(networks)
+        except ValueError as exc:
+            raise InvalidRequest(f"media_networks: comma-separated CIDRs or addresses ({exc})") from exc
+        values["media_networks"] = ",".join(str(n) for n in parsed)
     bounds = (
         ("priority", -ranges.MAX_PRIORITY, ranges.MAX_PRIORITY),
         ("weight", 1, ranges.MAX_WEIGHT),
@@ -123,7 +134,7 @@ async def update_channel(rt: Runtime, name: str, values: dict[str, Any]) -> dict
 async def test_channel(rt: Runtime, name: str) -> dict[str, Any]:
     """One cheap authenticated request; a success lifts a bench."""
     channel = await _find(rt, name)
-    probe, endpoint = kinds.probe(rt.settings, channel)
+    probe, endpoint = kinds.probe(rt.site, channel)
     started = time.monotonic()
     error: str | None = None
     status: int | None = None

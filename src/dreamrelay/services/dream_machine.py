@@ -40,7 +40,7 @@ from dreamrelay.services.auth import Caller
 from dreamrelay.services.dispatch import dispatch
 from dreamrelay.services.idempotency import Idempotency, Replay, replayed
 from dreamrelay.services.images import store_image
-from dreamrelay.services.submit import checked_callback, insert, task_by_id
+from dreamrelay.services.submit import admit, checked_callback, insert, task_by_id
 from dreamrelay.store import channels as channel_store
 from dreamrelay.store import tasks as task_store
 from dreamrelay.upstreams.base import DreamMachineRequest
@@ -118,6 +118,7 @@ async def submit_image(rt: Runtime, caller: Caller, given: ImageInput, idem: Ide
         "aspect_ratio": given.aspect_ratio or "16:9",
         "format": given.format or "jpg",
     }
+    await admit(rt, caller, GENERATE_IMAGE, given.model, request)  # before any reference is fetched
     if given.image_ref:
         request["image_ref"] = await refs("image_ref", given.image_ref)
     if given.style_ref:
@@ -143,6 +144,7 @@ async def submit_reframe(rt: Runtime, caller: Caller, given: ReframeInput, idem:
     callback_url = await checked_callback(rt, given.callback_url, "callback_url")
     request: dict[str, Any] = {"prompt": given.prompt, "aspect_ratio": given.aspect_ratio}
     if given.action == REFRAME_IMAGE:
+        await admit(rt, caller, REFRAME_IMAGE, model, request)  # before the image is fetched
         request["media"] = {"url": await store_image(rt, "media.url", given.media_url)}
         request["format"] = given.format or "jpg"
     else:

@@ -6,20 +6,25 @@ import logging
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import anyio
 
-from dreamrelay import logs, metrics
+from dreamrelay import logs, metrics, netguard
 from dreamrelay.domain.states import TaskState, can_move
 from dreamrelay.domain.task import Task
 from dreamrelay.domain.timings import FINISHING_RECHECK_SECONDS, STORAGE_RETRY_SECONDS, error_delay, task_kind
 from dreamrelay.media import probe
 from dreamrelay.media.storage import StorageError
-from dreamrelay.services import lifecycle
+from dreamrelay.netguard import URLPolicy, parse_networks
+from dreamrelay.services import lifecycle, removal
 from dreamrelay.services.lifecycle import Change
+from dreamrelay.store import channels as channel_store
+from dreamrelay.store import tasks as task_store
 from dreamrelay.upstreams.base import UpstreamStatus
 
 if TYPE_CHECKING:
@@ -98,10 +103,11 @@ async def _finish(
     """Copy the finished media into our storage, then mark the task completed."""
     started = time.perf_counter()
     try:
+        source = await media_source(rt, task)
         if task.makes_images:
-            media = await copy_images(rt, task, status.image_urls)
+            media = await copy_images(rt, task, status.image_urls, source)
         else:
-            media = await copy_media(rt, task, status.video_url or "")
+            media = await copy_media(rt, task, status.video_url or "", source)
         metrics.FINISH_SECONDS.labels("image" if task.is_image else "video").observe(
             time.perf_counter() - started
         )
@@ -123,7 +129,18 @@ async def _finish(
         return await _write(rt, task, owner, Change(next_poll_at=now + STORAGE_RETRY_SECONDS))
     rt.durations.note(task_kind(task), now - task.created_at)
     change = Change(state=TaskState.COMPLETED, media=media, upstream_state=status.raw_state)
-    return await _write(rt, task, owner, change)
+    done = await _write(rt, task, owner, change)
+    if done is None:
+        await _forget_if_deleted(rt, task.id, media)
+    return done
+
+
+async def _forget_if_deleted(rt: Runtime, task_id: str, media: dict[str, Any]) -> None:
+    """The customer deleted the task while its media was being copied: what we just stored goes too."""
+    async with rt.db.reader() as conn:
+        current = await task_store.get_task(conn, task_id)
+    if current is not None and current.deleted_at is not None:
+        await removal.delete_media(rt, current.with_values({"media": media}))
 
 
 async def postpone(rt: Runtime, task: Task, owner: str, seconds: float) -> Task | None:
@@ -155,16 +172,49 @@ async def _write(rt: Runtime, task: Task, owner: str | None, change: Change) -> 
     return updated
 
 
-async def copy_media(rt: Runtime, task: Task, video_url: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class MediaSource:
+    """Where a task's finished media may be fetched from: URL safety's rules for its channel."""
+
+    session: aiohttp.ClientSession
+    policy: URLPolicy
+    url_prefix: str = ""  # when set, every media URL must start with it (the sandbox's files)
+
+
+async def media_source(rt: Runtime, task: Task) -> MediaSource:
+    """Media is fetched like any URL from outside: public addresses only, unless the operator allowed
+    private networks for the task's channel (`media_networks`). A sandbox channel may reach the
+    sandbox's own listener, and there only its files: a forged report naming another port, or
+    another path of that listener, is refused."""
+    async with rt.db.reader() as conn:
+        channel = await channel_store.get_channel(conn, task.channel_id) if task.channel_id else None
+    policy, prefix = rt.url_policy, ""
+    if channel is not None:
+        policy = policy.with_networks(parse_networks(channel.media_networks))
+        if channel.kind == "sandbox":
+            policy = policy.with_endpoints(await rt.sandbox_endpoints())
+            prefix = rt.settings.sandbox_base_url + "/files/"
+    return MediaSource(rt.guarded_session_for(policy), policy, prefix)
+
+
+def _checked(source: MediaSource, url: str) -> str:
+    if source.url_prefix:
+        path = urlsplit(url).path
+        if not url.startswith(source.url_prefix) or ".." in path or "%" in path or "//" in path[1:]:
+            raise MediaCopyError("media URL is not one of the sandbox's files")
+    return url
+
+
+async def copy_media(rt: Runtime, task: Task, video_url: str, source: MediaSource) -> dict[str, Any]:
     """Download the video, probe it, cut thumbnail and last frame; store all three as ours."""
     async with rt.media_copies:
-        return await _copy_media(rt, task, video_url)
+        return await _copy_media(rt, task, video_url, source)
 
 
-async def _copy_media(rt: Runtime, task: Task, video_url: str) -> dict[str, Any]:
+async def _copy_media(rt: Runtime, task: Task, video_url: str, source: MediaSource) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="dreamrelay-") as tmp:
         video_path = Path(tmp) / "video.mp4"
-        await _download(rt.upstream_session, video_url, video_path)
+        await _download(source, video_url, video_path)
         try:
             facts = await anyio.to_thread.run_sync(_probe, video_path)
         except probe.MediaError as exc:
@@ -182,16 +232,16 @@ async def _copy_media(rt: Runtime, task: Task, video_url: str) -> dict[str, Any]
     }
 
 
-async def copy_images(rt: Runtime, task: Task, urls: Sequence[str]) -> dict[str, Any]:
+async def copy_images(rt: Runtime, task: Task, urls: Sequence[str], source: MediaSource) -> dict[str, Any]:
     """Download each image, check it is a JPEG or PNG that decodes, and store it as ours."""
     images = []
     for index, url in enumerate(urls):
-        data = await _download_bytes(rt.upstream_session, url, MAX_IMAGE_BYTES)
+        data = await _download_bytes(source, url, MAX_IMAGE_BYTES)
         media_type = probe.sniff_image(data)
         if media_type is None:
             raise MediaCopyError(f"image {index} from upstream is neither JPEG nor PNG")
         try:
-            width, height = await anyio.to_thread.run_sync(probe.image_size, data)
+            width, height = await anyio.to_thread.run_sync(probe.image_size, data, limiter=rt.image_decodes)
         except probe.MediaError as exc:
             raise MediaCopyError(f"image {index} from upstream does not decode: {exc}") from exc
         key = f"tasks/{task.id}/image-{index}.{'png' if media_type == 'image/png' else 'jpg'}"
@@ -200,22 +250,28 @@ async def copy_images(rt: Runtime, task: Task, urls: Sequence[str]) -> dict[str,
     return {"completed_at": time.time(), "images": images}
 
 
-async def _download_bytes(session: aiohttp.ClientSession, url: str, limit: int) -> bytes:
+async def _download_bytes(source: MediaSource, url: str, limit: int) -> bytes:
+    timeout = aiohttp.ClientTimeout(total=120, sock_connect=15)
     try:
-        async with session.get(url, timeout=aiohttp.ClientTimeout(total=120, sock_connect=15)) as response:
-            if response.status in GONE_STATUSES:
-                raise MediaGone(f"GET {url} answered {response.status}")
-            if response.status != 200:
-                raise MediaCopyError(f"GET {url} answered {response.status}")
+        async with netguard.opened(
+            source.session, _checked(source, url), source.policy, max_bytes=limit, limits=timeout
+        ) as response:
             # read(n) returns what has arrived so far, not n bytes: read to the end (or past the limit).
             data = bytearray()
             async for chunk in response.content.iter_chunked(1 << 16):
                 data += chunk
                 if len(data) > limit:
                     raise MediaCopyError(f"upstream image exceeds {limit} bytes")
-    except (TimeoutError, aiohttp.ClientError) as exc:
-        raise MediaCopyError(f"GET {url} failed: {exc!r}") from exc
+    except (netguard.UnsafeURL, netguard.FetchError) as exc:
+        raise _copy_error(url, exc) from exc
     return bytes(data)
+
+
+def _copy_error(url: str, exc: netguard.UnsafeURL | netguard.FetchError) -> MediaCopyError:
+    """Refused by URL safety or failed: try again later; gone at upstream (403/404/410): MediaGone."""
+    if isinstance(exc, netguard.FetchError) and exc.status in GONE_STATUSES:
+        return MediaGone(f"GET {url[:200]} answered {exc.status}")
+    return MediaCopyError(f"GET {url[:200]} refused or failed: {exc}")
 
 
 def _probe(path: Path) -> dict[str, Any]:
@@ -237,14 +293,12 @@ def _probe(path: Path) -> dict[str, Any]:
     }
 
 
-async def _download(session: aiohttp.ClientSession, url: str, target: Path) -> None:
+async def _download(source: MediaSource, url: str, target: Path) -> None:
     timeout = aiohttp.ClientTimeout(total=600, sock_connect=15, sock_read=60)
     try:
-        async with session.get(url, timeout=timeout) as response:
-            if response.status in GONE_STATUSES:
-                raise MediaGone(f"GET {url} answered {response.status}")
-            if response.status != 200:
-                raise MediaCopyError(f"GET {url} answered {response.status}")
+        async with netguard.opened(
+            source.session, _checked(source, url), source.policy, max_bytes=MAX_VIDEO_BYTES, limits=timeout
+        ) as response:
             size = 0
             async with await anyio.open_file(target, "wb") as handle:
                 async for chunk in response.content.iter_chunked(1 << 20):
@@ -252,5 +306,5 @@ async def _download(session: aiohttp.ClientSession, url: str, target: Path) -> N
                     if size > MAX_VIDEO_BYTES:
                         raise MediaCopyError("upstream video exceeds 2 GiB")
                     await handle.write(chunk)
-    except (TimeoutError, aiohttp.ClientError) as exc:
-        raise MediaCopyError(f"GET {url} failed: {exc!r}") from exc
+    except (netguard.UnsafeURL, netguard.FetchError) as exc:
+        raise _copy_error(url, exc) from exc

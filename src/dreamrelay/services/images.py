@@ -4,26 +4,71 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import logging
 import re
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import anyio
 
 from dreamrelay.domain.errors import InvalidRequest, PayloadTooLarge, StorageUnavailable
-from dreamrelay.media.probe import MediaError, image_size, sniff_image
+from dreamrelay.media.probe import (
+    MAX_INPUT_PIXELS,
+    MAX_INPUT_SIDE,
+    MediaError,
+    image_size,
+    release_memory,
+    sniff_image,
+)
 from dreamrelay.media.storage import StorageError
 from dreamrelay.netguard import FetchError, UnsafeURL, check_url_syntax, fetch_bytes
+from dreamrelay.services.orphans import input_key
 
 if TYPE_CHECKING:
     from dreamrelay.runtime import Runtime
 
+log = logging.getLogger(__name__)
 _DATA_URI = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[\w-]+=[\w.-]+)*;base64,", re.IGNORECASE)
 _EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png"}
 
 
-async def store_image(rt: Runtime, field: str, value: str) -> str:
-    """Return the URL of our stored copy of the image `value` names or carries."""
+@dataclass
+class TaskInputs:
+    """The input images of one task being submitted: named after the task, so the orphan sweep can tell
+    whose they are, and removed at once when the task is refused (`kept_for`)."""
+
+    task_id: str
+    keys: list[str] = field(default_factory=list)
+
+    def next_key(self, extension: str) -> str:
+        key = input_key(self.task_id, len(self.keys), extension)
+        self.keys.append(key)
+        return key
+
+
+@contextlib.asynccontextmanager
+async def kept_for(rt: Runtime, task_id: str) -> AsyncIterator[TaskInputs]:
+    """Inputs stored in the block stay only if the block ends normally (the task was accepted)."""
+    inputs = TaskInputs(task_id)
+    try:
+        yield inputs
+    except BaseException:
+        if inputs.keys:
+            try:
+                await rt.storage.delete(inputs.keys)
+            except (StorageError, ValueError) as exc:  # the orphan sweep removes them later
+                log.warning(
+                    "task %s refused; removing its %d inputs failed: %s", task_id, len(inputs.keys), exc
+                )
+        raise
+
+
+async def store_image(rt: Runtime, field: str, value: str, inputs: TaskInputs | None = None) -> str:
+    """Return the URL of our stored copy of the image `value` names or carries (named after the task
+    of `inputs` when given)."""
     limit = rt.settings.max_image_bytes
     text = value.strip()
     if text.lower().startswith(("http://", "https://")):
@@ -36,14 +81,20 @@ async def store_image(rt: Runtime, field: str, value: str) -> str:
     if media_type is None:
         raise InvalidRequest(f"{field}: only JPEG and PNG images are accepted (checked by content)")
     try:
-        await anyio.to_thread.run_sync(image_size, data)
+        # Its size is read from the header first (a 7000×7000 PNG of 143 kB is refused undecoded), and
+        # only a few decodes run at once, whatever the number of submits.
+        await anyio.to_thread.run_sync(_checked_size, data, limiter=rt.image_decodes)
     except MediaError as exc:
         raise InvalidRequest(f"{field}: the image cannot be decoded ({exc})") from exc
-    key = f"inputs/{uuid.uuid4()}.{_EXTENSIONS[media_type]}"
+    extension = _EXTENSIONS[media_type]
+    key = inputs.next_key(extension) if inputs is not None else f"inputs/{uuid.uuid4()}.{extension}"
     try:
         await rt.storage.put_bytes(key, data)
     except StorageError as exc:
         raise StorageUnavailable(f"{field}: the image could not be stored; try again shortly") from exc
+    finally:
+        del data  # the upload's bytes are the last big buffer: hand the heap back once they are gone
+        await anyio.to_thread.run_sync(release_memory, limiter=rt.image_decodes)
     return f"{rt.media_base_url}/{key}"
 
 
@@ -58,6 +109,10 @@ async def _download(rt: Runtime, field: str, url: str, limit: int) -> bytes:
             raise PayloadTooLarge(f"{field}: image is larger than {limit} bytes") from exc
         raise InvalidRequest(f"{field}: the image could not be fetched ({exc})") from exc
     return data
+
+
+def _checked_size(data: bytes) -> tuple[int, int]:
+    return image_size(data, MAX_INPUT_PIXELS, MAX_INPUT_SIDE)
 
 
 def _decode_base64(field: str, text: str, limit: int) -> bytes:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dreamrelay import metrics
 from dreamrelay.body_cache import BodyCache
+from dreamrelay.domain.failures import public_reason
 from dreamrelay.domain.states import Settlement, TaskState, check_transition, settlement
 from dreamrelay.domain.task import Task
 from dreamrelay.formats import agents, kling, official
@@ -213,5 +214,5 @@ async def _settle(conn: AsyncConnection, task: Task) -> None:
             key_id=task.api_key_id,
             task_id=task.id,
             amount=task.price,
-            note=(task.failure_reason or "")[:200],
+            note=(public_reason(task.failure_reason) or "")[:200],
         )

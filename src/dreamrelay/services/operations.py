@@ -71,7 +71,6 @@ async def snapshot(db: Database, *, worker_alive_seconds: float) -> Status:
         in_flight = await ops_store.tasks_in_flight(conn)
         backlog = await ops_store.outbox_backlog(conn)
         checks = await ops_store.last_checks(conn)
-    async with db.transaction() as conn:  # also drops rows of workers silent for a day
         workers = await ops_store.live_workers(conn, now - worker_alive_seconds)
     return Status(now, channels, in_flight, backlog, checks, workers)
 

@@ -9,11 +9,13 @@ the operator still sees it.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import TYPE_CHECKING
 
 from dreamrelay.domain.states import TaskState
 from dreamrelay.domain.task import Task
+from dreamrelay.media.storage import StorageError
 from dreamrelay.services import lifecycle, reads
 from dreamrelay.services.auth import Caller
 from dreamrelay.services.lifecycle import Change
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DELETED_REASON = "deleted by the customer"
+_INPUT_URL = re.compile(r"/media/(inputs/[A-Za-z0-9][A-Za-z0-9._-]*)$")  # an input image we stored
 _ATTEMPTS = 5  # a worker may change the task between our read and our write; then we read again
 
 
@@ -41,6 +44,7 @@ async def delete_task(rt: Runtime, caller: Caller, task_id: str) -> None:
             change = Change(deleted_at=time.time())
         done = await lifecycle.transition(rt, task, change)
         if done is not None:
+            await delete_media(rt, done)
             if was_running:
                 await _cancel_upstream(rt, done)
             return
@@ -49,6 +53,38 @@ async def delete_task(rt: Runtime, caller: Caller, task_id: str) -> None:
         if task is None:
             return  # deleted meanwhile by another request
     raise RuntimeError(f"task {task_id} kept changing; deletion gave up")
+
+
+def media_keys(task: Task) -> list[str]:
+    """Every stored object of the task: its finished media and the input images it was given."""
+    keys: list[str] = []
+
+    def walk(value: object, *, finished: bool) -> None:
+        if isinstance(value, dict):
+            for name, inner in value.items():
+                if finished and name == "key" and isinstance(inner, str):
+                    keys.append(inner)
+                else:
+                    walk(inner, finished=finished)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner, finished=finished)
+        elif isinstance(value, str) and (found := _INPUT_URL.search(value)):
+            keys.append(found.group(1))
+
+    walk(task.media or {}, finished=True)
+    walk(task.request, finished=False)
+    return list(dict.fromkeys(keys))
+
+
+async def delete_media(rt: Runtime, task: Task) -> None:
+    """Deleted means gone: the objects go (local or S3), so their URLs answer 404. A failure is logged;
+    the orphan sweep of the worker removes what is left of the inputs."""
+    keys = media_keys(task)
+    try:
+        await rt.storage.delete(keys)
+    except (StorageError, ValueError) as exc:
+        log.warning("task %s: deleting its media failed: %s", task.id, exc)
 
 
 async def _cancel_upstream(rt: Runtime, task: Task) -> None:

@@ -1,16 +1,16 @@
-"""Submit and extend: validate, price, hold and insert in one transaction, then hand the task to dispatch.
-
-The input stays typed from the route (`GenerationInput`, `ImageInput`) to the upstream request.
-"""
+"""Submit and extend: validate, price, hold, keep the images and insert the task in one transaction,
+then hand it to services/dispatch.py (idempotency in services/idempotency.py)."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 import uuid
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from yarl import URL
@@ -43,13 +43,19 @@ from dreamrelay.services import lifecycle
 from dreamrelay.services.auth import Caller
 from dreamrelay.services.dispatch import dispatch
 from dreamrelay.services.idempotency import Idempotency, Replay, replayed
-from dreamrelay.services.images import store_image
+from dreamrelay.services.images import kept_for, store_image
 from dreamrelay.store import idempotency, ledger, pricing
 from dreamrelay.store import tasks as task_store
-from dreamrelay.upstreams.base import ImageRequest, UpstreamRequest
+from dreamrelay.store.schema import accounts, api_keys
+from dreamrelay.upstreams.base import (
+    ImageRequest,
+    UpstreamRequest,
+)
 
 if TYPE_CHECKING:
     from dreamrelay.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 IN_FLIGHT_RETRY_AFTER_SECONDS = 5
 
@@ -103,49 +109,38 @@ async def submit(
     # Errors name the fields as the customer's format calls them.
     hook_field, start_field, end_field = _FIELD_NAMES.get(api_format, _FIELD_NAMES["luma"])
     callback_url = await checked_callback(rt, given.callback_url, hook_field)
-    upstream_request = UpstreamRequest(
-        prompt=given.prompt,
-        model=model,
-        aspect_ratio=given.aspect_ratio or "16:9",
-        resolution=resolution,
-        duration=duration,
-        loop=given.loop,
-        expand_prompt=given.expand_prompt,
-        start_image_url=await _kept_image(rt, start_field, given.image if not start else None),
-        end_image_url=await _kept_image(rt, end_field, given.end_image if not end else None),
-        extend_upstream_id=start.upstream_id if start else None,
-        end_upstream_id=end.upstream_id if end else None,
-    )
-    action, parent_id = ("extend", parents[0].id) if parents else ("generate", None)
-    request = _video_request(upstream_request, start, end)
-    try:
-        task = await insert(rt, caller, action, parent_id, model, request, callback_url, api_format, idem)
-    except Replay as replay:
-        return await task_by_id(rt, replay.task_id)
-    pinned = parents[0].channel_id if parents else None
-    return await dispatch(rt, task, upstream_request, pinned_channel=pinned)
-
-
-async def _kept_image(rt: Runtime, field: str, image: str | None) -> str | None:
-    """Our stored copy of a keyframe image (URL, data URI or base64), or None without one."""
-    return await store_image(rt, field, image) if image else None
-
-
-def _video_request(request: UpstreamRequest, start: Task | None, end: Task | None) -> dict[str, Any]:
-    """What the task's `request` column keeps of a video request (formats echo it back)."""
-    return {
-        "prompt": request.prompt,
-        "aspect_ratio": request.aspect_ratio,
-        "model": request.model,
-        "resolution": request.resolution,
-        "duration": request.duration,
-        "loop": request.loop,
-        "expand_prompt": request.expand_prompt,
-        "image_url": request.start_image_url,
-        "image_end_url": request.end_image_url,
+    request: dict[str, Any] = {
+        "prompt": given.prompt,
+        "aspect_ratio": given.aspect_ratio or "16:9",
+        "model": model,
+        "resolution": resolution,
+        "duration": duration,
+        "loop": given.loop,
+        "expand_prompt": given.expand_prompt,
+        "image_url": None,
+        "image_end_url": None,
         "start_generation": start.id if start else None,
         "end_generation": end.id if end else None,
     }
+    action, parent_id = ("extend", parents[0].id) if parents else ("generate", None)
+    task_id = str(uuid.uuid4())
+    await admit(rt, caller, action, model, request)  # money and limits before any image is touched
+    try:
+        async with kept_for(rt, task_id) as inputs:
+            if given.image and not start:
+                request["image_url"] = await store_image(rt, start_field, given.image, inputs)
+            if given.end_image and not end:
+                request["image_end_url"] = await store_image(rt, end_field, given.end_image, inputs)
+            task = await insert(
+                rt, caller, action, parent_id, model, request, callback_url, api_format, idem, task_id
+            )
+    except Replay as replay:
+        return await task_by_id(rt, replay.task_id)
+    upstream_request = _upstream_request(
+        request, start.upstream_id if start else None, end.upstream_id if end else None
+    )
+    pinned = parents[0].channel_id if parents else None
+    return await dispatch(rt, task, upstream_request, pinned_channel=pinned)
 
 
 @dataclass(frozen=True)
@@ -172,31 +167,38 @@ async def submit_images(
         raise InvalidRequest(f"model must be one of {', '.join(IMAGE_MODELS)}")
     caller.check_model(model)
     callback_url = await checked_callback(rt, given.callback_url, "callback_url")
+    request: dict[str, Any] = {
+        "prompt": given.prompt,
+        "negative_prompt": given.negative_prompt,
+        "image_url": None,
+        "image_fidelity": given.image_fidelity,
+        "n": given.n,
+        "aspect_ratio": given.aspect_ratio or "16:9",
+    }
+    task_id = str(uuid.uuid4())
+    await admit(rt, caller, IMAGE_ACTION, model, request)  # money and limits before the image is touched
     try:
-        image_url = await store_image(rt, "image", given.image) if given.image else None
-    except PayloadTooLarge as exc:
-        raise InvalidRequest(exc.message) from exc  # a limit of the Kling table: 400 like the others
+        async with kept_for(rt, task_id) as inputs:
+            if given.image:
+                try:
+                    request["image_url"] = await store_image(rt, "image", given.image, inputs)
+                except PayloadTooLarge as exc:  # a limit of the Kling table: 400 like the others
+                    raise InvalidRequest(exc.message) from exc
+            task = await insert(
+                rt, caller, IMAGE_ACTION, None, model, request, callback_url, "kling", idem, task_id
+            )
+    except Replay as replay:
+        return await task_by_id(rt, replay.task_id)
+    image_url = request["image_url"]
     upstream_request = ImageRequest(
         prompt=given.prompt,
         model=model,
-        aspect_ratio=given.aspect_ratio or "16:9",
+        aspect_ratio=request["aspect_ratio"],
         n=given.n,
         negative_prompt=given.negative_prompt,
         image_url=image_url,
         image_fidelity=given.image_fidelity,
     )
-    stored = {
-        "prompt": given.prompt,
-        "negative_prompt": given.negative_prompt,
-        "image_url": image_url,
-        "image_fidelity": given.image_fidelity,
-        "n": given.n,
-        "aspect_ratio": upstream_request.aspect_ratio,
-    }
-    try:
-        task = await insert(rt, caller, IMAGE_ACTION, None, model, stored, callback_url, "kling", idem)
-    except Replay as replay:
-        return await task_by_id(rt, replay.task_id)
     return await dispatch(rt, task, upstream_request, pinned_channel=None)
 
 
@@ -283,6 +285,24 @@ def _host_port(url: str) -> tuple[str, int]:
     return parsed.host or "", parsed.port or (443 if parsed.scheme == "https" else 80)
 
 
+def _upstream_request(
+    request: dict[str, Any], extend_upstream_id: str | None, end_upstream_id: str | None
+) -> UpstreamRequest:
+    return UpstreamRequest(
+        prompt=request["prompt"],
+        model=request["model"],
+        aspect_ratio=request["aspect_ratio"],
+        resolution=request["resolution"],
+        duration=request["duration"],
+        loop=request["loop"],
+        expand_prompt=request["expand_prompt"],
+        start_image_url=request["image_url"],
+        end_image_url=request["image_end_url"],
+        extend_upstream_id=extend_upstream_id,
+        end_upstream_id=end_upstream_id,
+    )
+
+
 async def insert(
     rt: Runtime,
     caller: Caller,
@@ -293,14 +313,12 @@ async def insert(
     callback_url: str | None,
     api_format: str,
     idem: Idempotency | None,
+    task_id: str | None = None,
 ) -> Task:
-    """One transaction: price, hold, in-flight cap, task row, idempotency record — or nothing at all.
-
-    Raises Replay when a concurrent request with the same Idempotency-Key won the insert.
-    """
+    """One transaction: price, hold, in-flight cap, task row, idempotency record — or nothing at all."""
     now = time.time()
     values: dict[str, Any] = {
-        "id": str(uuid.uuid4()),
+        "id": task_id or str(uuid.uuid4()),
         "account_id": caller.account_id,
         "api_key_id": caller.key_id,
         "channel_id": None,
@@ -333,25 +351,16 @@ async def insert(
     values["body"] = lifecycle.encode_body(task, rt.media_base_url)
     try:
         async with rt.db.transaction() as conn:
-            # Images are priced per image, whatever their size; videos by resolution and duration.
-            hdr = bool(request.get("hdr"))
-            resolution = price_resolution(request.get("resolution", pricing.WILDCARD), hdr)
-            duration = request.get("duration", pricing.WILDCARD)
-            unit_price = await pricing.price_for(
-                conn, model=model, resolution=resolution, duration=duration, action=action
-            )
-            if unit_price is None:
-                raise InvalidRequest(f"{model} at {resolution}/{duration} has no price")
-            price = unit_price * int(request.get("n", 1))
+            price = await _price(conn, action, model, request)
             values["price"] = price
             try:
                 await ledger.hold(
                     conn, account_id=caller.account_id, key_id=caller.key_id, task_id=task.id, amount=price
                 )
             except ledger.BalanceTooLow as exc:
-                raise InsufficientBalance(f"this task costs {price} credits; the balance is too low") from exc
+                raise _too_poor(price) from exc
             except ledger.SpendCapReached as exc:
-                raise Forbidden("this API key has reached its spending cap") from exc
+                raise _capped() from exc
             await _check_in_flight(rt, conn, caller)
             await task_store.insert_task(conn, values)
             if idem is not None:
@@ -365,6 +374,47 @@ async def insert(
             raise
         raise Replay(earlier.id) from None
     return task.with_values({"body": values["body"], "price": values["price"]})
+
+
+async def _price(conn: AsyncConnection, action: str, model: str, request: dict[str, Any]) -> int:
+    """What the task costs. Images are priced per image, whatever their size; videos by resolution and
+    duration."""
+    hdr = bool(request.get("hdr"))
+    resolution = price_resolution(request.get("resolution", pricing.WILDCARD), hdr)
+    duration = request.get("duration", pricing.WILDCARD)
+    unit_price = await pricing.price_for(
+        conn, model=model, resolution=resolution, duration=duration, action=action
+    )
+    if unit_price is None:
+        raise InvalidRequest(f"{model} at {resolution}/{duration} has no price")
+    return unit_price * int(request.get("n", 1))
+
+
+async def admit(rt: Runtime, caller: Caller, action: str, model: str, request: dict[str, Any]) -> None:
+    """Price, balance, spending cap and in-flight cap, read before anything costly (fetching and decoding
+    images): a request that will be refused is refused first. `insert` checks them again, atomically."""
+    async with rt.db.reader() as conn:
+        price = await _price(conn, action, model, request)
+        if price > 0:
+            balance = await conn.scalar(select(accounts.c.balance).where(accounts.c.id == caller.account_id))
+            if balance is None or balance < price:
+                raise _too_poor(price)
+            key = (
+                await conn.execute(
+                    select(api_keys.c.spend_cap, api_keys.c.spent).where(api_keys.c.id == caller.key_id)
+                )
+            ).one_or_none()
+            if key is not None and key.spend_cap is not None and key.spent + price > key.spend_cap:
+                raise _capped()
+        await _check_in_flight(rt, conn, caller)
+
+
+def _too_poor(price: int) -> InsufficientBalance:
+    return InsufficientBalance(f"this task costs {price} credits; the balance is too low")
+
+
+def _capped() -> Forbidden:
+    return Forbidden("this API key has reached its spending cap")
 
 
 async def _check_in_flight(rt: Runtime, conn: AsyncConnection, caller: Caller) -> None:

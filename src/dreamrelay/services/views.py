@@ -158,7 +158,7 @@ async def _cards(
 ) -> list[dict[str, Any]]:
     """With what a thumbnail card needs from the task object."""
     query = select(tasks.c.id, tasks.c.state, tasks.c.created_at, tasks.c.model, tasks.c.body).where(
-        tasks.c.account_id == account_id
+        tasks.c.account_id == account_id, tasks.c.deleted_at.is_(None)
     )
     if before is not None:
         query = query.where(tasks.c.created_at < before)

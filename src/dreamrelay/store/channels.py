@@ -27,6 +27,7 @@ def _channel(row: object) -> Channel:
         failures=m["failures"],
         retry_at=m["retry_at"],
         last_error=m["last_error"],
+        media_networks=m["media_networks"],
     )
 
 
@@ -41,6 +42,7 @@ async def add_channel(
     priority: int = 0,
     weight: int = 1,
     concurrency: int = 16,
+    media_networks: str = "",
 ) -> int:
     result = await conn.execute(
         insert(channels)
@@ -53,6 +55,7 @@ async def add_channel(
             priority=priority,
             weight=weight,
             concurrency=concurrency,
+            media_networks=media_networks,
             enabled=True,
             created_at=time.time(),
         )
@@ -79,6 +82,7 @@ CHANNEL_SETTINGS = (
     "weight",
     "concurrency",
     "enabled",
+    "media_networks",
 )
 
 

@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dreamrelay.domain.states import ACTIVE_STATES
 from dreamrelay.store.schema import channels, checks, outbox, tasks, workers
 
+FORGET_WORKERS_SECONDS = 86400.0
+
 
 @dataclass(frozen=True)
 class InFlight:
@@ -80,8 +82,10 @@ async def last_checks(conn: AsyncConnection) -> list[Check]:
 
 
 async def heartbeat(conn: AsyncConnection, instance: str, host: str, pid: int, started_at: float) -> None:
-    """This worker process is alive now (one row per process, refreshed while it runs)."""
+    """This worker process is alive now (one row per process, refreshed while it runs); rows of
+    processes silent for a day (killed, never stopped cleanly) are removed on the way."""
     now = time.time()
+    await conn.execute(delete(workers).where(workers.c.heartbeat_at < now - FORGET_WORKERS_SECONDS))
     done = await conn.execute(update(workers).where(workers.c.instance == instance).values(heartbeat_at=now))
     if done.rowcount == 0:
         await conn.execute(
@@ -96,8 +100,7 @@ async def forget_worker(conn: AsyncConnection, instance: str) -> None:
 
 
 async def live_workers(conn: AsyncConnection, since: float) -> list[WorkerBeat]:
-    """Workers that beat since `since`; rows silent for a day are removed on the way."""
-    await conn.execute(delete(workers).where(workers.c.heartbeat_at < time.time() - 86400))
+    """Workers that beat since `since`."""
     rows = await conn.execute(
         select(workers).where(workers.c.heartbeat_at >= since).order_by(workers.c.started_at)
     )

@@ -80,6 +80,8 @@ channels = Table(
     Column("failures", Integer, nullable=False, server_default="0"),  # in a row; reset by a success
     Column("retry_at", Double),  # benched until then after too many failures in a row
     Column("last_error", Text),
+    # CIDRs this channel's media may come from although private (URL safety); "" = public only.
+    Column("media_networks", Text, nullable=False, server_default=""),
 )
 
 tasks = Table(

@@ -144,9 +144,17 @@ class Probe:
 AdapterFactory = Callable[["aiohttp.ClientSession", Endpoint], Upstream]
 
 
-def channel_endpoint(channel: Channel, settings: Settings, capability: str) -> Endpoint:
+@dataclass(frozen=True)
+class Site:
+    """What an endpoint may depend on besides its channel: the settings, this data directory's sandbox key."""
+
+    settings: Settings
+    sandbox_key: str
+
+
+def channel_endpoint(channel: Channel, site: Site, capability: str) -> Endpoint:
     """The channel's own base URL and key, with the operator's upstream timeout."""
-    return Endpoint(channel.base_url, channel.secret_key, settings.upstream_timeout_seconds)
+    return Endpoint(channel.base_url, channel.secret_key, site.settings.upstream_timeout_seconds)
 
 
 @dataclass(frozen=True)
@@ -157,7 +165,7 @@ class ChannelKind:
     adapters: Mapping[str, AdapterFactory]  # capability (domain/catalog.py: VIDEO, IMAGE) → adapter
     probe: Callable[[Endpoint], Probe]  # given the endpoint of its first capability
     needs_base_url: bool = True
-    endpoint: Callable[[Channel, Settings, str], Endpoint] = channel_endpoint
+    endpoint: Callable[[Channel, Site, str], Endpoint] = channel_endpoint
 
     @property
     def capabilities(self) -> frozenset[str]:

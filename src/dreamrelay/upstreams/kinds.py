@@ -12,12 +12,10 @@ from typing import TYPE_CHECKING
 from dreamrelay.domain.catalog import capability
 from dreamrelay.domain.channel import Channel
 from dreamrelay.upstreams import agents, kling, luma, relay, sandbox
-from dreamrelay.upstreams.base import ChannelKind, Endpoint, Probe, Upstream
+from dreamrelay.upstreams.base import ChannelKind, Endpoint, Probe, Site, Upstream
 
 if TYPE_CHECKING:
     import aiohttp
-
-    from dreamrelay.settings import Settings
 
 _ALL = (sandbox.KIND, luma.KIND, relay.KIND, kling.KIND, agents.KIND)
 KINDS: dict[str, ChannelKind] = {kind.name: kind for kind in _ALL}
@@ -32,7 +30,7 @@ def serves(channel: Channel, model: str) -> bool:
     return channel.models is None or model in channel.models
 
 
-def adapter(session: aiohttp.ClientSession, settings: Settings, channel: Channel, wanted: str) -> Upstream:
+def adapter(session: aiohttp.ClientSession, site: Site, channel: Channel, wanted: str) -> Upstream:
     """The adapter that makes `wanted` (a capability) through `channel`; ValueError if it cannot."""
     kind = KINDS.get(channel.kind)
     if kind is None:
@@ -40,11 +38,11 @@ def adapter(session: aiohttp.ClientSession, settings: Settings, channel: Channel
     factory = kind.adapters.get(wanted)
     if factory is None:
         raise ValueError(f"channel kind {channel.kind!r} makes no {wanted}s")
-    return factory(session, kind.endpoint(channel, settings, wanted))
+    return factory(session, kind.endpoint(channel, site, wanted))
 
 
-def probe(settings: Settings, channel: Channel) -> tuple[Probe, Endpoint]:
+def probe(site: Site, channel: Channel) -> tuple[Probe, Endpoint]:
     """The request that tests `channel`, and the endpoint (key) to send it with."""
     kind = KINDS[channel.kind]
-    endpoint = kind.endpoint(channel, settings, next(iter(kind.adapters)))
+    endpoint = kind.endpoint(channel, site, next(iter(kind.adapters)))
     return kind.probe(endpoint), endpoint

@@ -9,6 +9,7 @@ import signal
 
 from dreamrelay import __version__, metrics, tracing
 from dreamrelay.runtime import Runtime
+from dreamrelay.services import orphans
 from dreamrelay.services.operations import Watch
 from dreamrelay.settings import Settings
 from dreamrelay.store import ledger, migrate
@@ -27,7 +28,9 @@ async def follow_and_deliver(rt: Runtime, stop: asyncio.Event) -> None:
         beat_seconds=rt.settings.lease_seconds / 3,
         ledger_seconds=rt.settings.ledger_check_seconds,
     )
-    await asyncio.gather(worker.run(stop), Deliverer(rt, worker.owner).run(stop), watch.run(stop))
+    await asyncio.gather(
+        worker.run(stop), Deliverer(rt, worker.owner).run(stop), watch.run(stop), orphans.run(rt, stop)
+    )
 
 
 async def run_worker_process(settings: Settings) -> None:

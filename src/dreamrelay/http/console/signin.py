@@ -12,11 +12,9 @@ from dreamrelay.domain.errors import Forbidden, InvalidApiKey
 from dreamrelay.http.console.deps import Visitor
 from dreamrelay.http.console.session import COOKIE_PATH, LANG_COOKIE, Session
 from dreamrelay.http.console.web import HOME, Ctx, Stop, checked_form, redirect, render, safe_next, sign_out
-from dreamrelay.services.auth import authenticate
+from dreamrelay.services.auth import authenticate, sign_in_attempt
 
 router = APIRouter(prefix=COOKIE_PATH)
-
-LOGIN_ATTEMPTS_PER_MINUTE = 20
 
 
 @router.get("")
@@ -45,7 +43,7 @@ async def login(ctx: Visitor) -> Response:
     secret = form.get("secret")
     target = form.get("next")
     client = ctx.request.client.host if ctx.request.client else "?"
-    decision = await ctx.rt.limiter.hit(f"signin:{client}", LOGIN_ATTEMPTS_PER_MINUTE)
+    decision = await sign_in_attempt(ctx.rt, client)
     if not decision.allowed:
         return _login(ctx, error="login.too_many", status=429)
     if not secret:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from dreamrelay.domain.errors import InvalidApiKey, InvalidRequest
+from dreamrelay.domain.errors import InvalidApiKey, InvalidRequest, RateLimited
 from dreamrelay.domain.ranges import MAX_INT32_ID, MAX_TIMESTAMP
 from dreamrelay.http.deps import Limit, Offset, RuntimeDep, get_runtime, json_body_doc, parse_body
 from dreamrelay.http.schemas.admin import (
@@ -24,16 +24,24 @@ from dreamrelay.http.schemas.admin import (
     Replay,
 )
 from dreamrelay.services import admin, channel_admin, credit_codes
-from dreamrelay.services.auth import parse_bearer
+from dreamrelay.services.auth import parse_bearer, sign_in_attempt
 
 
 async def require_admin(request: Request) -> None:
+    """The admin token, throttled like the console sign-in: wrong tokens use up the client address's
+    attempts (shared with the console), and an address out of attempts gets 429 whatever it sends."""
     rt = get_runtime(request)
     try:
         token = parse_bearer(request.headers.get("authorization"))
     except InvalidApiKey as exc:
         raise InvalidApiKey(exc.message, code="invalid_admin_token") from exc
-    if not hmac.compare_digest(token.encode(), rt.admin_token.encode()):
+    right = hmac.compare_digest(token.encode(), rt.admin_token.encode())
+    decision = await sign_in_attempt(rt, request.client.host if request.client else "?", counts=not right)
+    if not decision.allowed:
+        raise RateLimited(
+            "too many wrong admin tokens from this address; try again later", headers=decision.headers()
+        )
+    if not right:
         raise InvalidApiKey("wrong admin token", code="invalid_admin_token")
 
 

@@ -18,8 +18,10 @@ from dreamrelay.media.storage import StorageError, media_type
 
 router = APIRouter(tags=["media"])
 
-# A key never changes content once written: cache it for good.
-IMMUTABLE = "public, max-age=31536000, immutable"
+# A key never changes content once written, but its task may be deleted, and then it is gone: only the
+# viewer's own cache may keep it (no shared cache or CDN), and not for long; the ETag makes a
+# revalidation after that a cheap 304.
+MEDIA_CACHE = "private, max-age=600"
 
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
@@ -56,7 +58,7 @@ async def media_file(key: str, request: Request, rt: RuntimeDep) -> Response:
         return RedirectResponse(presigned, status_code=307, headers=cache)
     headers = {
         "Accept-Ranges": "bytes",
-        "Cache-Control": IMMUTABLE,
+        "Cache-Control": MEDIA_CACHE,
         "ETag": info.etag,
         "Last-Modified": formatdate(info.modified, usegmt=True),
     }

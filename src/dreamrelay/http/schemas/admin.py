@@ -93,6 +93,12 @@ class Replay(Strict):
     status: str | None = Field(default=None, description="pending, delivered or dead.")
 
 
+MEDIA_NETWORKS_DOC = (
+    "Comma-separated CIDRs its finished media may be copied from although private or loopback "
+    "(an upstream on your own network); empty: public addresses only."
+)
+
+
 class NewChannel(Strict):
     name: str = Field(min_length=1, max_length=100, examples=["quickrouter"])
     kind: str = Field(
@@ -108,6 +114,7 @@ class NewChannel(Strict):
     concurrency: int = Field(
         default=16, ge=1, le=MAX_CONCURRENCY, description="Polls in flight at once (1 to 10^4)."
     )
+    media_networks: str = Field(default="", max_length=1000, description=MEDIA_NETWORKS_DOC)
 
 
 class ChannelChange(Strict):
@@ -119,6 +126,7 @@ class ChannelChange(Strict):
     weight: int | None = Field(default=None, ge=1, le=MAX_WEIGHT)
     concurrency: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY)
     enabled: bool | None = None
+    media_networks: str | None = Field(default=None, max_length=1000, description=MEDIA_NETWORKS_DOC)
 
 
 class AccountChange(Strict):
