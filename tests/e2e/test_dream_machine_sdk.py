@@ -19,8 +19,10 @@ from lumaai.types.generation import (
 )
 from PIL import Image
 
+from dreamrelay.http.console.i18n import EN
 from tests.conftest import Relay, make_settings, start_relay
 from tests.support.media import decode_mp4, mean_abs_diff, picture
+from tests.test_console import signed_in
 from tests.test_official_api import OFFICIAL, data_uri, sdk, strict, wait_generation
 
 RED = (220, 30, 30)
@@ -218,6 +220,29 @@ def test_a_failed_image_releases_its_hold(relay: Relay, luma: lumaai.LumaAI) -> 
     assert balance(luma) == before  # refused upstream: nothing kept
 
 
+def test_the_operator_changes_the_new_prices(
+    relay: Relay, luma: lumaai.LumaAI, red_video: Generation
+) -> None:
+    with relay.admin() as admin:
+        for rule in (
+            {"model": "photon-flash-1", "action": "generate_image", "credits": 3},
+            {"model": "*", "resolution": "1080p", "duration": "5s", "action": "upscale_video", "credits": 7},
+        ):
+            assert admin.put("/admin/prices", json=rule).status_code == 200, rule
+        listed = admin.get("/admin/prices").json()
+        assert {
+            "model": "*",
+            "resolution": "*",
+            "duration": "5s",
+            "action": "add_audio",
+            "credits": 10,
+        } in listed
+    before = balance(luma)
+    luma.generations.image.create(model="photon-flash-1", prompt="a priced kite")
+    luma.generations.upscale(red_video.id or "", resolution="1080p")
+    assert before - balance(luma) == 3 + 7
+
+
 def test_foreign_and_bad_requests(relay: Relay, luma: lumaai.LumaAI, red_video: Generation) -> None:
     stranger = sdk(relay, relay.new_key("stranger", balance=1000))
     with pytest.raises(lumaai.NotFoundError):
@@ -257,3 +282,24 @@ def test_foreign_and_bad_requests(relay: Relay, luma: lumaai.LumaAI, red_video: 
             response = client.post(OFFICIAL + path, json=body)
             assert response.status_code == 400, (path, response.text)
             assert list(response.json()) == ["detail"]
+
+
+def test_the_console_grid_and_task_page_show_images_and_new_types(
+    relay: Relay, luma: lumaai.LumaAI, red_video: Generation
+) -> None:
+    image = finished(luma, luma.generations.image.create(model="photon-flash-1", prompt="a console kite"))
+    audio = finished(luma, luma.generations.audio(red_video.id or "", prompt="a console hum"))
+    picture_path = (image.assets.image or "").removeprefix(relay.url)  # type: ignore[union-attr]
+    browser = signed_in(relay, relay.key)
+    try:
+        grid = browser.get("/console/me")
+        assert grid.status_code == 200
+        assert f'<img src="{picture_path}"' in grid.text  # the picture is the tile
+        assert EN["kind.add_audio"] in grid.text and EN["kind.generate_image"] in grid.text
+        page = browser.get(f"/console/me/tasks/{image.id}")
+        assert page.status_code == 200 and f'src="{picture_path}"' in page.text
+        sounded = browser.get(f"/console/me/tasks/{audio.id}")
+        assert sounded.status_code == 200 and (audio.assets.video or "") in sounded.text  # type: ignore[union-attr]
+        assert browser.get(picture_path).headers["content-type"] == "image/jpeg"
+    finally:
+        browser.close()

@@ -520,11 +520,23 @@ def reframe_video(
     """A clip of size `canvas`: the source's frames placed where `position` says (default: centred,
     as large as fits) over the prompt's colour field (or the `backdrop` image, a first frame the
     customer gave), which stands for what an outpainting model adds."""
-    placed = position or SourcePosition.centred_fit(video_size(source), canvas)
+    clip = source_clip(source)
+    placed = position or SourcePosition.centred_fit((clip.width, clip.height), canvas)
     around = _fit(open_image(backdrop), canvas) if backdrop else _prompt_field(prompt or "reframe", *canvas)
-    return transform_video(
-        source, target, canvas, lambda _i, p: _place(around, Image.fromarray(p), placed), cancel
-    )
+    left, top, box_w, box_h = placed.box(canvas)
+    x0, y0 = max(left, 0), max(top, 0)
+    x1, y1 = min(left + box_w, canvas[0]), min(top + box_h, canvas[1])
+
+    def pictures() -> Iterator[np.ndarray]:
+        # The source comes scaled to its box by libswscale; only the visible part is pasted.
+        for frame in _source_frames(source, (box_w, box_h)):
+            picture = around.copy()
+            if x0 < x1 and y0 < y1:
+                picture[y0:y1, x0:x1] = frame[y0 - top : y1 - top, x0 - left : x1 - left]
+            yield picture
+
+    _transcode(source, target, canvas, clip.fps, pictures(), cancel)
+    return clip.frames
 
 
 # How far an edit moves away from its source frames, per mode (Dream Machine modify `mode`, Agents API

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import IntegrityError
 
 from dreamrelay.domain import ranges
-from dreamrelay.domain.catalog import IMAGE_MODELS, MODELS
+from dreamrelay.domain.catalog import DM_ACTIONS, IMAGE_MODELS, MODELS, PHOTON_MODELS
 from dreamrelay.domain.errors import Conflict, InvalidRequest, NotFound
 from dreamrelay.formats.own import iso_millis
 from dreamrelay.store import accounts as account_store
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from dreamrelay.runtime import Runtime
 
 ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
-PRICE_ACTIONS = ("generate", "extend", "image", pricing.WILDCARD)
+PRICE_ACTIONS = ("generate", "extend", "image", *DM_ACTIONS, pricing.WILDCARD)
 
 
 def _times(row: dict[str, Any]) -> dict[str, Any]:
@@ -281,8 +281,9 @@ async def update_key(rt: Runtime, key_id: int, settings: dict[str, Any]) -> dict
 
 # ---- prices ------------------------------------------------------------------------------------
 def _price_fields(model: str, resolution: str, duration: str, action: str) -> dict[str, str]:
-    if model not in (*MODELS, *IMAGE_MODELS, pricing.WILDCARD):
-        raise InvalidRequest(f"model must be one of {', '.join((*MODELS, *IMAGE_MODELS))} or '*'")
+    models = (*MODELS, *IMAGE_MODELS, *PHOTON_MODELS)
+    if model not in (*models, pricing.WILDCARD):
+        raise InvalidRequest(f"model must be one of {', '.join(models)} or '*'")
     if action not in PRICE_ACTIONS:
         raise InvalidRequest(f"action must be one of {', '.join(PRICE_ACTIONS)}")
     return {"model": model, "resolution": resolution, "duration": duration, "action": action}

@@ -109,7 +109,7 @@ async def submit_image(rt: Runtime, caller: Caller, given: ImageInput, idem: Ide
 
     async def refs(name: str, items: tuple[Reference, ...]) -> list[dict[str, Any]]:
         return [
-            {"url": await store_image(rt, f"{name}[{i}].url", r.url), **_weight(r)}
+            {"url": await _input_image(rt, caller, f"{name}[{i}].url", r.url), **_weight(r)}
             for i, r in enumerate(items)
         ]
 
@@ -125,12 +125,12 @@ async def submit_image(rt: Runtime, caller: Caller, given: ImageInput, idem: Ide
         request["style_ref"] = await refs("style_ref", given.style_ref)
     if given.character_images:
         images = [
-            await store_image(rt, f"character_ref.identity0.images[{i}]", url)
+            await _input_image(rt, caller, f"character_ref.identity0.images[{i}]", url)
             for i, url in enumerate(given.character_images)
         ]
         request["character_ref"] = {"identity0": {"images": images}}
     if given.modify_image_ref is not None:
-        url = await store_image(rt, "modify_image_ref.url", given.modify_image_ref.url)
+        url = await _input_image(rt, caller, "modify_image_ref.url", given.modify_image_ref.url)
         request["modify_image_ref"] = {"url": url, **_weight(given.modify_image_ref)}
     body = {"generation_type": "image", "model": given.model, **request}
     return await _submit(rt, caller, GENERATE_IMAGE, given.model, request, body, callback_url, idem)
@@ -145,15 +145,19 @@ async def submit_reframe(rt: Runtime, caller: Caller, given: ReframeInput, idem:
     request: dict[str, Any] = {"prompt": given.prompt, "aspect_ratio": given.aspect_ratio}
     if given.action == REFRAME_IMAGE:
         await admit(rt, caller, REFRAME_IMAGE, model, request)  # before the image is fetched
-        request["media"] = {"url": await store_image(rt, "media.url", given.media_url)}
+        request["media"] = {"url": await _input_image(rt, caller, "media.url", given.media_url)}
         request["format"] = given.format or "jpg"
     else:
+        # The price depends on the source's length: admit at the shortest before fetching it.
+        await admit(rt, caller, given.action, model, {**request, "duration": "5s"})
         source = await source_video(rt, caller, "media.url", given.media_url)
         request["media"] = {"url": source.url}
         request["duration"] = source.bucket
         request["source_generation"] = source.task_id
         if given.first_frame_url:
-            request["first_frame"] = {"url": await store_image(rt, "first_frame.url", given.first_frame_url)}
+            request["first_frame"] = {
+                "url": await _input_image(rt, caller, "first_frame.url", given.first_frame_url)
+            }
     request.update(given.position)
     body = {"generation_type": given.action, "model": given.model, **_upstream_fields(request)}
     return await _submit(rt, caller, given.action, model, request, body, callback_url, idem)
@@ -165,6 +169,7 @@ async def submit_modify(rt: Runtime, caller: Caller, given: ModifyInput, idem: I
     model = OFFICIAL_TO_OWN[given.model]
     caller.check_model(model)
     callback_url = await checked_callback(rt, given.callback_url, "callback_url")
+    await admit(rt, caller, MODIFY_VIDEO, model, {"duration": "5s"})  # at the shortest, before fetching
     source = await source_video(rt, caller, "media.url", given.media_url)
     request: dict[str, Any] = {
         "prompt": given.prompt,
@@ -175,7 +180,9 @@ async def submit_modify(rt: Runtime, caller: Caller, given: ModifyInput, idem: I
         "source_generation": source.task_id,
     }
     if given.first_frame_url:
-        request["first_frame"] = {"url": await store_image(rt, "first_frame.url", given.first_frame_url)}
+        request["first_frame"] = {
+            "url": await _input_image(rt, caller, "first_frame.url", given.first_frame_url)
+        }
     body = {"generation_type": MODIFY_VIDEO, "model": given.model, **_upstream_fields(request)}
     return await _submit(rt, caller, MODIFY_VIDEO, model, request, body, callback_url, idem)
 
@@ -293,6 +300,23 @@ async def _video_parent(rt: Runtime, caller: Caller, parent_id: str, verb: str) 
     if channel is None or channel.kind not in OFFICIAL_KINDS:
         raise InvalidRequest(f"generation {parent.id} was made by a channel that cannot be asked for this")
     return parent
+
+
+async def _input_image(rt: Runtime, caller: Caller, field: str, url: str) -> str:
+    """An input picture: one of the caller's own outputs used as it is (by its URL: a Photon image,
+    a video's thumbnail or last frame), else our checked copy of whatever the URL or data URI holds."""
+    own_prefix = f"{rt.media_base_url}/tasks/"
+    if not url.startswith(own_prefix):
+        return await store_image(rt, field, url)
+    task_id = url[len(own_prefix) :].split("/", 1)[0]
+    async with rt.db.reader() as conn:
+        task = await task_store.get_task(conn, task_id, caller.account_id) if len(task_id) <= 64 else None
+    media = (task.media or {}) if task and task.state is TaskState.COMPLETED else {}
+    keys = [i["key"] for i in media.get("images", [])]
+    keys += [media[name]["key"] for name in ("thumbnail", "last_frame") if name in media]
+    if url not in {f"{rt.media_base_url}/{key}" for key in keys}:
+        raise InvalidRequest(f"{field}: no image of yours is at this URL")
+    return url
 
 
 @dataclass(frozen=True)

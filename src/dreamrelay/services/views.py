@@ -4,11 +4,11 @@ its own; nothing here writes."""
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dreamrelay.domain.task import Task
@@ -147,37 +147,27 @@ async def _dashboard(conn: AsyncConnection, *, now: float, deadline_seconds: flo
 # ---- task lists ----------------------------------------------------------------------------------
 async def account_tasks(
     db: Database, account_id: int, *, before: float | None = None, limit: int = 100
-) -> tuple[list[dict[str, Any]], int]:
-    """A page of a customer's task cards, newest first, and the account's balance."""
+) -> tuple[Sequence[Row[Any]], int]:
+    """A page of a customer's tasks of every kind, newest first (the rows the grid is drawn from), and
+    the account's balance."""
     async with db.reader() as conn:
         return await _cards(conn, account_id, before=before, limit=limit), await _balance(conn, account_id)
 
 
 async def _cards(
     conn: AsyncConnection, account_id: int, *, before: float | None, limit: int
-) -> list[dict[str, Any]]:
-    """With what a thumbnail card needs from the task object."""
-    query = select(tasks.c.id, tasks.c.state, tasks.c.created_at, tasks.c.model, tasks.c.body).where(
-        tasks.c.account_id == account_id, tasks.c.deleted_at.is_(None)
-    )
+) -> Sequence[Row[Any]]:
+    query = select(
+        tasks.c.id,
+        tasks.c.state,
+        tasks.c.created_at,
+        tasks.c.model,
+        tasks.c.action,
+        tasks.c.request,
+        tasks.c.media,
+        tasks.c.failure_reason,
+    ).where(tasks.c.account_id == account_id, tasks.c.deleted_at.is_(None))
     if before is not None:
         query = query.where(tasks.c.created_at < before)
     rows = await conn.execute(query.order_by(tasks.c.created_at.desc()).limit(limit))
-    cards = []
-    for row in rows:
-        obj = orjson.loads(bytes(row.body))
-        cards.append(
-            {
-                "id": row.id,
-                "state": row.state,
-                "created_at": row.created_at,
-                "model": row.model,
-                "prompt": obj["request"]["prompt"],
-                "aspect_ratio": obj["request"]["aspect_ratio"],
-                "video": (obj.get("video") or {}).get("url"),
-                "thumbnail": (obj.get("thumbnail") or {}).get("url"),
-                "duration": (obj.get("video_raw") or {}).get("duration"),
-                "failure_reason": obj.get("failure_reason"),
-            }
-        )
-    return cards
+    return rows.all()

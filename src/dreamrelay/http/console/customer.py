@@ -9,11 +9,12 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from dreamrelay.domain.catalog import ASPECT_RATIOS, DURATIONS, MODELS, RESOLUTIONS
+from dreamrelay.domain.catalog import ASPECT_RATIOS, DM_ACTIONS, DURATIONS, MODELS, RESOLUTIONS
 from dreamrelay.domain.errors import DreamRelayError, InvalidRequest
 from dreamrelay.http.console import forms, snippets
 from dreamrelay.http.console.deps import Customer
 from dreamrelay.http.console.session import COOKIE_PATH
+from dreamrelay.http.console.task_view import task_view
 from dreamrelay.http.console.web import Ctx, checked_form, error_page, redirect, render
 from dreamrelay.http.deps import describe, spend_rpm
 from dreamrelay.http.schemas.own import OwnSubmit
@@ -35,13 +36,22 @@ async def _balance(ctx: Ctx) -> int:
 @router.get("")
 async def videos(ctx: Customer) -> Response:
     before = forms.number(ctx.request.query_params.get("before"))
-    cards, balance = await views.account_tasks(
+    rows, balance = await views.account_tasks(
         ctx.rt.db, ctx.signed_in.account_id, before=before, limit=GRID_PAGE
     )
+    cards = [task_view(row, ctx.rt.media_base_url, customer=True) for row in rows]
     older = None
     if len(cards) == GRID_PAGE:
-        older = f"{COOKIE_PATH}/me?" + urlencode({"before": repr(cards[-1]["created_at"])})
-    return render(ctx, "me_videos.html", cards=cards, balance=balance, older=older, paged=before is not None)
+        older = f"{COOKIE_PATH}/me?" + urlencode({"before": repr(cards[-1].created_at)})
+    return render(
+        ctx,
+        "me_videos.html",
+        cards=cards,
+        kinds=DM_ACTIONS,
+        balance=balance,
+        older=older,
+        paged=before is not None,
+    )
 
 
 @router.get("/playground")
@@ -98,7 +108,9 @@ async def my_task(ctx: Customer, task_id: str) -> Response:
         "me_task.html",
         balance=balance,
         task=task,
+        view=task_view(task, ctx.rt.media_base_url, customer=True),
         obj=orjson.loads(task.body),
+        kinds=DM_ACTIONS,
         ledger=ledger,
         deliveries=deliveries,
         call_list=snippets.for_task(_base(ctx), task_id),

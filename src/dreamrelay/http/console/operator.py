@@ -16,6 +16,7 @@ from dreamrelay.http.console import forms
 from dreamrelay.http.console.charts import hourly_bars
 from dreamrelay.http.console.deps import Operator
 from dreamrelay.http.console.session import COOKIE_PATH
+from dreamrelay.http.console.task_view import operator_view
 from dreamrelay.http.console.web import (
     LARGEST_NUMBER,
     Ctx,
@@ -293,7 +294,7 @@ async def admin_task_page(ctx: Operator, task_id: str) -> Response:
         ctx,
         "admin_task.html",
         task=info,
-        obj=info["object"],
+        view=operator_view(info, ctx.rt.media_base_url),
         took=forms.took(info),
         request_json=orjson.dumps(info["request"], option=orjson.OPT_INDENT_2).decode(),
     )

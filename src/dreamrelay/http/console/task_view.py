@@ -8,22 +8,33 @@ Pure: no I/O. `TaskView.kind` is `video` (a video player) or `images` (a gallery
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from types import SimpleNamespace
 from typing import Any, Protocol
+
+from dreamrelay.domain.failures import public_reason
 
 IMAGE_WORDS = ("image", "image_edit", "generate_image", "reframe_image")
 
 
 class TaskLike(Protocol):
-    """The columns a view needs; a `TaskRow` or a row selected with these names."""
+    """The columns a view needs; a `Task` or a row selected with these names (read-only)."""
 
-    id: str
-    state: Any
-    model: str
-    action: str
-    request: Any
-    media: Any
-    failure_reason: str | None
-    created_at: float
+    @property
+    def id(self) -> str: ...
+    @property
+    def state(self) -> Any: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def request(self) -> Any: ...
+    @property
+    def media(self) -> Any: ...
+    @property
+    def failure_reason(self) -> str | None: ...
+    @property
+    def created_at(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -83,7 +94,8 @@ def _details(request: dict[str, Any]) -> list[str]:
     return shown
 
 
-def task_view(task: TaskLike, media_base_url: str) -> TaskView:
+def task_view(task: TaskLike, media_base_url: str, *, customer: bool = False) -> TaskView:
+    """The view of `task`; for a customer, the failure reason in our words only (domain/failures.py)."""
     request = task.request if isinstance(task.request, dict) else {}
     media = task.media if isinstance(task.media, dict) else {}
     state = getattr(task.state, "value", task.state)
@@ -102,7 +114,7 @@ def task_view(task: TaskLike, media_base_url: str) -> TaskView:
         prompt=_prompt(request),
         aspect_ratio=_text(request.get("aspect_ratio")) or "16:9",
         created_at=task.created_at,
-        failure_reason=task.failure_reason,
+        failure_reason=public_reason(task.failure_reason) if customer else task.failure_reason,
         images=images,
         details=_details(request),
     )
@@ -118,3 +130,10 @@ def task_view(task: TaskLike, media_base_url: str) -> TaskView:
             duration=video.get("duration"),
         )
     return view
+
+
+def operator_view(info: dict[str, Any], media_base_url: str) -> TaskView:
+    """The view of a task as `services/channel_admin.py::show_task` describes it to the operator."""
+    fields = {name: info.get(name) for name in ("id", "state", "model", "action", "request", "media")}
+    row = SimpleNamespace(**fields, failure_reason=info.get("failure_reason"), created_at=0.0)
+    return task_view(row, media_base_url)

@@ -101,6 +101,7 @@ ENV = jinja2.Environment(
     lstrip_blocks=True,
 )
 ENV.globals["static"] = static_url
+ENV.globals["has_key"] = has_key
 ENV.filters["when"] = lambda v: Markup(_when(v))
 ENV.filters["seconds"] = _seconds
 ENV.filters["credits"] = lambda v: f"{int(v):,}"
