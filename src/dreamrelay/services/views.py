@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dreamrelay.domain.task import Task
@@ -147,7 +147,7 @@ async def _dashboard(conn: AsyncConnection, *, now: float, deadline_seconds: flo
 # ---- task lists ----------------------------------------------------------------------------------
 async def account_tasks(
     db: Database, account_id: int, *, before: float | None = None, limit: int = 100
-) -> tuple[Sequence[Row[Any]], int]:
+) -> tuple[Sequence[Any], int]:
     """A page of a customer's tasks of every kind, newest first (the rows the grid is drawn from), and
     the account's balance."""
     async with db.reader() as conn:
@@ -156,7 +156,7 @@ async def account_tasks(
 
 async def _cards(
     conn: AsyncConnection, account_id: int, *, before: float | None, limit: int
-) -> Sequence[Row[Any]]:
+) -> Sequence[Any]:
     query = select(
         tasks.c.id,
         tasks.c.state,
