@@ -82,8 +82,8 @@ class ControlCharacters:
         from dreamrelay.http.errors import render  # errors imports nothing of ours back; kept local
 
         path: str = scope["path"]
+        response: Response
         if has_control(path):
-            response: Response
             if path.startswith("/console"):
                 response = HTMLResponse("<!doctype html><title>404</title><h1>404 Not Found</h1>", 404)
             else:

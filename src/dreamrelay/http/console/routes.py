@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from dreamrelay.http.console import api, customer, operator, signin
+from dreamrelay.http.console import api, customer, customer_keys, operator, operator_codes, signin
 from dreamrelay.http.console.session import COOKIE_PATH
 from dreamrelay.http.console.web import ASSETS
 
@@ -33,5 +33,6 @@ async def static(name: str, request: Request) -> Response:
     return Response(asset.body, media_type=asset.media_type, headers=headers)
 
 
-for audience in (signin, operator, customer, api):
+# Self-service (issue 16): the customer's keys and code redemption, the operator's credit codes.
+for audience in (signin, operator, operator_codes, customer, customer_keys, api):
     router.include_router(audience.router)

@@ -1,0 +1,70 @@
+"""The operator's credit codes and each account's cap on self-service keys, in the console (thin pages
+over services/credit_codes.py and services/admin.py)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from dreamrelay.domain.errors import DreamRelayError
+from dreamrelay.http.console.deps import Operator
+from dreamrelay.http.console.session import COOKIE_PATH
+from dreamrelay.http.console.web import Ctx, FormError, checked_form, redirect, render
+from dreamrelay.services import admin, credit_codes
+
+router = APIRouter(prefix=f"{COOKIE_PATH}/admin")
+
+CODES_URL = f"{COOKIE_PATH}/admin/codes"
+
+
+async def _codes_page(ctx: Ctx, *, made: dict[str, Any] | None = None) -> Response:
+    query = ctx.request.query_params
+    status = query.get("status") or ""
+    batch = (query.get("batch") or "")[:32] or None
+    try:
+        codes = await credit_codes.list_codes(ctx.rt, batch=batch, status=status or None, limit=500)
+    except DreamRelayError:
+        codes, status = await credit_codes.list_codes(ctx.rt, batch=batch, limit=500), ""
+    return render(ctx, "admin_codes.html", codes=codes, made=made, chosen=status)
+
+
+@router.get("/codes")
+async def codes_page(ctx: Operator) -> Response:
+    return await _codes_page(ctx)
+
+
+@router.post("/codes")
+async def create_codes(ctx: Operator) -> Response:
+    form = await checked_form(ctx)
+    try:
+        amount, count = form.optional_int("amount"), form.optional_int("count") or 1
+        days = form.optional_int("expires_days")
+        if amount is None or (days is not None and not 1 <= days <= 3650):
+            raise FormError("amount")
+        expires_at = time.time() + days * 86400 if days is not None else None
+        made = await credit_codes.create_codes(
+            ctx.rt, amount=amount, count=count, expires_at=expires_at, note=form.get("note")
+        )
+    except FormError:
+        return redirect(ctx, CODES_URL, error="error.number")
+    except DreamRelayError as exc:
+        return redirect(ctx, CODES_URL, error=exc)
+    # The codes are in this one answer only: only their hashes are stored.
+    return await _codes_page(ctx, made=made)
+
+
+@router.post("/accounts/{name}/max_keys")
+async def set_max_keys(ctx: Operator, name: str) -> Response:
+    form = await checked_form(ctx)
+    back = f"{COOKIE_PATH}/admin/accounts/{quote(name, safe='')}"
+    try:
+        await admin.set_max_keys(ctx.rt, name, form.optional_int("max_keys"))
+    except FormError:
+        return redirect(ctx, back, error="error.number")
+    except DreamRelayError as exc:
+        return redirect(ctx, back, error=exc)
+    return redirect(ctx, back, flash="flash.max_keys_set")
