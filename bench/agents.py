@@ -29,6 +29,7 @@ from bench.stats import spread
 POLL_SECONDS = 0.05
 TASKS = 3
 DRAFT = {"resolution": "360p"}
+SANDBOX_KEY = "bench-sandbox-key"  # the relay's sandbox key, given so the channel can hold it too
 
 
 async def _one(session: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> tuple[str, float]:
@@ -91,10 +92,17 @@ def run(work: Path) -> dict[str, Any]:
     channel = {
         "kind": "luma-agents",
         "base_url": proxy.url + "/sandbox/agents/v1",
-        "secret_key": "sandbox-local-key",
+        "secret_key": SANDBOX_KEY,
+        "media_networks": "127.0.0.0/8",  # outputs are copied through netguard
     }
     key = seed.prepare_store(work / "agents", channel=channel).key
-    env = servers.relay_env(work / "agents", port, sandbox_queued_seconds="2", sandbox_dreaming_seconds="5")
+    env = servers.relay_env(
+        work / "agents",
+        port,
+        sandbox_queued_seconds="2",
+        sandbox_dreaming_seconds="5",
+        sandbox_key=SANDBOX_KEY,
+    )
     relay = servers.start_relay(env, logs, name="relay-agents")
     try:
         load = os.getloadavg()

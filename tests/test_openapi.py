@@ -56,7 +56,8 @@ def _exercise(operation: Any, base_url: str, auth: dict[str, str], calls: Counte
 
 def test_every_operation_answers_as_documented(tmp_path: Path) -> None:
     # Tasks stay queued upstream: generated submits cost no rendering.
-    relay_settings = make_settings(tmp_path, sandbox_queued_seconds=600)
+    # Tasks never finish here: synchronous routes (generations_sync, AceData videos) wait 1 s at most.
+    relay_settings = make_settings(tmp_path, sandbox_queued_seconds=600, sync_wait_seconds=1.0)
     with start_relay(relay_settings) as relay:
         raw = httpx.get(relay.url + "/openapi.json", timeout=30).json()
         schema = schemathesis.openapi.from_dict(raw)

@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -207,8 +208,27 @@ ModelsOption = Annotated[
 ]
 
 
+class BatchEnvelope(StrEnum):
+    bare = "bare"
+    newapi = "newapi"
+
+
+EnvelopeOption = Annotated[
+    BatchEnvelope | None,
+    typer.Option(
+        "--batch-envelope",
+        help="POST /luma/tasks answers a bare array (bare, the default) or new-api's envelope (newapi).",
+    ),
+]
+
+
 def _limits(
-    models: str | None, spend_cap: int | None, rpm: int | None, in_flight: int | None, batch_rpm: int | None
+    models: str | None,
+    spend_cap: int | None,
+    rpm: int | None,
+    in_flight: int | None,
+    batch_rpm: int | None,
+    batch_envelope: BatchEnvelope | None = None,
 ) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if models is not None:
@@ -218,6 +238,8 @@ def _limits(
             values[name] = value
     if batch_rpm is not None:
         values["batch_rpm"] = batch_rpm
+    if batch_envelope is not None:
+        values["batch_envelope"] = batch_envelope.value
     return values
 
 
@@ -231,10 +253,11 @@ def keys_create(
     in_flight: Annotated[int | None, typer.Option(help="Tasks in flight at once (0 = no limit).")] = None,
     batch_rpm: Annotated[int | None, typer.Option(help="Batch queries per minute (0 = no limit).")] = None,
     expires_in_days: Annotated[float | None, typer.Option(help="Stops working after this many days.")] = None,
+    batch_envelope: EnvelopeOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create an API key; it is printed once and only its hash is kept."""
-    limits = _limits(models, spend_cap, rpm, in_flight, batch_rpm)
+    limits = _limits(models, spend_cap, rpm, in_flight, batch_rpm, batch_envelope)
     if expires_in_days is not None:
         limits["expires_at"] = time.time() + expires_in_days * 86400
     data = _run(lambda rt: admin.create_key(rt, account, name, **limits))
@@ -274,10 +297,11 @@ def keys_limits(
     rpm: Annotated[int | None, typer.Option(help="Requests per minute (0 = no limit).")] = None,
     in_flight: Annotated[int | None, typer.Option(help="Tasks in flight at once (0 = no limit).")] = None,
     batch_rpm: Annotated[int | None, typer.Option(help="Batch queries per minute (0 = no limit).")] = None,
+    batch_envelope: EnvelopeOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Set a key's models and limits (only the options given change)."""
-    _update(key_id, _limits(models, spend_cap, rpm, in_flight, batch_rpm), as_json)
+    """Set a key's models, limits and batch envelope (only the options given change)."""
+    _update(key_id, _limits(models, spend_cap, rpm, in_flight, batch_rpm, batch_envelope), as_json)
 
 
 # ---- prices ------------------------------------------------------------------------------------

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     lease_seconds: float = 60.0  # claimed work is kept by a heartbeat every third of this
     shutdown_grace_seconds: float = 30.0  # on SIGTERM, work in hand may finish this long, then is released
     task_deadline_seconds: float = 3600.0
+    # Longest a synchronous answer (POST /luma/generations_sync, AceData's POST /luma/videos without
+    # `async` or `callback_url`) holds the connection before answering with the task as it stands.
+    sync_wait_seconds: float = Field(default=300.0, ge=0, le=1800)
     channel_failure_threshold: int = 5  # failures in a row before a channel is benched
     channel_bench_seconds: float = 60.0  # then it is tried again (one success restores it)
     upstream_timeout_seconds: float = 30.0

@@ -52,6 +52,8 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
                         "kind": "luma-agents",
                         "base_url": proxy_url + "/agents/v1",
                         "secret_key": KEY,
+                        # Outputs are copied through netguard: this loopback upstream must be allowed.
+                        "media_networks": "127.0.0.0/8",
                     },
                 )
                 assert made.status_code == 201, made.text

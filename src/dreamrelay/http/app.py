@@ -22,7 +22,18 @@ from dreamrelay.http.middleware import (
     RequestId,
     TrailingSlash,
 )
-from dreamrelay.http.routes import account, admin, agents, kling, luma, media, official, ops, upstream
+from dreamrelay.http.routes import (
+    account,
+    acedata,
+    admin,
+    agents,
+    kling,
+    luma,
+    media,
+    official,
+    ops,
+    upstream,
+)
 from dreamrelay.runtime import Runtime
 from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
 from dreamrelay.settings import Settings
@@ -80,6 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_console(app)
     openapi.install(app)
     app.include_router(luma.router)
+    app.include_router(acedata.router)
     app.include_router(official.router)
     app.include_router(kling.router)
     app.include_router(agents.router)

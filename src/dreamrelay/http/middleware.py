@@ -19,14 +19,28 @@ from dreamrelay.domain.errors import InvalidRequest, NotFound, PayloadTooLarge
 from dreamrelay.domain.ids import has_control
 from dreamrelay.logs import request_id
 
+# Compatibility prefixes some relays document for the own format (luma-api.md §1 row 9).
+PATH_ALIASES = (("/luma/v1/", "/luma/"), ("/luma/V1/", "/luma/"))
+
+
+def canonical_path(path: str) -> str:
+    """`/x/` → `/x`; `/luma/v1/…` and `/luma/V1/…` → `/luma/…`."""
+    if len(path) > 1 and path.endswith("/"):
+        path = path.rstrip("/") or "/"
+    for alias, canonical in PATH_ALIASES:
+        if path.startswith(alias):
+            return canonical + path.removeprefix(alias)
+    return path
+
 
 class TrailingSlash:
-    """Serves `/x/` exactly as `/x`: strips trailing slashes from the path before anything routes it.
+    """Serves `/x/` exactly as `/x` (and the compatibility paths `/luma/v1/…` as `/luma/…`): rewrites
+    the path before anything routes it.
 
     Clients such as Dooy's web client and 99AI post to `/luma/generations/`; answering them directly
     (instead of a 307 to the slash-less URL) saves a request per call. This is the OUTERMOST layer of
     the app (added last in `http/app.py`), so every route, middleware and raw-ASGI fast path behind it
-    sees only slash-less paths and needs no variant of its own. The query string is untouched.
+    sees only canonical paths and needs no variant of its own. The query string is untouched.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -34,12 +48,14 @@ class TrailingSlash:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
-        if scope["type"] in ("http", "websocket") and len(path) > 1 and path.endswith("/"):
-            scope = dict(scope)
-            scope["path"] = path.rstrip("/") or "/"
-            raw: bytes | None = scope.get("raw_path")
-            if raw:
-                scope["raw_path"] = raw.rstrip(b"/") or b"/"
+        if scope["type"] in ("http", "websocket"):
+            canonical = canonical_path(path)
+            if canonical != path:
+                scope = dict(scope)
+                scope["path"] = canonical
+                raw: bytes | None = scope.get("raw_path")
+                if raw is not None:  # the same rewrite on the still percent-encoded bytes
+                    scope["raw_path"] = canonical_path(raw.decode("latin-1")).encode("latin-1")
         await self.app(scope, receive, send)
 
 

@@ -18,8 +18,15 @@ from dreamrelay.http.schemas.own import ErrorBody
 
 OFFICIAL_PREFIX = "/dream-machine/"
 AGENTS_PREFIX = "/agents/"
-# No API key: a presigned upload's token is in its URL.
-PUBLIC_PATHS = ("/", "/healthz", "/readyz", "/media/{key}", "/agents/v1/uploads/{file_id}")
+# No API key: a presigned upload's token (or signature) is in its URL.
+PUBLIC_PATHS = (
+    "/",
+    "/healthz",
+    "/readyz",
+    "/media/{key}",
+    "/media/uploads/{name}",
+    "/agents/v1/uploads/{file_id}",
+)
 
 
 def install(app: FastAPI) -> None:

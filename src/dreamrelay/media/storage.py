@@ -69,6 +69,10 @@ class Storage(Protocol):
         """A URL that fetches the object without our credentials; None when the backend has none."""
         ...
 
+    async def presign_upload(self, key: str, expires_seconds: int) -> str | None:
+        """A URL that PUTs the object without our credentials; None: DreamRelay serves the upload."""
+        ...
+
     async def delete(self, keys: Sequence[str]) -> None:
         """Remove these objects; keys that do not exist are no error."""
         ...
@@ -135,6 +139,9 @@ class LocalStorage:
                 yield chunk
 
     async def presign(self, key: str, expires_seconds: int) -> str | None:
+        return None
+
+    async def presign_upload(self, key: str, expires_seconds: int) -> str | None:
         return None
 
     async def delete(self, keys: Sequence[str]) -> None:
@@ -264,6 +271,13 @@ class S3Storage:
             return await obstore.sign_async(self._signer, "GET", path, timedelta(seconds=expires_seconds))
         except BaseObstoreError as exc:  # e.g. instance credentials that cannot be fetched
             raise StorageError(f"could not sign a URL for {key}: {exc}", operation="presign") from exc
+
+    async def presign_upload(self, key: str, expires_seconds: int) -> str | None:
+        try:
+            path = check_key(key)
+            return await obstore.sign_async(self._signer, "PUT", path, timedelta(seconds=expires_seconds))
+        except BaseObstoreError as exc:
+            raise StorageError(f"could not sign an upload URL for {key}: {exc}") from exc
 
     async def delete(self, keys: Sequence[str]) -> None:
         if not keys:

@@ -215,11 +215,17 @@ def _check_window(since: float | None, until: float | None) -> None:
 
 
 # ---- keys --------------------------------------------------------------------------------------
+# How POST /luma/tasks answers a key: the seed's bare array (default) or new-api's envelope.
+BATCH_ENVELOPES = ("bare", "newapi")
+
+
 def check_key_settings(settings: dict[str, Any]) -> dict[str, Any]:
     """The one check of key settings, for the operator's and the customer's changes alike."""
-    for name in ("name", "disabled"):  # these have a value always; only the limits can be cleared
+    for name in ("name", "disabled", "batch_envelope"):  # these always have a value; limits can be cleared
         if name in settings and settings[name] is None:
             raise InvalidRequest(f"{name} cannot be null")
+    if settings.get("batch_envelope", BATCH_ENVELOPES[0]) not in BATCH_ENVELOPES:
+        raise InvalidRequest(f"batch_envelope must be one of {', '.join(BATCH_ENVELOPES)}")
     models = settings.get("allowed_models")
     if models is not None:
         known = (*MODELS, *IMAGE_MODELS)

@@ -43,8 +43,8 @@ from dreamrelay.services import agent_files
 from dreamrelay.services.auth import Caller
 from dreamrelay.services.dispatch import dispatch
 from dreamrelay.services.idempotency import Idempotency, Replay, replayed
-from dreamrelay.services.images import store_image
-from dreamrelay.services.submit import insert, task_by_id
+from dreamrelay.services.images import TaskInputs, kept_for, store_image
+from dreamrelay.services.submit import admit, insert, task_by_id
 from dreamrelay.store import tasks as task_store
 from dreamrelay.upstreams.base import AgentsRequest
 
@@ -60,6 +60,7 @@ class _Refs:
     """What resolving a request's references found: the parents it chains from, and a video source's
     length (which prices an edit or reframe)."""
 
+    inputs: TaskInputs
     parents: list[Task] = field(default_factory=list)
     source_seconds: float | None = None
 
@@ -70,7 +71,46 @@ async def create(rt: Runtime, caller: Caller, body: GenerationCreate, idem: Idem
     kind, model = _kind_and_model(body)
     caller.check_model(model)
     _check_combination(body, kind, model)
-    refs = _Refs()
+    # Money and limits before anything is fetched (an edit or reframe at its cheapest length);
+    # `_insert` checks them again, atomically, at the real price.
+    await admit(rt, caller, _action(kind, []), model, _provisional(body, kind))
+    task_id = str(uuid.uuid4())
+    try:
+        async with kept_for(rt, task_id) as inputs:
+            refs = _Refs(inputs)
+            upstream, request = await _resolve(rt, caller, body, kind, model, refs)
+            parents = refs.parents
+            if len({p.channel_id for p in parents}) > 1:
+                raise InvalidRequest(
+                    "every generation_id of one request must come from the same upstream channel"
+                )
+            action = _action(kind, parents)
+            parent_id = parents[0].id if parents else None
+            task = await insert(
+                rt, caller, action, parent_id, model, request, None, AGENTS_FORMAT, idem, task_id
+            )
+    except Replay as replay:
+        return await task_by_id(rt, replay.task_id)
+    pinned = parents[0].channel_id if parents else None
+    return await dispatch(rt, task, AgentsRequest(body=upstream), pinned_channel=pinned)
+
+
+def _provisional(body: GenerationCreate, kind: str) -> dict[str, Any]:
+    """What prices the request before its sources are known."""
+    if kind not in AGENTS_VIDEO_TYPES:
+        return {}
+    video = body.video
+    return {
+        "resolution": (video.resolution if video else None) or "720p",
+        "duration": (video.duration if video else None) or "5s",
+        "hdr": bool(video and video.hdr),
+    }
+
+
+async def _resolve(
+    rt: Runtime, caller: Caller, body: GenerationCreate, kind: str, model: str, refs: _Refs
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The body upstream gets (every reference made ours) and the request we keep."""
     upstream: dict[str, Any] = {"type": kind, "model": model, "prompt": body.prompt}
     if body.aspect_ratio:
         upstream["aspect_ratio"] = body.aspect_ratio
@@ -120,17 +160,7 @@ async def create(rt: Runtime, caller: Caller, body: GenerationCreate, idem: Idem
         upstream["video"] = options
         request.update(resolution=options["resolution"], duration=duration, hdr=bool(options.get("hdr")))
     request["output_format"] = body.output_format
-    parents = refs.parents
-    if len({p.channel_id for p in parents}) > 1:
-        raise InvalidRequest("every generation_id of one request must come from the same upstream channel")
-    action = _action(kind, parents)
-    parent_id = parents[0].id if parents else None
-    try:
-        task = await insert(rt, caller, action, parent_id, model, request, None, AGENTS_FORMAT, idem)
-    except Replay as replay:
-        return await task_by_id(rt, replay.task_id)
-    pinned = parents[0].channel_id if parents else None
-    return await dispatch(rt, task, AgentsRequest(body=upstream), pinned_channel=pinned)
+    return upstream, request
 
 
 def _kind_and_model(body: GenerationCreate) -> tuple[str, str]:
@@ -229,12 +259,12 @@ async def _ref(
         media_type = ref.media_type or ""
         if not media_type.startswith("video/"):
             raise InvalidRequest(f"{field}: a video source needs media_type video/mp4")
-        url, seconds = await _store_video(rt, caller, field, ref)
+        url, seconds = await _store_video(rt, field, ref, refs.inputs)
         refs.source_seconds = seconds
         return {"url": url, "media_type": "video/mp4"}
     if ref.data is not None and not ref.media_type:
         raise InvalidRequest(f"{field}: media_type is required with data")
-    url = await store_image(rt, field, ref.url if ref.url is not None else ref.data or "")
+    url = await store_image(rt, field, ref.url if ref.url is not None else ref.data or "", refs.inputs)
     return {"url": url, "media_type": "image/png" if url.endswith(".png") else "image/jpeg"}
 
 
@@ -264,7 +294,7 @@ async def _generation_ref(
     return {"generation_id": parent.upstream_id}
 
 
-async def _store_video(rt: Runtime, caller: Caller, field: str, ref: ImageRef) -> tuple[str, float]:
+async def _store_video(rt: Runtime, field: str, ref: ImageRef, inputs: TaskInputs) -> tuple[str, float]:
     """A video source given by URL (fetched through netguard) or base64: checked, stored as an input."""
     if ref.url is not None:
         try:
@@ -293,7 +323,7 @@ async def _store_video(rt: Runtime, caller: Caller, field: str, ref: ImageRef) -
         except (binascii.Error, ValueError) as exc:
             raise InvalidRequest(f"{field}: data is not valid base64") from exc
     seconds = await _video_seconds(field, data)
-    key = f"inputs/{uuid.uuid4()}.mp4"
+    key = inputs.next_key("mp4")
     try:
         await rt.storage.put_bytes(key, data)
     except StorageError as exc:

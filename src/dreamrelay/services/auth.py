@@ -29,6 +29,7 @@ class Caller:
     rpm: int | None = None
     max_in_flight: int | None = None
     batch_rpm: int | None = None
+    batch_envelope: str = "bare"  # POST /luma/tasks: "bare" array or the "newapi" envelope
 
     def check_model(self, model: str) -> None:
         if self.allowed_models is not None and model not in self.allowed_models:
@@ -84,6 +85,7 @@ async def authenticate(rt: Runtime, header: str | None) -> Caller:
         rpm=owner.rpm,
         max_in_flight=owner.max_in_flight,
         batch_rpm=owner.batch_rpm,
+        batch_envelope=owner.batch_envelope,
     )
 
 

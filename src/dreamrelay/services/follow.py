@@ -193,7 +193,13 @@ async def media_source(rt: Runtime, task: Task) -> MediaSource:
         policy = policy.with_networks(parse_networks(channel.media_networks))
         if channel.kind == "sandbox":
             policy = policy.with_endpoints(await rt.sandbox_endpoints())
-            prefix = rt.settings.sandbox_base_url + "/files/"
+            # The Agents API sandbox serves its presigned outputs under its own prefix.
+            agents = task.family == "agents"
+            prefix = (
+                rt.settings.sandbox_agents_url + "/outputs/"
+                if agents
+                else rt.settings.sandbox_base_url + "/files/"
+            )
     return MediaSource(rt.guarded_session_for(policy), policy, prefix)
 
 

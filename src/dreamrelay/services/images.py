@@ -66,15 +66,29 @@ async def kept_for(rt: Runtime, task_id: str) -> AsyncIterator[TaskInputs]:
         raise
 
 
-async def store_image(rt: Runtime, field: str, value: str, inputs: TaskInputs | None = None) -> str:
-    """Return the URL of our stored copy of the image `value` names or carries (named after the task
-    of `inputs` when given)."""
+UPLOADS = "uploads/"  # POST /luma/generations/file_upload keeps its files under this prefix
+UPLOAD_KEY = re.compile(r"^uploads/[0-9a-f]{32}\.(jpg|png)$")
+EXTENSION_TYPES = {"jpg": "image/jpeg", "png": "image/png"}
+
+
+async def load_image(rt: Runtime, field: str, value: str) -> tuple[bytes, str]:
+    """The bytes and media type of the image `value` names or carries: an http(s) URL (fetched through
+    netguard), one of our own uploads (read from storage), a data URI or bare base64. Checked by
+    content: JPEG or PNG, within the size limit, decodable."""
     limit = rt.settings.max_image_bytes
     text = value.strip()
-    if text.lower().startswith(("http://", "https://")):
+    if text.startswith(f"{rt.media_base_url}/{UPLOADS}"):
+        data = await read_upload(rt, field, text.removeprefix(f"{rt.media_base_url}/"), limit)
+    elif text.lower().startswith(("http://", "https://")):
         data = await _download(rt, field, text, limit)
     else:
         data = _decode_base64(field, text, limit)
+    return data, await check_image(rt, field, data)
+
+
+async def check_image(rt: Runtime, field: str, data: bytes) -> str:
+    """The media type of `data` if it is a JPEG or PNG within the size limit that decodes."""
+    limit = rt.settings.max_image_bytes
     if len(data) > limit:
         raise PayloadTooLarge(f"{field}: image is larger than {limit} bytes")
     media_type = sniff_image(data)
@@ -86,6 +100,26 @@ async def store_image(rt: Runtime, field: str, value: str, inputs: TaskInputs | 
         await anyio.to_thread.run_sync(_checked_size, data, limiter=rt.image_decodes)
     except MediaError as exc:
         raise InvalidRequest(f"{field}: the image cannot be decoded ({exc})") from exc
+    return media_type
+
+
+async def read_upload(rt: Runtime, field: str, key: str, limit: int) -> bytes:
+    """An uploaded file from our own storage (never fetched over HTTP from ourselves)."""
+    try:
+        info = await rt.storage.stat(key) if UPLOAD_KEY.match(key) else None
+        if info is None:
+            raise InvalidRequest(f"{field}: no file was uploaded at this URL (yet)")
+        if info.size > limit:
+            raise PayloadTooLarge(f"{field}: image is larger than {limit} bytes")
+        return b"".join([chunk async for chunk in rt.storage.stream(key, 0, info.size)])
+    except StorageError as exc:
+        raise StorageUnavailable(f"{field}: media storage is unreachable; try again shortly") from exc
+
+
+async def store_image(rt: Runtime, field: str, value: str, inputs: TaskInputs | None = None) -> str:
+    """Return the URL of our stored copy of the image `value` names or carries (named after the task
+    of `inputs` when given)."""
+    data, media_type = await load_image(rt, field, value)
     extension = _EXTENSIONS[media_type]
     key = inputs.next_key(extension) if inputs is not None else f"inputs/{uuid.uuid4()}.{extension}"
     try:

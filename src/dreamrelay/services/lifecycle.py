@@ -20,13 +20,14 @@ from dreamrelay.body_cache import BodyCache
 from dreamrelay.domain.failures import public_reason
 from dreamrelay.domain.states import Settlement, TaskState, check_transition, settlement
 from dreamrelay.domain.task import Task
-from dreamrelay.formats import agents, kling, official
+from dreamrelay.formats import acedata, agents, kling, official
 from dreamrelay.formats.own import encode_task
 from dreamrelay.store import ledger, outbox
 from dreamrelay.store import tasks as task_store
 from dreamrelay.store.engine import Database
 
 OFFICIAL_FORMAT = "official"
+ACEDATA_FORMAT = "acedata"
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,8 @@ def callback_payload(task: Task, media_base_url: str) -> bytes:
         return task.body
     if task.api_format == OFFICIAL_FORMAT:
         return official.encode_generation(task, media_base_url)
+    if task.api_format == ACEDATA_FORMAT:
+        return acedata.encode_result(task, media_base_url)
     return task.body
 
 

@@ -63,6 +63,7 @@ IN_FLIGHT_RETRY_AFTER_SECONDS = 5
 _FIELD_NAMES = {
     "luma": ("notify_hook", "image_url", "image_end_url"),
     "official": ("callback_url", "keyframes.frame0.url", "keyframes.frame1.url"),
+    "acedata": ("callback_url", "start_image_url", "end_image_url"),
 }
 
 

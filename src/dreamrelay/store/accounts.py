@@ -37,6 +37,7 @@ class KeyOwner:
     rpm: int | None = None
     max_in_flight: int | None = None
     batch_rpm: int | None = None
+    batch_envelope: str = "bare"
 
 
 def new_api_key() -> str:
@@ -101,6 +102,7 @@ async def find_key(conn: AsyncConnection, key_hash: str) -> KeyOwner | None:
         api_keys.c.rpm,
         api_keys.c.max_in_flight,
         api_keys.c.batch_rpm,
+        api_keys.c.batch_envelope,
     ).where(api_keys.c.key_hash == key_hash)
     row = (await conn.execute(query)).one_or_none()
     if row is None:
@@ -114,6 +116,7 @@ async def find_key(conn: AsyncConnection, key_hash: str) -> KeyOwner | None:
         rpm=row.rpm,
         max_in_flight=row.max_in_flight,
         batch_rpm=row.batch_rpm,
+        batch_envelope=row.batch_envelope,
     )
 
 
@@ -190,6 +193,7 @@ KEY_SETTINGS = (
     "rpm",
     "max_in_flight",
     "batch_rpm",
+    "batch_envelope",
 )
 
 

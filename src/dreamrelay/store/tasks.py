@@ -72,6 +72,17 @@ async def get_bodies(
     return {r.id: (bytes(r.body), TaskState(r.state).is_terminal) for r in rows if r.account_id == account_id}
 
 
+async def find_video_tasks(conn: AsyncConnection, task_ids: Sequence[str], account_id: int) -> list[TaskRow]:
+    """The video tasks in `task_ids` that `account_id` owns and kept (any order; owner checked here, as
+    in `get_bodies`)."""
+    rows = await conn.execute(
+        select(tasks).where(
+            tasks.c.id.in_(task_ids), tasks.c.deleted_at.is_(None), tasks.c.action != IMAGE_ACTION
+        )
+    )
+    return [task for task in map(_row, rows) if task.account_id == account_id]
+
+
 async def list_video_tasks(
     conn: AsyncConnection, account_id: int, *, limit: int, offset: int, states: Sequence[str] | None = None
 ) -> tuple[list[Task], bool]:

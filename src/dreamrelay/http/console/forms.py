@@ -40,6 +40,7 @@ def key_settings(form: Form) -> dict[str, Any]:
         "rpm": form.optional_int("rpm"),
         "max_in_flight": form.optional_int("max_in_flight"),
         "batch_rpm": form.optional_int("batch_rpm"),
+        "batch_envelope": form.get("batch_envelope") or "bare",
         "spend_cap": form.optional_int("spend_cap"),
         "allowed_models": models or None,
     }

@@ -65,7 +65,9 @@ async def create_account(ctx: Operator) -> Response:
     return redirect(ctx, _account_url(name), flash="flash.account_created")
 
 
-BLANK_KEY = dict.fromkeys(("name", "rpm", "max_in_flight", "batch_rpm", "spend_cap", "allowed_models"))
+BLANK_KEY = dict.fromkeys(
+    ("name", "rpm", "max_in_flight", "batch_rpm", "batch_envelope", "spend_cap", "allowed_models")
+)
 
 
 def _account_url(name: str) -> str:

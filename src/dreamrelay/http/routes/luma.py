@@ -4,16 +4,41 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from dreamrelay.http.deps import BatchCallerDep, CallerDep, RuntimeDep, json_body_doc, parse_submission
+from dreamrelay.http.deps import (
+    BatchCallerDep,
+    CallerDep,
+    RuntimeDep,
+    json_body_doc,
+    parse_body,
+    parse_submission,
+)
 from dreamrelay.http.middleware import counts_as_submit
-from dreamrelay.http.schemas.own import BatchQuery, DownloadUrl, OwnExtend, OwnSubmit, OwnTask
-from dreamrelay.services import reads, submit
+from dreamrelay.http.routes import acedata
+from dreamrelay.http.schemas.own import (
+    BatchQuery,
+    DownloadUrl,
+    FileUpload,
+    FileUploaded,
+    OwnExtend,
+    OwnSubmit,
+    OwnTask,
+)
+from dreamrelay.services import reads, submit, uploads, waiting
 from dreamrelay.services.submit import GenerationInput
 
 router = APIRouter(prefix="/luma", tags=["luma (own format)"])
+
+
+def _json_or_none(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None  # parse_batch_ids answers the error
+
 
 JSON = "application/json"
 _TASK: dict[int | str, dict[str, Any]] = {200: {"model": OwnTask, "description": "The task object"}}
@@ -27,6 +52,31 @@ async def create_generation(request: Request, rt: RuntimeDep, caller: CallerDep)
     body, idem = await parse_submission(request, OwnSubmit, "luma.generate")
     task = await submit.submit(rt, caller, body.to_input(), idem=idem)
     return Response(task.body, media_type=JSON)
+
+
+@router.post(
+    "/generations/file_upload",
+    openapi_extra=json_body_doc(FileUpload),
+    summary="Pre-upload an image (then use public_url as image_url)",
+    responses={200: {"model": FileUploaded, "description": "The upload slot"}},
+)
+async def file_upload(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
+    body = await parse_body(request, FileUpload)
+    return Response(orjson.dumps(await uploads.file_upload(rt, body.url, body.filename)), media_type=JSON)
+
+
+@router.post(
+    "/generations_sync",
+    openapi_extra=json_body_doc(OwnSubmit),
+    summary="Submit and wait for the end (≤ DREAMRELAY_SYNC_WAIT_SECONDS), answered as the get",
+    responses=_TASK,
+)
+@counts_as_submit("luma")
+async def create_generation_sync(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
+    body, idem = await parse_submission(request, OwnSubmit, "luma.generate")
+    task = await submit.submit(rt, caller, body.to_input(), idem=idem)
+    finished = await waiting.until_finished(rt, caller, task.id)
+    return Response(finished.body, media_type=JSON)
 
 
 @router.post(
@@ -71,5 +121,13 @@ async def get_generation(task_id: str, rt: RuntimeDep, caller: CallerDep) -> Res
     responses={200: {"model": list[OwnTask], "description": "The tasks found, in the order asked"}},
 )
 async def batch_query(request: Request, rt: RuntimeDep, caller: BatchCallerDep) -> Response:
-    ids = reads.parse_batch_ids(await request.body())
+    raw = await request.body()
+    payload = _json_or_none(raw)
+    if isinstance(payload, dict) and "action" in payload:
+        # AceData's task query shares this path; `action` tells it apart. A raw-ASGI fast path for this
+        # route must fall through to here for such bodies.
+        return await acedata.tasks_query(rt, caller, payload)
+    ids = reads.parse_batch_ids(raw)
+    if caller.batch_envelope == "newapi":
+        return Response(await reads.batch_newapi(rt, caller, ids), media_type=JSON)
     return Response(await reads.batch_bodies(rt, caller, ids), media_type=JSON)

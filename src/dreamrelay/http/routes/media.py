@@ -8,13 +8,15 @@ never pass through us; the URL in the task object stays ours and never expires.
 from __future__ import annotations
 
 from email.utils import formatdate
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from dreamrelay.domain.errors import NotFound, RangeNotSatisfiable, StorageUnavailable
 from dreamrelay.http.deps import RuntimeDep
 from dreamrelay.media.storage import StorageError, media_type
+from dreamrelay.services import uploads
 
 router = APIRouter(tags=["media"])
 
@@ -26,6 +28,27 @@ MEDIA_CACHE = "private, max-age=600"
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 _MEDIA_TYPES = ("video/mp4", "image/jpeg", "image/png")
+
+
+@router.put(
+    "/media/uploads/{name}",
+    summary="Upload a file to a signed upload URL from POST /luma/generations/file_upload",
+    status_code=200,
+    responses={200: {"description": "Stored"}},
+    openapi_extra={
+        "requestBody": {"required": True, "content": dict.fromkeys(("image/jpeg", "image/png"), _BINARY)}
+    },
+)
+async def upload_file(
+    name: str,
+    request: Request,
+    rt: RuntimeDep,
+    expires: Annotated[str, Query(max_length=12)] = "",
+    signature: Annotated[str, Query(max_length=64)] = "",
+) -> Response:
+    """The signature is the credential (as with a bucket's presigned PUT): no Bearer key."""
+    await uploads.put_upload(rt, f"uploads/{name}", expires, signature, await request.body())
+    return Response(status_code=200)
 
 
 @router.get(

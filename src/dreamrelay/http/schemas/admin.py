@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -64,6 +64,11 @@ class KeyLimits(Strict):
     )
     batch_rpm: int | None = Field(
         default=None, ge=0, le=MAX_LIMIT, description="Batch queries per minute (0 to 10^6); 0 = no limit."
+    )
+    batch_envelope: Literal["bare", "newapi"] | None = Field(
+        default=None,
+        description='POST /luma/tasks answers a bare JSON array ("bare", the default) or new-api\'s '
+        '{"code": "success", "message": "", "data": [...]} ("newapi").',
     )
 
 

@@ -78,6 +78,26 @@ class OwnExtend(_Body):
     callback_url: str | None = None
 
 
+class FileUpload(_Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"url": TINY_PNG}]})
+    url: str | None = Field(
+        default=None,
+        max_length=15_000_000,
+        description="The image to store now: http(s) URL or data URI; without it the slot waits for a PUT.",
+    )
+    filename: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Without url: file.jpg (default) or file.png, the PUT's type.",
+    )
+
+
+class FileUploaded(BaseModel):
+    id: str
+    presigned_url: str = Field(description="PUT the file here (expires after 15 minutes).")
+    public_url: str = Field(description="Where the file is served; use it as image_url / image_end_url.")
+
+
 class BatchQuery(_Body):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"ids": ["4665a07c-7641-4809-a133-10786201bb56"]}]}
