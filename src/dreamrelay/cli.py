@@ -183,7 +183,7 @@ def sandbox(
         dreaming_seconds=settings.sandbox_dreaming_seconds,
         # Its requests may reach the relay of these settings and DREAMRELAY_ALLOW_PRIVATE_URLS only.
         url_policy=URLPolicy.from_setting(settings.allow_private_urls),
-        relay_urls=(settings.loopback_url, settings.resolved_public_url),
+        relay_urls=settings.relay_urls,
     )
     base = f"http://{host}:{port}"
     where = "DREAMRELAY_SANDBOX_KEY" if settings.sandbox_key else str(sandbox_key_path(settings))

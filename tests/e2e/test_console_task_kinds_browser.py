@@ -60,7 +60,7 @@ def _check(page: Any, name: str, kind: str) -> None:
 
 def test_every_task_kind_shows_in_the_browser(tmp_path: Path) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with start_relay(make_settings(tmp_path)) as relay:
+    with start_relay(make_settings(tmp_path, allow_private_urls="127.0.0.0/8")) as relay:
         ids = make_every_kind(relay)
         token, _ = ensure_admin_token(relay.settings)
         with playwright_api.sync_playwright() as p:

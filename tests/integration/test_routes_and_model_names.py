@@ -43,6 +43,9 @@ def test_unsupported_routes_are_json_404_in_the_prefix_family(relay: Relay) -> N
             assert answer.status_code == 404, (method, path, answer.status_code)
             assert list(answer.json()) == ["detail"]
             assert f"{method} {path} is not supported by this relay" in answer.json()["detail"]
+        agents = client.request("PATCH", "/agents/v1/teleports/x", json={"x": 1})
+        assert agents.status_code == 404 and list(agents.json()) == ["detail"]  # the Agents API's shape
+        assert "PATCH /agents/v1/teleports/x is not supported by this relay" in agents.json()["detail"]
         # Without a key too (nothing to authenticate against), and with a trailing slash.
         bare = client.get(f"{OFFICIAL}/generations/teleports/list/", headers={"Authorization": ""})
         assert bare.status_code == 404 and "is not supported by this relay" in bare.json()["detail"]

@@ -9,8 +9,8 @@ from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ValidationError
 
 from dreamrelay.domain.errors import InvalidRequest, RateLimited
-from dreamrelay.ratelimit import NO_LIMIT, Decision, effective_limit
 from dreamrelay.runtime import Runtime
+from dreamrelay.services import limits
 from dreamrelay.services.auth import Caller, authenticate
 from dreamrelay.services.idempotency import Idempotency
 
@@ -29,51 +29,25 @@ async def _runtime(request: Request) -> Runtime:
 
 async def current_caller(request: Request) -> Caller:
     """The authenticated key, after its requests-per-minute bucket let this request through."""
+    return await _admitted(request, batch=False)
+
+
+async def batch_caller(request: Request) -> Caller:
+    """Batch queries also draw from their own, smaller bucket (in the same single check)."""
+    return await _admitted(request, batch=True)
+
+
+async def _admitted(request: Request, *, batch: bool) -> Caller:
     rt = get_runtime(request)
     caller = await authenticate(rt, request.headers.get("authorization"))
-    await _spend(request, rt, _rpm_bucket(caller), effective_limit(caller.rpm, rt.settings.rate_limit_rpm))
+    try:
+        shown = await limits.admit(rt, caller, batch=batch)
+    except RateLimited as exc:
+        request.state.ratelimit_headers = exc.headers
+        raise
+    if shown is not None:
+        request.state.ratelimit_headers = shown
     return caller
-
-
-async def spend_rpm(rt: Runtime, caller: Caller) -> None:
-    """Draw from the key's requests-per-minute bucket without X-RateLimit headers (the console's calls)."""
-    decision = await _draw(rt, _rpm_bucket(caller), effective_limit(caller.rpm, rt.settings.rate_limit_rpm))
-    if decision is not None:
-        _refuse(decision)
-
-
-def _rpm_bucket(caller: Caller) -> str:
-    return f"rpm:{caller.key_id}"
-
-
-async def batch_caller(request: Request, caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
-    """Batch queries also draw from their own, smaller bucket."""
-    rt = get_runtime(request)
-    limit = effective_limit(caller.batch_rpm, rt.settings.rate_limit_batch_rpm)
-    await _spend(request, rt, f"batch:{caller.key_id}", limit)
-    return caller
-
-
-async def _spend(request: Request, rt: Runtime, bucket: str, limit: int) -> None:
-    decision = await _draw(rt, bucket, limit)
-    if decision is None:
-        return
-    # Of several buckets, the headers show the one closest to running out.
-    shown = getattr(request.state, "ratelimit_headers", None)
-    headers = decision.headers()
-    if shown is None or int(headers["X-RateLimit-Remaining"]) < int(shown["X-RateLimit-Remaining"]):
-        request.state.ratelimit_headers = headers
-    _refuse(decision)
-
-
-async def _draw(rt: Runtime, bucket: str, limit: int) -> Decision | None:
-    """One request from `bucket`; None when there is no limit."""
-    return None if limit == NO_LIMIT else await rt.limiter.hit(bucket, limit)
-
-
-def _refuse(decision: Decision) -> None:
-    if not decision.allowed:
-        raise RateLimited("rate limit reached for this API key; slow down", headers=decision.headers())
 
 
 RuntimeDep = Annotated[Runtime, Depends(_runtime)]

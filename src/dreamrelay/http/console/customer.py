@@ -16,9 +16,9 @@ from dreamrelay.http.console.deps import Customer
 from dreamrelay.http.console.session import COOKIE_PATH
 from dreamrelay.http.console.task_view import task_view
 from dreamrelay.http.console.web import Ctx, checked_form, error_page, redirect, render
-from dreamrelay.http.deps import describe, spend_rpm
+from dreamrelay.http.deps import describe
 from dreamrelay.http.schemas.own import OwnSubmit
-from dreamrelay.services import admin, submit, views
+from dreamrelay.services import admin, limits, submit, views
 
 router = APIRouter(prefix=f"{COOKIE_PATH}/me")
 
@@ -86,7 +86,7 @@ async def playground_submit(ctx: Customer) -> Response:
     }
     try:
         checked = OwnSubmit.model_validate({k: v for k, v in fields.items() if v is not None})
-        await spend_rpm(ctx.rt, ctx.caller)
+        await limits.admit(ctx.rt, ctx.caller)  # counts like an API call; no headers shown
         task = await submit.submit(ctx.rt, ctx.caller, checked.to_input())
     except ValidationError as exc:
         return redirect(ctx, back, error=InvalidRequest(describe(exc)))

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from dreamrelay.domain.errors import Forbidden, InvalidApiKey
 from dreamrelay.http import errors
 from dreamrelay.http.console.web import Ctx, Stop, check_csrf_header, context
-from dreamrelay.http.deps import spend_rpm
+from dreamrelay.services import limits
 
 
 async def _visitor(request: Request) -> Ctx:
@@ -32,7 +32,7 @@ async def _api_caller(request: Request, *, post: bool) -> Ctx:
         raise Stop(errors.render(request, not_signed_in))
     if post and not check_csrf_header(ctx):
         raise Stop(errors.render(request, Forbidden("missing or wrong X-CSRF-Token", code="csrf_failed")))
-    await spend_rpm(ctx.rt, ctx.caller)
+    await limits.admit(ctx.rt, ctx.caller)  # counts like an API call; no headers shown
     return ctx
 
 

@@ -56,8 +56,7 @@ async def create_generation(request: Request, rt: RuntimeDep, caller: CallerDep)
 
 @router.get("/generations/{generation_id}", summary="One generation", response_model=Generation)
 async def get_generation(generation_id: str, rt: RuntimeDep, caller: CallerDep) -> Response:
-    task = await reads.get_agents_task(rt, caller, generation_id)
-    return Response(task.body, media_type=JSON, headers=HEADERS)
+    return Response(await reads.get_agents_body(rt, caller, generation_id), media_type=JSON, headers=HEADERS)
 
 
 @router.post(

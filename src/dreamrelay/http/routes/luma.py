@@ -128,6 +128,4 @@ async def batch_query(request: Request, rt: RuntimeDep, caller: BatchCallerDep) 
         # route must fall through to here for such bodies.
         return await acedata.tasks_query(rt, caller, payload)
     ids = reads.parse_batch_ids(raw)
-    if caller.batch_envelope == "newapi":
-        return Response(await reads.batch_newapi(rt, caller, ids), media_type=JSON)
-    return Response(await reads.batch_bodies(rt, caller, ids), media_type=JSON)
+    return Response(await reads.batch_answer(rt, caller, ids), media_type=JSON)

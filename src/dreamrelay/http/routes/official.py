@@ -254,8 +254,7 @@ async def list_generations(
     responses=_errors(404),
 )
 async def get_generation(generation_id: str, rt: RuntimeDep, caller: CallerDep) -> Response:
-    task = await reads.get_task(rt, caller, generation_id)
-    return Response(official.encode_generation(task, rt.media_base_url), media_type=JSON)
+    return Response(await reads.get_official_body(rt, caller, generation_id), media_type=JSON)
 
 
 @router.delete(
