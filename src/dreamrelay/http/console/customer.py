@@ -9,9 +9,18 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from dreamrelay.domain.catalog import ASPECT_RATIOS, DM_ACTIONS, DURATIONS, MODELS, RESOLUTIONS
+from dreamrelay.domain.catalog import (
+    ASPECT_RATIOS,
+    DM_ACTIONS,
+    DURATIONS,
+    MODELS,
+    RAY32_RESOLUTIONS,
+    RESOLUTIONS,
+    UNI_MODELS,
+)
 from dreamrelay.domain.errors import DreamRelayError, InvalidRequest
 from dreamrelay.http.console import forms, snippets
+from dreamrelay.http.console.api import uni_image
 from dreamrelay.http.console.deps import Customer
 from dreamrelay.http.console.session import COOKIE_PATH
 from dreamrelay.http.console.task_view import task_view
@@ -61,10 +70,11 @@ async def playground(ctx: Customer) -> Response:
         ctx,
         "me_playground.html",
         balance=await _balance(ctx),
-        models=list(MODELS),
+        # Videos (Ray 2, Ray 3.2) and Uni-1 images (made through the Agents API).
+        models=[*MODELS, *UNI_MODELS],
         default_model=ctx.rt.settings.default_model,
         ratios=ASPECT_RATIOS,
-        resolutions=RESOLUTIONS,
+        resolutions=list(dict.fromkeys((*RAY32_RESOLUTIONS, *RESOLUTIONS))),
         durations=DURATIONS,
         example=example,
         base=_base(ctx),
@@ -85,6 +95,10 @@ async def playground_submit(ctx: Customer) -> Response:
         "loop": form.get("loop") == "on",
     }
     try:
+        if fields["model_name"] in UNI_MODELS:
+            await limits.admit(ctx.rt, ctx.caller)
+            task = await uni_image(ctx, fields)
+            return redirect(ctx, f"{COOKIE_PATH}/me/tasks/{task.id}", flash="flash.submitted")
         checked = OwnSubmit.model_validate({k: v for k, v in fields.items() if v is not None})
         await limits.admit(ctx.rt, ctx.caller)  # counts like an API call; no headers shown
         task = await submit.submit(ctx.rt, ctx.caller, checked.to_input())

@@ -10,7 +10,14 @@ import orjson
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from dreamrelay.domain.catalog import DURATIONS, MODELS, RESOLUTIONS
+from dreamrelay.domain.catalog import (
+    DURATIONS,
+    MODELS,
+    PHOTON_MODELS,
+    RAY32_RESOLUTIONS,
+    RESOLUTIONS,
+    SOURCE_DURATION_BUCKETS,
+)
 from dreamrelay.domain.errors import DreamRelayError, InvalidRequest, NotFound
 from dreamrelay.http.console import forms
 from dreamrelay.http.console.charts import hourly_bars
@@ -159,9 +166,9 @@ async def prices_page(ctx: Operator) -> Response:
         ctx,
         "admin_prices.html",
         prices=rows,
-        models=[*MODELS, pricing.WILDCARD],
-        resolutions=[pricing.WILDCARD, *RESOLUTIONS],
-        durations=[pricing.WILDCARD, *DURATIONS],
+        models=[*MODELS, *PHOTON_MODELS, pricing.WILDCARD],
+        resolutions=[pricing.WILDCARD, *dict.fromkeys((*RAY32_RESOLUTIONS, *RESOLUTIONS))],
+        durations=[pricing.WILDCARD, *dict.fromkeys((*DURATIONS, *(b for b, _ in SOURCE_DURATION_BUCKETS)))],
         actions=list(admin.PRICE_ACTIONS),
     )
 
