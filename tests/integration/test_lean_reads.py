@@ -61,7 +61,7 @@ def _settle(url: str) -> None:
         quiet = quiet + 1 if _http_samples() == before else 0
 
 
-def _background(key: tuple[str, ...]) -> bool:
+def _background(key: tuple[Any, ...]) -> bool:
     """Series of requests the test did not send: the in-process sandbox's own routes (polled by the
     worker) and the upstream callbacks into the relay."""
     route = dict(key[1:]).get("route", "")
@@ -173,7 +173,7 @@ def test_lean_paths_answer_what_the_framework_answers(tmp_path: Path) -> None:
         cases += [("POST", "/luma/tasks", {"Authorization": f"Bearer {batch_capped}"}, batch([]))] * 3
         cases += [("GET", f"/luma/generations/{unknown}", {"Authorization": f"Bearer {batch_capped}"}, None)]
 
-        statuses = []
+        statuses: list[Any] = []
         for method, path, headers, body in cases:
             on_lean = _send(lean.url, method, path, headers, body)
             on_framework = _send(framework_url, method, path, headers, body)
