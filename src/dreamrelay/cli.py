@@ -16,16 +16,15 @@ import uvicorn
 from dreamrelay import logs, metrics_dir
 from dreamrelay.admin_cli import register as register_admin_commands
 from dreamrelay.http.protocol import ConnectionLimits, guarded_protocol
-from dreamrelay.runtime import Runtime
-from dreamrelay.services.bootstrap import (
-    FirstStart,
+from dreamrelay.local_secrets import (
     admin_token_path,
     ensure_admin_token,
     ensure_sandbox_key,
-    first_start,
     sandbox_key_path,
     save_first_key,
 )
+from dreamrelay.runtime import Runtime
+from dreamrelay.services.bootstrap import FirstStart, first_start
 from dreamrelay.settings import Settings
 from dreamrelay.store import migrate
 

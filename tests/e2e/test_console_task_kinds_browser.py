@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from dreamrelay.http.console.i18n import MISSING_MARK
-from dreamrelay.services.bootstrap import ensure_admin_token
+from dreamrelay.local_secrets import ensure_admin_token
 from tests.conftest import make_settings, start_relay
 from tests.integration.test_console_task_kinds import make_every_kind
 from tests.support.browser import CHROMIUM, launch

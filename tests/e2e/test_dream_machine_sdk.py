@@ -91,9 +91,8 @@ def test_photon_images_in_png_and_jpeg_with_references(relay: Relay, luma: lumaa
     created = strict(Generation, raw.http_response.json())
     assert (created.generation_type, created.state, created.model) == ("image", "queued", "photon-1")
     assert isinstance(created.request, RequestImageGenerationRequest)
-    assert created.request.image_ref and created.request.image_ref[0].url.startswith(
-        relay.url + "/media/inputs/"
-    )
+    assert created.request.image_ref
+    assert (created.request.image_ref[0].url or "").startswith(relay.url + "/media/inputs/")
     png = finished(luma, created)
     assert png.assets and png.assets.video is None and png.assets.image
     assert png.assets.image.startswith(relay.url + "/media/tasks/")

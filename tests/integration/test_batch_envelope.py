@@ -6,11 +6,12 @@ from __future__ import annotations
 import re
 import uuid
 from contextlib import closing
+from typing import Any
 
 import httpx
 import pytest
 
-from dreamrelay.services.bootstrap import ensure_admin_token
+from dreamrelay.local_secrets import ensure_admin_token
 from tests.conftest import Relay
 from tests.integration.test_client_shapes import dooy_wait
 from tests.test_cli import ok_json
@@ -31,7 +32,7 @@ ITEM_KEYS = [
 ]
 
 
-def two_tasks(relay: Relay) -> tuple[dict, dict]:
+def two_tasks(relay: Relay) -> tuple[dict[str, Any], dict[str, Any]]:
     with relay.client() as client:
         done = client.post("/luma/generations", json={"user_prompt": "fine"}).json()
         failed = client.post("/luma/generations", json={"user_prompt": "no [sandbox:fail]"}).json()

@@ -7,12 +7,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
 
 from dreamrelay.http.console.i18n import MISSING_MARK
-from dreamrelay.services.bootstrap import ensure_sandbox_key
+from dreamrelay.local_secrets import ensure_sandbox_key
 from tests.conftest import Relay, make_settings, start_relay
 from tests.test_console import signed_in
 
@@ -23,7 +24,7 @@ class Kinds:
     ids: dict[str, str]  # kind → task id
 
 
-def _wait(client: httpx.Client, path: str, key: str, done: tuple[str, ...]) -> dict:
+def _wait(client: httpx.Client, path: str, key: str, done: tuple[str, ...]) -> dict[str, Any]:
     for _ in range(600):
         body = client.get(path).json()
         found = body.get("data", body)

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from dreamrelay import __version__, logs, metrics, tracing
 from dreamrelay.http import errors, openapi
 from dreamrelay.http.console import routes as console
+from dreamrelay.http.console.web import install as install_console
 from dreamrelay.http.lean import LeanReads
 from dreamrelay.http.middleware import (
     BodyLimit,
@@ -88,6 +89,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.runtime = rt
     metrics.announce(__version__, rt.db.dialect, ledger.KINDS)
     errors.install(app)
+    install_console(app)
     openapi.install(app)
     app.include_router(luma.router)
     app.include_router(acedata.router)

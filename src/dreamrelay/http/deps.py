@@ -12,6 +12,7 @@ from dreamrelay.domain.errors import InvalidRequest, RateLimited
 from dreamrelay.runtime import Runtime
 from dreamrelay.services import limits
 from dreamrelay.services.auth import Caller, authenticate
+from dreamrelay.services.idempotency import Idempotency
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -81,7 +82,19 @@ def _holds_nul(value: Any) -> bool:
 
 
 async def parse_body(request: Request, model: type[Model]) -> Model:
+    return _validated(model, await read_json(request))
+
+
+async def parse_submission(
+    request: Request, model: type[Model], operation: str
+) -> tuple[Model, Idempotency | None]:
+    """A create request's body and its Idempotency-Key, fingerprinted from the same parsed JSON."""
     data = await read_json(request)
+    body = _validated(model, data)
+    return body, Idempotency.from_header(request.headers.get("idempotency-key"), operation, data)
+
+
+def _validated(model: type[Model], data: Any) -> Model:
     if not isinstance(data, dict):
         raise InvalidRequest("the request body must be a JSON object")
     try:

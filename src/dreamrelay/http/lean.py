@@ -27,7 +27,8 @@ from dreamrelay import metrics
 from dreamrelay.domain.errors import DreamRelayError, InternalError
 from dreamrelay.formats.agents import API_VERSION as AGENTS_API_VERSION
 from dreamrelay.http import errors
-from dreamrelay.http.middleware import NO_ORIGIN_VARY, request_id, request_id_for
+from dreamrelay.http.middleware import NO_ORIGIN_VARY, request_id_for
+from dreamrelay.logs import request_id
 from dreamrelay.runtime import Runtime
 from dreamrelay.services import limits, reads
 from dreamrelay.services.auth import authenticate

@@ -74,11 +74,11 @@ def first_and_last_frames(path: Path) -> tuple[Image.Image, Image.Image]:
             first_frame = next(iter(container.decode(stream)), None)
             if first_frame is None:
                 raise MediaError("the video has no frames")
-            first = first_frame.to_image()
+            first = first_frame.to_image()  # type: ignore[no-untyped-call]
             last = _last_frame(container, stream) or first_frame
     except av.FFmpegError as exc:
         raise MediaError(str(exc)) from exc
-    return first, last.to_image()
+    return first, last.to_image()  # type: ignore[no-untyped-call]
 
 
 def _last_frame(container: av.container.InputContainer, stream: av.VideoStream) -> av.VideoFrame | None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from dreamrelay import logs, metrics
 from dreamrelay.domain import signing
-from dreamrelay.domain.backoff import callback_delay
+from dreamrelay.domain.timings import callback_delay
 from dreamrelay.netguard import FetchError, UnsafeURL, post_json
 from dreamrelay.store import accounts as account_store
 from dreamrelay.store import outbox

@@ -7,15 +7,15 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from dreamrelay.body_cache import agents_key, official_key
 from dreamrelay.domain.errors import InvalidRequest, NotFound, TaskNotFound, TaskNotReady
 from dreamrelay.domain.ids import is_id, shown
 from dreamrelay.domain.states import TaskState
+from dreamrelay.domain.task import Task
 from dreamrelay.formats import newapi, official
 from dreamrelay.services.auth import Caller
-from dreamrelay.services.body_cache import agents_key, official_key
 from dreamrelay.store import accounts as account_store
 from dreamrelay.store import tasks as task_store
-from dreamrelay.store.tasks import TaskRow
 
 if TYPE_CHECKING:
     from dreamrelay.runtime import Runtime
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 BATCH_MAX_IDS = 1000
 
 
-async def get_task(rt: Runtime, caller: Caller, task_id: str, *, images: bool = False) -> TaskRow:
+async def get_task(rt: Runtime, caller: Caller, task_id: str, *, images: bool = False) -> Task:
     """The caller's task: a video task (own and official formats) or, with `images`, an image task."""
     if not is_id(task_id):
         raise TaskNotFound(f"task {shown(task_id)} not found")
@@ -34,7 +34,7 @@ async def get_task(rt: Runtime, caller: Caller, task_id: str, *, images: bool = 
     return task
 
 
-async def get_agents_task(rt: Runtime, caller: Caller, task_id: str) -> TaskRow:
+async def get_agents_task(rt: Runtime, caller: Caller, task_id: str) -> Task:
     """The caller's generation made through the Agents API; 404 for anything else."""
     if not is_id(task_id):
         raise NotFound(f"generation {shown(task_id)} not found")
@@ -59,7 +59,7 @@ async def get_agents_body(rt: Runtime, caller: Caller, task_id: str) -> bytes:
 
 async def list_videos(
     rt: Runtime, caller: Caller, *, limit: int, offset: int, states: Sequence[str] | None = None
-) -> tuple[list[TaskRow], bool]:
+) -> tuple[list[Task], bool]:
     """A page of the caller's video tasks (in `states`, when given), newest first, and whether more follow."""
     async with rt.db.reader() as conn:
         return await task_store.list_video_tasks(
