@@ -21,7 +21,7 @@ from lumaai.types.generation import (
 from PIL import Image
 
 from dreamrelay.http.console.i18n import EN
-from dreamrelay.services.bootstrap import ensure_sandbox_key
+from dreamrelay.local_secrets import ensure_sandbox_key
 from tests.conftest import Relay, make_settings, start_relay
 from tests.support.media import decode_mp4, mean_abs_diff, picture
 from tests.test_console import csrf, signed_in
