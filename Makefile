@@ -19,6 +19,7 @@ run: $(STAMP)
 
 test: $(STAMP) browser prometheus
 	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest
 
 # The console's browser tests drive Debian's Chromium (never a downloaded browser). Installed once, only
@@ -51,6 +52,7 @@ prometheus:
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)
 	$(PY) bench/run.py

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +40,17 @@ def run(opts: Options, load: LoadGenerator, work: Path, results: Path) -> dict[s
     logs = work / "logs"
     prepared = seed.prepare_store(data_dir)
     key = prepared.key
-    env = servers.relay_env(data_dir, servers.free_port())
+    # The sandbox runs in its own process, so the relay's CPU figures hold only the relay's own work.
+    sandbox = servers.start_sandbox(work / "sandbox-fast", 0.0, 0.0, logs)
+    sandbox_url = sandbox.url + "/dream-machine/v1"
+    env = servers.relay_env(data_dir, servers.free_port(), sandbox_url=sandbox_url)
     auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     comparisons: list[Comparison] = []
     out: dict[str, Any] = {}
 
     relay = servers.start_relay(env, logs, name="relay-api")
     bare: servers.Process | None = None
+    held: servers.Process | None = None
     try:
         first = client.submit(relay.url, key)
         done = client.wait_terminal(relay.url, key, [first["id"]], timeout=120)
@@ -70,10 +75,13 @@ def run(opts: Options, load: LoadGenerator, work: Path, results: Path) -> dict[s
             cases.append(
                 (f"batch POST /luma/tasks, {size} ids", Target("POST", "/luma/tasks", auth, (body,)), answer)
             )
-        get_path = f"/luma/generations/{ids[1]}"
-        answer = capture(relay, key, "GET", get_path, None)
-        routes.append(route("GET", get_path, None, answer))
-        cases.append(("get GET /luma/generations/{id}", Target("GET", get_path, auth), answer))
+        for name, get_path in (
+            ("get GET /luma/generations/{id}", f"/luma/generations/{ids[1]}"),
+            ("get GET /dream-machine/v1/generations/{id}", f"/dream-machine/v1/generations/{ids[2]}"),
+        ):
+            answer = capture(relay, key, "GET", get_path, None)
+            routes.append(route("GET", get_path, None, answer))
+            cases.append((name, Target("GET", get_path, auth), answer))
         # The submit answer: a pending task object. The baseline answers these same bytes to any body.
         pending = capture(relay, key, "POST", "/luma/generations", client.SUBMIT_BODY)
         routes.append(route("POST", "/luma/generations", None, pending))
@@ -84,6 +92,8 @@ def run(opts: Options, load: LoadGenerator, work: Path, results: Path) -> dict[s
 
         print(f"[api] relay pid {relay.pid}, bare pid {bare.pid}, {opts.connections} connections", flush=True)
         for name, target, answer in cases if "api" in opts.sections else []:
+            if not opts.wants(name):
+                continue
             comparisons.append(
                 compare(
                     name,
@@ -96,6 +106,31 @@ def run(opts: Options, load: LoadGenerator, work: Path, results: Path) -> dict[s
                     response_bytes=len(answer),
                 )
             )
+
+        # Many processes: the same 100-id batch from `serve --workers 2` (same store, same separate
+        # sandbox) against this one-process relay; the CPU ratio is one process's ÷ two processes'.
+        many = "batch POST /luma/tasks, 100 ids, serve --workers 2 vs 1 process"
+        if "api" in opts.sections and opts.wants(many):
+            env_many = {**env, "DREAMRELAY_PORT": str(servers.free_port())}
+            relay_many = servers.start_relay(env_many, logs, name="relay-workers-2", workers=2)
+            try:
+                body = orjson.dumps({"ids": ids[:100]})
+                target = Target("POST", "/luma/tasks", auth, (body,))
+                comparisons.append(
+                    compare(
+                        many,
+                        load,
+                        opts,
+                        candidate_server=relay_many,
+                        candidate=target,
+                        baseline_server=relay,
+                        baseline=target,
+                        response_bytes=len(capture(relay_many, key, "POST", "/luma/tasks", body)),
+                        note="baseline: the one-process relay, not the bare app",
+                    )
+                )
+            finally:
+                relay_many.stop()
 
         if "profile" in opts.sections:
             body = orjson.dumps({"ids": ids[:100]})
@@ -114,15 +149,22 @@ def run(opts: Options, load: LoadGenerator, work: Path, results: Path) -> dict[s
         # the callbacks; polling thousands of held tasks would only add noise). Before every run
         # we wait until the relay is idle, so its leftover copying never falls on a baseline run.
         submit_target = Target("POST", "/luma/generations", auth, (client.SUBMIT_BODY,))
+        held = servers.start_sandbox(work / "sandbox-held", 86400.0, 0.0, logs)
         variants = (
-            ("submit POST /luma/generations + completion", "0", "render cached, sandbox timings 0"),
-            ("submit POST /luma/generations only", "86400", "sandbox keeps tasks queued"),
+            ("submit POST /luma/generations + completion", sandbox_url, "render cached, sandbox timings 0"),
+            (
+                "submit POST /luma/generations only",
+                held.url + "/dream-machine/v1",
+                "sandbox keeps tasks queued",
+            ),
         )
-        for name, queued, note in variants:
+        for name, upstream, note in variants:
+            if not opts.wants(name):
+                continue
             env_submit = {
                 **env,
                 "DREAMRELAY_WORKER_ENABLED": "false",
-                "DREAMRELAY_SANDBOX_QUEUED_SECONDS": queued,
+                "DREAMRELAY_SANDBOX_URL": upstream,
             }
             relay = servers.start_relay(env_submit, logs, name="relay-submit")
             comparisons.append(
@@ -140,12 +182,16 @@ def run(opts: Options, load: LoadGenerator, work: Path, results: Path) -> dict[s
                 )
             )
             out.setdefault("relay_memory_kib", {})[name] = relay.memory_kib()
+            if os.environ.get("BENCH_PROFILE_SUBMIT") and name.endswith(" only"):
+                # Where a submit's CPU goes (the sandbox in its own process keeps the tasks queued).
+                out["profile_submit"] = profile.record(relay, load, submit_target, opts, results, "submit")
             relay.stop()
         out["tasks_after_submit"] = seed.count_tasks(data_dir, None)
     finally:
         relay.stop()
-        if bare is not None:
-            bare.stop()
+        for process in (bare, held, sandbox):
+            if process is not None:
+                process.stop()
     out["comparisons"] = [c.as_dict() for c in comparisons]
     out["_objects"] = comparisons
     return out

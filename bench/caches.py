@@ -32,8 +32,9 @@ import redis
 
 from bench import client, seed, servers
 from bench.load import LoadGenerator, Target
+from dreamrelay.key_cache import KeyCache
 from dreamrelay.runtime import Runtime
-from dreamrelay.services.auth import KeyCache, authenticate
+from dreamrelay.services.auth import authenticate
 from dreamrelay.settings import Settings
 from dreamrelay.shared_state import LocalGenerations, RedisGenerations
 from dreamrelay.store import accounts

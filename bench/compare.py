@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +46,12 @@ class Side:
         return 1000 * sum(r.server_cpu_seconds for r in self.runs) / self.requests if self.requests else 0.0
 
     @property
+    def cpu_ms_median(self) -> float:
+        """The median over rounds of server CPU per request: the headline figure (noise-robust)."""
+        per_round = [r.server_cpu_ms_per_request for r in self.runs if r.requests]
+        return statistics.median(per_round) if per_round else 0.0
+
+    @property
     def cpu_share(self) -> float:
         """Server CPU seconds per wall second (1.0 = one core busy)."""
         seconds = sum(r.seconds for r in self.runs)
@@ -58,6 +65,7 @@ class Side:
             "requests": self.requests,
             "non_200_or_errors": self.non_200,
             "server_cpu_ms_per_request": round(self.cpu_ms_per_request, 3),
+            "server_cpu_ms_per_request_median": round(self.cpu_ms_median, 4),
             "server_cpu_cores": round(self.cpu_share, 2),
             "rounds": [r.as_dict() for r in self.runs],
         }
@@ -72,6 +80,16 @@ class Comparison:
     baseline: Side
     note: str = ""
     settle_seconds: list[float] = field(default_factory=list)
+    load_average: tuple[float, float, float] = (0.0, 0.0, 0.0)  # when the comparison ended
+
+    @property
+    def cpu_ratio(self) -> float:
+        """Bare app's CPU per request ÷ the relay's (1.0 = as cheap as the bare app): the headline."""
+        return (
+            self.baseline.cpu_ms_median / self.candidate.cpu_ms_median
+            if self.candidate.cpu_ms_median
+            else 0.0
+        )
 
     @property
     def ratio(self) -> float:
@@ -82,7 +100,9 @@ class Comparison:
             "name": self.name,
             "connections": self.connections,
             "response_bytes": self.response_bytes,
+            "cpu_ratio": round(self.cpu_ratio, 3),
             "ratio_rps": round(self.ratio, 3),
+            "load_average": [round(x, 2) for x in self.load_average],
             "candidate": self.candidate.summary(),
             "baseline": self.baseline.summary(),
             "note": self.note,
@@ -125,14 +145,21 @@ def compare(
             result.server_cpu_seconds = server.cpu_seconds() - cpu_before
             sides[side].runs.append(result)
     done = Comparison(
-        name, opts.connections, response_bytes, sides["candidate"], sides["baseline"], note, settled
+        name,
+        opts.connections,
+        response_bytes,
+        sides["candidate"],
+        sides["baseline"],
+        note,
+        settled,
+        os.getloadavg(),
     )
     cand, base = done.candidate, done.baseline
     print(
-        f"  {name:<34} relay {cand.rps:>7.0f} req/s p50 {cand.p50_ms:7.2f} ms "
-        f"cpu {cand.cpu_ms_per_request:6.3f} ms/req | bare {base.rps:>7.0f} req/s p50 {base.p50_ms:6.2f} ms "
-        f"cpu {base.cpu_ms_per_request:6.3f} ms/req | ratio {done.ratio:.2f} | "
-        f"non-200 {cand.non_200}/{base.non_200}",
+        f"  {name:<34} CPU ratio {done.cpu_ratio:.2f}: relay {cand.cpu_ms_median:.4f} ms/req, "
+        f"bare {base.cpu_ms_median:.4f} ms/req | req/s {cand.rps:>6.0f} vs {base.rps:>6.0f} "
+        f"(ratio {done.ratio:.2f}), p50 {cand.p50_ms:.2f} vs {base.p50_ms:.2f} ms | "
+        f"non-200 {cand.non_200}/{base.non_200} | load {os.getloadavg()[0]:.1f}",
         flush=True,
     )
     return done

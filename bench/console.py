@@ -26,7 +26,7 @@ from playwright.sync_api import Browser, sync_playwright
 from tests.support.browser import CHROMIUM, launch
 
 from bench import seed, servers
-from dreamrelay.services.bootstrap import ensure_admin_token
+from dreamrelay.local_secrets import ensure_admin_token
 from dreamrelay.settings import Settings
 
 TASKS = 100

@@ -16,6 +16,7 @@ SECTIONS = (
     "callbacks",
     "observability",
     "memory",
+    "finishing",
 )
 
 
@@ -30,9 +31,9 @@ def _float(name: str, default: float) -> float:
 @dataclass(frozen=True)
 class Options:
     quick: bool = False  # BENCH_QUICK=1: growth stops at 100k tasks
-    seconds: float = 5.0  # BENCH_SECONDS: length of one measured run
+    seconds: float = 4.0  # BENCH_SECONDS: length of one measured run
     warmup_seconds: float = 1.0  # BENCH_WARMUP_SECONDS: unrecorded run before the first round
-    rounds: int = 2  # BENCH_ROUNDS: baseline/candidate pairs, alternated B C C B …
+    rounds: int = 3  # BENCH_ROUNDS: baseline/candidate pairs, alternated B C C B … (medians of these)
     connections: int = 16  # BENCH_CONNECTIONS: the same for candidate and baseline
     growth_max: int = 1_000_000  # BENCH_GROWTH_MAX: largest store of the growth benchmark
     growth_postgres: bool = True  # BENCH_GROWTH_POSTGRES=0 skips PostgreSQL
@@ -47,6 +48,7 @@ class Options:
     memory_submits: int = 10  # BENCH_MEMORY_SUBMITS: image submits at once in the memory section
     python_load: bool = False  # BENCH_LOADGEN=python forces the Python load generator
     sections: tuple[str, ...] = field(default=SECTIONS)  # BENCH_ONLY=api,growth,…
+    cases: tuple[str, ...] = ()  # BENCH_CASES=healthz,100 ids: api cases whose name holds one of these
 
     @classmethod
     def from_env(cls) -> Options:
@@ -63,9 +65,9 @@ class Options:
             growth_max = min(growth_max, 100_000)
         return cls(
             quick=quick,
-            seconds=_float("BENCH_SECONDS", 5.0),
+            seconds=_float("BENCH_SECONDS", 4.0),
             warmup_seconds=_float("BENCH_WARMUP_SECONDS", 1.0),
-            rounds=_int("BENCH_ROUNDS", 2),
+            rounds=_int("BENCH_ROUNDS", 3),
             connections=_int("BENCH_CONNECTIONS", 16),
             growth_max=growth_max,
             growth_postgres=os.environ.get("BENCH_GROWTH_POSTGRES", "1") not in ("", "0"),
@@ -79,7 +81,11 @@ class Options:
             memory_submits=_int("BENCH_MEMORY_SUBMITS", cls.memory_submits),
             python_load=os.environ.get("BENCH_LOADGEN", "wrk") == "python",
             sections=sections,
+            cases=tuple(c.strip() for c in os.environ.get("BENCH_CASES", "").split(",") if c.strip()),
         )
+
+    def wants(self, case: str) -> bool:
+        return not self.cases or any(c in case for c in self.cases)
 
     @property
     def growth_sizes(self) -> list[int]:

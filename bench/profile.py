@@ -108,7 +108,7 @@ def summarise(raw: str) -> dict[str, Any]:
 
 
 def record(
-    relay: Process, load: LoadGenerator, target: Target, opts: Options, results: Path
+    relay: Process, load: LoadGenerator, target: Target, opts: Options, results: Path, name: str = "batch100"
 ) -> dict[str, Any]:
     """Profile `relay` for one run of `target` (the throughput of this run is not reported)."""
     py_spy = _py_spy()
@@ -116,7 +116,7 @@ def record(
         print("[profile] py-spy is not available; skipped", flush=True)
         return {"skipped": "py-spy not available"}
     results.mkdir(parents=True, exist_ok=True)
-    raw_path = results / "profile-batch100.txt"
+    raw_path = results / f"profile-{name}.txt"
     seconds = max(opts.seconds, 5.0)
     argv = [
         py_spy,

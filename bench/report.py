@@ -45,20 +45,22 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
 
 
 def api_table(comparisons: list[dict[str, Any]]) -> str:
+    """Server CPU per request leads (median of the rounds), as the ratio bare ÷ relay; req/s and
+    latency follow as secondary columns."""
     head = [
         "benchmark",
-        "conns",
-        "resp bytes",
-        "relay req/s",
-        "relay p50 ms",
-        "relay p99 ms",
-        "bare req/s",
-        "bare p50 ms",
-        "bare p99 ms",
-        "ratio",
+        "CPU ratio",
         "relay CPU ms/req",
         "bare CPU ms/req",
+        "resp bytes",
+        "relay req/s",
+        "bare req/s",
+        "req/s ratio",
+        "relay p50 ms",
+        "relay p99 ms",
+        "bare p50 ms",
         "non-200",
+        "load avg",
     ]
     rows = []
     for c in comparisons:
@@ -66,18 +68,18 @@ def api_table(comparisons: list[dict[str, Any]]) -> str:
         rows.append(
             [
                 c["name"],
-                str(c["connections"]),
+                f"{c.get('cpu_ratio', 0.0):.2f}",
+                f"{cand.get('server_cpu_ms_per_request_median', cand['server_cpu_ms_per_request']):.3f}",
+                f"{base.get('server_cpu_ms_per_request_median', base['server_cpu_ms_per_request']):.3f}",
                 f"{c['response_bytes']:,}",
                 f"{cand['rps']:,.0f}",
+                f"{base['rps']:,.0f}",
+                f"{c['ratio_rps']:.2f}",
                 f"{cand['p50_ms']:.2f}",
                 f"{cand['p99_ms']:.2f}",
-                f"{base['rps']:,.0f}",
                 f"{base['p50_ms']:.2f}",
-                f"{base['p99_ms']:.2f}",
-                f"{c['ratio_rps']:.2f}",
-                f"{cand['server_cpu_ms_per_request']:.3f}",
-                f"{base['server_cpu_ms_per_request']:.3f}",
                 f"{cand['non_200_or_errors']}/{base['non_200_or_errors']}",
+                f"{c.get('load_average', [0.0])[0]:.1f}",
             ]
         )
     return _table(head, rows)

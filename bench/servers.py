@@ -68,10 +68,9 @@ class Process:
         return found
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the process (all its threads) so far, from /proc/<pid>/stat."""
-        with open(f"/proc/{self.pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU of the process and every process under it (`serve --workers N` forks),
+        all threads, so far, from /proc/<pid>/stat."""
+        return sum(_proc_cpu(pid) for pid in _tree(self.pid))
 
     def wait_idle(self, below: float = 0.05, window: float = 0.5, timeout: float = 180.0) -> float:
         """Wait until the process uses less than `below` of a core over `window` s; seconds waited."""
@@ -92,6 +91,31 @@ class Process:
         except subprocess.TimeoutExpired:
             self.popen.kill()
             self.popen.wait(timeout=10)
+
+
+def _tree(pid: int) -> list[int]:
+    """`pid` and its living descendants, from /proc/<pid>/task/<tid>/children."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    todo.extend(int(c) for c in children.read().split())
+        except OSError:
+            continue
+    return found
+
+
+def _proc_cpu(pid: int) -> float:
+    """utime + stime of one process (all its threads; children that were reaped are not counted)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _spawn(name: str, argv: list[str], env_extra: dict[str, str], log_dir: Path, url: str) -> Process:
@@ -139,17 +163,23 @@ def relay_env(data_dir: Path, port: int, **settings: str) -> dict[str, str]:
         "DREAMRELAY_PORT": str(port),
         "DREAMRELAY_SANDBOX_QUEUED_SECONDS": "0",
         "DREAMRELAY_SANDBOX_DREAMING_SECONDS": "0",
+        "DREAMRELAY_SANDBOX_KEY": SANDBOX_KEY,  # the same for a relay and a separate sandbox
         **HIGH_LIMITS,
     }
     env.update({f"DREAMRELAY_{name.upper()}": value for name, value in settings.items()})
     return env
 
 
-def start_relay(env: dict[str, str], log_dir: Path, name: str = "relay") -> Process:
-    """`python -m dreamrelay serve` (migrations, worker, in-process sandbox, uvicorn) with `env`."""
+def start_relay(env: dict[str, str], log_dir: Path, name: str = "relay", workers: int = 1) -> Process:
+    """`python -m dreamrelay serve [--workers N]` (migrations, worker, sandbox unless DREAMRELAY_SANDBOX_URL
+    points at a separate one, uvicorn) with `env`."""
     url = f"http://{HOST}:{env['DREAMRELAY_PORT']}"
-    process = _spawn(name, [sys.executable, "-m", "dreamrelay", "serve"], env, log_dir, url)
-    wait_http(process, "/healthz")
+    argv = [sys.executable, "-m", "dreamrelay", "serve"] + (
+        ["--workers", str(workers)] if workers > 1 else []
+    )
+    process = _spawn(name, argv, env, log_dir, url)
+    # uvicorn restarts a worker that misses its health pings while the shared cores are busy.
+    wait_http(process, "/healthz", timeout=120.0 * workers)
     return process
 
 

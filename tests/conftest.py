@@ -14,16 +14,18 @@ import pytest
 from sqlalchemy import update
 
 from dreamrelay.http.app import create_app
+from dreamrelay.local_secrets import ensure_admin_token
 from dreamrelay.runtime import Runtime
-from dreamrelay.services.bootstrap import ensure_admin_token, first_start
+from dreamrelay.services.bootstrap import first_start
 from dreamrelay.settings import Settings
 from dreamrelay.store import accounts as account_store
 from dreamrelay.store import ledger, migrate
 from dreamrelay.store.schema import api_keys
 from tests.support.live_server import live_server
+from tests.support.paths import SHARED
 from tests.support.services import postgres_database, redis_prefix
 
-SEED = Path(__file__).resolve().parents[1].parent / "shared" / "seeds" / "luma-batch-tasks.txt"
+SEED = SHARED / "seeds" / "luma-batch-tasks.txt"
 
 
 def free_port() -> int:

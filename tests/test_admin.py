@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from dreamrelay.http.app import create_app
+from dreamrelay.local_secrets import admin_token_path
 from dreamrelay.services.auth import SIGN_IN_ATTEMPTS_PER_MINUTE
-from dreamrelay.services.bootstrap import admin_token_path
 from tests.conftest import Relay, make_settings, start_relay
 from tests.test_luma_lifecycle import wait_for
 

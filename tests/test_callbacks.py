@@ -34,7 +34,8 @@ def submit(client: httpx.Client, hook: str, prompt: str = "a lighthouse in fog")
         "/luma/generations", json={"user_prompt": prompt, "resolution": "540p", "notify_hook": hook}
     )
     assert answer.status_code == 200, answer.text
-    return answer.json()
+    found: dict[str, Any] = answer.json()
+    return found
 
 
 def events_of(relay: Relay, task_id: str) -> list[dict[str, Any]]:

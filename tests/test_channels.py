@@ -57,7 +57,8 @@ def add_channel(
             },
         )
     assert answer.status_code == 201, answer.text
-    return answer.json()
+    found: dict[str, Any] = answer.json()
+    return found
 
 
 def set_channel(relay: Relay, name: str, **values: Any) -> None:
@@ -67,7 +68,8 @@ def set_channel(relay: Relay, name: str, **values: Any) -> None:
 
 def task_info(relay: Relay, task_id: str) -> dict[str, Any]:
     with relay.admin() as admin:
-        return admin.get(f"/admin/tasks/{task_id}").json()
+        found: dict[str, Any] = admin.get(f"/admin/tasks/{task_id}").json()
+        return found
 
 
 def balance(relay: Relay) -> int:

@@ -10,17 +10,19 @@ import re
 import time
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from dreamrelay.http.console.i18n import EN, MISSING_MARK, ZH
-from dreamrelay.services.bootstrap import ensure_admin_token
+from dreamrelay.local_secrets import ensure_admin_token
 from tests.conftest import Relay, make_settings, start_relay
+from tests.support.paths import REPO
 from tests.support.receiver import running_receiver
 from tests.test_callbacks import callback_settings, wait_settled
 from tests.test_callbacks import submit as submit_with_hook
 
-CONSOLE = Path(__file__).resolve().parents[1] / "src" / "dreamrelay" / "http" / "console"
+CONSOLE = REPO / "src" / "dreamrelay" / "http" / "console"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 # Words that are the same in every language: names, code, units.
 UNTRANSLATED_OK = {
@@ -87,18 +89,19 @@ def signed_in(relay: Relay, secret: str) -> httpx.Client:
     return browser
 
 
-def submit(browser: httpx.Client, prompt: str) -> dict:
+def submit(browser: httpx.Client, prompt: str) -> dict[str, Any]:
     token = csrf(browser.get("/console/me/playground"))
     answer = browser.post(
         "/console/me/api/generations", json={"user_prompt": prompt}, headers={"X-CSRF-Token": token}
     )
     assert answer.status_code == 200, answer.text
-    return answer.json()
+    found: dict[str, Any] = answer.json()
+    return found
 
 
-def wait_for(browser: httpx.Client, task_id: str, states: tuple[str, ...]) -> dict:
+def wait_for(browser: httpx.Client, task_id: str, states: tuple[str, ...]) -> dict[str, Any]:
     for _ in range(300):
-        task = browser.get(f"/console/me/api/generations/{task_id}").json()
+        task: dict[str, Any] = browser.get(f"/console/me/api/generations/{task_id}").json()
         if task["state"] in states:
             return task
         time.sleep(0.1)

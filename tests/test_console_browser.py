@@ -20,13 +20,14 @@ import pytest
 from PIL import Image
 
 from dreamrelay.http.console.i18n import MISSING_MARK
-from dreamrelay.services.bootstrap import ensure_admin_token
+from dreamrelay.local_secrets import ensure_admin_token
 from tests.conftest import Relay, make_settings, start_relay
 from tests.support.browser import CHROMIUM, launch
+from tests.support.paths import REPO
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-SHOTS = Path(__file__).resolve().parents[1] / "test-output" / "console"
+SHOTS = REPO / "test-output" / "console"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 

@@ -14,10 +14,11 @@ import pytest
 
 from tests.conftest import Relay, make_settings, start_relay
 from tests.support.media import decode_mp4, mean_abs_diff, open_jpeg, picture
+from tests.support.paths import SHARED
 
 pytestmark = pytest.mark.both_stores
 
-SEED_RESPONSE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "seed-batch-response.json"
+SEED_RESPONSE = SHARED / "fixtures" / "seed-batch-response.json"
 TOP_KEYS = [
     "artifact",
     "created_at",
@@ -36,7 +37,7 @@ TOP_KEYS = [
 def wait_for(client: httpx.Client, task_id: str, states: set[str], timeout: float = 90) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        task = client.get(f"/luma/generations/{task_id}").json()
+        task: dict[str, Any] = client.get(f"/luma/generations/{task_id}").json()
         if task["state"] in states:
             return task
         time.sleep(0.1)

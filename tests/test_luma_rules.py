@@ -24,7 +24,8 @@ def error_of(response: httpx.Response) -> dict[str, Any]:
     body = response.json()
     assert set(body) == {"error"}, body
     assert set(body["error"]) == {"message", "type", "code"}, body
-    return body["error"]
+    found: dict[str, Any] = body["error"]
+    return found
 
 
 @pytest.fixture
@@ -67,6 +68,7 @@ def test_batch_input_rules(relay: Relay, done_ids: list[str]) -> None:
             "/luma/tasks", content=f'{{"ids": ["{done_ids[0]}"]}}', headers={"Content-Type": "text/plain"}
         )
         assert as_text.status_code == 200 and [t["id"] for t in as_text.json()] == [done_ids[0]]
+        bad: object
         for bad in ({"ids": "abc"}, {"ids": [1, 2]}, {"id": []}, [done_ids[0]], {"ids": None}):
             response = client.post("/luma/tasks", json=bad)
             assert response.status_code == 400, bad
@@ -91,7 +93,7 @@ def test_batch_input_rules(relay: Relay, done_ids: list[str]) -> None:
     ],
 )
 def test_requests_without_a_valid_key_are_401(relay: Relay, headers: dict[str, str]) -> None:
-    calls = [
+    calls: list[tuple[str, str, Any]] = [
         ("POST", "/luma/generations", {"user_prompt": "x"}),
         ("GET", f"/luma/generations/{uuid.uuid4()}", None),
         ("POST", "/luma/tasks", {"ids": []}),

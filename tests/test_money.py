@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +111,7 @@ def test_a_terminal_update_applied_twice_or_by_two_workers_settles_once(tmp_path
             ]
         time.sleep(0.6)  # the sandbox's "dreaming" callback has landed; upstream never finishes
 
-        async def race() -> tuple[list[Any], list[Any], list[Any]]:
+        async def race() -> tuple[Sequence[Any], Sequence[Any], Sequence[Any]]:
             async with Runtime.from_settings(settings) as rt:
                 async with rt.db.transaction() as conn:
                     leased = await task_store.lease_due(
@@ -137,17 +138,14 @@ def test_a_terminal_update_applied_twice_or_by_two_workers_settles_once(tmp_path
                     "last_frame": {"key": "l", "width": 1, "height": 1},
                 }
                 for _ in range(2):
-                    async with rt.db.transaction() as conn:
-                        completed.append(
-                            await lifecycle.update(
-                                conn,
-                                done_task,
-                                rt.media_base_url,
-                                state=TaskState.COMPLETED,
-                                media=media,
-                                lease_owner="worker-a",
-                            )
+                    completed.append(
+                        await lifecycle.transition(
+                            rt,
+                            done_task,
+                            lifecycle.Change(state=TaskState.COMPLETED, media=media),
+                            lease_owner="worker-a",
                         )
+                    )
                 # Even a writer that skips the version check cannot settle twice: the database refuses.
                 with pytest.raises(IntegrityError):
                     async with rt.db.transaction() as conn:

@@ -17,7 +17,10 @@ import lumaai
 import numpy as np
 import pytest
 from lumaai.types import CreditGetResponse, Generation, GenerationListResponse, PingCheckResponse
-from lumaai.types.generation import RequestGenerationRequest
+from lumaai.types.generation import (
+    RequestGenerationRequest,
+    RequestGenerationRequestKeyframesFrame0ImageReference,
+)
 from PIL import Image
 from pydantic import BaseModel
 
@@ -75,7 +78,8 @@ def test_sdk_text_image_extend_list_delete_ping_credits(relay: Relay, luma: luma
         model="ray-2", prompt="a paper boat on a rainy street", aspect_ratio="16:9", resolution="540p"
     )
     assert text.state == "queued" and text.generation_type == "video" and text.model == "ray-2"
-    assert isinstance(text.request, RequestGenerationRequest) and text.request.prompt.startswith("a paper")
+    assert isinstance(text.request, RequestGenerationRequest)
+    assert (text.request.prompt or "").startswith("a paper")
     start_image = picture(640, 360, seed=7)
     from_image = luma.generations.create(
         model="ray-flash-2",
@@ -85,7 +89,9 @@ def test_sdk_text_image_extend_list_delete_ping_credits(relay: Relay, luma: luma
         keyframes={"frame0": {"type": "image", "url": data_uri(start_image)}},
     )
     assert isinstance(from_image.request, RequestGenerationRequest)
-    stored_frame = from_image.request.keyframes.frame0  # type: ignore[union-attr]
+    assert from_image.request.keyframes is not None
+    stored_frame = from_image.request.keyframes.frame0
+    assert isinstance(stored_frame, RequestGenerationRequestKeyframesFrame0ImageReference)
     assert stored_frame.type == "image" and stored_frame.url.startswith(relay.url + "/media/inputs/")
 
     done_text = wait_generation(luma, text.id or "")
@@ -110,7 +116,7 @@ def test_sdk_text_image_extend_list_delete_ping_credits(relay: Relay, luma: luma
     done_extended = wait_generation(luma, extended.id or "")
     assert done_extended.state == "completed"
     with httpx.Client(timeout=30) as plain:
-        parent = decode_mp4(plain.get(done_text.assets.video).content)  # type: ignore[arg-type]
+        parent = decode_mp4(plain.get(done_text.assets.video).content)
         child = decode_mp4(plain.get(done_extended.assets.video).content)  # type: ignore[union-attr,arg-type]
     assert mean_abs_diff(child.first, parent.last) < 12  # the continuation starts where the parent ended
 
@@ -188,7 +194,7 @@ def test_one_task_two_formats_agree(relay: Relay, luma: lumaai.LumaAI) -> None:
 def test_errors_are_detail_objects_with_official_statuses(relay: Relay, luma: lumaai.LumaAI) -> None:
     with pytest.raises(lumaai.AuthenticationError) as unauthorised:
         sdk(relay, key="dr-not-a-key").ping.check()
-    assert set(unauthorised.value.body) == {"detail"}  # type: ignore[arg-type]
+    assert isinstance(unauthorised.value.body, dict) and set(unauthorised.value.body) == {"detail"}
     with pytest.raises(lumaai.NotFoundError) as missing:
         luma.generations.get("00000000-0000-0000-0000-000000000000")
     assert isinstance(missing.value.body["detail"], str)  # type: ignore[index]

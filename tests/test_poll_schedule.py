@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dreamrelay.services.poll_schedule import Durations, delay
+from dreamrelay.domain.timings import Durations
+from dreamrelay.domain.timings import poll_delay as delay
 
 
 def follow(job_seconds: float, expected: float | None, first_poll: float = 0.5) -> tuple[int, float]:

@@ -44,8 +44,8 @@ UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
-def config(data_dir: Path, **changes: float) -> SandboxConfig:
-    values: dict[str, float] = {"queued_seconds": 0.2, "dreaming_seconds": 0.3}
+def config(data_dir: Path, **changes: Any) -> SandboxConfig:
+    values: dict[str, Any] = {"queued_seconds": 0.2, "dreaming_seconds": 0.3}
     values.update(changes)
     # Callback receivers and image servers of these tests are on loopback.
     return SandboxConfig(

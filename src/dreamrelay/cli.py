@@ -16,16 +16,15 @@ import uvicorn
 from dreamrelay import logs, metrics_dir
 from dreamrelay.admin_cli import register as register_admin_commands
 from dreamrelay.http.protocol import ConnectionLimits, guarded_protocol
-from dreamrelay.runtime import Runtime
-from dreamrelay.services.bootstrap import (
-    FirstStart,
+from dreamrelay.local_secrets import (
     admin_token_path,
     ensure_admin_token,
     ensure_sandbox_key,
-    first_start,
     sandbox_key_path,
     save_first_key,
 )
+from dreamrelay.runtime import Runtime
+from dreamrelay.services.bootstrap import FirstStart, first_start
 from dreamrelay.settings import Settings
 from dreamrelay.store import migrate
 
@@ -184,7 +183,7 @@ def sandbox(
         dreaming_seconds=settings.sandbox_dreaming_seconds,
         # Its requests may reach the relay of these settings and DREAMRELAY_ALLOW_PRIVATE_URLS only.
         url_policy=URLPolicy.from_setting(settings.allow_private_urls),
-        relay_urls=(settings.loopback_url, settings.resolved_public_url),
+        relay_urls=settings.relay_urls,
     )
     base = f"http://{host}:{port}"
     where = "DREAMRELAY_SANDBOX_KEY" if settings.sandbox_key else str(sandbox_key_path(settings))

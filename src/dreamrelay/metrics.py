@@ -43,6 +43,23 @@ HTTP_SECONDS = Histogram(
     ["route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+_http_children: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
+
+
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    """Count and time one HTTP request by its route template (the labelled series are looked up once)."""
+    key = (method, route, str(status))
+    children = _http_children.get(key)
+    if children is None:
+        if len(_http_children) > 10_000:  # methods are the client's words: keep the memo bounded
+            _http_children.clear()
+        children = (HTTP_REQUESTS.labels(*key), HTTP_SECONDS.labels(route))
+        _http_children[key] = children
+    counter, histogram = children
+    counter.inc()
+    histogram.observe(seconds)
+
+
 LEASED = Counter("dreamrelay_leased_total", "Work items claimed by this process", ["kind"])
 RELEASED = Counter("dreamrelay_released_total", "Leases handed back unfinished at shutdown", ["kind"])
 UPSTREAM_POLLS = Counter("dreamrelay_upstream_polls_total", "Batched status polls of upstreams", ["outcome"])

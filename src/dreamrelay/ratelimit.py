@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -61,9 +62,22 @@ def _decide(bucket: str, tokens: float, limit: int, allowed: bool) -> Decision:
     )
 
 
+def _shown(decisions: list[Decision]) -> Decision:
+    """Of several buckets asked at once, the one to report: a refusing one (the longest wait), else the
+    one closest to running out (the first on a tie)."""
+    refused = [d for d in decisions if not d.allowed]
+    if refused:
+        return max(refused, key=lambda d: d.retry_after)
+    return min(decisions, key=lambda d: d.remaining)
+
+
 class RateLimiter(Protocol):
     async def hit(self, bucket: str, limit: int, cost: int = 1) -> Decision:
         """Take `cost` tokens if at least one is left (cost 0: only ask whether one is)."""
+        ...
+
+    async def hit_all(self, buckets: Sequence[tuple[str, int]]) -> Decision:
+        """One check of several buckets: a token is taken from each only if every one has one."""
         ...
 
 
@@ -82,6 +96,23 @@ class MemoryRateLimiter:
             tokens -= cost
         self._buckets[bucket] = (tokens, now)
         return _decide(bucket, tokens, limit, allowed)
+
+    async def hit_all(self, buckets: Sequence[tuple[str, int]]) -> Decision:
+        if len(buckets) == 1:
+            return await self.hit(*buckets[0])
+        now = time.monotonic()
+        levels = []
+        for bucket, limit in buckets:
+            tokens, last = self._buckets.get(bucket, (float(limit), now))
+            levels.append(min(float(limit), tokens + (now - last) * limit / WINDOW_SECONDS))
+        allowed = all(tokens >= 1.0 for tokens in levels)
+        decisions = []
+        for (bucket, limit), tokens in zip(buckets, levels, strict=True):
+            if allowed:
+                tokens -= 1.0
+            self._buckets[bucket] = (tokens, now)
+            decisions.append(_decide(bucket, tokens, limit, allowed or tokens >= 1.0))
+        return _shown(decisions)
 
 
 # The same bucket, refilled from Redis's own clock, read-modified-written atomically by one script.
@@ -104,6 +135,34 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(limit / rate) + 1000)
 return {allowed, tostring(tokens)}
 """
 
+# Several buckets in one round trip: refill all, take a token from each only if every one has one.
+_BUCKETS_SCRIPT = """
+local window = tonumber(ARGV[1])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local levels = {}
+local allowed = 1
+for i, key in ipairs(KEYS) do
+  local limit = tonumber(ARGV[i + 1])
+  local rate = limit / (window * 1000)
+  local state = redis.call('HMGET', key, 'tokens', 'ts')
+  local tokens = tonumber(state[1]) or limit
+  local last = tonumber(state[2]) or now
+  tokens = math.min(limit, tokens + math.max(now - last, 0) * rate)
+  if tokens < 1 then allowed = 0 end
+  levels[i] = tokens
+end
+local out = {allowed}
+for i, key in ipairs(KEYS) do
+  local limit = tonumber(ARGV[i + 1])
+  local tokens = levels[i] - allowed
+  redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', tostring(now))
+  redis.call('PEXPIRE', key, math.ceil(window * 1000) + 1000)
+  out[i + 1] = tostring(tokens)
+end
+return out
+"""
+
 
 class RedisRateLimiter:
     """Shared buckets; if Redis is unreachable the request passes (logged) rather than failing."""
@@ -111,6 +170,7 @@ class RedisRateLimiter:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._redis = redis
         self._script = self._redis.register_script(_BUCKET_SCRIPT)
+        self._many = self._redis.register_script(_BUCKETS_SCRIPT)
         self._prefix = prefix
 
     async def hit(self, bucket: str, limit: int, cost: int = 1) -> Decision:
@@ -122,6 +182,22 @@ class RedisRateLimiter:
             log.warning("rate limit check skipped, Redis failed: %s", exc)
             return Decision(True, limit, limit, 0, 0)
         return _decide(bucket, float(tokens), limit, bool(int(allowed)))
+
+    async def hit_all(self, buckets: Sequence[tuple[str, int]]) -> Decision:
+        if len(buckets) == 1:
+            return await self.hit(*buckets[0])
+        keys = [self._prefix + bucket for bucket, _ in buckets]
+        try:
+            answer = await self._many(keys=keys, args=[WINDOW_SECONDS, *(limit for _, limit in buckets)])
+        except RedisError as exc:
+            log.warning("rate limit check skipped, Redis failed: %s", exc)
+            return _shown([Decision(True, limit, limit, 0, 0) for _, limit in buckets])
+        allowed = bool(int(answer[0]))
+        decisions = []
+        for (bucket, limit), tokens in zip(buckets, answer[1:], strict=True):
+            level = float(tokens)
+            decisions.append(_decide(bucket, level, limit, allowed or level >= 1.0))
+        return _shown(decisions)
 
 
 def create_rate_limiter(redis: Redis | None, prefix: str) -> RateLimiter:

@@ -11,24 +11,22 @@ import aiohttp
 import anyio
 from redis.asyncio import Redis
 
+from dreamrelay.body_cache import BodyCache
+from dreamrelay.domain.catalog import VIDEO
+from dreamrelay.domain.channel import Channel
+from dreamrelay.domain.timings import Durations
+from dreamrelay.key_cache import KeyCache
+from dreamrelay.local_secrets import ensure_admin_token, ensure_sandbox_key
 from dreamrelay.locks import KeyedLocks
 from dreamrelay.media.storage import LocalStorage, S3Storage, Storage
 from dreamrelay.netguard import IPAddress, URLPolicy, endpoints_of, guarded_session
 from dreamrelay.ratelimit import RateLimiter, create_rate_limiter
-from dreamrelay.services.auth import KeyCache
-from dreamrelay.services.body_cache import BodyCache
-from dreamrelay.services.bootstrap import ensure_admin_token, ensure_sandbox_key
-from dreamrelay.services.poll_schedule import Durations
 from dreamrelay.settings import Settings
 from dreamrelay.shared_state import connect_redis, create_generations
-from dreamrelay.store.channels import Channel
 from dreamrelay.store.engine import Database
-from dreamrelay.upstreams.agents import AgentsUpstream
-from dreamrelay.upstreams.base import Upstream
+from dreamrelay.upstreams import kinds
+from dreamrelay.upstreams.base import Site, Upstream
 from dreamrelay.upstreams.instrumented import Instrumented
-from dreamrelay.upstreams.kling import KlingUpstream
-from dreamrelay.upstreams.luma import LumaUpstream
-from dreamrelay.upstreams.relay import RelayUpstream
 
 INSTANCE_HEADER = "DreamRelay-Instance"
 MEDIA_COPIES_AT_ONCE = 2
@@ -132,43 +130,17 @@ class Runtime:
         """Whether tasks sent through `upstream` get our callback URL (polling stays the safety net)."""
         return self.settings.upstream_callbacks and upstream.takes_callbacks
 
-    def upstream_for(self, channel: Channel, *, family: str = "video") -> Upstream:
-        """The adapter that speaks to `channel` for tasks of `family` (TaskRow.family): 'video'
-        (Dream Machine API), 'image' (Kling) or 'agents' (Luma's Agents API); every call through it is
-        counted, timed and traced under the channel's name."""
-        return Instrumented(self._adapter_for(channel, family=family), channel.name)
+    def upstream_for(self, channel: Channel, *, family: str = VIDEO) -> Upstream:
+        """The adapter that makes tasks of `family` (Task.family: video, image, agents) through `channel`,
+        from the registry of kinds (upstreams/kinds.py); ValueError when its kind cannot. Every call
+        through it is counted, timed and traced under the channel's name."""
+        adapter = kinds.adapter(self.upstream_session, self.site, channel, family)
+        return Instrumented(adapter, channel.name)
 
-    def _adapter_for(self, channel: Channel, *, family: str) -> Upstream:
-        timeout = self.settings.upstream_timeout_seconds
-        if family == "agents":
-            if channel.kind == "sandbox":
-                return AgentsUpstream(
-                    self.upstream_session, self.settings.sandbox_agents_url, self.sandbox_key
-                )
-            if channel.kind == "luma-agents":
-                return AgentsUpstream(
-                    self.upstream_session, channel.base_url, channel.secret_key, timeout_seconds=timeout
-                )
-            raise ValueError(f"channel kind {channel.kind!r} does not speak the Agents API")
-        if family == "image":
-            if channel.kind == "sandbox":
-                return KlingUpstream(self.upstream_session, self.settings.sandbox_kling_url, self.sandbox_key)
-            if channel.kind == "kling":
-                return KlingUpstream(
-                    self.upstream_session, channel.base_url, channel.secret_key, timeout_seconds=timeout
-                )
-            raise ValueError(f"channel kind {channel.kind!r} makes no images")
-        if channel.kind == "sandbox":
-            return LumaUpstream(self.upstream_session, self.settings.sandbox_base_url, self.sandbox_key)
-        if channel.kind == "luma":
-            return LumaUpstream(
-                self.upstream_session, channel.base_url, channel.secret_key, timeout_seconds=timeout
-            )
-        if channel.kind == "relay":
-            return RelayUpstream(
-                self.upstream_session, channel.base_url, channel.secret_key, timeout_seconds=timeout
-            )
-        raise ValueError(f"channel kind {channel.kind!r} is not supported yet")
+    @property
+    def site(self) -> Site:
+        """What the registry of kinds builds endpoints from (upstreams/kinds.py)."""
+        return Site(self.settings, self.sandbox_key)
 
     async def close(self) -> None:
         if self.background:

@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     cors_origins: str = "*"
     allow_private_urls: str = ""  # CIDRs that URL safety lets through (tests, private deployments)
     max_body_bytes: int = 30 * 1024 * 1024  # two base64 images of 10 MB fit
+    lean_reads: bool = True  # the hottest reads as raw ASGI in front of FastAPI (http/lean.py)
     max_image_bytes: int = 10 * 1024 * 1024
     header_timeout_seconds: float = Field(default=10.0, gt=0)  # a request's headers must be complete by then
     max_connections: int = Field(default=1000, ge=0)  # open client connections per process; 0 = no cap
@@ -141,6 +142,15 @@ class Settings(BaseSettings):
     @property
     def resolved_public_url(self) -> str:
         return (self.public_url or self.loopback_url).rstrip("/")
+
+    @property
+    def relay_urls(self) -> tuple[str, ...]:
+        """Where this relay's own URLs lead: itself, and its bucket when /media redirects there (what
+        the sandbox may reach although private)."""
+        urls = [self.loopback_url, self.resolved_public_url]
+        if self.media_serve == "presign":
+            urls += [u for u in (self.media_presign_endpoint, self.media_endpoint) if u]
+        return tuple(urls)
 
     @property
     def sandbox_base_url(self) -> str:

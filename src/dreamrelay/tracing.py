@@ -54,7 +54,7 @@ def enabled() -> bool:
     return _tracer is not None
 
 
-def asgi_middleware() -> type[Any]:
+def asgi_middleware() -> Any:
     """The ASGI middleware that opens a server span per HTTP request (only asked for when on)."""
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from dreamrelay.http.console.i18n import MISSING_MARK
-from dreamrelay.services.bootstrap import ensure_admin_token
+from dreamrelay.local_secrets import ensure_admin_token
 from tests.conftest import make_settings, start_relay
 from tests.integration.test_console_task_kinds import make_every_kind
 from tests.support.browser import CHROMIUM, launch
@@ -60,7 +60,7 @@ def _check(page: Any, name: str, kind: str) -> None:
 
 def test_every_task_kind_shows_in_the_browser(tmp_path: Path) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with start_relay(make_settings(tmp_path)) as relay:
+    with start_relay(make_settings(tmp_path, allow_private_urls="127.0.0.0/8")) as relay:
         ids = make_every_kind(relay)
         token, _ = ensure_admin_token(relay.settings)
         with playwright_api.sync_playwright() as p:

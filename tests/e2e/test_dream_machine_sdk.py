@@ -22,7 +22,7 @@ from PIL import Image
 from dreamrelay.http.console.i18n import EN
 from tests.conftest import Relay, make_settings, start_relay
 from tests.support.media import decode_mp4, mean_abs_diff, picture
-from tests.test_console import signed_in
+from tests.test_console import csrf, signed_in
 from tests.test_official_api import OFFICIAL, data_uri, sdk, strict, wait_generation
 
 RED = (220, 30, 30)
@@ -89,9 +89,8 @@ def test_photon_images_in_png_and_jpeg_with_references(relay: Relay, luma: lumaa
     created = strict(Generation, raw.http_response.json())
     assert (created.generation_type, created.state, created.model) == ("image", "queued", "photon-1")
     assert isinstance(created.request, RequestImageGenerationRequest)
-    assert created.request.image_ref and created.request.image_ref[0].url.startswith(
-        relay.url + "/media/inputs/"
-    )
+    assert created.request.image_ref
+    assert (created.request.image_ref[0].url or "").startswith(relay.url + "/media/inputs/")
     png = finished(luma, created)
     assert png.assets and png.assets.video is None and png.assets.image
     assert png.assets.image.startswith(relay.url + "/media/tasks/")
@@ -302,5 +301,36 @@ def test_the_console_grid_and_task_page_show_images_and_new_types(
         sounded = browser.get(f"/console/me/tasks/{audio.id}")
         assert sounded.status_code == 200 and (audio.assets.video or "") in sounded.text  # type: ignore[union-attr]
         assert browser.get(picture).headers["content-type"] == "image/jpeg"
+    finally:
+        browser.close()
+
+
+def test_the_playground_offers_ray_3_2_and_uni_1(relay: Relay) -> None:
+    browser = signed_in(relay, relay.key)
+    try:
+        page = browser.get("/console/me/playground")
+        assert page.status_code == 200
+        for option in (
+            "<option>ray-3.2</option>",
+            "<option>uni-1</option>",
+            "<option>uni-1-max</option>",
+            "<option>360p</option>",
+        ):
+            assert option in page.text, option
+        headers = {"X-CSRF-Token": csrf(page)}
+        made = browser.post(
+            "/console/me/api/generations",
+            json={"user_prompt": "a playground lantern", "model_name": "uni-1", "aspect_ratio": "1:1"},
+            headers=headers,
+        )
+        assert made.status_code == 200, made.text
+        generation = made.json()
+        assert (generation["model"], generation["type"]) == ("uni-1", "image")
+        polled = browser.get(f"/console/me/api/generations/{generation['id']}")
+        assert polled.status_code == 200 and polled.json()["id"] == generation["id"]
+        bad = browser.post(
+            "/console/me/api/generations", json={"user_prompt": "", "model_name": "uni-1"}, headers=headers
+        )
+        assert bad.status_code == 400
     finally:
         browser.close()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import Relay
+
+pytestmark = pytest.mark.both_stores
 
 
 def test_async_failure_extend_by_url_and_bad_bodies(relay: Relay) -> None:
@@ -26,6 +30,9 @@ def test_async_failure_extend_by_url_and_bad_bodies(relay: Relay) -> None:
         assert more["success"] is True and more["prompt"] == "a boat"  # the parent's prompt carries on
         record = client.post("/luma/tasks", json={"action": "retrieve", "id": more["task_id"]}).json()
         assert record["request"]["video_id"] == done["video_id"] and record["request"]["action"] == "extend"
+        ids = [more["task_id"], "nope", done["task_id"], more["task_id"]]
+        batch = client.post("/luma/tasks", json={"action": "retrieve_batch", "ids": ids}).json()
+        assert batch["count"] == 2 and [i["id"] for i in batch["items"]] == [more["task_id"], done["task_id"]]
 
         for bad in (
             {"action": "teleport", "prompt": "x"},

@@ -6,14 +6,18 @@ from __future__ import annotations
 import re
 import uuid
 from contextlib import closing
+from typing import Any
 
 import httpx
+import pytest
 
-from dreamrelay.services.bootstrap import ensure_admin_token
+from dreamrelay.local_secrets import ensure_admin_token
 from tests.conftest import Relay
 from tests.integration.test_client_shapes import dooy_wait
 from tests.test_cli import ok_json
 from tests.test_console import csrf, signed_in
+
+pytestmark = pytest.mark.both_stores
 
 ITEM_KEYS = [
     "task_id",
@@ -28,7 +32,7 @@ ITEM_KEYS = [
 ]
 
 
-def two_tasks(relay: Relay) -> tuple[dict, dict]:
+def two_tasks(relay: Relay) -> tuple[dict[str, Any], dict[str, Any]]:
     with relay.client() as client:
         done = client.post("/luma/generations", json={"user_prompt": "fine"}).json()
         failed = client.post("/luma/generations", json={"user_prompt": "no [sandbox:fail]"}).json()
@@ -87,6 +91,7 @@ def test_newapi_envelope_per_key_and_errors_keep_their_shape(relay: Relay) -> No
         assert wrapped.post("/luma/tasks", json={"ids": ids}).json() == array
 
 
+@pytest.mark.sqlite_only
 def test_cli_sets_the_envelope_on_create_and_limits(relay: Relay) -> None:
     data_dir = relay.settings.data_dir
     created = ok_json(data_dir, "keys", "create", "--account", "demo", "--batch-envelope", "newapi", "--json")
@@ -103,6 +108,7 @@ def test_cli_sets_the_envelope_on_create_and_limits(relay: Relay) -> None:
     assert [k["batch_envelope"] for k in listed if k["id"] == created["id"]] == ["bare"]
 
 
+@pytest.mark.sqlite_only
 def test_console_key_form_sets_the_envelope(relay: Relay) -> None:
     token, _ = ensure_admin_token(relay.settings)
     with relay.client() as client:

@@ -111,7 +111,7 @@ def test_every_route_answers_the_same_with_a_trailing_slash(relay: Relay) -> Non
                     path = done["video"]["url"].split("/media/", 1)[1].join(["/media/", ""])
                 if path == "/":
                     continue
-                body = {} if method == "post" else None
+                body: dict[str, Any] | None = {} if method == "post" else None
                 plain = client.request(method, path, json=body, follow_redirects=False)
                 slashed = client.request(method, path + "/", json=body, follow_redirects=False)
                 assert slashed.status_code not in (301, 302, 307, 308), (method, path)

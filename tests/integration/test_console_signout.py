@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dreamrelay.services.bootstrap import ensure_admin_token
+from dreamrelay.local_secrets import ensure_admin_token
 from tests.conftest import free_port, make_settings, start_relay
 from tests.test_console import csrf, signed_in
 

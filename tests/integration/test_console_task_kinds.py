@@ -7,11 +7,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
 
 from dreamrelay.http.console.i18n import MISSING_MARK
+from dreamrelay.local_secrets import ensure_sandbox_key
 from tests.conftest import Relay, make_settings, start_relay
 from tests.test_console import signed_in
 
@@ -22,7 +24,7 @@ class Kinds:
     ids: dict[str, str]  # kind → task id
 
 
-def _wait(client: httpx.Client, path: str, key: str, done: tuple[str, ...]) -> dict:
+def _wait(client: httpx.Client, path: str, key: str, done: tuple[str, ...]) -> dict[str, Any]:
     for _ in range(600):
         body = client.get(path).json()
         found = body.get("data", body)
@@ -34,6 +36,17 @@ def _wait(client: httpx.Client, path: str, key: str, done: tuple[str, ...]) -> d
 
 def make_every_kind(relay: Relay) -> dict[str, str]:
     ids = {}
+    with relay.admin() as admin:  # the Agents API goes to a luma-agents channel: the mounted sandbox's
+        made = admin.post(
+            "/admin/channels",
+            json={
+                "name": "agents",
+                "kind": "luma-agents",
+                "base_url": relay.url + "/sandbox/agents/v1",
+                "secret_key": ensure_sandbox_key(relay.settings),
+            },
+        )
+        assert made.status_code == 201, made.text
     with relay.client() as client:
         own = client.post("/luma/generations", json={"user_prompt": "a paper boat", "resolution": "540p"})
         ids["video"] = own.json()["id"]
@@ -48,6 +61,10 @@ def make_every_kind(relay: Relay) -> dict[str, str]:
         photon = client.post("/dream-machine/v1/generations/image", json={"prompt": "a lighthouse"})
         assert photon.status_code == 201, photon.text
         ids["photon image"] = photon.json()["id"]
+        agents = client.post("/agents/v1/generations", json={"prompt": "a kite", "type": "image"})
+        assert agents.status_code in (200, 201), agents.text
+        ids["agents image"] = agents.json()["id"]
+        _wait(client, f"/agents/v1/generations/{ids['agents image']}", "state", ("completed", "failed"))
         for kind in ("video", "official video", "photon image"):
             _wait(client, f"/dream-machine/v1/generations/{ids[kind]}", "state", ("completed", "failed"))
         for kind in ("kling images", "failed images"):
@@ -58,7 +75,9 @@ def make_every_kind(relay: Relay) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def kinds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kinds]:
-    with start_relay(make_settings(tmp_path_factory.mktemp("kinds"))) as relay:
+    # The Agents channel is the mounted sandbox on loopback: its media may be copied from there.
+    settings = make_settings(tmp_path_factory.mktemp("kinds"), allow_private_urls="127.0.0.0/8")
+    with start_relay(settings) as relay:
         yield Kinds(relay, make_every_kind(relay))
 
 

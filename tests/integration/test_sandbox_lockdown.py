@@ -17,9 +17,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from dreamrelay.local_secrets import ensure_sandbox_key, sandbox_key_path
 from dreamrelay.runtime import Runtime
 from dreamrelay.sandbox.app import LoopbackOnly
-from dreamrelay.services.bootstrap import ensure_sandbox_key, sandbox_key_path
 from dreamrelay.settings import Settings
 from dreamrelay.store.schema import accounts, ledger, tasks
 from tests.conftest import Relay, make_settings, start_relay
@@ -183,7 +183,7 @@ def test_a_forged_completion_pointing_at_loopback_is_never_fetched_nor_charged(
                 "assets": {"video": f"{attacker_url}/evil.mp4", "image": f"{attacker_url}/evil.jpg"},
             }
             for video_url in (f"{attacker_url}/evil.mp4", f"{relay.url}/media/tasks/{task_id}/video.mp4"):
-                forged["assets"]["video"] = video_url  # type: ignore[index]
+                forged["assets"]["video"] = video_url
                 answer = httpx.post(
                     f"{relay.url}/upstream/callbacks/{task_id}/{row['upstream_token']}",
                     json=forged,

@@ -62,9 +62,11 @@ def test_videos_have_a_keyframe_every_gop(tmp_path: Path) -> None:
         stream = container.streams.video[0]
         keyframes = [p.pts for p in container.demux(stream) if p.is_keyframe]
         assert stream.frames == 121
+        assert stream.average_rate is not None and stream.time_base is not None
         step = round(render.GOP_FRAMES / (stream.average_rate * stream.time_base))
     assert len(keyframes) == 3  # frames 0, 48 and 96
-    assert [b - a for a, b in itertools.pairwise(keyframes)] == [step, step]
+    assert None not in keyframes
+    assert [b - a for a, b in itertools.pairwise(keyframes)] == [step, step]  # type: ignore[operator]
 
 
 def test_add_audio_adds_aac_and_keeps_the_video_packets(tmp_path: Path) -> None:
@@ -74,6 +76,7 @@ def test_add_audio_adds_aac_and_keeps_the_video_packets(tmp_path: Path) -> None:
     with av.open(str(tmp_path / "b.mp4")) as container:
         audio = container.streams.audio[0]
         assert audio.sample_rate == render.AUDIO_RATE and audio.channels == 2
+        assert audio.duration is not None and audio.time_base is not None
         audio_seconds = float(audio.duration * audio.time_base)
         samples = np.concatenate([f.to_ndarray()[0] for f in container.decode(audio=0)])
     assert abs(audio_seconds - 25 / 24) < 0.1

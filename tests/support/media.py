@@ -24,6 +24,7 @@ class DecodedVideo:
 def decode_mp4(data: bytes) -> DecodedVideo:
     with av.open(io.BytesIO(data)) as container:
         stream = container.streams.video[0]
+        assert isinstance(container, av.container.InputContainer)
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
         assert stream.duration is not None and stream.time_base is not None
         return DecodedVideo(

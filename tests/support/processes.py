@@ -165,7 +165,8 @@ class PollRecorder:
         async def replay() -> dict[str, Any]:
             nonlocal sent
             if sent:
-                return await receive()
+                message: dict[str, Any] = await receive()
+            return message
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
 
@@ -190,7 +191,7 @@ class PollRecorder:
 
 
 @contextmanager
-def recorded_sandbox(data_dir: Path, api_key: str, **timings: float) -> Iterator[tuple[str, PollRecorder]]:
+def recorded_sandbox(data_dir: Path, api_key: str, **timings: Any) -> Iterator[tuple[str, PollRecorder]]:
     """The standalone sandbox on a loopback port behind a PollRecorder; yields its API base URL."""
     # Its callbacks go to relays on loopback ports of this machine.
     policy = URLPolicy.from_setting("127.0.0.0/8")

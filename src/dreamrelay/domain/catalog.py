@@ -134,3 +134,16 @@ def uses_agents_api(model: str) -> bool:
 def price_resolution(resolution: str, hdr: bool) -> str:
     """The price list's resolution key: HDR clips are priced apart ('1080p+hdr')."""
     return f"{resolution}+hdr" if hdr else resolution
+
+
+# What a channel kind can make (upstreams/kinds.py): a task's family; every model needs one of them.
+VIDEO = "video"  # the Dream Machine API (and own-format relays)
+IMAGE = "image"  # Kling's image API
+AGENTS = "agents"  # Luma's Agents API
+
+
+def capability(model: str) -> str:
+    """What a channel must make to serve `model`."""
+    if model in IMAGE_MODELS:
+        return IMAGE
+    return AGENTS if uses_agents_api(model) else VIDEO

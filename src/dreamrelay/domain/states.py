@@ -31,9 +31,31 @@ class IllegalTransition(Exception):
     """A state change the table below does not allow (a bug or a stale writer)."""
 
 
+def can_move(current: TaskState, target: TaskState) -> bool:
+    """Whether a task in `current` may move to `target` (a stale upstream report may not)."""
+    return target in _ALLOWED[current]
+
+
 def check_transition(current: TaskState, target: TaskState) -> None:
-    if target not in _ALLOWED[current]:
+    """Raise IllegalTransition unless `can_move`: the writer's guard, on the same table."""
+    if not can_move(current, target):
         raise IllegalTransition(f"{current} -> {target} is not allowed")
+
+
+class Settlement(StrEnum):
+    """What a state change does to the task's hold on the customer's credits."""
+
+    CAPTURE = "capture"  # completed: the hold becomes the charge
+    RELEASE = "release"  # failed (or refunded, or deleted while running): the hold goes back
+
+
+def settlement(target: TaskState) -> Settlement | None:
+    """The ledger effect of moving into `target`; None while the task is still running."""
+    if target is TaskState.COMPLETED:
+        return Settlement.CAPTURE
+    if target is TaskState.FAILED:
+        return Settlement.RELEASE
+    return None
 
 
 def parse_upstream_state(value: object) -> TaskState | None:
@@ -61,8 +83,3 @@ _UPSTREAM_WORDS: dict[str, TaskState] = {
     # Kling
     "succeed": TaskState.COMPLETED,
 }
-
-
-def can_move(current: TaskState, target: TaskState) -> bool:
-    """Whether an upstream report of `target` may change a task in `current` (stale reports may not)."""
-    return target in _ALLOWED[current]

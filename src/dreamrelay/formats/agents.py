@@ -8,8 +8,8 @@ import orjson
 
 from dreamrelay.domain.failures import public_reason
 from dreamrelay.domain.states import TaskState
+from dreamrelay.domain.task import Task
 from dreamrelay.formats.own import iso_millis
-from dreamrelay.store.tasks import TaskRow
 
 API_VERSION = "2026-04-01"  # the X-API-Version every /agents/v1 answer carries
 
@@ -21,7 +21,7 @@ STATES = {
 }
 
 
-def outputs(task: TaskRow, media_base_url: str) -> list[dict[str, Any]] | None:
+def outputs(task: Task, media_base_url: str) -> list[dict[str, Any]] | None:
     """Our stored copies (stable URLs, unlike upstream's hour-long presigned ones)."""
     media = task.media if task.state is TaskState.COMPLETED else None
     if not media:
@@ -31,7 +31,7 @@ def outputs(task: TaskRow, media_base_url: str) -> list[dict[str, Any]] | None:
     return [{"type": "video", "url": f"{media_base_url}/{media['video']['key']}"}]
 
 
-def generation(task: TaskRow, media_base_url: str) -> dict[str, Any]:
+def generation(task: Task, media_base_url: str) -> dict[str, Any]:
     failed = task.state is TaskState.FAILED
     return {
         "id": task.id,
@@ -45,7 +45,7 @@ def generation(task: TaskRow, media_base_url: str) -> dict[str, Any]:
     }
 
 
-def encode_generation(task: TaskRow, media_base_url: str) -> bytes:
+def encode_generation(task: Task, media_base_url: str) -> bytes:
     return orjson.dumps(generation(task, media_base_url))
 
 

@@ -9,7 +9,7 @@ import orjson
 
 from dreamrelay.domain.failures import public_reason
 from dreamrelay.domain.states import TaskState
-from dreamrelay.store.tasks import TaskRow
+from dreamrelay.domain.task import Task
 
 STATUSES = {
     TaskState.PENDING: "submitted",
@@ -19,7 +19,7 @@ STATUSES = {
 }
 
 
-def task_data(task: TaskRow, media_base_url: str) -> dict[str, Any]:
+def task_data(task: Task, media_base_url: str) -> dict[str, Any]:
     images = (task.media or {}).get("images", []) if task.state is TaskState.COMPLETED else []
     return {
         "task_id": task.id,
@@ -37,7 +37,7 @@ def task_data(task: TaskRow, media_base_url: str) -> dict[str, Any]:
     }
 
 
-def encode_data(task: TaskRow, media_base_url: str) -> bytes:
+def encode_data(task: Task, media_base_url: str) -> bytes:
     return orjson.dumps(task_data(task, media_base_url))
 
 

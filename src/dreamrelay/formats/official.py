@@ -20,8 +20,8 @@ from dreamrelay.domain.catalog import (
 )
 from dreamrelay.domain.failures import public_reason
 from dreamrelay.domain.states import TaskState
+from dreamrelay.domain.task import Task
 from dreamrelay.formats.own import iso_millis
-from dreamrelay.store.tasks import TaskRow
 
 STATES = {
     TaskState.PENDING: "queued",
@@ -43,7 +43,7 @@ def official_model(model: str) -> str:
     return RETIRED_OFFICIAL.get(name, name)
 
 
-def generation(task: TaskRow, media_base_url: str) -> dict[str, Any]:
+def generation(task: Task, media_base_url: str) -> dict[str, Any]:
     media = task.media if task.state is TaskState.COMPLETED else None
     if task.action in DM_IMAGE_ACTIONS:
         picture = media["images"][0]["key"] if media and media.get("images") else None
@@ -65,11 +65,11 @@ def generation(task: TaskRow, media_base_url: str) -> dict[str, Any]:
     }
 
 
-def encode_generation(task: TaskRow, media_base_url: str) -> bytes:
+def encode_generation(task: Task, media_base_url: str) -> bytes:
     return orjson.dumps(generation(task, media_base_url))
 
 
-def encode_list(tasks: list[TaskRow], media_base_url: str, *, limit: int, offset: int, more: bool) -> bytes:
+def encode_list(tasks: list[Task], media_base_url: str, *, limit: int, offset: int, more: bool) -> bytes:
     return orjson.dumps(
         {
             "generations": [generation(t, media_base_url) for t in tasks],
@@ -81,7 +81,7 @@ def encode_list(tasks: list[TaskRow], media_base_url: str, *, limit: int, offset
     )
 
 
-def _request(task: TaskRow) -> dict[str, Any]:
+def _request(task: Task) -> dict[str, Any]:
     """The create request echoed back; image keyframes show our stored copies."""
     request = task.request
     echo: dict[str, Any] = {
@@ -129,7 +129,7 @@ _GENERATION_TYPES = {GENERATE_IMAGE: "image"}
 _WITH_MODEL = (GENERATE_IMAGE, REFRAME_IMAGE, REFRAME_VIDEO, MODIFY_VIDEO)
 
 
-def dream_machine_request(task: TaskRow) -> dict[str, Any]:
+def dream_machine_request(task: Task) -> dict[str, Any]:
     request = task.request
     echo: dict[str, Any] = {"generation_type": _GENERATION_TYPES.get(task.action, task.action)}
     if task.action in _WITH_MODEL:

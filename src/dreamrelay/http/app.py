@@ -12,6 +12,8 @@ from fastapi import FastAPI
 from dreamrelay import __version__, logs, metrics, tracing
 from dreamrelay.http import errors, openapi
 from dreamrelay.http.console import routes as console
+from dreamrelay.http.console.web import install as install_console
+from dreamrelay.http.lean import LeanReads
 from dreamrelay.http.middleware import (
     BodyLimit,
     ClientCORS,
@@ -54,7 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
                 api_key=rt.sandbox_key,
                 queued_seconds=settings.sandbox_queued_seconds,
                 dreaming_seconds=settings.sandbox_dreaming_seconds,
-                relay_urls=(settings.loopback_url, settings.resolved_public_url),
+                relay_urls=settings.relay_urls,
                 loopback_only=True,
             )
         )
@@ -87,6 +89,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.runtime = rt
     metrics.announce(__version__, rt.db.dialect, ledger.KINDS)
     errors.install(app)
+    install_console(app)
     openapi.install(app)
     app.include_router(luma.router)
     app.include_router(acedata.router)
@@ -107,6 +110,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(ClientCORS, origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()])
     app.add_middleware(RequestId)
     app.add_middleware(Metrics)
+    if settings.lean_reads:  # the hottest reads skip the middleware below it and the framework
+        app.add_middleware(LeanReads, rt=rt, max_body_bytes=settings.max_body_bytes)
     if tracing.setup():
         app.add_middleware(tracing.asgi_middleware())
     # Keep this the last add_middleware (= the outermost layer): `/x/` is served as `/x` before any

@@ -9,9 +9,10 @@ from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ValidationError
 
 from dreamrelay.domain.errors import InvalidRequest, RateLimited
-from dreamrelay.ratelimit import NO_LIMIT, effective_limit
 from dreamrelay.runtime import Runtime
+from dreamrelay.services import limits
 from dreamrelay.services.auth import Caller, authenticate
+from dreamrelay.services.idempotency import Idempotency
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -28,31 +29,25 @@ async def _runtime(request: Request) -> Runtime:
 
 async def current_caller(request: Request) -> Caller:
     """The authenticated key, after its requests-per-minute bucket let this request through."""
+    return await _admitted(request, batch=False)
+
+
+async def batch_caller(request: Request) -> Caller:
+    """Batch queries also draw from their own, smaller bucket (in the same single check)."""
+    return await _admitted(request, batch=True)
+
+
+async def _admitted(request: Request, *, batch: bool) -> Caller:
     rt = get_runtime(request)
     caller = await authenticate(rt, request.headers.get("authorization"))
-    await _spend(request, rt, f"rpm:{caller.key_id}", effective_limit(caller.rpm, rt.settings.rate_limit_rpm))
+    try:
+        shown = await limits.admit(rt, caller, batch=batch)
+    except RateLimited as exc:
+        request.state.ratelimit_headers = exc.headers
+        raise
+    if shown is not None:
+        request.state.ratelimit_headers = shown
     return caller
-
-
-async def batch_caller(request: Request, caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
-    """Batch queries also draw from their own, smaller bucket."""
-    rt = get_runtime(request)
-    limit = effective_limit(caller.batch_rpm, rt.settings.rate_limit_batch_rpm)
-    await _spend(request, rt, f"batch:{caller.key_id}", limit)
-    return caller
-
-
-async def _spend(request: Request, rt: Runtime, bucket: str, limit: int) -> None:
-    if limit == NO_LIMIT:
-        return
-    decision = await rt.limiter.hit(bucket, limit)
-    # Of several buckets, the headers show the one closest to running out.
-    shown = getattr(request.state, "ratelimit_headers", None)
-    headers = decision.headers()
-    if shown is None or int(headers["X-RateLimit-Remaining"]) < int(shown["X-RateLimit-Remaining"]):
-        request.state.ratelimit_headers = headers
-    if not decision.allowed:
-        raise RateLimited("rate limit reached for this API key; slow down", headers=decision.headers())
 
 
 RuntimeDep = Annotated[Runtime, Depends(_runtime)]
@@ -87,7 +82,19 @@ def _holds_nul(value: Any) -> bool:
 
 
 async def parse_body(request: Request, model: type[Model]) -> Model:
+    return _validated(model, await read_json(request))
+
+
+async def parse_submission(
+    request: Request, model: type[Model], operation: str
+) -> tuple[Model, Idempotency | None]:
+    """A create request's body and its Idempotency-Key, fingerprinted from the same parsed JSON."""
     data = await read_json(request)
+    body = _validated(model, data)
+    return body, Idempotency.from_header(request.headers.get("idempotency-key"), operation, data)
+
+
+def _validated(model: type[Model], data: Any) -> Model:
     if not isinstance(data, dict):
         raise InvalidRequest("the request body must be a JSON object")
     try:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from dreamrelay.domain.errors import (
     DreamRelayError,
@@ -26,14 +27,14 @@ AGENTS_PREFIX = "/agents/"
 AGENTS_API_VERSION = "2026-04-01"
 
 
-def render(request: Request, error: DreamRelayError) -> Response:
-    setattr(request.state, ERROR_CODE, error.code)  # read by middleware.Metrics (submit outcomes)
+def encode(method: str, path: str, error: DreamRelayError) -> tuple[bytes, dict[str, str]]:
+    """The error's JSON body for `method` `path` (the bytes JSONResponse would write) and the headers
+    it goes out with."""
     headers = error.headers
-    path = request.url.path
     message = error.message
     if error.public is not None:
         # The details (channel, host, the upstream's words) go to the log; the customer gets our words.
-        log.warning("%s on %s %s: %s", error.code, request.method, path, error.message)
+        log.warning("%s on %s %s: %s", error.code, method, path, error.message)
         message = f"{error.public} (request id {request_id.get()})"
     if path.startswith(AGENTS_PREFIX):
         # Luma's Agents API: {"detail"}; the status is what its SDK maps to an exception class.
@@ -43,7 +44,14 @@ def render(request: Request, error: DreamRelayError) -> Response:
         body = {"detail": message}
     else:
         body = {"error": {"message": message, "type": error.type, "code": error.code}}
-    return JSONResponse(body, status_code=error.status, headers=headers)
+    encoded = json.dumps(body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
+    return encoded.encode(), headers
+
+
+def render(request: Request, error: DreamRelayError) -> Response:
+    setattr(request.state, ERROR_CODE, error.code)  # read by middleware.Metrics (submit outcomes)
+    body, headers = encode(request.method, request.url.path, error)
+    return Response(body, status_code=error.status, headers=headers, media_type="application/json")
 
 
 def validation_message(exc: RequestValidationError) -> str:
@@ -84,7 +92,8 @@ def install(app: FastAPI) -> None:
 
     async def on_crash(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return render(request, InternalError("internal error; the operator's logs have the details"))
+        message = f"internal error (request id {request_id.get()}); the operator's logs have the details"
+        return render(request, InternalError(message))
 
     app.add_exception_handler(DreamRelayError, on_ours)
     app.add_exception_handler(RequestValidationError, on_validation)

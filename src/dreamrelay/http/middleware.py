@@ -59,6 +59,11 @@ class TrailingSlash:
         await self.app(scope, receive, send)
 
 
+def request_id_for(given: str) -> str:
+    """The caller's X-Request-Id if it is sane, else a new one."""
+    return given if 0 < len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
+
+
 class RequestId:
     """Takes X-Request-Id from the caller (if sane) or makes one; echoes it and exposes it to logs."""
 
@@ -69,8 +74,7 @@ class RequestId:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = Headers(scope=scope).get("x-request-id", "")
-        rid = given if 0 < len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
+        rid = request_id_for(Headers(scope=scope).get("x-request-id", ""))
         token = request_id.set(rid)
 
         async def send_with_id(message: Message) -> None:
@@ -144,6 +148,11 @@ class BodyLimit:
 
 
 NO_CORS = ("/admin", "/console")  # same-origin only: the operator's API and the console's cookie routes
+
+
+# What ClientCORS adds to the answer of a client route asked without an Origin header (starlette's
+# CORSMiddleware says the answer varies by Origin); http/lean.py adds the same, tested to match.
+NO_ORIGIN_VARY = (b"vary", b"Origin")
 
 
 class ClientCORS:
@@ -236,8 +245,7 @@ class Metrics:
         finally:
             matched = scope.get("route")
             route = getattr(matched, "path", None) or "unmatched"
-            metrics.HTTP_REQUESTS.labels(scope["method"], route, str(status)).inc()
-            metrics.HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)
+            metrics.observe_request(scope["method"], route, status, time.perf_counter() - started)
             api_format = getattr(getattr(matched, "endpoint", None), "submit_format", None)
             if api_format is not None:
                 code = "ok" if status < 400 else scope.get("state", {}).get(ERROR_CODE) or str(status)

@@ -60,24 +60,38 @@ def probe_video(path: Path) -> VideoProbe:
 
 
 def first_and_last_frames(path: Path) -> tuple[Image.Image, Image.Image]:
-    """Decode the video once; the first frame is the thumbnail, the last continues an extend."""
-    first: Image.Image | None = None
-    last = None
+    """The first frame (the thumbnail) and the last (an extend continues from it).
+
+    Only what is needed is decoded: the first frame, then, after a seek to the last keyframe, the
+    last group of pictures. A video with one keyframe is decoded from the start, as before.
+    """
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise MediaError("no video stream")
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            for frame in container.decode(stream):
-                if first is None:
-                    first = frame.to_image()
-                last = frame
+            first_frame = next(iter(container.decode(stream)), None)
+            if first_frame is None:
+                raise MediaError("the video has no frames")
+            first = first_frame.to_image()  # type: ignore[no-untyped-call]
+            last = _last_frame(container, stream) or first_frame
     except av.FFmpegError as exc:
         raise MediaError(str(exc)) from exc
-    if first is None or last is None:
-        raise MediaError("the video has no frames")
-    return first, last.to_image()
+    return first, last.to_image()  # type: ignore[no-untyped-call]
+
+
+def _last_frame(container: av.container.InputContainer, stream: av.VideoStream) -> av.VideoFrame | None:
+    """The last frame, decoded from the keyframe at or before the end (seek backward from there)."""
+    end = stream.duration
+    if end is None and container.duration is not None and stream.time_base is not None:
+        end = int(container.duration / av.time_base / stream.time_base)
+    last = None
+    if end is not None:
+        container.seek(end + (stream.start_time or 0), backward=True, any_frame=False, stream=stream)
+    for frame in container.decode(stream):
+        last = frame
+    return last
 
 
 def palette_grid(image: Image.Image) -> str:

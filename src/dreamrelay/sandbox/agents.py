@@ -329,9 +329,9 @@ class AgentsSandbox:
         if ref.get("generation_id"):
             parent = self.get(ref["generation_id"])
             out = parent["outputs"][0]
-            path = self.files_dir / out.name
+            path: Path = self.files_dir / out.name
             if out.type == "image":
-                return path.read_bytes()
+                return await anyio.to_thread.run_sync(path.read_bytes)
             first, last = await anyio.to_thread.run_sync(probe.first_and_last_frames, path)
             return probe.jpeg_bytes(last if last_frame else first)
         data = await self._media_bytes(ref)
@@ -345,7 +345,8 @@ class AgentsSandbox:
             out = parent["outputs"][0]
             if out.type != "video":
                 raise RenderFailure("invalid_request", "the source generation is not a video")
-            return self.files_dir / out.name
+            source: Path = self.files_dir / out.name
+            return source
         data = await self._media_bytes(ref)
         path = self.files_dir / f"source-{hashlib.sha256(data).hexdigest()[:32]}.mp4"
         path.write_bytes(data)

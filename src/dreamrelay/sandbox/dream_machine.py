@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from dreamrelay.domain.catalog import CAMERA_MOTIONS, CONCEPTS
+from dreamrelay.domain.catalog import CAMERA_MOTIONS, CONCEPTS, POSITION_FIELDS
 from dreamrelay.media import probe
 from dreamrelay.sandbox import render
 from dreamrelay.sandbox.render import EDIT_WEIGHTS, SourcePosition
@@ -125,16 +125,7 @@ def validate_reframe(body: dict[str, Any], kind: str) -> dict[str, Any]:
         request["format"] = _choice(body, "format", IMAGE_FORMATS, "jpg")
     if body.get("first_frame") is not None:
         request["first_frame"] = _media(body["first_frame"], "first_frame")
-    for field in (
-        "grid_position_x",
-        "grid_position_y",
-        "resized_width",
-        "resized_height",
-        "x_start",
-        "x_end",
-        "y_start",
-        "y_end",
-    ):
+    for field in POSITION_FIELDS:
         value = body.get(field)
         if value is None:
             continue

@@ -40,7 +40,7 @@ class KlingSandbox:
         if "[sandbox:reject]" in request["prompt"]:
             raise KlingError(400, 1201, "request rejected by the [sandbox:reject] marker")
         now = time.time()
-        record = {
+        record: dict[str, Any] = {
             "task_id": str(uuid.uuid4()),
             "status": "submitted",
             "message": "",

@@ -308,6 +308,7 @@ def _transcode(
             for packet in reader.demux(audio_in):
                 if packet.dts is None:
                     continue
+                assert audio_out is not None
                 packet.stream = audio_out
                 container.mux(packet)
         _encode(container, video, pictures, cancel, target)

@@ -43,11 +43,23 @@ def _account_view(account: Account) -> dict[str, Any]:
     }
 
 
-async def _account(conn: AsyncConnection, name: str) -> Account:
-    found = await account_store.get_account(conn, name)
+# An account as the operator names it, or (an int) as a signed-in customer's key knows it.
+AccountRef = str | int
+
+
+async def _account(conn: AsyncConnection, who: AccountRef) -> Account:
+    if isinstance(who, int):
+        found = await account_store.get_account_by_id(conn, who)
+    else:
+        found = await account_store.get_account(conn, who)
     if found is None:
-        raise NotFound(f"no account named {name!r}")
+        raise NotFound(f"no account named {who!r}")
     return found
+
+
+async def _account_id(conn: AsyncConnection, who: AccountRef | None) -> int | None:
+    """The id of the account a filter names; None (no filter) when it names none."""
+    return None if who is None or who == "" else (await _account(conn, who)).id
 
 
 # ---- accounts and money -----------------------------------------------------------------------
@@ -73,9 +85,9 @@ async def list_accounts(rt: Runtime, *, limit: int = 100, offset: int = 0) -> li
     return [_account_view(a) for a in rows[offset : offset + limit]]
 
 
-async def show_account(rt: Runtime, name: str) -> dict[str, Any]:
+async def show_account(rt: Runtime, who: AccountRef) -> dict[str, Any]:
     async with rt.db.reader() as conn:
-        account = await _account(conn, name)
+        account = await _account(conn, who)
         keys = await account_store.describe_keys(conn, account_id=account.id)
         usage = await task_store.usage(conn, account_id=account.id)
     in_flight = sum(u["tasks"] for u in usage if u["state"] in ("pending", "processing"))
@@ -128,7 +140,7 @@ async def change_balance(rt: Runtime, name: str, amount: int, note: str = "") ->
 async def ledger_entries(
     rt: Runtime,
     *,
-    account: str | None = None,
+    account: AccountRef | None = None,
     task_id: str | None = None,
     kind: str | None = None,
     since: float | None = None,
@@ -140,7 +152,7 @@ async def ledger_entries(
         raise InvalidRequest(f"kind must be one of {', '.join(ledger.KINDS)}")
     _check_window(since, until)
     async with rt.db.reader() as conn:
-        account_id = (await _account(conn, account)).id if account else None
+        account_id = await _account_id(conn, account)
         rows = await ledger.entries(
             conn,
             account_id=account_id,
@@ -172,7 +184,7 @@ async def usage(
     """Per account and model: tasks by state, credits captured (completed) and held (in flight)."""
     _check_window(since, until)
     async with rt.db.reader() as conn:
-        account_id = (await _account(conn, account)).id if account else None
+        account_id = await _account_id(conn, account)
         rows = await task_store.usage(conn, account_id=account_id, since=since, until=until)
         names = {a.id: a.name for a in await account_store.list_accounts(conn)}
     summary: dict[tuple[int, str], dict[str, Any]] = {}
@@ -253,7 +265,7 @@ def describe_key(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 async def list_keys(rt: Runtime, account: str | None = None) -> list[dict[str, Any]]:
     async with rt.db.reader() as conn:
-        account_id = (await _account(conn, account)).id if account else None
+        account_id = await _account_id(conn, account)
         rows = await account_store.describe_keys(conn, account_id=account_id)
     return [_times(r) for r in rows]
 
@@ -314,7 +326,7 @@ async def deliveries(
     rt: Runtime,
     *,
     task_id: str | None = None,
-    account: str | None = None,
+    account: AccountRef | None = None,
     status: str | None = None,
     limit: int = 100,
     offset: int = 0,
@@ -323,7 +335,7 @@ async def deliveries(
     if status is not None and status not in (outbox.PENDING, outbox.DELIVERED, outbox.DEAD):
         raise InvalidRequest("status must be pending, delivered or dead")
     async with rt.db.reader() as conn:
-        account_id = (await _account(conn, account)).id if account else None
+        account_id = await _account_id(conn, account)
         events = await outbox.list_events(
             conn, task_id=task_id, account_id=account_id, status=status, limit=limit, offset=offset
         )
@@ -354,7 +366,7 @@ async def replay(
     return {"replayed": count}
 
 
-async def callback_secret(rt: Runtime, account: str, *, rotate: bool = False) -> dict[str, Any]:
+async def callback_secret(rt: Runtime, account: AccountRef, *, rotate: bool = False) -> dict[str, Any]:
     """The account's signing secret (made on first need); rotating keeps the old one for the grace."""
     async with rt.db.transaction() as conn:
         owner = await _account(conn, account)
@@ -364,4 +376,4 @@ async def callback_secret(rt: Runtime, account: str, *, rotate: bool = False) ->
             )
         secrets_in_use = await account_store.callback_secrets(conn, owner.id, time.time())
     previous = secrets_in_use[1] if len(secrets_in_use) > 1 else None
-    return {"account": account, "secret": secrets_in_use[0], "previous_secret": previous}
+    return {"account": owner.name, "secret": secrets_in_use[0], "previous_secret": previous}

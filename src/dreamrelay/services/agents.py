@@ -34,16 +34,18 @@ from dreamrelay.domain.errors import (
     Unprocessable,
 )
 from dreamrelay.domain.states import TaskState
+from dreamrelay.domain.task import AGENTS_FORMAT, Task
 from dreamrelay.http.schemas.agents import GenerationCreate, ImageRef
 from dreamrelay.media import probe
 from dreamrelay.media.storage import StorageError
 from dreamrelay.netguard import FetchError, UnsafeURL, check_url_syntax, fetch_bytes
 from dreamrelay.services import agent_files
 from dreamrelay.services.auth import Caller
+from dreamrelay.services.dispatch import dispatch
+from dreamrelay.services.idempotency import Idempotency, Replay, replayed
 from dreamrelay.services.images import TaskInputs, kept_for, store_image
-from dreamrelay.services.submit import Idempotency, _dispatch, _insert, _Replay, _replayed, _task, admit
+from dreamrelay.services.submit import admit, insert, task_by_id
 from dreamrelay.store import tasks as task_store
-from dreamrelay.store.tasks import AGENTS_FORMAT, TaskRow
 from dreamrelay.upstreams.base import AgentsRequest
 
 if TYPE_CHECKING:
@@ -59,13 +61,13 @@ class _Refs:
     length (which prices an edit or reframe)."""
 
     inputs: TaskInputs
-    parents: list[TaskRow] = field(default_factory=list)
+    parents: list[Task] = field(default_factory=list)
     source_seconds: float | None = None
 
 
-async def create(rt: Runtime, caller: Caller, body: GenerationCreate, idem: Idempotency | None) -> TaskRow:
-    if idem is not None and (replayed := await _replayed(rt, caller, idem)) is not None:
-        return replayed
+async def create(rt: Runtime, caller: Caller, body: GenerationCreate, idem: Idempotency | None) -> Task:
+    if idem is not None and (earlier := await replayed(rt.db, caller, idem)) is not None:
+        return earlier
     kind, model = _kind_and_model(body)
     caller.check_model(model)
     _check_combination(body, kind, model)
@@ -84,13 +86,13 @@ async def create(rt: Runtime, caller: Caller, body: GenerationCreate, idem: Idem
                 )
             action = _action(kind, parents)
             parent_id = parents[0].id if parents else None
-            task = await _insert(
+            task = await insert(
                 rt, caller, action, parent_id, model, request, None, AGENTS_FORMAT, idem, task_id
             )
-    except _Replay as replay:
-        return await _task(rt, replay.task_id)
+    except Replay as replay:
+        return await task_by_id(rt, replay.task_id)
     pinned = parents[0].channel_id if parents else None
-    return await _dispatch(rt, task, AgentsRequest(body=upstream), pinned_channel=pinned)
+    return await dispatch(rt, task, AgentsRequest(body=upstream), pinned_channel=pinned)
 
 
 def _provisional(body: GenerationCreate, kind: str) -> dict[str, Any]:
@@ -228,7 +230,7 @@ def _duration_of(seconds: float | None) -> str:
     return "5s" if seconds is not None and seconds <= 5.5 else "10s"
 
 
-def _action(kind: str, parents: list[TaskRow]) -> str:
+def _action(kind: str, parents: list[Task]) -> str:
     if kind == "video":
         return "extend" if parents else "generate"
     return kind

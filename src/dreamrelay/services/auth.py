@@ -9,21 +9,16 @@ announcement.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dreamrelay.domain.errors import Forbidden, InvalidApiKey
+from dreamrelay.key_cache import CACHE_MAX_ENTRIES, CACHE_SECONDS, KEYS_GENERATION
 from dreamrelay.ratelimit import Decision
-from dreamrelay.shared_state import Generations, LocalGenerations
 from dreamrelay.store import accounts
 
 if TYPE_CHECKING:
     from dreamrelay.runtime import Runtime
-
-CACHE_SECONDS = 30.0
-CACHE_MAX_ENTRIES = 100_000  # a flood of made-up keys empties the cache rather than growing it
-KEYS_GENERATION = "keys"
-LAST_USED_RESOLUTION_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -39,34 +34,6 @@ class Caller:
     def check_model(self, model: str) -> None:
         if self.allowed_models is not None and model not in self.allowed_models:
             raise Forbidden(f"this API key may not use model {model}")
-
-
-@dataclass
-class KeyCache:
-    """hash → (owner or None, expiry). Misses are cached too, so floods of bad keys stay cheap.
-
-    `entries` were all read under one shared generation; when it moves on they are dropped.
-    """
-
-    generations: Generations = field(default_factory=LocalGenerations)
-    entries: dict[str, tuple[accounts.KeyOwner | None, float]] = field(default_factory=dict)
-    generation: int | None = None  # the shared generation `entries` were read under
-    last_used: dict[int, float] = field(default_factory=dict)  # key id → when, not yet written
-    written: dict[int, float] = field(default_factory=dict)  # key id → last value written
-
-    async def invalidate(self) -> None:
-        """After any change to a key: every process (this one too) reads keys afresh."""
-        await self.generations.bump(KEYS_GENERATION)
-
-    def note_use(self, key_id: int, now: float) -> None:
-        # last_used_at is kept to the minute: no write per request.
-        if now - self.written.get(key_id, 0.0) >= LAST_USED_RESOLUTION_SECONDS:
-            self.last_used[key_id] = now
-
-    def take_last_used(self) -> dict[int, float]:
-        pending, self.last_used = self.last_used, {}
-        self.written.update(pending)
-        return pending
 
 
 def parse_bearer(header: str | None) -> str:

@@ -1,18 +1,25 @@
-"""Delivering one callback event: sign, POST through the URL guard, log the attempt, schedule the next."""
+"""Delivering callback events: sign, POST through the URL guard, then log the attempts and schedule
+the next ones, several at a time.
+
+The deliverer (worker/deliverer.py) reads the signing secrets of a whole leased batch in one
+transaction (`signing_secrets`), makes each attempt on its own (`attempt`: no database), and records
+the attempts that finished meanwhile in one transaction (`record`).
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from dreamrelay import logs, metrics
 from dreamrelay.domain import signing
-from dreamrelay.domain.backoff import callback_delay
+from dreamrelay.domain.timings import callback_delay
 from dreamrelay.netguard import FetchError, UnsafeURL, post_json
 from dreamrelay.store import accounts as account_store
 from dreamrelay.store import outbox
-from dreamrelay.store.outbox import Event
+from dreamrelay.store.outbox import Attempt, Event
 
 if TYPE_CHECKING:
     from dreamrelay.runtime import Runtime
@@ -20,11 +27,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-async def deliver(rt: Runtime, event: Event, owner: str) -> bool:
-    """One attempt at `event`; True if the receiver answered 2xx."""
+async def signing_secrets(rt: Runtime, account_ids: Iterable[int]) -> dict[int, list[str]]:
+    """The secrets each account's callbacks are signed with now, read in one transaction."""
     now = time.time()
     async with rt.db.transaction() as conn:
-        secrets_in_use = await account_store.callback_secrets(conn, event.account_id, now)
+        return {
+            account_id: await account_store.callback_secrets(conn, account_id, now)
+            for account_id in sorted(set(account_ids))
+        }
+
+
+async def attempt(rt: Runtime, event: Event, secrets_in_use: list[str]) -> Attempt:
+    """One attempt at `event` (no database): what happened and what to do next."""
+    now = time.time()
     headers = signing.headers(secrets_in_use, event.message_id, int(now), event.payload)
     headers.update(
         {
@@ -59,31 +74,38 @@ async def deliver(rt: Runtime, event: Event, owner: str) -> bool:
         outcome, next_at = outbox.PENDING, time.time() + delay
     if not ok and error is None:
         error = f"receiver answered {status_code}"
+    return Attempt(
+        event=event,
+        status_code=status_code,
+        latency_ms=latency_ms,
+        error=None if ok else error,
+        outcome=outcome,
+        next_attempt_at=next_at,
+    )
+
+
+async def record(rt: Runtime, attempts: Sequence[Attempt], owner: str) -> None:
+    """Log the attempts and move their events on, in one transaction. An event whose lease we lost
+    meanwhile is left alone (another deliverer has it now)."""
     async with rt.db.transaction() as conn:
-        recorded = await outbox.record_attempt(
-            conn,
-            event,
-            owner=owner,
-            status_code=status_code,
-            latency_ms=latency_ms,
-            error=None if ok else error,
-            outcome=outcome,
-            next_attempt_at=next_at,
-        )
-    metrics.CALLBACK_ATTEMPTS.labels(outcome if recorded else "lease_lost").inc()
-    with logs.task_context(event.task_id):
-        if not recorded:
-            log.info("callback %s: lease lost, attempt not recorded", event.message_id)
-        elif ok:
-            metrics.CALLBACK_SECONDS.observe(time.time() - event.created_at)
-            log.info("callback %s (%s) delivered: %s", event.message_id, event.state, status_code)
-        else:
-            log.info(
-                "callback %s (%s) attempt %d failed: %s; %s",
-                event.message_id,
-                event.state,
-                event.attempts + 1,
-                error,
-                "giving up" if outcome == outbox.DEAD else "will retry",
-            )
-    return ok
+        recorded = await outbox.record_attempts(conn, attempts, owner=owner)
+    for done in attempts:
+        event = done.event
+        with logs.task_context(event.task_id):
+            if event.id not in recorded:
+                metrics.CALLBACK_ATTEMPTS.labels("lease_lost").inc()
+                log.info("callback %s: lease lost, attempt not recorded", event.message_id)
+                continue
+            metrics.CALLBACK_ATTEMPTS.labels(done.outcome).inc()
+            if done.outcome == outbox.DELIVERED:
+                metrics.CALLBACK_SECONDS.observe(time.time() - event.created_at)
+                log.info("callback %s (%s) delivered: %s", event.message_id, event.state, done.status_code)
+            else:
+                log.info(
+                    "callback %s (%s) attempt %d failed: %s; %s",
+                    event.message_id,
+                    event.state,
+                    event.attempts + 1,
+                    done.error,
+                    "giving up" if done.outcome == outbox.DEAD else "will retry",
+                )

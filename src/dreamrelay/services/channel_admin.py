@@ -12,19 +12,21 @@ from sqlalchemy.exc import IntegrityError
 
 from dreamrelay.domain import ranges
 from dreamrelay.domain.catalog import MODELS
+from dreamrelay.domain.channel import Channel
 from dreamrelay.domain.errors import Conflict, InvalidRequest, NotFound
 from dreamrelay.domain.ids import is_id, shown
 from dreamrelay.domain.states import TaskState
+from dreamrelay.domain.task import Task
 from dreamrelay.formats.own import iso_millis
 from dreamrelay.netguard import has_control_characters, parse_networks
 from dreamrelay.services import lifecycle
 from dreamrelay.services.admin import deliveries, ledger_entries
+from dreamrelay.services.lifecycle import Change
 from dreamrelay.store import accounts as account_store
 from dreamrelay.store import channels as channel_store
 from dreamrelay.store import tasks as task_store
-from dreamrelay.store.channels import Channel
 from dreamrelay.store.schema import accounts, channels, tasks
-from dreamrelay.store.tasks import TaskRow
+from dreamrelay.upstreams import kinds
 from dreamrelay.upstreams.http import send_json
 
 if TYPE_CHECKING:
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
 
     from dreamrelay.runtime import Runtime
 
-KINDS = ("sandbox", "luma", "relay", "kling", "luma-agents")
+KINDS = kinds.NAMES
 
 
 def mask(secret: str) -> str:
@@ -103,7 +105,7 @@ async def _find(rt: Runtime, name: str) -> Channel:
 
 async def add_channel(rt: Runtime, **values: Any) -> dict[str, Any]:
     _check(values)
-    if values["kind"] in ("luma", "relay", "kling", "luma-agents") and not values.get("base_url"):
+    if kinds.KINDS[values["kind"]].needs_base_url and not values.get("base_url"):
         raise InvalidRequest(f"a {values['kind']} channel needs a base_url")
     try:
         async with rt.db.transaction() as conn:
@@ -132,29 +134,17 @@ async def update_channel(rt: Runtime, name: str, values: dict[str, Any]) -> dict
 async def test_channel(rt: Runtime, name: str) -> dict[str, Any]:
     """One cheap authenticated request; a success lifts a bench."""
     channel = await _find(rt, name)
-    if channel.kind == "relay":
-        method, url, body = "POST", channel.base_url.rstrip("/") + "/luma/tasks", {"ids": []}
-        key = channel.secret_key
-    elif channel.kind == "luma-agents":  # the Agents API has no ping: list one file
-        method, body, key = "GET", None, channel.secret_key
-        url = channel.base_url.rstrip("/") + "/files?limit=1"
-    elif channel.kind == "kling":
-        method, body, key = "GET", None, channel.secret_key
-        url = channel.base_url.rstrip("/") + "/images/generations?pageNum=1&pageSize=1"
-    else:
-        base = rt.settings.sandbox_base_url if channel.kind == "sandbox" else channel.base_url
-        key = rt.sandbox_key if channel.kind == "sandbox" else channel.secret_key
-        method, url, body = "GET", base.rstrip("/") + "/ping", None
+    probe, endpoint = kinds.probe(rt.site, channel)
     started = time.monotonic()
     error: str | None = None
     status: int | None = None
     try:
         status, _payload, _headers = await send_json(
             rt.upstream_session,
-            method,
-            url,
-            body,
-            {"Authorization": f"Bearer {key}"},
+            probe.method,
+            probe.url,
+            probe.body,
+            {"Authorization": f"Bearer {endpoint.api_key}"},
             aiohttp.ClientTimeout(total=10),
             idempotent=True,
         )
@@ -215,7 +205,7 @@ async def show_task(rt: Runtime, task_id: str) -> dict[str, Any]:
     }
 
 
-async def _unfinished(conn: AsyncConnection, task_id: str, why: str) -> TaskRow:
+async def _unfinished(conn: AsyncConnection, task_id: str, why: str) -> Task:
     task = await task_store.get_task(conn, task_id)
     if task is None:
         raise NotFound(f"no task {task_id}")
@@ -227,10 +217,9 @@ async def _unfinished(conn: AsyncConnection, task_id: str, why: str) -> TaskRow:
 async def repoll(rt: Runtime, task_id: str) -> dict[str, Any]:
     """Ask upstream about an unfinished task now rather than at its next scheduled poll."""
     _known_shape(task_id)
-    async with rt.db.transaction() as conn:
-        task = await _unfinished(conn, task_id, "there is nothing to poll")
-        await task_store.compare_and_set(conn, task, {"next_poll_at": time.time()})
-    rt.wake_worker.set()
+    async with lifecycle.transaction(rt) as unit:
+        task = await _unfinished(unit.conn, task_id, "there is nothing to poll")
+        await unit.apply(task, Change(next_poll_at=time.time()))
     return {"id": task_id, "repoll": True}
 
 
@@ -244,14 +233,11 @@ async def refund(rt: Runtime, task_id: str) -> dict[str, Any]:
     who wants to give credits back for a completed task tops the account up.
     """
     _known_shape(task_id)
-    async with rt.db.transaction() as conn:
-        task = await _unfinished(conn, task_id, "only an unfinished task can be refunded")
-        updated = await lifecycle.update(
-            conn, task, rt.media_base_url, state=TaskState.FAILED, failure_reason=REFUND_REASON
-        )
+    async with lifecycle.transaction(rt) as unit:
+        task = await _unfinished(unit.conn, task_id, "only an unfinished task can be refunded")
+        updated = await unit.apply(task, Change(state=TaskState.FAILED, failure_reason=REFUND_REASON))
     if updated is None:
         raise Conflict(f"task {task_id} changed meanwhile; look again", code="task_changed")
-    rt.wake_deliverer.set()
     return {"id": task_id, "state": updated.state.value, "refunded": task.price}
 
 

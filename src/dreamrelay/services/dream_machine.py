@@ -32,24 +32,17 @@ from dreamrelay.domain.catalog import (
 )
 from dreamrelay.domain.errors import InvalidRequest, PayloadTooLarge, StorageUnavailable, TaskNotFound
 from dreamrelay.domain.states import TaskState
+from dreamrelay.domain.task import Task
 from dreamrelay.media import probe
 from dreamrelay.media.storage import StorageError
 from dreamrelay.netguard import FetchError, UnsafeURL, check_url_syntax, fetch_bytes
 from dreamrelay.services.auth import Caller
+from dreamrelay.services.dispatch import dispatch
+from dreamrelay.services.idempotency import Idempotency, Replay, replayed
 from dreamrelay.services.images import store_image
-from dreamrelay.services.submit import (
-    Idempotency,
-    _checked_callback,
-    _dispatch,
-    _insert,
-    _Replay,
-    _replayed,
-    _task,
-    admit,
-)
+from dreamrelay.services.submit import admit, checked_callback, insert, task_by_id
 from dreamrelay.store import channels as channel_store
 from dreamrelay.store import tasks as task_store
-from dreamrelay.store.tasks import TaskRow
 from dreamrelay.upstreams.base import DreamMachineRequest
 
 if TYPE_CHECKING:
@@ -108,11 +101,11 @@ class ModifyInput:
     callback_url: str | None = None
 
 
-async def submit_image(rt: Runtime, caller: Caller, given: ImageInput, idem: Idempotency | None) -> TaskRow:
-    if idem is not None and (replayed := await _replayed(rt, caller, idem)) is not None:
-        return replayed
+async def submit_image(rt: Runtime, caller: Caller, given: ImageInput, idem: Idempotency | None) -> Task:
+    if idem is not None and (earlier := await replayed(rt.db, caller, idem)) is not None:
+        return earlier
     caller.check_model(given.model)
-    callback_url = await _checked_callback(rt, given.callback_url, "callback_url")
+    callback_url = await checked_callback(rt, given.callback_url, "callback_url")
 
     async def refs(name: str, items: tuple[Reference, ...]) -> list[dict[str, Any]]:
         return [
@@ -143,14 +136,12 @@ async def submit_image(rt: Runtime, caller: Caller, given: ImageInput, idem: Ide
     return await _submit(rt, caller, GENERATE_IMAGE, given.model, request, body, callback_url, idem)
 
 
-async def submit_reframe(
-    rt: Runtime, caller: Caller, given: ReframeInput, idem: Idempotency | None
-) -> TaskRow:
-    if idem is not None and (replayed := await _replayed(rt, caller, idem)) is not None:
-        return replayed
+async def submit_reframe(rt: Runtime, caller: Caller, given: ReframeInput, idem: Idempotency | None) -> Task:
+    if idem is not None and (earlier := await replayed(rt.db, caller, idem)) is not None:
+        return earlier
     model = given.model if given.action == REFRAME_IMAGE else OFFICIAL_TO_OWN[given.model]
     caller.check_model(model)
-    callback_url = await _checked_callback(rt, given.callback_url, "callback_url")
+    callback_url = await checked_callback(rt, given.callback_url, "callback_url")
     request: dict[str, Any] = {"prompt": given.prompt, "aspect_ratio": given.aspect_ratio}
     if given.action == REFRAME_IMAGE:
         await admit(rt, caller, REFRAME_IMAGE, model, request)  # before the image is fetched
@@ -172,12 +163,12 @@ async def submit_reframe(
     return await _submit(rt, caller, given.action, model, request, body, callback_url, idem)
 
 
-async def submit_modify(rt: Runtime, caller: Caller, given: ModifyInput, idem: Idempotency | None) -> TaskRow:
-    if idem is not None and (replayed := await _replayed(rt, caller, idem)) is not None:
-        return replayed
+async def submit_modify(rt: Runtime, caller: Caller, given: ModifyInput, idem: Idempotency | None) -> Task:
+    if idem is not None and (earlier := await replayed(rt.db, caller, idem)) is not None:
+        return earlier
     model = OFFICIAL_TO_OWN[given.model]
     caller.check_model(model)
-    callback_url = await _checked_callback(rt, given.callback_url, "callback_url")
+    callback_url = await checked_callback(rt, given.callback_url, "callback_url")
     await admit(rt, caller, MODIFY_VIDEO, model, {"duration": "5s"})  # at the shortest, before fetching
     source = await source_video(rt, caller, "media.url", given.media_url)
     request: dict[str, Any] = {
@@ -203,9 +194,9 @@ async def submit_upscale(
     resolution: str | None,
     callback_url: str | None,
     idem: Idempotency | None,
-) -> TaskRow:
-    if idem is not None and (replayed := await _replayed(rt, caller, idem)) is not None:
-        return replayed
+) -> Task:
+    if idem is not None and (earlier := await replayed(rt.db, caller, idem)) is not None:
+        return earlier
     parent = await _video_parent(rt, caller, parent_id, "upscaled")
     before = parent.request.get("resolution", "720p")
     target = resolution or "1080p"
@@ -215,7 +206,7 @@ async def submit_upscale(
         before
     ):
         raise InvalidRequest(f"generation {parent.id} is already {before}; upscale to a higher resolution")
-    checked = await _checked_callback(rt, callback_url, "callback_url")
+    checked = await checked_callback(rt, callback_url, "callback_url")
     request = _from_parent(parent, resolution=target)
     body = {"generation_type": UPSCALE_VIDEO, "resolution": target}
     return await _submit(rt, caller, UPSCALE_VIDEO, parent.model, request, body, checked, idem, parent)
@@ -229,11 +220,11 @@ async def submit_audio(
     negative_prompt: str,
     callback_url: str | None,
     idem: Idempotency | None,
-) -> TaskRow:
-    if idem is not None and (replayed := await _replayed(rt, caller, idem)) is not None:
-        return replayed
+) -> Task:
+    if idem is not None and (earlier := await replayed(rt.db, caller, idem)) is not None:
+        return earlier
     parent = await _video_parent(rt, caller, parent_id, "given audio")
-    checked = await _checked_callback(rt, callback_url, "callback_url")
+    checked = await checked_callback(rt, callback_url, "callback_url")
     request = _from_parent(parent, prompt=prompt, negative_prompt=negative_prompt)
     body = {"generation_type": ADD_AUDIO, "prompt": prompt, "negative_prompt": negative_prompt}
     return await _submit(rt, caller, ADD_AUDIO, parent.model, request, body, checked, idem, parent)
@@ -251,19 +242,19 @@ async def _submit(
     body: dict[str, Any],
     callback_url: str | None,
     idem: Idempotency | None,
-    parent: TaskRow | None = None,
-) -> TaskRow:
+    parent: Task | None = None,
+) -> Task:
     try:
-        task = await _insert(
+        task = await insert(
             rt, caller, action, parent.id if parent else None, model, request, callback_url, "official", idem
         )
-    except _Replay as replay:
-        return await _task(rt, replay.task_id)
+    except Replay as replay:
+        return await task_by_id(rt, replay.task_id)
     upstream = DreamMachineRequest(
         action=action, body=body, parent_upstream_id=parent.upstream_id if parent else None
     )
     pinned = parent.channel_id if parent else None
-    return await _dispatch(rt, task, upstream, pinned_channel=pinned, kinds=OFFICIAL_KINDS)
+    return await dispatch(rt, task, upstream, pinned_channel=pinned, kinds=OFFICIAL_KINDS)
 
 
 def _weight(reference: Reference) -> dict[str, float]:
@@ -275,7 +266,7 @@ def _upstream_fields(request: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in request.items() if k not in ("duration", "source_generation") and v is not None}
 
 
-def _from_parent(parent: TaskRow, **values: Any) -> dict[str, Any]:
+def _from_parent(parent: Task, **values: Any) -> dict[str, Any]:
     base = parent.request
     return {
         "prompt": values.pop("prompt", base.get("prompt", "")),
@@ -287,7 +278,7 @@ def _from_parent(parent: TaskRow, **values: Any) -> dict[str, Any]:
     }
 
 
-async def _video_parent(rt: Runtime, caller: Caller, parent_id: str, verb: str) -> TaskRow:
+async def _video_parent(rt: Runtime, caller: Caller, parent_id: str, verb: str) -> Task:
     """The caller's completed video that an upscale or audio applies to, made on an official channel."""
     async with rt.db.reader() as conn:
         parent = (

@@ -16,14 +16,15 @@ import anyio
 
 from dreamrelay import logs, metrics, netguard
 from dreamrelay.domain.states import TaskState, can_move
+from dreamrelay.domain.task import Task
+from dreamrelay.domain.timings import FINISHING_RECHECK_SECONDS, STORAGE_RETRY_SECONDS, error_delay, task_kind
 from dreamrelay.media import probe
 from dreamrelay.media.storage import StorageError
 from dreamrelay.netguard import URLPolicy, parse_networks
-from dreamrelay.services import lifecycle, poll_schedule, removal
-from dreamrelay.services.submit import DISPATCH_GRACE_SECONDS
+from dreamrelay.services import lifecycle, removal
+from dreamrelay.services.lifecycle import Change
 from dreamrelay.store import channels as channel_store
 from dreamrelay.store import tasks as task_store
-from dreamrelay.store.tasks import TaskRow
 from dreamrelay.upstreams.base import UpstreamStatus
 
 if TYPE_CHECKING:
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_VIDEO_BYTES = 2 * 1024**3
-STORAGE_RETRY_SECONDS = 15.0  # our media storage failed: ask upstream (and try storing) again then
-FINISHING_RECHECK_SECONDS = 5.0  # a poll found this media being copied already: look again then
 MAX_IMAGE_BYTES = 50 * 1024**2
 GONE_STATUSES = (403, 404, 410)
 
@@ -51,24 +50,9 @@ class MediaGone(MediaCopyError):
 EXPIRING_LINK_FAMILIES = ("agents",)
 
 
-def task_kind(task: TaskRow) -> tuple[object, ...]:
-    """Tasks of one kind on one channel take about as long as each other."""
-    request = task.request
-    return (task.channel_id, task.model, request.get("resolution"), request.get("duration"))
-
-
-def next_poll_delay(rt: Runtime, task: TaskRow, now: float) -> float:
-    return poll_schedule.delay(now - task.created_at, rt.durations.expected(task_kind(task)))
-
-
-def error_delay(errors: int, base_seconds: float) -> float:
-    """After a failed poll: base·2^n, at most a minute."""
-    return float(min(base_seconds * 2**errors, 60.0))
-
-
 async def apply_status(
-    rt: Runtime, task: TaskRow, status: UpstreamStatus, owner: str | None, *, poll_floor: float = 0.0
-) -> TaskRow | None:
+    rt: Runtime, task: Task, status: UpstreamStatus, owner: str | None, *, poll_floor: float = 0.0
+) -> Task | None:
     """Apply what upstream says. `owner` is the lease holder (None for an upstream callback)."""
     with logs.task_context(task.id):
         if status.raw_state != task.upstream_state:
@@ -79,8 +63,8 @@ async def apply_status(
 
 
 async def _apply_status(
-    rt: Runtime, task: TaskRow, status: UpstreamStatus, owner: str | None, poll_floor: float
-) -> TaskRow | None:
+    rt: Runtime, task: Task, status: UpstreamStatus, owner: str | None, poll_floor: float
+) -> Task | None:
     now = time.time()
     if status.state.is_terminal and not task.state.is_terminal:
         # Polled: it finished at most this long ago (since the last look saw it running). Called back:
@@ -100,25 +84,22 @@ async def _apply_status(
             rt.finishing.discard(task.id)
     if status.state is TaskState.FAILED:
         reason = status.failure_reason or "upstream reported a failure without a reason"
-        return await _write(
-            rt, task, owner, state=TaskState.FAILED, failure_reason=reason, failure_code=status.failure_code
-        )
+        change = Change(state=TaskState.FAILED, failure_reason=reason, failure_code=status.failure_code)
+        return await _write(rt, task, owner, change)
     polled = owner is not None  # a lease holder polled; None means upstream called us back
-    return await _write(
-        rt,
-        task,
-        owner,
-        state=status.state if can_move(task.state, status.state) else task.state,
+    change = Change(
+        state=status.state if can_move(task.state, status.state) else None,
         upstream_state=status.raw_state,
         poll_count=task.poll_count + int(polled),
         poll_errors=0,
-        next_poll_at=now + max(next_poll_delay(rt, task, now), poll_floor),
+        next_poll_at=now + max(rt.durations.next_poll_delay(task, now), poll_floor),
     )
+    return await _write(rt, task, owner, change)
 
 
 async def _finish(
-    rt: Runtime, task: TaskRow, status: UpstreamStatus, owner: str | None, now: float
-) -> TaskRow | None:
+    rt: Runtime, task: Task, status: UpstreamStatus, owner: str | None, now: float
+) -> Task | None:
     """Copy the finished media into our storage, then mark the task completed."""
     started = time.perf_counter()
     try:
@@ -136,9 +117,8 @@ async def _finish(
             return await reschedule(rt, task, owner, errors=task.poll_errors + 1)
         log.warning("task %s: upstream's output link is dead: %s", task.id, exc)
         reason = "upstream's output link had expired before it could be copied"
-        return await _write(
-            rt, task, owner, state=TaskState.FAILED, failure_reason=reason, failure_code="output_not_found"
-        )
+        change = Change(state=TaskState.FAILED, failure_reason=reason, failure_code="output_not_found")
+        return await _write(rt, task, owner, change)
     except MediaCopyError as exc:
         log.warning("task %s: media copy failed: %s", task.id, exc)
         return await reschedule(rt, task, owner, errors=task.poll_errors + 1)
@@ -146,11 +126,10 @@ async def _finish(
         # Our storage is down, not upstream: wait without counting it against the task (its
         # deadline still applies).
         log.error("task %s: media storage failed, trying again later: %s", task.id, exc)
-        return await _write(rt, task, owner, next_poll_at=now + STORAGE_RETRY_SECONDS)
+        return await _write(rt, task, owner, Change(next_poll_at=now + STORAGE_RETRY_SECONDS))
     rt.durations.note(task_kind(task), now - task.created_at)
-    done = await _write(
-        rt, task, owner, state=TaskState.COMPLETED, media=media, upstream_state=status.raw_state
-    )
+    change = Change(state=TaskState.COMPLETED, media=media, upstream_state=status.raw_state)
+    done = await _write(rt, task, owner, change)
     if done is None:
         await _forget_if_deleted(rt, task.id, media)
     return done
@@ -164,46 +143,30 @@ async def _forget_if_deleted(rt: Runtime, task_id: str, media: dict[str, Any]) -
         await removal.delete_media(rt, current.with_values({"media": media}))
 
 
-async def postpone(rt: Runtime, task: TaskRow, owner: str, seconds: float) -> TaskRow | None:
+async def postpone(rt: Runtime, task: Task, owner: str, seconds: float) -> Task | None:
     """Upstream asked us to slow down: ask again later, without counting it against the task."""
-    return await _write(rt, task, owner, next_poll_at=time.time() + seconds)
+    return await _write(rt, task, owner, Change(next_poll_at=time.time() + seconds))
 
 
-async def reschedule(rt: Runtime, task: TaskRow, owner: str | None, *, errors: int) -> TaskRow | None:
+async def reschedule(rt: Runtime, task: Task, owner: str | None, *, errors: int) -> Task | None:
     if errors >= rt.settings.poll_error_limit:
         return await fail(rt, task, owner, "upstream stopped answering for this task")
     now = time.time()
-    return await _write(
-        rt,
-        task,
-        owner,
+    change = Change(
         poll_count=task.poll_count + 1,
         poll_errors=errors,
         next_poll_at=now + error_delay(errors, rt.settings.poll_error_base_seconds),
     )
+    return await _write(rt, task, owner, change)
 
 
-async def fail(rt: Runtime, task: TaskRow, owner: str, reason: str) -> TaskRow | None:
+async def fail(rt: Runtime, task: Task, owner: str | None, reason: str) -> Task | None:
     with logs.task_context(task.id):
-        return await _write(rt, task, owner, state=TaskState.FAILED, failure_reason=reason)
+        return await _write(rt, task, owner, Change(state=TaskState.FAILED, failure_reason=reason))
 
 
-def overdue_reason(task: TaskRow, now: float) -> str | None:
-    """Why a leased task should end now without asking upstream, if it should."""
-    if task.upstream_id is None and now - task.created_at >= DISPATCH_GRACE_SECONDS:
-        return "the submission to upstream was interrupted"
-    if now >= task.deadline_at:
-        return f"timed out: no result within {int(task.deadline_at - task.created_at)} s"
-    return None
-
-
-async def _write(rt: Runtime, task: TaskRow, owner: str | None, **values: Any) -> TaskRow | None:
-    async with rt.db.transaction() as conn:
-        updated = await lifecycle.update(conn, task, rt.media_base_url, lease_owner=owner, **values)
-    if updated is not None and updated.callback_url:
-        rt.wake_deliverer.set()
-    if updated is not None and updated.state.is_terminal and not task.state.is_terminal:
-        metrics.TASKS_FINISHED.labels(updated.state.value).inc()
+async def _write(rt: Runtime, task: Task, owner: str | None, change: Change) -> Task | None:
+    updated = await lifecycle.transition(rt, task, change, lease_owner=owner)
     if updated is None:
         log.info("task %s changed under us (lease lost or raced); dropping this result", task.id)
     return updated
@@ -218,7 +181,7 @@ class MediaSource:
     url_prefix: str = ""  # when set, every media URL must start with it (the sandbox's files)
 
 
-async def media_source(rt: Runtime, task: TaskRow) -> MediaSource:
+async def media_source(rt: Runtime, task: Task) -> MediaSource:
     """Media is fetched like any URL from outside: public addresses only, unless the operator allowed
     private networks for the task's channel (`media_networks`). A sandbox channel may reach the
     sandbox's own listener, and there only its files: a forged report naming another port, or
@@ -248,13 +211,13 @@ def _checked(source: MediaSource, url: str) -> str:
     return url
 
 
-async def copy_media(rt: Runtime, task: TaskRow, video_url: str, source: MediaSource) -> dict[str, Any]:
+async def copy_media(rt: Runtime, task: Task, video_url: str, source: MediaSource) -> dict[str, Any]:
     """Download the video, probe it, cut thumbnail and last frame; store all three as ours."""
     async with rt.media_copies:
         return await _copy_media(rt, task, video_url, source)
 
 
-async def _copy_media(rt: Runtime, task: TaskRow, video_url: str, source: MediaSource) -> dict[str, Any]:
+async def _copy_media(rt: Runtime, task: Task, video_url: str, source: MediaSource) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="dreamrelay-") as tmp:
         video_path = Path(tmp) / "video.mp4"
         await _download(source, video_url, video_path)
@@ -275,7 +238,7 @@ async def _copy_media(rt: Runtime, task: TaskRow, video_url: str, source: MediaS
     }
 
 
-async def copy_images(rt: Runtime, task: TaskRow, urls: Sequence[str], source: MediaSource) -> dict[str, Any]:
+async def copy_images(rt: Runtime, task: Task, urls: Sequence[str], source: MediaSource) -> dict[str, Any]:
     """Download each image, check it is a JPEG or PNG that decodes, and store it as ours."""
     images = []
     for index, url in enumerate(urls):

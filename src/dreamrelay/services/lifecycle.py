@@ -1,21 +1,30 @@
-"""The only writer of a task's state: checks the transition, re-encodes the body, settles the money."""
+"""The only writer of a task: checks the transition, re-encodes the body, settles the money, queues the
+callback, all in the caller's transaction; once it commits, the effects every change has (waking the
+deliverer and the follower, counting finished tasks, forgetting cached bodies), each in one place.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dreamrelay import metrics
+from dreamrelay.body_cache import BodyCache
 from dreamrelay.domain.failures import public_reason
-from dreamrelay.domain.states import TaskState, check_transition
+from dreamrelay.domain.states import Settlement, TaskState, check_transition, settlement
+from dreamrelay.domain.task import Task
 from dreamrelay.formats import acedata, agents, kling, official
 from dreamrelay.formats.own import encode_task
 from dreamrelay.store import ledger, outbox
 from dreamrelay.store import tasks as task_store
-from dreamrelay.store.engine import after_commit
-from dreamrelay.store.tasks import TaskRow
+from dreamrelay.store.engine import Database
 
 OFFICIAL_FORMAT = "official"
 ACEDATA_FORMAT = "acedata"
@@ -23,7 +32,39 @@ ACEDATA_FORMAT = "acedata"
 log = logging.getLogger(__name__)
 
 
-def encode_body(task: TaskRow, media_base_url: str) -> bytes:
+class Collaborators(Protocol):
+    """What a transition needs from the process around it."""
+
+    db: Database
+    body_cache: BodyCache
+    wake_worker: asyncio.Event
+    wake_deliverer: asyncio.Event
+
+    @property
+    def media_base_url(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one write does to a task; a field left None keeps its value."""
+
+    state: TaskState | None = None
+    failure_reason: str | None = None
+    failure_code: str | None = None  # the Agents API's machine-readable reason of a failure
+    channel_id: int | None = None
+    upstream_id: str | None = None
+    upstream_state: str | None = None
+    next_poll_at: float | None = None
+    poll_count: int | None = None
+    poll_errors: int | None = None
+    media: dict[str, Any] | None = None
+    deleted_at: float | None = None
+
+    def values(self) -> dict[str, Any]:
+        return {name: value for name, value in self.__dict__.items() if value is not None}
+
+
+def encode_body(task: Task, media_base_url: str) -> bytes:
     """What the `body` column keeps: Kling's data object for images, the own-format object for videos
     (whatever format created them, so the own batch query stays a byte join)."""
     if task.is_image:
@@ -41,7 +82,7 @@ def encode_body(task: TaskRow, media_base_url: str) -> bytes:
     )
 
 
-def callback_payload(task: TaskRow, media_base_url: str) -> bytes:
+def callback_payload(task: Task, media_base_url: str) -> bytes:
     """The object the task's GET returns in the format it was created with."""
     if task.is_image:
         return kling.envelope(task.body)
@@ -54,34 +95,88 @@ def callback_payload(task: TaskRow, media_base_url: str) -> bytes:
     return task.body
 
 
-async def update(
-    conn: AsyncConnection,
-    task: TaskRow,
-    media_base_url: str,
-    *,
-    state: TaskState | None = None,
-    lease_owner: str | None = None,
-    **values: Any,
-) -> TaskRow | None:
-    """Change `task` (and maybe its state) if nobody changed it first; None if we lost the race.
+@dataclass(frozen=True)
+class _Done:
+    before: Task
+    after: Task
+    change: Change
+    by_follower: bool
 
-    With `lease_owner`, the write only counts while that worker still holds the lease, and the lease
-    is handed back in the same statement.
-    """
+
+class Transitions:
+    """The task changes of one transaction (`conn`); see `transaction`."""
+
+    def __init__(self, conn: AsyncConnection, media_base_url: str) -> None:
+        self.conn = conn
+        self._media_base_url = media_base_url
+        self._done: list[_Done] = []
+
+    async def apply(self, task: Task, change: Change, *, lease_owner: str | None = None) -> Task | None:
+        """Change `task` if nobody changed it first; None if we lost the race.
+
+        With `lease_owner`, the write only counts while that worker still holds the lease, and the lease
+        is handed back in the same statement. Raises IllegalTransition for a move the table forbids.
+        """
+        updated = await _write(self.conn, task, change, self._media_base_url, lease_owner)
+        if updated is not None:
+            self._done.append(_Done(task, updated, change, lease_owner is not None))
+        return updated
+
+
+@asynccontextmanager
+async def transaction(deps: Collaborators) -> AsyncIterator[Transitions]:
+    """One transaction for task changes (and whatever else the caller writes on `.conn`); the changes'
+    effects run once, after it commits, and never when it rolls back."""
+    async with deps.db.transaction() as conn:
+        unit = Transitions(conn, deps.media_base_url)
+        yield unit
+    for done in unit._done:
+        _after_commit(deps, done)
+
+
+async def transition(
+    deps: Collaborators, task: Task, change: Change, *, lease_owner: str | None = None
+) -> Task | None:
+    """`change` applied to `task` in a transaction of its own; None if the task changed first."""
+    async with transaction(deps) as unit:
+        return await unit.apply(task, change, lease_owner=lease_owner)
+
+
+def _after_commit(deps: Collaborators, done: _Done) -> None:
+    before, after = done.before, done.after
+    if after.state is not before.state:
+        _log_change(before, after)
+        if after.callback_url:
+            deps.wake_deliverer.set()  # its callback is in the outbox now
+        if after.state.is_terminal:
+            metrics.TASKS_FINISHED.labels(after.state.value).inc()
+    if done.change.deleted_at is not None:
+        deps.body_cache.forget(after.id)
+    if done.change.next_poll_at is not None and not done.by_follower:
+        deps.wake_worker.set()  # someone else moved its next poll: the follower looks again
+
+
+async def _write(
+    conn: AsyncConnection, task: Task, change: Change, media_base_url: str, lease_owner: str | None
+) -> Task | None:
     now = time.time()
-    if state is not None and state != task.state:
+    values = change.values()
+    state = change.state
+    moves = state is not None and state is not task.state
+    if moves:
+        assert state is not None
         check_transition(task.state, state)
-        values["state"] = state
         if state.is_terminal:
             values.update(finished_at=now, next_poll_at=None)
+    else:
+        values.pop("state", None)
     if lease_owner is not None or "finished_at" in values:  # a finished task is nobody's work
         values.update(lease_owner=None, lease_until=None)
     values["updated_at"] = now
     changed = task.with_values(values)
     values["body"] = encode_body(changed, media_base_url)
     updated = await task_store.compare_and_set(conn, task, values, lease_owner=lease_owner)
-    if updated is not None and state is not None and state != task.state:
-        after_commit(conn, lambda: _log_change(task, updated))
+    if updated is not None and moves:
         await _settle(conn, updated)
         if updated.callback_url:
             # Same transaction as the state change: no change without its event, no event without it.
@@ -96,7 +191,7 @@ async def update(
     return updated
 
 
-def _log_change(before: TaskRow, after: TaskRow) -> None:
+def _log_change(before: Task, after: Task) -> None:
     reason = f": {after.failure_reason}" if after.failure_reason and after.state is TaskState.FAILED else ""
     log.info(
         "task %s: %s → %s (channel_id %s, upstream %s)%s",
@@ -110,11 +205,12 @@ def _log_change(before: TaskRow, after: TaskRow) -> None:
     )
 
 
-async def _settle(conn: AsyncConnection, task: TaskRow) -> None:
+async def _settle(conn: AsyncConnection, task: Task) -> None:
     """A terminal state settles the hold: captured on success, released otherwise (unique per task)."""
-    if task.state is TaskState.COMPLETED:
+    effect = settlement(task.state)
+    if effect is Settlement.CAPTURE:
         await ledger.capture(conn, account_id=task.account_id, task_id=task.id, amount=task.price)
-    elif task.state is TaskState.FAILED:
+    elif effect is Settlement.RELEASE:
         await ledger.release(
             conn,
             account_id=task.account_id,

@@ -14,9 +14,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from dreamrelay.domain.channel import Channel
 from dreamrelay.store import ledger
 from dreamrelay.store import operations as ops_store
-from dreamrelay.store.channels import Channel, list_channels
+from dreamrelay.store.channels import list_channels
 from dreamrelay.store.engine import Database
 
 log = logging.getLogger(__name__)

@@ -7,14 +7,15 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from dreamrelay.body_cache import agents_key, official_key
 from dreamrelay.domain.errors import InvalidRequest, NotFound, TaskNotFound, TaskNotReady
 from dreamrelay.domain.ids import is_id, shown
 from dreamrelay.domain.states import TaskState
-from dreamrelay.formats import newapi
+from dreamrelay.domain.task import Task
+from dreamrelay.formats import newapi, official
 from dreamrelay.services.auth import Caller
 from dreamrelay.store import accounts as account_store
 from dreamrelay.store import tasks as task_store
-from dreamrelay.store.tasks import TaskRow
 
 if TYPE_CHECKING:
     from dreamrelay.runtime import Runtime
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 BATCH_MAX_IDS = 1000
 
 
-async def get_task(rt: Runtime, caller: Caller, task_id: str, *, images: bool = False) -> TaskRow:
+async def get_task(rt: Runtime, caller: Caller, task_id: str, *, images: bool = False) -> Task:
     """The caller's task: a video task (own and official formats) or, with `images`, an image task."""
     if not is_id(task_id):
         raise TaskNotFound(f"task {shown(task_id)} not found")
@@ -33,7 +34,7 @@ async def get_task(rt: Runtime, caller: Caller, task_id: str, *, images: bool = 
     return task
 
 
-async def get_agents_task(rt: Runtime, caller: Caller, task_id: str) -> TaskRow:
+async def get_agents_task(rt: Runtime, caller: Caller, task_id: str) -> Task:
     """The caller's generation made through the Agents API; 404 for anything else."""
     if not is_id(task_id):
         raise NotFound(f"generation {shown(task_id)} not found")
@@ -44,9 +45,21 @@ async def get_agents_task(rt: Runtime, caller: Caller, task_id: str) -> TaskRow:
     return task
 
 
+async def get_agents_body(rt: Runtime, caller: Caller, task_id: str) -> bytes:
+    """An Agents API generation's body; a finished one's is kept like the own body."""
+    key = agents_key(task_id)
+    cached = rt.body_cache.get(key, caller.account_id)
+    if cached is not None:
+        return cached
+    task = await get_agents_task(rt, caller, task_id)
+    if task.state.is_terminal:
+        rt.body_cache.put(key, task.account_id, task.body)
+    return task.body
+
+
 async def list_videos(
     rt: Runtime, caller: Caller, *, limit: int, offset: int, states: Sequence[str] | None = None
-) -> tuple[list[TaskRow], bool]:
+) -> tuple[list[Task], bool]:
     """A page of the caller's video tasks (in `states`, when given), newest first, and whether more follow."""
     async with rt.db.reader() as conn:
         return await task_store.list_video_tasks(
@@ -71,6 +84,19 @@ async def get_body(rt: Runtime, caller: Caller, task_id: str) -> bytes:
     return task.body
 
 
+async def get_official_body(rt: Runtime, caller: Caller, task_id: str) -> bytes:
+    """The task as an official-API `Generation`; a finished task's is kept like the own body."""
+    key = official_key(task_id)
+    cached = rt.body_cache.get(key, caller.account_id)
+    if cached is not None:
+        return cached
+    task = await get_task(rt, caller, task_id)
+    body = official.encode_generation(task, rt.media_base_url)
+    if task.state.is_terminal:
+        rt.body_cache.put(key, task.account_id, body)
+    return body
+
+
 async def download_url(rt: Runtime, caller: Caller, task_id: str) -> bytes:
     task = await get_task(rt, caller, task_id)
     if task.state is not TaskState.COMPLETED:
@@ -93,6 +119,13 @@ def parse_batch_ids(raw_body: bytes) -> list[str]:
     if len(ids) > BATCH_MAX_IDS:
         raise InvalidRequest(f"'ids' may hold at most {BATCH_MAX_IDS} ids (got {len(ids)})")
     return ids
+
+
+async def batch_answer(rt: Runtime, caller: Caller, ids: Sequence[str]) -> bytes:
+    """The batch query's answer in the shape the key asked for: the bare array or new-api's envelope."""
+    if caller.batch_envelope == "newapi":
+        return await batch_newapi(rt, caller, ids)
+    return await batch_bodies(rt, caller, ids)
 
 
 async def batch_newapi(rt: Runtime, caller: Caller, ids: Sequence[str]) -> bytes:
@@ -129,4 +162,14 @@ async def batch_bodies(rt: Runtime, caller: Caller, ids: Sequence[str]) -> bytes
             bodies[task_id] = body
             if finished:
                 cache.put(task_id, account, body)
-    return b"[" + b",".join(bodies[i] for i in wanted if i in bodies) + b"]"
+    # One join into one new buffer (`b"[" + … + b"]"` would copy the whole answer twice more).
+    parts: list[bytes] = []
+    for task_id in wanted:
+        body = bodies.get(task_id)
+        if body is not None:
+            parts += (b",", body)
+    if not parts:
+        return b"[]"
+    parts[0] = b"["
+    parts.append(b"]")
+    return b"".join(parts)

@@ -14,12 +14,13 @@ import time
 from typing import TYPE_CHECKING
 
 from dreamrelay.domain.states import TaskState
+from dreamrelay.domain.task import Task
 from dreamrelay.media.storage import StorageError
 from dreamrelay.services import lifecycle, reads
 from dreamrelay.services.auth import Caller
+from dreamrelay.services.lifecycle import Change
 from dreamrelay.store import channels as channel_store
 from dreamrelay.store import tasks as task_store
-from dreamrelay.store.tasks import TaskRow
 from dreamrelay.upstreams.base import UpstreamOutcomeUnknown, UpstreamRefused, UpstreamUnavailable
 
 if TYPE_CHECKING:
@@ -33,27 +34,18 @@ _ATTEMPTS = 5  # a worker may change the task between our read and our write; th
 
 
 async def delete_task(rt: Runtime, caller: Caller, task_id: str) -> None:
-    task: TaskRow | None = await reads.get_task(rt, caller, task_id)
+    task: Task | None = await reads.get_task(rt, caller, task_id)
     for _attempt in range(_ATTEMPTS):
         assert task is not None
         was_running = not task.state.is_terminal
-        async with rt.db.transaction() as conn:
-            if was_running:
-                done = await lifecycle.update(
-                    conn,
-                    task,
-                    rt.media_base_url,
-                    state=TaskState.FAILED,
-                    failure_reason=DELETED_REASON,
-                    deleted_at=time.time(),
-                )
-            else:
-                done = await lifecycle.update(conn, task, rt.media_base_url, deleted_at=time.time())
+        if was_running:
+            change = Change(state=TaskState.FAILED, failure_reason=DELETED_REASON, deleted_at=time.time())
+        else:
+            change = Change(deleted_at=time.time())
+        done = await lifecycle.transition(rt, task, change)
         if done is not None:
-            rt.body_cache.forget(task_id)
             await delete_media(rt, done)
             if was_running:
-                rt.wake_deliverer.set()
                 await _cancel_upstream(rt, done)
             return
         async with rt.db.reader() as conn:
@@ -63,7 +55,7 @@ async def delete_task(rt: Runtime, caller: Caller, task_id: str) -> None:
     raise RuntimeError(f"task {task_id} kept changing; deletion gave up")
 
 
-def media_keys(task: TaskRow) -> list[str]:
+def media_keys(task: Task) -> list[str]:
     """Every stored object of the task: its finished media and the input images it was given."""
     keys: list[str] = []
 
@@ -85,7 +77,7 @@ def media_keys(task: TaskRow) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
-async def delete_media(rt: Runtime, task: TaskRow) -> None:
+async def delete_media(rt: Runtime, task: Task) -> None:
     """Deleted means gone: the objects go (local or S3), so their URLs answer 404. A failure is logged;
     the orphan sweep of the worker removes what is left of the inputs."""
     keys = media_keys(task)
@@ -95,7 +87,7 @@ async def delete_media(rt: Runtime, task: TaskRow) -> None:
         log.warning("task %s: deleting its media failed: %s", task.id, exc)
 
 
-async def _cancel_upstream(rt: Runtime, task: TaskRow) -> None:
+async def _cancel_upstream(rt: Runtime, task: Task) -> None:
     """Best effort: a failure here leaves the upstream generation running (it costs us, not the customer)."""
     if task.channel_id is None or task.upstream_id is None:
         return

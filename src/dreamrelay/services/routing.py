@@ -7,7 +7,8 @@ import time
 from collections.abc import Sequence
 from itertools import groupby
 
-from dreamrelay.store.channels import Channel
+from dreamrelay.domain.channel import Channel
+from dreamrelay.upstreams.kinds import serves
 
 
 def candidates(
@@ -22,7 +23,7 @@ def candidates(
         # An extend must reach the account upstream that holds the parent generation.
         return [c for c in channels if c.id == pinned_id and c.enabled]
     moment = time.time() if now is None else now
-    usable = [c for c in channels if c.available(moment) and c.serves(model)]
+    usable = [c for c in channels if c.available(moment) and serves(c, model)]
     usable.sort(key=lambda c: -c.priority)
     rng = rng or random.Random()
     ordered: list[Channel] = []

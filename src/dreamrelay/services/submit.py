@@ -1,8 +1,8 @@
-"""Submit and extend: validate, keep the images, insert the task, hand it to an upstream channel."""
+"""Submit and extend: validate, price, hold, keep the images and insert the task in one transaction,
+then hand it to services/dispatch.py (idempotency in services/idempotency.py)."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 import time
@@ -10,13 +10,12 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from yarl import URL
 
-from dreamrelay import logs, metrics
+from dreamrelay import metrics
 from dreamrelay.domain.catalog import (
     IMAGE_MODELS,
     MODELS,
@@ -26,39 +25,31 @@ from dreamrelay.domain.catalog import (
     price_resolution,
 )
 from dreamrelay.domain.errors import (
-    Conflict,
     Forbidden,
     InsufficientBalance,
     InvalidRequest,
-    NoChannelAvailable,
     PayloadTooLarge,
     RateLimited,
     TaskNotFound,
     TaskNotReady,
-    UpstreamError,
-    UpstreamRejected,
 )
+from dreamrelay.domain.ids import ID_MAX_CHARS
 from dreamrelay.domain.states import TaskState
+from dreamrelay.domain.task import IMAGE_ACTION, Task
+from dreamrelay.domain.timings import DISPATCH_GRACE_SECONDS
 from dreamrelay.netguard import UnsafeURL, check_url_syntax, resolve_checked
 from dreamrelay.ratelimit import NO_LIMIT, effective_limit
 from dreamrelay.services import lifecycle
 from dreamrelay.services.auth import Caller
+from dreamrelay.services.dispatch import dispatch
+from dreamrelay.services.idempotency import Idempotency, Replay, replayed
 from dreamrelay.services.images import kept_for, store_image
-from dreamrelay.services.routing import candidates
-from dreamrelay.store import channels as channel_store
 from dreamrelay.store import idempotency, ledger, pricing
 from dreamrelay.store import tasks as task_store
-from dreamrelay.store.channels import Channel
 from dreamrelay.store.schema import accounts, api_keys
-from dreamrelay.store.tasks import IMAGE_ACTION, TaskRow
 from dreamrelay.upstreams.base import (
-    AgentsRequest,
-    DreamMachineRequest,
     ImageRequest,
-    UpstreamOutcomeUnknown,
-    UpstreamRefused,
     UpstreamRequest,
-    UpstreamUnavailable,
 )
 
 if TYPE_CHECKING:
@@ -66,36 +57,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# A task still pending without an upstream id this long after creation was interrupted mid-dispatch.
-DISPATCH_GRACE_SECONDS = 300.0
-FIRST_POLL_DELAY_SECONDS = 0.5
-# Channels that call us back are still polled, rarely, in case a callback is lost.
-CALLBACK_SAFETY_POLL_SECONDS = 20.0
 IN_FLIGHT_RETRY_AFTER_SECONDS = 5
-IDEMPOTENCY_KEY_MAX_CHARS = 255
-
-
-@dataclass(frozen=True)
-class Idempotency:
-    """An Idempotency-Key and the fingerprint of the request it was sent with."""
-
-    key: str
-    request_hash: str
-
-    @classmethod
-    def from_header(cls, header: str | None, operation: str, body: object) -> Idempotency | None:
-        if header is None:
-            return None
-        key = header.strip()
-        if not key or len(key) > IDEMPOTENCY_KEY_MAX_CHARS:
-            raise InvalidRequest(f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX_CHARS} characters")
-        canonical = orjson.dumps([operation, body], option=orjson.OPT_SORT_KEYS)
-        return cls(key=key, request_hash=hashlib.sha256(canonical).hexdigest())
-
-
-class _Replay(Exception):
-    def __init__(self, task_id: str) -> None:
-        self.task_id = task_id
 
 
 _FIELD_NAMES = {
@@ -133,9 +95,9 @@ async def submit(
     given: GenerationInput,
     api_format: str = "luma",
     idem: Idempotency | None = None,
-) -> TaskRow:
-    if idem is not None and (replayed := await _replayed(rt, caller, idem)) is not None:
-        return replayed
+) -> Task:
+    if idem is not None and (earlier := await replayed(rt.db, caller, idem)) is not None:
+        return earlier
     start = await _generation_keyframe(rt, caller, "frame0", given.start_generation)
     end = await _generation_keyframe(rt, caller, "frame1", given.end_generation)
     parents = [p for p in (start, end) if p is not None]
@@ -147,7 +109,7 @@ async def submit(
         _check_ray32(given.aspect_ratio or "16:9", duration, given.loop)
     # Errors name the fields as the customer's format calls them.
     hook_field, start_field, end_field = _FIELD_NAMES.get(api_format, _FIELD_NAMES["luma"])
-    callback_url = await _checked_callback(rt, given.callback_url, hook_field)
+    callback_url = await checked_callback(rt, given.callback_url, hook_field)
     request: dict[str, Any] = {
         "prompt": given.prompt,
         "aspect_ratio": given.aspect_ratio or "16:9",
@@ -170,16 +132,16 @@ async def submit(
                 request["image_url"] = await store_image(rt, start_field, given.image, inputs)
             if given.end_image and not end:
                 request["image_end_url"] = await store_image(rt, end_field, given.end_image, inputs)
-            task = await _insert(
+            task = await insert(
                 rt, caller, action, parent_id, model, request, callback_url, api_format, idem, task_id
             )
-    except _Replay as replay:
-        return await _task(rt, replay.task_id)
+    except Replay as replay:
+        return await task_by_id(rt, replay.task_id)
     upstream_request = _upstream_request(
         request, start.upstream_id if start else None, end.upstream_id if end else None
     )
     pinned = parents[0].channel_id if parents else None
-    return await _dispatch(rt, task, upstream_request, pinned_channel=pinned)
+    return await dispatch(rt, task, upstream_request, pinned_channel=pinned)
 
 
 @dataclass(frozen=True)
@@ -198,14 +160,14 @@ class ImageInput:
 
 async def submit_images(
     rt: Runtime, caller: Caller, given: ImageInput, idem: Idempotency | None = None
-) -> TaskRow:
-    if idem is not None and (replayed := await _replayed(rt, caller, idem)) is not None:
-        return replayed
+) -> Task:
+    if idem is not None and (earlier := await replayed(rt.db, caller, idem)) is not None:
+        return earlier
     model = given.model or IMAGE_MODELS[0]
     if model not in IMAGE_MODELS:
         raise InvalidRequest(f"model must be one of {', '.join(IMAGE_MODELS)}")
     caller.check_model(model)
-    callback_url = await _checked_callback(rt, given.callback_url, "callback_url")
+    callback_url = await checked_callback(rt, given.callback_url, "callback_url")
     request: dict[str, Any] = {
         "prompt": given.prompt,
         "negative_prompt": given.negative_prompt,
@@ -223,11 +185,11 @@ async def submit_images(
                     request["image_url"] = await store_image(rt, "image", given.image, inputs)
                 except PayloadTooLarge as exc:  # a limit of the Kling table: 400 like the others
                     raise InvalidRequest(exc.message) from exc
-            task = await _insert(
+            task = await insert(
                 rt, caller, IMAGE_ACTION, None, model, request, callback_url, "kling", idem, task_id
             )
-    except _Replay as replay:
-        return await _task(rt, replay.task_id)
+    except Replay as replay:
+        return await task_by_id(rt, replay.task_id)
     image_url = request["image_url"]
     upstream_request = ImageRequest(
         prompt=given.prompt,
@@ -238,7 +200,7 @@ async def submit_images(
         image_url=image_url,
         image_fidelity=given.image_fidelity,
     )
-    return await _dispatch(rt, task, upstream_request, pinned_channel=None)
+    return await dispatch(rt, task, upstream_request, pinned_channel=None)
 
 
 async def extend(
@@ -248,10 +210,10 @@ async def extend(
     given: GenerationInput,
     api_format: str = "luma",
     idem: Idempotency | None = None,
-) -> TaskRow:
+) -> Task:
     """Own-format extend: continue a completed task with its model, frame size and aspect ratio."""
-    if idem is not None and (replayed := await _replayed(rt, caller, idem)) is not None:
-        return replayed
+    if idem is not None and (earlier := await replayed(rt.db, caller, idem)) is not None:
+        return earlier
     async with rt.db.reader() as conn:
         parent = await task_store.get_task(conn, parent_id, caller.account_id)
     if parent is None or parent.is_image:
@@ -270,16 +232,14 @@ async def extend(
     return await submit(rt, caller, continued, api_format, idem)
 
 
-async def _generation_keyframe(
-    rt: Runtime, caller: Caller, frame: str, task_id: str | None
-) -> TaskRow | None:
+async def _generation_keyframe(rt: Runtime, caller: Caller, frame: str, task_id: str | None) -> Task | None:
     """The caller's completed video task a generation keyframe names (400 otherwise)."""
     if task_id is None:
         return None
     async with rt.db.reader() as conn:
-        task = await task_store.get_task(conn, task_id, caller.account_id) if len(task_id) <= 64 else None
+        task = await task_store.get_task(conn, task_id, caller.account_id)
     if task is None or task.is_image:
-        raise InvalidRequest(f"keyframes.{frame}: generation {task_id[:64]} not found")
+        raise InvalidRequest(f"keyframes.{frame}: generation {task_id[:ID_MAX_CHARS]} not found")
     if task.state is not TaskState.COMPLETED or task.upstream_id is None:
         raise InvalidRequest(f"keyframes.{frame}: generation {task_id} is {task.state}, not completed")
     return task
@@ -309,7 +269,7 @@ def _options(
     return model, resolution, normalised
 
 
-async def _checked_callback(rt: Runtime, url: str | None, field: str = "notify_hook") -> str | None:
+async def checked_callback(rt: Runtime, url: str | None, field: str = "notify_hook") -> str | None:
     if not url:
         return None
     try:
@@ -344,7 +304,7 @@ def _upstream_request(
     )
 
 
-async def _insert(
+async def insert(
     rt: Runtime,
     caller: Caller,
     action: str,
@@ -355,7 +315,7 @@ async def _insert(
     api_format: str,
     idem: Idempotency | None,
     task_id: str | None = None,
-) -> TaskRow:
+) -> Task:
     """One transaction: price, hold, in-flight cap, task row, idempotency record — or nothing at all."""
     now = time.time()
     values: dict[str, Any] = {
@@ -388,7 +348,7 @@ async def _insert(
         "upstream_token": secrets.token_urlsafe(24),
         "body": b"",
     }
-    task = TaskRow(**values)
+    task = Task(**values)
     values["body"] = lifecycle.encode_body(task, rt.media_base_url)
     try:
         async with rt.db.transaction() as conn:
@@ -410,10 +370,10 @@ async def _insert(
         # A concurrent request with the same Idempotency-Key won the insert: answer with its task.
         if idem is None:
             raise
-        replayed = await _replayed(rt, caller, idem)
-        if replayed is None:
+        earlier = await replayed(rt.db, caller, idem)
+        if earlier is None:
             raise
-        raise _Replay(replayed.id) from None
+        raise Replay(earlier.id) from None
     return task.with_values({"body": values["body"], "price": values["price"]})
 
 
@@ -433,7 +393,7 @@ async def _price(conn: AsyncConnection, action: str, model: str, request: dict[s
 
 async def admit(rt: Runtime, caller: Caller, action: str, model: str, request: dict[str, Any]) -> None:
     """Price, balance, spending cap and in-flight cap, read before anything costly (fetching and decoding
-    images): a request that will be refused is refused first. `_insert` checks them again, atomically."""
+    images): a request that will be refused is refused first. `insert` checks them again, atomically."""
     async with rt.db.reader() as conn:
         price = await _price(conn, action, model, request)
         if price > 0:
@@ -470,130 +430,9 @@ async def _check_in_flight(rt: Runtime, conn: AsyncConnection, caller: Caller) -
         )
 
 
-async def _replayed(rt: Runtime, caller: Caller, idem: Idempotency) -> TaskRow | None:
-    async with rt.db.reader() as conn:
-        remembered = await idempotency.find(conn, caller.account_id, idem.key)
-        if remembered is None:
-            return None
-        if remembered.request_hash != idem.request_hash:
-            raise Conflict(
-                "this Idempotency-Key was used with a different request in the last 24 hours",
-                code="idempotency_key_reused",
-            )
-        return await task_store.get_task(conn, remembered.task_id)
-
-
-async def _task(rt: Runtime, task_id: str) -> TaskRow:
+async def task_by_id(rt: Runtime, task_id: str) -> Task:
     async with rt.db.reader() as conn:
         task = await task_store.get_task(conn, task_id)
     if task is None:
         raise TaskNotFound(f"task {task_id} not found")
     return task
-
-
-def opaque_user_id(rt: Runtime, account_id: int) -> str:
-    """The customer account as upstreams see it (Agents API `user_id`): stable, not PII, not our id."""
-    seed = f"{rt.settings.resolved_public_url}|account|{account_id}".encode()
-    return "dr-" + hashlib.sha256(seed).hexdigest()[:32]
-
-
-async def _dispatch(
-    rt: Runtime,
-    task: TaskRow,
-    request: UpstreamRequest | ImageRequest | DreamMachineRequest | AgentsRequest,
-    *,
-    pinned_channel: int | None,
-    kinds: tuple[str, ...] | None = None,
-) -> TaskRow:
-    """Try channels in routing order until one accepts; fail the task (and tell the caller) otherwise.
-    With `kinds`, only channels of those kinds are tried."""
-    with logs.task_context(task.id):
-        what = f"{task.action} {task.model} ({task.api_format})"
-        log.info("task %s: %s, holds %d credits", task.id, what, task.price)
-        return await _dispatch_in_context(rt, task, request, pinned_channel=pinned_channel, kinds=kinds)
-
-
-async def _dispatch_in_context(
-    rt: Runtime,
-    task: TaskRow,
-    request: UpstreamRequest | ImageRequest | DreamMachineRequest | AgentsRequest,
-    *,
-    pinned_channel: int | None,
-    kinds: tuple[str, ...] | None,
-) -> TaskRow:
-    async with rt.db.reader() as conn:
-        channels = await channel_store.list_channels(conn)
-    if kinds is not None:
-        channels = [c for c in channels if c.kind in kinds]
-    tried: list[str] = []
-    request = replace(request, user_id=opaque_user_id(rt, task.account_id))
-    for channel in candidates(channels, task.model, pinned_id=pinned_channel):
-        logs.channel.set(channel.name)
-        upstream = rt.upstream_for(channel, family=task.family)
-        sent = request
-        if rt.calls_back(upstream) and task.upstream_token:
-            sent = replace(request, callback_url=upstream_callback_url(rt, task.id, task.upstream_token))
-        try:
-            upstream_id = await upstream.submit(sent)
-        except UpstreamUnavailable as exc:
-            log.warning("channel %s could not take task %s: %s", channel.name, task.id, exc)
-            tried.append(f"{channel.name}: {exc}")
-            await note_channel_failure(rt, channel, str(exc))
-            continue
-        except UpstreamRefused as exc:
-            await _fail(rt, task, f"upstream refused the request: {exc}")
-            raise UpstreamRejected(f"upstream refused the request: {exc}") from exc
-        except UpstreamOutcomeUnknown as exc:
-            # It may exist upstream; sending it elsewhere could run (and cost) it twice.
-            await _fail(rt, task, f"upstream did not confirm the submission: {exc}")
-            await note_channel_failure(rt, channel, str(exc))
-            raise UpstreamError("upstream did not confirm the submission; nothing was charged") from exc
-        first_poll = CALLBACK_SAFETY_POLL_SECONDS if sent.callback_url else FIRST_POLL_DELAY_SECONDS
-        async with rt.db.transaction() as conn:
-            if channel.failures:
-                await channel_store.record_success(conn, channel.id)
-            accepted = await lifecycle.update(
-                conn,
-                task,
-                rt.media_base_url,
-                channel_id=channel.id,
-                upstream_id=upstream_id,
-                next_poll_at=time.time() + first_poll,
-            )
-        rt.wake_worker.set()
-        log.info("task %s: channel %s took it as upstream %s", task.id, channel.name, upstream_id)
-        if accepted is None:  # the worker failed it meanwhile (deadline); show what it is now
-            async with rt.db.reader() as conn:
-                accepted = await task_store.get_task(conn, task.id)
-        assert accepted is not None
-        return accepted
-    reason = "no channel can take this task" + (f" ({'; '.join(tried)})" if tried else "")
-    await _fail(rt, task, reason)
-    raise NoChannelAvailable(reason)
-
-
-def upstream_callback_url(rt: Runtime, task_id: str, token: str) -> str:
-    return f"{rt.settings.resolved_public_url}/upstream/callbacks/{task_id}/{token}"
-
-
-async def note_channel_failure(rt: Runtime, channel: Channel, error: str) -> None:
-    async with rt.db.transaction() as conn:
-        benched = await channel_store.record_failure(
-            conn,
-            channel.id,
-            error,
-            threshold=rt.settings.channel_failure_threshold,
-            bench_seconds=rt.settings.channel_bench_seconds,
-        )
-    if benched:
-        log.warning(
-            "channel %s benched for %.0f s after repeated failures",
-            channel.name,
-            rt.settings.channel_bench_seconds,
-        )
-
-
-async def _fail(rt: Runtime, task: TaskRow, reason: str) -> None:
-    async with rt.db.transaction() as conn:
-        await lifecycle.update(conn, task, rt.media_base_url, state=TaskState.FAILED, failure_reason=reason)
-    rt.wake_deliverer.set()

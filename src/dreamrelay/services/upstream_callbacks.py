@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 from dreamrelay import logs
 from dreamrelay.domain.errors import InvalidRequest, TaskNotFound
 from dreamrelay.domain.states import can_move
+from dreamrelay.domain.task import Task
+from dreamrelay.domain.timings import CALLBACK_SAFETY_POLL_SECONDS
 from dreamrelay.services import follow
-from dreamrelay.services.submit import CALLBACK_SAFETY_POLL_SECONDS
 from dreamrelay.store import tasks as task_store
 from dreamrelay.store.channels import get_channel
 from dreamrelay.upstreams.base import UpstreamStatus
@@ -54,7 +55,7 @@ async def receive(rt: Runtime, task_id: str, token: str, payload: Any) -> bool:
     return True
 
 
-async def _dispatched_task(rt: Runtime, task: task_store.TaskRow) -> task_store.TaskRow:
+async def _dispatched_task(rt: Runtime, task: Task) -> Task:
     """The task once its submission has recorded the upstream id (or as it is after a short wait).
 
     Applying a report first would bump the task's version and make the submit lose its write.

@@ -3,46 +3,12 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dreamrelay.domain.catalog import IMAGE_MODELS, uses_agents_api
+from dreamrelay.domain.channel import Channel
 from dreamrelay.store.schema import channels
-
-VIDEO_KINDS = ("sandbox", "luma", "relay")  # what can make a Luma video
-IMAGE_KINDS = ("sandbox", "kling")  # what can make Kling images
-AGENTS_KINDS = ("sandbox", "luma-agents")  # what can make Ray 3.2 and Uni-1 (Luma's Agents API)
-
-
-@dataclass(frozen=True)
-class Channel:
-    id: int
-    name: str
-    kind: str
-    base_url: str
-    secret_key: str
-    models: tuple[str, ...] | None
-    priority: int
-    weight: int
-    concurrency: int
-    enabled: bool
-    failures: int = 0
-    retry_at: float | None = None
-    last_error: str | None = None
-    media_networks: str = ""  # CIDRs its media URLs may point into although private
-
-    def serves(self, model: str) -> bool:
-        if model in IMAGE_MODELS:
-            kinds = IMAGE_KINDS
-        else:
-            kinds = AGENTS_KINDS if uses_agents_api(model) else VIDEO_KINDS
-        return self.kind in kinds and (self.models is None or model in self.models)
-
-    def available(self, now: float) -> bool:
-        """Enabled, and not benched for failing (a benched channel is tried again once retry_at passes)."""
-        return self.enabled and (self.retry_at is None or self.retry_at <= now)
 
 
 def _channel(row: object) -> Channel:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dreamrelay.store.schema import accounts, delivery_attempts, outbox
@@ -96,46 +96,73 @@ async def lease_due(
     return [_event(r) for r in result]
 
 
-async def record_attempt(
-    conn: AsyncConnection,
-    event: Event,
-    *,
-    owner: str,
-    status_code: int | None,
-    latency_ms: int,
-    error: str | None,
-    outcome: str,
-    next_attempt_at: float | None,
-) -> bool:
-    """Log the attempt and move the event on; False if our lease was lost (nothing is written then)."""
+@dataclass(frozen=True)
+class Attempt:
+    """One delivery attempt, made and not yet recorded."""
+
+    event: Event
+    status_code: int | None
+    latency_ms: int
+    error: str | None
+    outcome: str
+    next_attempt_at: float | None
+
+
+async def record_attempts(conn: AsyncConnection, attempts: Sequence[Attempt], *, owner: str) -> set[int]:
+    """Log each attempt and move its event on, for the events whose lease `owner` still holds (the
+    others are left alone); returns the ids of the events recorded. Two statements per batch."""
+    if not attempts:
+        return set()
+    held_query = select(outbox.c.id).where(
+        outbox.c.id.in_([a.event.id for a in attempts]), outbox.c.lease_owner == owner
+    )
+    if conn.dialect.name != "sqlite":  # SQLite's writer lock already keeps the rows ours
+        held_query = held_query.with_for_update()
+    held = set((await conn.execute(held_query)).scalars())
+    mine = [a for a in attempts if a.event.id in held]
+    if not mine:
+        return held
     now = time.time()
-    moved = await conn.execute(
+    await conn.execute(
         update(outbox)
-        .where(outbox.c.id == event.id, outbox.c.lease_owner == owner)
+        .where(outbox.c.id == bindparam("b_id"))
         .values(
             attempts=outbox.c.attempts + 1,
-            status=outcome,
-            next_attempt_at=next_attempt_at,
-            last_status=status_code,
-            last_error=error,
-            delivered_at=now if outcome == DELIVERED else None,
+            status=bindparam("b_status"),
+            next_attempt_at=bindparam("b_next"),
+            last_status=bindparam("b_code"),
+            last_error=bindparam("b_error"),
+            delivered_at=bindparam("b_delivered"),
             lease_owner=None,
             lease_until=None,
-        )
+        ),
+        [
+            {
+                "b_id": a.event.id,
+                "b_status": a.outcome,
+                "b_next": a.next_attempt_at,
+                "b_code": a.status_code,
+                "b_error": a.error,
+                "b_delivered": now if a.outcome == DELIVERED else None,
+            }
+            for a in mine
+        ],
     )
-    if moved.rowcount != 1:
-        return False
     await conn.execute(
-        insert(delivery_attempts).values(
-            event_id=event.id,
-            attempt=event.attempts + 1,
-            status_code=status_code,
-            latency_ms=latency_ms,
-            error=error,
-            created_at=now,
-        )
+        insert(delivery_attempts),
+        [
+            {
+                "event_id": a.event.id,
+                "attempt": a.event.attempts + 1,
+                "status_code": a.status_code,
+                "latency_ms": a.latency_ms,
+                "error": a.error,
+                "created_at": now,
+            }
+            for a in mine
+        ],
     )
-    return True
+    return held
 
 
 async def replay(conn: AsyncConnection, event_ids: Sequence[int]) -> int:

@@ -3,100 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dreamrelay.domain.catalog import DM_IMAGE_ACTIONS, uses_agents_api
 from dreamrelay.domain.ids import is_id
 from dreamrelay.domain.states import TaskState
+from dreamrelay.domain.task import AGENTS_FORMAT, IMAGE_ACTION, Task
 from dreamrelay.store.schema import tasks
 
-IMAGE_ACTION = "image"
-# Actions whose result is pictures rather than a video: Kling images, Photon images and reframes,
-# Uni-1 images and edits.
-IMAGE_ACTIONS = (IMAGE_ACTION, "image_edit", *DM_IMAGE_ACTIONS)
-AGENTS_FORMAT = "agents"  # tasks created through /agents/v1: their own family, shown only there
+# The old name, kept while branches started before the domain `Task` merge; use `Task`.
+TaskRow = Task
 
 
-@dataclass(frozen=True)
-class TaskRow:
-    id: str
-    account_id: int
-    api_key_id: int | None
-    channel_id: int | None
-    action: str
-    parent_id: str | None
-    model: str
-    api_format: str
-    request: dict[str, Any]
-    state: TaskState
-    version: int
-    upstream_id: str | None
-    upstream_state: str | None
-    failure_reason: str | None
-    callback_url: str | None
-    media: dict[str, Any] | None
-    body: bytes
-    created_at: float
-    updated_at: float
-    finished_at: float | None
-    deadline_at: float
-    next_poll_at: float | None
-    poll_count: int
-    poll_errors: int
-    lease_owner: str | None
-    lease_until: float | None
-    price: int
-    upstream_token: str | None = None
-    deleted_at: float | None = None
-    failure_code: str | None = None  # the Agents API's failure_code, when upstream gave one
-
-    @property
-    def is_image(self) -> bool:
-        """An image task (Kling format) rather than a video one (own and official formats)."""
-        return self.action == IMAGE_ACTION and self.api_format != AGENTS_FORMAT
-
-    @property
-    def makes_images(self) -> bool:
-        """Its result is pictures (Kling, Photon and Uni-1 images, image reframes), not a video."""
-        return self.action in IMAGE_ACTIONS
-
-    @property
-    def is_agents(self) -> bool:
-        """Created through the Agents API (/agents/v1); never shown by the other formats."""
-        return self.api_format == AGENTS_FORMAT
-
-    @property
-    def family(self) -> str:
-        """Which upstream API makes it: 'image' (Kling), 'agents' (Luma's Agents API) or 'video'."""
-        if self.is_image:
-            return "image"
-        return "agents" if uses_agents_api(self.model) else "video"
-
-    def with_values(self, values: dict[str, Any]) -> TaskRow:
-        data = {**self.__dict__, **values}
-        data["state"] = TaskState(data["state"])
-        return TaskRow(**data)
+_COLUMNS = [tasks.c[name] for name in Task.__dataclass_fields__]
 
 
-_COLUMNS = [tasks.c[name] for name in TaskRow.__dataclass_fields__]
-
-
-def _row(row: Any) -> TaskRow:
+def _row(row: Any) -> Task:
     data = dict(row._mapping)
     data["state"] = TaskState(data["state"])
     data["body"] = bytes(data["body"])
-    return TaskRow(**data)
+    return Task(**data)
 
 
 async def insert_task(conn: AsyncConnection, values: dict[str, Any]) -> None:
     await conn.execute(tasks.insert().values(**values))
 
 
-async def get_task(conn: AsyncConnection, task_id: str, account_id: int | None = None) -> TaskRow | None:
+async def get_task(conn: AsyncConnection, task_id: str, account_id: int | None = None) -> Task | None:
     """The task; with `account_id`, only if that account owns it and has not deleted it (customer reads).
 
     A malformed id (domain/ids.py) is not found without asking the database.
@@ -150,7 +85,7 @@ async def find_video_tasks(conn: AsyncConnection, task_ids: Sequence[str], accou
 
 async def list_video_tasks(
     conn: AsyncConnection, account_id: int, *, limit: int, offset: int, states: Sequence[str] | None = None
-) -> tuple[list[TaskRow], bool]:
+) -> tuple[list[Task], bool]:
     """A page of the account's video tasks (in `states` if given), newest first, and whether more follow."""
     query = (
         select(*_COLUMNS)
@@ -171,8 +106,8 @@ async def list_video_tasks(
 
 
 async def compare_and_set(
-    conn: AsyncConnection, task: TaskRow, values: dict[str, Any], *, lease_owner: str | None = None
-) -> TaskRow | None:
+    conn: AsyncConnection, task: Task, values: dict[str, Any], *, lease_owner: str | None = None
+) -> Task | None:
     """Apply `values` only if the row is still at `task.version` (and, if given, leased by `lease_owner`).
 
     Returns the updated row, or None when someone else changed the task first.
@@ -198,7 +133,7 @@ async def lease_due(
     horizon: float = 0.0,
     channel_id: int | None = None,
     skip_channels: Sequence[int] = (),
-) -> list[TaskRow]:
+) -> list[Task]:
     """Claim up to `limit` unleased active tasks due by now + `horizon` for `owner` until now + lease_seconds.
 
     The horizon lets one sweep take tasks that are nearly due, so they share batched polls; with

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from dreamrelay.domain.catalog import AGENTS_FAILURE_CODES
+from dreamrelay.domain.catalog import AGENTS, AGENTS_FAILURE_CODES
 from dreamrelay.domain.states import TaskState
 from dreamrelay.upstreams.base import (
     AgentsRequest,
+    ChannelKind,
+    DreamMachineRequest,
+    Endpoint,
     ImageRequest,
+    Probe,
+    SubmitRequest,
     UpstreamOutcomeUnknown,
     UpstreamRefused,
     UpstreamRequest,
@@ -34,8 +39,8 @@ class AgentsUpstream(BearerUpstream):
     batch_size = 1  # no batch read: polls go out concurrently
     takes_callbacks = False
 
-    async def submit(self, request: UpstreamRequest | ImageRequest | AgentsRequest) -> str:
-        if isinstance(request, ImageRequest):
+    async def submit(self, request: SubmitRequest) -> str:
+        if isinstance(request, ImageRequest | DreamMachineRequest):
             raise UpstreamRefused("the Agents API makes no Kling images")
         body = dict(request.body) if isinstance(request, AgentsRequest) else agents_body(request)
         if request.user_id:
@@ -44,7 +49,7 @@ class AgentsUpstream(BearerUpstream):
             self._session, "POST", self._base + "/generations", body, self._headers, self._timeout
         )
         if status in (200, 201) and isinstance(payload, dict) and isinstance(payload.get("id"), str):
-            return payload["id"]
+            return str(payload["id"])
         if 200 <= status < 300:
             raise UpstreamOutcomeUnknown(
                 f"upstream answered {status} without a readable id: {detail(payload)}"
@@ -109,3 +114,11 @@ def parse_generation(payload: dict[str, Any]) -> UpstreamStatus:
         if code in AGENTS_FAILURE_CODES
         else ("generation_failed" if state is TaskState.FAILED else None),
     )
+
+
+def _probe(endpoint: Endpoint) -> Probe:
+    # The Agents API has no ping: list one file.
+    return Probe("GET", endpoint.base_url.rstrip("/") + "/files?limit=1")
+
+
+KIND = ChannelKind(name="luma-agents", adapters={AGENTS: AgentsUpstream.connect}, probe=_probe)

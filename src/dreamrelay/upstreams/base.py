@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from dreamrelay.domain.channel import Channel
 from dreamrelay.domain.states import TaskState
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from dreamrelay.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -96,13 +102,15 @@ class UpstreamOutcomeUnknown(Exception):
     """The request was sent but no answer came back: it may or may not exist upstream. Never resend."""
 
 
+# Whatever dispatch may hand an adapter; each adapter refuses (UpstreamRefused) what it cannot make.
+SubmitRequest = UpstreamRequest | ImageRequest | DreamMachineRequest | AgentsRequest
+
+
 class Upstream(Protocol):
     batch_size: int  # how many ids one poll() call may carry
     takes_callbacks: bool  # whether it calls the URL given in request.callback_url
 
-    async def submit(
-        self, request: UpstreamRequest | ImageRequest | DreamMachineRequest | AgentsRequest
-    ) -> str:
+    async def submit(self, request: SubmitRequest) -> str:
         """Create the generation upstream; return its upstream id."""
         ...
 
@@ -113,3 +121,52 @@ class Upstream(Protocol):
     async def cancel(self, upstream_id: str) -> None:
         """Best effort: stop (and forget) the generation upstream; errors are the caller's to log."""
         ...
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where an adapter connects and how it signs in."""
+
+    base_url: str
+    api_key: str
+    timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One cheap authenticated request that tells whether a channel works (200 = it does)."""
+
+    method: str
+    url: str
+    body: Any = None
+
+
+AdapterFactory = Callable[["aiohttp.ClientSession", Endpoint], Upstream]
+
+
+@dataclass(frozen=True)
+class Site:
+    """What an endpoint may depend on besides its channel: the settings, this data directory's sandbox key."""
+
+    settings: Settings
+    sandbox_key: str
+
+
+def channel_endpoint(channel: Channel, site: Site, capability: str) -> Endpoint:
+    """The channel's own base URL and key, with the operator's upstream timeout."""
+    return Endpoint(channel.base_url, channel.secret_key, site.settings.upstream_timeout_seconds)
+
+
+@dataclass(frozen=True)
+class ChannelKind:
+    """One kind of upstream channel: what it makes, the adapter for each, and how to test a channel."""
+
+    name: str
+    adapters: Mapping[str, AdapterFactory]  # capability (domain/catalog.py: VIDEO, IMAGE) → adapter
+    probe: Callable[[Endpoint], Probe]  # given the endpoint of its first capability
+    needs_base_url: bool = True
+    endpoint: Callable[[Channel, Site, str], Endpoint] = channel_endpoint
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return frozenset(self.adapters)

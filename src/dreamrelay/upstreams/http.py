@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 import orjson
 
 from dreamrelay.upstreams.base import (
+    Endpoint,
     UpstreamOutcomeUnknown,
     UpstreamRateLimited,
     UpstreamRefused,
@@ -97,6 +98,11 @@ class BearerUpstream:
         self._base = base_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+
+    @classmethod
+    def connect(cls, session: aiohttp.ClientSession, endpoint: Endpoint) -> Self:
+        """The adapter factory of upstreams/kinds.py."""
+        return cls(session, endpoint.base_url, endpoint.api_key, timeout_seconds=endpoint.timeout_seconds)
 
     async def poll(self, upstream_ids: Sequence[str]) -> dict[str, UpstreamStatus]:
         results = await asyncio.gather(*(self._get(i) for i in upstream_ids))

@@ -8,12 +8,11 @@ from typing import Any, TypeVar
 
 from dreamrelay import metrics, tracing
 from dreamrelay.upstreams.base import (
-    ImageRequest,
+    SubmitRequest,
     Upstream,
     UpstreamOutcomeUnknown,
     UpstreamRateLimited,
     UpstreamRefused,
-    UpstreamRequest,
     UpstreamStatus,
     UpstreamUnavailable,
 )
@@ -48,7 +47,7 @@ class Instrumented:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    async def submit(self, request: UpstreamRequest | ImageRequest) -> str:
+    async def submit(self, request: SubmitRequest) -> str:
         return await self._measure("submit", self.inner.submit(request))
 
     async def poll(self, upstream_ids: Sequence[str]) -> dict[str, UpstreamStatus]:

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from dreamrelay.domain.catalog import IMAGE
 from dreamrelay.domain.states import TaskState, parse_upstream_state
 from dreamrelay.upstreams.base import (
-    DreamMachineRequest,
+    ChannelKind,
+    Endpoint,
     ImageRequest,
+    Probe,
+    SubmitRequest,
     UpstreamOutcomeUnknown,
     UpstreamRefused,
-    UpstreamRequest,
     UpstreamStatus,
     UpstreamUnavailable,
 )
@@ -31,7 +34,7 @@ class KlingUpstream(BearerUpstream):
     def _url(self) -> str:
         return self._base + "/v1/images/generations"
 
-    async def submit(self, request: UpstreamRequest | ImageRequest | DreamMachineRequest) -> str:
+    async def submit(self, request: SubmitRequest) -> str:
         if not isinstance(request, ImageRequest):
             raise UpstreamRefused("a Kling image channel makes no Luma videos")
         body: dict[str, Any] = {
@@ -51,7 +54,7 @@ class KlingUpstream(BearerUpstream):
         )
         data = payload.get("data") if isinstance(payload, dict) else None
         if status == 200 and isinstance(data, dict) and isinstance(data.get("task_id"), str):
-            return data["task_id"]
+            return str(data["task_id"])
         if 200 <= status < 300:
             raise UpstreamOutcomeUnknown(f"upstream answered {status} without a task id: {detail(payload)}")
         raise classify(status, payload, headers)
@@ -91,3 +94,10 @@ def parse_task(data: dict[str, Any]) -> UpstreamStatus:
         failure_reason=str(reason) if reason else None,
         raw_state=str(raw_state),
     )
+
+
+def _probe(endpoint: Endpoint) -> Probe:
+    return Probe("GET", endpoint.base_url.rstrip("/") + "/images/generations?pageNum=1&pageSize=1")
+
+
+KIND = ChannelKind(name="kling", adapters={IMAGE: KlingUpstream.connect}, probe=_probe)

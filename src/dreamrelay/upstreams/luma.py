@@ -12,11 +12,17 @@ from dreamrelay.domain.catalog import (
     REFRAME_IMAGE,
     REFRAME_VIDEO,
     UPSCALE_VIDEO,
+    VIDEO,
 )
 from dreamrelay.domain.states import TaskState, parse_upstream_state
 from dreamrelay.upstreams.base import (
+    AgentsRequest,
+    ChannelKind,
     DreamMachineRequest,
+    Endpoint,
     ImageRequest,
+    Probe,
+    SubmitRequest,
     UpstreamOutcomeUnknown,
     UpstreamRefused,
     UpstreamRequest,
@@ -30,8 +36,8 @@ class LumaUpstream(BearerUpstream):
     batch_size = 1  # the official API has no batch read; polls go out concurrently instead
     takes_callbacks = True
 
-    async def submit(self, request: UpstreamRequest | ImageRequest | DreamMachineRequest) -> str:
-        if isinstance(request, ImageRequest):
+    async def submit(self, request: SubmitRequest) -> str:
+        if isinstance(request, ImageRequest | AgentsRequest):
             raise UpstreamRefused("the Dream Machine API has no Kling image generation")
         if isinstance(request, DreamMachineRequest):
             path, body = dream_machine_call(request)
@@ -150,3 +156,10 @@ def parse_generation(payload: dict[str, Any]) -> UpstreamStatus:
         failure_reason=str(reason) if reason else None,
         raw_state=str(raw_state),
     )
+
+
+def _probe(endpoint: Endpoint) -> Probe:
+    return Probe("GET", endpoint.base_url.rstrip("/") + "/ping")
+
+
+KIND = ChannelKind(name="luma", adapters={VIDEO: LumaUpstream.connect}, probe=_probe)

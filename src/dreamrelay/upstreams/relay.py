@@ -5,13 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from dreamrelay.domain.catalog import VIDEO
 from dreamrelay.domain.states import parse_upstream_state
 from dreamrelay.upstreams.base import (
+    AgentsRequest,
+    ChannelKind,
     DreamMachineRequest,
+    Endpoint,
     ImageRequest,
+    Probe,
+    SubmitRequest,
     UpstreamOutcomeUnknown,
     UpstreamRefused,
-    UpstreamRequest,
     UpstreamStatus,
     UpstreamUnavailable,
 )
@@ -24,8 +29,8 @@ class RelayUpstream(BearerUpstream):
     batch_size = BATCH_SIZE
     takes_callbacks = False
 
-    async def submit(self, request: UpstreamRequest | ImageRequest | DreamMachineRequest) -> str:
-        if isinstance(request, ImageRequest | DreamMachineRequest) or request.end_upstream_id:
+    async def submit(self, request: SubmitRequest) -> str:
+        if isinstance(request, ImageRequest | DreamMachineRequest | AgentsRequest) or request.end_upstream_id:
             # Routing keeps image tasks away; the own format has no reverse extend or interpolation.
             raise UpstreamRefused("an own-format relay can only continue a video from its end")
         if request.extend_upstream_id:
@@ -53,7 +58,7 @@ class RelayUpstream(BearerUpstream):
         )
         task = unwrap(payload)
         if status == 200 and isinstance(task, dict) and isinstance(task.get("id"), str):
-            return task["id"]
+            return str(task["id"])
         if 200 <= status < 300:
             # It answered success but we cannot read the id: the generation may exist upstream.
             raise UpstreamOutcomeUnknown(
@@ -110,7 +115,9 @@ def parse_task(item: dict[str, Any]) -> UpstreamStatus | None:
 
 
 def _video_url(item: dict[str, Any]) -> str | None:
-    artifact = item.get("artifact") if isinstance(item.get("artifact"), dict) else {}
+    artifact = item.get("artifact")
+    if not isinstance(artifact, dict):
+        artifact = {}
     for holder in (item.get("video"), item.get("video_raw"), artifact.get("video")):
         if isinstance(holder, dict):
             for key in ("download_url", "url"):
@@ -119,3 +126,10 @@ def _video_url(item: dict[str, Any]) -> str | None:
         elif isinstance(holder, str):
             return holder
     return None
+
+
+def _probe(endpoint: Endpoint) -> Probe:
+    return Probe("POST", endpoint.base_url.rstrip("/") + "/luma/tasks", {"ids": []})
+
+
+KIND = ChannelKind(name="relay", adapters={VIDEO: RelayUpstream.connect}, probe=_probe)

@@ -13,14 +13,15 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dreamrelay import logs, metrics
+from dreamrelay.domain.channel import Channel
+from dreamrelay.domain.task import Task
+from dreamrelay.domain.timings import CALLBACK_SAFETY_POLL_SECONDS, overdue_reason
 from dreamrelay.services import follow
-from dreamrelay.services.submit import CALLBACK_SAFETY_POLL_SECONDS, note_channel_failure
+from dreamrelay.services.dispatch import note_channel_failure
 from dreamrelay.store import accounts as account_store
 from dreamrelay.store import channels as channel_store
 from dreamrelay.store import tasks as task_store
-from dreamrelay.store.channels import Channel
 from dreamrelay.store.schema import tasks as tasks_table
-from dreamrelay.store.tasks import TaskRow
 from dreamrelay.upstreams.base import Upstream, UpstreamRateLimited, UpstreamStatus, UpstreamUnavailable
 from dreamrelay.worker.leases import LeaseKeeper, finish_in_hand
 
@@ -82,9 +83,9 @@ class Worker:
         self.leases.hold(t.id for t in leased)
         by_id = {c.id: c for c in channel_list}
         # One channel may hold video and image tasks: each kind is polled through its own adapter.
-        groups: dict[tuple[int | None, str], list[TaskRow]] = defaultdict(list)
+        groups: dict[tuple[int | None, str], list[Task]] = defaultdict(list)
         for task in leased:
-            reason = follow.overdue_reason(task, now)
+            reason = overdue_reason(task, now)
             if reason is not None:
                 self._spawn(follow.fail(self.rt, task, self.owner, reason), [task.id])
             else:
@@ -109,7 +110,7 @@ class Worker:
 
     async def _lease(
         self, conn: AsyncConnection, now: float, *, limit: int, horizon: float = 0.0, **only: Any
-    ) -> list[TaskRow]:
+    ) -> list[Task]:
         settings = self.rt.settings
         return await task_store.lease_due(
             conn,
@@ -124,7 +125,7 @@ class Worker:
 
     async def _fill_batches(
         self,
-        groups: dict[tuple[int | None, str], list[TaskRow]],
+        groups: dict[tuple[int | None, str], list[Task]],
         channels: dict[int, Channel],
         now: float,
         free: int,
@@ -163,14 +164,14 @@ class Worker:
         while self._running:
             await asyncio.gather(*list(self._running), return_exceptions=True)
 
-    def _follow_channel(self, channel: Channel, group: list[TaskRow], upstream: Upstream) -> None:
+    def _follow_channel(self, channel: Channel, group: list[Task], upstream: Upstream) -> None:
         size = max(upstream.batch_size, 1)
         for start in range(0, len(group), size):
             batch = group[start : start + size]
             work = self._poll if size == 1 else self._sweep
             self._spawn(work(channel, upstream, batch), [t.id for t in batch])
 
-    async def _sweep(self, channel: Channel, upstream: Upstream, batch: list[TaskRow]) -> None:
+    async def _sweep(self, channel: Channel, upstream: Upstream, batch: list[Task]) -> None:
         self._sweeping[channel.id] += 1
         try:
             await self._poll(channel, upstream, batch)
@@ -179,14 +180,14 @@ class Worker:
             if not self._sweeping[channel.id]:
                 self.rt.wake_worker.set()  # what fell due meanwhile goes out now, in one sweep
 
-    async def _poll(self, channel: Channel, upstream: Upstream, batch: list[TaskRow]) -> None:
+    async def _poll(self, channel: Channel, upstream: Upstream, batch: list[Task]) -> None:
         logs.channel.set(channel.name)  # this job's own context: every line it logs names the channel
         statuses = await self._ask(channel, upstream, batch)
         if statuses is not None:
             await self._apply(upstream, batch, statuses)
 
     async def _ask(
-        self, channel: Channel, upstream: Upstream, batch: list[TaskRow]
+        self, channel: Channel, upstream: Upstream, batch: list[Task]
     ) -> dict[str, UpstreamStatus] | None:
         """One poll request within the channel's budget; None when it failed (the tasks are rescheduled)."""
         slots = self._channel_slots.setdefault(channel.id, asyncio.Semaphore(max(channel.concurrency, 1)))
@@ -214,7 +215,7 @@ class Worker:
         return statuses
 
     async def _apply(
-        self, upstream: Upstream, batch: list[TaskRow], statuses: dict[str, UpstreamStatus]
+        self, upstream: Upstream, batch: list[Task], statuses: dict[str, UpstreamStatus]
     ) -> None:
         """Write what upstream said; finished tasks copy their media in jobs of their own."""
         poll_floor = CALLBACK_SAFETY_POLL_SECONDS if self.rt.calls_back(upstream) else 0.0

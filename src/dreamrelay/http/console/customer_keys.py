@@ -6,27 +6,25 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 
 from dreamrelay.domain.catalog import MODELS
 from dreamrelay.domain.errors import DreamRelayError
-from dreamrelay.http.console import queries
+from dreamrelay.http.console.deps import Customer
 from dreamrelay.http.console.session import COOKIE_PATH
 from dreamrelay.http.console.web import (
     Ctx,
     Form,
     FormError,
     checked_form,
-    context,
     error_page,
-    page,
     redirect,
     render,
 )
-from dreamrelay.services import account_keys, credit_codes
+from dreamrelay.services import account_keys, credit_codes, views
 
-router = APIRouter(prefix="/me")  # under the console router, whose prefix is /console
+router = APIRouter(prefix=f"{COOKIE_PATH}/me")
 
 KEYS_URL = f"{COOKIE_PATH}/me/keys"
 BLANK_KEY = dict.fromkeys(
@@ -49,10 +47,8 @@ def _key_settings(form: Form) -> dict[str, Any]:
 
 
 async def _keys_page(ctx: Ctx, *, new_key: dict[str, Any] | None = None) -> Response:
-    assert ctx.key is not None
-    account = ctx.key.account_id
-    async with ctx.rt.db.reader() as conn:
-        balance = await queries.balance(conn, account)
+    account = ctx.signed_in.account_id
+    balance = await views.balance(ctx.rt.db, account)
     return render(
         ctx,
         "me_keys.html",
@@ -66,15 +62,12 @@ async def _keys_page(ctx: Ctx, *, new_key: dict[str, Any] | None = None) -> Resp
 
 
 @router.get("/keys")
-@page
-async def keys_page(request: Request) -> Response:
-    return await _keys_page(await context(request, "customer"))
+async def keys_page(ctx: Customer) -> Response:
+    return await _keys_page(ctx)
 
 
 @router.post("/keys")
-@page
-async def create_key(request: Request) -> Response:
-    ctx = await context(request, "customer")
+async def create_key(ctx: Customer) -> Response:
     form = await checked_form(ctx)
     try:
         # Fields left empty are inherited from the signed-in key (the service's rule).
@@ -94,9 +87,7 @@ async def create_key(request: Request) -> Response:
 
 
 @router.post("/keys/{key_id}")
-@page
-async def change_key(request: Request, key_id: str) -> Response:
-    ctx = await context(request, "customer")
+async def change_key(ctx: Customer, key_id: str) -> Response:
     form = await checked_form(ctx)
     if not key_id.isdigit() or len(key_id) > 9:
         return error_page(ctx, 404, "error.not_found")
@@ -114,9 +105,7 @@ async def change_key(request: Request, key_id: str) -> Response:
 
 
 @router.post("/redeem")
-@page
-async def redeem(request: Request) -> Response:
-    ctx = await context(request, "customer")
+async def redeem(ctx: Customer) -> Response:
     form = await checked_form(ctx)
     back = f"{COOKIE_PATH}/me/billing"
     client = ctx.request.client.host if ctx.request.client else "?"

@@ -7,15 +7,16 @@ import time
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 
 from dreamrelay.domain.errors import DreamRelayError
+from dreamrelay.http.console.deps import Operator
 from dreamrelay.http.console.session import COOKIE_PATH
-from dreamrelay.http.console.web import Ctx, FormError, checked_form, context, page, redirect, render
+from dreamrelay.http.console.web import Ctx, FormError, checked_form, redirect, render
 from dreamrelay.services import admin, credit_codes
 
-router = APIRouter(prefix="/admin")  # under the console router, whose prefix is /console
+router = APIRouter(prefix=f"{COOKIE_PATH}/admin")
 
 CODES_URL = f"{COOKIE_PATH}/admin/codes"
 
@@ -32,15 +33,12 @@ async def _codes_page(ctx: Ctx, *, made: dict[str, Any] | None = None) -> Respon
 
 
 @router.get("/codes")
-@page
-async def codes_page(request: Request) -> Response:
-    return await _codes_page(await context(request, "admin"))
+async def codes_page(ctx: Operator) -> Response:
+    return await _codes_page(ctx)
 
 
 @router.post("/codes")
-@page
-async def create_codes(request: Request) -> Response:
-    ctx = await context(request, "admin")
+async def create_codes(ctx: Operator) -> Response:
     form = await checked_form(ctx)
     try:
         amount, count = form.optional_int("amount"), form.optional_int("count") or 1
@@ -60,9 +58,7 @@ async def create_codes(request: Request) -> Response:
 
 
 @router.post("/accounts/{name}/max_keys")
-@page
-async def set_max_keys(request: Request, name: str) -> Response:
-    ctx = await context(request, "admin")
+async def set_max_keys(ctx: Operator, name: str) -> Response:
     form = await checked_form(ctx)
     back = f"{COOKIE_PATH}/admin/accounts/{quote(name, safe='')}"
     try:

@@ -17,7 +17,7 @@ IMAGE_WORDS = ("image", "image_edit", "generate_image", "reframe_image")
 
 
 class TaskLike(Protocol):
-    """The columns a view needs; a `TaskRow` or a row selected with these names."""
+    """The columns a view needs; a `Task` or a row selected with these names (read-only)."""
 
     @property
     def id(self) -> str: ...

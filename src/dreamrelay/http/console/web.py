@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
 import hmac
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ParamSpec
+from typing import Any
 from urllib.parse import parse_qs, quote
 
 import jinja2
-from fastapi import Request
+from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 
 from dreamrelay.domain.errors import DreamRelayError
 from dreamrelay.domain.ids import has_control
 from dreamrelay.formats.own import iso_millis
-from dreamrelay.http.console import queries
 from dreamrelay.http.console.i18n import DEFAULT_LANGUAGE, LANGUAGES, has_key, js_strings, translator
 from dreamrelay.http.console.session import (
     COOKIE,
@@ -36,8 +33,8 @@ from dreamrelay.http.console.session import (
     token_fingerprint,
 )
 from dreamrelay.runtime import Runtime
+from dreamrelay.services import console_sessions, views
 from dreamrelay.services.auth import Caller
-from dreamrelay.store import console_signouts
 
 HERE = Path(__file__).parent
 GZIP_MIN_BYTES = 1024
@@ -112,26 +109,22 @@ ENV.filters["credits"] = lambda v: f"{int(v):,}"
 
 # ---- who is asking ------------------------------------------------------------------------------
 class Stop(Exception):
-    """Ends a handler early with this response (a redirect to sign in, an error page)."""
+    """Ends a handler (or its dependency) early with this response (a redirect to sign in, an error page);
+    `install` answers it."""
 
     def __init__(self, response: Response) -> None:
         self.response = response
 
 
-P = ParamSpec("P")
+def install(app: FastAPI) -> None:
+    async def on_stop(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Stop)
+        return exc.response
+
+    app.add_exception_handler(Stop, on_stop)
 
 
-def page(handler: Callable[P, Awaitable[Response]]) -> Callable[P, Awaitable[Response]]:
-    """Let a handler raise Stop(response) from anywhere below it."""
-
-    @functools.wraps(handler)
-    async def run(*args: P.args, **kwargs: P.kwargs) -> Response:
-        try:
-            return await handler(*args, **kwargs)
-        except Stop as stop:
-            return stop.response
-
-    return run
+HOME = {"admin": f"{COOKIE_PATH}/admin", "customer": f"{COOKIE_PATH}/me"}
 
 
 def signer_for(request: Request) -> Signer:
@@ -167,7 +160,7 @@ class Ctx:
     signer: Signer
     session: Session | None
     lang: str
-    key: queries.SignedInKey | None = None
+    key: views.SignedInKey | None = None
     new_session: Session | None = None
     drop_session: bool = False
     flash: dict[str, Any] | None = None
@@ -178,6 +171,12 @@ class Ctx:
     def role(self) -> str:
         current = self.new_session or self.session
         return current.role if current and not self.drop_session else "anon"
+
+    @property
+    def signed_in(self) -> views.SignedInKey:
+        """The customer's key (customer pages only: their dependency signs everyone else out)."""
+        assert self.key is not None
+        return self.key
 
     @property
     def caller(self) -> Caller:
@@ -237,24 +236,21 @@ async def context(request: Request, role: str | None = None) -> Ctx:
 
 async def _signed_out(rt: Runtime, session: Session) -> bool:
     """Signed out on the server (by any process): a copy of the cookie no longer signs anyone in."""
-    async with rt.db.reader() as conn:
-        return await console_signouts.is_signed_out(conn, session.sid)
+    return await console_sessions.is_signed_out(rt.db, session.sid)
 
 
 async def sign_out(ctx: Ctx) -> None:
     """End the request's session everywhere: the browser drops its cookie, the store the session."""
     if ctx.session is not None and ctx.session.role != "anon":
-        async with ctx.rt.db.transaction() as conn:
-            await console_signouts.sign_out(conn, ctx.session.sid, time.time() + SIGNED_IN_SECONDS)
+        await console_sessions.sign_out(ctx.rt.db, ctx.session.sid, time.time() + SIGNED_IN_SECONDS)
     ctx.drop_session = True
     ctx.key = None
 
 
-async def _live_key(rt: Runtime, session: Session) -> queries.SignedInKey | None:
+async def _live_key(rt: Runtime, session: Session) -> views.SignedInKey | None:
     if session.key_id is None:
         return None
-    async with rt.db.reader() as conn:
-        key = await queries.signed_in_key(conn, int(session.key_id))
+    key = await views.signed_in_key(rt.db, int(session.key_id))
     if key is None or key.account_id != session.account_id or key.disabled:
         return None
     if key.expires_at is not None and key.expires_at <= time.time():
@@ -375,9 +371,9 @@ def _finish(ctx: Ctx, response: Response) -> Response:
         )
     elif ctx.request.cookies.get(FLASH_COOKIE):
         response.delete_cookie(FLASH_COOKIE, path=COOKIE_PATH, httponly=True, samesite="lax", secure=secure)
-    for name, value in ctx.extra_cookies.items():
+    for name, cookie in ctx.extra_cookies.items():
         response.set_cookie(
-            name, value, max_age=LANG_COOKIE_SECONDS, path=COOKIE_PATH, samesite="lax", secure=secure
+            name, cookie, max_age=LANG_COOKIE_SECONDS, path=COOKIE_PATH, samesite="lax", secure=secure
         )
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"

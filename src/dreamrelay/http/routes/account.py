@@ -11,24 +11,14 @@ from dreamrelay.domain.errors import InvalidRequest, NotFound
 from dreamrelay.http.deps import CallerDep, Limit, Offset, RuntimeDep, json_body_doc, parse_body, read_json
 from dreamrelay.http.schemas.account import NewOwnKey, Redeem
 from dreamrelay.http.schemas.admin import KeyLimits
-from dreamrelay.runtime import Runtime
 from dreamrelay.services import account_keys, admin, credit_codes, reads
-from dreamrelay.services.auth import Caller
-from dreamrelay.store import accounts as account_store
 
 router = APIRouter(prefix="/account", tags=["account"])
 
 
-async def _name(rt: Runtime, caller: Caller) -> str:
-    async with rt.db.reader() as conn:
-        account = await account_store.get_account_by_id(conn, caller.account_id)
-    assert account is not None  # a key cannot outlive its account (ON DELETE CASCADE)
-    return account.name
-
-
 @router.get("", summary="The caller's account and balance")
 async def show(rt: RuntimeDep, caller: CallerDep) -> dict[str, Any]:
-    found = await admin.show_account(rt, await _name(rt, caller))
+    found = await admin.show_account(rt, caller.account_id)
     return {k: found[k] for k in ("name", "balance", "created_at", "tasks", "in_flight")}
 
 
@@ -41,20 +31,19 @@ async def ledger(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> list[dict[str, Any]]:
-    name = await _name(rt, caller)
     return await admin.ledger_entries(
-        rt, account=name, task_id=task_id, kind=kind, limit=limit, offset=offset
+        rt, account=caller.account_id, task_id=task_id, kind=kind, limit=limit, offset=offset
     )
 
 
 @router.get("/callback_secret", summary="The secret callbacks to this account are signed with")
 async def callback_secret(rt: RuntimeDep, caller: CallerDep) -> dict[str, Any]:
-    return await admin.callback_secret(rt, await _name(rt, caller))
+    return await admin.callback_secret(rt, caller.account_id)
 
 
 @router.post("/callback_secret/rotate", summary="A new signing secret; the old one signs on for a grace")
 async def rotate_callback_secret(rt: RuntimeDep, caller: CallerDep) -> dict[str, Any]:
-    return await admin.callback_secret(rt, await _name(rt, caller), rotate=True)
+    return await admin.callback_secret(rt, caller.account_id, rotate=True)
 
 
 @router.get("/deliveries", summary="Callback deliveries of the caller's tasks, with every attempt")
@@ -66,9 +55,14 @@ async def deliveries(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> list[dict[str, Any]]:
-    name = await _name(rt, caller)
     return await admin.deliveries(
-        rt, account=name, task_id=task_id, status=status, limit=limit, offset=offset, with_attempts=True
+        rt,
+        account=caller.account_id,
+        task_id=task_id,
+        status=status,
+        limit=limit,
+        offset=offset,
+        with_attempts=True,
     )
 
 

@@ -18,8 +18,9 @@ from dreamrelay.domain.errors import InvalidRequest
 from dreamrelay.domain.ids import is_id
 from dreamrelay.formats import acedata
 from dreamrelay.http.deps import CallerDep, RuntimeDep, describe, json_body_doc, parse_body
-from dreamrelay.http.middleware import counts_as_submit, request_id
+from dreamrelay.http.middleware import counts_as_submit
 from dreamrelay.http.schemas.acedata import AceRetrieve, AceRetrieveBatch, AceVideos
+from dreamrelay.logs import request_id
 from dreamrelay.runtime import Runtime
 from dreamrelay.services import reads, submit, waiting
 from dreamrelay.services.auth import Caller

@@ -19,7 +19,7 @@ from fastapi.responses import Response
 
 from dreamrelay.domain.errors import InvalidRequest
 from dreamrelay.formats.agents import API_VERSION, file_object
-from dreamrelay.http.deps import CallerDep, RuntimeDep, json_body_doc, parse_body, read_json
+from dreamrelay.http.deps import CallerDep, RuntimeDep, json_body_doc, parse_body, parse_submission
 from dreamrelay.http.schemas.agents import (
     CreateFileResponse,
     File,
@@ -30,7 +30,6 @@ from dreamrelay.http.schemas.agents import (
 )
 from dreamrelay.services import agent_files, agents, reads
 from dreamrelay.services.agent_files import Declared
-from dreamrelay.services.submit import Idempotency
 
 router = APIRouter(prefix="/agents/v1", tags=["Agents API"])
 
@@ -50,18 +49,14 @@ def _json(value: Any, status: int = 200) -> Response:
     status_code=201,
 )
 async def create_generation(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
-    body = await parse_body(request, GenerationCreate)
-    idem = Idempotency.from_header(
-        request.headers.get("idempotency-key"), "agents.generations", await read_json(request)
-    )
+    body, idem = await parse_submission(request, GenerationCreate, "agents.generations")
     task = await agents.create(rt, caller, body, idem)
     return Response(task.body, status_code=201, media_type=JSON, headers=HEADERS)
 
 
 @router.get("/generations/{generation_id}", summary="One generation", response_model=Generation)
 async def get_generation(generation_id: str, rt: RuntimeDep, caller: CallerDep) -> Response:
-    task = await reads.get_agents_task(rt, caller, generation_id)
-    return Response(task.body, media_type=JSON, headers=HEADERS)
+    return Response(await reads.get_agents_body(rt, caller, generation_id), media_type=JSON, headers=HEADERS)
 
 
 @router.post(

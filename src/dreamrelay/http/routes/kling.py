@@ -8,11 +8,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from dreamrelay.formats import kling
-from dreamrelay.http.deps import CallerDep, RuntimeDep, json_body_doc, parse_body, read_json
+from dreamrelay.http.deps import CallerDep, RuntimeDep, json_body_doc, parse_submission
 from dreamrelay.http.middleware import counts_as_submit
 from dreamrelay.http.schemas.kling import ImageCreate, KlingEnvelope
 from dreamrelay.services import reads, submit
-from dreamrelay.services.submit import Idempotency, ImageInput
+from dreamrelay.services.submit import ImageInput
 
 router = APIRouter(prefix="/kling/v1", tags=["Kling images"])
 
@@ -28,10 +28,7 @@ _ENVELOPE: dict[int | str, dict[str, Any]] = {200: {"model": KlingEnvelope, "des
 )
 @counts_as_submit("kling")
 async def create_images(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
-    body = await parse_body(request, ImageCreate)
-    idem = Idempotency.from_header(
-        request.headers.get("idempotency-key"), "kling.images", await read_json(request)
-    )
+    body, idem = await parse_submission(request, ImageCreate, "kling.images")
     given = ImageInput(
         prompt=body.prompt,
         n=body.n,

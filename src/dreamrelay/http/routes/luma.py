@@ -8,7 +8,14 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from dreamrelay.http.deps import BatchCallerDep, CallerDep, RuntimeDep, json_body_doc, parse_body, read_json
+from dreamrelay.http.deps import (
+    BatchCallerDep,
+    CallerDep,
+    RuntimeDep,
+    json_body_doc,
+    parse_body,
+    parse_submission,
+)
 from dreamrelay.http.middleware import counts_as_submit
 from dreamrelay.http.routes import acedata
 from dreamrelay.http.schemas.own import (
@@ -21,7 +28,7 @@ from dreamrelay.http.schemas.own import (
     OwnTask,
 )
 from dreamrelay.services import reads, submit, uploads, waiting
-from dreamrelay.services.submit import GenerationInput, Idempotency
+from dreamrelay.services.submit import GenerationInput
 
 router = APIRouter(prefix="/luma", tags=["luma (own format)"])
 
@@ -42,10 +49,7 @@ _TASK: dict[int | str, dict[str, Any]] = {200: {"model": OwnTask, "description":
 )
 @counts_as_submit("luma")
 async def create_generation(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
-    body = await parse_body(request, OwnSubmit)
-    idem = Idempotency.from_header(
-        request.headers.get("idempotency-key"), "luma.generate", await read_json(request)
-    )
+    body, idem = await parse_submission(request, OwnSubmit, "luma.generate")
     task = await submit.submit(rt, caller, body.to_input(), idem=idem)
     return Response(task.body, media_type=JSON)
 
@@ -69,10 +73,7 @@ async def file_upload(request: Request, rt: RuntimeDep, caller: CallerDep) -> Re
 )
 @counts_as_submit("luma")
 async def create_generation_sync(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
-    body = await parse_body(request, OwnSubmit)
-    idem = Idempotency.from_header(
-        request.headers.get("idempotency-key"), "luma.generate", await read_json(request)
-    )
+    body, idem = await parse_submission(request, OwnSubmit, "luma.generate")
     task = await submit.submit(rt, caller, body.to_input(), idem=idem)
     finished = await waiting.until_finished(rt, caller, task.id)
     return Response(finished.body, media_type=JSON)
@@ -86,10 +87,7 @@ async def create_generation_sync(request: Request, rt: RuntimeDep, caller: Calle
 )
 @counts_as_submit("luma")
 async def extend_generation(task_id: str, request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
-    body = await parse_body(request, OwnExtend)
-    idem = Idempotency.from_header(
-        request.headers.get("idempotency-key"), f"luma.extend:{task_id}", await read_json(request)
-    )
+    body, idem = await parse_submission(request, OwnExtend, f"luma.extend:{task_id}")
     given = GenerationInput(
         prompt=body.user_prompt,
         duration=body.duration,
@@ -130,6 +128,4 @@ async def batch_query(request: Request, rt: RuntimeDep, caller: BatchCallerDep) 
         # route must fall through to here for such bodies.
         return await acedata.tasks_query(rt, caller, payload)
     ids = reads.parse_batch_ids(raw)
-    if caller.batch_envelope == "newapi":
-        return Response(await reads.batch_newapi(rt, caller, ids), media_type=JSON)
-    return Response(await reads.batch_bodies(rt, caller, ids), media_type=JSON)
+    return Response(await reads.batch_answer(rt, caller, ids), media_type=JSON)

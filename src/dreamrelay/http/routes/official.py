@@ -19,7 +19,7 @@ from dreamrelay.domain.catalog import (
 )
 from dreamrelay.domain.errors import InvalidRequest
 from dreamrelay.formats import official
-from dreamrelay.http.deps import CallerDep, Limit, Offset, RuntimeDep, json_body_doc, parse_body, read_json
+from dreamrelay.http.deps import CallerDep, Limit, Offset, RuntimeDep, json_body_doc, parse_submission
 from dreamrelay.http.middleware import counts_as_submit
 from dreamrelay.http.schemas.official import (
     AudioCreate,
@@ -37,7 +37,7 @@ from dreamrelay.http.schemas.official import (
     VideoReframeCreate,
 )
 from dreamrelay.services import dream_machine, reads, removal, submit
-from dreamrelay.services.submit import GenerationInput, Idempotency
+from dreamrelay.services.submit import GenerationInput
 
 router = APIRouter(prefix="/dream-machine/v1", tags=["official Dream Machine API"])
 
@@ -73,10 +73,7 @@ def _given(body: GenerationCreate) -> GenerationInput:
 
 @counts_as_submit("official")
 async def create_generation(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
-    body = await parse_body(request, GenerationCreate)
-    idem = Idempotency.from_header(
-        request.headers.get("idempotency-key"), "official.generate", await read_json(request)
-    )
+    body, idem = await parse_submission(request, GenerationCreate, "official.generate")
     task = await submit.submit(rt, caller, _given(body), api_format="official", idem=idem)
     return Response(official.encode_generation(task, rt.media_base_url), status_code=201, media_type=JSON)
 
@@ -119,10 +116,7 @@ def _create_doc(model: type[Any], summary: str, status: int = 201) -> dict[str, 
 @router.post("/generations/image", **_create_doc(ImageCreate, "Create an image (photon-1, photon-flash-1)"))
 @counts_as_submit("official")
 async def create_image(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
-    body = await parse_body(request, ImageCreate)
-    idem = Idempotency.from_header(
-        request.headers.get("idempotency-key"), "official.image", await read_json(request)
-    )
+    body, idem = await parse_submission(request, ImageCreate, "official.image")
 
     def ref(r: Any) -> dream_machine.Reference:
         return dream_machine.Reference(url=r.url, weight=r.weight)
@@ -142,10 +136,7 @@ async def create_image(request: Request, rt: RuntimeDep, caller: CallerDep) -> R
 
 
 async def _reframe(request: Request, rt: Any, caller: Any, schema: type[Any], action: str) -> Response:
-    body = await parse_body(request, schema)
-    idem = Idempotency.from_header(
-        request.headers.get("idempotency-key"), f"official.{action}", await read_json(request)
-    )
+    body, idem = await parse_submission(request, schema, f"official.{action}")
     given = dream_machine.ReframeInput(
         action=action,
         model=body.model,
@@ -181,10 +172,7 @@ async def reframe_image(request: Request, rt: RuntimeDep, caller: CallerDep) -> 
 )
 @counts_as_submit("official")
 async def modify_video(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
-    body = await parse_body(request, ModifyCreate)
-    idem = Idempotency.from_header(
-        request.headers.get("idempotency-key"), "official.modify", await read_json(request)
-    )
+    body, idem = await parse_submission(request, ModifyCreate, "official.modify")
     given = dream_machine.ModifyInput(
         model=body.model,
         mode=body.mode,
@@ -202,10 +190,7 @@ async def modify_video(request: Request, rt: RuntimeDep, caller: CallerDep) -> R
 )
 @counts_as_submit("official")
 async def upscale(generation_id: str, request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
-    body = await parse_body(request, UpscaleCreate)
-    idem = Idempotency.from_header(
-        request.headers.get("idempotency-key"), f"official.upscale.{generation_id}", await read_json(request)
-    )
+    body, idem = await parse_submission(request, UpscaleCreate, f"official.upscale.{generation_id}")
     task = await dream_machine.submit_upscale(
         rt, caller, generation_id, body.resolution, body.callback_url, idem
     )
@@ -218,10 +203,7 @@ async def upscale(generation_id: str, request: Request, rt: RuntimeDep, caller: 
 )
 @counts_as_submit("official")
 async def add_audio(generation_id: str, request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
-    body = await parse_body(request, AudioCreate)
-    idem = Idempotency.from_header(
-        request.headers.get("idempotency-key"), f"official.audio.{generation_id}", await read_json(request)
-    )
+    body, idem = await parse_submission(request, AudioCreate, f"official.audio.{generation_id}")
     task = await dream_machine.submit_audio(
         rt, caller, generation_id, body.prompt or "", body.negative_prompt or "", body.callback_url, idem
     )
@@ -272,8 +254,7 @@ async def list_generations(
     responses=_errors(404),
 )
 async def get_generation(generation_id: str, rt: RuntimeDep, caller: CallerDep) -> Response:
-    task = await reads.get_task(rt, caller, generation_id)
-    return Response(official.encode_generation(task, rt.media_base_url), media_type=JSON)
+    return Response(await reads.get_official_body(rt, caller, generation_id), media_type=JSON)
 
 
 @router.delete(

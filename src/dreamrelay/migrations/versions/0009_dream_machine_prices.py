@@ -52,7 +52,7 @@ def default_prices() -> list[dict[str, Any]]:
     return rows
 
 
-def _table() -> sa.Table:
+def _table() -> sa.TableClause:
     return sa.table(
         "prices",
         sa.column("model", sa.String),

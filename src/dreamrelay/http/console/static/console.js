@@ -108,7 +108,8 @@
   if (taskState && taskState.getAttribute("data-poll")) {
     poll(taskState.getAttribute("data-poll"), function (task) {
       if (task) taskState.innerHTML = "";
-      if (task) taskState.appendChild(el("span", { class: "state s-" + task.state }, t("state." + task.state)));
+      var shown = task && (task.state === "queued" ? "pending" : task.state);  // Agents API: queued
+      if (task) taskState.appendChild(el("span", { class: "state s-" + shown }, t("state." + shown)));
     }, function () { location.reload(); });
   }
 
@@ -119,6 +120,7 @@
     var steps = $("#steps");
     var status = $("#run-state");
     function show(state, message) {
+      if (state === "queued") state = "pending";  // a Uni-1 image is an Agents API generation
       var order = ["pending", "processing", "completed"];
       var reached = order.indexOf(state === "failed" ? "processing" : state);
       $$("li", steps).forEach(function (li, i) {
@@ -192,6 +194,11 @@
           }, function (done) {
             button.disabled = false;
             refreshBalance();
+            var picture = (done.output || []).filter(function (o) { return o.type === "image"; })[0];
+            if (done.state === "completed" && picture) {  // a Uni-1 image (Agents API generation)
+              $("#run-media").appendChild(el("img", { class: "player", src: picture.url, alt: "", id: "result-image" }));
+              return;
+            }
             if (done.state !== "completed" || !done.video) return;
             var video = el("video", { class: "player", controls: "", playsinline: "", autoplay: "", muted: "", loop: "", id: "result-video" });
             video.muted = true;

@@ -13,25 +13,37 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+# A task's own-format body is kept under its id; other formats under (format, id), which no id
+# given by a client can equal.
+Key = str | tuple[str, str]
+
+
+def official_key(task_id: str) -> Key:
+    return ("official", task_id)
+
+
+def agents_key(task_id: str) -> Key:
+    return ("agents", task_id)
+
 
 @dataclass
 class BodyCache:
     max_bytes: int
     ttl: float = 60.0
-    _entries: OrderedDict[str, tuple[int, bytes, float]] = field(default_factory=OrderedDict)
+    _entries: OrderedDict[Key, tuple[int, bytes, float]] = field(default_factory=OrderedDict)
     _bytes: int = 0
 
-    def get(self, task_id: str, account_id: int) -> bytes | None:
+    def get(self, task_id: Key, account_id: int) -> bytes | None:
         """The body if cached, fresh and owned by `account_id` (others' tasks stay invisible)."""
         entry = self._entries.get(task_id)
         if entry is None or entry[0] != account_id:
             return None
         if entry[2] < time.monotonic():
-            self.forget(task_id)
+            self._drop(task_id)
             return None
         return entry[1]
 
-    def put(self, task_id: str, account_id: int, body: bytes) -> None:
+    def put(self, task_id: Key, account_id: int, body: bytes) -> None:
         """Keep the body of a finished task."""
         if len(body) > self.max_bytes or task_id in self._entries:
             return
@@ -42,7 +54,13 @@ class BodyCache:
             self._bytes -= len(dropped)
 
     def forget(self, task_id: str) -> None:
-        entry = self._entries.pop(task_id, None)
+        """Drop the task's bodies, in every format."""
+        self._drop(task_id)
+        self._drop(official_key(task_id))
+        self._drop(agents_key(task_id))
+
+    def _drop(self, key: Key) -> None:
+        entry = self._entries.pop(key, None)
         if entry is not None:
             self._bytes -= len(entry[1])
 

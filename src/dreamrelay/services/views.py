@@ -1,16 +1,20 @@
-"""Read-only queries the console needs and the service layer does not offer (SQLAlchemy Core)."""
+"""Read-only views for the web console: its own queries (SQLAlchemy Core), each on a reader connection of
+its own; nothing here writes."""
 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dreamrelay.http.console.task_view import TaskView, task_view
+from dreamrelay.domain.task import Task
 from dreamrelay.store import ledger
+from dreamrelay.store import tasks as task_store
+from dreamrelay.store.engine import Database
 from dreamrelay.store.schema import accounts, api_keys, tasks
 
 STATES = ("pending", "processing", "completed", "failed")
@@ -33,7 +37,12 @@ class SignedInKey:
     batch_rpm: int | None
 
 
-async def signed_in_key(conn: AsyncConnection, key_id: int) -> SignedInKey | None:
+async def signed_in_key(db: Database, key_id: int) -> SignedInKey | None:
+    async with db.reader() as conn:
+        return await _signed_in_key(conn, key_id)
+
+
+async def _signed_in_key(conn: AsyncConnection, key_id: int) -> SignedInKey | None:
     query = select(
         api_keys.c.id,
         api_keys.c.account_id,
@@ -63,9 +72,21 @@ async def signed_in_key(conn: AsyncConnection, key_id: int) -> SignedInKey | Non
     )
 
 
-async def balance(conn: AsyncConnection, account_id: int) -> int:
+async def balance(db: Database, account_id: int) -> int:
+    async with db.reader() as conn:
+        return await _balance(conn, account_id)
+
+
+async def _balance(conn: AsyncConnection, account_id: int) -> int:
     found = await conn.execute(select(accounts.c.balance).where(accounts.c.id == account_id))
     return int(found.scalar_one_or_none() or 0)
+
+
+async def own_task(db: Database, account_id: int, task_id: str) -> tuple[Task | None, int]:
+    """The account's task (None for any other id, so others' tasks look unknown) and its balance."""
+    async with db.reader() as conn:
+        task = await task_store.get_task(conn, task_id, account_id)
+        return task, await _balance(conn, account_id)
 
 
 # ---- the operator's dashboard ------------------------------------------------------------------
@@ -81,9 +102,12 @@ class Dashboard:
     accounts: int
 
 
-async def dashboard(
-    conn: AsyncConnection, *, now: float, deadline_seconds: float, hours: int = 24
-) -> Dashboard:
+async def dashboard(db: Database, *, now: float, deadline_seconds: float, hours: int = 24) -> Dashboard:
+    async with db.reader() as conn:
+        return await _dashboard(conn, now=now, deadline_seconds=deadline_seconds, hours=hours)
+
+
+async def _dashboard(conn: AsyncConnection, *, now: float, deadline_seconds: float, hours: int) -> Dashboard:
     """The last `hours` whole hours, from the tasks created in them (and before, as far back as a task
     finishing in them can have started) through the (account_id, created_at) index, and the ledger."""
     first_hour = (int(now // HOUR) - hours + 1) * HOUR
@@ -122,14 +146,17 @@ async def dashboard(
 
 # ---- task lists ----------------------------------------------------------------------------------
 async def account_tasks(
-    conn: AsyncConnection,
-    account_id: int,
-    media_base_url: str,
-    *,
-    before: float | None = None,
-    limit: int = 100,
-) -> list[TaskView]:
-    """A customer's tasks of every kind, newest first, as the grid shows them (read from the rows)."""
+    db: Database, account_id: int, *, before: float | None = None, limit: int = 100
+) -> tuple[Sequence[Any], int]:
+    """A page of a customer's tasks of every kind, newest first (the rows the grid is drawn from), and
+    the account's balance."""
+    async with db.reader() as conn:
+        return await _cards(conn, account_id, before=before, limit=limit), await _balance(conn, account_id)
+
+
+async def _cards(
+    conn: AsyncConnection, account_id: int, *, before: float | None, limit: int
+) -> Sequence[Any]:
     query = select(
         tasks.c.id,
         tasks.c.state,
@@ -143,4 +170,4 @@ async def account_tasks(
     if before is not None:
         query = query.where(tasks.c.created_at < before)
     rows = await conn.execute(query.order_by(tasks.c.created_at.desc()).limit(limit))
-    return [task_view(row, media_base_url, customer=True) for row in rows]
+    return rows.all()

@@ -1,0 +1,59 @@
+"""The customer's JSON API under /console/me/api (the playground's script): the session cookie, a CSRF
+header on writes, and the key's rate limit, as the API's own routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from dreamrelay.domain.catalog import UNI_MODELS
+from dreamrelay.domain.errors import InvalidRequest, TaskNotFound
+from dreamrelay.http.console.deps import ApiReader, ApiWriter
+from dreamrelay.http.console.session import COOKIE_PATH
+from dreamrelay.http.console.web import Ctx, json_response
+from dreamrelay.http.deps import describe, parse_body, read_json
+from dreamrelay.http.schemas.agents import GenerationCreate as AgentsCreate
+from dreamrelay.http.schemas.own import OwnSubmit
+from dreamrelay.services import agents, reads, submit, views
+
+router = APIRouter(prefix=f"{COOKIE_PATH}/me/api")
+
+
+@router.post("/generations")
+async def api_submit(ctx: ApiWriter) -> Response:
+    given = await read_json(ctx.request)
+    if isinstance(given, dict) and given.get("model_name") in UNI_MODELS:
+        return json_response(ctx, (await uni_image(ctx, given)).body)
+    body = await parse_body(ctx.request, OwnSubmit)
+    task = await submit.submit(ctx.rt, ctx.caller, body.to_input())
+    return json_response(ctx, task.body)
+
+
+@router.get("/generations/{task_id}")
+async def api_task(ctx: ApiReader, task_id: str) -> Response:
+    try:
+        return json_response(ctx, await reads.get_body(ctx.rt, ctx.caller, task_id))
+    except TaskNotFound:  # a Uni-1 image of the playground is an Agents API generation
+        return json_response(ctx, (await reads.get_agents_task(ctx.rt, ctx.caller, task_id)).body)
+
+
+@router.get("/balance")
+async def api_balance(ctx: ApiReader) -> Response:
+    """The header's balance, refreshed by the playground when a task ends."""
+    balance = await views.balance(ctx.rt.db, ctx.signed_in.account_id)
+    return json_response(ctx, orjson.dumps({"balance": balance}))
+
+
+async def uni_image(ctx: Ctx, given: dict[str, Any]) -> Any:
+    """A playground prompt for Uni-1: an Agents API image generation of the signed-in key."""
+    ratio = given.get("aspect_ratio")
+    fields = {"prompt": given.get("user_prompt"), "type": "image", "model": given.get("model_name")}
+    try:
+        body = AgentsCreate.model_validate({**fields, **({"aspect_ratio": ratio} if ratio else {})})
+    except ValidationError as exc:
+        raise InvalidRequest(describe(exc)) from exc
+    return await agents.create(ctx.rt, ctx.caller, body, None)

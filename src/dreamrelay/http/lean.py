@@ -1,0 +1,222 @@
+"""The hottest reads as raw ASGI, in front of the middleware stack and FastAPI.
+
+`GET /healthz`, the own-format batch query (`POST /luma/tasks` with exactly `{"ids": [...]}`) and
+the gets of one task (`GET /luma/generations/{id}`, `GET /dream-machine/v1/generations/{id}`,
+`GET /agents/v1/generations/{id}`) are
+answered here without routing, a Request object or dependency injection. They go through the very
+same service functions as the framework's routes (authentication, the one rate-limit check, the
+store and body cache, the encoders, the error bodies, the metrics and request ids), so the answers
+are byte for byte the framework's (tests/integration/test_lean_reads.py runs both).
+
+Anything unusual goes to the framework untouched, decided before anything is spent: other methods,
+a query string, an Origin header (CORS), ids that are not canonical task ids, bodies without a
+Content-Length or over the limit, bodies that are not exactly `{"ids": [str, ...]}` (≤ 1000).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dreamrelay import metrics
+from dreamrelay.domain.errors import DreamRelayError, InternalError
+from dreamrelay.formats.agents import API_VERSION as AGENTS_API_VERSION
+from dreamrelay.http import errors
+from dreamrelay.http.middleware import NO_ORIGIN_VARY, request_id_for
+from dreamrelay.logs import request_id
+from dreamrelay.runtime import Runtime
+from dreamrelay.services import limits, reads
+from dreamrelay.services.auth import authenticate
+
+log = logging.getLogger(__name__)
+
+_TASK_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_OWN_GET = "/luma/generations/"
+_OFFICIAL_GET = "/dream-machine/v1/generations/"
+_AGENTS_GET = "/agents/v1/generations/"
+_AGENTS_HEADER = (b"x-api-version", AGENTS_API_VERSION.encode())
+_HEALTH_BODY = b'{"status":"ok"}'
+_JSON = (b"content-type", b"application/json")
+
+# The route templates the framework's metrics use for these routes.
+HEALTH_ROUTE = "/healthz"
+BATCH_ROUTE = "/luma/tasks"
+OWN_GET_ROUTE = "/luma/generations/{task_id}"
+OFFICIAL_GET_ROUTE = "/dream-machine/v1/generations/{generation_id}"
+AGENTS_GET_ROUTE = "/agents/v1/generations/{generation_id}"
+
+Answer = Callable[[Runtime, str, bytes], Awaitable[tuple[bytes, dict[str, str] | None]]]
+
+
+class _Fallthrough(Exception):
+    """Not a request this path answers: hand it (and any body already read) to the framework."""
+
+
+class LeanReads:
+    def __init__(self, app: ASGIApp, rt: Runtime, max_body_bytes: int) -> None:
+        self.app = app
+        self.rt = rt
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("query_string"):
+            await self.app(scope, receive, send)
+            return
+        method, path = scope["method"], scope["path"]
+        route: str | None = None
+        task_id = ""
+        if method == "GET":
+            if path == HEALTH_ROUTE:
+                route = HEALTH_ROUTE
+            elif path.startswith(_OWN_GET):
+                task_id = path[len(_OWN_GET) :]
+                route = OWN_GET_ROUTE if _TASK_ID.fullmatch(task_id) else None
+            elif path.startswith(_OFFICIAL_GET):
+                task_id = path[len(_OFFICIAL_GET) :]
+                route = OFFICIAL_GET_ROUTE if _TASK_ID.fullmatch(task_id) else None
+            elif path.startswith(_AGENTS_GET):
+                task_id = path[len(_AGENTS_GET) :]
+                route = AGENTS_GET_ROUTE if _TASK_ID.fullmatch(task_id) else None
+        elif method == "POST" and path == BATCH_ROUTE:
+            route = BATCH_ROUTE
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+
+        authorization: str | None = None
+        given_id = ""
+        length = -1
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                if authorization is None:
+                    authorization = value.decode("latin-1")
+            elif name == b"x-request-id":
+                if not given_id:
+                    given_id = value.decode("latin-1")
+            elif name == b"content-length":
+                if length < 0:
+                    length = int(value) if value.isdigit() else self.max_body_bytes + 1
+            elif name == b"origin":  # CORS: the framework's middleware answers it
+                await self.app(scope, receive, send)
+                return
+
+        ids: list[str] = []
+        if route == BATCH_ROUTE:
+            if not 0 <= length <= self.max_body_bytes:
+                await self.app(scope, receive, send)
+                return
+            read: list[Message] = []
+            try:
+                ids = _batch_ids(await _read_body(receive, read))
+            except _Fallthrough:
+                await self.app(scope, _replay(read, receive), send)
+                return
+
+        started = time.perf_counter()
+        rid = request_id_for(given_id)
+        token = request_id.set(rid)
+        status = 500
+        try:
+            status, headers, body = await self._answer(route, task_id, ids, authorization, method, path)
+            headers.append(NO_ORIGIN_VARY)
+            headers.append((b"x-request-id", rid.encode("latin-1")))
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        finally:
+            request_id.reset(token)
+            metrics.observe_request(method, route, status, time.perf_counter() - started)
+
+    async def _answer(
+        self, route: str, task_id: str, ids: list[str], authorization: str | None, method: str, path: str
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        rt = self.rt
+        shown: dict[str, str] | None = None
+        try:
+            if route == HEALTH_ROUTE:
+                body = _HEALTH_BODY
+            else:
+                caller = await authenticate(rt, authorization)
+                try:
+                    shown = await limits.admit(rt, caller, batch=route == BATCH_ROUTE)
+                except DreamRelayError as exc:
+                    shown = exc.headers
+                    raise
+                if route == BATCH_ROUTE:
+                    body = await reads.batch_answer(rt, caller, ids)
+                elif route == OWN_GET_ROUTE:
+                    body = await reads.get_body(rt, caller, task_id)
+                elif route == OFFICIAL_GET_ROUTE:
+                    body = await reads.get_official_body(rt, caller, task_id)
+                else:
+                    body = await reads.get_agents_body(rt, caller, task_id)
+            status = 200
+            headers = [(b"content-length", str(len(body)).encode()), _JSON]
+            if route == AGENTS_GET_ROUTE:
+                headers.insert(0, _AGENTS_HEADER)
+        except DreamRelayError as error:
+            status, body, headers = _error(method, path, error)
+        except Exception as exc:  # the framework's last resort answers the same
+            log.exception("unhandled error on %s", path, exc_info=exc)
+            crash = InternalError("internal error; the operator's logs have the details")
+            status, body, headers = _error(method, path, crash)
+        if shown:
+            present = {name for name, _ in headers}
+            for name, value in shown.items():
+                key = name.lower().encode("latin-1")
+                if key not in present:
+                    headers.append((key, value.encode("latin-1")))
+        return status, headers, body
+
+
+def _error(method: str, path: str, error: DreamRelayError) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    body, given = errors.encode(method, path, error)
+    headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in given.items()]
+    headers += [(b"content-length", str(len(body)).encode()), _JSON]
+    return error.status, body, headers
+
+
+async def _read_body(receive: Receive, read: list[Message]) -> bytes:
+    """The whole request body; every message read is kept in `read` for a fall-through."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        read.append(message)
+        if message["type"] != "http.request":
+            raise _Fallthrough
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _batch_ids(raw: bytes) -> list[str]:
+    """The ids of exactly `{"ids": [str, ...]}` within the batch limit; anything else falls through."""
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise _Fallthrough from None
+    if type(payload) is not dict or len(payload) != 1:
+        raise _Fallthrough
+    ids = payload.get("ids")
+    if type(ids) is not list or len(ids) > reads.BATCH_MAX_IDS:
+        raise _Fallthrough
+    for item in ids:
+        if type(item) is not str:
+            raise _Fallthrough
+    return ids
+
+
+def _replay(read: list[Message], receive: Receive) -> Receive:
+    """A receive that gives back the messages already read, then the connection's own."""
+    pending = list(read)
+
+    async def again() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return again

@@ -1,0 +1,136 @@
+"""Handing a new task to an upstream: channels in routing order, failover, and each channel's health."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from dreamrelay import logs
+from dreamrelay.domain.channel import Channel
+from dreamrelay.domain.errors import InvalidRequest, NoChannelAvailable, UpstreamError
+from dreamrelay.domain.states import TaskState
+from dreamrelay.domain.task import Task
+from dreamrelay.domain.timings import first_poll_delay
+from dreamrelay.services import lifecycle
+from dreamrelay.services.lifecycle import Change
+from dreamrelay.services.routing import candidates
+from dreamrelay.store import channels as channel_store
+from dreamrelay.store import tasks as task_store
+from dreamrelay.upstreams.base import (
+    AgentsRequest,
+    DreamMachineRequest,
+    ImageRequest,
+    UpstreamOutcomeUnknown,
+    UpstreamRefused,
+    UpstreamRequest,
+    UpstreamUnavailable,
+)
+
+if TYPE_CHECKING:
+    from dreamrelay.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+Request = UpstreamRequest | ImageRequest | DreamMachineRequest | AgentsRequest
+
+
+async def dispatch(
+    rt: Runtime,
+    task: Task,
+    request: Request,
+    *,
+    pinned_channel: int | None,
+    kinds: tuple[str, ...] | None = None,
+) -> Task:
+    """Try channels in routing order until one accepts; fail the task (and tell the caller) otherwise.
+    With `kinds`, only channels of those kinds are tried.
+
+    429/5xx/connection errors move on to the next channel; a refusal is the customer's 400; an answer
+    that never came is a 502 and is never resent (the generation may exist upstream).
+    """
+    with logs.task_context(task.id):
+        what = f"{task.action} {task.model} ({task.api_format})"
+        log.info("task %s: %s, holds %d credits", task.id, what, task.price)
+        return await _dispatch(rt, task, request, pinned_channel=pinned_channel, kinds=kinds)
+
+
+async def _dispatch(
+    rt: Runtime, task: Task, request: Request, *, pinned_channel: int | None, kinds: tuple[str, ...] | None
+) -> Task:
+    async with rt.db.reader() as conn:
+        channels = await channel_store.list_channels(conn)
+    if kinds is not None:
+        channels = [c for c in channels if c.kind in kinds]
+    tried: list[str] = []
+    request = replace(request, user_id=opaque_user_id(rt, task.account_id))
+    for channel in candidates(channels, task.model, pinned_id=pinned_channel):
+        logs.channel.set(channel.name)
+        upstream = rt.upstream_for(channel, family=task.family)
+        sent = request
+        if rt.calls_back(upstream) and task.upstream_token:
+            sent = replace(request, callback_url=upstream_callback_url(rt, task.id, task.upstream_token))
+        try:
+            upstream_id = await upstream.submit(sent)
+        except UpstreamUnavailable as exc:
+            log.warning("channel %s could not take task %s: %s", channel.name, task.id, exc)
+            tried.append(f"{channel.name}: {exc}")
+            await note_channel_failure(rt, channel, str(exc))
+            continue
+        except UpstreamRefused as exc:
+            await fail(rt, task, f"upstream refused the request: {exc}")
+            raise InvalidRequest(f"upstream refused the request: {exc}") from exc
+        except UpstreamOutcomeUnknown as exc:
+            # It may exist upstream; sending it elsewhere could run (and cost) it twice.
+            await fail(rt, task, f"upstream did not confirm the submission: {exc}")
+            await note_channel_failure(rt, channel, str(exc))
+            raise UpstreamError("upstream did not confirm the submission; nothing was charged") from exc
+        next_poll_at = time.time() + first_poll_delay(sent.callback_url is not None)
+        async with lifecycle.transaction(rt) as unit:
+            if channel.failures:
+                await channel_store.record_success(unit.conn, channel.id)
+            change = Change(channel_id=channel.id, upstream_id=upstream_id, next_poll_at=next_poll_at)
+            accepted = await unit.apply(task, change)
+        log.info("task %s: channel %s took it as upstream %s", task.id, channel.name, upstream_id)
+        if accepted is None:  # the worker failed it meanwhile (deadline); show what it is now
+            async with rt.db.reader() as conn:
+                accepted = await task_store.get_task(conn, task.id)
+        assert accepted is not None
+        return accepted
+    reason = "no channel can take this task" + (f" ({'; '.join(tried)})" if tried else "")
+    await fail(rt, task, reason)
+    raise NoChannelAvailable(reason)
+
+
+def opaque_user_id(rt: Runtime, account_id: int) -> str:
+    """The customer account as upstreams see it (Agents API `user_id`): stable, not PII, not our id."""
+    seed = f"{rt.settings.resolved_public_url}|account|{account_id}".encode()
+    return "dr-" + hashlib.sha256(seed).hexdigest()[:32]
+
+
+def upstream_callback_url(rt: Runtime, task_id: str, token: str) -> str:
+    return f"{rt.settings.resolved_public_url}/upstream/callbacks/{task_id}/{token}"
+
+
+async def note_channel_failure(rt: Runtime, channel: Channel, error: str) -> None:
+    async with rt.db.transaction() as conn:
+        benched = await channel_store.record_failure(
+            conn,
+            channel.id,
+            error,
+            threshold=rt.settings.channel_failure_threshold,
+            bench_seconds=rt.settings.channel_bench_seconds,
+        )
+    if benched:
+        log.warning(
+            "channel %s benched for %.0f s after repeated failures",
+            channel.name,
+            rt.settings.channel_bench_seconds,
+        )
+
+
+async def fail(rt: Runtime, task: Task, reason: str) -> None:
+    await lifecycle.transition(rt, task, Change(state=TaskState.FAILED, failure_reason=reason))
