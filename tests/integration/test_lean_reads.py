@@ -76,14 +76,21 @@ def _send(url: str, method: str, path: str, headers: dict[str, str], body: bytes
     the lean path is faster, so its times fall in other buckets)."""
     before = _http_samples()
     response = httpx.request(method, url + path, headers=headers, content=body, timeout=30)
-    after = _http_samples()
-    moved = {
-        key: after[key] - before.get(key, 0.0)
-        for key in after
-        if after[key] != before.get(key, 0.0)
-        and key[0].endswith(("_total", "_count"))
-        and not _background(key)
-    }
+    # The server counts a request just after its answer leaves: wait for the count to land.
+    deadline = time.monotonic() + 5
+    while True:
+        after = _http_samples()
+        moved = {
+            key: after[key] - before.get(key, 0.0)
+            for key in after
+            if after[key] != before.get(key, 0.0)
+            and key[0].endswith(("_total", "_count"))
+            and not _background(key)
+        }
+        counted = {key[0].rsplit("_", 1)[-1] for key in moved}
+        if {"total", "count"} <= counted or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
     raw = [(k.lower(), v) for k, v in response.headers.raw if k.lower() not in VOLATILE]
     # A request id made up per request: present, 32 hex digits, not compared.
     if "x-request-id" not in {k.lower() for k in headers}:

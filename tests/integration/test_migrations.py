@@ -8,7 +8,7 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from dreamrelay.store import migrate
 from dreamrelay.store.engine import Database
@@ -52,3 +52,52 @@ def test_upgrade_downgrade_upgrade_leaves_no_drift(tmp_path: Path, store_url: st
             await db.dispose()
 
     asyncio.run(run())
+
+
+def test_an_existing_database_with_data_upgrades_to_head(tmp_path: Path, store_url: str | None) -> None:
+    """A relay that has run for a while (accounts, keys, tasks, ledger rows) upgrades without losing
+    a row: table rebuilds on SQLite must not trip over the rows that reference the rebuilt table."""
+    url = store_url or f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+
+    async def run() -> dict[str, int]:
+        db = Database(url)
+        try:
+            await migrate.upgrade(db, "0005")
+            async with db.transaction() as conn:
+                await conn.execute(
+                    text("INSERT INTO accounts (id, name, balance, created_at) VALUES (1, 'old', 90, 0)")
+                )
+                await conn.execute(
+                    text(
+                        "INSERT INTO api_keys (id, account_id, key_hash, prefix, created_at)"
+                        " VALUES (1, 1, :h, 'dr-old', 0)"
+                    ),
+                    {"h": "0" * 64},
+                )
+                await conn.execute(
+                    text(
+                        "INSERT INTO tasks (id, account_id, api_key_id, action, model, request, state, body,"
+                        " created_at, updated_at, deadline_at, price) VALUES ('t-1', 1, 1, 'generate',"
+                        " 'ray-v2', '{}', 'completed', :b, 0, 0, 0, 10)"
+                    ),
+                    {"b": b"{}"},
+                )
+                await conn.execute(
+                    text(
+                        "INSERT INTO ledger (account_id, task_id, kind, amount, note, created_at)"
+                        " VALUES (1, NULL, 'topup', 100, '', 0), (1, 't-1', 'hold', -10, '', 0)"
+                    )
+                )
+            await migrate.upgrade(db)
+            async with db.reader() as conn:
+                assert await conn.run_sync(_diff) == []
+                counts = {
+                    table: int((await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())
+                    for table in ("accounts", "api_keys", "tasks", "ledger")
+                }
+                balance = (await conn.execute(text("SELECT balance FROM accounts WHERE id = 1"))).scalar_one()
+            return {**counts, "balance": int(balance)}
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(run()) == {"accounts": 1, "api_keys": 1, "tasks": 1, "ledger": 2, "balance": 90}

@@ -92,7 +92,8 @@ def install(app: FastAPI) -> None:
 
     async def on_crash(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return render(request, InternalError("internal error; the operator's logs have the details"))
+        message = f"internal error (request id {request_id.get()}); the operator's logs have the details"
+        return render(request, InternalError(message))
 
     app.add_exception_handler(DreamRelayError, on_ours)
     app.add_exception_handler(RequestValidationError, on_validation)

@@ -22,15 +22,44 @@ def alembic_config() -> Config:
 
 
 async def upgrade(db: Database, revision: str = "head") -> None:
+    if db.is_sqlite:
+        await _sqlite_migration(db, "upgrade", revision)
+        return
     async with db.transaction() as conn:
-        if not db.is_sqlite:
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
         await conn.run_sync(_run, "upgrade", revision)
 
 
 async def downgrade(db: Database, revision: str) -> None:
+    if db.is_sqlite:
+        await _sqlite_migration(db, "downgrade", revision)
+        return
     async with db.transaction() as conn:
         await conn.run_sync(_run, "downgrade", revision)
+
+
+async def _sqlite_migration(db: Database, direction: str, revision: str) -> None:
+    """SQLite rebuilds a table to alter it (batch mode): with foreign keys enforced, dropping the old
+    copy of a table that other rows reference fails. They are switched off for the migration (the
+    switch only works outside a transaction), and every reference is checked before it commits."""
+    async with db.engine.connect() as conn:
+        await conn.run_sync(_foreign_keys, False)
+        try:
+            async with conn.begin():
+                await conn.run_sync(_run, direction, revision)
+                broken = (await conn.execute(text("PRAGMA foreign_key_check"))).all()
+                if broken:
+                    raise RuntimeError(f"migration left rows pointing nowhere: {broken[:5]}")
+        finally:
+            await conn.run_sync(_foreign_keys, True)
+
+
+def _foreign_keys(sync_conn: Any, on: bool) -> None:
+    cursor = sync_conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    finally:
+        cursor.close()
 
 
 def _run(sync_conn: Any, direction: str, revision: str) -> None:

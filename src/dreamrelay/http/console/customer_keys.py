@@ -27,14 +27,20 @@ from dreamrelay.services import account_keys, credit_codes, views
 router = APIRouter(prefix=f"{COOKIE_PATH}/me")
 
 KEYS_URL = f"{COOKIE_PATH}/me/keys"
-BLANK_KEY = dict.fromkeys(("name", "rpm", "max_in_flight", "batch_rpm", "spend_cap", "allowed_models"))
+BLANK_KEY = dict.fromkeys(
+    ("name", "rpm", "max_in_flight", "batch_rpm", "batch_envelope", "spend_cap", "allowed_models")
+)
 MAX_EXPIRY_DAYS = 3650
 
 
 def _key_settings(form: Form) -> dict[str, Any]:
     """The limits the form gives; empty fields are left out (the service inherits them)."""
     models = [m for m in form.getlist("allowed_models") if m]
-    values: dict[str, Any] = {"name": form.get("name") or None, "allowed_models": models or None}
+    values: dict[str, Any] = {
+        "name": form.get("name") or None,
+        "allowed_models": models or None,
+        "batch_envelope": form.get("batch_envelope") or None,
+    }
     for name in ("rpm", "max_in_flight", "batch_rpm", "spend_cap"):
         values[name] = form.optional_int(name)
     return {k: v for k, v in values.items() if v is not None}
