@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from pathlib import Path
 
 import av
 import httpx
@@ -20,6 +21,7 @@ from lumaai.types.generation import (
 from PIL import Image
 
 from dreamrelay.http.console.i18n import EN
+from dreamrelay.local_secrets import ensure_sandbox_key
 from tests.conftest import Relay, make_settings, start_relay
 from tests.e2e.test_official_api import OFFICIAL, data_uri, sdk, strict, wait_generation
 from tests.integration.test_console import csrf, signed_in
@@ -118,7 +120,9 @@ def test_modify_image_ref_at_full_weight_keeps_the_picture(luma: lumaai.LumaAI) 
     assert np.abs(pixels[::101, ::101].astype(int) - RED).max() <= 2
 
 
-def test_upscale_has_more_pixels_and_audio_is_aac(luma: lumaai.LumaAI, red_video: Generation) -> None:
+def test_upscale_has_more_pixels_and_audio_is_aac(
+    relay: Relay, luma: lumaai.LumaAI, red_video: Generation
+) -> None:
     before = balance(luma)
     raw = luma.generations.with_raw_response.upscale(
         red_video.id or "", generation_type="upscale_video", resolution="720p"
@@ -141,6 +145,14 @@ def test_upscale_has_more_pixels_and_audio_is_aac(luma: lumaai.LumaAI, red_video
         assert [s.codec_context.name for s in container.streams.audio] == ["aac"]
         assert container.streams.video[0].frames == 121
     assert before - balance(luma) == 20 + 10  # upscale to 720p of 5 s, audio of 5 s
+    with relay.admin() as admin:  # what probing our copies recorded
+        probed = {t: admin.get(f"/admin/tasks/{t}").json()["media"]["video"] for t in (upscale.id, audio.id)}
+    assert probed[upscale.id]["width"] == 1024 and probed[upscale.id]["audio_codec"] is None
+    assert (probed[audio.id]["audio_codec"], probed[audio.id]["codec"], probed[audio.id]["frames"]) == (
+        "aac",
+        "h264",
+        121,
+    )
 
     with pytest.raises(lumaai.BadRequestError, match="higher resolution"):
         luma.generations.upscale(red_video.id or "", resolution="540p")
@@ -334,3 +346,35 @@ def test_the_playground_offers_ray_3_2_and_uni_1(relay: Relay) -> None:
         assert bad.status_code == 400
     finally:
         browser.close()
+
+
+def test_a_luma_channel_forwards_the_new_types(tmp_path: Path) -> None:
+    """A `luma` channel (the adapter an api.lumalabs.ai channel uses) pointed at the sandbox's official
+    API over HTTP, the built-in sandbox channel off: images and upscales go through it."""
+    settings = make_settings(tmp_path)
+    with start_relay(settings) as relay, relay.admin() as admin:
+        channel = {
+            "name": "luma-official",
+            "kind": "luma",
+            "base_url": relay.url + "/sandbox/dream-machine/v1",
+            "secret_key": ensure_sandbox_key(settings),
+        }
+        assert admin.post("/admin/channels", json=channel).status_code == 201
+        allowed = admin.patch("/admin/channels/luma-official", json={"media_networks": "127.0.0.0/8"})
+        assert allowed.status_code == 200, allowed.text
+        assert admin.patch("/admin/channels/sandbox", json={"enabled": False}).status_code == 200
+        with sdk(relay) as luma:
+            image = finished(luma, luma.generations.image.create(model="photon-flash-1", prompt="via luma"))
+            assert Image.open(io.BytesIO(fetch(image.assets.image))).format == "JPEG"  # type: ignore[union-attr]
+            video = finished(
+                luma,
+                luma.generations.create(model="ray-2", prompt="x", resolution="540p", aspect_ratio="1:1"),
+            )
+            upscaled = finished(luma, luma.generations.upscale(video.id or "", resolution="720p"))
+            assert decode_mp4(fetch(upscaled.assets.video)).width == 1024  # type: ignore[union-attr]
+        task = admin.get(f"/admin/tasks/{upscaled.id}").json()
+        assert (task["channel"], task["action"], task["media"]["video"]["width"]) == (
+            "luma-official",
+            "upscale_video",
+            1024,
+        )
