@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.test_cli import ok, ok_json, run
+from tests.e2e.test_cli import ok, ok_json, run
 
 
 def test_codes_are_made_in_batches_listed_without_the_codes_and_caps_set(tmp_path: Path) -> None:

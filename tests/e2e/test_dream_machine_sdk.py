@@ -23,9 +23,9 @@ from PIL import Image
 from dreamrelay.http.console.i18n import EN
 from dreamrelay.local_secrets import ensure_sandbox_key
 from tests.conftest import Relay, make_settings, start_relay
+from tests.e2e.test_official_api import OFFICIAL, data_uri, sdk, strict, wait_generation
+from tests.integration.test_console import csrf, signed_in
 from tests.support.media import decode_mp4, mean_abs_diff, picture
-from tests.test_console import csrf, signed_in
-from tests.test_official_api import OFFICIAL, data_uri, sdk, strict, wait_generation
 
 RED = (220, 30, 30)
 

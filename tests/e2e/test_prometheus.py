@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from tests.conftest import Relay, free_port
+from tests.e2e.test_scale import scale_settings, states, wait_until
 from tests.support.processes import Process, environment, stopped_at_exit, wait_healthy
-from tests.test_scale import scale_settings, states, wait_until
 
 RULES = Path(__file__).resolve().parents[2] / "docs" / "deploy" / "prometheus"
 PROMETHEUS, PROMTOOL = shutil.which("prometheus"), shutil.which("promtool")

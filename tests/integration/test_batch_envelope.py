@@ -13,9 +13,9 @@ import pytest
 
 from dreamrelay.local_secrets import ensure_admin_token
 from tests.conftest import Relay
+from tests.e2e.test_cli import ok_json
 from tests.integration.test_client_shapes import dooy_wait
-from tests.test_cli import ok_json
-from tests.test_console import csrf, signed_in
+from tests.integration.test_console import csrf, signed_in
 
 pytestmark = pytest.mark.both_stores
 

@@ -8,7 +8,7 @@ from contextlib import closing
 import httpx
 
 from tests.conftest import Relay
-from tests.test_console import csrf, signed_in
+from tests.integration.test_console import csrf, signed_in
 
 NEW_KEY = re.compile(r'<pre id="new-key"><code>(dr-[^<]+)</code>')
 NEW_CODES = re.compile(r'<pre id="new-codes"><code>([^<]+)</code>')

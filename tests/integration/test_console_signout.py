@@ -11,7 +11,7 @@ import pytest
 
 from dreamrelay.local_secrets import ensure_admin_token
 from tests.conftest import free_port, make_settings, start_relay
-from tests.test_console import csrf, signed_in
+from tests.integration.test_console import csrf, signed_in
 
 pytestmark = pytest.mark.both_stores
 

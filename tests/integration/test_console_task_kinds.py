@@ -15,7 +15,7 @@ import pytest
 from dreamrelay.http.console.i18n import MISSING_MARK
 from dreamrelay.local_secrets import ensure_sandbox_key
 from tests.conftest import Relay, make_settings, start_relay
-from tests.test_console import signed_in
+from tests.integration.test_console import signed_in
 
 
 @dataclass

@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from tests.conftest import Relay, make_settings, start_relay
+from tests.integration.test_console import signed_in
+from tests.integration.test_luma_lifecycle import wait_for
+from tests.integration.test_storage import bucket, s3_endpoint, s3_settings  # noqa: F401 (fixtures)
 from tests.support.media import picture
-from tests.test_console import signed_in
-from tests.test_luma_lifecycle import wait_for
-from tests.test_storage import bucket, s3_endpoint, s3_settings  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.both_stores
 

@@ -20,8 +20,8 @@ from prometheus_client import REGISTRY
 
 from dreamrelay.http.app import create_app
 from tests.conftest import Relay, make_settings, start_relay
+from tests.integration.test_luma_lifecycle import wait_for
 from tests.support.live_server import live_server
-from tests.test_luma_lifecycle import wait_for
 
 VOLATILE = {b"date", b"server"}
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import make_settings, start_relay
-from tests.test_console import signed_in
+from tests.integration.test_console import signed_in
 
 pytestmark = pytest.mark.both_stores
 

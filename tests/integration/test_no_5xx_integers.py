@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import Relay, make_settings, start_relay
-from tests.test_console import csrf, signed_in
+from tests.integration.test_console import csrf, signed_in
 
 pytestmark = pytest.mark.both_stores
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from dreamrelay.cli import app as cli_app
 from dreamrelay.runtime import Runtime
 from tests.conftest import Relay, make_settings, start_relay
-from tests.test_console import signed_in
+from tests.integration.test_console import signed_in
 
 pytestmark = pytest.mark.both_stores
 

@@ -15,8 +15,15 @@ import pytest
 from lumaai.types import Generation
 from PIL import Image
 
+from tests.integration.test_sandbox import (
+    assert_detail,
+    completed,
+    config,
+    data_uri,
+    sandbox_client,
+    wait_for,
+)
 from tests.support.media import decode_mp4, mean_abs_diff, picture
-from tests.test_sandbox import assert_detail, completed, config, data_uri, sandbox_client, wait_for
 
 RED = (220, 30, 30)
 SMALL = {"model": "ray-2", "resolution": "540p", "aspect_ratio": "1:1"}  # 768×768

@@ -17,10 +17,10 @@ import httpx
 from dreamrelay.http.console.i18n import EN, MISSING_MARK, ZH
 from dreamrelay.local_secrets import ensure_admin_token
 from tests.conftest import Relay, make_settings, start_relay
+from tests.integration.test_callbacks import callback_settings, wait_settled
+from tests.integration.test_callbacks import submit as submit_with_hook
 from tests.support.paths import REPO
 from tests.support.receiver import running_receiver
-from tests.test_callbacks import callback_settings, wait_settled
-from tests.test_callbacks import submit as submit_with_hook
 
 CONSOLE = REPO / "src" / "dreamrelay" / "http" / "console"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')

@@ -11,8 +11,8 @@ import pytest
 from dreamrelay.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from dreamrelay.shared_state import connect_redis
 from tests.conftest import make_settings, start_relay
+from tests.integration.test_luma_lifecycle import wait_for
 from tests.support.services import REDIS_URL
-from tests.test_luma_lifecycle import wait_for
 
 pytestmark = pytest.mark.both_stores
 

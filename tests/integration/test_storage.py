@@ -16,8 +16,8 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from tests.conftest import Relay, free_port, make_settings, start_relay
+from tests.integration.test_luma_lifecycle import wait_for
 from tests.support.media import decode_mp4, open_jpeg, picture
-from tests.test_luma_lifecycle import wait_for
 
 CREDENTIALS = {"aws_access_key_id": "relay-test", "aws_secret_access_key": "relay-test-secret"}
 

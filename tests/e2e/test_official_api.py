@@ -26,9 +26,9 @@ from pydantic import BaseModel
 
 from dreamrelay.http.schemas.own import OwnTask
 from tests.conftest import Relay, make_settings, start_relay
+from tests.integration.test_luma_lifecycle import wait_for
 from tests.support.media import decode_mp4, mean_abs_diff, open_jpeg, picture
 from tests.support.receiver import running_receiver
-from tests.test_luma_lifecycle import wait_for
 
 Model = TypeVar("Model", bound=BaseModel)
 OFFICIAL = "/dream-machine/v1"

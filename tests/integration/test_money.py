@@ -22,7 +22,7 @@ from dreamrelay.store import tasks as task_store
 from dreamrelay.store.schema import accounts
 from dreamrelay.store.schema import ledger as ledger_table
 from tests.conftest import make_settings, start_relay
-from tests.test_luma_lifecycle import wait_for
+from tests.integration.test_luma_lifecycle import wait_for
 
 pytestmark = pytest.mark.both_stores
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from tests.conftest import Relay
+from tests.integration.test_luma_lifecycle import wait_for
 from tests.support.media import picture
-from tests.test_luma_lifecycle import wait_for
 
 GIF = (
     b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"

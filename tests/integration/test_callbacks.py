@@ -13,8 +13,8 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from dreamrelay.settings import Settings
 from tests.conftest import Relay, free_port, make_settings, start_relay
+from tests.integration.test_luma_lifecycle import wait_for
 from tests.support.receiver import Received, running_receiver
-from tests.test_luma_lifecycle import wait_for
 
 pytestmark = pytest.mark.both_stores
 

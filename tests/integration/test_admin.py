@@ -15,7 +15,7 @@ from dreamrelay.http.app import create_app
 from dreamrelay.local_secrets import admin_token_path
 from dreamrelay.services.auth import SIGN_IN_ATTEMPTS_PER_MINUTE
 from tests.conftest import Relay, make_settings, start_relay
-from tests.test_luma_lifecycle import wait_for
+from tests.integration.test_luma_lifecycle import wait_for
 
 pytestmark = pytest.mark.both_stores
 

@@ -17,9 +17,9 @@ from dreamrelay.runtime import Runtime
 from dreamrelay.settings import Settings
 from dreamrelay.store.schema import tasks
 from tests.conftest import Relay, make_settings, start_relay
+from tests.integration.test_luma_lifecycle import wait_for
 from tests.support.media import decode_mp4
 from tests.support.upstreams import CountingProxy, FakeRelay, resetting_server, running, small_video
-from tests.test_luma_lifecycle import wait_for
 
 pytestmark = pytest.mark.both_stores
 
