@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from dreamrelay import logs
 from dreamrelay.domain.channel import Channel
-from dreamrelay.domain.errors import InvalidRequest, NoChannelAvailable, UpstreamError
+from dreamrelay.domain.errors import NoChannelAvailable, UpstreamError, UpstreamRejected
 from dreamrelay.domain.states import TaskState
 from dreamrelay.domain.task import Task
 from dreamrelay.domain.timings import first_poll_delay
@@ -82,7 +82,7 @@ async def _dispatch(
             continue
         except UpstreamRefused as exc:
             await fail(rt, task, f"upstream refused the request: {exc}")
-            raise InvalidRequest(f"upstream refused the request: {exc}") from exc
+            raise UpstreamRejected(f"upstream refused the request: {exc}") from exc
         except UpstreamOutcomeUnknown as exc:
             # It may exist upstream; sending it elsewhere could run (and cost) it twice.
             await fail(rt, task, f"upstream did not confirm the submission: {exc}")
