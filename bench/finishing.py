@@ -25,12 +25,12 @@ from PIL import Image
 
 from bench import servers
 from bench.options import Options
+from dreamrelay.domain.task import Task
 from dreamrelay.media import probe
 from dreamrelay.runtime import Runtime
 from dreamrelay.sandbox import render
 from dreamrelay.services import follow
 from dreamrelay.settings import Settings
-from dreamrelay.store.tasks import TaskRow
 
 VIDEOS = (("5 s 720p", "720p", "5s"), ("10 s 1080p", "1080p", "10s"))
 ROUNDS = 5
@@ -101,7 +101,7 @@ async def _measure(work: Path, url: str, path: Path) -> dict[str, Any]:
             order = ("now", "every frame") if turn % 2 == 0 else ("every frame", "now")
             for side in order:
                 probe.first_and_last_frames = current if side == "now" else _every_frame_first_and_last
-                task = cast(TaskRow, SimpleNamespace(id=f"finishing-{turn}-{time.time_ns()}"))
+                task = cast(Task, SimpleNamespace(id=f"finishing-{turn}-{time.time_ns()}"))
                 before = _cpu()
                 try:
                     await follow._copy_media(rt, task, url)

@@ -14,11 +14,11 @@ import orjson
 
 from dreamrelay.domain.failures import public_reason
 from dreamrelay.domain.states import TaskState
+from dreamrelay.domain.task import Task
 from dreamrelay.formats.own import iso_millis
-from dreamrelay.store.tasks import TaskRow
 
 
-def result(task: TaskRow, media_base_url: str, trace_id: str) -> dict[str, Any]:
+def result(task: Task, media_base_url: str, trace_id: str) -> dict[str, Any]:
     """What AceData answers for a generation: complete once finished, the task id and state before."""
     answer: dict[str, Any] = {}
     if task.state is TaskState.COMPLETED:
@@ -45,7 +45,7 @@ def result(task: TaskRow, media_base_url: str, trace_id: str) -> dict[str, Any]:
     return answer
 
 
-def _video(task: TaskRow, answer: dict[str, Any]) -> dict[str, Any]:
+def _video(task: Task, answer: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": task.id,
         "prompt": answer["prompt"],
@@ -57,7 +57,7 @@ def _video(task: TaskRow, answer: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def record(task: TaskRow, media_base_url: str, trace_id: str) -> dict[str, Any]:
+def record(task: Task, media_base_url: str, trace_id: str) -> dict[str, Any]:
     """A task as `POST /luma/tasks` with `action: retrieve` shows it: times, request and response."""
     response = result(task, media_base_url, trace_id)
     shown: dict[str, Any] = {
@@ -78,7 +78,7 @@ def record(task: TaskRow, media_base_url: str, trace_id: str) -> dict[str, Any]:
     return shown
 
 
-def _request(task: TaskRow) -> dict[str, Any]:
+def _request(task: Task) -> dict[str, Any]:
     request = task.request
     echo: dict[str, Any] = {
         "action": "extend" if task.action == "extend" else "generate",
@@ -98,5 +98,5 @@ def _request(task: TaskRow) -> dict[str, Any]:
     return echo
 
 
-def encode_result(task: TaskRow, media_base_url: str, trace_id: str = "") -> bytes:
+def encode_result(task: Task, media_base_url: str, trace_id: str = "") -> bytes:
     return orjson.dumps(result(task, media_base_url, trace_id))

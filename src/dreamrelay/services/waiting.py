@@ -6,9 +6,9 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
+from dreamrelay.domain.task import Task
 from dreamrelay.services import reads
 from dreamrelay.services.auth import Caller
-from dreamrelay.store.tasks import TaskRow
 
 if TYPE_CHECKING:
     from dreamrelay.runtime import Runtime
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 POLL_SECONDS = 0.25  # a read of the task row (or the body cache) this often while waiting
 
 
-async def until_finished(rt: Runtime, caller: Caller, task_id: str, at_most: float | None = None) -> TaskRow:
+async def until_finished(rt: Runtime, caller: Caller, task_id: str, at_most: float | None = None) -> Task:
     """The task once completed or failed, or as it is after `at_most` seconds (never more than the
     server's `sync_wait_seconds`)."""
     bound = rt.settings.sync_wait_seconds

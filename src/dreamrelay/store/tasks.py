@@ -13,10 +13,6 @@ from dreamrelay.domain.states import TaskState
 from dreamrelay.domain.task import AGENTS_FORMAT, IMAGE_ACTION, Task
 from dreamrelay.store.schema import tasks
 
-# The old name, kept while branches started before the domain `Task` merge; use `Task`.
-TaskRow = Task
-
-
 _COLUMNS = [tasks.c[name] for name in Task.__dataclass_fields__]
 
 
@@ -72,7 +68,7 @@ async def get_bodies(
     return {r.id: (bytes(r.body), TaskState(r.state).is_terminal) for r in rows if r.account_id == account_id}
 
 
-async def find_video_tasks(conn: AsyncConnection, task_ids: Sequence[str], account_id: int) -> list[TaskRow]:
+async def find_video_tasks(conn: AsyncConnection, task_ids: Sequence[str], account_id: int) -> list[Task]:
     """The video tasks in `task_ids` that `account_id` owns and kept (any order; owner checked here, as
     in `get_bodies`)."""
     rows = await conn.execute(
