@@ -166,7 +166,7 @@ class PollRecorder:
             nonlocal sent
             if sent:
                 message: dict[str, Any] = await receive()
-            return message
+                return message
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
 
