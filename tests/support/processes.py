@@ -51,8 +51,13 @@ class Process:
     def start(self) -> Process:
         command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "dreamrelay"]
         with self.log_path.open("ab") as log:
+            # A session of its own: killing it takes the API processes `serve --workers N` spawned too.
             self.popen = subprocess.Popen(
-                [*command, *self.args], env=self.env, stdout=log, stderr=subprocess.STDOUT
+                [*command, *self.args],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         return self
 
@@ -64,8 +69,7 @@ class Process:
     def kill(self) -> None:
         """SIGKILL: no clean-up at all, as a crash or an OOM kill."""
         assert self.popen is not None
-        self.popen.kill()
-        self.popen.wait(timeout=20)
+        _kill_group(self.popen)
 
     def terminate(self, timeout: float = 60) -> int:
         """SIGTERM and wait; returns the exit code."""
@@ -93,6 +97,15 @@ def wait_healthy(url: str, process: Process, timeout: float = 60) -> None:
     raise AssertionError(f"{url} did not become ready:\n{process.log()}")
 
 
+def _kill_group(popen: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the process and every process it started (no clean-up at all, as a crash)."""
+    try:
+        os.killpg(popen.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        popen.kill()
+    popen.wait(timeout=20)
+
+
 @contextmanager
 def stopped_at_exit(processes: list[Process]) -> Iterator[list[Process]]:
     """Whatever happens in the block, no subprocess outlives it."""
@@ -101,7 +114,7 @@ def stopped_at_exit(processes: list[Process]) -> Iterator[list[Process]]:
     finally:
         for process in processes:
             if process.popen is not None and process.popen.poll() is None:
-                process.popen.kill()
+                _kill_group(process.popen)
                 process.popen.wait(timeout=20)
 
 
