@@ -15,6 +15,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from tests.conftest import make_settings
 from tests.support.live_server import live_server
 from tests.support.processes import Process, environment, stopped_at_exit, wait_healthy
+from tests.support.upstreams import _read_body as read_body
 
 
 class Collector:
@@ -26,17 +27,11 @@ class Collector:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                await send({"type": message["type"] + ".complete"})
-                if message["type"] == "lifespan.shutdown":
-                    return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        body = await read_body(receive)
         if scope["path"] == "/v1/traces":
             export = ExportTraceServiceRequest.FromString(body)
             with self._lock:
