@@ -6,15 +6,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from dreamrelay.domain.catalog import VIDEO
+from dreamrelay.domain.requests import AgentsRequest, DreamMachineRequest, ImagesRequest, SubmitRequest
 from dreamrelay.domain.states import parse_upstream_state
 from dreamrelay.upstreams.base import (
-    AgentsRequest,
     ChannelKind,
-    DreamMachineRequest,
     Endpoint,
-    ImageRequest,
     Probe,
-    SubmitRequest,
     UpstreamOutcomeUnknown,
     UpstreamRefused,
     UpstreamStatus,
@@ -30,7 +27,10 @@ class RelayUpstream(BearerUpstream):
     takes_callbacks = False
 
     async def submit(self, request: SubmitRequest) -> str:
-        if isinstance(request, ImageRequest | DreamMachineRequest | AgentsRequest) or request.end_upstream_id:
+        if (
+            isinstance(request, ImagesRequest | DreamMachineRequest | AgentsRequest)
+            or request.end_upstream_id
+        ):
             # Routing keeps image tasks away; the own format has no reverse extend or interpolation.
             raise UpstreamRefused("an own-format relay can only continue a video from its end")
         if request.extend_upstream_id:
