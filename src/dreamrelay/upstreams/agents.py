@@ -10,25 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from dreamrelay.domain.catalog import AGENTS, AGENTS_FAILURE_CODES
-from dreamrelay.domain.requests import (
-    AgentsRequest,
-    DreamMachineRequest,
-    ImagesRequest,
-    SubmitRequest,
-    UpstreamRef,
-    VideoRequest,
-)
+from dreamrelay.domain.requests import AgentsRequest, SubmitRequest, UpstreamRef, VideoRequest
 from dreamrelay.domain.states import TaskState
 from dreamrelay.upstreams.base import (
     ChannelKind,
-    Endpoint,
-    Probe,
-    UpstreamOutcomeUnknown,
     UpstreamRefused,
     UpstreamStatus,
-    UpstreamUnavailable,
 )
-from dreamrelay.upstreams.http import BearerUpstream, classify, detail, send_json
+from dreamrelay.upstreams.http import BearerUpstream, created_id, json_field, probe_at
 
 STATES = {
     "queued": TaskState.PENDING,
@@ -43,36 +32,20 @@ class AgentsUpstream(BearerUpstream):
     takes_callbacks = False
 
     async def submit(self, request: SubmitRequest) -> str:
-        if isinstance(request, ImagesRequest | DreamMachineRequest):
+        if not isinstance(request, AgentsRequest | VideoRequest):
             raise UpstreamRefused("the Agents API makes no Kling images")
         body = generation_body(request) if isinstance(request, AgentsRequest) else agents_body(request)
         if request.user_id:
             body["user_id"] = request.user_id
-        status, payload, headers = await send_json(
-            self._session, "POST", self._base + "/generations", body, self._headers, self._timeout
-        )
-        if status in (200, 201) and isinstance(payload, dict) and isinstance(payload.get("id"), str):
-            return str(payload["id"])
-        if 200 <= status < 300:
-            raise UpstreamOutcomeUnknown(
-                f"upstream answered {status} without a readable id: {detail(payload)}"
-            )
-        raise classify(status, payload, headers)
+        status, payload, headers = await self._post(self._base + "/generations", body)
+        return created_id(status, payload, headers, json_field(payload, "id"))
 
     async def cancel(self, upstream_id: str) -> None:
         """The Agents API has no cancel: the generation runs to its end upstream."""
 
     async def _get(self, upstream_id: str) -> UpstreamStatus | None:
-        url = f"{self._base}/generations/{upstream_id}"
-        status, payload, headers = await send_json(
-            self._session, "GET", url, None, self._headers, self._timeout
-        )
-        if status == 404:
-            return None
-        if status != 200 or not isinstance(payload, dict):
-            error = classify(status, payload, headers)
-            raise error if isinstance(error, UpstreamUnavailable) else UpstreamUnavailable(str(error))
-        return parse_generation(payload)
+        payload = await self._read(f"{self._base}/generations/{upstream_id}")
+        return None if payload is None else parse_generation(payload)
 
 
 def generation_body(request: AgentsRequest) -> dict[str, Any]:
@@ -155,9 +128,7 @@ def parse_generation(payload: dict[str, Any]) -> UpstreamStatus:
     )
 
 
-def _probe(endpoint: Endpoint) -> Probe:
-    # The Agents API has no ping: list one file.
-    return Probe("GET", endpoint.base_url.rstrip("/") + "/files?limit=1")
-
-
-KIND = ChannelKind(name="luma-agents", adapters={AGENTS: AgentsUpstream.connect}, probe=_probe)
+# The Agents API has no ping: the probe lists one file.
+KIND = ChannelKind(
+    name="luma-agents", adapters={AGENTS: AgentsUpstream.connect}, probe=probe_at("/files?limit=1")
+)

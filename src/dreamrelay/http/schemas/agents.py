@@ -8,21 +8,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dreamrelay.domain import inputs
 from dreamrelay.domain.catalog import AGENTS_PROMPT_MAX_CHARS, KEYFRAMES_MAX
+from dreamrelay.http.schemas.official import ModifyMode
 
 AgentsType = Literal["image", "image_edit", "video", "video_edit", "video_reframe", "layering"]
 AgentsModel = Literal["uni-1", "uni-1-max", "ray-3.2"]
 AspectRatio = Literal["3:1", "2:1", "21:9", "16:9", "4:3", "3:2", "1:1", "3:4", "2:3", "9:16", "1:2", "1:3"]
-EditStrength = Literal[
-    "adhere_1",
-    "adhere_2",
-    "adhere_3",
-    "flex_1",
-    "flex_2",
-    "flex_3",
-    "reimagine_1",
-    "reimagine_2",
-    "reimagine_3",
-]
+EditStrength = ModifyMode  # the Agents API's video_edit strengths are the Dream Machine API's modify modes
 ID_MAX = 64
 URL_MAX = 4096
 DATA_MAX = 40 * 1024 * 1024  # base64 of the largest inline input; the body limit applies first
