@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import socket
 import time
@@ -157,6 +158,19 @@ def has_control_characters(text: str) -> bool:
 
 
 def check_url_syntax(url: str, policy: URLPolicy) -> None:
+    """Raise UnsafeURL unless `url` is one we may send to as written. A pure function of the two, so
+    URLs that passed are remembered (a callback URL is checked on every delivery); refusals are not,
+    and raise every time."""
+    _passes_syntax(url, policy)
+
+
+@functools.lru_cache(maxsize=4096)
+def _passes_syntax(url: str, policy: URLPolicy) -> bool:
+    _check_url_syntax(url, policy)
+    return True
+
+
+def _check_url_syntax(url: str, policy: URLPolicy) -> None:
     if len(url) > MAX_URL_CHARS:
         raise UnsafeURL(f"URL is longer than {MAX_URL_CHARS} characters")
     if has_control_characters(url):  # before urlsplit, which silently drops tabs, CR and LF
