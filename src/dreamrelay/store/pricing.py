@@ -7,11 +7,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dreamrelay.domain.requests import WILDCARD as WILDCARD  # defined with the price key
 from dreamrelay.store.direct import Sql, Tx
 from dreamrelay.store.schema import prices
-
-WILDCARD = "*"
-
 
 _PRICE_RULES = Sql.of("SELECT model, resolution, duration, action, credits FROM prices WHERE model IN (?, ?)")
 
