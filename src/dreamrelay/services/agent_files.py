@@ -16,7 +16,7 @@ import time
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
@@ -31,7 +31,19 @@ from dreamrelay.store import agent_files as file_store
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from dreamrelay.runtime import Runtime
+    from dreamrelay.media.storage import Storage
+    from dreamrelay.settings import Settings
+    from dreamrelay.store.engine import Database
+
+
+class Collaborators(Protocol):
+    db: Database
+    storage: Storage  # the files' bytes
+    settings: Settings  # size limits, our public URL (upload URLs)
+
+    @property
+    def media_base_url(self) -> str: ...
+
 
 PURPOSES = ("input", "reference")
 STATES = ("pending", "ready", "failed", "deleted")
@@ -57,14 +69,14 @@ class Declared:
     expires_at: float | None = None
 
 
-def max_bytes(rt: Runtime, mime_type: str) -> int:
+def max_bytes(rt: Collaborators, mime_type: str) -> int:
     """Images as large as any image input; videos as large as a request body may be (the PUT is one)."""
     if mime_type in VIDEO_TYPES:
         return min(MAX_VIDEO_BYTES, rt.settings.max_body_bytes)
     return rt.settings.max_image_bytes
 
 
-def _check_declared(rt: Runtime, declared: Declared) -> None:
+def _check_declared(rt: Collaborators, declared: Declared) -> None:
     if declared.mime_type not in IMAGE_TYPES and declared.mime_type not in VIDEO_TYPES:
         raise InvalidRequest("mime_type must be image/jpeg, image/png or video/mp4")
     if declared.purpose not in PURPOSES:
@@ -103,7 +115,7 @@ async def checked_media_type(data: bytes) -> str:
     return "video/mp4"
 
 
-async def _store(rt: Runtime, file_id: str, media_type: str, data: bytes) -> str:
+async def _store(rt: Collaborators, file_id: str, media_type: str, data: bytes) -> str:
     extension = {**IMAGE_TYPES, **VIDEO_TYPES}[media_type]
     key = f"files/{file_id}.{extension}"
     try:
@@ -113,7 +125,7 @@ async def _store(rt: Runtime, file_id: str, media_type: str, data: bytes) -> str
     return key
 
 
-async def create_inline(rt: Runtime, caller: Caller, data: bytes, declared: Declared) -> AgentFile:
+async def create_inline(rt: Collaborators, caller: Caller, data: bytes, declared: Declared) -> AgentFile:
     """Multipart upload: the bytes are here, checked and stored at once (the file is ready)."""
     media_type = await checked_media_type(data)
     _check_declared(
@@ -131,7 +143,7 @@ async def create_inline(rt: Runtime, caller: Caller, data: bytes, declared: Decl
     return file
 
 
-async def create_presigned(rt: Runtime, caller: Caller, declared: Declared) -> tuple[AgentFile, str]:
+async def create_presigned(rt: Collaborators, caller: Caller, declared: Declared) -> tuple[AgentFile, str]:
     """JSON upload: a pending file and the secret of its one PUT URL."""
     _check_declared(rt, declared)
     file_id = str(uuid.uuid4())
@@ -143,7 +155,7 @@ async def create_presigned(rt: Runtime, caller: Caller, declared: Declared) -> t
     return file, token
 
 
-def upload_envelope(rt: Runtime, file: AgentFile, token: str) -> dict[str, Any]:
+def upload_envelope(rt: Collaborators, file: AgentFile, token: str) -> dict[str, Any]:
     return {
         "url": f"{rt.settings.resolved_public_url}/agents/v1/uploads/{file.id}?token={token}",
         "method": "PUT",
@@ -152,7 +164,7 @@ def upload_envelope(rt: Runtime, file: AgentFile, token: str) -> dict[str, Any]:
     }
 
 
-async def receive_upload(rt: Runtime, file_id: str, token: str, data: bytes) -> None:
+async def receive_upload(rt: Collaborators, file_id: str, token: str, data: bytes) -> None:
     """The presigned PUT: the token is the credential (no API key), good until the file completes."""
     async with rt.db.reader() as conn:
         row = await _pending_by_token(conn, file_id, token)
@@ -172,7 +184,7 @@ async def _pending_by_token(conn: AsyncConnection, file_id: str, token: str) -> 
     return row
 
 
-async def complete(rt: Runtime, caller: Caller, file_id: str) -> AgentFile:
+async def complete(rt: Collaborators, caller: Caller, file_id: str) -> AgentFile:
     """After the PUT: check the stored bytes by content; the file is ready, or failed with a reason."""
     row = await get(rt, caller, file_id)
     if row.state != "pending":
@@ -193,7 +205,7 @@ async def complete(rt: Runtime, caller: Caller, file_id: str) -> AgentFile:
     return await get(rt, caller, file_id)
 
 
-async def _read(rt: Runtime, key: str, size: int) -> bytes:
+async def _read(rt: Collaborators, key: str, size: int) -> bytes:
     try:
         chunks = [chunk async for chunk in rt.storage.stream(key, 0, size)]
     except StorageError as exc:
@@ -201,7 +213,7 @@ async def _read(rt: Runtime, key: str, size: int) -> bytes:
     return b"".join(chunks)
 
 
-async def get(rt: Runtime, caller: Caller, file_id: str) -> AgentFile:
+async def get(rt: Collaborators, caller: Caller, file_id: str) -> AgentFile:
     async with rt.db.reader() as conn:
         row = await file_store.get_file(conn, file_id, caller.account_id) if len(file_id) <= 64 else None
     if row is None:
@@ -209,7 +221,7 @@ async def get(rt: Runtime, caller: Caller, file_id: str) -> AgentFile:
     return row
 
 
-async def delete(rt: Runtime, caller: Caller, file_id: str) -> None:
+async def delete(rt: Collaborators, caller: Caller, file_id: str) -> None:
     """Soft delete: the file can no longer be used; GET shows it as deleted."""
     row = await get(rt, caller, file_id)
     if row.state == "deleted":
@@ -220,7 +232,7 @@ async def delete(rt: Runtime, caller: Caller, file_id: str) -> None:
         )
 
 
-async def usable_url(rt: Runtime, caller: Caller, file_id: str, field: str) -> tuple[str, str]:
+async def usable_url(rt: Collaborators, caller: Caller, file_id: str, field: str) -> tuple[str, str]:
     """(our URL, media type) of a ready file the caller owns; 404 for anything else."""
     async with rt.db.reader() as conn:
         row = await file_store.get_file(conn, file_id, caller.account_id) if len(file_id) <= 64 else None
@@ -233,7 +245,7 @@ async def usable_url(rt: Runtime, caller: Caller, file_id: str, field: str) -> t
 
 
 async def page(
-    rt: Runtime,
+    rt: Collaborators,
     caller: Caller,
     *,
     cursor: str | None,
