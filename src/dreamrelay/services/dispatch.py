@@ -6,7 +6,7 @@ import hashlib
 import logging
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from dreamrelay import logs
 from dreamrelay.domain.channel import Channel
@@ -23,13 +23,23 @@ from dreamrelay.store import tasks as task_store
 from dreamrelay.upstreams.base import UpstreamOutcomeUnknown, UpstreamRefused, UpstreamUnavailable
 
 if TYPE_CHECKING:
-    from dreamrelay.runtime import Runtime
+    from dreamrelay.settings import Settings
+    from dreamrelay.upstreams.base import Upstream
+
+
+class Collaborators(lifecycle.Collaborators, Protocol):
+    settings: Settings  # our public URL (callbacks, user ids), when a failing channel is benched
+
+    def upstream_for(self, channel: Channel, *, family: str = ...) -> Upstream: ...
+
+    def calls_back(self, upstream: Upstream) -> bool: ...
+
 
 log = logging.getLogger(__name__)
 
 
 async def dispatch(
-    rt: Runtime,
+    rt: Collaborators,
     task: Task,
     request: SubmitRequest,
     *,
@@ -49,7 +59,7 @@ async def dispatch(
 
 
 async def _dispatch(
-    rt: Runtime,
+    rt: Collaborators,
     task: Task,
     request: SubmitRequest,
     *,
@@ -102,17 +112,17 @@ async def _dispatch(
     raise NoChannelAvailable(reason)
 
 
-def opaque_user_id(rt: Runtime, account_id: int) -> str:
+def opaque_user_id(rt: Collaborators, account_id: int) -> str:
     """The customer account as upstreams see it (Agents API `user_id`): stable, not PII, not our id."""
     seed = f"{rt.settings.resolved_public_url}|account|{account_id}".encode()
     return "dr-" + hashlib.sha256(seed).hexdigest()[:32]
 
 
-def upstream_callback_url(rt: Runtime, task_id: str, token: str) -> str:
+def upstream_callback_url(rt: Collaborators, task_id: str, token: str) -> str:
     return f"{rt.settings.resolved_public_url}/upstream/callbacks/{task_id}/{token}"
 
 
-async def note_channel_failure(rt: Runtime, channel: Channel, error: str) -> None:
+async def note_channel_failure(rt: Collaborators, channel: Channel, error: str) -> None:
     async with rt.db.transaction() as conn:
         benched = await channel_store.record_failure(
             conn,
@@ -129,5 +139,5 @@ async def note_channel_failure(rt: Runtime, channel: Channel, error: str) -> Non
         )
 
 
-async def fail(rt: Runtime, task: Task, reason: str) -> None:
+async def fail(rt: Collaborators, task: Task, reason: str) -> None:
     await lifecycle.transition(rt, task, Change(state=TaskState.FAILED, failure_reason=reason))

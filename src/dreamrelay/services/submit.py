@@ -8,7 +8,7 @@ import secrets
 import time
 import uuid
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
 from yarl import URL
@@ -39,7 +39,8 @@ from dreamrelay.domain.task import IMAGE_ACTION, Task
 from dreamrelay.domain.timings import DISPATCH_GRACE_SECONDS
 from dreamrelay.netguard import UnsafeURL, check_url_syntax, resolve_checked
 from dreamrelay.ratelimit import NO_LIMIT, effective_limit
-from dreamrelay.services import lifecycle
+from dreamrelay.services import agent_files, images, lifecycle
+from dreamrelay.services import dispatch as dispatch_service
 from dreamrelay.services.auth import Caller
 from dreamrelay.services.dispatch import dispatch
 from dreamrelay.services.idempotency import Idempotency, Replay, replayed
@@ -48,8 +49,13 @@ from dreamrelay.store import idempotency, ledger, pricing
 from dreamrelay.store import tasks as task_store
 from dreamrelay.store.direct import Sql, Tx
 
-if TYPE_CHECKING:
-    from dreamrelay.runtime import Runtime
+
+class Collaborators(
+    dispatch_service.Collaborators, images.Collaborators, agent_files.Collaborators, Protocol
+):
+    """What a submit uses: dispatch's and the image intake's collaborators (the database, the settings,
+    storage, customer-URL checks); the Agents API's also reads the caller's files."""
+
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +70,7 @@ _FIELD_NAMES = {
 
 
 async def submit(
-    rt: Runtime,
+    rt: Collaborators,
     caller: Caller,
     given: GenerationInput,
     api_format: str = "luma",
@@ -120,7 +126,7 @@ async def submit(
 
 
 async def submit_images(
-    rt: Runtime, caller: Caller, given: ImagesInput, idem: Idempotency | None = None
+    rt: Collaborators, caller: Caller, given: ImagesInput, idem: Idempotency | None = None
 ) -> Task:
     if idem is not None and (earlier := await replayed(rt.db, caller, idem)) is not None:
         return earlier
@@ -157,7 +163,7 @@ async def submit_images(
 
 
 async def extend(
-    rt: Runtime,
+    rt: Collaborators,
     caller: Caller,
     parent_id: str,
     given: GenerationInput,
@@ -185,7 +191,9 @@ async def extend(
     return await submit(rt, caller, continued, api_format, idem)
 
 
-async def _generation_keyframe(rt: Runtime, caller: Caller, frame: str, task_id: str | None) -> Task | None:
+async def _generation_keyframe(
+    rt: Collaborators, caller: Caller, frame: str, task_id: str | None
+) -> Task | None:
     """The caller's completed video task a generation keyframe names (400 otherwise)."""
     if task_id is None:
         return None
@@ -207,7 +215,7 @@ def _check_ray32(aspect_ratio: str, duration: str, loop: bool) -> None:
 
 
 def _options(
-    rt: Runtime, model: str | None, resolution: str | None, duration: str | None
+    rt: Collaborators, model: str | None, resolution: str | None, duration: str | None
 ) -> tuple[str, str, str]:
     model = model or rt.settings.default_model
     spec = MODELS.get(model)
@@ -222,7 +230,7 @@ def _options(
     return model, resolution, normalised
 
 
-async def checked_callback(rt: Runtime, url: str | None, field: str = "notify_hook") -> str | None:
+async def checked_callback(rt: Collaborators, url: str | None, field: str = "notify_hook") -> str | None:
     if not url:
         return None
     try:
@@ -240,7 +248,7 @@ def _host_port(url: str) -> tuple[str, int]:
 
 
 async def insert(
-    rt: Runtime,
+    rt: Collaborators,
     caller: Caller,
     action: str,
     parent_id: str | None,
@@ -329,7 +337,7 @@ _BALANCE = Sql.of("SELECT balance FROM accounts WHERE id = ?")
 _SPEND_CAP = Sql.of("SELECT spend_cap, spent FROM api_keys WHERE id = ?")
 
 
-async def admit(rt: Runtime, caller: Caller, action: str, model: str, priced: PriceKey) -> None:
+async def admit(rt: Collaborators, caller: Caller, action: str, model: str, priced: PriceKey) -> None:
     """Price, balance, spending cap and in-flight cap, read before anything costly (fetching and decoding
     images): a request that will be refused is refused first. `insert` checks them again, atomically."""
     async with rt.db.direct_reader() as tx:
@@ -352,7 +360,7 @@ def _capped() -> Forbidden:
     return Forbidden("this API key has reached its spending cap")
 
 
-async def _check_in_flight(rt: Runtime, tx: Tx, caller: Caller) -> None:
+async def _check_in_flight(rt: Collaborators, tx: Tx, caller: Caller) -> None:
     cap = effective_limit(caller.max_in_flight, rt.settings.rate_limit_in_flight)
     if cap == NO_LIMIT:
         return
@@ -364,7 +372,7 @@ async def _check_in_flight(rt: Runtime, tx: Tx, caller: Caller) -> None:
         )
 
 
-async def task_by_id(rt: Runtime, task_id: str) -> Task:
+async def task_by_id(rt: Collaborators, task_id: str) -> Task:
     async with rt.db.reader() as conn:
         task = await task_store.get_task(conn, task_id)
     if task is None:
