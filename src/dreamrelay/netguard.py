@@ -64,6 +64,13 @@ class URLPolicy:
     # the sandbox's listener for media copied from a sandbox channel. Nothing else on those hosts.
     allow_endpoints: tuple[tuple[IPAddress, int], ...] = ()
 
+    def __post_init__(self) -> None:
+        # Hashed once: a policy is part of the key of every remembered URL check.
+        object.__setattr__(self, "_hash", hash((self.allow_networks, self.allow_endpoints)))
+
+    def __hash__(self) -> int:
+        return self._hash  # type: ignore[no-any-return,attr-defined]
+
     def with_endpoints(self, endpoints: Iterable[tuple[IPAddress, int]]) -> URLPolicy:
         return URLPolicy(self.allow_networks, tuple(dict.fromkeys((*self.allow_endpoints, *endpoints))))
 
