@@ -10,8 +10,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -29,8 +28,7 @@ def effective_limit(own: int | None, default: int) -> int:
     return default if own is None else own
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):  # made on every request: a tuple is five times cheaper than a frozen dataclass
     allowed: bool
     limit: int
     remaining: int

@@ -67,18 +67,27 @@ async def _find_owner(rt: Runtime, key_hash: str) -> accounts.KeyOwner | None:
     return owner
 
 
-async def authenticate(rt: Runtime, header: str | None) -> Caller:
-    token = parse_bearer(header)
-    owner = await _find_owner(rt, accounts.hash_key(token))
-    if owner is None:
-        raise InvalidApiKey("unknown API key")
-    if owner.disabled:
-        raise Forbidden("this API key is disabled")
-    wall = time.time()
-    if owner.expires_at is not None and owner.expires_at <= wall:
-        raise Forbidden("this API key has expired")
-    rt.key_cache.note_use(owner.key_id, wall)
-    return Caller(
+# Per process: a key's SHA-256 by the key itself (a pure function, so nothing to invalidate), and the
+# Caller made from each owner read (kept only while that very owner object is the cached one).
+_HASHES_MAX = 10_000  # a flood of made-up keys empties it rather than growing it
+_hashes: dict[str, str] = {}
+_callers: dict[int, tuple[accounts.KeyOwner, Caller]] = {}
+
+
+def _hash(token: str) -> str:
+    known = _hashes.get(token)
+    if known is None:
+        if len(_hashes) >= _HASHES_MAX:
+            _hashes.clear()
+        known = _hashes[token] = accounts.hash_key(token)
+    return known
+
+
+def _caller(owner: accounts.KeyOwner) -> Caller:
+    known = _callers.get(owner.key_id)
+    if known is not None and known[0] is owner:
+        return known[1]
+    caller = Caller(
         key_id=owner.key_id,
         account_id=owner.account_id,
         allowed_models=owner.allowed_models,
@@ -87,6 +96,24 @@ async def authenticate(rt: Runtime, header: str | None) -> Caller:
         batch_rpm=owner.batch_rpm,
         batch_envelope=owner.batch_envelope,
     )
+    if len(_callers) >= CACHE_MAX_ENTRIES:
+        _callers.clear()
+    _callers[owner.key_id] = (owner, caller)
+    return caller
+
+
+async def authenticate(rt: Runtime, header: str | None) -> Caller:
+    token = parse_bearer(header)
+    owner = await _find_owner(rt, _hash(token))
+    if owner is None:
+        raise InvalidApiKey("unknown API key")
+    if owner.disabled:
+        raise Forbidden("this API key is disabled")
+    wall = time.time()
+    if owner.expires_at is not None and owner.expires_at <= wall:
+        raise Forbidden("this API key has expired")
+    rt.key_cache.note_use(owner.key_id, wall)
+    return _caller(owner)
 
 
 SIGN_IN_ATTEMPTS_PER_MINUTE = 20  # per client address, console sign-in and wrong /admin tokens together

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from dreamrelay import logs
 from dreamrelay.domain.channel import Channel
 from dreamrelay.domain.errors import NoChannelAvailable, UpstreamError, UpstreamRejected
+from dreamrelay.domain.requests import SubmitRequest
 from dreamrelay.domain.states import TaskState
 from dreamrelay.domain.task import Task
 from dreamrelay.domain.timings import first_poll_delay
@@ -19,15 +20,7 @@ from dreamrelay.services.lifecycle import Change
 from dreamrelay.services.routing import candidates
 from dreamrelay.store import channels as channel_store
 from dreamrelay.store import tasks as task_store
-from dreamrelay.upstreams.base import (
-    AgentsRequest,
-    DreamMachineRequest,
-    ImageRequest,
-    UpstreamOutcomeUnknown,
-    UpstreamRefused,
-    UpstreamRequest,
-    UpstreamUnavailable,
-)
+from dreamrelay.upstreams.base import UpstreamOutcomeUnknown, UpstreamRefused, UpstreamUnavailable
 
 if TYPE_CHECKING:
     from dreamrelay.runtime import Runtime
@@ -35,13 +28,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-Request = UpstreamRequest | ImageRequest | DreamMachineRequest | AgentsRequest
-
-
 async def dispatch(
     rt: Runtime,
     task: Task,
-    request: Request,
+    request: SubmitRequest,
     *,
     pinned_channel: int | None,
     kinds: tuple[str, ...] | None = None,
@@ -59,7 +49,12 @@ async def dispatch(
 
 
 async def _dispatch(
-    rt: Runtime, task: Task, request: Request, *, pinned_channel: int | None, kinds: tuple[str, ...] | None
+    rt: Runtime,
+    task: Task,
+    request: SubmitRequest,
+    *,
+    pinned_channel: int | None,
+    kinds: tuple[str, ...] | None,
 ) -> Task:
     async with rt.db.reader() as conn:
         channels = await channel_store.list_channels(conn)

@@ -7,9 +7,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dreamrelay.domain.requests import WILDCARD as WILDCARD  # defined with the price key
 from dreamrelay.store.schema import prices
-
-WILDCARD = "*"
 
 
 async def price_for(

@@ -10,13 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from dreamrelay.domain.catalog import AGENTS, AGENTS_FAILURE_CODES
+from dreamrelay.domain.requests import AgentsRequest, SubmitRequest, UpstreamRef, VideoRequest
 from dreamrelay.domain.states import TaskState
 from dreamrelay.upstreams.base import (
-    AgentsRequest,
     ChannelKind,
-    SubmitRequest,
     UpstreamRefused,
-    UpstreamRequest,
     UpstreamStatus,
 )
 from dreamrelay.upstreams.http import BearerUpstream, created_id, json_field, probe_at
@@ -34,9 +32,9 @@ class AgentsUpstream(BearerUpstream):
     takes_callbacks = False
 
     async def submit(self, request: SubmitRequest) -> str:
-        if not isinstance(request, AgentsRequest | UpstreamRequest):
+        if not isinstance(request, AgentsRequest | VideoRequest):
             raise UpstreamRefused("the Agents API makes no Kling images")
-        body = dict(request.body) if isinstance(request, AgentsRequest) else agents_body(request)
+        body = generation_body(request) if isinstance(request, AgentsRequest) else agents_body(request)
         if request.user_id:
             body["user_id"] = request.user_id
         status, payload, headers = await self._post(self._base + "/generations", body)
@@ -50,7 +48,43 @@ class AgentsUpstream(BearerUpstream):
         return None if payload is None else parse_generation(payload)
 
 
-def agents_body(request: UpstreamRequest) -> dict[str, Any]:
+def generation_body(request: AgentsRequest) -> dict[str, Any]:
+    """An Agents API request → its POST /generations body."""
+    body: dict[str, Any] = {"type": request.kind, "model": request.model, "prompt": request.prompt}
+    if request.aspect_ratio:
+        body["aspect_ratio"] = request.aspect_ratio
+    if request.output_format:
+        body["output_format"] = request.output_format
+    if request.style:
+        body["style"] = request.style
+    if request.source is not None:
+        body["source"] = request.source.wire()
+    if request.image_ref:
+        body["image_ref"] = _wire(request.image_ref)
+    if request.video is not None:
+        video = dict(request.video)
+        if request.start_frame is not None:
+            video["start_frame"] = request.start_frame.wire()
+        if request.end_frame is not None:
+            video["end_frame"] = request.end_frame.wire()
+        if request.keyframes:
+            video["keyframes"] = _wire(request.keyframes)
+        if request.edit is not None:
+            edit = dict(request.edit)
+            if request.edit_keyframes:
+                edit["keyframes"] = _wire(request.edit_keyframes)
+            video["edit"] = edit
+        if request.kind == "video":
+            video.setdefault("duration", request.duration)
+        body["video"] = video
+    return body
+
+
+def _wire(refs: tuple[UpstreamRef, ...]) -> list[dict[str, Any]]:
+    return [ref.wire() for ref in refs]
+
+
+def agents_body(request: VideoRequest) -> dict[str, Any]:
     """An own- or official-format Ray 3.2 request → an Agents API `type: video` body."""
     video: dict[str, Any] = {"duration": request.duration, "resolution": request.resolution}
     if request.loop:

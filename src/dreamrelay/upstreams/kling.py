@@ -9,11 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from dreamrelay.domain.catalog import IMAGE
+from dreamrelay.domain.requests import ImagesRequest, SubmitRequest
 from dreamrelay.domain.states import TaskState, parse_upstream_state
 from dreamrelay.upstreams.base import (
     ChannelKind,
-    ImageRequest,
-    SubmitRequest,
     UpstreamRefused,
     UpstreamStatus,
 )
@@ -31,7 +30,7 @@ class KlingUpstream(BearerUpstream):
         return self._base + "/v1/images/generations"
 
     async def submit(self, request: SubmitRequest) -> str:
-        if not isinstance(request, ImageRequest):
+        if not isinstance(request, ImagesRequest):
             raise UpstreamRefused("a Kling image channel makes no Luma videos")
         body: dict[str, Any] = {
             "model_name": KLING_MODELS.get(request.model, request.model),

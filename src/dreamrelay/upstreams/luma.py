@@ -14,13 +14,11 @@ from dreamrelay.domain.catalog import (
     UPSCALE_VIDEO,
     VIDEO,
 )
+from dreamrelay.domain.requests import DreamMachineRequest, SubmitRequest, VideoRequest
 from dreamrelay.domain.states import TaskState, parse_upstream_state
 from dreamrelay.upstreams.base import (
     ChannelKind,
-    DreamMachineRequest,
-    SubmitRequest,
     UpstreamRefused,
-    UpstreamRequest,
     UpstreamStatus,
 )
 from dreamrelay.upstreams.http import BearerUpstream, classify, created_id, json_field, probe_at, send_json
@@ -31,7 +29,7 @@ class LumaUpstream(BearerUpstream):
     takes_callbacks = True
 
     async def submit(self, request: SubmitRequest) -> str:
-        if not isinstance(request, DreamMachineRequest | UpstreamRequest):
+        if not isinstance(request, DreamMachineRequest | VideoRequest):
             raise UpstreamRefused("the Dream Machine API has no Kling image generation")
         if isinstance(request, DreamMachineRequest):
             path, body = dream_machine_call(request)
@@ -76,13 +74,48 @@ _PATHS = {
 def dream_machine_call(request: DreamMachineRequest) -> tuple[str, dict[str, Any]]:
     """(path, body) of a Dream Machine request other than a video generation."""
     path = _PATHS[request.action].replace("{id}", request.parent_upstream_id or "")
-    body = dict(request.body)
+    body = _dream_machine_body(request)
     if request.callback_url:
         body["callback_url"] = request.callback_url
     return path, body
 
 
-def official_request(request: UpstreamRequest) -> dict[str, Any]:
+def _dream_machine_body(request: DreamMachineRequest) -> dict[str, Any]:
+    action = request.action
+    if action == UPSCALE_VIDEO:
+        return {"generation_type": action, "resolution": request.resolution}
+    if action == ADD_AUDIO:
+        return {
+            "generation_type": action,
+            "prompt": request.prompt,
+            "negative_prompt": request.negative_prompt,
+        }
+    if action == GENERATE_IMAGE:
+        head = {"generation_type": "image", "model": request.model}
+        return {
+            **head,
+            "prompt": request.prompt,
+            "aspect_ratio": request.aspect_ratio,
+            **request.photon_refs(),
+        }
+    body: dict[str, Any] = {
+        "generation_type": action,
+        "model": request.model,
+        "prompt": request.prompt,
+        "aspect_ratio": request.aspect_ratio,
+    }
+    if action == MODIFY_VIDEO:
+        body["mode"] = request.mode
+    body["media"] = {"url": request.media_url}
+    if action == REFRAME_IMAGE and request.format is not None:
+        body["format"] = request.format
+    if request.first_frame_url:
+        body["first_frame"] = {"url": request.first_frame_url}
+    body.update(request.position)
+    return body
+
+
+def official_request(request: VideoRequest) -> dict[str, Any]:
     """Own-format request → official GenerationRequest (luma-api.md §6.2)."""
     spec = MODELS[request.model]
     body: dict[str, Any] = {

@@ -6,12 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from dreamrelay.domain.catalog import VIDEO
+from dreamrelay.domain.requests import SubmitRequest, VideoRequest
 from dreamrelay.domain.states import parse_upstream_state
 from dreamrelay.upstreams.base import (
     ChannelKind,
-    SubmitRequest,
     UpstreamRefused,
-    UpstreamRequest,
     UpstreamStatus,
 )
 from dreamrelay.upstreams.http import (
@@ -32,7 +31,7 @@ class RelayUpstream(BearerUpstream):
     takes_callbacks = False
 
     async def submit(self, request: SubmitRequest) -> str:
-        if not isinstance(request, UpstreamRequest) or request.end_upstream_id:
+        if not isinstance(request, VideoRequest) or request.end_upstream_id:
             # Routing keeps image tasks away; the own format has no reverse extend or interpolation.
             raise UpstreamRefused("an own-format relay can only continue a video from its end")
         if request.extend_upstream_id:

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from dreamrelay.domain.errors import InvalidRequest
 from dreamrelay.domain.ids import is_id
+from dreamrelay.domain.inputs import GenerationInput
 from dreamrelay.formats import acedata
 from dreamrelay.http.deps import CallerDep, RuntimeDep, describe, json_body_doc, parse_body
 from dreamrelay.http.middleware import counts_as_submit
@@ -24,7 +25,6 @@ from dreamrelay.logs import request_id
 from dreamrelay.runtime import Runtime
 from dreamrelay.services import reads, submit, waiting
 from dreamrelay.services.auth import Caller
-from dreamrelay.services.submit import GenerationInput
 from dreamrelay.store import tasks as task_store
 
 router = APIRouter(prefix="/luma", tags=["luma (AceData format)"])

@@ -50,7 +50,7 @@ def _json(value: Any, status: int = 200) -> Response:
 )
 async def create_generation(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
     body, idem = await parse_submission(request, GenerationCreate, "agents.generations")
-    task = await agents.create(rt, caller, body, idem)
+    task = await agents.create(rt, caller, body.to_input(), idem)
     return Response(task.body, status_code=201, media_type=JSON, headers=HEADERS)
 
 

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dreamrelay.domain import inputs
 from dreamrelay.domain.catalog import AGENTS_PROMPT_MAX_CHARS, KEYFRAMES_MAX
 from dreamrelay.http.schemas.official import ModifyMode
 
@@ -31,6 +32,23 @@ class ImageRef(_Body):
     file_id: str | None = Field(default=None, max_length=ID_MAX)
     media_type: str | None = Field(default=None, max_length=100)
 
+    def to_input(self) -> inputs.ImageRef:
+        return inputs.ImageRef(
+            url=self.url,
+            data=self.data,
+            generation_id=self.generation_id,
+            file_id=self.file_id,
+            media_type=self.media_type,
+        )
+
+
+def _refs(refs: list[ImageRef] | None) -> tuple[inputs.ImageRef, ...] | None:
+    return None if refs is None else tuple(ref.to_input() for ref in refs)
+
+
+def _indexes(indexes: list[int] | None) -> tuple[int, ...] | None:
+    return None if indexes is None else tuple(indexes)
+
 
 class SourcePosition(_Body):
     x_norm: float = Field(ge=-2, le=2)
@@ -46,6 +64,15 @@ class EditOptions(_Body):
     keyframes: list[ImageRef] | None = Field(default=None, max_length=KEYFRAMES_MAX)
     keyframe_indexes: list[int] | None = Field(default=None, max_length=KEYFRAMES_MAX)
 
+    def to_input(self) -> inputs.AgentsEdit:
+        return inputs.AgentsEdit(
+            strength=self.strength,
+            auto_controls=self.auto_controls,
+            controls=self.controls,
+            keyframes=_refs(self.keyframes),
+            keyframe_indexes=_indexes(self.keyframe_indexes),
+        )
+
 
 class VideoOptions(_Body):
     duration: Literal["5s", "10s"] | None = None
@@ -59,6 +86,21 @@ class VideoOptions(_Body):
     keyframe_indexes: list[int] | None = Field(default=None, max_length=KEYFRAMES_MAX)
     source_position: SourcePosition | None = None
     edit: EditOptions | None = None
+
+    def to_input(self) -> inputs.AgentsVideo:
+        return inputs.AgentsVideo(
+            duration=self.duration,
+            resolution=self.resolution,
+            loop=self.loop,
+            hdr=self.hdr,
+            exr_export=self.exr_export,
+            start_frame=self.start_frame.to_input() if self.start_frame else None,
+            end_frame=self.end_frame.to_input() if self.end_frame else None,
+            keyframes=_refs(self.keyframes),
+            keyframe_indexes=_indexes(self.keyframe_indexes),
+            source_position=self.source_position.model_dump() if self.source_position else None,
+            edit=self.edit.to_input() if self.edit else None,
+        )
 
 
 class GenerationCreate(_Body):
@@ -75,6 +117,19 @@ class GenerationCreate(_Body):
     user_id: str | None = Field(default=None, max_length=255)
     web_search: bool | None = None
     video: VideoOptions | None = None
+
+    def to_input(self) -> inputs.AgentsInput:
+        return inputs.AgentsInput(
+            prompt=self.prompt,
+            type=self.type,
+            model=self.model,
+            aspect_ratio=self.aspect_ratio,
+            image_ref=_refs(self.image_ref) or (),
+            source=self.source.to_input() if self.source else None,
+            output_format=self.output_format,
+            style=self.style,
+            video=self.video.to_input() if self.video else None,
+        )
 
 
 class FileCreate(_Body):
