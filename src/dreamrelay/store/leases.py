@@ -5,13 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, Table, or_, update
+from sqlalchemy import ColumnElement, Row, Select, Table, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-
-
-def free(table: Table, now: float) -> ColumnElement[bool]:
-    """Rows no one holds a lease on at `now` (never leased, or the lease ran out)."""
-    return or_(table.c.lease_until.is_(None), table.c.lease_until < now)
 
 
 async def take(

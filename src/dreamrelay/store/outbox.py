@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dreamrelay.store import leases
@@ -81,7 +81,7 @@ async def lease_due(
         .where(
             outbox.c.status == PENDING,
             outbox.c.next_attempt_at <= now,
-            leases.free(outbox, now),
+            or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
         )
         .order_by(outbox.c.next_attempt_at)
         .limit(limit)

@@ -140,7 +140,7 @@ async def lease_due(
     conditions = [
         tasks.c.next_poll_at <= now + horizon,
         tasks.c.state.in_([TaskState.PENDING, TaskState.PROCESSING]),
-        leases.free(tasks, now),
+        or_(tasks.c.lease_until.is_(None), tasks.c.lease_until < now),
     ]
     if channel_id is not None:
         conditions.append(tasks.c.channel_id == channel_id)
