@@ -17,6 +17,7 @@ SECTIONS = (
     "observability",
     "memory",
     "finishing",
+    "submit",
 )
 
 

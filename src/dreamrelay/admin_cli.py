@@ -9,6 +9,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -493,16 +494,16 @@ def channels_list(as_json: JsonOption = False) -> None:
 @channels_app.command("test")
 def channels_test(name: str, as_json: JsonOption = False) -> None:
     """Send one authenticated request to the channel (exit 1 if it fails)."""
-    data = _run(lambda rt: channel_admin.test_channel(rt, name))
+    result: channel_admin.ProbeResult = _run(lambda rt: channel_admin.test_channel(rt, name))
     _emit(
-        data,
+        asdict(result),
         as_json,
-        lambda d: (
-            f"{d['channel']}: {'ok' if d['ok'] else 'FAILED'} in {d['latency_ms']} ms"
-            + (f" ({d['error']})" if d["error"] else "")
+        lambda _: (
+            f"{result.channel}: {'ok' if result.ok else 'FAILED'} in {result.latency_ms} ms"
+            + (f" ({result.error})" if result.error else "")
         ),
     )
-    if not data["ok"]:
+    if not result.ok:
         raise typer.Exit(code=1)
 
 

@@ -151,4 +151,8 @@ def create_app_from_env() -> FastAPI:
     """The factory `serve --workers N` hands uvicorn: each API process reads DREAMRELAY_* itself."""
     settings = Settings()
     logs.configure(settings.log_format)
+    # uvicorn set this process's logging up (access log off, as `serve` asks) before calling this
+    # factory, and `configure` made its loggers propagate again: without this line every request of
+    # `serve --workers N` wrote an access line, which one-process `serve` never does.
+    logging.getLogger("uvicorn.access").propagate = False
     return create_app(settings)

@@ -44,6 +44,10 @@ _HEALTH_BODY = b'{"status":"ok"}'
 _JSON = (b"content-type", b"application/json")
 _HEALTH_HEADERS = ((b"content-length", str(len(_HEALTH_BODY)).encode()), _JSON)
 _ONLY_STR = {str}
+_HEADER_NAMES = {
+    name: name.lower().encode()
+    for name in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After")
+}
 
 # The route templates the framework's metrics use for these routes.
 HEALTH_ROUTE = "/healthz"
@@ -166,9 +170,10 @@ class LeanReads:
             crash = InternalError("internal error; the operator's logs have the details")
             status, body, headers = _error(method, path, crash)
         if shown:
-            present = {name for name, _ in headers}
+            # An answer's own headers win over the limit's (an error may carry Retry-After itself).
+            present = {name for name, _ in headers} if status != 200 else ()
             for name, value in shown.items():
-                key = name.lower().encode("latin-1")
+                key = _HEADER_NAMES.get(name) or name.lower().encode("latin-1")
                 if key not in present:
                     headers.append((key, value.encode("latin-1")))
         return status, headers, body

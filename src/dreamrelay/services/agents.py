@@ -12,7 +12,7 @@ import base64
 import binascii
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 
@@ -42,11 +42,8 @@ from dreamrelay.services.auth import Caller
 from dreamrelay.services.dispatch import dispatch
 from dreamrelay.services.idempotency import Idempotency, Replay, replayed
 from dreamrelay.services.images import TaskInputs, kept_for, store_image
-from dreamrelay.services.submit import admit, insert, task_by_id
+from dreamrelay.services.submit import Collaborators, admit, insert, task_by_id
 from dreamrelay.store import tasks as task_store
-
-if TYPE_CHECKING:
-    from dreamrelay.runtime import Runtime
 
 MAX_SOURCE_VIDEO_BYTES = agent_files.MAX_VIDEO_BYTES
 MAX_EDIT_SOURCE_SECONDS = 18.0
@@ -62,7 +59,7 @@ class _Refs:
     source_seconds: float | None = None
 
 
-async def create(rt: Runtime, caller: Caller, given: AgentsInput, idem: Idempotency | None) -> Task:
+async def create(rt: Collaborators, caller: Caller, given: AgentsInput, idem: Idempotency | None) -> Task:
     if idem is not None and (earlier := await replayed(rt.db, caller, idem)) is not None:
         return earlier
     kind, model = _kind_and_model(given)
@@ -105,7 +102,7 @@ def _provisional(given: AgentsInput, kind: str) -> PriceKey:
 
 
 async def _resolve(
-    rt: Runtime, caller: Caller, given: AgentsInput, kind: str, model: str, refs: _Refs
+    rt: Collaborators, caller: Caller, given: AgentsInput, kind: str, model: str, refs: _Refs
 ) -> AgentsRequest:
     """The request with every reference made ours, in the order the customer gave them."""
     request = AgentsRequest(
@@ -256,7 +253,9 @@ def _action(kind: str, parents: list[Task]) -> str:
     return kind
 
 
-async def _ref(rt: Runtime, caller: Caller, ref: ImageRef, field: str, want: str, refs: _Refs) -> UpstreamRef:
+async def _ref(
+    rt: Collaborators, caller: Caller, ref: ImageRef, field: str, want: str, refs: _Refs
+) -> UpstreamRef:
     """One ImageRef as upstream will get it. `want`: 'image' (an image position), 'video' (an edit or
     reframe source) or 'frame' (start/end frame or keyframe: an image, or a prior video to continue)."""
     given = [name for name in ("url", "data", "generation_id", "file_id") if getattr(ref, name) is not None]
@@ -287,7 +286,7 @@ async def _ref(rt: Runtime, caller: Caller, ref: ImageRef, field: str, want: str
 
 
 async def _generation_ref(
-    rt: Runtime, caller: Caller, generation_id: str, field: str, want: str, refs: _Refs
+    rt: Collaborators, caller: Caller, generation_id: str, field: str, want: str, refs: _Refs
 ) -> UpstreamRef:
     async with rt.db.reader() as conn:
         parent = (
@@ -312,7 +311,7 @@ async def _generation_ref(
     return UpstreamRef(generation_id=parent.upstream_id)
 
 
-async def _store_video(rt: Runtime, field: str, ref: ImageRef, inputs: TaskInputs) -> tuple[str, float]:
+async def _store_video(rt: Collaborators, field: str, ref: ImageRef, inputs: TaskInputs) -> tuple[str, float]:
     """A video source given by URL (fetched through netguard) or base64: checked, stored as an input."""
     if ref.url is not None:
         data = await customer_urls.fetch(
@@ -351,7 +350,7 @@ async def _video_seconds(field: str, data: bytes) -> float:
     return info.duration
 
 
-async def _stored_video_seconds(rt: Runtime, url: str) -> float:
+async def _stored_video_seconds(rt: Collaborators, url: str) -> float:
     key = url.removeprefix(f"{rt.media_base_url}/")
     info = await rt.storage.stat(key)
     if info is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from dreamrelay.domain.errors import Forbidden, InvalidApiKey
 from dreamrelay.key_cache import CACHE_MAX_ENTRIES, CACHE_SECONDS, KEYS_GENERATION
@@ -18,7 +18,15 @@ from dreamrelay.ratelimit import Decision
 from dreamrelay.store import accounts
 
 if TYPE_CHECKING:
-    from dreamrelay.runtime import Runtime
+    from dreamrelay.key_cache import KeyCache
+    from dreamrelay.ratelimit import RateLimiter
+    from dreamrelay.store.engine import Database
+
+
+class Collaborators(Protocol):
+    db: Database
+    key_cache: KeyCache
+    limiter: RateLimiter  # sign-in attempts
 
 
 @dataclass(frozen=True)
@@ -46,7 +54,7 @@ def parse_bearer(header: str | None) -> str:
     return token
 
 
-async def _find_owner(rt: Runtime, key_hash: str) -> accounts.KeyOwner | None:
+async def _find_owner(rt: Collaborators, key_hash: str) -> accounts.KeyOwner | None:
     cache = rt.key_cache
     # Read the generation before the database: a row read after it is at least that fresh.
     generation = await cache.generations.read(KEYS_GENERATION)
@@ -102,7 +110,7 @@ def _caller(owner: accounts.KeyOwner) -> Caller:
     return caller
 
 
-async def authenticate(rt: Runtime, header: str | None) -> Caller:
+async def authenticate(rt: Collaborators, header: str | None) -> Caller:
     token = parse_bearer(header)
     owner = await _find_owner(rt, _hash(token))
     if owner is None:
@@ -119,7 +127,7 @@ async def authenticate(rt: Runtime, header: str | None) -> Caller:
 SIGN_IN_ATTEMPTS_PER_MINUTE = 20  # per client address, console sign-in and wrong /admin tokens together
 
 
-async def sign_in_attempt(rt: Runtime, client: str, *, counts: bool = True) -> Decision:
+async def sign_in_attempt(rt: Collaborators, client: str, *, counts: bool = True) -> Decision:
     """One sign-in from `client` (console form, or a wrong admin token): refused once the address has
     used its attempts for the minute. `counts=False` only asks, for a right admin token: once the
     bucket is empty every answer is the same 429, so a guess cannot be told apart by its status."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -129,7 +130,18 @@ async def update_channel(rt: Runtime, name: str, values: dict[str, Any]) -> dict
     return view(await _find(rt, str(channel.id)))
 
 
-async def test_channel(rt: Runtime, name: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ProbeResult:
+    """What one test request to a channel found (the admin API answers it as an object)."""
+
+    channel: str
+    ok: bool
+    status: int | None  # upstream's HTTP status, None when no answer came
+    latency_ms: int
+    error: str | None
+
+
+async def test_channel(rt: Runtime, name: str) -> ProbeResult:
     """One cheap authenticated request; a success lifts a bench."""
     channel = await _find(rt, name)
     probe, endpoint = kinds.probe(rt.site, channel)
@@ -152,13 +164,13 @@ async def test_channel(rt: Runtime, name: str) -> dict[str, Any]:
     async with rt.db.transaction() as conn:
         if ok:
             await channel_store.record_success(conn, channel.id)
-    return {
-        "channel": channel.name,
-        "ok": ok,
-        "status": status,
-        "latency_ms": int((time.monotonic() - started) * 1000),
-        "error": error if error else (None if ok else f"answered {status}"),
-    }
+    return ProbeResult(
+        channel=channel.name,
+        ok=ok,
+        status=status,
+        latency_ms=int((time.monotonic() - started) * 1000),
+        error=error if error else (None if ok else f"answered {status}"),
+    )
 
 
 # ---- tasks ----------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 
@@ -40,19 +40,18 @@ from dreamrelay.services.auth import Caller
 from dreamrelay.services.dispatch import dispatch
 from dreamrelay.services.idempotency import Idempotency, Replay, replayed
 from dreamrelay.services.images import store_image
-from dreamrelay.services.submit import admit, checked_callback, insert, task_by_id
+from dreamrelay.services.submit import Collaborators, admit, checked_callback, insert, task_by_id
 from dreamrelay.store import channels as channel_store
 from dreamrelay.store import tasks as task_store
-
-if TYPE_CHECKING:
-    from dreamrelay.runtime import Runtime
 
 # Channel kinds that speak the official Dream Machine API (and so make these).
 OFFICIAL_KINDS = ("sandbox", "luma")
 MAX_SOURCE_VIDEO_BYTES = 200 * 1024 * 1024
 
 
-async def submit_image(rt: Runtime, caller: Caller, given: PhotonInput, idem: Idempotency | None) -> Task:
+async def submit_image(
+    rt: Collaborators, caller: Caller, given: PhotonInput, idem: Idempotency | None
+) -> Task:
     if idem is not None and (earlier := await replayed(rt.db, caller, idem)) is not None:
         return earlier
     caller.check_model(given.model)
@@ -87,7 +86,9 @@ async def submit_image(rt: Runtime, caller: Caller, given: PhotonInput, idem: Id
     return await _submit(rt, caller, given.model, request, callback_url, idem)
 
 
-async def submit_reframe(rt: Runtime, caller: Caller, given: ReframeInput, idem: Idempotency | None) -> Task:
+async def submit_reframe(
+    rt: Collaborators, caller: Caller, given: ReframeInput, idem: Idempotency | None
+) -> Task:
     if idem is not None and (earlier := await replayed(rt.db, caller, idem)) is not None:
         return earlier
     model = given.model if given.action == REFRAME_IMAGE else OFFICIAL_TO_OWN[given.model]
@@ -121,7 +122,9 @@ async def submit_reframe(rt: Runtime, caller: Caller, given: ReframeInput, idem:
     return await _submit(rt, caller, model, request, callback_url, idem)
 
 
-async def submit_modify(rt: Runtime, caller: Caller, given: ModifyInput, idem: Idempotency | None) -> Task:
+async def submit_modify(
+    rt: Collaborators, caller: Caller, given: ModifyInput, idem: Idempotency | None
+) -> Task:
     if idem is not None and (earlier := await replayed(rt.db, caller, idem)) is not None:
         return earlier
     model = OFFICIAL_TO_OWN[given.model]
@@ -147,7 +150,7 @@ async def submit_modify(rt: Runtime, caller: Caller, given: ModifyInput, idem: I
 
 
 async def submit_upscale(
-    rt: Runtime,
+    rt: Collaborators,
     caller: Caller,
     parent_id: str,
     resolution: str | None,
@@ -171,7 +174,7 @@ async def submit_upscale(
 
 
 async def submit_audio(
-    rt: Runtime,
+    rt: Collaborators,
     caller: Caller,
     parent_id: str,
     prompt: str,
@@ -191,7 +194,7 @@ async def submit_audio(
 
 
 async def _submit(
-    rt: Runtime,
+    rt: Collaborators,
     caller: Caller,
     model: str,
     request: DreamMachineRequest,
@@ -232,7 +235,7 @@ def _from_parent(action: str, parent: Task, prompt: str | None = None, **values:
     )
 
 
-async def _video_parent(rt: Runtime, caller: Caller, parent_id: str, verb: str) -> Task:
+async def _video_parent(rt: Collaborators, caller: Caller, parent_id: str, verb: str) -> Task:
     """The caller's completed video that an upscale or audio applies to, made on an official channel."""
     async with rt.db.reader() as conn:
         parent = (
@@ -256,7 +259,7 @@ async def _video_parent(rt: Runtime, caller: Caller, parent_id: str, verb: str) 
     return parent
 
 
-async def _input_image(rt: Runtime, caller: Caller, field: str, url: str) -> str:
+async def _input_image(rt: Collaborators, caller: Caller, field: str, url: str) -> str:
     """An input picture: one of the caller's own outputs used as it is (by its URL: a Photon image,
     a video's thumbnail or last frame), else our checked copy of whatever the URL or data URI holds."""
     own_prefix = f"{rt.media_base_url}/tasks/"
@@ -282,7 +285,7 @@ class SourceVideo:
     task_id: str | None  # our task whose output it is, if any
 
 
-async def source_video(rt: Runtime, caller: Caller, field: str, url: str) -> SourceVideo:
+async def source_video(rt: Collaborators, caller: Caller, field: str, url: str) -> SourceVideo:
     """A video to reframe or modify: one of the caller's own outputs (by its URL), or a URL fetched
     through netguard, checked to be a playable video of at most SOURCE_VIDEO_MAX_SECONDS, and kept."""
     own_prefix = f"{rt.media_base_url}/tasks/"
@@ -303,7 +306,7 @@ async def source_video(rt: Runtime, caller: Caller, field: str, url: str) -> Sou
     return _source(field, f"{rt.media_base_url}/{key}", facts.duration, facts.width, facts.height, None)
 
 
-async def _own_output(rt: Runtime, caller: Caller, field: str, url: str, task_id: str) -> SourceVideo:
+async def _own_output(rt: Collaborators, caller: Caller, field: str, url: str, task_id: str) -> SourceVideo:
     async with rt.db.reader() as conn:
         task = await task_store.get_task(conn, task_id, caller.account_id) if len(task_id) <= 64 else None
     video = (task.media or {}).get("video") if task and task.state is TaskState.COMPLETED else None

@@ -10,7 +10,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
@@ -28,7 +28,25 @@ from dreamrelay.services import customer_urls
 from dreamrelay.services.orphans import input_key
 
 if TYPE_CHECKING:
-    from dreamrelay.runtime import Runtime
+    import aiohttp
+
+    from dreamrelay.media.storage import Storage
+    from dreamrelay.netguard import URLPolicy
+    from dreamrelay.settings import Settings
+
+
+class Collaborators(Protocol):
+    settings: Settings  # max_image_bytes
+    storage: Storage
+    url_policy: URLPolicy  # what customer URLs may point at
+    image_decodes: anyio.CapacityLimiter  # decodes at once, so big images cannot exhaust memory
+
+    @property
+    def guarded_session(self) -> aiohttp.ClientSession: ...
+
+    @property
+    def media_base_url(self) -> str: ...
+
 
 log = logging.getLogger(__name__)
 _DATA_URI = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[\w-]+=[\w.-]+)*;base64,", re.IGNORECASE)
@@ -50,7 +68,7 @@ class TaskInputs:
 
 
 @contextlib.asynccontextmanager
-async def kept_for(rt: Runtime, task_id: str) -> AsyncIterator[TaskInputs]:
+async def kept_for(rt: Collaborators, task_id: str) -> AsyncIterator[TaskInputs]:
     """Inputs stored in the block stay only if the block ends normally (the task was accepted)."""
     inputs = TaskInputs(task_id)
     try:
@@ -71,7 +89,7 @@ UPLOAD_KEY = re.compile(r"^uploads/[0-9a-f]{32}\.(jpg|png)$")
 EXTENSION_TYPES = {"jpg": "image/jpeg", "png": "image/png"}
 
 
-async def load_image(rt: Runtime, field: str, value: str) -> tuple[bytes, str]:
+async def load_image(rt: Collaborators, field: str, value: str) -> tuple[bytes, str]:
     """The bytes and media type of the image `value` names or carries: an http(s) URL (fetched through
     netguard), one of our own uploads (read from storage), a data URI or bare base64. Checked by
     content: JPEG or PNG, within the size limit, decodable."""
@@ -88,7 +106,7 @@ async def load_image(rt: Runtime, field: str, value: str) -> tuple[bytes, str]:
     return data, await check_image(rt, field, data)
 
 
-async def check_image(rt: Runtime, field: str, data: bytes) -> str:
+async def check_image(rt: Collaborators, field: str, data: bytes) -> str:
     """The media type of `data` if it is a JPEG or PNG within the size limit that decodes."""
     limit = rt.settings.max_image_bytes
     if len(data) > limit:
@@ -105,7 +123,7 @@ async def check_image(rt: Runtime, field: str, data: bytes) -> str:
     return media_type
 
 
-async def read_upload(rt: Runtime, field: str, key: str, limit: int) -> bytes:
+async def read_upload(rt: Collaborators, field: str, key: str, limit: int) -> bytes:
     """An uploaded file from our own storage (never fetched over HTTP from ourselves)."""
     try:
         info = await rt.storage.stat(key) if UPLOAD_KEY.match(key) else None
@@ -118,7 +136,7 @@ async def read_upload(rt: Runtime, field: str, key: str, limit: int) -> bytes:
         raise StorageUnavailable(f"{field}: media storage is unreachable; try again shortly") from exc
 
 
-async def store_image(rt: Runtime, field: str, value: str, inputs: TaskInputs | None = None) -> str:
+async def store_image(rt: Collaborators, field: str, value: str, inputs: TaskInputs | None = None) -> str:
     """Return the URL of our stored copy of the image `value` names or carries (named after the task
     of `inputs` when given)."""
     data, media_type = await load_image(rt, field, value)

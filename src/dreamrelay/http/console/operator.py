@@ -223,10 +223,10 @@ async def change_channel(ctx: Operator, name: str) -> Response:
     try:
         if action == "test":
             result = await channel_admin.test_channel(ctx.rt, name)
-            detail = f"{result['latency_ms']} ms" + (f" · {result['error']}" if result["error"] else "")
+            detail = f"{result.latency_ms} ms" + (f" · {result.error}" if result.error else "")
             ctx.set_flash = {
-                "kind": "ok" if result["ok"] else "error",
-                "key": "flash.channel_ok" if result["ok"] else "flash.channel_failed",
+                "kind": "ok" if result.ok else "error",
+                "key": "flash.channel_ok" if result.ok else "flash.channel_failed",
                 "detail": detail,
             }
             return redirect(ctx, CHANNELS_URL)
