@@ -22,6 +22,7 @@ from bench import (
     money,
     observability,
     report,
+    submit,
 )
 from bench.load import LoadGenerator
 from bench.options import Options
@@ -102,6 +103,9 @@ def main() -> int:
         if "finishing" in opts.sections:
             print("\n== 11: finishing a task, CPU per finished video ==", flush=True)
             out["finishing"] = finishing.run(opts, work)
+        if "submit" in opts.sections:
+            print("\n== 12: submit, relay CPU per text-to-video submit, SQLite and PostgreSQL ==", flush=True)
+            out["submit"] = submit.run(opts, load, work, RESULTS)
     except Exception as exc:
         failed = True
         out["error"] = repr(exc)
@@ -146,3 +150,5 @@ def print_tables(out: dict[str, Any], opts: Options) -> None:
         print("\n### Observability (issue 17)\n\n" + observability.table(out["observability"]))
     if out.get("memory"):
         print("\n### Memory under image submits (issue 12)\n\n" + memory.table(out["memory"]))
+    if out.get("submit"):
+        print("\n### Submit, relay CPU per text-to-video submit (issue 15)\n\n" + submit.table(out["submit"]))

@@ -66,8 +66,8 @@ async def _dispatch(
     pinned_channel: int | None,
     kinds: tuple[str, ...] | None,
 ) -> Task:
-    async with rt.db.reader() as conn:
-        channels = await channel_store.list_channels(conn)
+    async with rt.db.direct_reader() as tx:
+        channels = await channel_store.list_channels_on(tx)
     if kinds is not None:
         channels = [c for c in channels if c.kind in kinds]
     tried: list[str] = []
@@ -94,11 +94,13 @@ async def _dispatch(
             await note_channel_failure(rt, channel, str(exc))
             raise UpstreamError("upstream did not confirm the submission; nothing was charged") from exc
         next_poll_at = time.time() + first_poll_delay(sent.callback_url is not None)
-        async with lifecycle.transaction(rt) as unit:
-            if channel.failures:
+        change = Change(channel_id=channel.id, upstream_id=upstream_id, next_poll_at=next_poll_at)
+        if channel.failures:  # rare: its failure count is reset in the same transaction
+            async with lifecycle.transaction(rt) as unit:
                 await channel_store.record_success(unit.conn, channel.id)
-            change = Change(channel_id=channel.id, upstream_id=upstream_id, next_poll_at=next_poll_at)
-            accepted = await unit.apply(task, change)
+                accepted = await unit.apply(task, change)
+        else:
+            accepted = await lifecycle.record_on_driver(rt, task, change)
         log.info("task %s: channel %s took it as upstream %s", task.id, channel.name, upstream_id)
         if accepted is None:  # the worker failed it meanwhile (deadline); show what it is now
             async with rt.db.reader() as conn:

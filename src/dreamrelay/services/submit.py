@@ -10,9 +10,7 @@ import uuid
 from dataclasses import replace
 from typing import Any, Protocol
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 from yarl import URL
 
 from dreamrelay import metrics
@@ -49,7 +47,7 @@ from dreamrelay.services.idempotency import Idempotency, Replay, replayed
 from dreamrelay.services.images import kept_for, store_image
 from dreamrelay.store import idempotency, ledger, pricing
 from dreamrelay.store import tasks as task_store
-from dreamrelay.store.schema import accounts, api_keys
+from dreamrelay.store.direct import Sql, Tx
 
 
 class Collaborators(
@@ -107,7 +105,9 @@ async def submit(
     )
     action, parent_id = ("extend", parents[0].id) if parents else ("generate", None)
     task_id = str(uuid.uuid4())
-    await admit(rt, caller, action, model, request.price_key)  # money and limits before any image is touched
+    if (given.image and not start) or (given.end_image and not end):
+        # Money and limits before any image is fetched; without images `insert` is the only check.
+        await admit(rt, caller, action, model, request.price_key)
     try:
         async with kept_for(rt, task_id) as inputs:
             if given.image and not start:
@@ -144,7 +144,8 @@ async def submit_images(
         image_fidelity=given.image_fidelity,
     )
     task_id = str(uuid.uuid4())
-    await admit(rt, caller, IMAGE_ACTION, model, request.price_key)  # money and limits before the image
+    if given.image:  # money and limits before the image is fetched; otherwise `insert` checks them
+        await admit(rt, caller, IMAGE_ACTION, model, request.price_key)
     try:
         async with kept_for(rt, task_id) as inputs:
             if given.image:
@@ -294,21 +295,21 @@ async def insert(
     task = Task(**values)
     values["body"] = lifecycle.encode_body(task, rt.media_base_url)
     try:
-        async with rt.db.transaction() as conn:
-            price = await _price(conn, action, model, request.price_key)
+        async with rt.db.direct_transaction() as tx:
+            price = await _price(tx, action, model, request.price_key)
             values["price"] = price
             try:
                 await ledger.hold(
-                    conn, account_id=caller.account_id, key_id=caller.key_id, task_id=task.id, amount=price
+                    tx, account_id=caller.account_id, key_id=caller.key_id, task_id=task.id, amount=price
                 )
             except ledger.BalanceTooLow as exc:
                 raise _too_poor(price) from exc
             except ledger.SpendCapReached as exc:
                 raise _capped() from exc
-            await _check_in_flight(rt, conn, caller)
-            await task_store.insert_task(conn, values)
+            await _check_in_flight(rt, tx, caller)
+            await task_store.insert_task(tx, values)
             if idem is not None:
-                await idempotency.remember(conn, caller.account_id, idem.key, idem.request_hash, task.id)
+                await idempotency.remember(tx, caller.account_id, idem.key, idem.request_hash, task.id)
     except IntegrityError:
         # A concurrent request with the same Idempotency-Key won the insert: answer with its task.
         if idem is None:
@@ -320,35 +321,35 @@ async def insert(
     return task.with_values({"body": values["body"], "price": values["price"]})
 
 
-async def _price(conn: AsyncConnection, action: str, model: str, key: PriceKey) -> int:
+async def _price(tx: Tx, action: str, model: str, key: PriceKey) -> int:
     """What the task costs. Images are priced per image, whatever their size; videos by resolution and
     duration."""
     resolution = price_resolution(key.resolution, key.hdr)
     unit_price = await pricing.price_for(
-        conn, model=model, resolution=resolution, duration=key.duration, action=action
+        tx, model=model, resolution=resolution, duration=key.duration, action=action
     )
     if unit_price is None:
         raise InvalidRequest(f"{model} at {resolution}/{key.duration} has no price")
     return unit_price * key.n
 
 
+_BALANCE = Sql.of("SELECT balance FROM accounts WHERE id = ?")
+_SPEND_CAP = Sql.of("SELECT spend_cap, spent FROM api_keys WHERE id = ?")
+
+
 async def admit(rt: Collaborators, caller: Caller, action: str, model: str, priced: PriceKey) -> None:
     """Price, balance, spending cap and in-flight cap, read before anything costly (fetching and decoding
     images): a request that will be refused is refused first. `insert` checks them again, atomically."""
-    async with rt.db.reader() as conn:
-        price = await _price(conn, action, model, priced)
+    async with rt.db.direct_reader() as tx:
+        price = await _price(tx, action, model, priced)
         if price > 0:
-            balance = await conn.scalar(select(accounts.c.balance).where(accounts.c.id == caller.account_id))
-            if balance is None or balance < price:
+            balance = await tx.rows(_BALANCE, caller.account_id)
+            if not balance or balance[0][0] < price:
                 raise _too_poor(price)
-            key = (
-                await conn.execute(
-                    select(api_keys.c.spend_cap, api_keys.c.spent).where(api_keys.c.id == caller.key_id)
-                )
-            ).one_or_none()
-            if key is not None and key.spend_cap is not None and key.spent + price > key.spend_cap:
+            key = await tx.rows(_SPEND_CAP, caller.key_id)
+            if key and key[0][0] is not None and key[0][1] + price > key[0][0]:
                 raise _capped()
-        await _check_in_flight(rt, conn, caller)
+        await _check_in_flight(rt, tx, caller)
 
 
 def _too_poor(price: int) -> InsufficientBalance:
@@ -359,11 +360,11 @@ def _capped() -> Forbidden:
     return Forbidden("this API key has reached its spending cap")
 
 
-async def _check_in_flight(rt: Collaborators, conn: AsyncConnection, caller: Caller) -> None:
+async def _check_in_flight(rt: Collaborators, tx: Tx, caller: Caller) -> None:
     cap = effective_limit(caller.max_in_flight, rt.settings.rate_limit_in_flight)
     if cap == NO_LIMIT:
         return
-    if await task_store.count_in_flight(conn, caller.key_id) >= cap:
+    if await task_store.count_in_flight(tx, caller.key_id) >= cap:
         metrics.RATE_LIMITED.labels("in_flight").inc()
         raise RateLimited(
             f"this API key already has {cap} tasks in flight; wait for one to finish",

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from dreamrelay.store import direct
 
 SQLITE_BUSY_TIMEOUT_MS = 15000
 _AFTER_COMMIT = "dreamrelay_after_commit"
@@ -73,6 +75,15 @@ class Database:
     async def reader(self) -> AsyncIterator[AsyncConnection]:
         async with self._reader.connect() as conn:
             yield conn
+
+    def direct_transaction(self) -> AbstractAsyncContextManager[direct.Tx]:
+        """A write transaction for the submit path's statements on the driver (store/direct.py)."""
+        begin = "BEGIN IMMEDIATE" if self.is_sqlite else None
+        return direct.transaction(self._writer, sqlite_begin=begin)
+
+    def direct_reader(self) -> AbstractAsyncContextManager[direct.Tx]:
+        """Reads on the driver (store/direct.py), each statement on its own."""
+        return direct.reading(self._reader, sqlite=self.is_sqlite)
 
     async def dispose(self) -> None:
         await self._writer.dispose()
