@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 import orjson
@@ -19,7 +19,7 @@ from dreamrelay.domain.states import TaskState
 from dreamrelay.domain.task import Task
 from dreamrelay.formats.own import iso_millis
 from dreamrelay.netguard import has_control_characters, parse_networks
-from dreamrelay.services import lifecycle
+from dreamrelay.services import admin, lifecycle
 from dreamrelay.services.admin import deliveries, ledger_entries
 from dreamrelay.services.lifecycle import Change
 from dreamrelay.store import accounts as account_store
@@ -31,7 +31,16 @@ from dreamrelay.upstreams.http import send_json
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from dreamrelay.runtime import Runtime
+    from dreamrelay.upstreams.base import Site
+
+
+class Collaborators(admin.Collaborators, lifecycle.Collaborators, Protocol):
+    @property
+    def site(self) -> Site: ...  # what channel endpoints are made from
+
+    @property
+    def upstream_session(self) -> aiohttp.ClientSession: ...  # probes go out as upstream calls do
+
 
 KINDS = kinds.NAMES
 
@@ -94,7 +103,7 @@ def _check(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-async def _find(rt: Runtime, name: str) -> Channel:
+async def _find(rt: Collaborators, name: str) -> Channel:
     async with rt.db.reader() as conn:
         for channel in await channel_store.list_channels(conn):
             if channel.name == name or str(channel.id) == name:
@@ -102,7 +111,7 @@ async def _find(rt: Runtime, name: str) -> Channel:
     raise NotFound(f"no channel named {name!r}")
 
 
-async def add_channel(rt: Runtime, **values: Any) -> dict[str, Any]:
+async def add_channel(rt: Collaborators, **values: Any) -> dict[str, Any]:
     _check(values)
     if kinds.KINDS[values["kind"]].needs_base_url and not values.get("base_url"):
         raise InvalidRequest(f"a {values['kind']} channel needs a base_url")
@@ -114,12 +123,12 @@ async def add_channel(rt: Runtime, **values: Any) -> dict[str, Any]:
     return view(await _find(rt, values["name"]))
 
 
-async def list_channels(rt: Runtime) -> list[dict[str, Any]]:
+async def list_channels(rt: Collaborators) -> list[dict[str, Any]]:
     async with rt.db.reader() as conn:
         return [view(c) for c in await channel_store.list_channels(conn)]
 
 
-async def update_channel(rt: Runtime, name: str, values: dict[str, Any]) -> dict[str, Any]:
+async def update_channel(rt: Collaborators, name: str, values: dict[str, Any]) -> dict[str, Any]:
     """Change settings; enabling also lifts a bench. New settings hold for the next request."""
     if not values:
         raise InvalidRequest("nothing to change")
@@ -141,7 +150,7 @@ class ProbeResult:
     error: str | None
 
 
-async def test_channel(rt: Runtime, name: str) -> ProbeResult:
+async def test_channel(rt: Collaborators, name: str) -> ProbeResult:
     """One cheap authenticated request; a success lifts a bench."""
     channel = await _find(rt, name)
     probe, endpoint = kinds.probe(rt.site, channel)
@@ -179,7 +188,7 @@ def _known_shape(task_id: str) -> None:
         raise NotFound(f"no task {shown(task_id)}")
 
 
-async def show_task(rt: Runtime, task_id: str) -> dict[str, Any]:
+async def show_task(rt: Collaborators, task_id: str) -> dict[str, Any]:
     _known_shape(task_id)
     async with rt.db.reader() as conn:
         task = await task_store.get_task(conn, task_id)
@@ -224,7 +233,7 @@ async def _unfinished(conn: AsyncConnection, task_id: str, why: str) -> Task:
     return task
 
 
-async def repoll(rt: Runtime, task_id: str) -> dict[str, Any]:
+async def repoll(rt: Collaborators, task_id: str) -> dict[str, Any]:
     """Ask upstream about an unfinished task now rather than at its next scheduled poll."""
     _known_shape(task_id)
     async with lifecycle.transaction(rt) as unit:
@@ -236,7 +245,7 @@ async def repoll(rt: Runtime, task_id: str) -> dict[str, Any]:
 REFUND_REASON = "refunded by the operator"
 
 
-async def refund(rt: Runtime, task_id: str) -> dict[str, Any]:
+async def refund(rt: Collaborators, task_id: str) -> dict[str, Any]:
     """End an unfinished task as failed: the hold is released (once, as for any failure), callbacks sent.
 
     A finished task cannot be refunded here: its hold is already captured or released; an operator
@@ -252,7 +261,7 @@ async def refund(rt: Runtime, task_id: str) -> dict[str, Any]:
 
 
 async def list_tasks(
-    rt: Runtime,
+    rt: Collaborators,
     *,
     state: str | None = None,
     account: str | None = None,
