@@ -34,6 +34,7 @@ codes_app = typer.Typer(help="Credit codes (shown once, stored as hashes).", no_
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 AccountOption = Annotated[str | None, typer.Option("--account", help="Only this account.")]
 LimitOption = Annotated[int, typer.Option(help="At most this many rows.", min=1, max=100_000)]
+NoteOption = Annotated[str, typer.Option(help="Why (kept in the ledger).")]
 SinceOption = Annotated[str | None, typer.Option(help="From this time (ISO 8601 or unix seconds).")]
 
 
@@ -113,22 +114,25 @@ def accounts_show(name: str, as_json: JsonOption = False) -> None:
 def accounts_topup(
     name: str,
     amount: Annotated[int, typer.Argument(min=1)],
-    note: Annotated[str, typer.Option(help="Why (kept in the ledger).")] = "",
+    note: NoteOption = "",
     as_json: JsonOption = False,
 ) -> None:
     """Add credits to an account."""
-    data = _run(lambda rt: admin.change_balance(rt, name, amount, note))
-    _emit(data, as_json, lambda d: f"{d['account']}: +{d['amount']}, balance {d['balance']}")
+    _change_balance(name, amount, note, as_json)
 
 
 @accounts_app.command("adjust")
 def accounts_adjust(
     name: str,
     amount: Annotated[int, typer.Argument(help="Signed change, e.g. -- -500.")],
-    note: Annotated[str, typer.Option(help="Why (kept in the ledger).")] = "",
+    note: NoteOption = "",
     as_json: JsonOption = False,
 ) -> None:
     """Correct a balance up or down (never below zero)."""
+    _change_balance(name, amount, note, as_json)
+
+
+def _change_balance(name: str, amount: int, note: str, as_json: bool) -> None:
     data = _run(lambda rt: admin.change_balance(rt, name, amount, note))
     _emit(data, as_json, lambda d: f"{d['account']}: {d['amount']:+d}, balance {d['balance']}")
 

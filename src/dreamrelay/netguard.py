@@ -274,6 +274,13 @@ def _refused(exc: BaseException) -> bool:
     return False
 
 
+def _failed(exc: BaseException, message: str) -> UnsafeURL | FetchError:
+    """A request that failed: UnsafeURL when our connector refused the address, else FetchError."""
+    if _refused(exc):
+        return UnsafeURL("the host resolves to a private, loopback or reserved address")
+    return FetchError(message)
+
+
 async def fetch_bytes(
     session: aiohttp.ClientSession,
     url: str,
@@ -325,9 +332,7 @@ async def opened(
         except TimeoutError as exc:  # before OSError: TimeoutError is one
             raise FetchError(f"no complete answer within {limits.total or 0:g} s") from exc
         except (aiohttp.ClientError, OSError) as exc:
-            if _refused(exc):
-                raise UnsafeURL("the host resolves to a private, loopback or reserved address") from exc
-            raise FetchError(f"request failed: {exc.__class__.__name__}") from exc
+            raise _failed(exc, f"request failed: {exc.__class__.__name__}") from exc
     raise FetchError(f"more than {MAX_REDIRECTS} redirects")
 
 
@@ -353,6 +358,4 @@ async def post_json(
     except TimeoutError as exc:  # before OSError: TimeoutError is one
         raise FetchError(f"no answer within {timeout_seconds:g} s") from exc
     except (aiohttp.ClientError, OSError) as exc:
-        if _refused(exc):
-            raise UnsafeURL("the host resolves to a private, loopback or reserved address") from exc
-        raise FetchError(f"connection failed: {exc.__class__.__name__}: {exc}") from exc
+        raise _failed(exc, f"connection failed: {exc.__class__.__name__}: {exc}") from exc

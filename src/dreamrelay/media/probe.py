@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import ctypes
 import io
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,14 @@ def probe_video(path: Path) -> VideoProbe:
             )
     except av.FFmpegError as exc:
         raise MediaError(str(exc)) from exc
+
+
+def probe_video_bytes(data: bytes) -> VideoProbe:
+    """probe_video of a video held in memory (written to a scratch file first: PyAV reads files best)."""
+    with tempfile.TemporaryDirectory(prefix="dreamrelay-probe-") as scratch:
+        path = Path(scratch) / "video.mp4"
+        path.write_bytes(data)
+        return probe_video(path)
 
 
 def first_and_last_frames(path: Path) -> tuple[Image.Image, Image.Image]:

@@ -11,11 +11,9 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
@@ -103,13 +101,10 @@ async def checked_media_type(data: bytes) -> str:
         return image_type
     if data[4:8] != b"ftyp":
         raise InvalidRequest("only JPEG, PNG and MP4 files are accepted (checked by content)")
-    with tempfile.TemporaryDirectory(prefix="dreamrelay-upload-") as tmp:
-        path = Path(tmp) / "upload.mp4"
-        path.write_bytes(data)
-        try:
-            info = await anyio.to_thread.run_sync(probe.probe_video, path)
-        except probe.MediaError as exc:
-            raise InvalidRequest(f"the video cannot be decoded ({exc})") from exc
+    try:
+        info = await anyio.to_thread.run_sync(probe.probe_video_bytes, data)
+    except probe.MediaError as exc:
+        raise InvalidRequest(f"the video cannot be decoded ({exc})") from exc
     if info.duration > MAX_VIDEO_SECONDS:
         raise InvalidRequest(f"videos may be at most {MAX_VIDEO_SECONDS:.0f} s long")
     return "video/mp4"

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import tempfile
 import uuid
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -39,8 +37,7 @@ from dreamrelay.domain.states import TaskState
 from dreamrelay.domain.task import AGENTS_FORMAT, Task
 from dreamrelay.media import probe
 from dreamrelay.media.storage import StorageError
-from dreamrelay.netguard import FetchError, UnsafeURL, check_url_syntax, fetch_bytes
-from dreamrelay.services import agent_files
+from dreamrelay.services import agent_files, customer_urls
 from dreamrelay.services.auth import Caller
 from dreamrelay.services.dispatch import dispatch
 from dreamrelay.services.idempotency import Idempotency, Replay, replayed
@@ -317,23 +314,15 @@ async def _generation_ref(
 async def _store_video(rt: Collaborators, field: str, ref: ImageRef, inputs: TaskInputs) -> tuple[str, float]:
     """A video source given by URL (fetched through netguard) or base64: checked, stored as an input."""
     if ref.url is not None:
-        try:
-            check_url_syntax(ref.url, rt.url_policy)
-            data, _type = await fetch_bytes(
-                rt.guarded_session,
-                ref.url,
-                rt.url_policy,
-                max_bytes=MAX_SOURCE_VIDEO_BYTES,
-                timeout_seconds=60,
-            )
-        except UnsafeURL as exc:
-            raise InvalidRequest(f"{field}: {exc}") from exc
-        except FetchError as exc:
-            if exc.too_large:
-                raise PayloadTooLarge(
-                    f"{field}: the video is larger than {MAX_SOURCE_VIDEO_BYTES} bytes"
-                ) from exc
-            raise InvalidRequest(f"{field}: the video could not be fetched ({exc})") from exc
+        data = await customer_urls.fetch(
+            rt.guarded_session,
+            rt.url_policy,
+            field,
+            ref.url,
+            what="video",
+            limit=MAX_SOURCE_VIDEO_BYTES,
+            timeout_seconds=60,
+        )
     else:
         text = "".join((ref.data or "").split())
         if len(text) // 4 * 3 > MAX_SOURCE_VIDEO_BYTES:
@@ -352,13 +341,10 @@ async def _store_video(rt: Collaborators, field: str, ref: ImageRef, inputs: Tas
 
 
 async def _video_seconds(field: str, data: bytes) -> float:
-    with tempfile.TemporaryDirectory(prefix="dreamrelay-source-") as tmp:
-        path = Path(tmp) / "source.mp4"
-        path.write_bytes(data)
-        try:
-            info = await anyio.to_thread.run_sync(probe.probe_video, path)
-        except probe.MediaError as exc:
-            raise InvalidRequest(f"{field}: the video cannot be decoded ({exc})") from exc
+    try:
+        info = await anyio.to_thread.run_sync(probe.probe_video_bytes, data)
+    except probe.MediaError as exc:
+        raise InvalidRequest(f"{field}: the video cannot be decoded ({exc})") from exc
     if info.duration > MAX_EDIT_SOURCE_SECONDS:
         raise InvalidRequest(f"{field}: a source video may be at most {MAX_EDIT_SOURCE_SECONDS:.0f} s long")
     return info.duration

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 import orjson
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from dreamrelay.domain import ranges
@@ -26,7 +25,6 @@ from dreamrelay.services.lifecycle import Change
 from dreamrelay.store import accounts as account_store
 from dreamrelay.store import channels as channel_store
 from dreamrelay.store import tasks as task_store
-from dreamrelay.store.schema import accounts, channels, tasks
 from dreamrelay.upstreams import kinds
 from dreamrelay.upstreams.http import send_json
 
@@ -273,39 +271,22 @@ async def list_tasks(
     limit: int = 100,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    query = select(
-        tasks.c.id,
-        accounts.c.name.label("account"),
-        tasks.c.state,
-        tasks.c.model,
-        tasks.c.action,
-        tasks.c.channel_id,
-        tasks.c.upstream_id,
-        tasks.c.price,
-        tasks.c.created_at,
-        tasks.c.finished_at,
-        tasks.c.failure_reason,
-        tasks.c.poll_count,
-        channels.c.name.label("channel"),
-    ).join(accounts, accounts.c.id == tasks.c.account_id)
-    query = query.outerjoin(channels, channels.c.id == tasks.c.channel_id)
     if since is not None:
         ranges.timestamp("since", since)
     if until is not None:
         ranges.timestamp("until", until)
-    if state:
-        query = query.where(tasks.c.state == state)
-    if account:
-        query = query.where(accounts.c.name == account)
-    if channel:
-        query = query.where(tasks.c.channel_id == (await _find(rt, channel)).id)
-    if since is not None:
-        query = query.where(tasks.c.created_at >= since)
-    if until is not None:
-        query = query.where(tasks.c.created_at < until)
+    channel_id = (await _find(rt, channel)).id if channel else None
     async with rt.db.reader() as conn:
-        rows = await conn.execute(query.order_by(tasks.c.created_at.desc()).limit(limit).offset(offset))
-        found = [dict(r._mapping) for r in rows]
+        found = await task_store.listing(
+            conn,
+            state=state,
+            account=account,
+            channel_id=channel_id,
+            since=since,
+            until=until,
+            limit=limit,
+            offset=offset,
+        )
     return [
         {
             **r,

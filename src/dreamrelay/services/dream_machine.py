@@ -9,10 +9,8 @@ probed and called back like any other.
 
 from __future__ import annotations
 
-import tempfile
 import uuid
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -30,14 +28,14 @@ from dreamrelay.domain.catalog import (
     UPSCALE_VIDEO,
     source_duration,
 )
-from dreamrelay.domain.errors import InvalidRequest, PayloadTooLarge, StorageUnavailable, TaskNotFound
+from dreamrelay.domain.errors import InvalidRequest, StorageUnavailable, TaskNotFound
 from dreamrelay.domain.inputs import ModifyInput, PhotonInput, Reference, ReframeInput
 from dreamrelay.domain.requests import DreamMachineRequest, PriceKey
 from dreamrelay.domain.states import TaskState
 from dreamrelay.domain.task import Task
 from dreamrelay.media import probe
 from dreamrelay.media.storage import StorageError
-from dreamrelay.netguard import FetchError, UnsafeURL, check_url_syntax, fetch_bytes
+from dreamrelay.services import customer_urls
 from dreamrelay.services.auth import Caller
 from dreamrelay.services.dispatch import dispatch
 from dreamrelay.services.idempotency import Idempotency, Replay, replayed
@@ -293,31 +291,18 @@ async def source_video(rt: Collaborators, caller: Caller, field: str, url: str) 
     own_prefix = f"{rt.media_base_url}/tasks/"
     if url.startswith(own_prefix):
         return await _own_output(rt, caller, field, url, url[len(own_prefix) :].split("/", 1)[0])
+    data = await customer_urls.fetch(
+        rt.guarded_session, rt.url_policy, field, url, what="video", limit=MAX_SOURCE_VIDEO_BYTES
+    )
     try:
-        check_url_syntax(url, rt.url_policy)
-        data, _type = await fetch_bytes(
-            rt.guarded_session, url, rt.url_policy, max_bytes=MAX_SOURCE_VIDEO_BYTES
-        )
-    except UnsafeURL as exc:
-        raise InvalidRequest(f"{field}: {exc}") from exc
-    except FetchError as exc:
-        if exc.too_large:
-            raise PayloadTooLarge(
-                f"{field}: the video is larger than {MAX_SOURCE_VIDEO_BYTES} bytes"
-            ) from exc
-        raise InvalidRequest(f"{field}: the video could not be fetched ({exc})") from exc
-    with tempfile.TemporaryDirectory(prefix="dreamrelay-source-") as scratch:
-        path = Path(scratch) / "source.mp4"
-        path.write_bytes(data)
-        try:
-            facts = await anyio.to_thread.run_sync(probe.probe_video, path)
-        except probe.MediaError as exc:
-            raise InvalidRequest(f"{field}: not a playable video ({exc})") from exc
-        key = f"inputs/{uuid.uuid4()}.mp4"
-        try:
-            await rt.storage.put_file(key, path)
-        except StorageError as exc:
-            raise StorageUnavailable(f"{field}: the video could not be stored; try again shortly") from exc
+        facts = await anyio.to_thread.run_sync(probe.probe_video_bytes, data)
+    except probe.MediaError as exc:
+        raise InvalidRequest(f"{field}: not a playable video ({exc})") from exc
+    key = f"inputs/{uuid.uuid4()}.mp4"
+    try:
+        await rt.storage.put_bytes(key, data)
+    except StorageError as exc:
+        raise StorageUnavailable(f"{field}: the video could not be stored; try again shortly") from exc
     return _source(field, f"{rt.media_base_url}/{key}", facts.duration, facts.width, facts.height, None)
 
 

@@ -24,7 +24,7 @@ from dreamrelay.media.probe import (
     sniff_image,
 )
 from dreamrelay.media.storage import StorageError
-from dreamrelay.netguard import FetchError, UnsafeURL, check_url_syntax, fetch_bytes
+from dreamrelay.services import customer_urls
 from dreamrelay.services.orphans import input_key
 
 if TYPE_CHECKING:
@@ -98,7 +98,9 @@ async def load_image(rt: Collaborators, field: str, value: str) -> tuple[bytes, 
     if text.startswith(f"{rt.media_base_url}/{UPLOADS}"):
         data = await read_upload(rt, field, text.removeprefix(f"{rt.media_base_url}/"), limit)
     elif text.lower().startswith(("http://", "https://")):
-        data = await _download(rt, field, text, limit)
+        data = await customer_urls.fetch(
+            rt.guarded_session, rt.url_policy, field, text, what="image", limit=limit
+        )
     else:
         data = _decode_base64(field, text, limit)
     return data, await check_image(rt, field, data)
@@ -148,19 +150,6 @@ async def store_image(rt: Collaborators, field: str, value: str, inputs: TaskInp
         del data  # the upload's bytes are the last big buffer: hand the heap back once they are gone
         await anyio.to_thread.run_sync(release_memory, limiter=rt.image_decodes)
     return f"{rt.media_base_url}/{key}"
-
-
-async def _download(rt: Collaborators, field: str, url: str, limit: int) -> bytes:
-    try:
-        check_url_syntax(url, rt.url_policy)
-        data, _content_type = await fetch_bytes(rt.guarded_session, url, rt.url_policy, max_bytes=limit)
-    except UnsafeURL as exc:
-        raise InvalidRequest(f"{field}: {exc}") from exc
-    except FetchError as exc:
-        if exc.too_large:
-            raise PayloadTooLarge(f"{field}: image is larger than {limit} bytes") from exc
-        raise InvalidRequest(f"{field}: the image could not be fetched ({exc})") from exc
-    return data
 
 
 def _checked_size(data: bytes) -> tuple[int, int]:

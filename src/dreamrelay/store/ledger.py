@@ -13,6 +13,7 @@ from dreamrelay import metrics
 from dreamrelay.domain.ranges import MAX_CREDITS
 from dreamrelay.store.direct import Sql, Tx
 from dreamrelay.store.engine import after_commit
+from dreamrelay.store.filters import in_window
 from dreamrelay.store.schema import accounts, api_keys, ledger
 
 # Every kind of ledger row, in one place: the operator's top-ups and adjustments, a task's hold and its one
@@ -215,10 +216,7 @@ async def entries(
         query = query.where(ledger.c.task_id == task_id)
     if kind is not None:
         query = query.where(ledger.c.kind == kind)
-    if since is not None:
-        query = query.where(ledger.c.created_at >= since)
-    if until is not None:
-        query = query.where(ledger.c.created_at < until)
+    query = in_window(query, ledger.c.created_at, since, until)
     rows = await conn.execute(query.order_by(ledger.c.id.desc()).limit(limit).offset(offset))
     return [dict(r._mapping) for r in rows]
 

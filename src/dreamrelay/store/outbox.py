@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dreamrelay.store import leases
 from dreamrelay.store.schema import accounts, delivery_attempts, outbox
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
@@ -95,13 +96,14 @@ async def lease_due(
         .order_by(outbox.c.next_attempt_at)
         .limit(limit)
     )
-    if skip_locked:
-        due = due.with_for_update(skip_locked=True)
-    result = await conn.execute(
-        update(outbox)
-        .where(outbox.c.id.in_(due.scalar_subquery()))
-        .values(lease_owner=owner, lease_until=now + lease_seconds)
-        .returning(*_EVENT_COLUMNS)
+    result = await leases.take(
+        conn,
+        outbox,
+        due,
+        owner=owner,
+        until=now + lease_seconds,
+        skip_locked=skip_locked,
+        returning=_EVENT_COLUMNS,
     )
     return [_event(r) for r in result]
 

@@ -13,8 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dreamrelay.domain.ids import is_id
 from dreamrelay.domain.states import TaskState
 from dreamrelay.domain.task import AGENTS_FORMAT, IMAGE_ACTION, Task
+from dreamrelay.store import leases
 from dreamrelay.store.direct import Sql, Tx
-from dreamrelay.store.schema import tasks
+from dreamrelay.store.filters import in_window
+from dreamrelay.store.schema import accounts, channels, tasks
 
 _COLUMNS = [tasks.c[name] for name in Task.__dataclass_fields__]
 
@@ -184,13 +186,8 @@ async def lease_due(
     if skip_channels:
         conditions.append(or_(tasks.c.channel_id.is_(None), tasks.c.channel_id.not_in(skip_channels)))
     due = select(tasks.c.id).where(*conditions).order_by(tasks.c.next_poll_at).limit(limit)
-    if skip_locked:
-        due = due.with_for_update(skip_locked=True)
-    result = await conn.execute(
-        update(tasks)
-        .where(tasks.c.id.in_(due.scalar_subquery()))
-        .values(lease_owner=owner, lease_until=now + lease_seconds)
-        .returning(*_COLUMNS)
+    result = await leases.take(
+        conn, tasks, due, owner=owner, until=now + lease_seconds, skip_locked=skip_locked, returning=_COLUMNS
     )
     return [_row(r) for r in result]
 
@@ -237,9 +234,45 @@ async def usage(
     ).group_by(tasks.c.account_id, tasks.c.model, tasks.c.state)
     if account_id is not None:
         query = query.where(tasks.c.account_id == account_id)
-    if since is not None:
-        query = query.where(tasks.c.created_at >= since)
-    if until is not None:
-        query = query.where(tasks.c.created_at < until)
+    query = in_window(query, tasks.c.created_at, since, until)
     rows = await conn.execute(query.order_by(tasks.c.account_id, tasks.c.model, tasks.c.state))
+    return [dict(r._mapping) for r in rows]
+
+
+async def listing(
+    conn: AsyncConnection,
+    *,
+    state: str | None,
+    account: str | None,
+    channel_id: int | None,
+    since: float | None,
+    until: float | None,
+    limit: int,
+    offset: int,
+) -> list[dict[str, Any]]:
+    """The operator's task list, newest first, with the account's and the channel's names."""
+    query = select(
+        tasks.c.id,
+        accounts.c.name.label("account"),
+        tasks.c.state,
+        tasks.c.model,
+        tasks.c.action,
+        tasks.c.channel_id,
+        tasks.c.upstream_id,
+        tasks.c.price,
+        tasks.c.created_at,
+        tasks.c.finished_at,
+        tasks.c.failure_reason,
+        tasks.c.poll_count,
+        channels.c.name.label("channel"),
+    ).join(accounts, accounts.c.id == tasks.c.account_id)
+    query = query.outerjoin(channels, channels.c.id == tasks.c.channel_id)
+    if state:
+        query = query.where(tasks.c.state == state)
+    if account:
+        query = query.where(accounts.c.name == account)
+    if channel_id is not None:
+        query = query.where(tasks.c.channel_id == channel_id)
+    query = in_window(query, tasks.c.created_at, since, until)
+    rows = await conn.execute(query.order_by(tasks.c.created_at.desc()).limit(limit).offset(offset))
     return [dict(r._mapping) for r in rows]
