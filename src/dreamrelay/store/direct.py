@@ -17,9 +17,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import aiosqlite
 import asyncpg
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.util import greenlet_spawn
 
 Row = Sequence[Any]
 
@@ -104,35 +106,93 @@ class _Postgres(_Effects):
         return int(status.rsplit(" ", 1)[-1])  # "UPDATE 1", "INSERT 0 1"
 
 
-@asynccontextmanager
-async def transaction(engine: AsyncEngine, *, sqlite_begin: str | None) -> AsyncIterator[Tx]:
-    """A write transaction on a connection of `engine`'s pool: committed on exit, rolled back on an error.
+class SqliteStore:
+    """Writes on the SQLAlchemy writer pool's one connection, taken raw (so writers of this process still
+    queue for SQLite's one write lock in the pool, as every other write does); reads on one connection of
+    their own, shared: each read is a single statement, and WAL readers never wait for the writer."""
 
-    `sqlite_begin` is the statement that opens it on SQLite (BEGIN IMMEDIATE: take the write lock first);
-    None means PostgreSQL.
-    """
-    async with engine.connect() as conn:
-        driver: Any = (await conn.get_raw_connection()).driver_connection
-        tx: _Sqlite | _Postgres
-        if sqlite_begin is None:
-            tx = _Postgres(driver)
-            async with driver.transaction():
-                yield tx
-        else:
+    def __init__(self, writer: AsyncEngine, path: str, *, begin: str, busy_timeout_ms: int) -> None:
+        self._writer = writer
+        self._path = path
+        self._begin = begin
+        self._busy_timeout_ms = busy_timeout_ms
+        self._reads: Any = None  # aiosqlite.Connection, opened on first use
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        """Committed on exit, rolled back on an error; after-commit effects run once it committed."""
+        fairy = await self._writer.raw_connection()
+        try:
+            driver: Any = fairy.driver_connection
             tx = _Sqlite(driver)
-            await driver.execute(sqlite_begin)
+            await driver.execute(self._begin)
             try:
                 yield tx
             except BaseException:
                 await driver.rollback()
                 raise
             await driver.commit()
-    tx.run_effects()
+        finally:
+            await greenlet_spawn(fairy.close)
+        tx.run_effects()
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[Tx]:
+        """Reads, each statement on its own (no snapshot across them)."""
+        if self._reads is None:
+            opening = aiosqlite.connect(self._path, isolation_level=None)
+            opening._thread.daemon = True  # like SQLAlchemy's: never keeps the process alive
+            conn = await opening
+            await conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+            if self._reads is None:
+                self._reads = conn
+            else:
+                await conn.close()
+        yield _Sqlite(self._reads)
+
+    async def close(self) -> None:
+        if self._reads is not None:
+            reads, self._reads = self._reads, None
+            await reads.close()
 
 
-@asynccontextmanager
-async def reading(engine: AsyncEngine, *, sqlite: bool) -> AsyncIterator[Tx]:
-    """Reads on a connection of `engine`'s pool, each statement on its own (no snapshot across them)."""
-    async with engine.connect() as conn:
-        driver: Any = (await conn.get_raw_connection()).driver_connection
-        yield _Sqlite(driver) if sqlite else _Postgres(driver)
+async def _keep(_conn: Any) -> None:
+    """Nothing to reset on release: every transaction here ends in a commit or a rollback."""
+
+
+class PostgresStore:
+    """asyncpg's own pool: no pre-ping on checkout, no reset query on release (a statement is one round
+    trip, and a checkout costs no more)."""
+
+    def __init__(self, dsn: str, *, max_size: int) -> None:
+        self._dsn = dsn
+        self._max_size = max_size
+        self._pool: asyncpg.Pool | None = None
+
+    async def _made(self) -> asyncpg.Pool:
+        if self._pool is None:
+            pool = await asyncpg.create_pool(self._dsn, min_size=0, max_size=self._max_size, reset=_keep)
+            if self._pool is None:
+                self._pool = pool
+            else:
+                await pool.close()
+        return self._pool
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        """Committed on exit, rolled back on an error; after-commit effects run once it committed."""
+        async with (await self._made()).acquire() as conn, conn.transaction():
+            tx = _Postgres(conn)
+            yield tx
+        tx.run_effects()
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[Tx]:
+        """Reads, each statement on its own (no snapshot across them)."""
+        async with (await self._made()).acquire() as conn:
+            yield _Postgres(conn)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
