@@ -162,7 +162,7 @@ async def ledger_entries(
 ) -> list[dict[str, Any]]:
     if kind is not None and kind not in ledger.KINDS:
         raise InvalidRequest(f"kind must be one of {', '.join(ledger.KINDS)}")
-    _check_window(since, until)
+    ranges.window(since, until)
     async with rt.db.reader() as conn:
         account_id = await _account_id(conn, account)
         rows = await ledger.entries(
@@ -194,7 +194,7 @@ async def usage(
     rt: Collaborators, *, account: str | None = None, since: float | None = None, until: float | None = None
 ) -> list[dict[str, Any]]:
     """Per account and model: tasks by state, credits captured (completed) and held (in flight)."""
-    _check_window(since, until)
+    ranges.window(since, until)
     async with rt.db.reader() as conn:
         account_id = await _account_id(conn, account)
         rows = await task_store.usage(conn, account_id=account_id, since=since, until=until)
@@ -217,13 +217,6 @@ async def usage(
         elif row["state"] in ("pending", "processing"):
             entry["credits_held"] += int(row["credits"])
     return list(summary.values())
-
-
-def _check_window(since: float | None, until: float | None) -> None:
-    if since is not None:
-        ranges.timestamp("since", since)
-    if until is not None:
-        ranges.timestamp("until", until)
 
 
 # ---- keys --------------------------------------------------------------------------------------

@@ -271,10 +271,7 @@ async def list_tasks(
     limit: int = 100,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    if since is not None:
-        ranges.timestamp("since", since)
-    if until is not None:
-        ranges.timestamp("until", until)
+    ranges.window(since, until)
     channel_id = (await _find(rt, channel)).id if channel else None
     async with rt.db.reader() as conn:
         found = await task_store.listing(
