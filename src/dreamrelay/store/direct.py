@@ -87,6 +87,28 @@ class _Sqlite(_Effects):
         return int(cursor.rowcount)
 
 
+class _SqliteInline(_Effects):
+    """Statements on the sqlite3 connection itself, on the event loop, inside BEGIN IMMEDIATE: this
+    connection then holds the write lock and WAL readers never block it, so no statement waits, and each
+    costs ≈ 5 µs instead of a ≈ 25 µs hop to aiosqlite's thread and back."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__()
+        self._conn = conn
+
+    async def rows(self, sql: Sql, *params: Any) -> list[Row]:
+        try:
+            return self._conn.execute(sql.sqlite, params).fetchall()
+        except sqlite3.IntegrityError as exc:
+            raise IntegrityError(sql.sqlite, params, exc) from exc
+
+    async def run(self, sql: Sql, *params: Any) -> int:
+        try:
+            return self._conn.execute(sql.sqlite, params).rowcount
+        except sqlite3.IntegrityError as exc:
+            raise IntegrityError(sql.sqlite, params, exc) from exc
+
+
 class _Postgres(_Effects):
     def __init__(self, conn: Any) -> None:
         super().__init__()
@@ -108,8 +130,9 @@ class _Postgres(_Effects):
 
 class SqliteStore:
     """Writes on the SQLAlchemy writer pool's one connection, taken raw (so writers of this process still
-    queue for SQLite's one write lock in the pool, as every other write does); reads on one connection of
-    their own, shared: each read is a single statement, and WAL readers never wait for the writer."""
+    queue for SQLite's one write lock in the pool, as every other write does), their statements run on the
+    event loop once the lock is held; reads on one connection of their own, shared: each read is a single
+    statement, and WAL readers never wait for the writer."""
 
     def __init__(self, writer: AsyncEngine, path: str, *, begin: str, busy_timeout_ms: int) -> None:
         self._writer = writer
@@ -124,8 +147,10 @@ class SqliteStore:
         fairy = await self._writer.raw_connection()
         try:
             driver: Any = fairy.driver_connection
-            tx = _Sqlite(driver)
+            # BEGIN IMMEDIATE may wait for the write lock (another process): in aiosqlite's thread, as
+            # COMMIT (which may checkpoint the WAL); the statements between run on the loop.
             await driver.execute(self._begin)
+            tx = _SqliteInline(driver._conn)  # aiosqlite keeps the sqlite3 connection there
             try:
                 yield tx
             except BaseException:
