@@ -165,6 +165,7 @@ def _relay_round(
     """N events written into the outbox of the running (idle) relay, delivered; the relay's CPU
     from just before the write until none is pending is counted against the N deliveries."""
     relay.wait_idle(below=0.1, window=0.3, timeout=30)
+    _arrivals(receiver, reset=True)  # the receiver's list holds this round only (it is polled)
     cpu_before = relay.cpu_seconds()
     _enqueue_copies(data_dir, template, receiver.url + path, n)
     times = _wait_arrivals(receiver, path, n)
@@ -195,6 +196,7 @@ async def _plain_posts(url: str, payload: bytes, n: int) -> None:
 def _plain_round(receiver: servers.Process, path: str, payload: bytes, n: int) -> dict[str, Any]:
     """The same body N times from this process, which does nothing else meanwhile: its CPU (all
     threads) over the posts is the plain client's cost."""
+    _arrivals(receiver, reset=True)
     cpu_before = time.process_time()
     asyncio.run(_plain_posts(receiver.url + path, payload, n))
     cpu = time.process_time() - cpu_before

@@ -49,14 +49,17 @@ class BodyCache:
         and the ids not cached."""
         now = time.monotonic()
         found = self._entries.get
-        entries = [found(task_id) for task_id in task_ids]
-        bodies = [e[1] if e is not None and e[0] == account_id and e[2] >= now else None for e in entries]
+        bodies = [
+            e[1] if (e := found(task_id)) is not None and e[0] == account_id and e[2] >= now else None
+            for task_id in task_ids
+        ]
         if None not in bodies:
             return bodies, []
         missing: list[str] = []
-        for task_id, entry, body in zip(task_ids, entries, bodies, strict=True):
+        for task_id, body in zip(task_ids, bodies, strict=True):
             if body is None:
                 missing.append(task_id)
+                entry = found(task_id)
                 if entry is not None and entry[2] < now:
                     self._drop(task_id)
         return bodies, missing

@@ -158,7 +158,9 @@ def test_a_failed_task_reports_its_failure_reason(tmp_path: Path) -> None:
 def test_pending_deliveries_survive_a_restart(tmp_path: Path) -> None:
     port = free_port()
     hook = f"http://127.0.0.1:{port}/hook"  # nothing listens there yet: every attempt fails
-    settings = callback_settings(tmp_path, callback_retry_base_seconds=0.2)
+    # A refused connection fails at once; the long timeout only keeps a loaded machine from
+    # turning it into "no answer within" before the refusal is read.
+    settings = callback_settings(tmp_path, callback_retry_base_seconds=0.2, callback_timeout_seconds=10)
     with start_relay(settings) as relay, relay.client() as client:
         task = submit(client, hook)
         wait_for(client, task["id"], {"completed"})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 import orjson
 
@@ -171,7 +171,7 @@ async def batch_bodies(rt: Collaborators, caller: Caller, ids: Sequence[str]) ->
             body if body is not None else found.get(task_id, (None, False))[0]
             for task_id, body in zip(wanted, bodies, strict=True)
         ]
-    parts = [body for body in bodies if body is not None]
+    parts = [body for body in bodies if body is not None] if None in bodies else cast("list[bytes]", bodies)
     if not parts:
         return b"[]"
     # One join into one new buffer: only the first and last bodies are copied for the brackets
