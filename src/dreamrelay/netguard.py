@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import functools
 import ipaddress
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -31,6 +32,8 @@ MAX_URL_CHARS = 2048
 MAX_REDIRECTS = 3
 RESPONSE_READ_LIMIT = 64 * 1024  # what we read of a callback receiver's answer
 
+log = logging.getLogger(__name__)
+
 # Not caught by the ipaddress flags on every Python version; named here so the rule is visible.
 _ALWAYS_REFUSED = (
     ipaddress.ip_network("169.254.169.254/32"),  # cloud metadata (AWS, GCP, Azure, ...)
@@ -45,12 +48,16 @@ class UnsafeURL(ValueError):
 
 
 class FetchError(Exception):
-    """The URL was allowed but fetching or posting failed."""
+    """The URL was allowed but fetching or posting failed. Its text is our own words (customers read it
+    in a 400 or a callback attempt); `detail` adds what the HTTP library said, for the operator."""
 
-    def __init__(self, message: str, *, too_large: bool = False, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, too_large: bool = False, status: int | None = None, detail: str | None = None
+    ) -> None:
         super().__init__(message)
         self.too_large = too_large
         self.status = status  # the HTTP status that ended it, if an answer did
+        self.detail = detail or message
 
 
 class _RefusedAddress(OSError):
@@ -186,7 +193,7 @@ def _check_url_syntax(url: str, policy: URLPolicy) -> None:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise UnsafeURL(f"malformed URL ({exc})") from exc
+        raise UnsafeURL("malformed URL: its host or port cannot be read") from exc
     if parts.scheme.lower() not in ("http", "https"):
         raise UnsafeURL("only http and https URLs are allowed")
     host = parts.hostname
@@ -274,11 +281,26 @@ def _refused(exc: BaseException) -> bool:
     return False
 
 
-def _failed(exc: BaseException, message: str) -> UnsafeURL | FetchError:
+# How a failed request reads, by the HTTP library's exception class (most specific first): aiohttp's own
+# text names resolved addresses, SSL internals and source files.
+_FAILURES: tuple[tuple[type[BaseException], str], ...] = (
+    (aiohttp.ClientConnectorCertificateError, "TLS failed: the certificate was not accepted"),
+    (aiohttp.ClientSSLError, "TLS failed: the handshake did not complete"),
+    (aiohttp.ClientConnectorError, "connection failed: the host refused or did not answer"),
+    (aiohttp.ServerDisconnectedError, "connection closed before an answer"),
+    (aiohttp.ClientPayloadError, "the answer's body was cut short or malformed"),
+    (aiohttp.ClientResponseError, "the answer was not valid HTTP"),
+)
+
+
+def _failed(exc: BaseException, url: str) -> UnsafeURL | FetchError:
     """A request that failed: UnsafeURL when our connector refused the address, else FetchError."""
     if _refused(exc):
         return UnsafeURL("the host resolves to a private, loopback or reserved address")
-    return FetchError(message)
+    detail = f"{type(exc).__name__}: {exc}"
+    log.info("request to %s failed: %s", url[:200], detail)
+    words = next((words for kind, words in _FAILURES if isinstance(exc, kind)), "the request failed")
+    return FetchError(words, detail=f"{words} ({detail})")
 
 
 async def fetch_bytes(
@@ -332,7 +354,7 @@ async def opened(
         except TimeoutError as exc:  # before OSError: TimeoutError is one
             raise FetchError(f"no complete answer within {limits.total or 0:g} s") from exc
         except (aiohttp.ClientError, OSError) as exc:
-            raise _failed(exc, f"request failed: {exc.__class__.__name__}") from exc
+            raise _failed(exc, url) from exc
     raise FetchError(f"more than {MAX_REDIRECTS} redirects")
 
 
@@ -358,4 +380,4 @@ async def post_json(
     except TimeoutError as exc:  # before OSError: TimeoutError is one
         raise FetchError(f"no answer within {timeout_seconds:g} s") from exc
     except (aiohttp.ClientError, OSError) as exc:
-        raise _failed(exc, f"connection failed: {exc.__class__.__name__}: {exc}") from exc
+        raise _failed(exc, url) from exc

@@ -299,7 +299,8 @@ def _copy_error(url: str, exc: netguard.UnsafeURL | netguard.FetchError) -> Medi
     """Refused by URL safety or failed: try again later; gone at upstream (403/404/410): MediaGone."""
     if isinstance(exc, netguard.FetchError) and exc.status in GONE_STATUSES:
         return MediaGone(f"GET {url[:200]} answered {exc.status}")
-    return MediaCopyError(f"GET {url[:200]} refused or failed: {exc}")
+    detail = exc.detail if isinstance(exc, netguard.FetchError) else str(exc)
+    return MediaCopyError(f"GET {url[:200]} refused or failed: {detail}")
 
 
 def _probe(path: Path) -> dict[str, Any]:
