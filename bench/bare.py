@@ -2,8 +2,10 @@
 answers the bytes DreamRelay answered for that same request, on the uvicorn settings `dreamrelay
 serve` uses (uvicorn.run, default loop and HTTP implementation, access log off, one process).
 
-Run as `python -m bench.bare --port N --routes routes.json`; routes.json is a list of
-{"method", "path", "body_b64" (null: any body), "response_b64"}.
+Run as `python -m bench.bare --port N --routes routes.json [--workers N]`; routes.json is a list of
+{"method", "path", "body_b64" (null: any body), "response_b64"}. With `--workers N` it runs the way
+`dreamrelay serve --workers N` does (uvicorn's process manager, an app factory in each process): the
+baseline of the many-processes comparison.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 HEALTH = b'{"status":"ok"}'
+ROUTES_ENV = "BENCH_BARE_ROUTES"  # how each process of `--workers N` finds the routes file
 
 
 class BareApp:
@@ -73,15 +77,25 @@ class BareApp:
         await send({"type": "http.response.body", "body": payload})
 
 
+def create_from_env() -> BareApp:
+    """The factory each process of `--workers N` calls."""
+    return BareApp(json.loads(Path(os.environ[ROUTES_ENV]).read_text()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--routes", type=Path, required=True)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    app = BareApp(json.loads(args.routes.read_text()))
     # The same call as dreamrelay.cli.serve, so loop, HTTP parser and logging match.
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
+    common: dict[str, Any] = {"host": args.host, "port": args.port, "log_level": "info", "access_log": False}
+    if args.workers == 1:
+        uvicorn.run(BareApp(json.loads(args.routes.read_text())), **common)
+        return
+    os.environ[ROUTES_ENV] = str(args.routes.resolve())
+    uvicorn.run("bench.bare:create_from_env", factory=True, workers=args.workers, **common)
 
 
 if __name__ == "__main__":

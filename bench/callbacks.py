@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import statistics
 import time
@@ -149,23 +150,34 @@ def _wait_arrivals(receiver: servers.Process, path: str, count: int, timeout: fl
         time.sleep(0.25)
 
 
+def _cpu_ms_per(cpu_seconds: float, count: int) -> float:
+    return round(cpu_seconds * 1000 / count, 4) if count else 0.0
+
+
 def _relay_round(
     data_dir: Path,
-    env: dict[str, str],
     template: dict[str, Any],
+    relay: servers.Process,
     receiver: servers.Process,
     path: str,
     n: int,
-    logs: Path,
 ) -> dict[str, Any]:
+    """N events written into the outbox of the running (idle) relay, delivered; the relay's CPU
+    from just before the write until none is pending is counted against the N deliveries."""
+    relay.wait_idle(below=0.1, window=0.3, timeout=30)
+    _arrivals(receiver, reset=True)  # the receiver's list holds this round only (it is polled)
+    cpu_before = relay.cpu_seconds()
     _enqueue_copies(data_dir, template, receiver.url + path, n)
-    relay = servers.start_relay(env, logs, name="relay-callbacks")
-    try:
-        times = _wait_arrivals(receiver, path, n)
-        left = _wait_delivered(data_dir)
-    finally:
-        relay.stop()
-    return {"arrived": len(times), "left_pending": left, "per_s": round(_rate(times), 1)}
+    times = _wait_arrivals(receiver, path, n)
+    left = _wait_delivered(data_dir)
+    cpu = relay.cpu_seconds() - cpu_before
+    return {
+        "arrived": len(times),
+        "left_pending": left,
+        "per_s": round(_rate(times), 1),
+        "cpu_ms_per_delivery": _cpu_ms_per(cpu, n),
+        "load": round(os.getloadavg()[0], 1),
+    }
 
 
 async def _plain_posts(url: str, payload: bytes, n: int) -> None:
@@ -182,9 +194,20 @@ async def _plain_posts(url: str, payload: bytes, n: int) -> None:
 
 
 def _plain_round(receiver: servers.Process, path: str, payload: bytes, n: int) -> dict[str, Any]:
+    """The same body N times from this process, which does nothing else meanwhile: its CPU (all
+    threads) over the posts is the plain client's cost."""
+    _arrivals(receiver, reset=True)
+    cpu_before = time.process_time()
     asyncio.run(_plain_posts(receiver.url + path, payload, n))
+    cpu = time.process_time() - cpu_before
     times = _wait_arrivals(receiver, path, n)
-    return {"arrived": len(times), "left_pending": 0, "per_s": round(_rate(times), 1)}
+    return {
+        "arrived": len(times),
+        "left_pending": 0,
+        "per_s": round(_rate(times), 1),
+        "cpu_ms_per_delivery": _cpu_ms_per(cpu, n),
+        "load": round(os.getloadavg()[0], 1),
+    }
 
 
 def throughput(
@@ -193,30 +216,47 @@ def throughput(
     template = _outbox(data_dir, "status = 'delivered'")[0]
     n = opts.callback_events
     sides: dict[str, list[dict[str, Any]]] = {"deliverer": [], "plain aiohttp": []}
-    for round_no in range(opts.rounds):
-        order = ("plain aiohttp", "deliverer") if round_no % 2 == 0 else ("deliverer", "plain aiohttp")
-        for side in order:
-            path = f"/bulk-{round_no}-{'relay' if side == 'deliverer' else 'plain'}"
-            if side == "deliverer":
-                result = _relay_round(data_dir, env, template, receiver, path, n, logs)
-            else:
-                result = _plain_round(receiver, path, bytes(template["payload"]), n)
-            sides[side].append(result)
-            print(f"    round {round_no + 1} {side}: {result['per_s']:.0f} deliveries/s", flush=True)
+    relay = servers.start_relay(env, logs, name="relay-callbacks")
+    try:
+        # one unrecorded warm-up of each side (connections, code paths, SQLite pages)
+        _relay_round(data_dir, template, relay, receiver, "/warm-relay", min(n, 500))
+        _plain_round(receiver, "/warm-plain", bytes(template["payload"]), min(n, 500))
+        for round_no in range(opts.rounds):
+            order = ("plain aiohttp", "deliverer") if round_no % 2 == 0 else ("deliverer", "plain aiohttp")
+            for side in order:
+                path = f"/bulk-{round_no}-{'relay' if side == 'deliverer' else 'plain'}"
+                if side == "deliverer":
+                    result = _relay_round(data_dir, template, relay, receiver, path, n)
+                else:
+                    result = _plain_round(receiver, path, bytes(template["payload"]), n)
+                sides[side].append(result)
+                print(
+                    f"    round {round_no + 1} {side}: {result['per_s']:.0f} deliveries/s, "
+                    f"{result['cpu_ms_per_delivery']:.3f} CPU ms/delivery, load {result['load']}",
+                    flush=True,
+                )
+    finally:
+        relay.stop()
     summary = {
         side: {
             "per_s_median": round(statistics.median(r["per_s"] for r in runs), 1),
+            "cpu_ms_median": round(statistics.median(r["cpu_ms_per_delivery"] for r in runs), 4),
             "rounds": runs,
         }
         for side, runs in sides.items()
     }
-    base = summary["plain aiohttp"]["per_s_median"]
+    base = summary["plain aiohttp"]
+    mine = summary["deliverer"]
     return {
         "events": n,
         "concurrency": MAX_IN_FLIGHT,
         "payload_bytes": len(bytes(template["payload"])),
         **summary,
-        "ratio": round(summary["deliverer"]["per_s_median"] / base, 3) if base else None,
+        "ratio": round(mine["per_s_median"] / base["per_s_median"], 3) if base["per_s_median"] else None,
+        "cpu_ratio": (
+            round(base["cpu_ms_median"] / mine["cpu_ms_median"], 3) if mine["cpu_ms_median"] else None
+        ),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -232,5 +272,12 @@ def run(opts: Options, work: Path) -> dict[str, Any]:
         rate = throughput(opts, data_dir, env, receiver, logs)
     finally:
         receiver.stop()
-    print(f"  deliveries/s: deliverer / plain client ratio {rate['ratio']}", flush=True)
+    mine, plain = rate["deliverer"], rate["plain aiohttp"]
+    print(
+        f"  deliverer {mine['per_s_median']:.0f}/s, {mine['cpu_ms_median']:.3f} CPU ms"
+        f" | plain aiohttp {plain['per_s_median']:.0f}/s,"
+        f" {plain['cpu_ms_median']:.3f} CPU ms | ratio {rate['ratio']} (deliveries/s),"
+        f" {rate['cpu_ratio']} (CPU) | load {rate['load_average']}",
+        flush=True,
+    )
     return {"delay": found, "throughput": rate}

@@ -4,7 +4,8 @@ A DreamRelay with the sandbox at its default timings (2 s queued, 5 s dreaming, 
 three ways of getting `TASKS` videos done: the client's `wait()` per task (in threads), its
 `wait_all()` for all of them, and the loop of docs/customers.md (GET every 2 s per task). Every request
 that reaches the server is counted; also how long after the video was ready each way noticed it.
-Run: `.venv/bin/python bench/client_wait.py [tasks] [dreaming seconds]`.
+Run: `.venv/bin/python bench/client_wait.py [tasks] [dreaming seconds]` (the dreaming seconds default to
+DREAMRELAY_SANDBOX_DREAMING_SECONDS, else 5).
 """
 
 from __future__ import annotations
@@ -110,10 +111,11 @@ def curl_loop(url: str, key: str, tasks: int) -> tuple[float, list[float]]:
 
 def main() -> None:
     tasks = int(sys.argv[1]) if len(sys.argv) > 1 else 8
-    dreaming = sys.argv[2] if len(sys.argv) > 2 else "5"
+    default_dreaming = os.environ.get("DREAMRELAY_SANDBOX_DREAMING_SECONDS", "5")
+    dreaming = sys.argv[2] if len(sys.argv) > 2 else default_dreaming
     with tempfile.TemporaryDirectory() as tmp:
         env = relay_env(
-            Path(tmp) / "data", free_port(), sandbox_queued_seconds="2", sandbox_dreaming_seconds="5"
+            Path(tmp) / "data", free_port(), sandbox_queued_seconds="2", sandbox_dreaming_seconds=dreaming
         )
         relay = start_relay(env, Path(tmp) / "logs")  # first start: the sandbox channel
         run_env = {**os.environ, **env}

@@ -22,6 +22,7 @@ from bench import (
     money,
     observability,
     report,
+    submit,
 )
 from bench.load import LoadGenerator
 from bench.options import Options
@@ -32,6 +33,8 @@ TARGETS = (
     ("batch POST /luma/tasks, 100 ids", 0.5),
     ("get GET /luma/generations/{id}", 0.4),
     ("get GET /dream-machine/v1/generations/{id}", 0.4),
+    # Within 10 %: one process's CPU per request ÷ two processes' ≥ 1/1.1.
+    ("batch POST /luma/tasks, 100 ids, serve --workers 2 vs 1 process", 0.91),
 )
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -100,6 +103,9 @@ def main() -> int:
         if "finishing" in opts.sections:
             print("\n== 11: finishing a task, CPU per finished video ==", flush=True)
             out["finishing"] = finishing.run(opts, work)
+        if "submit" in opts.sections:
+            print("\n== 12: submit, relay CPU per text-to-video submit, SQLite and PostgreSQL ==", flush=True)
+            out["submit"] = submit.run(opts, load, work, RESULTS)
     except Exception as exc:
         failed = True
         out["error"] = repr(exc)
@@ -144,3 +150,5 @@ def print_tables(out: dict[str, Any], opts: Options) -> None:
         print("\n### Observability (issue 17)\n\n" + observability.table(out["observability"]))
     if out.get("memory"):
         print("\n### Memory under image submits (issue 12)\n\n" + memory.table(out["memory"]))
+    if out.get("submit"):
+        print("\n### Submit, relay CPU per text-to-video submit (issue 15)\n\n" + submit.table(out["submit"]))

@@ -17,6 +17,7 @@ SECTIONS = (
     "observability",
     "memory",
     "finishing",
+    "submit",
 )
 
 
@@ -43,7 +44,7 @@ class Options:
     follow_rate: float = 20.0  # BENCH_FOLLOW_RATE: submits per second while following
     follow_queued: float = 5.0  # BENCH_FOLLOW_QUEUED: sandbox seconds in queued
     follow_dreaming: float = 45.0  # BENCH_FOLLOW_DREAMING: sandbox seconds in dreaming
-    callback_events: int = 2000  # BENCH_CALLBACK_EVENTS: outbox events for the deliveries-per-second run
+    callback_events: int = 5000  # BENCH_CALLBACK_EVENTS: outbox events for the deliveries-per-second run
     limit_calls: int = 20_000  # BENCH_LIMIT_CALLS: rate-limit checks timed one by one
     memory_submits: int = 10  # BENCH_MEMORY_SUBMITS: image submits at once in the memory section
     python_load: bool = False  # BENCH_LOADGEN=python forces the Python load generator
@@ -76,7 +77,7 @@ class Options:
             follow_rate=_float("BENCH_FOLLOW_RATE", cls.follow_rate),
             follow_queued=_float("BENCH_FOLLOW_QUEUED", cls.follow_queued),
             follow_dreaming=_float("BENCH_FOLLOW_DREAMING", cls.follow_dreaming),
-            callback_events=_int("BENCH_CALLBACK_EVENTS", 2000),
+            callback_events=_int("BENCH_CALLBACK_EVENTS", 5000),
             limit_calls=_int("BENCH_LIMIT_CALLS", 20_000),
             memory_submits=_int("BENCH_MEMORY_SUBMITS", cls.memory_submits),
             python_load=os.environ.get("BENCH_LOADGEN", "wrk") == "python",

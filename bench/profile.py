@@ -108,9 +108,21 @@ def summarise(raw: str) -> dict[str, Any]:
 
 
 def record(
-    relay: Process, load: LoadGenerator, target: Target, opts: Options, results: Path, name: str = "batch100"
+    relay: Process,
+    load: LoadGenerator,
+    target: Target,
+    opts: Options,
+    results: Path,
+    name: str = "batch100",
+    *,
+    gil: bool = True,
 ) -> dict[str, Any]:
-    """Profile `relay` for one run of `target` (the throughput of this run is not reported)."""
+    """Profile `relay` for one run of `target` (the throughput of this run is not reported).
+
+    With `gil` only samples of the thread holding the GIL count; py-spy then also counts the moments the
+    event loop waits in epoll with the GIL released (the last holder is still the main thread), at the
+    frame that awaited last. `gil=False` counts a thread only while the OS says it runs or could run.
+    """
     py_spy = _py_spy()
     if py_spy is None:
         print("[profile] py-spy is not available; skipped", flush=True)
@@ -128,7 +140,7 @@ def record(
         "--rate",
         "200",
         "--threads",
-        "--gil",
+        *(["--gil"] if gil else []),
         "--format",
         "raw",
         "--output",

@@ -260,4 +260,16 @@ def callbacks_table(cb: dict[str, Any]) -> str:
             f"{plain['per_s_median']:,.0f} /s; ratio {t['ratio']}",
         ]
     )
+    if "cpu_ms_median" in deliverer:
+        rows.append(
+            [
+                "CPU ms per delivery (deliverer's whole process)",
+                f"{deliverer['cpu_ms_median']:.3f} ms",
+                "",
+                ", ".join(f"{r['cpu_ms_per_delivery']:.3f}" for r in deliverer["rounds"]),
+                str(len(deliverer["rounds"])),
+                f"plain aiohttp client: {plain['cpu_ms_median']:.3f} ms; CPU ratio {t['cpu_ratio']};"
+                f" load {t['load_average'][0]}",
+            ]
+        )
     return _table(head, rows)

@@ -2,7 +2,7 @@
 
 Options are environment variables (see bench/options.py), e.g. BENCH_QUICK=1, BENCH_SECONDS=5,
 BENCH_CONNECTIONS=16, BENCH_ROUNDS=2, BENCH_GROWTH_MAX=1000000, BENCH_FOLLOW_TASKS=200,
-BENCH_CALLBACK_EVENTS=2000, BENCH_LIMIT_CALLS=20000, BENCH_LOADGEN=python,
+BENCH_CALLBACK_EVENTS=5000, BENCH_LIMIT_CALLS=20000, BENCH_LOADGEN=python,
 BENCH_MEMORY_SUBMITS=10, BENCH_ONLY=api,profile,growth,following,lifecycle,money,callbacks,observability,
 memory (any of them, comma-separated):
   lifecycle  submit → completed as a customer polling sees it; the 100-id batch on one connection

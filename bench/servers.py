@@ -183,11 +183,14 @@ def start_relay(env: dict[str, str], log_dir: Path, name: str = "relay", workers
     return process
 
 
-def start_bare(routes_file: Path, log_dir: Path) -> Process:
-    """The physical-limit baseline: bench/bare.py on the same uvicorn settings as `dreamrelay serve`."""
+def start_bare(routes_file: Path, log_dir: Path, workers: int = 1) -> Process:
+    """The physical-limit baseline: bench/bare.py on the same uvicorn settings as `dreamrelay serve`
+    (`--workers N` as `serve --workers N` runs)."""
     port = free_port()
     argv = [sys.executable, "-m", "bench.bare", "--port", str(port), "--routes", str(routes_file)]
-    process = _spawn("bare", argv, {}, log_dir, f"http://{HOST}:{port}")
+    argv += ["--workers", str(workers)] if workers > 1 else []
+    name = "bare" if workers == 1 else f"bare-workers-{workers}"
+    process = _spawn(name, argv, {}, log_dir, f"http://{HOST}:{port}")
     wait_http(process, "/healthz")
     return process
 

@@ -9,6 +9,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -33,6 +34,7 @@ codes_app = typer.Typer(help="Credit codes (shown once, stored as hashes).", no_
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 AccountOption = Annotated[str | None, typer.Option("--account", help="Only this account.")]
 LimitOption = Annotated[int, typer.Option(help="At most this many rows.", min=1, max=100_000)]
+NoteOption = Annotated[str, typer.Option(help="Why (kept in the ledger).")]
 SinceOption = Annotated[str | None, typer.Option(help="From this time (ISO 8601 or unix seconds).")]
 
 
@@ -112,22 +114,25 @@ def accounts_show(name: str, as_json: JsonOption = False) -> None:
 def accounts_topup(
     name: str,
     amount: Annotated[int, typer.Argument(min=1)],
-    note: Annotated[str, typer.Option(help="Why (kept in the ledger).")] = "",
+    note: NoteOption = "",
     as_json: JsonOption = False,
 ) -> None:
     """Add credits to an account."""
-    data = _run(lambda rt: admin.change_balance(rt, name, amount, note))
-    _emit(data, as_json, lambda d: f"{d['account']}: +{d['amount']}, balance {d['balance']}")
+    _change_balance(name, amount, note, as_json)
 
 
 @accounts_app.command("adjust")
 def accounts_adjust(
     name: str,
     amount: Annotated[int, typer.Argument(help="Signed change, e.g. -- -500.")],
-    note: Annotated[str, typer.Option(help="Why (kept in the ledger).")] = "",
+    note: NoteOption = "",
     as_json: JsonOption = False,
 ) -> None:
     """Correct a balance up or down (never below zero)."""
+    _change_balance(name, amount, note, as_json)
+
+
+def _change_balance(name: str, amount: int, note: str, as_json: bool) -> None:
     data = _run(lambda rt: admin.change_balance(rt, name, amount, note))
     _emit(data, as_json, lambda d: f"{d['account']}: {d['amount']:+d}, balance {d['balance']}")
 
@@ -489,16 +494,16 @@ def channels_list(as_json: JsonOption = False) -> None:
 @channels_app.command("test")
 def channels_test(name: str, as_json: JsonOption = False) -> None:
     """Send one authenticated request to the channel (exit 1 if it fails)."""
-    data = _run(lambda rt: channel_admin.test_channel(rt, name))
+    result: channel_admin.ProbeResult = _run(lambda rt: channel_admin.test_channel(rt, name))
     _emit(
-        data,
+        asdict(result),
         as_json,
-        lambda d: (
-            f"{d['channel']}: {'ok' if d['ok'] else 'FAILED'} in {d['latency_ms']} ms"
-            + (f" ({d['error']})" if d["error"] else "")
+        lambda _: (
+            f"{result.channel}: {'ok' if result.ok else 'FAILED'} in {result.latency_ms} ms"
+            + (f" ({result.error})" if result.error else "")
         ),
     )
-    if not data["ok"]:
+    if not result.ok:
         raise typer.Exit(code=1)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import socket
 import time
@@ -62,6 +63,13 @@ class URLPolicy:
     # Single (address, port) pairs allowed despite the rules: the relay's own listener for the sandbox,
     # the sandbox's listener for media copied from a sandbox channel. Nothing else on those hosts.
     allow_endpoints: tuple[tuple[IPAddress, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        # Hashed once: a policy is part of the key of every remembered URL check.
+        object.__setattr__(self, "_hash", hash((self.allow_networks, self.allow_endpoints)))
+
+    def __hash__(self) -> int:
+        return self._hash  # type: ignore[no-any-return,attr-defined]
 
     def with_endpoints(self, endpoints: Iterable[tuple[IPAddress, int]]) -> URLPolicy:
         return URLPolicy(self.allow_networks, tuple(dict.fromkeys((*self.allow_endpoints, *endpoints))))
@@ -157,6 +165,19 @@ def has_control_characters(text: str) -> bool:
 
 
 def check_url_syntax(url: str, policy: URLPolicy) -> None:
+    """Raise UnsafeURL unless `url` is one we may send to as written. A pure function of the two, so
+    URLs that passed are remembered (a callback URL is checked on every delivery); refusals are not,
+    and raise every time."""
+    _passes_syntax(url, policy)
+
+
+@functools.lru_cache(maxsize=4096)
+def _passes_syntax(url: str, policy: URLPolicy) -> bool:
+    _check_url_syntax(url, policy)
+    return True
+
+
+def _check_url_syntax(url: str, policy: URLPolicy) -> None:
     if len(url) > MAX_URL_CHARS:
         raise UnsafeURL(f"URL is longer than {MAX_URL_CHARS} characters")
     if has_control_characters(url):  # before urlsplit, which silently drops tabs, CR and LF
@@ -253,6 +274,13 @@ def _refused(exc: BaseException) -> bool:
     return False
 
 
+def _failed(exc: BaseException, message: str) -> UnsafeURL | FetchError:
+    """A request that failed: UnsafeURL when our connector refused the address, else FetchError."""
+    if _refused(exc):
+        return UnsafeURL("the host resolves to a private, loopback or reserved address")
+    return FetchError(message)
+
+
 async def fetch_bytes(
     session: aiohttp.ClientSession,
     url: str,
@@ -304,9 +332,7 @@ async def opened(
         except TimeoutError as exc:  # before OSError: TimeoutError is one
             raise FetchError(f"no complete answer within {limits.total or 0:g} s") from exc
         except (aiohttp.ClientError, OSError) as exc:
-            if _refused(exc):
-                raise UnsafeURL("the host resolves to a private, loopback or reserved address") from exc
-            raise FetchError(f"request failed: {exc.__class__.__name__}") from exc
+            raise _failed(exc, f"request failed: {exc.__class__.__name__}") from exc
     raise FetchError(f"more than {MAX_REDIRECTS} redirects")
 
 
@@ -332,6 +358,4 @@ async def post_json(
     except TimeoutError as exc:  # before OSError: TimeoutError is one
         raise FetchError(f"no answer within {timeout_seconds:g} s") from exc
     except (aiohttp.ClientError, OSError) as exc:
-        if _refused(exc):
-            raise UnsafeURL("the host resolves to a private, loopback or reserved address") from exc
-        raise FetchError(f"connection failed: {exc.__class__.__name__}: {exc}") from exc
+        raise _failed(exc, f"connection failed: {exc.__class__.__name__}: {exc}") from exc

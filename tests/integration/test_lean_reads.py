@@ -24,6 +24,7 @@ from tests.integration.test_luma_lifecycle import wait_for
 from tests.support.live_server import live_server
 
 VOLATILE = {b"date", b"server"}
+MADE_UP_IDS: set[bytes] = set()
 
 
 @contextmanager
@@ -92,10 +93,12 @@ def _send(url: str, method: str, path: str, headers: dict[str, str], body: bytes
             break
         time.sleep(0.01)
     raw = [(k.lower(), v) for k, v in response.headers.raw if k.lower() not in VOLATILE]
-    # A request id made up per request: present, 32 hex digits, not compared.
+    # A request id made up per request: present, 32 lowercase hex digits, never twice; not compared.
     if "x-request-id" not in {k.lower() for k in headers}:
         given = [v for k, v in raw if k == b"x-request-id"]
-        assert len(given) == 1 and len(given[0]) == 32, raw
+        assert len(given) == 1 and len(given[0]) == 32 and set(given[0]) <= set(b"0123456789abcdef"), raw
+        assert given[0] not in MADE_UP_IDS, raw
+        MADE_UP_IDS.add(given[0])
         raw = [(k, v if k != b"x-request-id" else b"<new>") for k, v in raw]
     # Seconds until the bucket is full again (or has a token) move with the clock between the turns.
     clocked = (b"x-ratelimit-reset", b"retry-after")
@@ -146,6 +149,10 @@ def test_lean_paths_answer_what_the_framework_answers(tmp_path: Path) -> None:
             ("POST", "/luma/tasks", auth, b"{not json"),
             ("POST", "/luma/tasks", auth, batch("nope")),
             ("POST", "/luma/tasks", auth, batch([1, 2])),
+            ("POST", "/luma/tasks", auth, batch([task_id, 1])),
+            ("POST", "/luma/tasks", auth, batch([[task_id]])),
+            ("POST", "/luma/tasks", auth, batch([task_id, None])),
+            ("POST", "/luma/tasks", auth, batch([unknown, task_id, "", task_id, their_id, unknown])),
             ("POST", "/luma/tasks", auth, batch([task_id], action="extra field")),
             ("POST", "/luma/tasks", auth, batch([task_id] * 1001)),
             ("POST", "/luma/tasks", {}, batch([task_id])),
@@ -158,6 +165,9 @@ def test_lean_paths_answer_what_the_framework_answers(tmp_path: Path) -> None:
             ("GET", f"/luma/generations/{unknown}", auth, None),
             ("GET", "/luma/generations/not-a-uuid", auth, None),
             ("GET", f"/luma/generations/{task_id}?x=1", auth, None),
+            ("GET", f"/luma/generations/{task_id}/", auth, None),  # the trailing-slash rewrite first
+            ("POST", "/luma/v1/tasks", auth, batch([task_id])),
+            ("GET", "/luma/generations?limit=1", auth, None),  # not a lean path: the framework's
             ("GET", f"/luma/generations/{task_id}", {}, None),
             ("GET", f"/dream-machine/v1/generations/{task_id}", auth, None),
             ("GET", f"/dream-machine/v1/generations/{task_id}", auth, None),  # now from the cache

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dreamrelay.sandbox.agents import FAILURE_CODES
+from dreamrelay.domain.catalog import AGENTS_FAILURE_CODES
 from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
 from tests.support.live_server import live_server
 from tests.support.media import decode_mp4, mean_abs_diff, picture
@@ -165,7 +165,7 @@ def test_output_urls_expire_and_answer_403(agents: httpx.Client) -> None:
     assert httpx.get(forged).status_code == 403
 
 
-@pytest.mark.parametrize("code", FAILURE_CODES)
+@pytest.mark.parametrize("code", AGENTS_FAILURE_CODES)
 def test_every_failure_code_has_a_marker(agents: httpx.Client, code: str) -> None:
     generation = finished(agents, {"prompt": f"x [sandbox:fail:{code}]", "type": "image"})
     assert (generation["state"], generation["failure_code"], generation["output"]) == ("failed", code, None)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dreamrelay.domain.catalog import price_resolution, uses_agents_api
+from dreamrelay.domain.requests import VideoRequest
 from dreamrelay.domain.states import TaskState
 from dreamrelay.sandbox.render import ray32_dimensions, ray32_frames
 from dreamrelay.upstreams.agents import agents_body, parse_generation
-from dreamrelay.upstreams.base import UpstreamRequest
 
 
 def test_an_own_format_extend_becomes_a_start_frame_by_upstream_generation_id() -> None:
-    request = UpstreamRequest(
+    request = VideoRequest(
         prompt="more",
         model="ray-3.2",
         aspect_ratio="16:9",

@@ -43,3 +43,11 @@ def timestamp(name: str, value: float) -> float:
     if not (math.isfinite(number) and 0 <= number <= MAX_TIMESTAMP):
         raise InvalidRequest(f"{name} must be a Unix time from 0 to {int(MAX_TIMESTAMP)}")
     return number
+
+
+def window(since: float | None, until: float | None) -> None:
+    """A listing's `since` and `until` (either may be left out) are Unix times; a 400 otherwise."""
+    if since is not None:
+        timestamp("since", since)
+    if until is not None:
+        timestamp("until", until)

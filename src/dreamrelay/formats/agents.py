@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from dreamrelay.domain.agent_file import AgentFile
 from dreamrelay.domain.failures import public_reason
 from dreamrelay.domain.states import TaskState
 from dreamrelay.domain.task import Task
@@ -49,18 +50,18 @@ def encode_generation(task: Task, media_base_url: str) -> bytes:
     return orjson.dumps(generation(task, media_base_url))
 
 
-def file_object(row: dict[str, Any]) -> dict[str, Any]:
-    """A `File` (types/file.py) from an agent_files row."""
+def file_object(file: AgentFile) -> dict[str, Any]:
+    """A `File` (types/file.py)."""
     return {
-        "id": row["id"],
-        "created_at": iso_millis(row["created_at"]),
-        "mime_type": row["mime_type"],
-        "purpose": row["purpose"],
-        "size_bytes": row["size_bytes"],
-        "state": row["state"],
-        "deleted_at": iso_millis(row["deleted_at"]) if row["deleted_at"] else None,
-        "expires_at": iso_millis(row["expires_at"]) if row["expires_at"] else None,
-        "failure_reason": row["failure_reason"],
-        "filename": row["filename"],
-        "user_id": row["user_id"],
+        "id": file.id,
+        "created_at": iso_millis(file.created_at),
+        "mime_type": file.mime_type,
+        "purpose": file.purpose,
+        "size_bytes": file.size_bytes,
+        "state": file.state,
+        "deleted_at": iso_millis(file.deleted_at) if file.deleted_at else None,
+        "expires_at": iso_millis(file.expires_at) if file.expires_at else None,
+        "failure_reason": file.failure_reason,
+        "filename": file.filename,
+        "user_id": file.user_id,
     }

@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dreamrelay import __version__, logs, metrics, tracing
 from dreamrelay.http import errors, openapi
@@ -46,6 +47,26 @@ log = logging.getLogger(__name__)
 SANDBOX_MOUNT = "/sandbox"  # the sandbox serves /sandbox/dream-machine/v1 and /sandbox/kling/v1
 
 
+class RelayApp(FastAPI):
+    """FastAPI with an optional raw-ASGI front: HTTP requests meet `front` first, and whatever it does not
+    answer itself it hands to `framework` (the whole FastAPI application, middleware stack included).
+
+    The lean read paths sit there, so their requests skip FastAPI's and Starlette's own outer layers
+    (the per-request telemetry checks, the server-error middleware) as well as ours.
+    """
+
+    front: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.front is not None and scope["type"] == "http":
+            await self.front(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def framework(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings) -> FastAPI:
     rt = Runtime.from_settings(settings)
     sandbox = None
@@ -80,7 +101,7 @@ def create_app(settings: Settings) -> FastAPI:
                 stack.push_async_callback(stop_worker)
             yield
 
-    app = FastAPI(
+    app = RelayApp(
         title="DreamRelay",
         version=__version__,
         description="Relay gateway for asynchronous AI generation tasks (Luma Dream Machine first).",
@@ -110,13 +131,18 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(ClientCORS, origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()])
     app.add_middleware(RequestId)
     app.add_middleware(Metrics)
-    if settings.lean_reads:  # the hottest reads skip the middleware below it and the framework
+    traced = tracing.setup()
+    if settings.lean_reads and traced:  # the lean paths inside the tracing layer: every request a span
         app.add_middleware(LeanReads, rt=rt, max_body_bytes=settings.max_body_bytes)
-    if tracing.setup():
+    if traced:
         app.add_middleware(tracing.asgi_middleware())
     # Keep this the last add_middleware (= the outermost layer): `/x/` is served as `/x` before any
     # router, middleware or raw-ASGI fast path looks at the path, so none of them needs slash variants.
     app.add_middleware(TrailingSlash)
+    if settings.lean_reads and not traced:
+        # The hottest reads in front of the whole framework, after the same path rewrite; the rest
+        # goes on to the framework (where TrailingSlash finds the path already canonical).
+        app.front = TrailingSlash(LeanReads(app.framework, rt=rt, max_body_bytes=settings.max_body_bytes))
     app.router.redirect_slashes = False
     return app
 
@@ -125,4 +151,8 @@ def create_app_from_env() -> FastAPI:
     """The factory `serve --workers N` hands uvicorn: each API process reads DREAMRELAY_* itself."""
     settings = Settings()
     logs.configure(settings.log_format)
+    # uvicorn set this process's logging up (access log off, as `serve` asks) before calling this
+    # factory, and `configure` made its loggers propagate again: without this line every request of
+    # `serve --workers N` wrote an access line, which one-process `serve` never does.
+    logging.getLogger("uvicorn.access").propagate = False
     return create_app(settings)

@@ -82,7 +82,7 @@ def _holds_nul(value: Any) -> bool:
 
 
 async def parse_body(request: Request, model: type[Model]) -> Model:
-    return _validated(model, await read_json(request))
+    return validated(model, await read_json(request))
 
 
 async def parse_submission(
@@ -90,11 +90,12 @@ async def parse_submission(
 ) -> tuple[Model, Idempotency | None]:
     """A create request's body and its Idempotency-Key, fingerprinted from the same parsed JSON."""
     data = await read_json(request)
-    body = _validated(model, data)
+    body = validated(model, data)
     return body, Idempotency.from_header(request.headers.get("idempotency-key"), operation, data)
 
 
-def _validated(model: type[Model], data: Any) -> Model:
+def validated(model: type[Model], data: Any) -> Model:
+    """`data` (parsed JSON) as `model`; 400 with the first few errors otherwise."""
     if not isinstance(data, dict):
         raise InvalidRequest("the request body must be a JSON object")
     try:

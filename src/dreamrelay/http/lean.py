@@ -42,6 +42,12 @@ _AGENTS_GET = "/agents/v1/generations/"
 _AGENTS_HEADER = (b"x-api-version", AGENTS_API_VERSION.encode())
 _HEALTH_BODY = b'{"status":"ok"}'
 _JSON = (b"content-type", b"application/json")
+_HEALTH_HEADERS = ((b"content-length", str(len(_HEALTH_BODY)).encode()), _JSON)
+_ONLY_STR = {str}
+_HEADER_NAMES = {
+    name: name.lower().encode()
+    for name in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After")
+}
 
 # The route templates the framework's metrics use for these routes.
 HEALTH_ROUTE = "/healthz"
@@ -136,24 +142,23 @@ class LeanReads:
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         rt = self.rt
         shown: dict[str, str] | None = None
+        if route == HEALTH_ROUTE:
+            return 200, list(_HEALTH_HEADERS), _HEALTH_BODY
         try:
-            if route == HEALTH_ROUTE:
-                body = _HEALTH_BODY
+            caller = await authenticate(rt, authorization)
+            try:
+                shown = await limits.admit(rt, caller, batch=route == BATCH_ROUTE)
+            except DreamRelayError as exc:
+                shown = exc.headers
+                raise
+            if route == BATCH_ROUTE:
+                body = await reads.batch_answer(rt, caller, ids)
+            elif route == OWN_GET_ROUTE:
+                body = await reads.get_body(rt, caller, task_id)
+            elif route == OFFICIAL_GET_ROUTE:
+                body = await reads.get_official_body(rt, caller, task_id)
             else:
-                caller = await authenticate(rt, authorization)
-                try:
-                    shown = await limits.admit(rt, caller, batch=route == BATCH_ROUTE)
-                except DreamRelayError as exc:
-                    shown = exc.headers
-                    raise
-                if route == BATCH_ROUTE:
-                    body = await reads.batch_answer(rt, caller, ids)
-                elif route == OWN_GET_ROUTE:
-                    body = await reads.get_body(rt, caller, task_id)
-                elif route == OFFICIAL_GET_ROUTE:
-                    body = await reads.get_official_body(rt, caller, task_id)
-                else:
-                    body = await reads.get_agents_body(rt, caller, task_id)
+                body = await reads.get_agents_body(rt, caller, task_id)
             status = 200
             headers = [(b"content-length", str(len(body)).encode()), _JSON]
             if route == AGENTS_GET_ROUTE:
@@ -165,9 +170,10 @@ class LeanReads:
             crash = InternalError("internal error; the operator's logs have the details")
             status, body, headers = _error(method, path, crash)
         if shown:
-            present = {name for name, _ in headers}
+            # An answer's own headers win over the limit's (an error may carry Retry-After itself).
+            present = {name for name, _ in headers} if status != 200 else ()
             for name, value in shown.items():
-                key = name.lower().encode("latin-1")
+                key = _HEADER_NAMES.get(name) or name.lower().encode("latin-1")
                 if key not in present:
                     headers.append((key, value.encode("latin-1")))
         return status, headers, body
@@ -204,9 +210,8 @@ def _batch_ids(raw: bytes) -> list[str]:
     ids = payload.get("ids")
     if type(ids) is not list or len(ids) > reads.BATCH_MAX_IDS:
         raise _Fallthrough
-    for item in ids:
-        if type(item) is not str:
-            raise _Fallthrough
+    if ids and set(map(type, ids)) != _ONLY_STR:  # every id a str (one pass in C)
+        raise _Fallthrough
     return ids
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
+from random import getrandbits
 from typing import Any, TypeVar
 from urllib.parse import unquote_to_bytes
 
@@ -31,6 +31,25 @@ def canonical_path(path: str) -> str:
         if path.startswith(alias):
             return canonical + path.removeprefix(alias)
     return path
+
+
+class HTTPOnly:
+    """A pure-ASGI middleware for HTTP requests: anything else (lifespan, websockets) passes through.
+
+    A subclass writes `http(scope, receive, send)`; `self.app` is the application it wraps.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await self.http(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
 
 
 class TrailingSlash:
@@ -60,20 +79,16 @@ class TrailingSlash:
 
 
 def request_id_for(given: str) -> str:
-    """The caller's X-Request-Id if it is sane, else a new one."""
-    return given if 0 < len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
+    """The caller's X-Request-Id if it is sane, else a new one: 32 lowercase hex digits (128 random bits,
+    as unique as a UUID4's 122, without its system call and object; the module's generator is reseeded
+    in a forked child, so processes never share a sequence)."""
+    return given if 0 < len(given) <= 64 and given.isprintable() else f"{getrandbits(128):032x}"
 
 
-class RequestId:
+class RequestId(HTTPOnly):
     """Takes X-Request-Id from the caller (if sane) or makes one; echoes it and exposes it to logs."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         rid = request_id_for(Headers(scope=scope).get("x-request-id", ""))
         token = request_id.set(rid)
 
@@ -88,17 +103,11 @@ class RequestId:
             request_id.reset(token)
 
 
-class ControlCharacters:
+class ControlCharacters(HTTPOnly):
     """A path with a control character (NUL included) names nothing we serve: 404 in the family's own
     error shape, before any route or store sees it. Such a query string is a 400."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         from dreamrelay.http.errors import render  # errors imports nothing of ours back; kept local
 
         path: str = scope["path"]
@@ -118,17 +127,14 @@ class ControlCharacters:
         await self.app(scope, receive, send)
 
 
-class BodyLimit:
+class BodyLimit(HTTPOnly):
     """Refuse bodies over `max_bytes` while reading them: Content-Length first, then a running count."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = Headers(scope=scope).get("content-length")
         seen = 0
         limit = self.max_bytes
@@ -182,17 +188,10 @@ class ClientCORS:
             await self.app(scope, receive, send)
 
 
-class RateLimitHeaders:
+class RateLimitHeaders(HTTPOnly):
     """Copies the X-RateLimit-* headers the auth dependency left in the request state onto the response."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_limits(message: Message) -> None:
             if message["type"] == "http.response.start":
                 extra = scope.get("state", {}).get("ratelimit_headers")
@@ -220,17 +219,11 @@ def counts_as_submit(api_format: str) -> Callable[[Endpoint], Endpoint]:
     return mark
 
 
-class Metrics:
+class Metrics(HTTPOnly):
     """Counts and times every HTTP request by its route template (not its path: ids would explode), and
     the outcome of every submit."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500  # what the client sees if the app raises before answering
 

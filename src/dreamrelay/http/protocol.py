@@ -47,7 +47,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, limits: ConnectionLimits, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.limits = limits
+        # One timer per connection, re-armed only when it fires early: a keep-alive connection's
+        # requests arm and cancel nothing (the bound is kept by `_headers_due`).
         self._header_timer: asyncio.TimerHandle | None = None
+        self._headers_due = 0.0
         self._header_bytes = 0
         self._awaiting_headers = False
 
@@ -80,7 +83,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._awaiting_headers = False
-        self._stop_header_timer()
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:
@@ -89,10 +91,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._await_headers()
 
     def _await_headers(self) -> None:
-        self._stop_header_timer()
         self._awaiting_headers = True
         self._header_bytes = 0
-        self._header_timer = self.loop.call_later(self.limits.header_seconds, self._headers_overdue)
+        self._headers_due = self.loop.time() + self.limits.header_seconds
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_at(self._headers_due, self._headers_overdue)
 
     def _stop_header_timer(self) -> None:
         if self._header_timer is not None:
@@ -101,8 +104,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _headers_overdue(self) -> None:
         self._header_timer = None
-        if self._awaiting_headers and not self.transport.is_closing():
-            self.transport.close()
+        if not self._awaiting_headers or self.transport.is_closing():
+            return  # headers arrived in time (the next wait arms the timer again)
+        if self.loop.time() < self._headers_due:  # a later wait: its own full time is left
+            self._header_timer = self.loop.call_at(self._headers_due, self._headers_overdue)
+            return
+        self.transport.close()
 
 
 def guarded_protocol(limits: ConnectionLimits) -> Any:

@@ -34,10 +34,20 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
+from dreamrelay.domain.catalog import (
+    AGENTS_FAILURE_CODES,
+    AGENTS_TYPES,
+    AGENTS_VIDEO_TYPES,
+    RAY32,
+    RAY32_ASPECT_RATIOS,
+    RAY32_RESOLUTIONS,
+    UNI_ASPECT_RATIOS,
+    UNI_MODELS,
+)
 from dreamrelay.media import probe
 from dreamrelay.sandbox.render import (
     EDIT_WEIGHTS,
-    UNI_ASPECT_RATIOS,
+    RAY32_SECONDS,
     RenderSpec,
     SourcePosition,
     edit_video,
@@ -53,24 +63,7 @@ if TYPE_CHECKING:
     from dreamrelay.sandbox.app import Sandbox
 
 API_VERSION = "2026-04-01"
-TYPES = ("image", "image_edit", "video", "video_edit", "video_reframe")
-VIDEO_TYPES = ("video", "video_edit", "video_reframe")
-IMAGE_MODELS = ("uni-1", "uni-1-max")
-VIDEO_MODEL = "ray-3.2"
-VIDEO_ASPECT_RATIOS = ("9:16", "3:4", "1:1", "4:3", "16:9", "21:9")
-VIDEO_RESOLUTIONS = ("360p", "540p", "720p", "1080p")
-VIDEO_DURATIONS = ("5s", "10s")
-FAILURE_CODES = (
-    "content_moderated",
-    "generation_failed",
-    "budget_exhausted",
-    "output_not_found",
-    "image_too_large",
-    "unsupported_format",
-    "corrupt_input",
-    "invalid_request",
-    "rate_limited",
-)
+VIDEO_DURATIONS = tuple(RAY32_SECONDS)
 MAX_MEDIA_BYTES = 50 * 1024 * 1024
 MAX_EDIT_SOURCE_SECONDS = 18.0
 OUTPUT_URL_SECONDS = 3600.0
@@ -221,7 +214,7 @@ class AgentsSandbox:
         marker = _FAIL_MARKER.search(prompt)
         if marker:
             code = marker.group(1) or "generation_failed"
-            if code not in FAILURE_CODES:
+            if code not in AGENTS_FAILURE_CODES:
                 code = "generation_failed"
             reason = f"generation failed ([sandbox:fail{':' + code if marker.group(1) else ''}] marker)"
             record.update(state="failed", failure_code=code, failure_reason=reason)
@@ -400,14 +393,14 @@ def validate(body: Any) -> dict[str, Any]:
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise AgentsError(400, "prompt is required")
-    kind = body.get("type") or ("video" if body.get("model") == VIDEO_MODEL else "image")
-    if kind not in TYPES:
-        raise AgentsError(400, f"type must be one of {', '.join(TYPES)}")
-    video = kind in VIDEO_TYPES
-    model = body.get("model") or (VIDEO_MODEL if video else "uni-1")
-    if model not in ((VIDEO_MODEL,) if video else IMAGE_MODELS):
+    kind = body.get("type") or ("video" if body.get("model") == RAY32 else "image")
+    if kind not in AGENTS_TYPES:
+        raise AgentsError(400, f"type must be one of {', '.join(AGENTS_TYPES)}")
+    video = kind in AGENTS_VIDEO_TYPES
+    model = body.get("model") or (RAY32 if video else "uni-1")
+    if model not in ((RAY32,) if video else UNI_MODELS):
         raise AgentsError(400, f"model {model!r} does not make {kind} generations")
-    ratios = VIDEO_ASPECT_RATIOS if video else UNI_ASPECT_RATIOS
+    ratios = RAY32_ASPECT_RATIOS if video else UNI_ASPECT_RATIOS
     aspect_ratio = body.get("aspect_ratio")
     if aspect_ratio is not None and aspect_ratio not in ratios:
         raise AgentsError(400, f"aspect_ratio must be one of {', '.join(ratios)} for {kind}")
@@ -450,8 +443,8 @@ def _video_options(options: Any, kind: str) -> dict[str, Any]:
     resolution = options.get("resolution") or "720p"
     if duration not in VIDEO_DURATIONS:
         raise AgentsError(400, f"video.duration must be one of {', '.join(VIDEO_DURATIONS)}")
-    if resolution not in VIDEO_RESOLUTIONS:
-        raise AgentsError(400, f"video.resolution must be one of {', '.join(VIDEO_RESOLUTIONS)}")
+    if resolution not in RAY32_RESOLUTIONS:
+        raise AgentsError(400, f"video.resolution must be one of {', '.join(RAY32_RESOLUTIONS)}")
     loop, hdr = bool(options.get("loop")), bool(options.get("hdr"))
     if loop and (kind != "video" or duration == "10s" or hdr):
         raise AgentsError(422, "video.loop is only for type video, and not with 10s or hdr")

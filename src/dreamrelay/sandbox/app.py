@@ -449,10 +449,10 @@ def create_sandbox_app(config: SandboxConfig) -> FastAPI:
 
 
 def _creator(
-    create_more: Callable[[Request, str], Awaitable[JSONResponse]], kind: str
+    create: Callable[[Request, str], Awaitable[JSONResponse]], kind: str
 ) -> Callable[[Request], Awaitable[JSONResponse]]:
     async def create_kind(request: Request) -> JSONResponse:
-        return await create_more(request, kind)
+        return await create(request, kind)
 
     return create_kind
 
@@ -512,20 +512,7 @@ def _router(sandbox: Sandbox, config: SandboxConfig) -> APIRouter:
         authorise(request)
         return {"credit_balance": 1_000_000.0}
 
-    async def create(request: Request) -> JSONResponse:
-        authorise(request)
-        try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError as exc:
-            raise SandboxError(400, "request body is not valid JSON") from exc
-        base = _base_url(request)
-        record = await sandbox.create(body, base)
-        return JSONResponse(sandbox.generation(record, base), status_code=201)
-
-    router.add_api_route("/generations", create, methods=["POST"])
-    router.add_api_route("/generations/video", create, methods=["POST"])
-
-    async def create_more(request: Request, kind: str, parent: str | None = None) -> JSONResponse:
+    async def create(request: Request, kind: str, parent: str | None = None) -> JSONResponse:
         authorise(request)
         try:
             body = orjson.loads(await request.body())
@@ -538,20 +525,24 @@ def _router(sandbox: Sandbox, config: SandboxConfig) -> APIRouter:
         return JSONResponse(sandbox.generation(record, base), status_code=status)
 
     for path, kind in (
+        ("/generations", "video"),
+        ("/generations/video", "video"),
         ("/generations/image", "image"),
         ("/generations/video/reframe", "reframe_video"),
         ("/generations/image/reframe", "reframe_image"),
         ("/generations/video/modify", "modify_video"),
     ):
-        router.add_api_route(path, _creator(create_more, kind), methods=["POST"])
+        # A video create keeps the route name (and OpenAPI operation id) it has always had.
+        name = "create" if kind == "video" else None
+        router.add_api_route(path, _creator(create, kind), methods=["POST"], name=name)
 
     @router.post("/generations/{generation_id}/upscale")
     async def upscale(request: Request, generation_id: str) -> JSONResponse:
-        return await create_more(request, "upscale_video", generation_id)
+        return await create(request, "upscale_video", generation_id)
 
     @router.post("/generations/{generation_id}/audio")
     async def audio(request: Request, generation_id: str) -> JSONResponse:
-        return await create_more(request, "add_audio", generation_id)
+        return await create(request, "add_audio", generation_id)
 
     @router.get("/generations/concepts/list")
     async def concepts(request: Request) -> list[str]:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from dreamrelay.domain.catalog import CAMERA_MOTIONS, CONCEPTS, POSITION_FIELDS
+from dreamrelay.domain.catalog import CAMERA_MOTIONS, CONCEPTS, POSITION_FIELDS, UPSCALE_RESOLUTIONS
 from dreamrelay.media import probe
 from dreamrelay.sandbox import render
 from dreamrelay.sandbox.render import EDIT_WEIGHTS, SourcePosition
@@ -31,7 +31,6 @@ IMAGE_MODELS = ("photon-1", "photon-flash-1")
 VIDEO_MODELS = ("ray-2", "ray-flash-2")
 ASPECT_RATIOS = ("1:1", "16:9", "9:16", "4:3", "3:4", "21:9", "9:21")
 IMAGE_FORMATS = ("jpg", "png")
-UPSCALE_RESOLUTIONS = ("540p", "720p", "1080p", "4k")
 MODES = tuple(EDIT_WEIGHTS)
 IMAGE_REFS_MAX = 4
 STYLE_REFS_MAX = 1

@@ -658,9 +658,8 @@ def ray32_frames(duration: str) -> int:
     return RAY32_SECONDS[duration] * FPS + 1
 
 
-# Uni-1 image sizes: about one megapixel (uni-1) at the requested aspect ratio; uni-1-max doubles
-# the side. Both multiples of 16.
-UNI_ASPECT_RATIOS = ("3:1", "2:1", "21:9", "16:9", "4:3", "3:2", "1:1", "3:4", "2:3", "9:16", "1:2", "1:3")
+# Uni-1 image sizes (aspect ratios: domain/catalog.py UNI_ASPECT_RATIOS): about one megapixel (uni-1)
+# at the requested aspect ratio; uni-1-max doubles the side. Both multiples of 16.
 
 
 def uni_dimensions(aspect_ratio: str, model: str) -> tuple[int, int]:

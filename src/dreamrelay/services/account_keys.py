@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dreamrelay.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from dreamrelay.ratelimit import effective_limit
@@ -22,8 +22,17 @@ from dreamrelay.store import accounts as account_store
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from dreamrelay.runtime import Runtime
+    from dreamrelay.key_cache import KeyCache
     from dreamrelay.services.auth import Caller
+    from dreamrelay.settings import Settings
+    from dreamrelay.store.engine import Database
+
+
+class Collaborators(Protocol):
+    db: Database
+    settings: Settings  # the server's limits and key cap
+    key_cache: KeyCache
+
 
 RATE_LIMITS = ("rpm", "max_in_flight", "batch_rpm")
 INHERITED = (*RATE_LIMITS, "spend_cap", "allowed_models", "expires_at")
@@ -52,7 +61,7 @@ def _view(key: dict[str, Any], caller: Caller) -> dict[str, Any]:
     return view
 
 
-def _server_defaults(rt: Runtime) -> dict[str, int]:
+def _server_defaults(rt: Collaborators) -> dict[str, int]:
     s = rt.settings
     return {
         "rpm": s.rate_limit_rpm,
@@ -108,7 +117,7 @@ async def _calling_key(conn: AsyncConnection, caller: Caller) -> dict[str, Any]:
     return rows[0]
 
 
-async def key_cap(rt: Runtime, account_id: int) -> int:
+async def key_cap(rt: Collaborators, account_id: int) -> int:
     """How many keys the account may hold: the operator's setting, else the server's default."""
     async with rt.db.reader() as conn:
         account = await account_store.get_account_by_id(conn, account_id)
@@ -116,13 +125,13 @@ async def key_cap(rt: Runtime, account_id: int) -> int:
     return rt.settings.max_keys_per_account if max_keys is None else max_keys
 
 
-async def list_keys(rt: Runtime, caller: Caller) -> list[dict[str, Any]]:
+async def list_keys(rt: Collaborators, caller: Caller) -> list[dict[str, Any]]:
     async with rt.db.reader() as conn:
         rows = await account_store.describe_keys(conn, account_id=caller.account_id)
     return [_view(admin.describe_key([r]), caller) for r in rows]
 
 
-async def create_key(rt: Runtime, caller: Caller, settings: dict[str, Any]) -> dict[str, Any]:
+async def create_key(rt: Collaborators, caller: Caller, settings: dict[str, Any]) -> dict[str, Any]:
     """A new key of the caller's account, shown once; 409 key_cap_reached at the operator's cap."""
     name = settings.pop("name", None) or ""
     if settings.get("disabled") is None:
@@ -142,7 +151,9 @@ async def create_key(rt: Runtime, caller: Caller, settings: dict[str, Any]) -> d
     return _view(created, caller)
 
 
-async def update_key(rt: Runtime, caller: Caller, key_id: int, settings: dict[str, Any]) -> dict[str, Any]:
+async def update_key(
+    rt: Collaborators, caller: Caller, key_id: int, settings: dict[str, Any]
+) -> dict[str, Any]:
     if not settings:
         raise InvalidRequest("nothing to change")
     admin.check_key_settings(settings)
@@ -158,7 +169,7 @@ async def update_key(rt: Runtime, caller: Caller, key_id: int, settings: dict[st
     return _view(described, caller)
 
 
-async def delete_key(rt: Runtime, caller: Caller, key_id: int) -> None:
+async def delete_key(rt: Collaborators, caller: Caller, key_id: int) -> None:
     if key_id == caller.key_id:
         raise Conflict("you cannot delete the key you are using; use another key", code="key_in_use")
     async with rt.db.transaction() as conn:

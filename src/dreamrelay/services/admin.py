@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
 
@@ -21,9 +21,21 @@ from dreamrelay.store import tasks as task_store
 from dreamrelay.store.accounts import Account
 
 if TYPE_CHECKING:
+    import asyncio
+
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from dreamrelay.runtime import Runtime
+    from dreamrelay.key_cache import KeyCache
+    from dreamrelay.settings import Settings
+    from dreamrelay.store.engine import Database
+
+
+class Collaborators(Protocol):
+    db: Database
+    settings: Settings
+    key_cache: KeyCache  # a key change is seen by every process at once
+    wake_deliverer: asyncio.Event  # a replayed delivery goes out now
+
 
 ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
 PRICE_ACTIONS = ("generate", "extend", "image", *DM_ACTIONS, pricing.WILDCARD)
@@ -63,7 +75,7 @@ async def _account_id(conn: AsyncConnection, who: AccountRef | None) -> int | No
 
 
 # ---- accounts and money -----------------------------------------------------------------------
-async def create_account(rt: Runtime, name: str, balance: int = 0) -> dict[str, Any]:
+async def create_account(rt: Collaborators, name: str, balance: int = 0) -> dict[str, Any]:
     if not ACCOUNT_NAME.match(name):
         raise InvalidRequest("account name: 1-100 letters, digits, '_', '.', '@' or '-'")
     ranges.integer("balance", balance, 0, ranges.MAX_CREDITS)
@@ -79,13 +91,13 @@ async def create_account(rt: Runtime, name: str, balance: int = 0) -> dict[str, 
     return {**_account_view(account), "balance": balance}
 
 
-async def list_accounts(rt: Runtime, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+async def list_accounts(rt: Collaborators, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
     async with rt.db.reader() as conn:
         rows = await account_store.list_accounts(conn)
     return [_account_view(a) for a in rows[offset : offset + limit]]
 
 
-async def show_account(rt: Runtime, who: AccountRef) -> dict[str, Any]:
+async def show_account(rt: Collaborators, who: AccountRef) -> dict[str, Any]:
     async with rt.db.reader() as conn:
         account = await _account(conn, who)
         keys = await account_store.describe_keys(conn, account_id=account.id)
@@ -102,7 +114,7 @@ async def show_account(rt: Runtime, who: AccountRef) -> dict[str, Any]:
 _STATES = ("pending", "processing", "completed", "failed")
 
 
-async def set_max_keys(rt: Runtime, name: str, max_keys: int | None) -> dict[str, Any]:
+async def set_max_keys(rt: Collaborators, name: str, max_keys: int | None) -> dict[str, Any]:
     """How many keys the customer may hold (self-service creates stop there); None = the server's."""
     if max_keys is not None and not 0 <= max_keys <= MAX_KEYS_CEILING:
         raise InvalidRequest(f"max_keys must be 0-{MAX_KEYS_CEILING} or null (the server's default)")
@@ -115,7 +127,7 @@ async def set_max_keys(rt: Runtime, name: str, max_keys: int | None) -> dict[str
 MAX_KEYS_CEILING = 1000
 
 
-async def change_balance(rt: Runtime, name: str, amount: int, note: str = "") -> dict[str, Any]:
+async def change_balance(rt: Collaborators, name: str, amount: int, note: str = "") -> dict[str, Any]:
     """Positive: a top-up. Negative: an adjustment. Each is one ledger row; the balance stays within
     [0, MAX_CREDITS]."""
     ranges.integer("amount", amount, -ranges.MAX_CREDITS, ranges.MAX_CREDITS)
@@ -138,7 +150,7 @@ async def change_balance(rt: Runtime, name: str, amount: int, note: str = "") ->
 
 
 async def ledger_entries(
-    rt: Runtime,
+    rt: Collaborators,
     *,
     account: AccountRef | None = None,
     task_id: str | None = None,
@@ -150,7 +162,7 @@ async def ledger_entries(
 ) -> list[dict[str, Any]]:
     if kind is not None and kind not in ledger.KINDS:
         raise InvalidRequest(f"kind must be one of {', '.join(ledger.KINDS)}")
-    _check_window(since, until)
+    ranges.window(since, until)
     async with rt.db.reader() as conn:
         account_id = await _account_id(conn, account)
         rows = await ledger.entries(
@@ -166,7 +178,7 @@ async def ledger_entries(
     return [_times(r) for r in rows]
 
 
-async def verify_ledger(rt: Runtime) -> dict[str, Any]:
+async def verify_ledger(rt: Collaborators) -> dict[str, Any]:
     async with rt.db.reader() as conn:
         checked, mismatches = await ledger.verify(conn)
     return {
@@ -179,10 +191,10 @@ async def verify_ledger(rt: Runtime) -> dict[str, Any]:
 
 
 async def usage(
-    rt: Runtime, *, account: str | None = None, since: float | None = None, until: float | None = None
+    rt: Collaborators, *, account: str | None = None, since: float | None = None, until: float | None = None
 ) -> list[dict[str, Any]]:
     """Per account and model: tasks by state, credits captured (completed) and held (in flight)."""
-    _check_window(since, until)
+    ranges.window(since, until)
     async with rt.db.reader() as conn:
         account_id = await _account_id(conn, account)
         rows = await task_store.usage(conn, account_id=account_id, since=since, until=until)
@@ -205,13 +217,6 @@ async def usage(
         elif row["state"] in ("pending", "processing"):
             entry["credits_held"] += int(row["credits"])
     return list(summary.values())
-
-
-def _check_window(since: float | None, until: float | None) -> None:
-    if since is not None:
-        ranges.timestamp("since", since)
-    if until is not None:
-        ranges.timestamp("until", until)
 
 
 # ---- keys --------------------------------------------------------------------------------------
@@ -242,7 +247,7 @@ def check_key_settings(settings: dict[str, Any]) -> dict[str, Any]:
     return settings
 
 
-async def create_key(rt: Runtime, account: str, name: str = "", **settings: Any) -> dict[str, Any]:
+async def create_key(rt: Collaborators, account: str, name: str = "", **settings: Any) -> dict[str, Any]:
     settings = check_key_settings({k: v for k, v in settings.items() if v is not None})
     async with rt.db.transaction() as conn:
         owner = await _account(conn, account)
@@ -263,14 +268,14 @@ def describe_key(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return _times(rows[0])
 
 
-async def list_keys(rt: Runtime, account: str | None = None) -> list[dict[str, Any]]:
+async def list_keys(rt: Collaborators, account: str | None = None) -> list[dict[str, Any]]:
     async with rt.db.reader() as conn:
         account_id = await _account_id(conn, account)
         rows = await account_store.describe_keys(conn, account_id=account_id)
     return [_times(r) for r in rows]
 
 
-async def update_key(rt: Runtime, key_id: int, settings: dict[str, Any]) -> dict[str, Any]:
+async def update_key(rt: Collaborators, key_id: int, settings: dict[str, Any]) -> dict[str, Any]:
     """Apply the given settings (None clears a limit); the change holds at once in every process."""
     ranges.integer("key id", key_id, 1, ranges.MAX_INT32_ID)
     if not settings:
@@ -295,13 +300,19 @@ def _price_fields(model: str, resolution: str, duration: str, action: str) -> di
     return {"model": model, "resolution": resolution, "duration": duration, "action": action}
 
 
-async def list_prices(rt: Runtime) -> list[dict[str, Any]]:
+async def list_prices(rt: Collaborators) -> list[dict[str, Any]]:
     async with rt.db.reader() as conn:
         return await pricing.list_prices(conn)
 
 
 async def set_price(
-    rt: Runtime, *, model: str, credits: int, resolution: str = "*", duration: str = "*", action: str = "*"
+    rt: Collaborators,
+    *,
+    model: str,
+    credits: int,
+    resolution: str = "*",
+    duration: str = "*",
+    action: str = "*",
 ) -> dict[str, Any]:
     """Takes effect for the next submit, in every process (prices are read per submit)."""
     ranges.integer("credits", credits, 0, ranges.MAX_PRICE)
@@ -312,7 +323,7 @@ async def set_price(
 
 
 async def remove_price(
-    rt: Runtime, *, model: str, resolution: str = "*", duration: str = "*", action: str = "*"
+    rt: Collaborators, *, model: str, resolution: str = "*", duration: str = "*", action: str = "*"
 ) -> dict[str, Any]:
     fields = _price_fields(model, resolution, duration, action)
     async with rt.db.transaction() as conn:
@@ -323,7 +334,7 @@ async def remove_price(
 
 # ---- callbacks ---------------------------------------------------------------------------------
 async def deliveries(
-    rt: Runtime,
+    rt: Collaborators,
     *,
     task_id: str | None = None,
     account: AccountRef | None = None,
@@ -346,7 +357,7 @@ async def deliveries(
 
 
 async def replay(
-    rt: Runtime,
+    rt: Collaborators,
     *,
     event_ids: list[int] | None = None,
     task_id: str | None = None,
@@ -366,7 +377,7 @@ async def replay(
     return {"replayed": count}
 
 
-async def callback_secret(rt: Runtime, account: AccountRef, *, rotate: bool = False) -> dict[str, Any]:
+async def callback_secret(rt: Collaborators, account: AccountRef, *, rotate: bool = False) -> dict[str, Any]:
     """The account's signing secret (made on first need); rotating keeps the old one for the grace."""
     async with rt.db.transaction() as conn:
         owner = await _account(conn, account)

@@ -11,15 +11,14 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
-import tempfile
 import time
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
+from dreamrelay.domain.agent_file import AgentFile, FilePage
 from dreamrelay.domain.errors import InvalidRequest, NotFound, PayloadTooLarge, StorageUnavailable
 from dreamrelay.formats.own import iso_millis
 from dreamrelay.media import probe
@@ -30,7 +29,19 @@ from dreamrelay.store import agent_files as file_store
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from dreamrelay.runtime import Runtime
+    from dreamrelay.media.storage import Storage
+    from dreamrelay.settings import Settings
+    from dreamrelay.store.engine import Database
+
+
+class Collaborators(Protocol):
+    db: Database
+    storage: Storage  # the files' bytes
+    settings: Settings  # size limits, our public URL (upload URLs)
+
+    @property
+    def media_base_url(self) -> str: ...
+
 
 PURPOSES = ("input", "reference")
 STATES = ("pending", "ready", "failed", "deleted")
@@ -56,14 +67,14 @@ class Declared:
     expires_at: float | None = None
 
 
-def max_bytes(rt: Runtime, mime_type: str) -> int:
+def max_bytes(rt: Collaborators, mime_type: str) -> int:
     """Images as large as any image input; videos as large as a request body may be (the PUT is one)."""
     if mime_type in VIDEO_TYPES:
         return min(MAX_VIDEO_BYTES, rt.settings.max_body_bytes)
     return rt.settings.max_image_bytes
 
 
-def _check_declared(rt: Runtime, declared: Declared) -> None:
+def _check_declared(rt: Collaborators, declared: Declared) -> None:
     if declared.mime_type not in IMAGE_TYPES and declared.mime_type not in VIDEO_TYPES:
         raise InvalidRequest("mime_type must be image/jpeg, image/png or video/mp4")
     if declared.purpose not in PURPOSES:
@@ -90,19 +101,16 @@ async def checked_media_type(data: bytes) -> str:
         return image_type
     if data[4:8] != b"ftyp":
         raise InvalidRequest("only JPEG, PNG and MP4 files are accepted (checked by content)")
-    with tempfile.TemporaryDirectory(prefix="dreamrelay-upload-") as tmp:
-        path = Path(tmp) / "upload.mp4"
-        path.write_bytes(data)
-        try:
-            info = await anyio.to_thread.run_sync(probe.probe_video, path)
-        except probe.MediaError as exc:
-            raise InvalidRequest(f"the video cannot be decoded ({exc})") from exc
+    try:
+        info = await anyio.to_thread.run_sync(probe.probe_video_bytes, data)
+    except probe.MediaError as exc:
+        raise InvalidRequest(f"the video cannot be decoded ({exc})") from exc
     if info.duration > MAX_VIDEO_SECONDS:
         raise InvalidRequest(f"videos may be at most {MAX_VIDEO_SECONDS:.0f} s long")
     return "video/mp4"
 
 
-async def _store(rt: Runtime, file_id: str, media_type: str, data: bytes) -> str:
+async def _store(rt: Collaborators, file_id: str, media_type: str, data: bytes) -> str:
     extension = {**IMAGE_TYPES, **VIDEO_TYPES}[media_type]
     key = f"files/{file_id}.{extension}"
     try:
@@ -112,7 +120,7 @@ async def _store(rt: Runtime, file_id: str, media_type: str, data: bytes) -> str
     return key
 
 
-async def create_inline(rt: Runtime, caller: Caller, data: bytes, declared: Declared) -> dict[str, Any]:
+async def create_inline(rt: Collaborators, caller: Caller, data: bytes, declared: Declared) -> AgentFile:
     """Multipart upload: the bytes are here, checked and stored at once (the file is ready)."""
     media_type = await checked_media_type(data)
     _check_declared(
@@ -123,67 +131,67 @@ async def create_inline(rt: Runtime, caller: Caller, data: bytes, declared: Decl
     )
     file_id = str(uuid.uuid4())
     key = await _store(rt, file_id, media_type, data)
-    values = _row(file_id, caller, declared, mime_type=media_type, size_bytes=len(data))
-    values.update(state="ready", storage_key=key)
+    file = _new(file_id, caller, declared, mime_type=media_type, size_bytes=len(data))
+    file = replace(file, state="ready", storage_key=key)
     async with rt.db.transaction() as conn:
-        await file_store.insert_file(conn, values)
-    return values
+        await file_store.insert_file(conn, file)
+    return file
 
 
-async def create_presigned(rt: Runtime, caller: Caller, declared: Declared) -> tuple[dict[str, Any], str]:
+async def create_presigned(rt: Collaborators, caller: Caller, declared: Declared) -> tuple[AgentFile, str]:
     """JSON upload: a pending file and the secret of its one PUT URL."""
     _check_declared(rt, declared)
     file_id = str(uuid.uuid4())
     token = secrets.token_urlsafe(32)
-    values = _row(file_id, caller, declared, mime_type=declared.mime_type, size_bytes=declared.size_bytes)
-    values.update(state="pending", upload_token=token, upload_expires_at=time.time() + UPLOAD_URL_SECONDS)
+    file = _new(file_id, caller, declared, mime_type=declared.mime_type, size_bytes=declared.size_bytes)
+    file = replace(file, upload_token=token, upload_expires_at=time.time() + UPLOAD_URL_SECONDS)
     async with rt.db.transaction() as conn:
-        await file_store.insert_file(conn, values)
-    return values, token
+        await file_store.insert_file(conn, file)
+    return file, token
 
 
-def upload_envelope(rt: Runtime, row: dict[str, Any], token: str) -> dict[str, Any]:
+def upload_envelope(rt: Collaborators, file: AgentFile, token: str) -> dict[str, Any]:
     return {
-        "url": f"{rt.settings.resolved_public_url}/agents/v1/uploads/{row['id']}?token={token}",
+        "url": f"{rt.settings.resolved_public_url}/agents/v1/uploads/{file.id}?token={token}",
         "method": "PUT",
-        "headers": {"Content-Type": row["mime_type"]},
-        "expires_at": iso_millis(row["upload_expires_at"]),
+        "headers": {"Content-Type": file.mime_type},
+        "expires_at": iso_millis(file.upload_expires_at or 0.0),
     }
 
 
-async def receive_upload(rt: Runtime, file_id: str, token: str, data: bytes) -> None:
+async def receive_upload(rt: Collaborators, file_id: str, token: str, data: bytes) -> None:
     """The presigned PUT: the token is the credential (no API key), good until the file completes."""
     async with rt.db.reader() as conn:
         row = await _pending_by_token(conn, file_id, token)
-    if row is None or (row["upload_expires_at"] or 0) < time.time():
+    if row is None or (row.upload_expires_at or 0) < time.time():
         raise NotFound("upload URL not found or expired")
-    if len(data) != row["size_bytes"]:
-        raise InvalidRequest(f"this upload takes exactly {row['size_bytes']} bytes; {len(data)} came")
-    key = await _store(rt, file_id, row["mime_type"], data)
+    if len(data) != row.size_bytes:
+        raise InvalidRequest(f"this upload takes exactly {row.size_bytes} bytes; {len(data)} came")
+    key = await _store(rt, file_id, row.mime_type, data)
     async with rt.db.transaction() as conn:
         await file_store.update_file(conn, file_id, "pending", {"storage_key": key})
 
 
-async def _pending_by_token(conn: AsyncConnection, file_id: str, token: str) -> dict[str, Any] | None:
+async def _pending_by_token(conn: AsyncConnection, file_id: str, token: str) -> AgentFile | None:
     row = await file_store.get_pending(conn, file_id)
-    if row is None or row["upload_token"] is None or not secrets.compare_digest(row["upload_token"], token):
+    if row is None or row.upload_token is None or not secrets.compare_digest(row.upload_token, token):
         return None
     return row
 
 
-async def complete(rt: Runtime, caller: Caller, file_id: str) -> dict[str, Any]:
+async def complete(rt: Collaborators, caller: Caller, file_id: str) -> AgentFile:
     """After the PUT: check the stored bytes by content; the file is ready, or failed with a reason."""
     row = await get(rt, caller, file_id)
-    if row["state"] != "pending":
+    if row.state != "pending":
         return row  # completing twice answers the file as it is
-    if row["storage_key"] is None:
+    if row.storage_key is None:
         raise InvalidRequest("nothing was uploaded to this file's upload URL yet")
-    data = await _read(rt, row["storage_key"], row["size_bytes"])
+    data = await _read(rt, row.storage_key, row.size_bytes)
     values: dict[str, Any] = {"upload_token": None}
     try:
         media_type = await checked_media_type(data)
-        if media_type != row["mime_type"]:
-            raise InvalidRequest(f"the bytes are {media_type}, not the declared {row['mime_type']}")
+        if media_type != row.mime_type:
+            raise InvalidRequest(f"the bytes are {media_type}, not the declared {row.mime_type}")
         values["state"] = "ready"
     except InvalidRequest as exc:
         values.update(state="failed", failure_reason=exc.message)
@@ -192,7 +200,7 @@ async def complete(rt: Runtime, caller: Caller, file_id: str) -> dict[str, Any]:
     return await get(rt, caller, file_id)
 
 
-async def _read(rt: Runtime, key: str, size: int) -> bytes:
+async def _read(rt: Collaborators, key: str, size: int) -> bytes:
     try:
         chunks = [chunk async for chunk in rt.storage.stream(key, 0, size)]
     except StorageError as exc:
@@ -200,7 +208,7 @@ async def _read(rt: Runtime, key: str, size: int) -> bytes:
     return b"".join(chunks)
 
 
-async def get(rt: Runtime, caller: Caller, file_id: str) -> dict[str, Any]:
+async def get(rt: Collaborators, caller: Caller, file_id: str) -> AgentFile:
     async with rt.db.reader() as conn:
         row = await file_store.get_file(conn, file_id, caller.account_id) if len(file_id) <= 64 else None
     if row is None:
@@ -208,38 +216,38 @@ async def get(rt: Runtime, caller: Caller, file_id: str) -> dict[str, Any]:
     return row
 
 
-async def delete(rt: Runtime, caller: Caller, file_id: str) -> None:
+async def delete(rt: Collaborators, caller: Caller, file_id: str) -> None:
     """Soft delete: the file can no longer be used; GET shows it as deleted."""
     row = await get(rt, caller, file_id)
-    if row["state"] == "deleted":
+    if row.state == "deleted":
         return
     async with rt.db.transaction() as conn:
         await file_store.update_file(
-            conn, file_id, row["state"], {"state": "deleted", "deleted_at": time.time(), "upload_token": None}
+            conn, file_id, row.state, {"state": "deleted", "deleted_at": time.time(), "upload_token": None}
         )
 
 
-async def usable_url(rt: Runtime, caller: Caller, file_id: str, field: str) -> tuple[str, str]:
+async def usable_url(rt: Collaborators, caller: Caller, file_id: str, field: str) -> tuple[str, str]:
     """(our URL, media type) of a ready file the caller owns; 404 for anything else."""
     async with rt.db.reader() as conn:
         row = await file_store.get_file(conn, file_id, caller.account_id) if len(file_id) <= 64 else None
-    expired = row is not None and row["expires_at"] is not None and row["expires_at"] <= time.time()
-    if row is None or row["state"] == "deleted" or expired:
+    expired = row is not None and row.expires_at is not None and row.expires_at <= time.time()
+    if row is None or row.state == "deleted" or expired:
         raise NotFound(f"{field}: file {file_id[:64]} not found")
-    if row["state"] != "ready":
-        raise InvalidRequest(f"{field}: file {file_id} is {row['state']}, not ready")
-    return f"{rt.media_base_url}/{row['storage_key']}", row["mime_type"]
+    if row.state != "ready":
+        raise InvalidRequest(f"{field}: file {file_id} is {row.state}, not ready")
+    return f"{rt.media_base_url}/{row.storage_key}", row.mime_type
 
 
 async def page(
-    rt: Runtime,
+    rt: Collaborators,
     caller: Caller,
     *,
     cursor: str | None,
     limit: int | None,
     purpose: str | None,
     state: str | None,
-) -> dict[str, Any]:
+) -> FilePage:
     size = LIST_LIMIT_DEFAULT if limit is None else limit
     if not 1 <= size <= LIST_LIMIT_MAX:
         raise InvalidRequest(f"limit must be 1 to {LIST_LIMIT_MAX}")
@@ -255,11 +263,11 @@ async def page(
     more = len(rows) > size
     rows = rows[:size]
     next_cursor = _encode_cursor(rows[-1]) if more else None
-    return {"rows": rows, "has_more": more, "next_cursor": next_cursor}
+    return FilePage(files=rows, has_more=more, next_cursor=next_cursor)
 
 
-def _encode_cursor(row: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(f"{row['created_at']!r}|{row['id']}".encode()).decode()
+def _encode_cursor(file: AgentFile) -> str:
+    return base64.urlsafe_b64encode(f"{file.created_at!r}|{file.id}".encode()).decode()
 
 
 def _decode_cursor(cursor: str) -> tuple[float, str]:
@@ -270,23 +278,16 @@ def _decode_cursor(cursor: str) -> tuple[float, str]:
         raise InvalidRequest("cursor is not one this API gave out") from exc
 
 
-def _row(
-    file_id: str, caller: Caller, declared: Declared, *, mime_type: str, size_bytes: int
-) -> dict[str, Any]:
-    return {
-        "id": file_id,
-        "account_id": caller.account_id,
-        "purpose": declared.purpose,
-        "state": "pending",
-        "mime_type": mime_type,
-        "size_bytes": size_bytes,
-        "filename": declared.filename,
-        "user_id": declared.user_id,
-        "storage_key": None,
-        "upload_token": None,
-        "upload_expires_at": None,
-        "failure_reason": None,
-        "created_at": time.time(),
-        "expires_at": declared.expires_at,
-        "deleted_at": None,
-    }
+def _new(file_id: str, caller: Caller, declared: Declared, *, mime_type: str, size_bytes: int) -> AgentFile:
+    return AgentFile(
+        id=file_id,
+        account_id=caller.account_id,
+        purpose=declared.purpose,
+        state="pending",
+        mime_type=mime_type,
+        size_bytes=size_bytes,
+        filename=declared.filename,
+        user_id=declared.user_id,
+        created_at=time.time(),
+        expires_at=declared.expires_at,
+    )

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import tempfile
 import uuid
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import anyio
 
@@ -33,23 +31,19 @@ from dreamrelay.domain.errors import (
     TaskNotReady,
     Unprocessable,
 )
+from dreamrelay.domain.inputs import AgentsEdit, AgentsInput, AgentsVideo, ImageRef
+from dreamrelay.domain.requests import AgentsRequest, PriceKey, UpstreamRef
 from dreamrelay.domain.states import TaskState
 from dreamrelay.domain.task import AGENTS_FORMAT, Task
-from dreamrelay.http.schemas.agents import GenerationCreate, ImageRef
 from dreamrelay.media import probe
 from dreamrelay.media.storage import StorageError
-from dreamrelay.netguard import FetchError, UnsafeURL, check_url_syntax, fetch_bytes
-from dreamrelay.services import agent_files
+from dreamrelay.services import agent_files, customer_urls
 from dreamrelay.services.auth import Caller
 from dreamrelay.services.dispatch import dispatch
 from dreamrelay.services.idempotency import Idempotency, Replay, replayed
 from dreamrelay.services.images import TaskInputs, kept_for, store_image
-from dreamrelay.services.submit import admit, insert, task_by_id
+from dreamrelay.services.submit import Collaborators, admit, insert, task_by_id
 from dreamrelay.store import tasks as task_store
-from dreamrelay.upstreams.base import AgentsRequest
-
-if TYPE_CHECKING:
-    from dreamrelay.runtime import Runtime
 
 MAX_SOURCE_VIDEO_BYTES = agent_files.MAX_VIDEO_BYTES
 MAX_EDIT_SOURCE_SECONDS = 18.0
@@ -65,20 +59,20 @@ class _Refs:
     source_seconds: float | None = None
 
 
-async def create(rt: Runtime, caller: Caller, body: GenerationCreate, idem: Idempotency | None) -> Task:
+async def create(rt: Collaborators, caller: Caller, given: AgentsInput, idem: Idempotency | None) -> Task:
     if idem is not None and (earlier := await replayed(rt.db, caller, idem)) is not None:
         return earlier
-    kind, model = _kind_and_model(body)
+    kind, model = _kind_and_model(given)
     caller.check_model(model)
-    _check_combination(body, kind, model)
+    _check_combination(given, kind, model)
     # Money and limits before anything is fetched (an edit or reframe at its cheapest length);
-    # `_insert` checks them again, atomically, at the real price.
-    await admit(rt, caller, _action(kind, []), model, _provisional(body, kind))
+    # `insert` checks them again, atomically, at the real price.
+    await admit(rt, caller, _action(kind, []), model, _provisional(given, kind))
     task_id = str(uuid.uuid4())
     try:
         async with kept_for(rt, task_id) as inputs:
             refs = _Refs(inputs)
-            upstream, request = await _resolve(rt, caller, body, kind, model, refs)
+            request = await _resolve(rt, caller, given, kind, model, refs)
             parents = refs.parents
             if len({p.channel_id for p in parents}) > 1:
                 raise InvalidRequest(
@@ -92,78 +86,99 @@ async def create(rt: Runtime, caller: Caller, body: GenerationCreate, idem: Idem
     except Replay as replay:
         return await task_by_id(rt, replay.task_id)
     pinned = parents[0].channel_id if parents else None
-    return await dispatch(rt, task, AgentsRequest(body=upstream), pinned_channel=pinned)
+    return await dispatch(rt, task, request, pinned_channel=pinned)
 
 
-def _provisional(body: GenerationCreate, kind: str) -> dict[str, Any]:
+def _provisional(given: AgentsInput, kind: str) -> PriceKey:
     """What prices the request before its sources are known."""
     if kind not in AGENTS_VIDEO_TYPES:
-        return {}
-    video = body.video
-    return {
-        "resolution": (video.resolution if video else None) or "720p",
-        "duration": (video.duration if video else None) or "5s",
-        "hdr": bool(video and video.hdr),
-    }
+        return PriceKey()
+    video = given.video
+    return PriceKey(
+        resolution=(video.resolution if video else None) or "720p",
+        duration=(video.duration if video else None) or "5s",
+        hdr=bool(video and video.hdr),
+    )
 
 
 async def _resolve(
-    rt: Runtime, caller: Caller, body: GenerationCreate, kind: str, model: str, refs: _Refs
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The body upstream gets (every reference made ours) and the request we keep."""
-    upstream: dict[str, Any] = {"type": kind, "model": model, "prompt": body.prompt}
-    if body.aspect_ratio:
-        upstream["aspect_ratio"] = body.aspect_ratio
-    if body.output_format:
-        upstream["output_format"] = body.output_format
-    if body.style:
-        upstream["style"] = body.style
-    if body.source is not None:
+    rt: Collaborators, caller: Caller, given: AgentsInput, kind: str, model: str, refs: _Refs
+) -> AgentsRequest:
+    """The request with every reference made ours, in the order the customer gave them."""
+    request = AgentsRequest(
+        kind=kind,
+        model=model,
+        prompt=given.prompt,
+        aspect_ratio=given.aspect_ratio,
+        output_format=given.output_format,
+        style=given.style,
+    )
+    if given.source is not None:
         want = "image" if kind == "image_edit" else "video"
-        upstream["source"] = await _ref(rt, caller, body.source, "source", want, refs)
-    if body.image_ref:
-        upstream["image_ref"] = [
+        request = replace(request, source=await _ref(rt, caller, given.source, "source", want, refs))
+    if given.image_ref:
+        image_ref = [
             await _ref(rt, caller, ref, f"image_ref[{i}]", "image", refs)
-            for i, ref in enumerate(body.image_ref)
+            for i, ref in enumerate(given.image_ref)
         ]
-    video = body.video
-    request: dict[str, Any] = {"type": kind, "prompt": body.prompt, "aspect_ratio": body.aspect_ratio}
-    if kind in AGENTS_VIDEO_TYPES:
-        options = (
-            video.model_dump(exclude_none=True, exclude={"start_frame", "end_frame", "keyframes", "edit"})
-            if video
-            else {}
-        )
-        options.setdefault("resolution", "720p")
-        if video is not None:
-            for name in ("start_frame", "end_frame"):
-                frame = getattr(video, name)
-                if frame is not None:
-                    options[name] = await _ref(rt, caller, frame, f"video.{name}", "frame", refs)
-            if video.keyframes:
-                options["keyframes"] = [
-                    await _ref(rt, caller, ref, f"video.keyframes[{i}]", "frame", refs)
-                    for i, ref in enumerate(video.keyframes)
+        request = replace(request, image_ref=tuple(image_ref))
+    if kind not in AGENTS_VIDEO_TYPES:
+        return request
+    video = given.video
+    options = _options(video)
+    options.setdefault("resolution", "720p")
+    if video is not None:
+        if video.start_frame is not None:
+            start = await _ref(rt, caller, video.start_frame, "video.start_frame", "frame", refs)
+            request = replace(request, start_frame=start)
+        if video.end_frame is not None:
+            end = await _ref(rt, caller, video.end_frame, "video.end_frame", "frame", refs)
+            request = replace(request, end_frame=end)
+        if video.keyframes:
+            keyframes = [
+                await _ref(rt, caller, ref, f"video.keyframes[{i}]", "frame", refs)
+                for i, ref in enumerate(video.keyframes)
+            ]
+            request = replace(request, keyframes=tuple(keyframes))
+        if video.edit is not None:
+            request = replace(request, edit=_edit_settings(video.edit))
+            if video.edit.keyframes:
+                edit_keyframes = [
+                    await _ref(rt, caller, ref, f"video.edit.keyframes[{i}]", "image", refs)
+                    for i, ref in enumerate(video.edit.keyframes)
                 ]
-            if video.edit is not None:
-                options["edit"] = video.edit.model_dump(exclude_none=True, exclude={"keyframes"})
-                if video.edit.keyframes:
-                    options["edit"]["keyframes"] = [
-                        await _ref(rt, caller, ref, f"video.edit.keyframes[{i}]", "image", refs)
-                        for i, ref in enumerate(video.edit.keyframes)
-                    ]
-        if kind == "video":
-            options.setdefault("duration", "5s")
-            duration = options["duration"]
-        else:
-            duration = _duration_of(refs.source_seconds)
-        upstream["video"] = options
-        request.update(resolution=options["resolution"], duration=duration, hdr=bool(options.get("hdr")))
-    request["output_format"] = body.output_format
-    return upstream, request
+                request = replace(request, edit_keyframes=tuple(edit_keyframes))
+    duration = options.get("duration", "5s") if kind == "video" else _duration_of(refs.source_seconds)
+    return replace(request, video=options, duration=duration)
 
 
-def _kind_and_model(body: GenerationCreate) -> tuple[str, str]:
+def _options(video: AgentsVideo | None) -> dict[str, Any]:
+    """The video options given that are sent as they are (references and edit apart)."""
+    if video is None:
+        return {}
+    given: dict[str, Any] = {
+        "duration": video.duration,
+        "resolution": video.resolution,
+        "loop": video.loop,
+        "hdr": video.hdr,
+        "exr_export": video.exr_export,
+        "keyframe_indexes": None if video.keyframe_indexes is None else list(video.keyframe_indexes),
+        "source_position": video.source_position,
+    }
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def _edit_settings(edit: AgentsEdit) -> dict[str, Any]:
+    given: dict[str, Any] = {
+        "strength": edit.strength,
+        "auto_controls": edit.auto_controls,
+        "controls": edit.controls,
+        "keyframe_indexes": None if edit.keyframe_indexes is None else list(edit.keyframe_indexes),
+    }
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def _kind_and_model(body: AgentsInput) -> tuple[str, str]:
     kind = body.type or ("video" if body.model == RAY32 else "image")
     if kind == "layering":
         raise InvalidRequest("type layering is not offered by this relay")
@@ -174,7 +189,7 @@ def _kind_and_model(body: GenerationCreate) -> tuple[str, str]:
     return kind, model
 
 
-def _check_combination(body: GenerationCreate, kind: str, model: str) -> None:
+def _check_combination(body: AgentsInput, kind: str, model: str) -> None:
     """The Agents API's rules across fields: 400 for a missing or wrong value, 422 for a combination."""
     video = body.video
     needs_source = kind in ("image_edit", "video_edit", "video_reframe")
@@ -215,7 +230,9 @@ def _check_combination(body: GenerationCreate, kind: str, model: str) -> None:
             raise Unprocessable("video.keyframes exclude start_frame, end_frame and loop")
 
 
-def _check_keyframes(keyframes: list[ImageRef] | None, indexes: list[int] | None, duration: str) -> None:
+def _check_keyframes(
+    keyframes: tuple[ImageRef, ...] | None, indexes: tuple[int, ...] | None, duration: str
+) -> None:
     if not keyframes or indexes is None or len(keyframes) != len(indexes):
         raise Unprocessable("video.keyframes and video.keyframe_indexes must be parallel lists of 1 to 64")
     last = (10 if duration == "10s" else 5) * 24
@@ -237,8 +254,8 @@ def _action(kind: str, parents: list[Task]) -> str:
 
 
 async def _ref(
-    rt: Runtime, caller: Caller, ref: ImageRef, field: str, want: str, refs: _Refs
-) -> dict[str, Any]:
+    rt: Collaborators, caller: Caller, ref: ImageRef, field: str, want: str, refs: _Refs
+) -> UpstreamRef:
     """One ImageRef as upstream will get it. `want`: 'image' (an image position), 'video' (an edit or
     reframe source) or 'frame' (start/end frame or keyframe: an image, or a prior video to continue)."""
     given = [name for name in ("url", "data", "generation_id", "file_id") if getattr(ref, name) is not None]
@@ -254,23 +271,23 @@ async def _ref(
             )
         if want == "video":
             refs.source_seconds = await _stored_video_seconds(rt, url)
-        return {"url": url, "media_type": media_type}
+        return UpstreamRef(url=url, media_type=media_type)
     if want == "video":
         media_type = ref.media_type or ""
         if not media_type.startswith("video/"):
             raise InvalidRequest(f"{field}: a video source needs media_type video/mp4")
         url, seconds = await _store_video(rt, field, ref, refs.inputs)
         refs.source_seconds = seconds
-        return {"url": url, "media_type": "video/mp4"}
+        return UpstreamRef(url=url, media_type="video/mp4")
     if ref.data is not None and not ref.media_type:
         raise InvalidRequest(f"{field}: media_type is required with data")
     url = await store_image(rt, field, ref.url if ref.url is not None else ref.data or "", refs.inputs)
-    return {"url": url, "media_type": "image/png" if url.endswith(".png") else "image/jpeg"}
+    return UpstreamRef(url=url, media_type="image/png" if url.endswith(".png") else "image/jpeg")
 
 
 async def _generation_ref(
-    rt: Runtime, caller: Caller, generation_id: str, field: str, want: str, refs: _Refs
-) -> dict[str, Any]:
+    rt: Collaborators, caller: Caller, generation_id: str, field: str, want: str, refs: _Refs
+) -> UpstreamRef:
     async with rt.db.reader() as conn:
         parent = (
             await task_store.get_task(conn, generation_id, caller.account_id)
@@ -285,35 +302,27 @@ async def _generation_ref(
         if want == "video":
             raise InvalidRequest(f"{field}: generation {generation_id} is an image, not a video")
         image = parent.media["images"][0]
-        return {"url": f"{rt.media_base_url}/{image['key']}", "media_type": image["media_type"]}
+        return UpstreamRef(url=f"{rt.media_base_url}/{image['key']}", media_type=image["media_type"])
     if want == "image":
         raise InvalidRequest(f"{field}: generation {generation_id} is a video, not an image")
     refs.parents.append(parent)
     if want == "video":
         refs.source_seconds = float(parent.media["video"]["duration"])
-    return {"generation_id": parent.upstream_id}
+    return UpstreamRef(generation_id=parent.upstream_id)
 
 
-async def _store_video(rt: Runtime, field: str, ref: ImageRef, inputs: TaskInputs) -> tuple[str, float]:
+async def _store_video(rt: Collaborators, field: str, ref: ImageRef, inputs: TaskInputs) -> tuple[str, float]:
     """A video source given by URL (fetched through netguard) or base64: checked, stored as an input."""
     if ref.url is not None:
-        try:
-            check_url_syntax(ref.url, rt.url_policy)
-            data, _type = await fetch_bytes(
-                rt.guarded_session,
-                ref.url,
-                rt.url_policy,
-                max_bytes=MAX_SOURCE_VIDEO_BYTES,
-                timeout_seconds=60,
-            )
-        except UnsafeURL as exc:
-            raise InvalidRequest(f"{field}: {exc}") from exc
-        except FetchError as exc:
-            if exc.too_large:
-                raise PayloadTooLarge(
-                    f"{field}: the video is larger than {MAX_SOURCE_VIDEO_BYTES} bytes"
-                ) from exc
-            raise InvalidRequest(f"{field}: the video could not be fetched ({exc})") from exc
+        data = await customer_urls.fetch(
+            rt.guarded_session,
+            rt.url_policy,
+            field,
+            ref.url,
+            what="video",
+            limit=MAX_SOURCE_VIDEO_BYTES,
+            timeout_seconds=60,
+        )
     else:
         text = "".join((ref.data or "").split())
         if len(text) // 4 * 3 > MAX_SOURCE_VIDEO_BYTES:
@@ -332,19 +341,16 @@ async def _store_video(rt: Runtime, field: str, ref: ImageRef, inputs: TaskInput
 
 
 async def _video_seconds(field: str, data: bytes) -> float:
-    with tempfile.TemporaryDirectory(prefix="dreamrelay-source-") as tmp:
-        path = Path(tmp) / "source.mp4"
-        path.write_bytes(data)
-        try:
-            info = await anyio.to_thread.run_sync(probe.probe_video, path)
-        except probe.MediaError as exc:
-            raise InvalidRequest(f"{field}: the video cannot be decoded ({exc})") from exc
+    try:
+        info = await anyio.to_thread.run_sync(probe.probe_video_bytes, data)
+    except probe.MediaError as exc:
+        raise InvalidRequest(f"{field}: the video cannot be decoded ({exc})") from exc
     if info.duration > MAX_EDIT_SOURCE_SECONDS:
         raise InvalidRequest(f"{field}: a source video may be at most {MAX_EDIT_SOURCE_SECONDS:.0f} s long")
     return info.duration
 
 
-async def _stored_video_seconds(rt: Runtime, url: str) -> float:
+async def _stored_video_seconds(rt: Collaborators, url: str) -> float:
     key = url.removeprefix(f"{rt.media_base_url}/")
     info = await rt.storage.stat(key)
     if info is None:

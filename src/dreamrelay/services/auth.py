@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from dreamrelay.domain.errors import Forbidden, InvalidApiKey
 from dreamrelay.key_cache import CACHE_MAX_ENTRIES, CACHE_SECONDS, KEYS_GENERATION
@@ -18,7 +18,15 @@ from dreamrelay.ratelimit import Decision
 from dreamrelay.store import accounts
 
 if TYPE_CHECKING:
-    from dreamrelay.runtime import Runtime
+    from dreamrelay.key_cache import KeyCache
+    from dreamrelay.ratelimit import RateLimiter
+    from dreamrelay.store.engine import Database
+
+
+class Collaborators(Protocol):
+    db: Database
+    key_cache: KeyCache
+    limiter: RateLimiter  # sign-in attempts
 
 
 @dataclass(frozen=True)
@@ -46,7 +54,7 @@ def parse_bearer(header: str | None) -> str:
     return token
 
 
-async def _find_owner(rt: Runtime, key_hash: str) -> accounts.KeyOwner | None:
+async def _find_owner(rt: Collaborators, key_hash: str) -> accounts.KeyOwner | None:
     cache = rt.key_cache
     # Read the generation before the database: a row read after it is at least that fresh.
     generation = await cache.generations.read(KEYS_GENERATION)
@@ -67,18 +75,27 @@ async def _find_owner(rt: Runtime, key_hash: str) -> accounts.KeyOwner | None:
     return owner
 
 
-async def authenticate(rt: Runtime, header: str | None) -> Caller:
-    token = parse_bearer(header)
-    owner = await _find_owner(rt, accounts.hash_key(token))
-    if owner is None:
-        raise InvalidApiKey("unknown API key")
-    if owner.disabled:
-        raise Forbidden("this API key is disabled")
-    wall = time.time()
-    if owner.expires_at is not None and owner.expires_at <= wall:
-        raise Forbidden("this API key has expired")
-    rt.key_cache.note_use(owner.key_id, wall)
-    return Caller(
+# Per process: a key's SHA-256 by the key itself (a pure function, so nothing to invalidate), and the
+# Caller made from each owner read (kept only while that very owner object is the cached one).
+_HASHES_MAX = 10_000  # a flood of made-up keys empties it rather than growing it
+_hashes: dict[str, str] = {}
+_callers: dict[int, tuple[accounts.KeyOwner, Caller]] = {}
+
+
+def _hash(token: str) -> str:
+    known = _hashes.get(token)
+    if known is None:
+        if len(_hashes) >= _HASHES_MAX:
+            _hashes.clear()
+        known = _hashes[token] = accounts.hash_key(token)
+    return known
+
+
+def _caller(owner: accounts.KeyOwner) -> Caller:
+    known = _callers.get(owner.key_id)
+    if known is not None and known[0] is owner:
+        return known[1]
+    caller = Caller(
         key_id=owner.key_id,
         account_id=owner.account_id,
         allowed_models=owner.allowed_models,
@@ -87,12 +104,30 @@ async def authenticate(rt: Runtime, header: str | None) -> Caller:
         batch_rpm=owner.batch_rpm,
         batch_envelope=owner.batch_envelope,
     )
+    if len(_callers) >= CACHE_MAX_ENTRIES:
+        _callers.clear()
+    _callers[owner.key_id] = (owner, caller)
+    return caller
+
+
+async def authenticate(rt: Collaborators, header: str | None) -> Caller:
+    token = parse_bearer(header)
+    owner = await _find_owner(rt, _hash(token))
+    if owner is None:
+        raise InvalidApiKey("unknown API key")
+    if owner.disabled:
+        raise Forbidden("this API key is disabled")
+    wall = time.time()
+    if owner.expires_at is not None and owner.expires_at <= wall:
+        raise Forbidden("this API key has expired")
+    rt.key_cache.note_use(owner.key_id, wall)
+    return _caller(owner)
 
 
 SIGN_IN_ATTEMPTS_PER_MINUTE = 20  # per client address, console sign-in and wrong /admin tokens together
 
 
-async def sign_in_attempt(rt: Runtime, client: str, *, counts: bool = True) -> Decision:
+async def sign_in_attempt(rt: Collaborators, client: str, *, counts: bool = True) -> Decision:
     """One sign-in from `client` (console form, or a wrong admin token): refused once the address has
     used its attempts for the minute. `counts=False` only asks, for a right admin token: once the
     bucket is empty every answer is the same 429, so a guess cannot be told apart by its status."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from dreamrelay.store import accounts as account_store
 from dreamrelay.store import channels as channel_store
@@ -12,7 +12,13 @@ from dreamrelay.store import ledger
 DEMO_CREDITS = 100_000
 
 if TYPE_CHECKING:
-    from dreamrelay.runtime import Runtime
+    from dreamrelay.settings import Settings
+    from dreamrelay.store.engine import Database
+
+
+class Collaborators(Protocol):
+    db: Database
+    settings: Settings
 
 
 @dataclass(frozen=True)
@@ -21,7 +27,7 @@ class FirstStart:
     api_key: str
 
 
-async def first_start(rt: Runtime) -> FirstStart | None:
+async def first_start(rt: Collaborators) -> FirstStart | None:
     """Seed an empty store; None when it already has accounts (every later start)."""
     async with rt.db.transaction() as conn:
         if await account_store.count_accounts(conn) > 0:

@@ -1,16 +1,17 @@
 """Delivering callback events: sign, POST through the URL guard, then log the attempts and schedule
 the next ones, several at a time.
 
-The deliverer (worker/deliverer.py) reads the signing secrets of a whole leased batch in one
-transaction (`signing_secrets`), makes each attempt on its own (`attempt`: no database), and records
-the attempts that finished meanwhile in one transaction (`record`).
+The deliverer (worker/deliverer.py) leases a batch of due events and reads their accounts' signing
+secrets in one transaction (`lease`), makes each attempt on its own (`attempt`: no database), and
+records the attempts that finished meanwhile in one transaction (`record`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from dreamrelay import logs, metrics
@@ -27,14 +28,26 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-async def signing_secrets(rt: Runtime, account_ids: Iterable[int]) -> dict[int, list[str]]:
-    """The secrets each account's callbacks are signed with now, read in one transaction."""
+async def lease(
+    rt: Runtime, *, owner: str, limit: int, lease_seconds: float
+) -> tuple[list[Event], dict[int, list[str]]]:
+    """Lease up to `limit` due events (at most one per task, its earliest pending) and read the secrets
+    their accounts sign with now, in one transaction."""
     now = time.time()
     async with rt.db.transaction() as conn:
-        return {
+        events = await outbox.lease_due(
+            conn,
+            owner=owner,
+            now=now,
+            limit=limit,
+            lease_seconds=lease_seconds,
+            skip_locked=not rt.db.is_sqlite,
+        )
+        secrets = {
             account_id: await account_store.callback_secrets(conn, account_id, now)
-            for account_id in sorted(set(account_ids))
+            for account_id in sorted({e.account_id for e in events})
         }
+    return events, secrets
 
 
 async def attempt(rt: Runtime, event: Event, secrets_in_use: list[str]) -> Attempt:
@@ -89,16 +102,18 @@ async def record(rt: Runtime, attempts: Sequence[Attempt], owner: str) -> None:
     meanwhile is left alone (another deliverer has it now)."""
     async with rt.db.transaction() as conn:
         recorded = await outbox.record_attempts(conn, attempts, owner=owner)
+    outcomes: Counter[str] = Counter()
+    now = time.time()
     for done in attempts:
         event = done.event
         with logs.task_context(event.task_id):
             if event.id not in recorded:
-                metrics.CALLBACK_ATTEMPTS.labels("lease_lost").inc()
+                outcomes["lease_lost"] += 1
                 log.info("callback %s: lease lost, attempt not recorded", event.message_id)
                 continue
-            metrics.CALLBACK_ATTEMPTS.labels(done.outcome).inc()
+            outcomes[done.outcome] += 1
             if done.outcome == outbox.DELIVERED:
-                metrics.CALLBACK_SECONDS.observe(time.time() - event.created_at)
+                metrics.CALLBACK_SECONDS.observe(now - event.created_at)
                 log.info("callback %s (%s) delivered: %s", event.message_id, event.state, done.status_code)
             else:
                 log.info(
@@ -109,3 +124,5 @@ async def record(rt: Runtime, attempts: Sequence[Attempt], owner: str) -> None:
                     done.error,
                     "giving up" if done.outcome == outbox.DEAD else "will retry",
                 )
+    for outcome, count in outcomes.items():
+        metrics.CALLBACK_ATTEMPTS.labels(outcome).inc(count)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 import orjson
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from dreamrelay.domain import ranges
@@ -19,20 +19,28 @@ from dreamrelay.domain.states import TaskState
 from dreamrelay.domain.task import Task
 from dreamrelay.formats.own import iso_millis
 from dreamrelay.netguard import has_control_characters, parse_networks
-from dreamrelay.services import lifecycle
+from dreamrelay.services import admin, lifecycle
 from dreamrelay.services.admin import deliveries, ledger_entries
 from dreamrelay.services.lifecycle import Change
 from dreamrelay.store import accounts as account_store
 from dreamrelay.store import channels as channel_store
 from dreamrelay.store import tasks as task_store
-from dreamrelay.store.schema import accounts, channels, tasks
 from dreamrelay.upstreams import kinds
 from dreamrelay.upstreams.http import send_json
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from dreamrelay.runtime import Runtime
+    from dreamrelay.upstreams.base import Site
+
+
+class Collaborators(admin.Collaborators, lifecycle.Collaborators, Protocol):
+    @property
+    def site(self) -> Site: ...  # what channel endpoints are made from
+
+    @property
+    def upstream_session(self) -> aiohttp.ClientSession: ...  # probes go out as upstream calls do
+
 
 KINDS = kinds.NAMES
 
@@ -95,7 +103,7 @@ def _check(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-async def _find(rt: Runtime, name: str) -> Channel:
+async def _find(rt: Collaborators, name: str) -> Channel:
     async with rt.db.reader() as conn:
         for channel in await channel_store.list_channels(conn):
             if channel.name == name or str(channel.id) == name:
@@ -103,7 +111,7 @@ async def _find(rt: Runtime, name: str) -> Channel:
     raise NotFound(f"no channel named {name!r}")
 
 
-async def add_channel(rt: Runtime, **values: Any) -> dict[str, Any]:
+async def add_channel(rt: Collaborators, **values: Any) -> dict[str, Any]:
     _check(values)
     if kinds.KINDS[values["kind"]].needs_base_url and not values.get("base_url"):
         raise InvalidRequest(f"a {values['kind']} channel needs a base_url")
@@ -115,12 +123,12 @@ async def add_channel(rt: Runtime, **values: Any) -> dict[str, Any]:
     return view(await _find(rt, values["name"]))
 
 
-async def list_channels(rt: Runtime) -> list[dict[str, Any]]:
+async def list_channels(rt: Collaborators) -> list[dict[str, Any]]:
     async with rt.db.reader() as conn:
         return [view(c) for c in await channel_store.list_channels(conn)]
 
 
-async def update_channel(rt: Runtime, name: str, values: dict[str, Any]) -> dict[str, Any]:
+async def update_channel(rt: Collaborators, name: str, values: dict[str, Any]) -> dict[str, Any]:
     """Change settings; enabling also lifts a bench. New settings hold for the next request."""
     if not values:
         raise InvalidRequest("nothing to change")
@@ -131,7 +139,18 @@ async def update_channel(rt: Runtime, name: str, values: dict[str, Any]) -> dict
     return view(await _find(rt, str(channel.id)))
 
 
-async def test_channel(rt: Runtime, name: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ProbeResult:
+    """What one test request to a channel found (the admin API answers it as an object)."""
+
+    channel: str
+    ok: bool
+    status: int | None  # upstream's HTTP status, None when no answer came
+    latency_ms: int
+    error: str | None
+
+
+async def test_channel(rt: Collaborators, name: str) -> ProbeResult:
     """One cheap authenticated request; a success lifts a bench."""
     channel = await _find(rt, name)
     probe, endpoint = kinds.probe(rt.site, channel)
@@ -154,13 +173,13 @@ async def test_channel(rt: Runtime, name: str) -> dict[str, Any]:
     async with rt.db.transaction() as conn:
         if ok:
             await channel_store.record_success(conn, channel.id)
-    return {
-        "channel": channel.name,
-        "ok": ok,
-        "status": status,
-        "latency_ms": int((time.monotonic() - started) * 1000),
-        "error": error if error else (None if ok else f"answered {status}"),
-    }
+    return ProbeResult(
+        channel=channel.name,
+        ok=ok,
+        status=status,
+        latency_ms=int((time.monotonic() - started) * 1000),
+        error=error if error else (None if ok else f"answered {status}"),
+    )
 
 
 # ---- tasks ----------------------------------------------------------------------------------------
@@ -169,7 +188,7 @@ def _known_shape(task_id: str) -> None:
         raise NotFound(f"no task {shown(task_id)}")
 
 
-async def show_task(rt: Runtime, task_id: str) -> dict[str, Any]:
+async def show_task(rt: Collaborators, task_id: str) -> dict[str, Any]:
     _known_shape(task_id)
     async with rt.db.reader() as conn:
         task = await task_store.get_task(conn, task_id)
@@ -214,7 +233,7 @@ async def _unfinished(conn: AsyncConnection, task_id: str, why: str) -> Task:
     return task
 
 
-async def repoll(rt: Runtime, task_id: str) -> dict[str, Any]:
+async def repoll(rt: Collaborators, task_id: str) -> dict[str, Any]:
     """Ask upstream about an unfinished task now rather than at its next scheduled poll."""
     _known_shape(task_id)
     async with lifecycle.transaction(rt) as unit:
@@ -226,7 +245,7 @@ async def repoll(rt: Runtime, task_id: str) -> dict[str, Any]:
 REFUND_REASON = "refunded by the operator"
 
 
-async def refund(rt: Runtime, task_id: str) -> dict[str, Any]:
+async def refund(rt: Collaborators, task_id: str) -> dict[str, Any]:
     """End an unfinished task as failed: the hold is released (once, as for any failure), callbacks sent.
 
     A finished task cannot be refunded here: its hold is already captured or released; an operator
@@ -242,7 +261,7 @@ async def refund(rt: Runtime, task_id: str) -> dict[str, Any]:
 
 
 async def list_tasks(
-    rt: Runtime,
+    rt: Collaborators,
     *,
     state: str | None = None,
     account: str | None = None,
@@ -252,39 +271,19 @@ async def list_tasks(
     limit: int = 100,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    query = select(
-        tasks.c.id,
-        accounts.c.name.label("account"),
-        tasks.c.state,
-        tasks.c.model,
-        tasks.c.action,
-        tasks.c.channel_id,
-        tasks.c.upstream_id,
-        tasks.c.price,
-        tasks.c.created_at,
-        tasks.c.finished_at,
-        tasks.c.failure_reason,
-        tasks.c.poll_count,
-        channels.c.name.label("channel"),
-    ).join(accounts, accounts.c.id == tasks.c.account_id)
-    query = query.outerjoin(channels, channels.c.id == tasks.c.channel_id)
-    if since is not None:
-        ranges.timestamp("since", since)
-    if until is not None:
-        ranges.timestamp("until", until)
-    if state:
-        query = query.where(tasks.c.state == state)
-    if account:
-        query = query.where(accounts.c.name == account)
-    if channel:
-        query = query.where(tasks.c.channel_id == (await _find(rt, channel)).id)
-    if since is not None:
-        query = query.where(tasks.c.created_at >= since)
-    if until is not None:
-        query = query.where(tasks.c.created_at < until)
+    ranges.window(since, until)
+    channel_id = (await _find(rt, channel)).id if channel else None
     async with rt.db.reader() as conn:
-        rows = await conn.execute(query.order_by(tasks.c.created_at.desc()).limit(limit).offset(offset))
-        found = [dict(r._mapping) for r in rows]
+        found = await task_store.listing(
+            conn,
+            state=state,
+            account=account,
+            channel_id=channel_id,
+            since=since,
+            until=until,
+            limit=limit,
+            offset=offset,
+        )
     return [
         {
             **r,

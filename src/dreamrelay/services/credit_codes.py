@@ -13,7 +13,7 @@ import re
 import secrets
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dreamrelay.domain import ranges
 from dreamrelay.domain.errors import Conflict, Gone, InvalidRequest, NotFound, RateLimited
@@ -22,8 +22,17 @@ from dreamrelay.store import credit_codes as code_store
 from dreamrelay.store import ledger
 
 if TYPE_CHECKING:
-    from dreamrelay.runtime import Runtime
+    from dreamrelay.ratelimit import RateLimiter
     from dreamrelay.services.auth import Caller
+    from dreamrelay.settings import Settings
+    from dreamrelay.store.engine import Database
+
+
+class Collaborators(Protocol):
+    db: Database
+    settings: Settings
+    limiter: RateLimiter  # redeem attempts per key and address
+
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base32: no I, L, O, U
 SYMBOLS = 32  # x 5 bits = 160 bits of randomness
@@ -54,7 +63,7 @@ def _times(row: dict[str, Any]) -> dict[str, Any]:
 
 # ---- the operator ------------------------------------------------------------------------------
 async def create_codes(
-    rt: Runtime, *, amount: int, count: int, expires_at: float | None = None, note: str = ""
+    rt: Collaborators, *, amount: int, count: int, expires_at: float | None = None, note: str = ""
 ) -> dict[str, Any]:
     """A batch of `count` codes worth `amount` credits each; the codes are in this answer only."""
     if not 1 <= amount <= MAX_AMOUNT:
@@ -95,7 +104,12 @@ async def create_codes(
 
 
 async def list_codes(
-    rt: Runtime, *, batch: str | None = None, status: str | None = None, limit: int = 100, offset: int = 0
+    rt: Collaborators,
+    *,
+    batch: str | None = None,
+    status: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Codes newest first: which were used, by which account and key, and when (never the codes)."""
     if status is not None and status not in code_store.STATUSES:
@@ -112,7 +126,7 @@ async def list_codes(
 
 
 # ---- the customer ------------------------------------------------------------------------------
-async def _throttle(rt: Runtime, caller: Caller, client_ip: str) -> None:
+async def _throttle(rt: Collaborators, caller: Caller, client_ip: str) -> None:
     limit = rt.settings.redeem_rpm
     for bucket in (f"redeem:key:{caller.key_id}", f"redeem:ip:{client_ip}"):
         decision = await rt.limiter.hit(bucket, limit)
@@ -120,7 +134,7 @@ async def _throttle(rt: Runtime, caller: Caller, client_ip: str) -> None:
             raise RateLimited("too many code redemptions; wait and try again", headers=decision.headers())
 
 
-async def redeem(rt: Runtime, caller: Caller, code: object, *, client_ip: str) -> dict[str, Any]:
+async def redeem(rt: Collaborators, caller: Caller, code: object, *, client_ip: str) -> dict[str, Any]:
     """Add the code's credits to the caller's account, once: 404 unknown, 409 used, 410 expired."""
     await _throttle(rt, caller, client_ip)  # every attempt counts, good or bad
     if not isinstance(code, str) or not code.strip():

@@ -6,11 +6,12 @@ import hashlib
 import logging
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from dreamrelay import logs
 from dreamrelay.domain.channel import Channel
 from dreamrelay.domain.errors import NoChannelAvailable, UpstreamError, UpstreamRejected
+from dreamrelay.domain.requests import SubmitRequest
 from dreamrelay.domain.states import TaskState
 from dreamrelay.domain.task import Task
 from dreamrelay.domain.timings import first_poll_delay
@@ -19,29 +20,28 @@ from dreamrelay.services.lifecycle import Change
 from dreamrelay.services.routing import candidates
 from dreamrelay.store import channels as channel_store
 from dreamrelay.store import tasks as task_store
-from dreamrelay.upstreams.base import (
-    AgentsRequest,
-    DreamMachineRequest,
-    ImageRequest,
-    UpstreamOutcomeUnknown,
-    UpstreamRefused,
-    UpstreamRequest,
-    UpstreamUnavailable,
-)
+from dreamrelay.upstreams.base import UpstreamOutcomeUnknown, UpstreamRefused, UpstreamUnavailable
 
 if TYPE_CHECKING:
-    from dreamrelay.runtime import Runtime
+    from dreamrelay.settings import Settings
+    from dreamrelay.upstreams.base import Upstream
+
+
+class Collaborators(lifecycle.Collaborators, Protocol):
+    settings: Settings  # our public URL (callbacks, user ids), when a failing channel is benched
+
+    def upstream_for(self, channel: Channel, *, family: str = ...) -> Upstream: ...
+
+    def calls_back(self, upstream: Upstream) -> bool: ...
+
 
 log = logging.getLogger(__name__)
 
 
-Request = UpstreamRequest | ImageRequest | DreamMachineRequest | AgentsRequest
-
-
 async def dispatch(
-    rt: Runtime,
+    rt: Collaborators,
     task: Task,
-    request: Request,
+    request: SubmitRequest,
     *,
     pinned_channel: int | None,
     kinds: tuple[str, ...] | None = None,
@@ -59,10 +59,15 @@ async def dispatch(
 
 
 async def _dispatch(
-    rt: Runtime, task: Task, request: Request, *, pinned_channel: int | None, kinds: tuple[str, ...] | None
+    rt: Collaborators,
+    task: Task,
+    request: SubmitRequest,
+    *,
+    pinned_channel: int | None,
+    kinds: tuple[str, ...] | None,
 ) -> Task:
-    async with rt.db.reader() as conn:
-        channels = await channel_store.list_channels(conn)
+    async with rt.db.direct_reader() as tx:
+        channels = await channel_store.list_channels_on(tx)
     if kinds is not None:
         channels = [c for c in channels if c.kind in kinds]
     tried: list[str] = []
@@ -89,11 +94,13 @@ async def _dispatch(
             await note_channel_failure(rt, channel, str(exc))
             raise UpstreamError("upstream did not confirm the submission; nothing was charged") from exc
         next_poll_at = time.time() + first_poll_delay(sent.callback_url is not None)
-        async with lifecycle.transaction(rt) as unit:
-            if channel.failures:
+        change = Change(channel_id=channel.id, upstream_id=upstream_id, next_poll_at=next_poll_at)
+        if channel.failures:  # rare: its failure count is reset in the same transaction
+            async with lifecycle.transaction(rt) as unit:
                 await channel_store.record_success(unit.conn, channel.id)
-            change = Change(channel_id=channel.id, upstream_id=upstream_id, next_poll_at=next_poll_at)
-            accepted = await unit.apply(task, change)
+                accepted = await unit.apply(task, change)
+        else:
+            accepted = await lifecycle.record_on_driver(rt, task, change)
         log.info("task %s: channel %s took it as upstream %s", task.id, channel.name, upstream_id)
         if accepted is None:  # the worker failed it meanwhile (deadline); show what it is now
             async with rt.db.reader() as conn:
@@ -105,17 +112,17 @@ async def _dispatch(
     raise NoChannelAvailable(reason)
 
 
-def opaque_user_id(rt: Runtime, account_id: int) -> str:
+def opaque_user_id(rt: Collaborators, account_id: int) -> str:
     """The customer account as upstreams see it (Agents API `user_id`): stable, not PII, not our id."""
     seed = f"{rt.settings.resolved_public_url}|account|{account_id}".encode()
     return "dr-" + hashlib.sha256(seed).hexdigest()[:32]
 
 
-def upstream_callback_url(rt: Runtime, task_id: str, token: str) -> str:
+def upstream_callback_url(rt: Collaborators, task_id: str, token: str) -> str:
     return f"{rt.settings.resolved_public_url}/upstream/callbacks/{task_id}/{token}"
 
 
-async def note_channel_failure(rt: Runtime, channel: Channel, error: str) -> None:
+async def note_channel_failure(rt: Collaborators, channel: Channel, error: str) -> None:
     async with rt.db.transaction() as conn:
         benched = await channel_store.record_failure(
             conn,
@@ -132,5 +139,5 @@ async def note_channel_failure(rt: Runtime, channel: Channel, error: str) -> Non
         )
 
 
-async def fail(rt: Runtime, task: Task, reason: str) -> None:
+async def fail(rt: Collaborators, task: Task, reason: str) -> None:
     await lifecycle.transition(rt, task, Change(state=TaskState.FAILED, failure_reason=reason))

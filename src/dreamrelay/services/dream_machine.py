@@ -9,11 +9,9 @@ probed and called back like any other.
 
 from __future__ import annotations
 
-import tempfile
 import uuid
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import Any
 
 import anyio
 
@@ -30,165 +28,129 @@ from dreamrelay.domain.catalog import (
     UPSCALE_VIDEO,
     source_duration,
 )
-from dreamrelay.domain.errors import InvalidRequest, PayloadTooLarge, StorageUnavailable, TaskNotFound
+from dreamrelay.domain.errors import InvalidRequest, StorageUnavailable, TaskNotFound
+from dreamrelay.domain.inputs import ModifyInput, PhotonInput, Reference, ReframeInput
+from dreamrelay.domain.requests import DreamMachineRequest, PriceKey
 from dreamrelay.domain.states import TaskState
 from dreamrelay.domain.task import Task
 from dreamrelay.media import probe
 from dreamrelay.media.storage import StorageError
-from dreamrelay.netguard import FetchError, UnsafeURL, check_url_syntax, fetch_bytes
+from dreamrelay.services import customer_urls
 from dreamrelay.services.auth import Caller
 from dreamrelay.services.dispatch import dispatch
 from dreamrelay.services.idempotency import Idempotency, Replay, replayed
 from dreamrelay.services.images import store_image
-from dreamrelay.services.submit import admit, checked_callback, insert, task_by_id
+from dreamrelay.services.submit import Collaborators, admit, checked_callback, insert, task_by_id
 from dreamrelay.store import channels as channel_store
 from dreamrelay.store import tasks as task_store
-from dreamrelay.upstreams.base import DreamMachineRequest
-
-if TYPE_CHECKING:
-    from dreamrelay.runtime import Runtime
 
 # Channel kinds that speak the official Dream Machine API (and so make these).
 OFFICIAL_KINDS = ("sandbox", "luma")
 MAX_SOURCE_VIDEO_BYTES = 200 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class Reference:
-    url: str
-    weight: float | None = None
-
-
-@dataclass(frozen=True)
-class ImageInput:
-    """POST /generations/image (photon-1, photon-flash-1)."""
-
-    model: str
-    prompt: str
-    aspect_ratio: str | None = None
-    format: str | None = None
-    image_ref: tuple[Reference, ...] = ()
-    style_ref: tuple[Reference, ...] = ()
-    character_images: tuple[str, ...] = ()
-    modify_image_ref: Reference | None = None
-    callback_url: str | None = None
-
-
-@dataclass(frozen=True)
-class ReframeInput:
-    """POST /generations/{video,image}/reframe: `media_url` shown in a new aspect ratio."""
-
-    action: str  # REFRAME_VIDEO or REFRAME_IMAGE
-    model: str  # official model name
-    aspect_ratio: str
-    media_url: str
-    prompt: str = ""
-    format: str | None = None  # images only
-    first_frame_url: str | None = None  # videos only
-    position: dict[str, int] = field(default_factory=dict)
-    callback_url: str | None = None
-
-
-@dataclass(frozen=True)
-class ModifyInput:
-    """POST /generations/video/modify."""
-
-    model: str  # official model name
-    mode: str
-    media_url: str
-    prompt: str = ""
-    first_frame_url: str | None = None
-    callback_url: str | None = None
-
-
-async def submit_image(rt: Runtime, caller: Caller, given: ImageInput, idem: Idempotency | None) -> Task:
+async def submit_image(
+    rt: Collaborators, caller: Caller, given: PhotonInput, idem: Idempotency | None
+) -> Task:
     if idem is not None and (earlier := await replayed(rt.db, caller, idem)) is not None:
         return earlier
     caller.check_model(given.model)
     callback_url = await checked_callback(rt, given.callback_url, "callback_url")
 
-    async def refs(name: str, items: tuple[Reference, ...]) -> list[dict[str, Any]]:
-        return [
-            {"url": await _input_image(rt, caller, f"{name}[{i}].url", r.url), **_weight(r)}
-            for i, r in enumerate(items)
-        ]
+    async def refs(name: str, items: tuple[Reference, ...]) -> tuple[Reference, ...]:
+        urls = [await _input_image(rt, caller, f"{name}[{i}].url", r.url) for i, r in enumerate(items)]
+        return tuple(replace(r, url=url) for r, url in zip(items, urls, strict=True))
 
-    request: dict[str, Any] = {
-        "prompt": given.prompt,
-        "aspect_ratio": given.aspect_ratio or "16:9",
-        "format": given.format or "jpg",
-    }
-    await admit(rt, caller, GENERATE_IMAGE, given.model, request)  # before any reference is fetched
-    if given.image_ref:
-        request["image_ref"] = await refs("image_ref", given.image_ref)
-    if given.style_ref:
-        request["style_ref"] = await refs("style_ref", given.style_ref)
-    if given.character_images:
-        images = [
-            await _input_image(rt, caller, f"character_ref.identity0.images[{i}]", url)
-            for i, url in enumerate(given.character_images)
-        ]
-        request["character_ref"] = {"identity0": {"images": images}}
-    if given.modify_image_ref is not None:
-        url = await _input_image(rt, caller, "modify_image_ref.url", given.modify_image_ref.url)
-        request["modify_image_ref"] = {"url": url, **_weight(given.modify_image_ref)}
-    body = {"generation_type": "image", "model": given.model, **request}
-    return await _submit(rt, caller, GENERATE_IMAGE, given.model, request, body, callback_url, idem)
+    await admit(rt, caller, GENERATE_IMAGE, given.model, PriceKey())  # before any reference is fetched
+    image_ref = await refs("image_ref", given.image_ref)
+    style_ref = await refs("style_ref", given.style_ref)
+    character_images = [
+        await _input_image(rt, caller, f"character_ref.identity0.images[{i}]", url)
+        for i, url in enumerate(given.character_images)
+    ]
+    modify_ref = given.modify_image_ref
+    if modify_ref is not None:
+        url = await _input_image(rt, caller, "modify_image_ref.url", modify_ref.url)
+        modify_ref = replace(modify_ref, url=url)
+    request = DreamMachineRequest(
+        action=GENERATE_IMAGE,
+        model=given.model,
+        prompt=given.prompt,
+        aspect_ratio=given.aspect_ratio or "16:9",
+        format=given.format or "jpg",
+        image_ref=image_ref,
+        style_ref=style_ref,
+        character_images=tuple(character_images),
+        modify_image_ref=modify_ref,
+    )
+    return await _submit(rt, caller, given.model, request, callback_url, idem)
 
 
-async def submit_reframe(rt: Runtime, caller: Caller, given: ReframeInput, idem: Idempotency | None) -> Task:
+async def submit_reframe(
+    rt: Collaborators, caller: Caller, given: ReframeInput, idem: Idempotency | None
+) -> Task:
     if idem is not None and (earlier := await replayed(rt.db, caller, idem)) is not None:
         return earlier
     model = given.model if given.action == REFRAME_IMAGE else OFFICIAL_TO_OWN[given.model]
     caller.check_model(model)
     callback_url = await checked_callback(rt, given.callback_url, "callback_url")
-    request: dict[str, Any] = {"prompt": given.prompt, "aspect_ratio": given.aspect_ratio}
+    request = DreamMachineRequest(
+        action=given.action,
+        model=given.model,
+        prompt=given.prompt,
+        aspect_ratio=given.aspect_ratio,
+        position=given.position,
+    )
     if given.action == REFRAME_IMAGE:
-        await admit(rt, caller, REFRAME_IMAGE, model, request)  # before the image is fetched
-        request["media"] = {"url": await _input_image(rt, caller, "media.url", given.media_url)}
-        request["format"] = given.format or "jpg"
+        await admit(rt, caller, REFRAME_IMAGE, model, PriceKey())  # before the image is fetched
+        media_url = await _input_image(rt, caller, "media.url", given.media_url)
+        request = replace(request, media_url=media_url, format=given.format or "jpg")
     else:
         # The price depends on the source's length: admit at the shortest before fetching it.
-        await admit(rt, caller, given.action, model, {**request, "duration": "5s"})
+        await admit(rt, caller, given.action, model, PriceKey(duration="5s"))
         source = await source_video(rt, caller, "media.url", given.media_url)
-        request["media"] = {"url": source.url}
-        request["duration"] = source.bucket
-        request["source_generation"] = source.task_id
-        if given.first_frame_url:
-            request["first_frame"] = {
-                "url": await _input_image(rt, caller, "first_frame.url", given.first_frame_url)
-            }
-    request.update(given.position)
-    body = {"generation_type": given.action, "model": given.model, **_upstream_fields(request)}
-    return await _submit(rt, caller, given.action, model, request, body, callback_url, idem)
+        first_frame = given.first_frame_url and await _input_image(
+            rt, caller, "first_frame.url", given.first_frame_url
+        )
+        request = replace(
+            request,
+            media_url=source.url,
+            duration=source.bucket,
+            source_generation=source.task_id,
+            first_frame_url=first_frame or None,
+        )
+    return await _submit(rt, caller, model, request, callback_url, idem)
 
 
-async def submit_modify(rt: Runtime, caller: Caller, given: ModifyInput, idem: Idempotency | None) -> Task:
+async def submit_modify(
+    rt: Collaborators, caller: Caller, given: ModifyInput, idem: Idempotency | None
+) -> Task:
     if idem is not None and (earlier := await replayed(rt.db, caller, idem)) is not None:
         return earlier
     model = OFFICIAL_TO_OWN[given.model]
     caller.check_model(model)
     callback_url = await checked_callback(rt, given.callback_url, "callback_url")
-    await admit(rt, caller, MODIFY_VIDEO, model, {"duration": "5s"})  # at the shortest, before fetching
+    await admit(rt, caller, MODIFY_VIDEO, model, PriceKey(duration="5s"))  # at the shortest, before fetching
     source = await source_video(rt, caller, "media.url", given.media_url)
-    request: dict[str, Any] = {
-        "prompt": given.prompt,
-        "aspect_ratio": source.aspect_ratio,
-        "mode": given.mode,
-        "media": {"url": source.url},
-        "duration": source.bucket,
-        "source_generation": source.task_id,
-    }
-    if given.first_frame_url:
-        request["first_frame"] = {
-            "url": await _input_image(rt, caller, "first_frame.url", given.first_frame_url)
-        }
-    body = {"generation_type": MODIFY_VIDEO, "model": given.model, **_upstream_fields(request)}
-    return await _submit(rt, caller, MODIFY_VIDEO, model, request, body, callback_url, idem)
+    first_frame = given.first_frame_url and await _input_image(
+        rt, caller, "first_frame.url", given.first_frame_url
+    )
+    request = DreamMachineRequest(
+        action=MODIFY_VIDEO,
+        model=given.model,
+        prompt=given.prompt,
+        aspect_ratio=source.aspect_ratio,
+        mode=given.mode,
+        media_url=source.url,
+        first_frame_url=first_frame or None,
+        duration=source.bucket,
+        source_generation=source.task_id,
+    )
+    return await _submit(rt, caller, model, request, callback_url, idem)
 
 
 async def submit_upscale(
-    rt: Runtime,
+    rt: Collaborators,
     caller: Caller,
     parent_id: str,
     resolution: str | None,
@@ -207,13 +169,12 @@ async def submit_upscale(
     ):
         raise InvalidRequest(f"generation {parent.id} is already {before}; upscale to a higher resolution")
     checked = await checked_callback(rt, callback_url, "callback_url")
-    request = _from_parent(parent, resolution=target)
-    body = {"generation_type": UPSCALE_VIDEO, "resolution": target}
-    return await _submit(rt, caller, UPSCALE_VIDEO, parent.model, request, body, checked, idem, parent)
+    request = _from_parent(UPSCALE_VIDEO, parent, resolution=target)
+    return await _submit(rt, caller, parent.model, request, checked, idem, parent)
 
 
 async def submit_audio(
-    rt: Runtime,
+    rt: Collaborators,
     caller: Caller,
     parent_id: str,
     prompt: str,
@@ -225,60 +186,56 @@ async def submit_audio(
         return earlier
     parent = await _video_parent(rt, caller, parent_id, "given audio")
     checked = await checked_callback(rt, callback_url, "callback_url")
-    request = _from_parent(parent, prompt=prompt, negative_prompt=negative_prompt)
-    body = {"generation_type": ADD_AUDIO, "prompt": prompt, "negative_prompt": negative_prompt}
-    return await _submit(rt, caller, ADD_AUDIO, parent.model, request, body, checked, idem, parent)
+    request = _from_parent(ADD_AUDIO, parent, prompt=prompt, negative_prompt=negative_prompt)
+    return await _submit(rt, caller, parent.model, request, checked, idem, parent)
 
 
 # ---- shared steps -----------------------------------------------------------------------------------
 
 
 async def _submit(
-    rt: Runtime,
+    rt: Collaborators,
     caller: Caller,
-    action: str,
     model: str,
-    request: dict[str, Any],
-    body: dict[str, Any],
+    request: DreamMachineRequest,
     callback_url: str | None,
     idem: Idempotency | None,
     parent: Task | None = None,
 ) -> Task:
     try:
         task = await insert(
-            rt, caller, action, parent.id if parent else None, model, request, callback_url, "official", idem
+            rt,
+            caller,
+            request.action,
+            parent.id if parent else None,
+            model,
+            request,
+            callback_url,
+            "official",
+            idem,
         )
     except Replay as replay:
         return await task_by_id(rt, replay.task_id)
-    upstream = DreamMachineRequest(
-        action=action, body=body, parent_upstream_id=parent.upstream_id if parent else None
-    )
     pinned = parent.channel_id if parent else None
-    return await dispatch(rt, task, upstream, pinned_channel=pinned, kinds=OFFICIAL_KINDS)
+    return await dispatch(rt, task, request, pinned_channel=pinned, kinds=OFFICIAL_KINDS)
 
 
-def _weight(reference: Reference) -> dict[str, float]:
-    return {} if reference.weight is None else {"weight": reference.weight}
-
-
-def _upstream_fields(request: dict[str, Any]) -> dict[str, Any]:
-    """The stored request less what only DreamRelay keeps (price bucket, source task)."""
-    return {k: v for k, v in request.items() if k not in ("duration", "source_generation") and v is not None}
-
-
-def _from_parent(parent: Task, **values: Any) -> dict[str, Any]:
+def _from_parent(action: str, parent: Task, prompt: str | None = None, **values: Any) -> DreamMachineRequest:
+    """An upscale or audio of `parent`: its prompt, frame and length carry on."""
     base = parent.request
-    return {
-        "prompt": values.pop("prompt", base.get("prompt", "")),
-        "aspect_ratio": base.get("aspect_ratio", "16:9"),
-        "resolution": base.get("resolution", "720p"),
-        "duration": base.get("duration", "5s"),
-        "source_generation": parent.id,
+    return DreamMachineRequest(
+        action=action,
+        prompt=base.get("prompt", "") if prompt is None else prompt,
+        aspect_ratio=base.get("aspect_ratio", "16:9"),
+        resolution=values.pop("resolution", base.get("resolution", "720p")),
+        duration=base.get("duration", "5s"),
+        source_generation=parent.id,
+        parent_upstream_id=parent.upstream_id,
         **values,
-    }
+    )
 
 
-async def _video_parent(rt: Runtime, caller: Caller, parent_id: str, verb: str) -> Task:
+async def _video_parent(rt: Collaborators, caller: Caller, parent_id: str, verb: str) -> Task:
     """The caller's completed video that an upscale or audio applies to, made on an official channel."""
     async with rt.db.reader() as conn:
         parent = (
@@ -302,7 +259,7 @@ async def _video_parent(rt: Runtime, caller: Caller, parent_id: str, verb: str) 
     return parent
 
 
-async def _input_image(rt: Runtime, caller: Caller, field: str, url: str) -> str:
+async def _input_image(rt: Collaborators, caller: Caller, field: str, url: str) -> str:
     """An input picture: one of the caller's own outputs used as it is (by its URL: a Photon image,
     a video's thumbnail or last frame), else our checked copy of whatever the URL or data URI holds."""
     own_prefix = f"{rt.media_base_url}/tasks/"
@@ -328,41 +285,28 @@ class SourceVideo:
     task_id: str | None  # our task whose output it is, if any
 
 
-async def source_video(rt: Runtime, caller: Caller, field: str, url: str) -> SourceVideo:
+async def source_video(rt: Collaborators, caller: Caller, field: str, url: str) -> SourceVideo:
     """A video to reframe or modify: one of the caller's own outputs (by its URL), or a URL fetched
     through netguard, checked to be a playable video of at most SOURCE_VIDEO_MAX_SECONDS, and kept."""
     own_prefix = f"{rt.media_base_url}/tasks/"
     if url.startswith(own_prefix):
         return await _own_output(rt, caller, field, url, url[len(own_prefix) :].split("/", 1)[0])
+    data = await customer_urls.fetch(
+        rt.guarded_session, rt.url_policy, field, url, what="video", limit=MAX_SOURCE_VIDEO_BYTES
+    )
     try:
-        check_url_syntax(url, rt.url_policy)
-        data, _type = await fetch_bytes(
-            rt.guarded_session, url, rt.url_policy, max_bytes=MAX_SOURCE_VIDEO_BYTES
-        )
-    except UnsafeURL as exc:
-        raise InvalidRequest(f"{field}: {exc}") from exc
-    except FetchError as exc:
-        if exc.too_large:
-            raise PayloadTooLarge(
-                f"{field}: the video is larger than {MAX_SOURCE_VIDEO_BYTES} bytes"
-            ) from exc
-        raise InvalidRequest(f"{field}: the video could not be fetched ({exc})") from exc
-    with tempfile.TemporaryDirectory(prefix="dreamrelay-source-") as scratch:
-        path = Path(scratch) / "source.mp4"
-        path.write_bytes(data)
-        try:
-            facts = await anyio.to_thread.run_sync(probe.probe_video, path)
-        except probe.MediaError as exc:
-            raise InvalidRequest(f"{field}: not a playable video ({exc})") from exc
-        key = f"inputs/{uuid.uuid4()}.mp4"
-        try:
-            await rt.storage.put_file(key, path)
-        except StorageError as exc:
-            raise StorageUnavailable(f"{field}: the video could not be stored; try again shortly") from exc
+        facts = await anyio.to_thread.run_sync(probe.probe_video_bytes, data)
+    except probe.MediaError as exc:
+        raise InvalidRequest(f"{field}: not a playable video ({exc})") from exc
+    key = f"inputs/{uuid.uuid4()}.mp4"
+    try:
+        await rt.storage.put_bytes(key, data)
+    except StorageError as exc:
+        raise StorageUnavailable(f"{field}: the video could not be stored; try again shortly") from exc
     return _source(field, f"{rt.media_base_url}/{key}", facts.duration, facts.width, facts.height, None)
 
 
-async def _own_output(rt: Runtime, caller: Caller, field: str, url: str, task_id: str) -> SourceVideo:
+async def _own_output(rt: Collaborators, caller: Caller, field: str, url: str, task_id: str) -> SourceVideo:
     async with rt.db.reader() as conn:
         task = await task_store.get_task(conn, task_id, caller.account_id) if len(task_id) <= 64 else None
     video = (task.media or {}).get("video") if task and task.state is TaskState.COMPLETED else None

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -28,7 +28,27 @@ from dreamrelay.store import tasks as task_store
 from dreamrelay.upstreams.base import UpstreamStatus
 
 if TYPE_CHECKING:
-    from dreamrelay.runtime import Runtime
+    import asyncio
+
+    from dreamrelay.domain.timings import Durations
+    from dreamrelay.netguard import IPAddress, URLPolicy
+    from dreamrelay.settings import Settings
+
+
+class Collaborators(removal.Collaborators, Protocol):
+    """What following a task uses: removal's (a deleted task's copies go) and the media copy's parts."""
+
+    settings: Settings
+    url_policy: URLPolicy  # where upstream media may come from
+    durations: Durations  # how long tasks take, learnt from the ones that finish
+    finishing: set[str]  # tasks whose media this process is copying now
+    media_copies: asyncio.Semaphore  # copies at once
+    image_decodes: anyio.CapacityLimiter
+
+    def guarded_session_for(self, policy: URLPolicy) -> aiohttp.ClientSession: ...
+
+    async def sandbox_endpoints(self) -> list[tuple[IPAddress, int]]: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +71,7 @@ EXPIRING_LINK_FAMILIES = ("agents",)
 
 
 async def apply_status(
-    rt: Runtime, task: Task, status: UpstreamStatus, owner: str | None, *, poll_floor: float = 0.0
+    rt: Collaborators, task: Task, status: UpstreamStatus, owner: str | None, *, poll_floor: float = 0.0
 ) -> Task | None:
     """Apply what upstream says. `owner` is the lease holder (None for an upstream callback)."""
     with logs.task_context(task.id):
@@ -63,7 +83,7 @@ async def apply_status(
 
 
 async def _apply_status(
-    rt: Runtime, task: Task, status: UpstreamStatus, owner: str | None, poll_floor: float
+    rt: Collaborators, task: Task, status: UpstreamStatus, owner: str | None, poll_floor: float
 ) -> Task | None:
     now = time.time()
     if status.state.is_terminal and not task.state.is_terminal:
@@ -98,7 +118,7 @@ async def _apply_status(
 
 
 async def _finish(
-    rt: Runtime, task: Task, status: UpstreamStatus, owner: str | None, now: float
+    rt: Collaborators, task: Task, status: UpstreamStatus, owner: str | None, now: float
 ) -> Task | None:
     """Copy the finished media into our storage, then mark the task completed."""
     started = time.perf_counter()
@@ -135,7 +155,7 @@ async def _finish(
     return done
 
 
-async def _forget_if_deleted(rt: Runtime, task_id: str, media: dict[str, Any]) -> None:
+async def _forget_if_deleted(rt: Collaborators, task_id: str, media: dict[str, Any]) -> None:
     """The customer deleted the task while its media was being copied: what we just stored goes too."""
     async with rt.db.reader() as conn:
         current = await task_store.get_task(conn, task_id)
@@ -143,12 +163,12 @@ async def _forget_if_deleted(rt: Runtime, task_id: str, media: dict[str, Any]) -
         await removal.delete_media(rt, current.with_values({"media": media}))
 
 
-async def postpone(rt: Runtime, task: Task, owner: str, seconds: float) -> Task | None:
+async def postpone(rt: Collaborators, task: Task, owner: str, seconds: float) -> Task | None:
     """Upstream asked us to slow down: ask again later, without counting it against the task."""
     return await _write(rt, task, owner, Change(next_poll_at=time.time() + seconds))
 
 
-async def reschedule(rt: Runtime, task: Task, owner: str | None, *, errors: int) -> Task | None:
+async def reschedule(rt: Collaborators, task: Task, owner: str | None, *, errors: int) -> Task | None:
     if errors >= rt.settings.poll_error_limit:
         return await fail(rt, task, owner, "upstream stopped answering for this task")
     now = time.time()
@@ -160,12 +180,12 @@ async def reschedule(rt: Runtime, task: Task, owner: str | None, *, errors: int)
     return await _write(rt, task, owner, change)
 
 
-async def fail(rt: Runtime, task: Task, owner: str | None, reason: str) -> Task | None:
+async def fail(rt: Collaborators, task: Task, owner: str | None, reason: str) -> Task | None:
     with logs.task_context(task.id):
         return await _write(rt, task, owner, Change(state=TaskState.FAILED, failure_reason=reason))
 
 
-async def _write(rt: Runtime, task: Task, owner: str | None, change: Change) -> Task | None:
+async def _write(rt: Collaborators, task: Task, owner: str | None, change: Change) -> Task | None:
     updated = await lifecycle.transition(rt, task, change, lease_owner=owner)
     if updated is None:
         log.info("task %s changed under us (lease lost or raced); dropping this result", task.id)
@@ -181,7 +201,7 @@ class MediaSource:
     url_prefix: str = ""  # when set, every media URL must start with it (the sandbox's files)
 
 
-async def media_source(rt: Runtime, task: Task) -> MediaSource:
+async def media_source(rt: Collaborators, task: Task) -> MediaSource:
     """Media is fetched like any URL from outside: public addresses only, unless the operator allowed
     private networks for the task's channel (`media_networks`). A sandbox channel may reach the
     sandbox's own listener, and there only its files: a forged report naming another port, or
@@ -211,20 +231,20 @@ def _checked(source: MediaSource, url: str) -> str:
     return url
 
 
-async def copy_media(rt: Runtime, task: Task, video_url: str, source: MediaSource) -> dict[str, Any]:
+async def copy_media(rt: Collaborators, task: Task, video_url: str, source: MediaSource) -> dict[str, Any]:
     """Download the video, probe it, cut thumbnail and last frame; store all three as ours."""
     async with rt.media_copies:
         return await _copy_media(rt, task, video_url, source)
 
 
-async def _copy_media(rt: Runtime, task: Task, video_url: str, source: MediaSource) -> dict[str, Any]:
+async def _copy_media(rt: Collaborators, task: Task, video_url: str, source: MediaSource) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="dreamrelay-") as tmp:
         video_path = Path(tmp) / "video.mp4"
         await _download(source, video_url, video_path)
         try:
             facts = await anyio.to_thread.run_sync(_probe, video_path)
         except probe.MediaError as exc:
-            raise MediaCopyError(f"upstream video is not playable: {exc}") from exc
+            raise MediaCopyError(f"upstream video is not playable: {exc.detail}") from exc
         prefix = f"tasks/{task.id}"
         await rt.storage.put_file(f"{prefix}/video.mp4", video_path)
         await rt.storage.put_bytes(f"{prefix}/thumbnail.jpg", facts.pop("thumbnail_jpeg"))
@@ -238,7 +258,9 @@ async def _copy_media(rt: Runtime, task: Task, video_url: str, source: MediaSour
     }
 
 
-async def copy_images(rt: Runtime, task: Task, urls: Sequence[str], source: MediaSource) -> dict[str, Any]:
+async def copy_images(
+    rt: Collaborators, task: Task, urls: Sequence[str], source: MediaSource
+) -> dict[str, Any]:
     """Download each image, check it is a JPEG or PNG that decodes, and store it as ours."""
     images = []
     for index, url in enumerate(urls):
@@ -249,7 +271,7 @@ async def copy_images(rt: Runtime, task: Task, urls: Sequence[str], source: Medi
         try:
             width, height = await anyio.to_thread.run_sync(probe.image_size, data, limiter=rt.image_decodes)
         except probe.MediaError as exc:
-            raise MediaCopyError(f"image {index} from upstream does not decode: {exc}") from exc
+            raise MediaCopyError(f"image {index} from upstream does not decode: {exc.detail}") from exc
         key = f"tasks/{task.id}/image-{index}.{'png' if media_type == 'image/png' else 'jpg'}"
         await rt.storage.put_bytes(key, data)
         images.append({"key": key, "width": width, "height": height, "media_type": media_type})

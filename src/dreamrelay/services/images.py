@@ -10,7 +10,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
@@ -24,11 +24,29 @@ from dreamrelay.media.probe import (
     sniff_image,
 )
 from dreamrelay.media.storage import StorageError
-from dreamrelay.netguard import FetchError, UnsafeURL, check_url_syntax, fetch_bytes
+from dreamrelay.services import customer_urls
 from dreamrelay.services.orphans import input_key
 
 if TYPE_CHECKING:
-    from dreamrelay.runtime import Runtime
+    import aiohttp
+
+    from dreamrelay.media.storage import Storage
+    from dreamrelay.netguard import URLPolicy
+    from dreamrelay.settings import Settings
+
+
+class Collaborators(Protocol):
+    settings: Settings  # max_image_bytes
+    storage: Storage
+    url_policy: URLPolicy  # what customer URLs may point at
+    image_decodes: anyio.CapacityLimiter  # decodes at once, so big images cannot exhaust memory
+
+    @property
+    def guarded_session(self) -> aiohttp.ClientSession: ...
+
+    @property
+    def media_base_url(self) -> str: ...
+
 
 log = logging.getLogger(__name__)
 _DATA_URI = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[\w-]+=[\w.-]+)*;base64,", re.IGNORECASE)
@@ -50,7 +68,7 @@ class TaskInputs:
 
 
 @contextlib.asynccontextmanager
-async def kept_for(rt: Runtime, task_id: str) -> AsyncIterator[TaskInputs]:
+async def kept_for(rt: Collaborators, task_id: str) -> AsyncIterator[TaskInputs]:
     """Inputs stored in the block stay only if the block ends normally (the task was accepted)."""
     inputs = TaskInputs(task_id)
     try:
@@ -71,7 +89,7 @@ UPLOAD_KEY = re.compile(r"^uploads/[0-9a-f]{32}\.(jpg|png)$")
 EXTENSION_TYPES = {"jpg": "image/jpeg", "png": "image/png"}
 
 
-async def load_image(rt: Runtime, field: str, value: str) -> tuple[bytes, str]:
+async def load_image(rt: Collaborators, field: str, value: str) -> tuple[bytes, str]:
     """The bytes and media type of the image `value` names or carries: an http(s) URL (fetched through
     netguard), one of our own uploads (read from storage), a data URI or bare base64. Checked by
     content: JPEG or PNG, within the size limit, decodable."""
@@ -80,13 +98,15 @@ async def load_image(rt: Runtime, field: str, value: str) -> tuple[bytes, str]:
     if text.startswith(f"{rt.media_base_url}/{UPLOADS}"):
         data = await read_upload(rt, field, text.removeprefix(f"{rt.media_base_url}/"), limit)
     elif text.lower().startswith(("http://", "https://")):
-        data = await _download(rt, field, text, limit)
+        data = await customer_urls.fetch(
+            rt.guarded_session, rt.url_policy, field, text, what="image", limit=limit
+        )
     else:
         data = _decode_base64(field, text, limit)
     return data, await check_image(rt, field, data)
 
 
-async def check_image(rt: Runtime, field: str, data: bytes) -> str:
+async def check_image(rt: Collaborators, field: str, data: bytes) -> str:
     """The media type of `data` if it is a JPEG or PNG within the size limit that decodes."""
     limit = rt.settings.max_image_bytes
     if len(data) > limit:
@@ -103,7 +123,7 @@ async def check_image(rt: Runtime, field: str, data: bytes) -> str:
     return media_type
 
 
-async def read_upload(rt: Runtime, field: str, key: str, limit: int) -> bytes:
+async def read_upload(rt: Collaborators, field: str, key: str, limit: int) -> bytes:
     """An uploaded file from our own storage (never fetched over HTTP from ourselves)."""
     try:
         info = await rt.storage.stat(key) if UPLOAD_KEY.match(key) else None
@@ -116,7 +136,7 @@ async def read_upload(rt: Runtime, field: str, key: str, limit: int) -> bytes:
         raise StorageUnavailable(f"{field}: media storage is unreachable; try again shortly") from exc
 
 
-async def store_image(rt: Runtime, field: str, value: str, inputs: TaskInputs | None = None) -> str:
+async def store_image(rt: Collaborators, field: str, value: str, inputs: TaskInputs | None = None) -> str:
     """Return the URL of our stored copy of the image `value` names or carries (named after the task
     of `inputs` when given)."""
     data, media_type = await load_image(rt, field, value)
@@ -130,19 +150,6 @@ async def store_image(rt: Runtime, field: str, value: str, inputs: TaskInputs | 
         del data  # the upload's bytes are the last big buffer: hand the heap back once they are gone
         await anyio.to_thread.run_sync(release_memory, limiter=rt.image_decodes)
     return f"{rt.media_base_url}/{key}"
-
-
-async def _download(rt: Runtime, field: str, url: str, limit: int) -> bytes:
-    try:
-        check_url_syntax(url, rt.url_policy)
-        data, _content_type = await fetch_bytes(rt.guarded_session, url, rt.url_policy, max_bytes=limit)
-    except UnsafeURL as exc:
-        raise InvalidRequest(f"{field}: {exc}") from exc
-    except FetchError as exc:
-        if exc.too_large:
-            raise PayloadTooLarge(f"{field}: image is larger than {limit} bytes") from exc
-        raise InvalidRequest(f"{field}: the image could not be fetched ({exc})") from exc
-    return data
 
 
 def _checked_size(data: bytes) -> tuple[int, int]:

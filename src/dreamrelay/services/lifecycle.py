@@ -156,9 +156,24 @@ def _after_commit(deps: Collaborators, done: _Done) -> None:
         deps.wake_worker.set()  # someone else moved its next poll: the follower looks again
 
 
-async def _write(
-    conn: AsyncConnection, task: Task, change: Change, media_base_url: str, lease_owner: str | None
-) -> Task | None:
+async def record_on_driver(deps: Collaborators, task: Task, change: Change) -> Task | None:
+    """`transition` for a change that keeps the task's state (where dispatch sent it), on the driver
+    (store/direct.py): nothing settles and no callback is queued by such a change. None if the task
+    changed first."""
+    values, moves = _values(task, change, deps.media_base_url, None)
+    if moves:
+        raise ValueError("record_on_driver cannot change a task's state; use transition")
+    async with deps.db.direct_transaction() as tx:
+        updated = await task_store.compare_and_set_on(tx, task, values)
+    if updated is not None:
+        _after_commit(deps, _Done(task, updated, change, by_follower=False))
+    return updated
+
+
+def _values(
+    task: Task, change: Change, media_base_url: str, lease_owner: str | None
+) -> tuple[dict[str, Any], bool]:
+    """The columns `change` writes (the body re-encoded), and whether it moves the task's state."""
     now = time.time()
     values = change.values()
     state = change.state
@@ -175,6 +190,13 @@ async def _write(
     values["updated_at"] = now
     changed = task.with_values(values)
     values["body"] = encode_body(changed, media_base_url)
+    return values, moves
+
+
+async def _write(
+    conn: AsyncConnection, task: Task, change: Change, media_base_url: str, lease_owner: str | None
+) -> Task | None:
+    values, moves = _values(task, change, media_base_url, lease_owner)
     updated = await task_store.compare_and_set(conn, task, values, lease_owner=lease_owner)
     if updated is not None and moves:
         await _settle(conn, updated)

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from dreamrelay.domain.errors import RateLimited
 from dreamrelay.ratelimit import NO_LIMIT, effective_limit
 from dreamrelay.services.auth import Caller
 
 if TYPE_CHECKING:
-    from dreamrelay.runtime import Runtime
+    from dreamrelay.ratelimit import RateLimiter
+    from dreamrelay.settings import Settings
 
 
-async def admit(rt: Runtime, caller: Caller, *, batch: bool = False) -> dict[str, str] | None:
+class Collaborators(Protocol):
+    settings: Settings  # the server's limits, for keys without their own
+    limiter: RateLimiter
+
+
+async def admit(rt: Collaborators, caller: Caller, *, batch: bool = False) -> dict[str, str] | None:
     """Take this request from the key's requests-per-minute bucket and, for a batch query, also from
     its batch bucket, in one check (a token leaves each bucket only if every one has one).
 

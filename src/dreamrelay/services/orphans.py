@@ -14,7 +14,7 @@ import contextlib
 import logging
 import re
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -23,7 +23,16 @@ from dreamrelay.media.storage import StorageError
 from dreamrelay.store.schema import tasks
 
 if TYPE_CHECKING:
-    from dreamrelay.runtime import Runtime
+    from dreamrelay.media.storage import Storage
+    from dreamrelay.settings import Settings
+    from dreamrelay.store.engine import Database
+
+
+class Collaborators(Protocol):
+    db: Database
+    storage: Storage
+    settings: Settings  # how often to sweep, how old an orphan must be
+
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +46,7 @@ def input_key(task_id: str, index: int, extension: str) -> str:
     return f"{INPUTS}{task_id}-{index}.{extension}"
 
 
-async def sweep_inputs(rt: Runtime, *, grace_seconds: float, now: float | None = None) -> int:
+async def sweep_inputs(rt: Collaborators, *, grace_seconds: float, now: float | None = None) -> int:
     """Remove input images older than `grace_seconds` whose task does not exist; how many went."""
     cutoff = (time.time() if now is None else now) - grace_seconds
     by_task: dict[str, list[str]] = {}
@@ -58,7 +67,7 @@ async def sweep_inputs(rt: Runtime, *, grace_seconds: float, now: float | None =
     return len(orphans)
 
 
-async def run(rt: Runtime, stop: asyncio.Event) -> None:
+async def run(rt: Collaborators, stop: asyncio.Event) -> None:
     """Sweep every `input_sweep_seconds` until `stop` (a failure is logged and tried next time)."""
     every = rt.settings.input_sweep_seconds
     if every <= 0:

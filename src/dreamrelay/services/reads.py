@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, cast
 
 import orjson
 
@@ -18,12 +18,22 @@ from dreamrelay.store import accounts as account_store
 from dreamrelay.store import tasks as task_store
 
 if TYPE_CHECKING:
-    from dreamrelay.runtime import Runtime
+    from dreamrelay.body_cache import BodyCache
+    from dreamrelay.store.engine import Database
+
+
+class Collaborators(Protocol):
+    db: Database
+    body_cache: BodyCache  # finished tasks' bodies, kept in this process
+
+    @property
+    def media_base_url(self) -> str: ...
+
 
 BATCH_MAX_IDS = 1000
 
 
-async def get_task(rt: Runtime, caller: Caller, task_id: str, *, images: bool = False) -> Task:
+async def get_task(rt: Collaborators, caller: Caller, task_id: str, *, images: bool = False) -> Task:
     """The caller's task: a video task (own and official formats) or, with `images`, an image task."""
     if not is_id(task_id):
         raise TaskNotFound(f"task {shown(task_id)} not found")
@@ -34,7 +44,7 @@ async def get_task(rt: Runtime, caller: Caller, task_id: str, *, images: bool = 
     return task
 
 
-async def get_agents_task(rt: Runtime, caller: Caller, task_id: str) -> Task:
+async def get_agents_task(rt: Collaborators, caller: Caller, task_id: str) -> Task:
     """The caller's generation made through the Agents API; 404 for anything else."""
     if not is_id(task_id):
         raise NotFound(f"generation {shown(task_id)} not found")
@@ -45,7 +55,7 @@ async def get_agents_task(rt: Runtime, caller: Caller, task_id: str) -> Task:
     return task
 
 
-async def get_agents_body(rt: Runtime, caller: Caller, task_id: str) -> bytes:
+async def get_agents_body(rt: Collaborators, caller: Caller, task_id: str) -> bytes:
     """An Agents API generation's body; a finished one's is kept like the own body."""
     key = agents_key(task_id)
     cached = rt.body_cache.get(key, caller.account_id)
@@ -58,7 +68,7 @@ async def get_agents_body(rt: Runtime, caller: Caller, task_id: str) -> bytes:
 
 
 async def list_videos(
-    rt: Runtime, caller: Caller, *, limit: int, offset: int, states: Sequence[str] | None = None
+    rt: Collaborators, caller: Caller, *, limit: int, offset: int, states: Sequence[str] | None = None
 ) -> tuple[list[Task], bool]:
     """A page of the caller's video tasks (in `states`, when given), newest first, and whether more follow."""
     async with rt.db.reader() as conn:
@@ -67,14 +77,14 @@ async def list_videos(
         )
 
 
-async def balance(rt: Runtime, caller: Caller) -> int:
+async def balance(rt: Collaborators, caller: Caller) -> int:
     async with rt.db.reader() as conn:
         account = await account_store.get_account_by_id(conn, caller.account_id)
     assert account is not None  # a key cannot outlive its account (ON DELETE CASCADE)
     return account.balance
 
 
-async def get_body(rt: Runtime, caller: Caller, task_id: str) -> bytes:
+async def get_body(rt: Collaborators, caller: Caller, task_id: str) -> bytes:
     cached = rt.body_cache.get(task_id, caller.account_id)
     if cached is not None:
         return cached
@@ -84,7 +94,7 @@ async def get_body(rt: Runtime, caller: Caller, task_id: str) -> bytes:
     return task.body
 
 
-async def get_official_body(rt: Runtime, caller: Caller, task_id: str) -> bytes:
+async def get_official_body(rt: Collaborators, caller: Caller, task_id: str) -> bytes:
     """The task as an official-API `Generation`; a finished task's is kept like the own body."""
     key = official_key(task_id)
     cached = rt.body_cache.get(key, caller.account_id)
@@ -97,7 +107,7 @@ async def get_official_body(rt: Runtime, caller: Caller, task_id: str) -> bytes:
     return body
 
 
-async def download_url(rt: Runtime, caller: Caller, task_id: str) -> bytes:
+async def download_url(rt: Collaborators, caller: Caller, task_id: str) -> bytes:
     task = await get_task(rt, caller, task_id)
     if task.state is not TaskState.COMPLETED:
         raise TaskNotReady(f"task {task_id} is {task.state}; the video exists once it is completed")
@@ -121,14 +131,14 @@ def parse_batch_ids(raw_body: bytes) -> list[str]:
     return ids
 
 
-async def batch_answer(rt: Runtime, caller: Caller, ids: Sequence[str]) -> bytes:
+async def batch_answer(rt: Collaborators, caller: Caller, ids: Sequence[str]) -> bytes:
     """The batch query's answer in the shape the key asked for: the bare array or new-api's envelope."""
     if caller.batch_envelope == "newapi":
         return await batch_newapi(rt, caller, ids)
     return await batch_bodies(rt, caller, ids)
 
 
-async def batch_newapi(rt: Runtime, caller: Caller, ids: Sequence[str]) -> bytes:
+async def batch_newapi(rt: Collaborators, caller: Caller, ids: Sequence[str]) -> bytes:
     """The batch in new-api's envelope (a key's `batch_envelope = newapi`): the same tasks, same order."""
     wanted = [i for i in dict.fromkeys(ids) if is_id(i)]
     if not wanted:
@@ -143,33 +153,31 @@ async def batch_newapi(rt: Runtime, caller: Caller, ids: Sequence[str]) -> bytes
     )
 
 
-async def batch_bodies(rt: Runtime, caller: Caller, ids: Sequence[str]) -> bytes:
+async def batch_bodies(rt: Collaborators, caller: Caller, ids: Sequence[str]) -> bytes:
     """A JSON array of the caller's tasks in the order asked, duplicates once, others left out."""
-    wanted = [i for i in dict.fromkeys(ids) if is_id(i)]
+    wanted = list(dict.fromkeys(ids))
     cache, account = rt.body_cache, caller.account_id
-    bodies: dict[str, bytes] = {}
-    missing: list[str] = []
-    for task_id in wanted:
-        body = cache.get(task_id, account)
-        if body is None:
-            missing.append(task_id)
-        else:
-            bodies[task_id] = body
+    # A cached body's key is a real task id, so only the ids the cache lacks need the id rule.
+    bodies, missing = cache.get_many(wanted, account)
+    if missing:
+        missing = [i for i in missing if is_id(i)]
     if missing:
         async with rt.db.reader() as conn:
             found = await task_store.get_bodies(conn, missing, caller.account_id)
         for task_id, (body, finished) in found.items():
-            bodies[task_id] = body
             if finished:
                 cache.put(task_id, account, body)
-    # One join into one new buffer (`b"[" + … + b"]"` would copy the whole answer twice more).
-    parts: list[bytes] = []
-    for task_id in wanted:
-        body = bodies.get(task_id)
-        if body is not None:
-            parts += (b",", body)
+        bodies = [
+            body if body is not None else found.get(task_id, (None, False))[0]
+            for task_id, body in zip(wanted, bodies, strict=True)
+        ]
+    parts = [body for body in bodies if body is not None] if None in bodies else cast("list[bytes]", bodies)
     if not parts:
         return b"[]"
-    parts[0] = b"["
-    parts.append(b"]")
-    return b"".join(parts)
+    # One join into one new buffer: only the first and last bodies are copied for the brackets
+    # (`b"[" + … + b"]"` would copy the whole answer twice more).
+    if len(parts) == 1:
+        return b"[" + parts[0] + b"]"
+    parts[0] = b"[" + parts[0]
+    parts[-1] += b"]"
+    return b",".join(parts)

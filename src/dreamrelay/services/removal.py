@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from dreamrelay.domain.states import TaskState
 from dreamrelay.domain.task import Task
@@ -24,7 +24,16 @@ from dreamrelay.store import tasks as task_store
 from dreamrelay.upstreams.base import UpstreamOutcomeUnknown, UpstreamRefused, UpstreamUnavailable
 
 if TYPE_CHECKING:
-    from dreamrelay.runtime import Runtime
+    from dreamrelay.domain.channel import Channel
+    from dreamrelay.media.storage import Storage
+    from dreamrelay.upstreams.base import Upstream
+
+
+class Collaborators(reads.Collaborators, lifecycle.Collaborators, Protocol):
+    storage: Storage  # the task's media
+
+    def upstream_for(self, channel: Channel, *, family: str = ...) -> Upstream: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +42,7 @@ _INPUT_URL = re.compile(r"/media/(inputs/[A-Za-z0-9][A-Za-z0-9._-]*)$")  # an in
 _ATTEMPTS = 5  # a worker may change the task between our read and our write; then we read again
 
 
-async def delete_task(rt: Runtime, caller: Caller, task_id: str) -> None:
+async def delete_task(rt: Collaborators, caller: Caller, task_id: str) -> None:
     task: Task | None = await reads.get_task(rt, caller, task_id)
     for _attempt in range(_ATTEMPTS):
         assert task is not None
@@ -77,7 +86,7 @@ def media_keys(task: Task) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
-async def delete_media(rt: Runtime, task: Task) -> None:
+async def delete_media(rt: Collaborators, task: Task) -> None:
     """Deleted means gone: the objects go (local or S3), so their URLs answer 404. A failure is logged;
     the orphan sweep of the worker removes what is left of the inputs."""
     keys = media_keys(task)
@@ -87,7 +96,7 @@ async def delete_media(rt: Runtime, task: Task) -> None:
         log.warning("task %s: deleting its media failed: %s", task.id, exc)
 
 
-async def _cancel_upstream(rt: Runtime, task: Task) -> None:
+async def _cancel_upstream(rt: Collaborators, task: Task) -> None:
     """Best effort: a failure here leaves the upstream generation running (it costs us, not the customer)."""
     if task.channel_id is None or task.upstream_id is None:
         return

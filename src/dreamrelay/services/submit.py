@@ -7,12 +7,10 @@ import logging
 import secrets
 import time
 import uuid
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import Any, Protocol
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 from yarl import URL
 
 from dreamrelay import metrics
@@ -34,26 +32,30 @@ from dreamrelay.domain.errors import (
     TaskNotReady,
 )
 from dreamrelay.domain.ids import ID_MAX_CHARS
+from dreamrelay.domain.inputs import GenerationInput, ImagesInput
+from dreamrelay.domain.requests import ImagesRequest, PriceKey, SubmitRequest, VideoRequest
 from dreamrelay.domain.states import TaskState
 from dreamrelay.domain.task import IMAGE_ACTION, Task
 from dreamrelay.domain.timings import DISPATCH_GRACE_SECONDS
 from dreamrelay.netguard import UnsafeURL, check_url_syntax, resolve_checked
 from dreamrelay.ratelimit import NO_LIMIT, effective_limit
-from dreamrelay.services import lifecycle
+from dreamrelay.services import agent_files, images, lifecycle
+from dreamrelay.services import dispatch as dispatch_service
 from dreamrelay.services.auth import Caller
 from dreamrelay.services.dispatch import dispatch
 from dreamrelay.services.idempotency import Idempotency, Replay, replayed
 from dreamrelay.services.images import kept_for, store_image
 from dreamrelay.store import idempotency, ledger, pricing
 from dreamrelay.store import tasks as task_store
-from dreamrelay.store.schema import accounts, api_keys
-from dreamrelay.upstreams.base import (
-    ImageRequest,
-    UpstreamRequest,
-)
+from dreamrelay.store.direct import Sql, Tx
 
-if TYPE_CHECKING:
-    from dreamrelay.runtime import Runtime
+
+class Collaborators(
+    dispatch_service.Collaborators, images.Collaborators, agent_files.Collaborators, Protocol
+):
+    """What a submit uses: dispatch's and the image intake's collaborators (the database, the settings,
+    storage, customer-URL checks); the Agents API's also reads the caller's files."""
+
 
 log = logging.getLogger(__name__)
 
@@ -67,30 +69,8 @@ _FIELD_NAMES = {
 }
 
 
-@dataclass(frozen=True)
-class GenerationInput:
-    """A generation request in our own vocabulary, whatever API format it arrived in.
-
-    `start_generation` / `end_generation` are task ids whose video this one continues from (extend)
-    or leads into (reverse extend); both together interpolate between two videos.
-    """
-
-    prompt: str
-    aspect_ratio: str | None = None
-    model: str | None = None
-    resolution: str | None = None
-    duration: str | None = None
-    loop: bool = False
-    expand_prompt: bool = False
-    image: str | None = None
-    end_image: str | None = None
-    callback_url: str | None = None
-    start_generation: str | None = None
-    end_generation: str | None = None
-
-
 async def submit(
-    rt: Runtime,
+    rt: Collaborators,
     caller: Caller,
     given: GenerationInput,
     api_format: str = "luma",
@@ -110,56 +90,43 @@ async def submit(
     # Errors name the fields as the customer's format calls them.
     hook_field, start_field, end_field = _FIELD_NAMES.get(api_format, _FIELD_NAMES["luma"])
     callback_url = await checked_callback(rt, given.callback_url, hook_field)
-    request: dict[str, Any] = {
-        "prompt": given.prompt,
-        "aspect_ratio": given.aspect_ratio or "16:9",
-        "model": model,
-        "resolution": resolution,
-        "duration": duration,
-        "loop": given.loop,
-        "expand_prompt": given.expand_prompt,
-        "image_url": None,
-        "image_end_url": None,
-        "start_generation": start.id if start else None,
-        "end_generation": end.id if end else None,
-    }
+    request = VideoRequest(
+        prompt=given.prompt,
+        model=model,
+        aspect_ratio=given.aspect_ratio or "16:9",
+        resolution=resolution,
+        duration=duration,
+        loop=given.loop,
+        expand_prompt=given.expand_prompt,
+        start_generation=start.id if start else None,
+        end_generation=end.id if end else None,
+        extend_upstream_id=start.upstream_id if start else None,
+        end_upstream_id=end.upstream_id if end else None,
+    )
     action, parent_id = ("extend", parents[0].id) if parents else ("generate", None)
     task_id = str(uuid.uuid4())
-    await admit(rt, caller, action, model, request)  # money and limits before any image is touched
+    if (given.image and not start) or (given.end_image and not end):
+        # Money and limits before any image is fetched; without images `insert` is the only check.
+        await admit(rt, caller, action, model, request.price_key)
     try:
         async with kept_for(rt, task_id) as inputs:
             if given.image and not start:
-                request["image_url"] = await store_image(rt, start_field, given.image, inputs)
+                image_url = await store_image(rt, start_field, given.image, inputs)
+                request = replace(request, start_image_url=image_url)
             if given.end_image and not end:
-                request["image_end_url"] = await store_image(rt, end_field, given.end_image, inputs)
+                image_url = await store_image(rt, end_field, given.end_image, inputs)
+                request = replace(request, end_image_url=image_url)
             task = await insert(
                 rt, caller, action, parent_id, model, request, callback_url, api_format, idem, task_id
             )
     except Replay as replay:
         return await task_by_id(rt, replay.task_id)
-    upstream_request = _upstream_request(
-        request, start.upstream_id if start else None, end.upstream_id if end else None
-    )
     pinned = parents[0].channel_id if parents else None
-    return await dispatch(rt, task, upstream_request, pinned_channel=pinned)
-
-
-@dataclass(frozen=True)
-class ImageInput:
-    """An image generation request (Kling's parameters, already within the seed's limits)."""
-
-    prompt: str
-    n: int = 1
-    model: str | None = None
-    negative_prompt: str | None = None
-    image: str | None = None
-    image_fidelity: float | None = None
-    aspect_ratio: str | None = None
-    callback_url: str | None = None
+    return await dispatch(rt, task, request, pinned_channel=pinned)
 
 
 async def submit_images(
-    rt: Runtime, caller: Caller, given: ImageInput, idem: Idempotency | None = None
+    rt: Collaborators, caller: Caller, given: ImagesInput, idem: Idempotency | None = None
 ) -> Task:
     if idem is not None and (earlier := await replayed(rt.db, caller, idem)) is not None:
         return earlier
@@ -168,43 +135,35 @@ async def submit_images(
         raise InvalidRequest(f"model must be one of {', '.join(IMAGE_MODELS)}")
     caller.check_model(model)
     callback_url = await checked_callback(rt, given.callback_url, "callback_url")
-    request: dict[str, Any] = {
-        "prompt": given.prompt,
-        "negative_prompt": given.negative_prompt,
-        "image_url": None,
-        "image_fidelity": given.image_fidelity,
-        "n": given.n,
-        "aspect_ratio": given.aspect_ratio or "16:9",
-    }
+    request = ImagesRequest(
+        prompt=given.prompt,
+        model=model,
+        aspect_ratio=given.aspect_ratio or "16:9",
+        n=given.n,
+        negative_prompt=given.negative_prompt,
+        image_fidelity=given.image_fidelity,
+    )
     task_id = str(uuid.uuid4())
-    await admit(rt, caller, IMAGE_ACTION, model, request)  # money and limits before the image is touched
+    if given.image:  # money and limits before the image is fetched; otherwise `insert` checks them
+        await admit(rt, caller, IMAGE_ACTION, model, request.price_key)
     try:
         async with kept_for(rt, task_id) as inputs:
             if given.image:
                 try:
-                    request["image_url"] = await store_image(rt, "image", given.image, inputs)
+                    image_url = await store_image(rt, "image", given.image, inputs)
                 except PayloadTooLarge as exc:  # a limit of the Kling table: 400 like the others
                     raise InvalidRequest(exc.message) from exc
+                request = replace(request, image_url=image_url)
             task = await insert(
                 rt, caller, IMAGE_ACTION, None, model, request, callback_url, "kling", idem, task_id
             )
     except Replay as replay:
         return await task_by_id(rt, replay.task_id)
-    image_url = request["image_url"]
-    upstream_request = ImageRequest(
-        prompt=given.prompt,
-        model=model,
-        aspect_ratio=request["aspect_ratio"],
-        n=given.n,
-        negative_prompt=given.negative_prompt,
-        image_url=image_url,
-        image_fidelity=given.image_fidelity,
-    )
-    return await dispatch(rt, task, upstream_request, pinned_channel=None)
+    return await dispatch(rt, task, request, pinned_channel=None)
 
 
 async def extend(
-    rt: Runtime,
+    rt: Collaborators,
     caller: Caller,
     parent_id: str,
     given: GenerationInput,
@@ -232,7 +191,9 @@ async def extend(
     return await submit(rt, caller, continued, api_format, idem)
 
 
-async def _generation_keyframe(rt: Runtime, caller: Caller, frame: str, task_id: str | None) -> Task | None:
+async def _generation_keyframe(
+    rt: Collaborators, caller: Caller, frame: str, task_id: str | None
+) -> Task | None:
     """The caller's completed video task a generation keyframe names (400 otherwise)."""
     if task_id is None:
         return None
@@ -254,7 +215,7 @@ def _check_ray32(aspect_ratio: str, duration: str, loop: bool) -> None:
 
 
 def _options(
-    rt: Runtime, model: str | None, resolution: str | None, duration: str | None
+    rt: Collaborators, model: str | None, resolution: str | None, duration: str | None
 ) -> tuple[str, str, str]:
     model = model or rt.settings.default_model
     spec = MODELS.get(model)
@@ -269,7 +230,7 @@ def _options(
     return model, resolution, normalised
 
 
-async def checked_callback(rt: Runtime, url: str | None, field: str = "notify_hook") -> str | None:
+async def checked_callback(rt: Collaborators, url: str | None, field: str = "notify_hook") -> str | None:
     if not url:
         return None
     try:
@@ -286,37 +247,20 @@ def _host_port(url: str) -> tuple[str, int]:
     return parsed.host or "", parsed.port or (443 if parsed.scheme == "https" else 80)
 
 
-def _upstream_request(
-    request: dict[str, Any], extend_upstream_id: str | None, end_upstream_id: str | None
-) -> UpstreamRequest:
-    return UpstreamRequest(
-        prompt=request["prompt"],
-        model=request["model"],
-        aspect_ratio=request["aspect_ratio"],
-        resolution=request["resolution"],
-        duration=request["duration"],
-        loop=request["loop"],
-        expand_prompt=request["expand_prompt"],
-        start_image_url=request["image_url"],
-        end_image_url=request["image_end_url"],
-        extend_upstream_id=extend_upstream_id,
-        end_upstream_id=end_upstream_id,
-    )
-
-
 async def insert(
-    rt: Runtime,
+    rt: Collaborators,
     caller: Caller,
     action: str,
     parent_id: str | None,
     model: str,
-    request: dict[str, Any],
+    request: SubmitRequest,
     callback_url: str | None,
     api_format: str,
     idem: Idempotency | None,
     task_id: str | None = None,
 ) -> Task:
-    """One transaction: price, hold, in-flight cap, task row, idempotency record — or nothing at all."""
+    """One transaction: price, hold, in-flight cap, task row (keeping `request.stored()`), idempotency
+    record — or nothing at all."""
     now = time.time()
     values: dict[str, Any] = {
         "id": task_id or str(uuid.uuid4()),
@@ -327,7 +271,7 @@ async def insert(
         "parent_id": parent_id,
         "model": model,
         "api_format": api_format,
-        "request": request,
+        "request": request.stored(),
         "state": TaskState.PENDING,
         "version": 1,
         "upstream_id": None,
@@ -351,21 +295,21 @@ async def insert(
     task = Task(**values)
     values["body"] = lifecycle.encode_body(task, rt.media_base_url)
     try:
-        async with rt.db.transaction() as conn:
-            price = await _price(conn, action, model, request)
+        async with rt.db.direct_transaction() as tx:
+            price = await _price(tx, action, model, request.price_key)
             values["price"] = price
             try:
                 await ledger.hold(
-                    conn, account_id=caller.account_id, key_id=caller.key_id, task_id=task.id, amount=price
+                    tx, account_id=caller.account_id, key_id=caller.key_id, task_id=task.id, amount=price
                 )
             except ledger.BalanceTooLow as exc:
                 raise _too_poor(price) from exc
             except ledger.SpendCapReached as exc:
                 raise _capped() from exc
-            await _check_in_flight(rt, conn, caller)
-            await task_store.insert_task(conn, values)
+            await _check_in_flight(rt, tx, caller)
+            await task_store.insert_task(tx, values)
             if idem is not None:
-                await idempotency.remember(conn, caller.account_id, idem.key, idem.request_hash, task.id)
+                await idempotency.remember(tx, caller.account_id, idem.key, idem.request_hash, task.id)
     except IntegrityError:
         # A concurrent request with the same Idempotency-Key won the insert: answer with its task.
         if idem is None:
@@ -377,37 +321,35 @@ async def insert(
     return task.with_values({"body": values["body"], "price": values["price"]})
 
 
-async def _price(conn: AsyncConnection, action: str, model: str, request: dict[str, Any]) -> int:
+async def _price(tx: Tx, action: str, model: str, key: PriceKey) -> int:
     """What the task costs. Images are priced per image, whatever their size; videos by resolution and
     duration."""
-    hdr = bool(request.get("hdr"))
-    resolution = price_resolution(request.get("resolution", pricing.WILDCARD), hdr)
-    duration = request.get("duration", pricing.WILDCARD)
+    resolution = price_resolution(key.resolution, key.hdr)
     unit_price = await pricing.price_for(
-        conn, model=model, resolution=resolution, duration=duration, action=action
+        tx, model=model, resolution=resolution, duration=key.duration, action=action
     )
     if unit_price is None:
-        raise InvalidRequest(f"{model} at {resolution}/{duration} has no price")
-    return unit_price * int(request.get("n", 1))
+        raise InvalidRequest(f"{model} at {resolution}/{key.duration} has no price")
+    return unit_price * key.n
 
 
-async def admit(rt: Runtime, caller: Caller, action: str, model: str, request: dict[str, Any]) -> None:
+_BALANCE = Sql.of("SELECT balance FROM accounts WHERE id = ?")
+_SPEND_CAP = Sql.of("SELECT spend_cap, spent FROM api_keys WHERE id = ?")
+
+
+async def admit(rt: Collaborators, caller: Caller, action: str, model: str, priced: PriceKey) -> None:
     """Price, balance, spending cap and in-flight cap, read before anything costly (fetching and decoding
     images): a request that will be refused is refused first. `insert` checks them again, atomically."""
-    async with rt.db.reader() as conn:
-        price = await _price(conn, action, model, request)
+    async with rt.db.direct_reader() as tx:
+        price = await _price(tx, action, model, priced)
         if price > 0:
-            balance = await conn.scalar(select(accounts.c.balance).where(accounts.c.id == caller.account_id))
-            if balance is None or balance < price:
+            balance = await tx.rows(_BALANCE, caller.account_id)
+            if not balance or balance[0][0] < price:
                 raise _too_poor(price)
-            key = (
-                await conn.execute(
-                    select(api_keys.c.spend_cap, api_keys.c.spent).where(api_keys.c.id == caller.key_id)
-                )
-            ).one_or_none()
-            if key is not None and key.spend_cap is not None and key.spent + price > key.spend_cap:
+            key = await tx.rows(_SPEND_CAP, caller.key_id)
+            if key and key[0][0] is not None and key[0][1] + price > key[0][0]:
                 raise _capped()
-        await _check_in_flight(rt, conn, caller)
+        await _check_in_flight(rt, tx, caller)
 
 
 def _too_poor(price: int) -> InsufficientBalance:
@@ -418,11 +360,11 @@ def _capped() -> Forbidden:
     return Forbidden("this API key has reached its spending cap")
 
 
-async def _check_in_flight(rt: Runtime, conn: AsyncConnection, caller: Caller) -> None:
+async def _check_in_flight(rt: Collaborators, tx: Tx, caller: Caller) -> None:
     cap = effective_limit(caller.max_in_flight, rt.settings.rate_limit_in_flight)
     if cap == NO_LIMIT:
         return
-    if await task_store.count_in_flight(conn, caller.key_id) >= cap:
+    if await task_store.count_in_flight(tx, caller.key_id) >= cap:
         metrics.RATE_LIMITED.labels("in_flight").inc()
         raise RateLimited(
             f"this API key already has {cap} tasks in flight; wait for one to finish",
@@ -430,7 +372,7 @@ async def _check_in_flight(rt: Runtime, conn: AsyncConnection, caller: Caller) -
         )
 
 
-async def task_by_id(rt: Runtime, task_id: str) -> Task:
+async def task_by_id(rt: Collaborators, task_id: str) -> Task:
     async with rt.db.reader() as conn:
         task = await task_store.get_task(conn, task_id)
     if task is None:

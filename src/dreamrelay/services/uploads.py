@@ -15,21 +15,21 @@ import secrets
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from dreamrelay.domain.errors import Forbidden, InvalidRequest, StorageUnavailable
 from dreamrelay.media.storage import StorageError
+from dreamrelay.services import images
 from dreamrelay.services.images import EXTENSION_TYPES, UPLOAD_KEY, UPLOADS, check_image, load_image
 
-if TYPE_CHECKING:
-    from dreamrelay.runtime import Runtime
+Collaborators = images.Collaborators  # its images are checked and kept the same way
 
 UPLOAD_URL_SECONDS = 900  # how long an upload URL can be used
 _EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png"}
 
 
-async def file_upload(rt: Runtime, url: str | None, filename: str | None) -> dict[str, Any]:
+async def file_upload(rt: Collaborators, url: str | None, filename: str | None) -> dict[str, Any]:
     """A new upload slot; with `url` (http(s) or data URI) its image is fetched and stored at once."""
     if url:
         data, media_type = await load_image(rt, "url", url)
@@ -51,7 +51,7 @@ async def file_upload(rt: Runtime, url: str | None, filename: str | None) -> dic
     return {"id": upload_id, "presigned_url": presigned, "public_url": f"{rt.media_base_url}/{key}"}
 
 
-async def put_upload(rt: Runtime, key: str, expires: str, signature: str, data: bytes) -> None:
+async def put_upload(rt: Collaborators, key: str, expires: str, signature: str, data: bytes) -> None:
     """Store a PUT to a signed upload URL: the signature and expiry hold, and the file is an image of
     the slot's type."""
     if not UPLOAD_KEY.match(key) or not expires.isdigit() or len(expires) > 12:
@@ -77,7 +77,7 @@ def _extension_of(filename: str) -> str:
     return extension
 
 
-def _signature(rt: Runtime, key: str, expires: int) -> str:
+def _signature(rt: Collaborators, key: str, expires: int) -> str:
     message = f"PUT\n{key}\n{expires}".encode()
     return hmac.new(_secret(rt.settings.data_dir), message, hashlib.sha256).hexdigest()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dreamrelay import logs
 from dreamrelay.domain.errors import InvalidRequest, TaskNotFound
@@ -23,7 +23,13 @@ from dreamrelay.upstreams.base import UpstreamStatus
 from dreamrelay.upstreams.luma import parse_generation
 
 if TYPE_CHECKING:
-    from dreamrelay.runtime import Runtime
+    from dreamrelay.locks import KeyedLocks
+
+
+class Collaborators(follow.Collaborators, Protocol):
+    background: set[asyncio.Task[None]]  # reports are applied after the answer, awaited on close
+    callback_locks: KeyedLocks  # one report at a time per task
+
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +39,7 @@ DISPATCH_WAIT_SECONDS = 5.0
 DISPATCH_WAIT_STEP_SECONDS = 0.05
 
 
-async def receive(rt: Runtime, task_id: str, token: str, payload: Any) -> bool:
+async def receive(rt: Collaborators, task_id: str, token: str, payload: Any) -> bool:
     """Check and apply one callback; True if it may move the task (applied in the background)."""
     async with rt.db.reader() as conn:
         task = await task_store.get_task(conn, task_id)
@@ -55,7 +61,7 @@ async def receive(rt: Runtime, task_id: str, token: str, payload: Any) -> bool:
     return True
 
 
-async def _dispatched_task(rt: Runtime, task: Task) -> Task:
+async def _dispatched_task(rt: Collaborators, task: Task) -> Task:
     """The task once its submission has recorded the upstream id (or as it is after a short wait).
 
     Applying a report first would bump the task's version and make the submit lose its write.
@@ -69,7 +75,7 @@ async def _dispatched_task(rt: Runtime, task: Task) -> Task:
     return task
 
 
-async def _apply(rt: Runtime, task_id: str, status: UpstreamStatus) -> None:
+async def _apply(rt: Collaborators, task_id: str, status: UpstreamStatus) -> None:
     """Reports for one task are applied one at a time, each to the task as it is by then.
 
     Upstream sends a report per state change and may retry quickly; a report that no longer moves

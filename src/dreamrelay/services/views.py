@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dreamrelay.domain.task import Task
 from dreamrelay.store import ledger
 from dreamrelay.store import tasks as task_store
+from dreamrelay.store.accounts import KEY_LIMITS
 from dreamrelay.store.engine import Database
 from dreamrelay.store.schema import accounts, api_keys, tasks
 
@@ -44,16 +45,7 @@ async def signed_in_key(db: Database, key_id: int) -> SignedInKey | None:
 
 async def _signed_in_key(conn: AsyncConnection, key_id: int) -> SignedInKey | None:
     query = select(
-        api_keys.c.id,
-        api_keys.c.account_id,
-        accounts.c.name,
-        api_keys.c.prefix,
-        api_keys.c.disabled,
-        api_keys.c.expires_at,
-        api_keys.c.allowed_models,
-        api_keys.c.rpm,
-        api_keys.c.max_in_flight,
-        api_keys.c.batch_rpm,
+        api_keys.c.id, api_keys.c.account_id, accounts.c.name, api_keys.c.prefix, *KEY_LIMITS
     ).join(accounts, accounts.c.id == api_keys.c.account_id)
     row = (await conn.execute(query.where(api_keys.c.id == key_id))).one_or_none()
     if row is None:

@@ -92,18 +92,21 @@ async def create_key(conn: AsyncConnection, account_id: int, name: str = "") -> 
     return row.id, key
 
 
+# What a key may do, read wherever a key is signed in (the API's auth, the console's session).
+KEY_LIMITS = (
+    api_keys.c.disabled,
+    api_keys.c.expires_at,
+    api_keys.c.allowed_models,
+    api_keys.c.rpm,
+    api_keys.c.max_in_flight,
+    api_keys.c.batch_rpm,
+)
+
+
 async def find_key(conn: AsyncConnection, key_hash: str) -> KeyOwner | None:
-    query = select(
-        api_keys.c.id,
-        api_keys.c.account_id,
-        api_keys.c.disabled,
-        api_keys.c.expires_at,
-        api_keys.c.allowed_models,
-        api_keys.c.rpm,
-        api_keys.c.max_in_flight,
-        api_keys.c.batch_rpm,
-        api_keys.c.batch_envelope,
-    ).where(api_keys.c.key_hash == key_hash)
+    query = select(api_keys.c.id, api_keys.c.account_id, *KEY_LIMITS, api_keys.c.batch_envelope).where(
+        api_keys.c.key_hash == key_hash
+    )
     row = (await conn.execute(query)).one_or_none()
     if row is None:
         return None

@@ -2,33 +2,35 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dreamrelay.domain.agent_file import AgentFile
 from dreamrelay.store.schema import agent_files
 
 
-async def insert_file(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    await conn.execute(insert(agent_files).values(**values))
+async def insert_file(conn: AsyncConnection, file: AgentFile) -> None:
+    await conn.execute(insert(agent_files).values(**asdict(file)))
 
 
-async def get_file(conn: AsyncConnection, file_id: str, account_id: int) -> dict[str, Any] | None:
+async def get_file(conn: AsyncConnection, file_id: str, account_id: int) -> AgentFile | None:
     """The account's file (deleted ones too: GET shows them as deleted); None for others' ids."""
     row = (
         await conn.execute(
             select(agent_files).where(agent_files.c.id == file_id, agent_files.c.account_id == account_id)
         )
     ).one_or_none()
-    return dict(row._mapping) if row else None
+    return AgentFile(**row._mapping) if row else None
 
 
-async def get_pending(conn: AsyncConnection, file_id: str) -> dict[str, Any] | None:
+async def get_pending(conn: AsyncConnection, file_id: str) -> AgentFile | None:
     """A file still waiting for its presigned upload, whoever owns it (the PUT has no API key)."""
     query = select(agent_files).where(agent_files.c.id == file_id, agent_files.c.state == "pending")
     row = (await conn.execute(query)).one_or_none()
-    return dict(row._mapping) if row else None
+    return AgentFile(**row._mapping) if row else None
 
 
 async def update_file(
@@ -51,7 +53,7 @@ async def list_files(
     after: tuple[float, str] | None,
     purpose: str | None,
     state: str | None,
-) -> list[dict[str, Any]]:
+) -> list[AgentFile]:
     """Newest first; `after` is the (created_at, id) of the last file of the previous page. Deleted
     files only when asked for by state. One row more than `limit` tells whether more follow."""
     query = select(agent_files).where(agent_files.c.account_id == account_id)
@@ -70,4 +72,4 @@ async def list_files(
             )
         )
     query = query.order_by(agent_files.c.created_at.desc(), agent_files.c.id.desc()).limit(limit + 1)
-    return [dict(r._mapping) for r in await conn.execute(query)]
+    return [AgentFile(**r._mapping) for r in await conn.execute(query)]

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from typing import Any
 
+import orjson
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dreamrelay.domain.channel import Channel
+from dreamrelay.store.direct import Sql, Tx
 from dreamrelay.store.schema import channels
 
 
 def _channel(row: object) -> Channel:
-    m = row._mapping  # type: ignore[attr-defined]
+    return _from_mapping(row._mapping)  # type: ignore[attr-defined]
+
+
+def _from_mapping(m: Mapping[str, Any]) -> Channel:
     return Channel(
         id=m["id"],
         name=m["name"],
@@ -66,6 +73,37 @@ async def add_channel(
 
 async def list_channels(conn: AsyncConnection) -> list[Channel]:
     return [_channel(r) for r in await conn.execute(select(channels).order_by(channels.c.id))]
+
+
+_FIELDS = (
+    "id",
+    "name",
+    "kind",
+    "base_url",
+    "secret_key",
+    "models",
+    "priority",
+    "weight",
+    "concurrency",
+    "enabled",
+    "failures",
+    "retry_at",
+    "last_error",
+    "media_networks",
+)
+_LIST = Sql.of(f"SELECT {', '.join(_FIELDS)} FROM channels ORDER BY id")
+
+
+async def list_channels_on(tx: Tx) -> list[Channel]:
+    """`list_channels` on the driver (store/direct.py), for the submit path."""
+    found = []
+    for row in await tx.rows(_LIST):
+        m = dict(zip(_FIELDS, row, strict=True))
+        if isinstance(m["models"], str | bytes):  # SQLite keeps JSON as text
+            m["models"] = orjson.loads(m["models"])
+        m["enabled"] = bool(m["enabled"])
+        found.append(_from_mapping(m))
+    return found
 
 
 async def get_channel(conn: AsyncConnection, channel_id: int) -> Channel | None:

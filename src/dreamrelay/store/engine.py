@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from dreamrelay.store import direct
 
 SQLITE_BUSY_TIMEOUT_MS = 15000
 _AFTER_COMMIT = "dreamrelay_after_commit"
@@ -51,9 +53,17 @@ class Database:
             # the lock up front instead of failing to upgrade a read lock mid-transaction.
             self._writer = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=1)
             self._reader = _sqlite_engine(url, begin="BEGIN", pool_size=4)
+            self._direct: direct.SqliteStore | direct.PostgresStore = direct.SqliteStore(
+                self._writer,
+                parsed.database or ":memory:",
+                begin="BEGIN IMMEDIATE",
+                busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS,
+            )
         else:
             self._writer = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
             self._reader = self._writer
+            dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+            self._direct = direct.PostgresStore(dsn, max_size=10)
         _track_effects(self._writer)
 
     @property
@@ -74,7 +84,16 @@ class Database:
         async with self._reader.connect() as conn:
             yield conn
 
+    def direct_transaction(self) -> AbstractAsyncContextManager[direct.Tx]:
+        """A write transaction for the submit path's statements on the driver (store/direct.py)."""
+        return self._direct.transaction()
+
+    def direct_reader(self) -> AbstractAsyncContextManager[direct.Tx]:
+        """Reads on the driver (store/direct.py), each statement on its own."""
+        return self._direct.reading()
+
     async def dispose(self) -> None:
+        await self._direct.close()
         await self._writer.dispose()
         if self._reader is not self._writer:
             await self._reader.dispose()

@@ -2,10 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from typing import Any
 
-from sqlalchemy import Table, update
+from sqlalchemy import ColumnElement, Row, Select, Table, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+async def take(
+    conn: AsyncConnection,
+    table: Table,
+    due: Select[Any],
+    *,
+    owner: str,
+    until: float,
+    skip_locked: bool,
+    returning: Sequence[ColumnElement[Any]],
+) -> Sequence[Row[Any]]:
+    """Lease the rows whose ids `due` selects to `owner` until `until`; their `returning` columns.
+
+    With `skip_locked` (PostgreSQL), rows another worker is claiming at this moment are passed over.
+    """
+    if skip_locked:
+        due = due.with_for_update(skip_locked=True)
+    result = await conn.execute(
+        update(table)
+        .where(table.c.id.in_(due.scalar_subquery()))
+        .values(lease_owner=owner, lease_until=until)
+        .returning(*returning)
+    )
+    return result.all()
 
 
 async def extend(

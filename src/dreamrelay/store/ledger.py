@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dreamrelay import metrics
 from dreamrelay.domain.ranges import MAX_CREDITS
+from dreamrelay.store.direct import Sql, Tx
 from dreamrelay.store.engine import after_commit
+from dreamrelay.store.filters import in_window
 from dreamrelay.store.schema import accounts, api_keys, ledger
 
 # Every kind of ledger row, in one place: the operator's top-ups and adjustments, a task's hold and its one
@@ -31,32 +33,27 @@ class SpendCapReached(Exception):
     """The key's spending cap would be exceeded."""
 
 
-async def hold(
-    conn: AsyncConnection, *, account_id: int, key_id: int | None, task_id: str, amount: int
-) -> None:
+# A hold's three statements (store/direct.py: on the driver, they run on every submit).
+_TAKE = Sql.of("UPDATE accounts SET balance = balance - ? WHERE id = ? AND balance >= ?")
+_SPEND = Sql.of(
+    "UPDATE api_keys SET spent = spent + ? WHERE id = ? AND (spend_cap IS NULL OR spent + ? <= spend_cap)"
+)
+_HOLD_ROW = Sql.of(
+    "INSERT INTO ledger (account_id, task_id, kind, amount, note, created_at) VALUES (?, ?, 'hold', ?, '', ?)"
+)
+
+
+async def hold(tx: Tx, *, account_id: int, key_id: int | None, task_id: str, amount: int) -> None:
     """Take `amount` from the balance for `task_id`; never below zero, even with concurrent holds."""
     if amount <= 0:
         return
     # The conditional UPDATE is the check: two holds cannot both see the same old balance.
-    taken = await conn.execute(
-        update(accounts)
-        .where(accounts.c.id == account_id, accounts.c.balance >= amount)
-        .values(balance=accounts.c.balance - amount)
-    )
-    if taken.rowcount != 1:
+    if await tx.run(_TAKE, amount, account_id, amount) != 1:
         raise BalanceTooLow
-    if key_id is not None:
-        capped = await conn.execute(
-            update(api_keys)
-            .where(
-                api_keys.c.id == key_id,
-                (api_keys.c.spend_cap.is_(None)) | (api_keys.c.spent + amount <= api_keys.c.spend_cap),
-            )
-            .values(spent=api_keys.c.spent + amount)
-        )
-        if capped.rowcount != 1:
-            raise SpendCapReached
-    await _row(conn, account_id, task_id, "hold", -amount)
+    if key_id is not None and await tx.run(_SPEND, amount, key_id, amount) != 1:
+        raise SpendCapReached
+    await tx.run(_HOLD_ROW, account_id, task_id, -amount, time.time())
+    tx.after_commit(lambda: _count("hold", amount))
 
 
 async def capture(conn: AsyncConnection, *, account_id: int, task_id: str, amount: int) -> None:
@@ -219,10 +216,7 @@ async def entries(
         query = query.where(ledger.c.task_id == task_id)
     if kind is not None:
         query = query.where(ledger.c.kind == kind)
-    if since is not None:
-        query = query.where(ledger.c.created_at >= since)
-    if until is not None:
-        query = query.where(ledger.c.created_at < until)
+    query = in_window(query, ledger.c.created_at, since, until)
     rows = await conn.execute(query.order_by(ledger.c.id.desc()).limit(limit).offset(offset))
     return [dict(r._mapping) for r in rows]
 

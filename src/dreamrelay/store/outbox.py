@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dreamrelay.store import leases
 from dreamrelay.store.schema import accounts, delivery_attempts, outbox
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
@@ -75,23 +76,34 @@ async def enqueue(
 async def lease_due(
     conn: AsyncConnection, *, owner: str, now: float, limit: int, lease_seconds: float, skip_locked: bool
 ) -> list[Event]:
+    """Lease up to `limit` due events in one statement, oldest due first, and only the head of each
+    task (its pending event with the lowest sequence): a task's later event is never in flight
+    before an earlier one is delivered or dead, so a receiver sees each task's events in order."""
+    earlier = outbox.alias("earlier")
+    head_of_task = ~exists().where(
+        earlier.c.task_id == outbox.c.task_id,
+        earlier.c.status == PENDING,
+        earlier.c.sequence < outbox.c.sequence,
+    )
     due = (
         select(outbox.c.id)
         .where(
             outbox.c.status == PENDING,
             outbox.c.next_attempt_at <= now,
             or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
+            head_of_task,
         )
         .order_by(outbox.c.next_attempt_at)
         .limit(limit)
     )
-    if skip_locked:
-        due = due.with_for_update(skip_locked=True)
-    result = await conn.execute(
-        update(outbox)
-        .where(outbox.c.id.in_(due.scalar_subquery()))
-        .values(lease_owner=owner, lease_until=now + lease_seconds)
-        .returning(*_EVENT_COLUMNS)
+    result = await leases.take(
+        conn,
+        outbox,
+        due,
+        owner=owner,
+        until=now + lease_seconds,
+        skip_locked=skip_locked,
+        returning=_EVENT_COLUMNS,
     )
     return [_event(r) for r in result]
 

@@ -7,34 +7,30 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dreamrelay.domain.requests import WILDCARD as WILDCARD  # defined with the price key
+from dreamrelay.store.direct import Sql, Tx
 from dreamrelay.store.schema import prices
 
-WILDCARD = "*"
+_PRICE_RULES = Sql.of("SELECT model, resolution, duration, action, credits FROM prices WHERE model IN (?, ?)")
 
 
-async def price_for(
-    conn: AsyncConnection, *, model: str, resolution: str, duration: str, action: str
-) -> int | None:
+async def price_for(tx: Tx, *, model: str, resolution: str, duration: str, action: str) -> int | None:
     """The most specific matching rule's credits, or None.
 
     Exact beats '*' field by field, and the fields rank action > model > resolution > duration: a
     rule for this action (an upscale of any model) beats a rule for any action of this model (what
     generating a video of it costs)."""
-    rows = await conn.execute(
-        select(
-            prices.c.model, prices.c.resolution, prices.c.duration, prices.c.action, prices.c.credits
-        ).where(prices.c.model.in_([model, WILDCARD]))
-    )
+    rows = await tx.rows(_PRICE_RULES, model, WILDCARD)
     best: tuple[int, int] | None = None
-    for row in rows:
-        wanted = (resolution, duration, action)
-        given = (row.resolution, row.duration, row.action)
+    wanted = (resolution, duration, action)
+    for rule_model, rule_resolution, rule_duration, rule_action, credits in rows:
+        given = (rule_resolution, rule_duration, rule_action)
         if any(g not in (w, WILDCARD) for g, w in zip(given, wanted, strict=True)):
             continue
-        exact = (row.action, row.model, row.resolution, row.duration)
+        exact = (rule_action, rule_model, rule_resolution, rule_duration)
         score = sum(8 >> rank for rank, value in enumerate(exact) if value != WILDCARD)
         if best is None or score > best[0]:
-            best = (score, int(row.credits))
+            best = (score, int(credits))
     return best[1] if best else None
 
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, update
+import orjson
+from sqlalchemy import JSON, Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dreamrelay.domain.ids import is_id
 from dreamrelay.domain.states import TaskState
 from dreamrelay.domain.task import AGENTS_FORMAT, IMAGE_ACTION, Task
-from dreamrelay.store.schema import tasks
+from dreamrelay.store import leases
+from dreamrelay.store.direct import Sql, Tx
+from dreamrelay.store.filters import in_window
+from dreamrelay.store.schema import accounts, channels, tasks
 
 _COLUMNS = [tasks.c[name] for name in Task.__dataclass_fields__]
 
@@ -23,8 +28,28 @@ def _row(row: Any) -> Task:
     return Task(**data)
 
 
-async def insert_task(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    await conn.execute(tasks.insert().values(**values))
+_JSON_COLUMNS = frozenset(c.name for c in tasks.columns if isinstance(c.type, JSON))
+
+
+def _bound(name: str, value: Any) -> Any:
+    """A value as the driver takes it (store/direct.py): JSON columns as text, states by their value."""
+    if value is None:
+        return None
+    if name in _JSON_COLUMNS:
+        return orjson.dumps(value).decode()
+    if isinstance(value, TaskState):
+        return value.value
+    return value
+
+
+@functools.cache
+def _insert_sql(names: tuple[str, ...]) -> Sql:
+    return Sql.of(f"INSERT INTO tasks ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})")
+
+
+async def insert_task(tx: Tx, values: dict[str, Any]) -> None:
+    names = tuple(values)
+    await tx.run(_insert_sql(names), *(_bound(name, values[name]) for name in names))
 
 
 async def get_task(conn: AsyncConnection, task_id: str, account_id: int | None = None) -> Task | None:
@@ -118,6 +143,22 @@ async def compare_and_set(
     return task.with_values(values)
 
 
+@functools.cache
+def _update_sql(names: tuple[str, ...]) -> Sql:
+    assignments = ", ".join(f"{name} = ?" for name in names)
+    return Sql.of(f"UPDATE tasks SET {assignments} WHERE id = ? AND version = ?")
+
+
+async def compare_and_set_on(tx: Tx, task: Task, values: dict[str, Any]) -> Task | None:
+    """`compare_and_set` (without a lease) on the driver (store/direct.py), for the submit path."""
+    values = {**values, "version": task.version + 1}
+    names = tuple(values)
+    params = [_bound(name, values[name]) for name in names]
+    if await tx.run(_update_sql(names), *params, task.id, task.version) != 1:
+        return None
+    return task.with_values(values)
+
+
 async def lease_due(
     conn: AsyncConnection,
     *,
@@ -145,13 +186,8 @@ async def lease_due(
     if skip_channels:
         conditions.append(or_(tasks.c.channel_id.is_(None), tasks.c.channel_id.not_in(skip_channels)))
     due = select(tasks.c.id).where(*conditions).order_by(tasks.c.next_poll_at).limit(limit)
-    if skip_locked:
-        due = due.with_for_update(skip_locked=True)
-    result = await conn.execute(
-        update(tasks)
-        .where(tasks.c.id.in_(due.scalar_subquery()))
-        .values(lease_owner=owner, lease_until=now + lease_seconds)
-        .returning(*_COLUMNS)
+    result = await leases.take(
+        conn, tasks, due, owner=owner, until=now + lease_seconds, skip_locked=skip_locked, returning=_COLUMNS
     )
     return [_row(r) for r in result]
 
@@ -173,13 +209,12 @@ async def next_due_at(conn: AsyncConnection) -> float | None:
     return (await conn.execute(query.limit(1))).scalar_one_or_none()
 
 
-async def count_in_flight(conn: AsyncConnection, api_key_id: int) -> int:
-    query = (
-        select(func.count())
-        .select_from(tasks)
-        .where(tasks.c.api_key_id == api_key_id, tasks.c.state.in_([TaskState.PENDING, TaskState.PROCESSING]))
-    )
-    return int((await conn.execute(query)).scalar_one())
+_IN_FLIGHT = Sql.of("SELECT count(*) FROM tasks WHERE api_key_id = ? AND state IN (?, ?)")
+
+
+async def count_in_flight(tx: Tx, api_key_id: int) -> int:
+    rows = await tx.rows(_IN_FLIGHT, api_key_id, TaskState.PENDING.value, TaskState.PROCESSING.value)
+    return int(rows[0][0])
 
 
 async def usage(
@@ -199,9 +234,45 @@ async def usage(
     ).group_by(tasks.c.account_id, tasks.c.model, tasks.c.state)
     if account_id is not None:
         query = query.where(tasks.c.account_id == account_id)
-    if since is not None:
-        query = query.where(tasks.c.created_at >= since)
-    if until is not None:
-        query = query.where(tasks.c.created_at < until)
+    query = in_window(query, tasks.c.created_at, since, until)
     rows = await conn.execute(query.order_by(tasks.c.account_id, tasks.c.model, tasks.c.state))
+    return [dict(r._mapping) for r in rows]
+
+
+async def listing(
+    conn: AsyncConnection,
+    *,
+    state: str | None,
+    account: str | None,
+    channel_id: int | None,
+    since: float | None,
+    until: float | None,
+    limit: int,
+    offset: int,
+) -> list[dict[str, Any]]:
+    """The operator's task list, newest first, with the account's and the channel's names."""
+    query = select(
+        tasks.c.id,
+        accounts.c.name.label("account"),
+        tasks.c.state,
+        tasks.c.model,
+        tasks.c.action,
+        tasks.c.channel_id,
+        tasks.c.upstream_id,
+        tasks.c.price,
+        tasks.c.created_at,
+        tasks.c.finished_at,
+        tasks.c.failure_reason,
+        tasks.c.poll_count,
+        channels.c.name.label("channel"),
+    ).join(accounts, accounts.c.id == tasks.c.account_id)
+    query = query.outerjoin(channels, channels.c.id == tasks.c.channel_id)
+    if state:
+        query = query.where(tasks.c.state == state)
+    if account:
+        query = query.where(accounts.c.name == account)
+    if channel_id is not None:
+        query = query.where(tasks.c.channel_id == channel_id)
+    query = in_window(query, tasks.c.created_at, since, until)
+    rows = await conn.execute(query.order_by(tasks.c.created_at.desc()).limit(limit).offset(offset))
     return [dict(r._mapping) for r in rows]

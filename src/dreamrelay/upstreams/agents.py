@@ -10,22 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from dreamrelay.domain.catalog import AGENTS, AGENTS_FAILURE_CODES
+from dreamrelay.domain.requests import AgentsRequest, SubmitRequest, UpstreamRef, VideoRequest
 from dreamrelay.domain.states import TaskState
 from dreamrelay.upstreams.base import (
-    AgentsRequest,
     ChannelKind,
-    DreamMachineRequest,
-    Endpoint,
-    ImageRequest,
-    Probe,
-    SubmitRequest,
-    UpstreamOutcomeUnknown,
     UpstreamRefused,
-    UpstreamRequest,
     UpstreamStatus,
-    UpstreamUnavailable,
 )
-from dreamrelay.upstreams.http import BearerUpstream, classify, detail, send_json
+from dreamrelay.upstreams.http import BearerUpstream, created_id, json_field, probe_at
 
 STATES = {
     "queued": TaskState.PENDING,
@@ -40,39 +32,59 @@ class AgentsUpstream(BearerUpstream):
     takes_callbacks = False
 
     async def submit(self, request: SubmitRequest) -> str:
-        if isinstance(request, ImageRequest | DreamMachineRequest):
+        if not isinstance(request, AgentsRequest | VideoRequest):
             raise UpstreamRefused("the Agents API makes no Kling images")
-        body = dict(request.body) if isinstance(request, AgentsRequest) else agents_body(request)
+        body = generation_body(request) if isinstance(request, AgentsRequest) else agents_body(request)
         if request.user_id:
             body["user_id"] = request.user_id
-        status, payload, headers = await send_json(
-            self._session, "POST", self._base + "/generations", body, self._headers, self._timeout
-        )
-        if status in (200, 201) and isinstance(payload, dict) and isinstance(payload.get("id"), str):
-            return str(payload["id"])
-        if 200 <= status < 300:
-            raise UpstreamOutcomeUnknown(
-                f"upstream answered {status} without a readable id: {detail(payload)}"
-            )
-        raise classify(status, payload, headers)
+        status, payload, headers = await self._post(self._base + "/generations", body)
+        return created_id(status, payload, headers, json_field(payload, "id"))
 
     async def cancel(self, upstream_id: str) -> None:
         """The Agents API has no cancel: the generation runs to its end upstream."""
 
     async def _get(self, upstream_id: str) -> UpstreamStatus | None:
-        url = f"{self._base}/generations/{upstream_id}"
-        status, payload, headers = await send_json(
-            self._session, "GET", url, None, self._headers, self._timeout
-        )
-        if status == 404:
-            return None
-        if status != 200 or not isinstance(payload, dict):
-            error = classify(status, payload, headers)
-            raise error if isinstance(error, UpstreamUnavailable) else UpstreamUnavailable(str(error))
-        return parse_generation(payload)
+        payload = await self._read(f"{self._base}/generations/{upstream_id}")
+        return None if payload is None else parse_generation(payload)
 
 
-def agents_body(request: UpstreamRequest) -> dict[str, Any]:
+def generation_body(request: AgentsRequest) -> dict[str, Any]:
+    """An Agents API request → its POST /generations body."""
+    body: dict[str, Any] = {"type": request.kind, "model": request.model, "prompt": request.prompt}
+    if request.aspect_ratio:
+        body["aspect_ratio"] = request.aspect_ratio
+    if request.output_format:
+        body["output_format"] = request.output_format
+    if request.style:
+        body["style"] = request.style
+    if request.source is not None:
+        body["source"] = request.source.wire()
+    if request.image_ref:
+        body["image_ref"] = _wire(request.image_ref)
+    if request.video is not None:
+        video = dict(request.video)
+        if request.start_frame is not None:
+            video["start_frame"] = request.start_frame.wire()
+        if request.end_frame is not None:
+            video["end_frame"] = request.end_frame.wire()
+        if request.keyframes:
+            video["keyframes"] = _wire(request.keyframes)
+        if request.edit is not None:
+            edit = dict(request.edit)
+            if request.edit_keyframes:
+                edit["keyframes"] = _wire(request.edit_keyframes)
+            video["edit"] = edit
+        if request.kind == "video":
+            video.setdefault("duration", request.duration)
+        body["video"] = video
+    return body
+
+
+def _wire(refs: tuple[UpstreamRef, ...]) -> list[dict[str, Any]]:
+    return [ref.wire() for ref in refs]
+
+
+def agents_body(request: VideoRequest) -> dict[str, Any]:
     """An own- or official-format Ray 3.2 request → an Agents API `type: video` body."""
     video: dict[str, Any] = {"duration": request.duration, "resolution": request.resolution}
     if request.loop:
@@ -116,9 +128,7 @@ def parse_generation(payload: dict[str, Any]) -> UpstreamStatus:
     )
 
 
-def _probe(endpoint: Endpoint) -> Probe:
-    # The Agents API has no ping: list one file.
-    return Probe("GET", endpoint.base_url.rstrip("/") + "/files?limit=1")
-
-
-KIND = ChannelKind(name="luma-agents", adapters={AGENTS: AgentsUpstream.connect}, probe=_probe)
+# The Agents API has no ping: the probe lists one file.
+KIND = ChannelKind(
+    name="luma-agents", adapters={AGENTS: AgentsUpstream.connect}, probe=probe_at("/files?limit=1")
+)

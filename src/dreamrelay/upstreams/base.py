@@ -3,73 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dreamrelay.domain.channel import Channel
+from dreamrelay.domain.requests import SubmitRequest
 from dreamrelay.domain.states import TaskState
 
 if TYPE_CHECKING:
     import aiohttp
 
     from dreamrelay.settings import Settings
-
-
-@dataclass(frozen=True)
-class UpstreamRequest:
-    """A generation as DreamRelay asks an upstream for it (own-format vocabulary)."""
-
-    prompt: str
-    model: str
-    aspect_ratio: str
-    resolution: str
-    duration: str
-    loop: bool = False
-    expand_prompt: bool = False
-    start_image_url: str | None = None
-    end_image_url: str | None = None
-    extend_upstream_id: str | None = None  # continue this upstream generation (keyframe 0)
-    end_upstream_id: str | None = None  # lead into this upstream generation (keyframe 1)
-    callback_url: str | None = None  # where upstream may tell us about changes (kinds that support it)
-    user_id: str | None = None  # the customer account's opaque id, for upstreams that take one
-
-
-@dataclass(frozen=True)
-class AgentsRequest:
-    """A generation in Luma's Agents API vocabulary (POST /generations), every reference in `body`
-    already one upstream can reach: our stored copies' URLs, or upstream generation ids."""
-
-    body: dict[str, Any] = field(default_factory=dict)
-    callback_url: str | None = None  # not used: the Agents API has no callbacks
-    user_id: str | None = None
-
-
-@dataclass(frozen=True)
-class ImageRequest:
-    """An image generation (Kling's parameters): `n` pictures of one prompt."""
-
-    prompt: str
-    model: str
-    aspect_ratio: str
-    n: int
-    negative_prompt: str | None = None
-    image_url: str | None = None  # reference image (our stored copy)
-    image_fidelity: float | None = None
-    callback_url: str | None = None  # not used by image upstreams; kept for a uniform dispatch
-    user_id: str | None = None
-
-
-@dataclass(frozen=True)
-class DreamMachineRequest:
-    """One of the Dream Machine API's other generations (image, upscale_video, add_audio,
-    reframe_video, reframe_image, modify_video), its body already in the official vocabulary with our
-    stored media URLs; `parent_upstream_id` is the generation an upscale or audio applies to."""
-
-    action: str
-    body: dict[str, Any]
-    parent_upstream_id: str | None = None
-    callback_url: str | None = None
-    user_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,10 +44,6 @@ class UpstreamRateLimited(UpstreamUnavailable):
 
 class UpstreamOutcomeUnknown(Exception):
     """The request was sent but no answer came back: it may or may not exist upstream. Never resend."""
-
-
-# Whatever dispatch may hand an adapter; each adapter refuses (UpstreamRefused) what it cannot make.
-SubmitRequest = UpstreamRequest | ImageRequest | DreamMachineRequest | AgentsRequest
 
 
 class Upstream(Protocol):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Self
 
 import aiohttp
@@ -11,6 +11,7 @@ import orjson
 
 from dreamrelay.upstreams.base import (
     Endpoint,
+    Probe,
     UpstreamOutcomeUnknown,
     UpstreamRateLimited,
     UpstreamRefused,
@@ -86,6 +87,52 @@ def classify(status: int, payload: Any, headers: dict[str, str], *, who: str = "
     return UpstreamUnavailable(message)
 
 
+def unavailable(error: Exception, prefix: str = "") -> UpstreamUnavailable:
+    """A read's failure as routing sees it: whatever the answer was, this channel cannot say now."""
+    if isinstance(error, UpstreamUnavailable):
+        return error
+    return UpstreamUnavailable(prefix + str(error))
+
+
+def json_field(payload: Any, key: str) -> Any:
+    """`payload[key]` of a JSON object; None for anything else."""
+    return payload.get(key) if isinstance(payload, dict) else None
+
+
+def created_id(
+    status: int,
+    payload: Any,
+    headers: dict[str, str],
+    found: Any,
+    *,
+    created: tuple[int, ...] = (200, 201),
+    what: str = "a readable id",
+    who: str = "upstream",
+) -> str:
+    """The upstream id a create call answered with (`found`, read out of `payload` by the adapter).
+
+    A success without a readable id → UpstreamOutcomeUnknown: the generation may exist upstream.
+    """
+    if status in created and isinstance(found, str):
+        return found
+    if 200 <= status < 300:
+        raise UpstreamOutcomeUnknown(f"upstream answered {status} without {what}: {detail(payload)}")
+    raise classify(status, payload, headers, who=who)
+
+
+def probe_at(path: str, method: str = "GET", body: Any = None) -> Callable[[Endpoint], Probe]:
+    """A ChannelKind's probe: one request to `path` below the channel's base URL."""
+
+    def probe(endpoint: Endpoint) -> Probe:
+        return Probe(method, endpoint.base_url.rstrip("/") + path, body)
+
+    return probe
+
+
+def _whole(payload: Any) -> Any:
+    return payload
+
+
 class BearerUpstream:
     """What the HTTP adapters share: a session, Bearer headers, a timeout, and per-id polls sent at once."""
 
@@ -111,3 +158,21 @@ class BearerUpstream:
     async def _get(self, upstream_id: str) -> UpstreamStatus | None:
         """One id's status; None when upstream no longer knows it."""
         raise NotImplementedError
+
+    async def _post(self, url: str, body: Any) -> tuple[int, Any, dict[str, str]]:
+        return await send_json(self._session, "POST", url, body, self._headers, self._timeout)
+
+    async def _read(self, url: str, part: Callable[[Any], Any] = _whole) -> dict[str, Any] | None:
+        """GET `url`: the JSON object it answers (or the `part` of it the adapter names); None on 404.
+
+        Any other answer → UpstreamUnavailable: a poll that fails says nothing about the task.
+        """
+        status, payload, headers = await send_json(
+            self._session, "GET", url, None, self._headers, self._timeout
+        )
+        if status == 404:
+            return None
+        found = part(payload)
+        if status != 200 or not isinstance(found, dict):
+            raise unavailable(classify(status, payload, headers))
+        return found

@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 
 from dreamrelay import metrics, tracing
+from dreamrelay.domain.requests import SubmitRequest
 from dreamrelay.upstreams.base import (
-    SubmitRequest,
     Upstream,
     UpstreamOutcomeUnknown,
     UpstreamRateLimited,

@@ -9,19 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from dreamrelay.domain.catalog import IMAGE
+from dreamrelay.domain.requests import ImagesRequest, SubmitRequest
 from dreamrelay.domain.states import TaskState, parse_upstream_state
 from dreamrelay.upstreams.base import (
     ChannelKind,
-    Endpoint,
-    ImageRequest,
-    Probe,
-    SubmitRequest,
-    UpstreamOutcomeUnknown,
     UpstreamRefused,
     UpstreamStatus,
-    UpstreamUnavailable,
 )
-from dreamrelay.upstreams.http import BearerUpstream, classify, detail, send_json
+from dreamrelay.upstreams.http import BearerUpstream, created_id, json_field, probe_at
 
 # Our catalog name → Kling's model_name.
 KLING_MODELS = {"kling-image": "kling-v1"}
@@ -35,7 +30,7 @@ class KlingUpstream(BearerUpstream):
         return self._base + "/v1/images/generations"
 
     async def submit(self, request: SubmitRequest) -> str:
-        if not isinstance(request, ImageRequest):
+        if not isinstance(request, ImagesRequest):
             raise UpstreamRefused("a Kling image channel makes no Luma videos")
         body: dict[str, Any] = {
             "model_name": KLING_MODELS.get(request.model, request.model),
@@ -49,30 +44,21 @@ class KlingUpstream(BearerUpstream):
             body["image"] = request.image_url
             if request.image_fidelity is not None:
                 body["image_fidelity"] = request.image_fidelity
-        status, payload, headers = await send_json(
-            self._session, "POST", self._url, body, self._headers, self._timeout
-        )
-        data = payload.get("data") if isinstance(payload, dict) else None
-        if status == 200 and isinstance(data, dict) and isinstance(data.get("task_id"), str):
-            return str(data["task_id"])
-        if 200 <= status < 300:
-            raise UpstreamOutcomeUnknown(f"upstream answered {status} without a task id: {detail(payload)}")
-        raise classify(status, payload, headers)
+        status, payload, headers = await self._post(self._url, body)
+        found = json_field(_data(payload), "task_id")
+        return created_id(status, payload, headers, found, created=(200,), what="a task id")
 
     async def cancel(self, upstream_id: str) -> None:
         """Kling has no cancel: the task runs to its end upstream."""
 
     async def _get(self, upstream_id: str) -> UpstreamStatus | None:
-        status, payload, headers = await send_json(
-            self._session, "GET", f"{self._url}/{upstream_id}", None, self._headers, self._timeout
-        )
-        if status == 404:
-            return None
-        data = payload.get("data") if isinstance(payload, dict) else None
-        if status != 200 or not isinstance(data, dict):
-            error = classify(status, payload, headers)
-            raise error if isinstance(error, UpstreamUnavailable) else UpstreamUnavailable(str(error))
-        return parse_task(data)
+        data = await self._read(f"{self._url}/{upstream_id}", _data)
+        return None if data is None else parse_task(data)
+
+
+def _data(payload: Any) -> Any:
+    """The `data` of Kling's envelope."""
+    return json_field(payload, "data")
 
 
 def parse_task(data: dict[str, Any]) -> UpstreamStatus:
@@ -96,8 +82,8 @@ def parse_task(data: dict[str, Any]) -> UpstreamStatus:
     )
 
 
-def _probe(endpoint: Endpoint) -> Probe:
-    return Probe("GET", endpoint.base_url.rstrip("/") + "/images/generations?pageNum=1&pageSize=1")
-
-
-KIND = ChannelKind(name="kling", adapters={IMAGE: KlingUpstream.connect}, probe=_probe)
+KIND = ChannelKind(
+    name="kling",
+    adapters={IMAGE: KlingUpstream.connect},
+    probe=probe_at("/images/generations?pageNum=1&pageSize=1"),
+)

@@ -14,22 +14,14 @@ from dreamrelay.domain.catalog import (
     UPSCALE_VIDEO,
     VIDEO,
 )
+from dreamrelay.domain.requests import DreamMachineRequest, SubmitRequest, VideoRequest
 from dreamrelay.domain.states import TaskState, parse_upstream_state
 from dreamrelay.upstreams.base import (
-    AgentsRequest,
     ChannelKind,
-    DreamMachineRequest,
-    Endpoint,
-    ImageRequest,
-    Probe,
-    SubmitRequest,
-    UpstreamOutcomeUnknown,
     UpstreamRefused,
-    UpstreamRequest,
     UpstreamStatus,
-    UpstreamUnavailable,
 )
-from dreamrelay.upstreams.http import BearerUpstream, classify, detail, send_json
+from dreamrelay.upstreams.http import BearerUpstream, classify, created_id, json_field, probe_at, send_json
 
 
 class LumaUpstream(BearerUpstream):
@@ -37,24 +29,18 @@ class LumaUpstream(BearerUpstream):
     takes_callbacks = True
 
     async def submit(self, request: SubmitRequest) -> str:
-        if isinstance(request, ImageRequest | AgentsRequest):
+        if not isinstance(request, DreamMachineRequest | VideoRequest):
             raise UpstreamRefused("the Dream Machine API has no Kling image generation")
         if isinstance(request, DreamMachineRequest):
             path, body = dream_machine_call(request)
-            status, payload, headers = await send_json(
-                self._session, "POST", self._base + path, body, self._headers, self._timeout
-            )
-            return _created_id(status, payload, headers)
-        body = official_request(request)
-        # Current create path first; older deployments only know /generations.
-        for path in ("/generations/video", "/generations"):
-            status, payload, headers = await send_json(
-                self._session, "POST", self._base + path, body, self._headers, self._timeout
-            )
-            if status == 404 and path == "/generations/video":
-                continue
-            break
-        return _created_id(status, payload, headers)
+            status, payload, headers = await self._post(self._base + path, body)
+        else:
+            body = official_request(request)
+            # Current create path first; older deployments only know /generations.
+            status, payload, headers = await self._post(self._base + "/generations/video", body)
+            if status == 404:
+                status, payload, headers = await self._post(self._base + "/generations", body)
+        return created_id(status, payload, headers, json_field(payload, "id"))
 
     async def cancel(self, upstream_id: str) -> None:
         status, payload, headers = await send_json(
@@ -70,25 +56,8 @@ class LumaUpstream(BearerUpstream):
             raise classify(status, payload, headers)
 
     async def _get(self, upstream_id: str) -> UpstreamStatus | None:
-        url = f"{self._base}/generations/{upstream_id}"
-        status, payload, headers = await send_json(
-            self._session, "GET", url, None, self._headers, self._timeout
-        )
-        if status == 404:
-            return None
-        if status != 200 or not isinstance(payload, dict):
-            error = classify(status, payload, headers)
-            raise error if isinstance(error, UpstreamUnavailable) else UpstreamUnavailable(str(error))
-        return parse_generation(payload)
-
-
-def _created_id(status: int, payload: Any, headers: dict[str, str]) -> str:
-    if status in (200, 201) and isinstance(payload, dict) and isinstance(payload.get("id"), str):
-        return str(payload["id"])
-    if 200 <= status < 300:
-        # It answered success but we cannot read the id: the generation may exist upstream.
-        raise UpstreamOutcomeUnknown(f"upstream answered {status} without a readable id: {detail(payload)}")
-    raise classify(status, payload, headers)
+        payload = await self._read(f"{self._base}/generations/{upstream_id}")
+        return None if payload is None else parse_generation(payload)
 
 
 # Where each of the other Dream Machine generations is created (lumaai SDK paths).
@@ -105,13 +74,48 @@ _PATHS = {
 def dream_machine_call(request: DreamMachineRequest) -> tuple[str, dict[str, Any]]:
     """(path, body) of a Dream Machine request other than a video generation."""
     path = _PATHS[request.action].replace("{id}", request.parent_upstream_id or "")
-    body = dict(request.body)
+    body = _dream_machine_body(request)
     if request.callback_url:
         body["callback_url"] = request.callback_url
     return path, body
 
 
-def official_request(request: UpstreamRequest) -> dict[str, Any]:
+def _dream_machine_body(request: DreamMachineRequest) -> dict[str, Any]:
+    action = request.action
+    if action == UPSCALE_VIDEO:
+        return {"generation_type": action, "resolution": request.resolution}
+    if action == ADD_AUDIO:
+        return {
+            "generation_type": action,
+            "prompt": request.prompt,
+            "negative_prompt": request.negative_prompt,
+        }
+    if action == GENERATE_IMAGE:
+        head = {"generation_type": "image", "model": request.model}
+        return {
+            **head,
+            "prompt": request.prompt,
+            "aspect_ratio": request.aspect_ratio,
+            **request.photon_refs(),
+        }
+    body: dict[str, Any] = {
+        "generation_type": action,
+        "model": request.model,
+        "prompt": request.prompt,
+        "aspect_ratio": request.aspect_ratio,
+    }
+    if action == MODIFY_VIDEO:
+        body["mode"] = request.mode
+    body["media"] = {"url": request.media_url}
+    if action == REFRAME_IMAGE and request.format is not None:
+        body["format"] = request.format
+    if request.first_frame_url:
+        body["first_frame"] = {"url": request.first_frame_url}
+    body.update(request.position)
+    return body
+
+
+def official_request(request: VideoRequest) -> dict[str, Any]:
     """Own-format request → official GenerationRequest (luma-api.md §6.2)."""
     spec = MODELS[request.model]
     body: dict[str, Any] = {
@@ -158,8 +162,4 @@ def parse_generation(payload: dict[str, Any]) -> UpstreamStatus:
     )
 
 
-def _probe(endpoint: Endpoint) -> Probe:
-    return Probe("GET", endpoint.base_url.rstrip("/") + "/ping")
-
-
-KIND = ChannelKind(name="luma", adapters={VIDEO: LumaUpstream.connect}, probe=_probe)
+KIND = ChannelKind(name="luma", adapters={VIDEO: LumaUpstream.connect}, probe=probe_at("/ping"))

@@ -6,21 +6,22 @@ from collections.abc import Sequence
 from typing import Any
 
 from dreamrelay.domain.catalog import VIDEO
+from dreamrelay.domain.requests import SubmitRequest, VideoRequest
 from dreamrelay.domain.states import parse_upstream_state
 from dreamrelay.upstreams.base import (
-    AgentsRequest,
     ChannelKind,
-    DreamMachineRequest,
-    Endpoint,
-    ImageRequest,
-    Probe,
-    SubmitRequest,
-    UpstreamOutcomeUnknown,
     UpstreamRefused,
     UpstreamStatus,
-    UpstreamUnavailable,
 )
-from dreamrelay.upstreams.http import BearerUpstream, classify, detail, send_json
+from dreamrelay.upstreams.http import (
+    BearerUpstream,
+    classify,
+    created_id,
+    json_field,
+    probe_at,
+    send_json,
+    unavailable,
+)
 
 BATCH_SIZE = 100
 
@@ -30,7 +31,7 @@ class RelayUpstream(BearerUpstream):
     takes_callbacks = False
 
     async def submit(self, request: SubmitRequest) -> str:
-        if isinstance(request, ImageRequest | DreamMachineRequest | AgentsRequest) or request.end_upstream_id:
+        if not isinstance(request, VideoRequest) or request.end_upstream_id:
             # Routing keeps image tasks away; the own format has no reverse extend or interpolation.
             raise UpstreamRefused("an own-format relay can only continue a video from its end")
         if request.extend_upstream_id:
@@ -53,18 +54,9 @@ class RelayUpstream(BearerUpstream):
             body["expand_prompt"] = True
         if request.end_image_url:
             body["image_end_url"] = request.end_image_url
-        status, payload, headers = await send_json(
-            self._session, "POST", self._base + path, body, self._headers, self._timeout
-        )
-        task = unwrap(payload)
-        if status == 200 and isinstance(task, dict) and isinstance(task.get("id"), str):
-            return str(task["id"])
-        if 200 <= status < 300:
-            # It answered success but we cannot read the id: the generation may exist upstream.
-            raise UpstreamOutcomeUnknown(
-                f"upstream answered {status} without a readable id: {detail(payload)}"
-            )
-        raise classify(status, payload, headers, who="relay")
+        status, payload, headers = await self._post(self._base + path, body)
+        found = json_field(unwrap(payload), "id")
+        return created_id(status, payload, headers, found, created=(200,), who="relay")
 
     async def poll(self, upstream_ids: Sequence[str]) -> dict[str, UpstreamStatus]:
         status, payload, headers = await send_json(
@@ -78,10 +70,7 @@ class RelayUpstream(BearerUpstream):
         )
         items = unwrap(payload)
         if status != 200 or not isinstance(items, list):
-            error = classify(status, payload, headers, who="relay")
-            if isinstance(error, UpstreamUnavailable):
-                raise error
-            raise UpstreamUnavailable(f"batch query failed: {error}")
+            raise unavailable(classify(status, payload, headers, who="relay"), "batch query failed: ")
         found: dict[str, UpstreamStatus] = {}
         for item in items:
             if isinstance(item, dict) and isinstance(item.get("id"), str):
@@ -128,8 +117,8 @@ def _video_url(item: dict[str, Any]) -> str | None:
     return None
 
 
-def _probe(endpoint: Endpoint) -> Probe:
-    return Probe("POST", endpoint.base_url.rstrip("/") + "/luma/tasks", {"ids": []})
-
-
-KIND = ChannelKind(name="relay", adapters={VIDEO: RelayUpstream.connect}, probe=_probe)
+KIND = ChannelKind(
+    name="relay",
+    adapters={VIDEO: RelayUpstream.connect},
+    probe=probe_at("/luma/tasks", "POST", {"ids": []}),
+)

@@ -15,7 +15,7 @@ from dreamrelay.domain.errors import InvalidRequest, TaskNotFound
 from dreamrelay.http.console.deps import ApiReader, ApiWriter
 from dreamrelay.http.console.session import COOKIE_PATH
 from dreamrelay.http.console.web import Ctx, json_response
-from dreamrelay.http.deps import describe, parse_body, read_json
+from dreamrelay.http.deps import describe, read_json, validated
 from dreamrelay.http.schemas.agents import GenerationCreate as AgentsCreate
 from dreamrelay.http.schemas.own import OwnSubmit
 from dreamrelay.services import agents, reads, submit, views
@@ -28,7 +28,7 @@ async def api_submit(ctx: ApiWriter) -> Response:
     given = await read_json(ctx.request)
     if isinstance(given, dict) and given.get("model_name") in UNI_MODELS:
         return json_response(ctx, (await uni_image(ctx, given)).body)
-    body = await parse_body(ctx.request, OwnSubmit)
+    body = validated(OwnSubmit, given)  # the body read once, as the API's own routes do
     task = await submit.submit(ctx.rt, ctx.caller, body.to_input())
     return json_response(ctx, task.body)
 
@@ -56,4 +56,4 @@ async def uni_image(ctx: Ctx, given: dict[str, Any]) -> Any:
         body = AgentsCreate.model_validate({**fields, **({"aspect_ratio": ratio} if ratio else {})})
     except ValidationError as exc:
         raise InvalidRequest(describe(exc)) from exc
-    return await agents.create(ctx.rt, ctx.caller, body, None)
+    return await agents.create(ctx.rt, ctx.caller, body.to_input(), None)

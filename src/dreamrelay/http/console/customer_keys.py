@@ -3,7 +3,6 @@ the /account API uses: services/account_keys.py and services/credit_codes.py).""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi import APIRouter
@@ -30,7 +29,6 @@ KEYS_URL = f"{COOKIE_PATH}/me/keys"
 BLANK_KEY = dict.fromkeys(
     ("name", "rpm", "max_in_flight", "batch_rpm", "batch_envelope", "spend_cap", "allowed_models")
 )
-MAX_EXPIRY_DAYS = 3650
 
 
 def _key_settings(form: Form) -> dict[str, Any]:
@@ -72,15 +70,11 @@ async def create_key(ctx: Customer) -> Response:
     try:
         # Fields left empty are inherited from the signed-in key (the service's rule).
         settings = _key_settings(form)
-        days = form.optional_int("expires_days")
-        if days is not None:
-            if not 1 <= days <= MAX_EXPIRY_DAYS:
-                raise FormError("expires_days")
-            settings["expires_at"] = time.time() + days * 86400
+        expires_at = form.expires_at()
+        if expires_at is not None:
+            settings["expires_at"] = expires_at
         created = await account_keys.create_key(ctx.rt, ctx.caller, settings)
-    except FormError:
-        return redirect(ctx, KEYS_URL, error="error.number")
-    except DreamRelayError as exc:
+    except (FormError, DreamRelayError) as exc:
         return redirect(ctx, KEYS_URL, error=exc)
     # The key itself is in this one answer only (never stored, never in a URL or a cookie).
     return await _keys_page(ctx, new_key=created)

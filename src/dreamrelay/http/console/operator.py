@@ -65,9 +65,7 @@ async def create_account(ctx: Operator) -> Response:
     try:
         balance = form.optional_int("balance") or 0
         await admin.create_account(ctx.rt, name, balance)
-    except FormError:
-        return redirect(ctx, f"{COOKIE_PATH}/admin/accounts", error="error.number")
-    except DreamRelayError as exc:
+    except (FormError, DreamRelayError) as exc:
         return redirect(ctx, f"{COOKIE_PATH}/admin/accounts", error=exc)
     return redirect(ctx, _account_url(name), flash="flash.account_created")
 
@@ -113,9 +111,7 @@ async def change_balance(ctx: Operator, name: str) -> Response:
         if form.get("op") != "adjust" and amount <= 0:
             raise InvalidRequest("a top-up must be positive; use an adjustment to remove credits")
         await admin.change_balance(ctx.rt, name, amount, form.get("note"))
-    except FormError:
-        return redirect(ctx, _account_url(name), error="error.number")
-    except DreamRelayError as exc:
+    except (FormError, DreamRelayError) as exc:
         return redirect(ctx, _account_url(name), error=exc)
     return redirect(ctx, _account_url(name), flash="flash.balance_changed")
 
@@ -127,9 +123,7 @@ async def create_key(ctx: Operator, name: str) -> Response:
         settings = forms.key_settings(form)
         key_name = settings.pop("name")
         created = await admin.create_key(ctx.rt, name, key_name, **settings)
-    except FormError:
-        return redirect(ctx, _account_url(name), error="error.number")
-    except DreamRelayError as exc:
+    except (FormError, DreamRelayError) as exc:
         return redirect(ctx, _account_url(name), error=exc)
     # The key itself is in this one answer only (never stored, never in a URL or a cookie).
     return await _account_page(ctx, name, new_key=created)
@@ -151,9 +145,7 @@ async def update_key(ctx: Operator, key_id: str) -> Response:
         else:
             settings = forms.key_settings(form)
         described = await admin.update_key(ctx.rt, int(key_id), settings)
-    except FormError:
-        return redirect(ctx, back, error="error.number")
-    except DreamRelayError as exc:
+    except (FormError, DreamRelayError) as exc:
         return redirect(ctx, back, error=exc)
     return redirect(ctx, _account_url(str(described["account"])), flash="flash.key_updated")
 
@@ -186,9 +178,7 @@ async def set_price(ctx: Operator) -> Response:
         if credits is None:
             raise FormError("credits")
         await admin.set_price(ctx.rt, credits=credits, **fields)
-    except FormError:
-        return redirect(ctx, back, error="error.number")
-    except DreamRelayError as exc:
+    except (FormError, DreamRelayError) as exc:
         return redirect(ctx, back, error=exc)
     return redirect(ctx, back, flash="flash.price_set")
 
@@ -220,9 +210,7 @@ async def add_channel(ctx: Operator) -> Response:
         if not values["name"]:
             raise InvalidRequest("a channel needs a name")
         await channel_admin.add_channel(ctx.rt, **values)
-    except FormError:
-        return redirect(ctx, CHANNELS_URL, error="error.number")
-    except DreamRelayError as exc:
+    except (FormError, DreamRelayError) as exc:
         return redirect(ctx, CHANNELS_URL, error=exc)
     return redirect(ctx, CHANNELS_URL, flash="flash.channel_added")
 
@@ -235,10 +223,10 @@ async def change_channel(ctx: Operator, name: str) -> Response:
     try:
         if action == "test":
             result = await channel_admin.test_channel(ctx.rt, name)
-            detail = f"{result['latency_ms']} ms" + (f" · {result['error']}" if result["error"] else "")
+            detail = f"{result.latency_ms} ms" + (f" · {result.error}" if result.error else "")
             ctx.set_flash = {
-                "kind": "ok" if result["ok"] else "error",
-                "key": "flash.channel_ok" if result["ok"] else "flash.channel_failed",
+                "kind": "ok" if result.ok else "error",
+                "key": "flash.channel_ok" if result.ok else "flash.channel_failed",
                 "detail": detail,
             }
             return redirect(ctx, CHANNELS_URL)
@@ -333,9 +321,7 @@ async def task_action(ctx: Operator, task_id: str) -> Response:
             done = await admin.replay(ctx.rt, event_ids=[event])
         else:
             done = await admin.replay(ctx.rt, task_id=task_id)
-    except FormError:
-        return redirect(ctx, back, error="error.number")
-    except DreamRelayError as exc:
+    except (FormError, DreamRelayError) as exc:
         return redirect(ctx, back, error=exc)
     if not done["replayed"]:
         return redirect(ctx, back, error="error.nothing_to_replay")

@@ -3,7 +3,6 @@ over services/credit_codes.py and services/admin.py)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 from urllib.parse import quote
 
@@ -42,16 +41,13 @@ async def create_codes(ctx: Operator) -> Response:
     form = await checked_form(ctx)
     try:
         amount, count = form.optional_int("amount"), form.optional_int("count") or 1
-        days = form.optional_int("expires_days")
-        if amount is None or (days is not None and not 1 <= days <= 3650):
+        expires_at = form.expires_at()
+        if amount is None:
             raise FormError("amount")
-        expires_at = time.time() + days * 86400 if days is not None else None
         made = await credit_codes.create_codes(
             ctx.rt, amount=amount, count=count, expires_at=expires_at, note=form.get("note")
         )
-    except FormError:
-        return redirect(ctx, CODES_URL, error="error.number")
-    except DreamRelayError as exc:
+    except (FormError, DreamRelayError) as exc:
         return redirect(ctx, CODES_URL, error=exc)
     # The codes are in this one answer only: only their hashes are stored.
     return await _codes_page(ctx, made=made)
@@ -63,8 +59,6 @@ async def set_max_keys(ctx: Operator, name: str) -> Response:
     back = f"{COOKIE_PATH}/admin/accounts/{quote(name, safe='')}"
     try:
         await admin.set_max_keys(ctx.rt, name, form.optional_int("max_keys"))
-    except FormError:
-        return redirect(ctx, back, error="error.number")
-    except DreamRelayError as exc:
+    except (FormError, DreamRelayError) as exc:
         return redirect(ctx, back, error=exc)
     return redirect(ctx, back, flash="flash.max_keys_set")

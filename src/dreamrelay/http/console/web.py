@@ -278,6 +278,7 @@ def safe_next(value: str | None, default: str) -> str:
 
 # ---- forms ------------------------------------------------------------------------------------------
 LARGEST_NUMBER = 2**53 - 1  # fits every integer column and a browser's number
+MAX_EXPIRY_DAYS = 3650  # of a customer's key or a credit code
 
 
 class Form:
@@ -302,6 +303,15 @@ class Form:
         if abs(value) > LARGEST_NUMBER:
             raise FormError(name)
         return value
+
+    def expires_at(self, name: str = "expires_days") -> float | None:
+        """The moment `name` days (1 to MAX_EXPIRY_DAYS) from now; None when the field is empty."""
+        days = self.optional_int(name)
+        if days is None:
+            return None
+        if not 1 <= days <= MAX_EXPIRY_DAYS:
+            raise FormError(name)
+        return time.time() + days * 86400
 
 
 class FormError(Exception):
@@ -440,8 +450,12 @@ def render(ctx: Ctx, template: str, status: int = 200, **values: Any) -> Respons
 
 
 def redirect(
-    ctx: Ctx, url: str, flash: str | None = None, error: DreamRelayError | str | None = None
+    ctx: Ctx, url: str, flash: str | None = None, error: DreamRelayError | FormError | str | None = None
 ) -> Response:
+    """303 to `url` with a flash: `flash` (a message key) or `error` (a refusal, a form field that is
+    not a number we take, or a message key)."""
+    if isinstance(error, FormError):
+        error = "error.number"
     if flash is not None:
         ctx.set_flash = {"kind": "ok", "key": flash, "detail": ""}
     if error is not None:

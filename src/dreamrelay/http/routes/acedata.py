@@ -16,15 +16,14 @@ from pydantic import ValidationError
 
 from dreamrelay.domain.errors import InvalidRequest
 from dreamrelay.domain.ids import is_id
+from dreamrelay.domain.inputs import GenerationInput
 from dreamrelay.formats import acedata
 from dreamrelay.http.deps import CallerDep, RuntimeDep, describe, json_body_doc, parse_body
 from dreamrelay.http.middleware import counts_as_submit
 from dreamrelay.http.schemas.acedata import AceRetrieve, AceRetrieveBatch, AceVideos
 from dreamrelay.logs import request_id
-from dreamrelay.runtime import Runtime
 from dreamrelay.services import reads, submit, waiting
 from dreamrelay.services.auth import Caller
-from dreamrelay.services.submit import GenerationInput
 from dreamrelay.store import tasks as task_store
 
 router = APIRouter(prefix="/luma", tags=["luma (AceData format)"])
@@ -53,7 +52,7 @@ async def videos(request: Request, rt: RuntimeDep, caller: CallerDep) -> Respons
         callback_url=body.callback_url,
     )
     if body.action == "extend":
-        parent_id = _parent_id(rt, body)
+        parent_id = _parent_id(rt.media_base_url, body)
         if not given.prompt:  # AceData's extend may leave the prompt out: the parent's carries on
             parent = await reads.get_task(rt, caller, parent_id)
             given = replace(given, prompt=parent.request["prompt"])
@@ -67,17 +66,17 @@ async def videos(request: Request, rt: RuntimeDep, caller: CallerDep) -> Respons
     return _json(acedata.result(task, rt.media_base_url, request_id.get()))
 
 
-def _parent_id(rt: Runtime, body: AceVideos) -> str:
+def _parent_id(media_base_url: str, body: AceVideos) -> str:
     """The task to continue: `video_id` (our task id), or the task whose video `video_url` is."""
     if body.video_id:
         return body.video_id
-    prefix = f"{rt.media_base_url}/tasks/"
+    prefix = f"{media_base_url}/tasks/"
     if body.video_url and body.video_url.startswith(prefix):
         return body.video_url.removeprefix(prefix).split("/", 1)[0]
     raise InvalidRequest("extend needs video_id (or the video_url of one of your videos)")
 
 
-async def tasks_query(rt: Runtime, caller: Caller, payload: dict[str, Any]) -> Response:
+async def tasks_query(rt: reads.Collaborators, caller: Caller, payload: dict[str, Any]) -> Response:
     """`POST /luma/tasks` with `action`: retrieve one task (`id`) or a batch (`ids`)."""
     trace = request_id.get()
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -244,7 +245,7 @@ async def update_channel(request: Request, rt: RuntimeDep, name: str) -> dict[st
 
 @router.post("/channels/{name}/test", summary="One authenticated request to the channel; lifts a bench")
 async def test_channel(rt: RuntimeDep, name: str) -> dict[str, Any]:
-    return await channel_admin.test_channel(rt, name)
+    return asdict(await channel_admin.test_channel(rt, name))
 
 
 @router.get("/tasks", summary="Tasks, newest first")

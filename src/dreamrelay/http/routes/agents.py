@@ -17,6 +17,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from dreamrelay.domain.agent_file import AgentFile
 from dreamrelay.domain.errors import InvalidRequest
 from dreamrelay.formats.agents import API_VERSION, file_object
 from dreamrelay.http.deps import CallerDep, RuntimeDep, json_body_doc, parse_body, parse_submission
@@ -50,7 +51,7 @@ def _json(value: Any, status: int = 200) -> Response:
 )
 async def create_generation(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
     body, idem = await parse_submission(request, GenerationCreate, "agents.generations")
-    task = await agents.create(rt, caller, body, idem)
+    task = await agents.create(rt, caller, body.to_input(), idem)
     return Response(task.body, status_code=201, media_type=JSON, headers=HEADERS)
 
 
@@ -102,8 +103,8 @@ async def list_files(
     state: str | None = Query(default=None, max_length=16),
 ) -> Response:
     page = await agent_files.page(rt, caller, cursor=cursor, limit=limit, purpose=purpose, state=state)
-    rows = [file_object(row) for row in page["rows"]]
-    return _json({"data": rows, "has_more": page["has_more"], "next_cursor": page["next_cursor"]})
+    rows = [file_object(file) for file in page.files]
+    return _json({"data": rows, "has_more": page.has_more, "next_cursor": page.next_cursor})
 
 
 @router.get("/files/{file_id}", summary="One file", response_model=File)
@@ -130,8 +131,8 @@ async def upload(
     return Response(status_code=200, headers=HEADERS)
 
 
-def _created(row: dict[str, Any], upload: dict[str, Any] | None) -> dict[str, Any]:
-    return {"id": row["id"], "state": row["state"], "file": file_object(row), "upload": upload}
+def _created(file: AgentFile, upload: dict[str, Any] | None) -> dict[str, Any]:
+    return {"id": file.id, "state": file.state, "file": file_object(file), "upload": upload}
 
 
 def _timestamp(value: str | None) -> float | None:

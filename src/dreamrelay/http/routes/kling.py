@@ -7,12 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from dreamrelay.domain.inputs import ImagesInput
 from dreamrelay.formats import kling
 from dreamrelay.http.deps import CallerDep, RuntimeDep, json_body_doc, parse_submission
 from dreamrelay.http.middleware import counts_as_submit
 from dreamrelay.http.schemas.kling import ImageCreate, KlingEnvelope
 from dreamrelay.services import reads, submit
-from dreamrelay.services.submit import ImageInput
 
 router = APIRouter(prefix="/kling/v1", tags=["Kling images"])
 
@@ -29,7 +29,7 @@ _ENVELOPE: dict[int | str, dict[str, Any]] = {200: {"model": KlingEnvelope, "des
 @counts_as_submit("kling")
 async def create_images(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
     body, idem = await parse_submission(request, ImageCreate, "kling.images")
-    given = ImageInput(
+    given = ImagesInput(
         prompt=body.prompt,
         n=body.n,
         model=body.model,

@@ -8,6 +8,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from dreamrelay.domain.inputs import GenerationInput
 from dreamrelay.http.deps import (
     BatchCallerDep,
     CallerDep,
@@ -28,7 +29,6 @@ from dreamrelay.http.schemas.own import (
     OwnTask,
 )
 from dreamrelay.services import reads, submit, uploads, waiting
-from dreamrelay.services.submit import GenerationInput
 
 router = APIRouter(prefix="/luma", tags=["luma (own format)"])
 

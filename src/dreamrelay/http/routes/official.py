@@ -18,6 +18,7 @@ from dreamrelay.domain.catalog import (
     REFRAME_IMAGE,
 )
 from dreamrelay.domain.errors import InvalidRequest
+from dreamrelay.domain.inputs import GenerationInput, ModifyInput, PhotonInput, Reference, ReframeInput
 from dreamrelay.formats import official
 from dreamrelay.http.deps import CallerDep, Limit, Offset, RuntimeDep, json_body_doc, parse_submission
 from dreamrelay.http.middleware import counts_as_submit
@@ -37,7 +38,6 @@ from dreamrelay.http.schemas.official import (
     VideoReframeCreate,
 )
 from dreamrelay.services import dream_machine, reads, removal, submit
-from dreamrelay.services.submit import GenerationInput
 
 router = APIRouter(prefix="/dream-machine/v1", tags=["official Dream Machine API"])
 
@@ -118,10 +118,10 @@ def _create_doc(model: type[Any], summary: str, status: int = 201) -> dict[str, 
 async def create_image(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
     body, idem = await parse_submission(request, ImageCreate, "official.image")
 
-    def ref(r: Any) -> dream_machine.Reference:
-        return dream_machine.Reference(url=r.url, weight=r.weight)
+    def ref(r: Any) -> Reference:
+        return Reference(url=r.url, weight=r.weight)
 
-    given = dream_machine.ImageInput(
+    given = PhotonInput(
         model=body.model,
         prompt=body.prompt,
         aspect_ratio=body.aspect_ratio,
@@ -137,7 +137,7 @@ async def create_image(request: Request, rt: RuntimeDep, caller: CallerDep) -> R
 
 async def _reframe(request: Request, rt: Any, caller: Any, schema: type[Any], action: str) -> Response:
     body, idem = await parse_submission(request, schema, f"official.{action}")
-    given = dream_machine.ReframeInput(
+    given = ReframeInput(
         action=action,
         model=body.model,
         aspect_ratio=body.aspect_ratio,
@@ -173,7 +173,7 @@ async def reframe_image(request: Request, rt: RuntimeDep, caller: CallerDep) -> 
 @counts_as_submit("official")
 async def modify_video(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
     body, idem = await parse_submission(request, ModifyCreate, "official.modify")
-    given = dream_machine.ModifyInput(
+    given = ModifyInput(
         model=body.model,
         mode=body.mode,
         media_url=body.media.url,

@@ -6,22 +6,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dreamrelay.domain import inputs
 from dreamrelay.domain.catalog import AGENTS_PROMPT_MAX_CHARS, KEYFRAMES_MAX
+from dreamrelay.http.schemas.official import ModifyMode
 
 AgentsType = Literal["image", "image_edit", "video", "video_edit", "video_reframe", "layering"]
 AgentsModel = Literal["uni-1", "uni-1-max", "ray-3.2"]
 AspectRatio = Literal["3:1", "2:1", "21:9", "16:9", "4:3", "3:2", "1:1", "3:4", "2:3", "9:16", "1:2", "1:3"]
-EditStrength = Literal[
-    "adhere_1",
-    "adhere_2",
-    "adhere_3",
-    "flex_1",
-    "flex_2",
-    "flex_3",
-    "reimagine_1",
-    "reimagine_2",
-    "reimagine_3",
-]
+EditStrength = ModifyMode  # the Agents API's video_edit strengths are the Dream Machine API's modify modes
 ID_MAX = 64
 URL_MAX = 4096
 DATA_MAX = 40 * 1024 * 1024  # base64 of the largest inline input; the body limit applies first
@@ -40,6 +32,23 @@ class ImageRef(_Body):
     file_id: str | None = Field(default=None, max_length=ID_MAX)
     media_type: str | None = Field(default=None, max_length=100)
 
+    def to_input(self) -> inputs.ImageRef:
+        return inputs.ImageRef(
+            url=self.url,
+            data=self.data,
+            generation_id=self.generation_id,
+            file_id=self.file_id,
+            media_type=self.media_type,
+        )
+
+
+def _refs(refs: list[ImageRef] | None) -> tuple[inputs.ImageRef, ...] | None:
+    return None if refs is None else tuple(ref.to_input() for ref in refs)
+
+
+def _indexes(indexes: list[int] | None) -> tuple[int, ...] | None:
+    return None if indexes is None else tuple(indexes)
+
 
 class SourcePosition(_Body):
     x_norm: float = Field(ge=-2, le=2)
@@ -55,6 +64,15 @@ class EditOptions(_Body):
     keyframes: list[ImageRef] | None = Field(default=None, max_length=KEYFRAMES_MAX)
     keyframe_indexes: list[int] | None = Field(default=None, max_length=KEYFRAMES_MAX)
 
+    def to_input(self) -> inputs.AgentsEdit:
+        return inputs.AgentsEdit(
+            strength=self.strength,
+            auto_controls=self.auto_controls,
+            controls=self.controls,
+            keyframes=_refs(self.keyframes),
+            keyframe_indexes=_indexes(self.keyframe_indexes),
+        )
+
 
 class VideoOptions(_Body):
     duration: Literal["5s", "10s"] | None = None
@@ -68,6 +86,21 @@ class VideoOptions(_Body):
     keyframe_indexes: list[int] | None = Field(default=None, max_length=KEYFRAMES_MAX)
     source_position: SourcePosition | None = None
     edit: EditOptions | None = None
+
+    def to_input(self) -> inputs.AgentsVideo:
+        return inputs.AgentsVideo(
+            duration=self.duration,
+            resolution=self.resolution,
+            loop=self.loop,
+            hdr=self.hdr,
+            exr_export=self.exr_export,
+            start_frame=self.start_frame.to_input() if self.start_frame else None,
+            end_frame=self.end_frame.to_input() if self.end_frame else None,
+            keyframes=_refs(self.keyframes),
+            keyframe_indexes=_indexes(self.keyframe_indexes),
+            source_position=self.source_position.model_dump() if self.source_position else None,
+            edit=self.edit.to_input() if self.edit else None,
+        )
 
 
 class GenerationCreate(_Body):
@@ -84,6 +117,19 @@ class GenerationCreate(_Body):
     user_id: str | None = Field(default=None, max_length=255)
     web_search: bool | None = None
     video: VideoOptions | None = None
+
+    def to_input(self) -> inputs.AgentsInput:
+        return inputs.AgentsInput(
+            prompt=self.prompt,
+            type=self.type,
+            model=self.model,
+            aspect_ratio=self.aspect_ratio,
+            image_ref=_refs(self.image_ref) or (),
+            source=self.source.to_input() if self.source else None,
+            output_format=self.output_format,
+            style=self.style,
+            video=self.video.to_input() if self.video else None,
+        )
 
 
 class FileCreate(_Body):

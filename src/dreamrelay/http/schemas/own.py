@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from dreamrelay.domain.catalog import PROMPT_MAX_CHARS
-from dreamrelay.services.submit import GenerationInput
+from dreamrelay.domain.inputs import GenerationInput
 
 # A 2×2 PNG as a data URI: examples that work without fetching anything.
 TINY_PNG = (
