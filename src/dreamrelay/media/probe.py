@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import ctypes
 import io
+import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +20,29 @@ MAX_IMAGE_PIXELS = 50_000_000
 # needed; its decoded size is what memory pays (4096² RGBA = 64 MiB), not its upload size.
 MAX_INPUT_SIDE = 4096
 MAX_INPUT_PIXELS = MAX_INPUT_SIDE * MAX_INPUT_SIDE
+# What a customer reads when PyAV or Pillow cannot decode their bytes: the libraries' own words name
+# our scratch files, object addresses and library internals, so they stay in `MediaError.detail`.
+UNREADABLE = "unreadable or damaged data"
+TOO_MANY_PIXELS = "the image has too many pixels"
+
+log = logging.getLogger(__name__)
 
 
 class MediaError(Exception):
-    """The bytes are not the media they claim to be, or cannot be decoded."""
+    """The bytes are not the media they claim to be, or cannot be decoded. Its text is always our own
+    words (a customer may read it); `detail` is what the decoder said, for the operator."""
+
+    def __init__(self, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail or message
+
+
+def _undecodable(exc: BaseException, what: str) -> MediaError:
+    detail = f"{type(exc).__name__}: {exc}"
+    log.info("%s could not be decoded: %s", what, detail)
+    if isinstance(exc, Image.DecompressionBombError):
+        return MediaError(TOO_MANY_PIXELS, detail)
+    return MediaError(UNREADABLE, detail)
 
 
 @dataclass(frozen=True)
@@ -57,7 +77,7 @@ def probe_video(path: Path) -> VideoProbe:
                 audio_codec=sound,
             )
     except av.FFmpegError as exc:
-        raise MediaError(str(exc)) from exc
+        raise _undecodable(exc, "a video") from exc
 
 
 def probe_video_bytes(data: bytes) -> VideoProbe:
@@ -86,7 +106,7 @@ def first_and_last_frames(path: Path) -> tuple[Image.Image, Image.Image]:
             first = first_frame.to_image()  # type: ignore[no-untyped-call]
             last = _last_frame(container, stream) or first_frame
     except av.FFmpegError as exc:
-        raise MediaError(str(exc)) from exc
+        raise _undecodable(exc, "a video") from exc
     return first, last.to_image()  # type: ignore[no-untyped-call]
 
 
@@ -133,7 +153,7 @@ def open_image(data: bytes) -> Image.Image:
             image.load()
             return image.convert("RGB")
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise MediaError(str(exc) or type(exc).__name__) from exc
+        raise _undecodable(exc, "an image") from exc
 
 
 def image_size(
@@ -151,7 +171,7 @@ def image_size(
                 raise MediaError(f"image is {width}×{height} pixels; at most {max_pixels} pixels")
             image.load()  # truncated or corrupt files fail here
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise MediaError(str(exc) or type(exc).__name__) from exc
+        raise _undecodable(exc, "an image") from exc
     finally:
         release_memory()
     return width, height

@@ -244,7 +244,7 @@ async def _copy_media(rt: Collaborators, task: Task, video_url: str, source: Med
         try:
             facts = await anyio.to_thread.run_sync(_probe, video_path)
         except probe.MediaError as exc:
-            raise MediaCopyError(f"upstream video is not playable: {exc}") from exc
+            raise MediaCopyError(f"upstream video is not playable: {exc.detail}") from exc
         prefix = f"tasks/{task.id}"
         await rt.storage.put_file(f"{prefix}/video.mp4", video_path)
         await rt.storage.put_bytes(f"{prefix}/thumbnail.jpg", facts.pop("thumbnail_jpeg"))
@@ -271,7 +271,7 @@ async def copy_images(
         try:
             width, height = await anyio.to_thread.run_sync(probe.image_size, data, limiter=rt.image_decodes)
         except probe.MediaError as exc:
-            raise MediaCopyError(f"image {index} from upstream does not decode: {exc}") from exc
+            raise MediaCopyError(f"image {index} from upstream does not decode: {exc.detail}") from exc
         key = f"tasks/{task.id}/image-{index}.{'png' if media_type == 'image/png' else 'jpg'}"
         await rt.storage.put_bytes(key, data)
         images.append({"key": key, "width": width, "height": height, "media_type": media_type})
