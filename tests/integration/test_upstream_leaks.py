@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import uuid
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import httpx
 import orjson
 
 from tests.conftest import Relay, make_settings, start_relay
+from tests.integration.test_console import csrf, signed_in
 from tests.support.receiver import running_receiver
 from tests.support.upstreams import _answer, _lifespan, _read_body, resetting_server, running
 
@@ -94,6 +96,14 @@ def test_no_error_path_shows_a_customer_the_upstream_set_up(tmp_path: Path) -> N
         hides(client.post("/luma/generations", json={"user_prompt": "reject me"}), 400)
         official = client.post("/dream-machine/v1/generations", json={"prompt": "reject me"})
         assert set(hides(official, 400) and official.json()) == {"detail"}
+        # The console's playground form shows the same refusal as a flash, in the same words.
+        with closing(signed_in(relay, relay.key)) as browser:
+            token = csrf(browser.get("/console/me/playground"))
+            posted = browser.post("/console/me/playground", data={"csrf": token, "user_prompt": "reject me"})
+            assert posted.status_code == 303, posted.text
+            page = browser.get(posted.headers["location"])
+            assert 'class="flash error"' in page.text and "the upstream refused this request" in page.text
+            assert [s for s in secrets if s in page.text] == [], page.text
 
         # 503: the first channel crashes (500), the next one cannot be reached.
         for answer in (

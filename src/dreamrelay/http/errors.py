@@ -31,11 +31,7 @@ def encode(method: str, path: str, error: DreamRelayError) -> tuple[bytes, dict[
     """The error's JSON body for `method` `path` (the bytes JSONResponse would write) and the headers
     it goes out with."""
     headers = error.headers
-    message = error.message
-    if error.public is not None:
-        # The details (channel, host, the upstream's words) go to the log; the customer gets our words.
-        log.warning("%s on %s %s: %s", error.code, method, path, error.message)
-        message = f"{error.public} (request id {request_id.get()})"
+    message = shown(method, path, error)
     if path.startswith(AGENTS_PREFIX):
         # Luma's Agents API: {"detail"}; the status is what its SDK maps to an exception class.
         headers = {**headers, "X-API-Version": AGENTS_API_VERSION}
@@ -46,6 +42,16 @@ def encode(method: str, path: str, error: DreamRelayError) -> tuple[bytes, dict[
         body = {"error": {"message": message, "type": error.type, "code": error.code}}
     encoded = json.dumps(body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
     return encoded.encode(), headers
+
+
+def shown(method: str, path: str, error: DreamRelayError) -> str:
+    """What a customer reads of `error` (every API family and the console): its message, or for an
+    error that involves an upstream our words and the request id; the details (channel, host, the
+    upstream's words) go to the log."""
+    if error.public is None:
+        return error.message
+    log.warning("%s on %s %s: %s", error.code, method, path, error.message)
+    return f"{error.public} (request id {request_id.get()})"
 
 
 def render(request: Request, error: DreamRelayError) -> Response:

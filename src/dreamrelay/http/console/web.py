@@ -32,6 +32,7 @@ from dreamrelay.http.console.session import (
     load_secret,
     token_fingerprint,
 )
+from dreamrelay.http.errors import shown
 from dreamrelay.runtime import Runtime
 from dreamrelay.services import console_sessions, views
 from dreamrelay.services.auth import Caller
@@ -461,7 +462,8 @@ def redirect(
     if error is not None:
         if isinstance(error, DreamRelayError):
             key = f"error.{error.code}" if has_key(f"error.{error.code}") else "error.generic"
-            ctx.set_flash = {"kind": "error", "key": key, "detail": error.message}
+            detail = shown(ctx.request.method, ctx.request.url.path, error)
+            ctx.set_flash = {"kind": "error", "key": key, "detail": detail}
         else:
             ctx.set_flash = {"kind": "error", "key": error, "detail": ""}
     return _finish(ctx, Response(status_code=303, headers={"Location": url}))
