@@ -17,10 +17,13 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/dreamrelay serve
 
+# The suite mostly waits (sandbox timings, subprocesses, a browser), so pytest-xdist workers overlap the
+# waits even on 2 cores; worksteal evens out the long tests. TEST_WORKERS=0: one process, as plain `pytest`.
+TEST_WORKERS ?= 4
 test: $(STAMP) browser prometheus
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist worksteal
 
 # The console's browser tests drive Debian's Chromium (never a downloaded browser). Installed once, only
 # when missing, as root (or with password-less sudo); a CJK font so 中文 pages render in screenshots.

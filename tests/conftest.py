@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,15 +22,11 @@ from dreamrelay.store import ledger, migrate
 from dreamrelay.store.schema import api_keys
 from tests.support.live_server import live_server
 from tests.support.paths import SHARED
+from tests.support.ports import free_port as free_port  # tests import it from here
 from tests.support.services import postgres_database, redis_prefix
+from tests.support.templates import copy_migrated_sqlite, migrated_postgres_database
 
 SEED = SHARED / "seeds" / "luma-batch-tasks.txt"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -47,7 +42,7 @@ class StoreChoice:
             return None
         key = data_dir.resolve()
         if key not in self.databases:
-            database = postgres_database()
+            database = migrated_postgres_database()
             self.databases[key] = next(database)
             self._drops.append(database)
         return self.databases[key]
@@ -85,7 +80,8 @@ class Relay:
 
     def client(self, key: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key or self.key}"}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+        # Generous: a synchronous route waits for a render, slow on a machine busy with other tests.
+        return httpx.Client(base_url=self.url, headers=headers, timeout=120)
 
     def admin(self) -> httpx.Client:
         """A client holding the admin token (from the data directory, made on first need)."""
@@ -99,7 +95,7 @@ class Relay:
 
 async def _prepare(settings: Settings) -> str | None:
     async with Runtime.from_settings(settings) as rt:
-        await migrate.upgrade(rt.db)
+        await migrate.upgrade(rt.db)  # at head already when copied from the template
         seeded = await first_start(rt)
     return seeded.api_key if seeded else None
 
@@ -123,6 +119,9 @@ def start_relay(settings: Settings, key: str | None = None) -> Iterator[Relay]:
 
     On a data directory that was seeded before, pass the demo `key` it printed then.
     """
+    store_file = settings.data_dir / "dreamrelay.db"
+    if settings.database_url is None and not store_file.exists():
+        copy_migrated_sqlite(store_file)
     seeded = asyncio.run(_prepare(settings))
     demo_key = seeded or key
     assert demo_key is not None, "this data directory was seeded before: pass its demo key"

@@ -1,7 +1,8 @@
 """Issue 12 item 5 in a real browser (Debian's Chromium through Playwright): the customer's grid and task
 pages and the operator's task pages show every kind of task — videos play, images load — with no
 untranslated key, for own-format and official videos, Kling and Photon images and a failed image task.
-Screenshots go to test-output/console/kinds-*.png."""
+Screenshots go to test-output/console-kinds/ (a folder of its own: test_console_browser.py empties
+test-output/console/ when it starts, maybe while this test runs on another pytest-xdist worker)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from tests.integration.test_console_task_kinds import make_every_kind
 from tests.support.browser import CHROMIUM, launch
 
 playwright_api = pytest.importorskip("playwright.sync_api")
-SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "console"
+SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "console-kinds"
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists() and os.environ.get("CI") != "true",

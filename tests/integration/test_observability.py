@@ -63,7 +63,11 @@ def wait_terminal(client: httpx.Client, task_id: str, timeout: float = 60) -> di
 
 @pytest.fixture
 def observed(tmp_path: Path) -> Iterator[Relay]:
-    settings = make_settings(tmp_path, allow_private_urls="127.0.0.0/8", ledger_check_seconds=0.5)
+    # A worker beats every lease_seconds / 3 and checks the ledger on a beat: at the default 60 s
+    # lease, the first check (which two tests wait for) came 20 s after the start; at 15 s, after 5 s.
+    settings = make_settings(
+        tmp_path, allow_private_urls="127.0.0.0/8", ledger_check_seconds=0.5, lease_seconds=15.0
+    )
     with start_relay(settings) as relay:
         yield relay
 

@@ -36,17 +36,28 @@ async def _admin(statement: str) -> None:
         await conn.close()
 
 
-def postgres_database() -> Iterator[str]:
-    """A fresh, empty database; yields its SQLAlchemy URL and drops it afterwards."""
+def postgres_database(template: str | None = None) -> Iterator[str]:
+    """A fresh database, empty or a copy of `template`; yields its SQLAlchemy URL and drops it afterwards."""
     name = f"dreamrelay_{uuid.uuid4().hex[:12]}"
+    url = create_database(name, template)
     try:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+        yield url
+    finally:
+        drop_database(name)
+
+
+def create_database(name: str, template: str | None = None) -> str:
+    """Database `name`, empty or a copy of `template`; returns its SQLAlchemy URL."""
+    copied = f' TEMPLATE "{template}"' if template else ""
+    try:
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"{copied}'))
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         _unavailable(f"PostgreSQL at {PG_HOST}:{PG_PORT}", exc)
-    try:
-        yield f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    return f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+
+
+def drop_database(name: str) -> None:
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def redis_prefix() -> Iterator[str]:
