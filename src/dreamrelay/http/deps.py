@@ -9,6 +9,7 @@ from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ValidationError
 
 from dreamrelay.domain.errors import InvalidRequest, RateLimited
+from dreamrelay.http.errors import described
 from dreamrelay.runtime import Runtime
 from dreamrelay.services import limits
 from dreamrelay.services.auth import Caller, authenticate
@@ -105,11 +106,7 @@ def validated(model: type[Model], data: Any) -> Model:
 
 
 def describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err["loc"])
-        parts.append(f"{where}: {err['msg']}" if where else err["msg"])
-    return "; ".join(parts)
+    return described(exc.errors())
 
 
 def json_body_doc(model: type[BaseModel]) -> dict[str, Any]:

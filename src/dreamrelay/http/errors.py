@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -60,12 +63,23 @@ def render(request: Request, error: DreamRelayError) -> Response:
     return Response(body, status_code=error.status, headers=headers, media_type="application/json")
 
 
-def validation_message(exc: RequestValidationError) -> str:
+# Pydantic names our schema classes in some sentences ("a valid dictionary or instance of ImageRef").
+_INSTANCE_OF = re.compile(r" or instance of \w+")
+
+
+def described(errors: Sequence[Any], skipped: tuple[str, ...] = ()) -> str:
+    """A failed validation as customers read it: each field's path (less the `skipped` parts) and
+    pydantic's sentence about it, without our class names; the first five."""
     parts = []
-    for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
-        parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+    for err in errors[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p not in skipped)
+        words = _INSTANCE_OF.sub("", str(err.get("msg"))).removeprefix("Value error, ")
+        parts.append(f"{where}: {words}" if where else words)
     return "; ".join(parts) or "invalid request"
+
+
+def validation_message(exc: RequestValidationError) -> str:
+    return described(exc.errors(), ("body", "query", "path"))
 
 
 def install(app: FastAPI) -> None:

@@ -1,8 +1,8 @@
-"""A URL a customer gives that cannot be read or reached is described in our own words.
+"""Refusals built from a library's failure are described in our own words.
 
 Python's URL parser and aiohttp word their failures with resolved addresses, SSL internals and class
 names; the customer reads the field and what went wrong: in the 400 of a submit, and in the attempts of
-a callback delivery.
+a callback delivery. A body that does not validate names the fields, never our schema classes.
 """
 
 from __future__ import annotations
@@ -70,3 +70,22 @@ def test_a_callback_that_cannot_be_delivered_reads_in_our_words(relay: Relay) ->
             time.sleep(0.1)
     assert attempts, "no delivery was attempted"
     assert {(a["status_code"], a["error"]) for a in attempts} == {(None, CONNECT_FAILED)}
+
+
+def test_a_body_that_does_not_validate_never_names_our_schema_classes(relay: Relay) -> None:
+    with relay.client() as client:
+        agents = client.post(
+            "/agents/v1/generations", json={"prompt": "x", "type": "video_edit", "source": "a"}
+        )
+        official = client.post(
+            "/dream-machine/v1/generations/video/modify",
+            json={"generation_type": "modify_video", "model": "ray-2", "mode": "flex_1", "media": "a"},
+        )
+    assert (agents.status_code, agents.json()) == (
+        400,
+        {"detail": "source: Input should be a valid dictionary"},
+    )
+    assert (official.status_code, official.json()) == (
+        400,
+        {"detail": "media: Input should be a valid dictionary"},
+    )
