@@ -9,10 +9,10 @@ announcement.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from dreamrelay.domain.errors import Forbidden, InvalidApiKey
+from dreamrelay.domain.keys import Caller as Caller  # where the services and routes import it from
 from dreamrelay.key_cache import CACHE_MAX_ENTRIES, CACHE_SECONDS, KEYS_GENERATION
 from dreamrelay.ratelimit import Decision
 from dreamrelay.store import accounts
@@ -27,21 +27,6 @@ class Collaborators(Protocol):
     db: Database
     key_cache: KeyCache
     limiter: RateLimiter  # sign-in attempts
-
-
-@dataclass(frozen=True)
-class Caller:
-    key_id: int
-    account_id: int
-    allowed_models: tuple[str, ...] | None = None
-    rpm: int | None = None
-    max_in_flight: int | None = None
-    batch_rpm: int | None = None
-    batch_envelope: str = "bare"  # POST /luma/tasks: "bare" array or the "newapi" envelope
-
-    def check_model(self, model: str) -> None:
-        if self.allowed_models is not None and model not in self.allowed_models:
-            raise Forbidden(f"this API key may not use model {model}")
 
 
 def parse_bearer(header: str | None) -> str:
@@ -75,11 +60,9 @@ async def _find_owner(rt: Collaborators, key_hash: str) -> accounts.KeyOwner | N
     return owner
 
 
-# Per process: a key's SHA-256 by the key itself (a pure function, so nothing to invalidate), and the
-# Caller made from each owner read (kept only while that very owner object is the cached one).
+# Per process: a key's SHA-256 by the key itself (a pure function, so nothing to invalidate).
 _HASHES_MAX = 10_000  # a flood of made-up keys empties it rather than growing it
 _hashes: dict[str, str] = {}
-_callers: dict[int, tuple[accounts.KeyOwner, Caller]] = {}
 
 
 def _hash(token: str) -> str:
@@ -89,25 +72,6 @@ def _hash(token: str) -> str:
             _hashes.clear()
         known = _hashes[token] = accounts.hash_key(token)
     return known
-
-
-def _caller(owner: accounts.KeyOwner) -> Caller:
-    known = _callers.get(owner.key_id)
-    if known is not None and known[0] is owner:
-        return known[1]
-    caller = Caller(
-        key_id=owner.key_id,
-        account_id=owner.account_id,
-        allowed_models=owner.allowed_models,
-        rpm=owner.rpm,
-        max_in_flight=owner.max_in_flight,
-        batch_rpm=owner.batch_rpm,
-        batch_envelope=owner.batch_envelope,
-    )
-    if len(_callers) >= CACHE_MAX_ENTRIES:
-        _callers.clear()
-    _callers[owner.key_id] = (owner, caller)
-    return caller
 
 
 async def authenticate(rt: Collaborators, header: str | None) -> Caller:
@@ -120,8 +84,8 @@ async def authenticate(rt: Collaborators, header: str | None) -> Caller:
     wall = time.time()
     if owner.expires_at is not None and owner.expires_at <= wall:
         raise Forbidden("this API key has expired")
-    rt.key_cache.note_use(owner.key_id, wall)
-    return _caller(owner)
+    rt.key_cache.note_use(owner.caller.key_id, wall)
+    return owner.caller
 
 
 SIGN_IN_ATTEMPTS_PER_MINUTE = 20  # per client address, console sign-in and wrong /admin tokens together

@@ -11,10 +11,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dreamrelay.domain.keys import Caller
 from dreamrelay.domain.task import Task
 from dreamrelay.store import ledger
 from dreamrelay.store import tasks as task_store
-from dreamrelay.store.accounts import KEY_LIMITS
+from dreamrelay.store.accounts import KEY_LIMITS, caller_of
 from dreamrelay.store.engine import Database
 from dreamrelay.store.schema import accounts, api_keys, tasks
 
@@ -26,16 +27,15 @@ HOUR = 3600.0
 class SignedInKey:
     """A customer's key, read again on every console request (disabled or expired → signed out)."""
 
-    key_id: int
-    account_id: int
+    caller: Caller  # the key's limits, as the API's requests carry them
     account: str
     prefix: str
     disabled: bool
     expires_at: float | None
-    allowed_models: tuple[str, ...] | None
-    rpm: int | None
-    max_in_flight: int | None
-    batch_rpm: int | None
+
+    @property
+    def account_id(self) -> int:
+        return self.caller.account_id
 
 
 async def signed_in_key(db: Database, key_id: int) -> SignedInKey | None:
@@ -44,23 +44,18 @@ async def signed_in_key(db: Database, key_id: int) -> SignedInKey | None:
 
 
 async def _signed_in_key(conn: AsyncConnection, key_id: int) -> SignedInKey | None:
-    query = select(
-        api_keys.c.id, api_keys.c.account_id, accounts.c.name, api_keys.c.prefix, *KEY_LIMITS
-    ).join(accounts, accounts.c.id == api_keys.c.account_id)
+    query = select(*KEY_LIMITS, accounts.c.name, api_keys.c.prefix).join(
+        accounts, accounts.c.id == api_keys.c.account_id
+    )
     row = (await conn.execute(query.where(api_keys.c.id == key_id))).one_or_none()
     if row is None:
         return None
     return SignedInKey(
-        key_id=row.id,
-        account_id=row.account_id,
+        caller=caller_of(row),
         account=row.name,
         prefix=row.prefix,
         disabled=bool(row.disabled),
         expires_at=row.expires_at,
-        allowed_models=tuple(row.allowed_models) if row.allowed_models is not None else None,
-        rpm=row.rpm,
-        max_in_flight=row.max_in_flight,
-        batch_rpm=row.batch_rpm,
     )
 
 

@@ -6,10 +6,12 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dreamrelay.domain.keys import Caller
 from dreamrelay.domain.signing import new_secret
 from dreamrelay.store.schema import accounts, api_keys
 
@@ -29,15 +31,9 @@ class Account:
 class KeyOwner:
     """What authentication learns about a key: enough to serve a request without another query."""
 
-    key_id: int
-    account_id: int
+    caller: Caller
     disabled: bool
     expires_at: float | None = None
-    allowed_models: tuple[str, ...] | None = None
-    rpm: int | None = None
-    max_in_flight: int | None = None
-    batch_rpm: int | None = None
-    batch_envelope: str = "bare"
 
 
 def new_api_key() -> str:
@@ -94,33 +90,36 @@ async def create_key(conn: AsyncConnection, account_id: int, name: str = "") -> 
 
 # What a key may do, read wherever a key is signed in (the API's auth, the console's session).
 KEY_LIMITS = (
+    api_keys.c.id,
+    api_keys.c.account_id,
     api_keys.c.disabled,
     api_keys.c.expires_at,
     api_keys.c.allowed_models,
     api_keys.c.rpm,
     api_keys.c.max_in_flight,
     api_keys.c.batch_rpm,
+    api_keys.c.batch_envelope,
 )
 
 
-async def find_key(conn: AsyncConnection, key_hash: str) -> KeyOwner | None:
-    query = select(api_keys.c.id, api_keys.c.account_id, *KEY_LIMITS, api_keys.c.batch_envelope).where(
-        api_keys.c.key_hash == key_hash
-    )
-    row = (await conn.execute(query)).one_or_none()
-    if row is None:
-        return None
-    return KeyOwner(
+def caller_of(row: Any) -> Caller:
+    """The Caller of a row that selected KEY_LIMITS."""
+    return Caller(
         key_id=row.id,
         account_id=row.account_id,
-        disabled=row.disabled,
-        expires_at=row.expires_at,
         allowed_models=tuple(row.allowed_models) if row.allowed_models is not None else None,
         rpm=row.rpm,
         max_in_flight=row.max_in_flight,
         batch_rpm=row.batch_rpm,
         batch_envelope=row.batch_envelope,
     )
+
+
+async def find_key(conn: AsyncConnection, key_hash: str) -> KeyOwner | None:
+    row = (await conn.execute(select(*KEY_LIMITS).where(api_keys.c.key_hash == key_hash))).one_or_none()
+    if row is None:
+        return None
+    return KeyOwner(caller=caller_of(row), disabled=row.disabled, expires_at=row.expires_at)
 
 
 async def list_keys(conn: AsyncConnection) -> list[dict[str, object]]:

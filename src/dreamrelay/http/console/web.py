@@ -182,14 +182,7 @@ class Ctx:
     @property
     def caller(self) -> Caller:
         assert self.key is not None
-        return Caller(
-            key_id=self.key.key_id,
-            account_id=self.key.account_id,
-            allowed_models=self.key.allowed_models,
-            rpm=self.key.rpm,
-            max_in_flight=self.key.max_in_flight,
-            batch_rpm=self.key.batch_rpm,
-        )
+        return self.key.caller
 
     def t(self, key: str, **values: Any) -> str:
         return translator(self.lang)(key, **values)
