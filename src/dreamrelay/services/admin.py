@@ -165,16 +165,8 @@ async def ledger_entries(
     ranges.window(since, until)
     async with rt.db.reader() as conn:
         account_id = await _account_id(conn, account)
-        rows = await ledger.entries(
-            conn,
-            account_id=account_id,
-            task_id=task_id,
-            kind=kind,
-            since=since,
-            until=until,
-            limit=limit,
-            offset=offset,
-        )
+        wanted = ledger.Wanted(account_id, task_id, kind, since, until, limit, offset)
+        rows = await ledger.entries(conn, wanted)
     return [_times(r) for r in rows]
 
 

@@ -189,17 +189,20 @@ async def _sums_in_python(conn: AsyncConnection) -> dict[int, int]:
     return totals
 
 
-async def entries(
-    conn: AsyncConnection,
-    *,
-    account_id: int | None = None,
-    task_id: str | None = None,
-    kind: str | None = None,
-    since: float | None = None,
-    until: float | None = None,
-    limit: int = 100,
-    offset: int = 0,
-) -> list[dict[str, object]]:
+@dataclass(frozen=True)
+class Wanted:
+    """Which ledger rows `entries` lists (None: any) and which page of them."""
+
+    account_id: int | None = None
+    task_id: str | None = None
+    kind: str | None = None
+    since: float | None = None  # created at or after
+    until: float | None = None  # created before
+    limit: int = 100
+    offset: int = 0
+
+
+async def entries(conn: AsyncConnection, wanted: Wanted) -> list[dict[str, object]]:
     """Ledger rows, newest first, with the account's name."""
     query = select(
         ledger.c.id,
@@ -210,14 +213,14 @@ async def entries(
         ledger.c.note,
         ledger.c.created_at,
     ).join(accounts, accounts.c.id == ledger.c.account_id)
-    if account_id is not None:
-        query = query.where(ledger.c.account_id == account_id)
-    if task_id is not None:
-        query = query.where(ledger.c.task_id == task_id)
-    if kind is not None:
-        query = query.where(ledger.c.kind == kind)
-    query = in_window(query, ledger.c.created_at, since, until)
-    rows = await conn.execute(query.order_by(ledger.c.id.desc()).limit(limit).offset(offset))
+    if wanted.account_id is not None:
+        query = query.where(ledger.c.account_id == wanted.account_id)
+    if wanted.task_id is not None:
+        query = query.where(ledger.c.task_id == wanted.task_id)
+    if wanted.kind is not None:
+        query = query.where(ledger.c.kind == wanted.kind)
+    query = in_window(query, ledger.c.created_at, wanted.since, wanted.until)
+    rows = await conn.execute(query.order_by(ledger.c.id.desc()).limit(wanted.limit).offset(wanted.offset))
     return [dict(r._mapping) for r in rows]
 
 
