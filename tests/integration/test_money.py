@@ -109,7 +109,10 @@ def test_a_terminal_update_applied_twice_or_by_two_workers_settles_once(tmp_path
                 ).json()["id"]
                 for i in range(2)
             ]
-        time.sleep(0.6)  # the sandbox's "dreaming" callback has landed; upstream never finishes
+            # The sandbox's "dreaming" callback has landed (the task is processing, the row's version moved);
+            # upstream never finishes. Waiting for it, not a fixed time, keeps a loaded machine from racing it.
+            for task_id in ids:
+                wait_for(client, task_id, {"processing"})
 
         async def race() -> tuple[Sequence[Any], Sequence[Any], Sequence[Any]]:
             async with Runtime.from_settings(settings) as rt:
