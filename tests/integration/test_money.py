@@ -110,7 +110,7 @@ def test_a_terminal_update_applied_twice_or_by_two_workers_settles_once(tmp_path
                 for i in range(2)
             ]
             # The sandbox's "dreaming" callback has landed (the task is processing, the row's version moved);
-            # upstream never finishes. Waiting for it, not a fixed time, keeps a loaded machine from racing it.
+            # upstream never finishes. Waiting for it, not a fixed time, keeps a busy machine from racing it.
             for task_id in ids:
                 wait_for(client, task_id, {"processing"})
 
