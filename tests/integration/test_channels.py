@@ -110,7 +110,10 @@ def test_a_chain_of_two_relays_serves_our_own_copy_of_the_media(
 def test_two_hundred_tasks_are_followed_with_batched_polls(tmp_path: Path, upstream_relay: Relay) -> None:
     key_at_b = upstream_relay.new_key("relay-a", balance=10_000_000)
     proxy = CountingProxy(upstream_relay.url)
-    with running(proxy) as proxy_url, start_relay(settings_for(tmp_path / "a")) as relay:
+    # Three servers and the test share one process: on a loaded machine an answer from b can take longer
+    # than the default 30 s (a 502, then b benched: 503s). The subject here is batching, not timeouts.
+    settings = settings_for(tmp_path / "a", upstream_timeout_seconds=120.0)
+    with running(proxy) as proxy_url, start_relay(settings) as relay:
         set_channel(relay, "sandbox", enabled=False)
         add_channel(relay, "b", proxy_url, secret_key=key_at_b, concurrency=4)
         with relay.client() as client, ThreadPoolExecutor(8) as pool:
