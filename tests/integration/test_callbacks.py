@@ -44,7 +44,7 @@ def events_of(relay: Relay, task_id: str) -> list[dict[str, Any]]:
     return sorted(events, key=lambda e: e["sequence"])
 
 
-def wait_settled(relay: Relay, task_id: str, timeout: float = 30) -> list[dict[str, Any]]:
+def wait_settled(relay: Relay, task_id: str, timeout: float = 90) -> list[dict[str, Any]]:
     """Wait until the task is terminal and none of its events is still pending."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
