@@ -81,7 +81,10 @@ def test_each_tasks_events_arrive_in_order_across_batches_and_retries(tmp_path: 
     tasks, steps = 12, 8
     # Every seventh request fails: a failed event is tried again before its task's next one.
     script = ["fail" if n % 7 == 3 else "ok" for n in range(60)]
-    with running_receiver(script) as receiver, start_relay(callback_settings(tmp_path)) as relay:
+    # A long timeout: the receiver answers at once, and a loaded machine must not turn a slow answer into
+    # a timeout and a second (at-least-once) delivery of an accepted event.
+    settings = callback_settings(tmp_path, callback_timeout_seconds=30.0)
+    with running_receiver(script) as receiver, start_relay(settings) as relay:
         task_ids = enqueue(relay.settings, f"{receiver.url}/hook", tasks, steps)
         wait_until(lambda: all_delivered(relay, task_ids), "every event delivered")
         received = list(receiver.received)
@@ -96,9 +99,10 @@ def test_each_tasks_events_arrive_in_order_across_batches_and_retries(tmp_path: 
 
 
 def test_a_slow_receiver_holds_up_no_other_receiver(tmp_path: Path) -> None:
-    settings = callback_settings(tmp_path, callback_timeout_seconds=30.0, shutdown_grace_seconds=0.2)
+    # The slow receiver holds its request for 30 s: far longer than 20 deliveries take on a loaded machine.
+    settings = callback_settings(tmp_path, callback_timeout_seconds=60.0, shutdown_grace_seconds=0.2)
     with (
-        running_receiver(["timeout"], stall_seconds=8) as slow,
+        running_receiver(["timeout"], stall_seconds=30) as slow,
         running_receiver() as fast,
         start_relay(settings) as relay,
     ):
