@@ -12,24 +12,41 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
+
+import aiohttp
 
 from dreamrelay import logs, metrics
 from dreamrelay.domain import signing
 from dreamrelay.domain.timings import callback_delay
-from dreamrelay.netguard import FetchError, UnsafeURL, post_json
+from dreamrelay.netguard import FetchError, UnsafeURL, URLPolicy, post_json
+from dreamrelay.settings import Settings
 from dreamrelay.store import accounts as account_store
 from dreamrelay.store import outbox
+from dreamrelay.store.engine import Database
 from dreamrelay.store.outbox import Attempt, Event
-
-if TYPE_CHECKING:
-    from dreamrelay.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
+class Collaborators(Protocol):
+    """What delivering callbacks needs from the process around it."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def url_policy(self) -> URLPolicy: ...
+
+    @property
+    def guarded_session(self) -> aiohttp.ClientSession: ...
+
+
 async def lease(
-    rt: Runtime, *, owner: str, limit: int, lease_seconds: float
+    rt: Collaborators, *, owner: str, limit: int, lease_seconds: float
 ) -> tuple[list[Event], dict[int, list[str]]]:
     """Lease up to `limit` due events (at most one per task, its earliest pending) and read the secrets
     their accounts sign with now, in one transaction."""
@@ -50,7 +67,7 @@ async def lease(
     return events, secrets
 
 
-async def attempt(rt: Runtime, event: Event, secrets_in_use: list[str]) -> Attempt:
+async def attempt(rt: Collaborators, event: Event, secrets_in_use: list[str]) -> Attempt:
     """One attempt at `event` (no database): what happened and what to do next."""
     now = time.time()
     headers = signing.headers(secrets_in_use, event.message_id, int(now), event.payload)
@@ -97,7 +114,7 @@ async def attempt(rt: Runtime, event: Event, secrets_in_use: list[str]) -> Attem
     )
 
 
-async def record(rt: Runtime, attempts: Sequence[Attempt], owner: str) -> None:
+async def record(rt: Collaborators, attempts: Sequence[Attempt], owner: str) -> None:
     """Log the attempts and move their events on, in one transaction. An event whose lease we lost
     meanwhile is left alone (another deliverer has it now)."""
     async with rt.db.transaction() as conn:
