@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,6 +127,28 @@ def start_relay(settings: Settings, key: str | None = None) -> Iterator[Relay]:
     assert demo_key is not None, "this data directory was seeded before: pass its demo key"
     with live_server(create_app(settings), port=settings.port) as url:
         yield Relay(url=url, settings=settings, key=demo_key)
+
+
+@contextmanager
+def relays_by_store(data_dir: Path, **overrides: object) -> Iterator[Callable[[str], Relay]]:
+    """For a module's shared relays: `relay_for(kind)` starts (once) a relay on that store, so the
+    module's [postgres] tests really run on PostgreSQL. Its database is its own, not the test's (a test's
+    is dropped when the test ends); everything stops when the block ends."""
+    with ExitStack() as stack:
+        started: dict[str, Relay] = {}
+
+        def relay_for(kind: str) -> Relay:
+            if kind not in started:
+                url = (
+                    stack.enter_context(contextmanager(migrated_postgres_database)())
+                    if kind == "postgres"
+                    else None
+                )
+                settings = make_settings(data_dir / kind, **{**overrides, "database_url": url})
+                started[kind] = stack.enter_context(start_relay(settings))
+            return started[kind]
+
+        yield relay_for
 
 
 @pytest.fixture

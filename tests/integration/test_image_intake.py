@@ -13,7 +13,7 @@ import io
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from PIL import Image
 
 from dreamrelay.runtime import Runtime
 from dreamrelay.services.orphans import sweep_inputs
-from tests.conftest import Relay, make_settings, start_relay
+from tests.conftest import Relay, make_settings, relays_by_store, start_relay
 from tests.support.media import picture
 from tests.support.upstreams import running
 
@@ -68,12 +68,16 @@ def images() -> Iterator[tuple[str, ImageServer]]:
 
 
 @pytest.fixture(scope="module")
-def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
-    settings = make_settings(
-        tmp_path_factory.mktemp("intake"), allow_private_urls="127.0.0.0/8", sandbox_queued_seconds=600
-    )
-    with start_relay(settings) as running_relay:
-        yield running_relay
+def relays(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Relay]]:
+    data_dir = tmp_path_factory.mktemp("intake")
+    with relays_by_store(data_dir, allow_private_urls="127.0.0.0/8", sandbox_queued_seconds=600) as relay_for:
+        yield relay_for
+
+
+@pytest.fixture
+def relay(relays: Callable[[str], Relay], store: str) -> Relay:
+    """The module's relay on this test's store."""
+    return relays(store)
 
 
 def inputs(relay: Relay) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from dreamrelay.runtime import Runtime
 from dreamrelay.services.auth import SIGN_IN_ATTEMPTS_PER_MINUTE
 from dreamrelay.shared_state import connect_redis
 from dreamrelay.store.schema import accounts, tasks
-from tests.conftest import Relay, make_settings, start_relay
+from tests.conftest import Relay, make_settings, relays_by_store, start_relay
 from tests.support.services import redis_prefix
 
 pytestmark = pytest.mark.both_stores
@@ -28,13 +28,16 @@ SPELLINGS = ["\r\nX-Injected: 1", "\n", "\r", "\t", "\x00", "\x7f", "\x85"]
 
 
 @pytest.fixture(scope="module")
-def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
-    with start_relay(
-        make_settings(
-            tmp_path_factory.mktemp("hardening"), sandbox_queued_seconds=60, allow_private_urls="127.0.0.0/8"
-        )
-    ) as running:
-        yield running
+def relays(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Relay]]:
+    data_dir = tmp_path_factory.mktemp("hardening")
+    with relays_by_store(data_dir, sandbox_queued_seconds=60, allow_private_urls="127.0.0.0/8") as relay_for:
+        yield relay_for
+
+
+@pytest.fixture
+def relay(relays: Callable[[str], Relay], store: str) -> Relay:
+    """The module's relay on this test's store."""
+    return relays(store)
 
 
 def tasks_and_balance(relay: Relay) -> tuple[int, int]:
