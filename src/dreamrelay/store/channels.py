@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -75,22 +76,7 @@ async def list_channels(conn: AsyncConnection) -> list[Channel]:
     return [_channel(r) for r in await conn.execute(select(channels).order_by(channels.c.id))]
 
 
-_FIELDS = (
-    "id",
-    "name",
-    "kind",
-    "base_url",
-    "secret_key",
-    "models",
-    "priority",
-    "weight",
-    "concurrency",
-    "enabled",
-    "failures",
-    "retry_at",
-    "last_error",
-    "media_networks",
-)
+_FIELDS = tuple(field.name for field in dataclasses.fields(Channel))  # each a column of `channels`
 _LIST = Sql.of(f"SELECT {', '.join(_FIELDS)} FROM channels ORDER BY id")
 
 
