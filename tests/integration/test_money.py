@@ -150,24 +150,16 @@ def test_a_terminal_update_applied_twice_or_by_two_workers_settles_once(tmp_path
                         )
                     )
                 # Even a writer that skips the version check cannot settle twice: the database refuses.
-                with pytest.raises(IntegrityError):
-                    async with rt.db.transaction() as conn:
-                        await ledger.release(
-                            conn,
-                            account_id=fail_task.account_id,
-                            key_id=fail_task.api_key_id,
-                            task_id=fail_task.id,
-                            amount=fail_task.price,
-                        )
-                with pytest.raises(IntegrityError):
-                    async with rt.db.transaction() as conn:
-                        await ledger.release(
-                            conn,
-                            account_id=done_task.account_id,
-                            key_id=done_task.api_key_id,
-                            task_id=done_task.id,
-                            amount=done_task.price,
-                        )
+                for settled in (fail_task, done_task):
+                    with pytest.raises(IntegrityError):
+                        async with rt.db.transaction() as conn:
+                            await ledger.release(
+                                conn,
+                                account_id=settled.account_id,
+                                key_id=settled.api_key_id,
+                                task_id=settled.id,
+                                amount=settled.price,
+                            )
                 return failed, completed, leased
 
         failed, completed, _ = asyncio.run(race())
