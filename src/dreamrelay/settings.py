@@ -45,7 +45,9 @@ class Settings(BaseSettings):
     redis_url: str | None = None  # shared rate limits across processes when set
     redis_prefix: str = "dreamrelay:"  # namespace of our Redis keys (several relays may share one Redis)
 
-    body_cache_bytes: int = 256 * 1024 * 1024  # finished tasks' bodies kept in memory for reads (0: off)
+    # finished tasks' bodies kept in memory for reads (0: off); batch answers joined from them take up to
+    # a quarter more (body_cache.py)
+    body_cache_bytes: int = 256 * 1024 * 1024
     body_cache_seconds: float = 60.0  # how long another process may still show a task deleted here
 
     media_url: str | None = None  # default: <data_dir>/media; a directory path, or s3://bucket[/prefix]

@@ -155,12 +155,19 @@ async def batch_newapi(rt: Collaborators, caller: Caller, ids: Sequence[str]) ->
 
 async def batch_bodies(rt: Collaborators, caller: Caller, ids: Sequence[str]) -> bytes:
     """A JSON array of the caller's tasks in the order asked, duplicates once, others left out."""
-    wanted = list(dict.fromkeys(ids))
     cache, account = rt.body_cache, caller.account_id
+    asked = tuple(ids)
+    answer = cache.joined(account, asked)  # a client polling the same ids again
+    if answer is not None:
+        return answer
+    wanted = list(dict.fromkeys(ids))
     # A cached body's key is a real task id, so only the ids the cache lacks need the id rule.
     bodies, missing = cache.get_many(wanted, account)
-    if missing:
-        missing = [i for i in missing if is_id(i)]
+    if not missing:
+        answer = _joined(cast("list[bytes]", bodies))
+        cache.keep_joined(account, asked, answer)
+        return answer
+    missing = [i for i in missing if is_id(i)]
     if missing:
         async with rt.db.reader() as conn:
             found = await task_store.get_bodies(conn, missing, caller.account_id)
@@ -171,11 +178,14 @@ async def batch_bodies(rt: Collaborators, caller: Caller, ids: Sequence[str]) ->
             body if body is not None else found.get(task_id, (None, False))[0]
             for task_id, body in zip(wanted, bodies, strict=True)
         ]
-    parts = [body for body in bodies if body is not None] if None in bodies else cast("list[bytes]", bodies)
+    return _joined([body for body in bodies if body is not None])
+
+
+def _joined(parts: list[bytes]) -> bytes:
+    """The bodies as one JSON array, joined into one new buffer: only the first and last bodies are
+    copied for the brackets (`b"[" + … + b"]"` would copy the whole answer twice more)."""
     if not parts:
         return b"[]"
-    # One join into one new buffer: only the first and last bodies are copied for the brackets
-    # (`b"[" + … + b"]"` would copy the whole answer twice more).
     if len(parts) == 1:
         return b"[" + parts[0] + b"]"
     parts[0] = b"[" + parts[0]
