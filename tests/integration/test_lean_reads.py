@@ -8,6 +8,7 @@ the same order to both must give the same answers, including the 429s.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -140,10 +141,16 @@ def test_lean_paths_answer_what_the_framework_answers(tmp_path: Path) -> None:
 
             return orjson.dumps({"ids": ids, **extra})
 
+        polled = batch([task_id, task_id, their_id])
         cases: list[tuple[str, str, dict[str, str], bytes | None]] = [
             ("GET", "/healthz", {}, None),
             ("GET", "/healthz", {"X-Request-Id": "given-id-1"}, None),
             ("POST", "/luma/tasks", auth, batch([task_id, unknown, their_id, task_id, "x" * 70])),
+            # The same bytes again: the ids remembered by the lean path and the joined answer kept by
+            # the body cache on the second request; then by another key, which sees its own tasks.
+            ("POST", "/luma/tasks", auth, polled),
+            ("POST", "/luma/tasks", auth, polled),
+            ("POST", "/luma/tasks", {"Authorization": f"Bearer {stranger}"}, polled),
             ("POST", "/luma/tasks", auth, batch([])),
             ("POST", "/luma/tasks", {**auth, "X-Request-Id": "abc"}, batch([task_id])),
             ("POST", "/luma/tasks", auth, b"{not json"),
@@ -199,8 +206,11 @@ def test_lean_paths_answer_what_the_framework_answers(tmp_path: Path) -> None:
             assert len(lean_reset) == len(framework_reset)
             assert all(abs(a - b) <= 2 for a, b in zip(lean_reset, framework_reset, strict=True))
             statuses.append(on_lean["status"])
+        for caller, seen in ((key, task_id), (stranger, their_id)):  # each key sees only its own task
+            answer = _send(lean.url, "POST", "/luma/tasks", {"Authorization": f"Bearer {caller}"}, polled)
+            assert [t["id"] for t in json.loads(answer["body"])] == [seen]
         # The cases cover what they claim to: answers, refusals and the limits' 429s.
-        assert statuses[:5] == [200, 200, 200, 200, 200]
+        assert statuses[:8] == [200] * 8
         assert statuses[-8:] == [200, 200, 404, 429, 200, 200, 429, 404]
         assert {400, 401, 404} <= set(statuses)
         assert statuses[-14:-8] == [404, 404, 404, 401, 200, 200]
