@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     cors_origins: str = "*"
     allow_private_urls: str = ""  # CIDRs that URL safety lets through (tests, private deployments)
     max_body_bytes: int = 30 * 1024 * 1024  # two base64 images of 10 MB fit
-    lean_reads: bool = True  # the hottest reads as raw ASGI in front of FastAPI (http/lean.py)
+    lean_reads: bool = True  # the hottest reads and the own submit as raw ASGI before FastAPI (http/lean.py)
     max_image_bytes: int = 10 * 1024 * 1024
     header_timeout_seconds: float = Field(default=10.0, gt=0)  # a request's headers must be complete by then
     max_connections: int = Field(default=1000, ge=0)  # open client connections per process; 0 = no cap

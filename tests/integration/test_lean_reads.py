@@ -1,5 +1,6 @@
-"""The raw-ASGI read paths (http/lean.py) answer byte for byte what the framework's routes answer:
-the same status, body, headers (rate-limit headers, Retry-After, request id), limits and metrics.
+"""The raw-ASGI paths (http/lean.py: the hottest reads and the own submit) answer byte for byte what
+the framework's routes answer: the same status, body, headers (rate-limit headers, Retry-After,
+request id), limits and metrics (submits by outcome too).
 
 Two servers share one store: one with the lean path (the default), one with it switched off
 (`lean_reads=False`). Each keeps its own in-memory rate limiter, so sending the same requests in
@@ -48,7 +49,7 @@ def lean_and_framework(tmp_path: Path) -> Iterator[tuple[Relay, str]]:
 def _http_samples() -> dict[tuple[str, ...], float]:
     found: dict[tuple[str, ...], float] = {}
     for family in REGISTRY.collect():
-        if family.name.startswith("dreamrelay_http_request"):
+        if family.name.startswith(("dreamrelay_http_request", "dreamrelay_submits")):
             for sample in family.samples:
                 found[(sample.name, *sorted(sample.labels.items()))] = sample.value  # type: ignore[arg-type]
     return found
@@ -66,6 +67,8 @@ def _settle(url: str) -> None:
 def _background(key: tuple[Any, ...]) -> bool:
     """Series of requests the test did not send: the in-process sandbox's own routes (polled by the
     worker) and the upstream callbacks into the relay."""
+    if key[0].startswith("dreamrelay_submits"):
+        return False
     route = dict(key[1:]).get("route", "")
     return route.startswith("/upstream/") or not route.startswith(FOREGROUND)
 
@@ -214,3 +217,69 @@ def test_lean_paths_answer_what_the_framework_answers(tmp_path: Path) -> None:
         assert statuses[-8:] == [200, 200, 404, 429, 200, 200, 429, 404]
         assert {400, 401, 404} <= set(statuses)
         assert statuses[-14:-8] == [404, 404, 404, 401, 200, 200]
+
+
+def _made(answer: dict[str, Any]) -> dict[str, Any]:
+    """A created task's answer with what differs between two creations (its id and times) blanked."""
+    task = json.loads(answer["body"])
+    assert uuid.UUID(task["id"]) and task["created_at"]
+    blank = {"id": "<id>", "created_at": "<time>"}
+    size = str(len(json.dumps({**task, **blank}, ensure_ascii=False, separators=(",", ":")))).encode()
+    headers = [(k, v if k != b"content-length" else size) for k, v in answer["headers"]]
+    return {**answer, "body": {**task, **blank}, "headers": headers}
+
+
+def test_the_lean_submit_answers_what_the_framework_answers(tmp_path: Path) -> None:
+    with lean_and_framework(tmp_path) as (lean, framework_url):
+        key = lean.new_key("submitter", balance=100_000, rpm=1_000_000)
+        poor = lean.new_key("poor", balance=0, rpm=1_000_000)
+        capped = lean.new_key("capped-submits", balance=100_000, rpm=2)
+        auth = {"Authorization": f"Bearer {key}"}
+        video = {"user_prompt": "a lean submit", "resolution": "540p"}
+
+        def body(**fields: Any) -> bytes:
+            return json.dumps({**video, **fields}).encode()
+
+        created: list[tuple[str, str, dict[str, str], bytes]] = [
+            ("POST", "/luma/generations", auth, body()),
+            ("POST", "/luma/generations", {**auth, "X-Request-Id": "given"}, body(duration="5s", loop=True)),
+            ("POST", "/luma/generations", {**auth, "Content-Type": "text/plain"}, body()),
+        ]
+        for method, path, headers, sent in created:
+            on_lean = _send(lean.url, method, path, headers, sent)
+            on_framework = _send(framework_url, method, path, headers, sent)
+            assert on_lean["status"] == 200, on_lean["body"]
+            assert _made(on_lean) == _made(on_framework)
+
+        refused: list[tuple[str, str, dict[str, str], bytes]] = [
+            ("POST", "/luma/generations", auth, b"{not json"),
+            ("POST", "/luma/generations", auth, b"[1, 2]"),
+            ("POST", "/luma/generations", auth, body(resolution="8k")),
+            ("POST", "/luma/generations", auth, json.dumps({"user_prompt": "nul \u0000"}).encode()),
+            ("POST", "/luma/generations", {**auth, "Idempotency-Key": "k" * 300}, body()),
+            ("POST", "/luma/generations", {"Authorization": f"Bearer {poor}"}, body()),
+            ("POST", "/luma/generations", {}, body()),
+            ("POST", "/luma/generations", {"Authorization": "Bearer nope"}, body()),
+            ("POST", "/luma/generations", {**auth, "Origin": "https://app.example"}, b"{not json"),
+            ("POST", "/luma/generations/", auth, b"{not json"),  # the trailing-slash rewrite first
+        ]
+        refused += [("POST", "/luma/generations", {"Authorization": f"Bearer {capped}"}, b"{}")] * 3
+        statuses: list[int] = []
+        for method, path, headers, sent in refused:
+            on_lean = _send(lean.url, method, path, headers, sent)
+            on_framework = _send(framework_url, method, path, headers, sent)
+            lean_reset, framework_reset = on_lean.pop("reset"), on_framework.pop("reset")
+            assert on_lean == on_framework, (len(statuses), headers, sent)
+            assert all(abs(a - b) <= 2 for a, b in zip(lean_reset, framework_reset, strict=True))
+            statuses.append(on_lean["status"])
+        assert statuses == [400, 400, 400, 400, 400, 402, 401, 401, 400, 400, 400, 400, 429]
+
+        # An Idempotency-Key: the second server answers the first one's task, whichever path made it.
+        for first, second in ((lean.url, framework_url), (framework_url, lean.url)):
+            once = {**auth, "Idempotency-Key": f"poll-{uuid.uuid4()}"}
+            made = _send(first, "POST", "/luma/generations", once, body())
+            again = _send(second, "POST", "/luma/generations", once, body())
+            assert made["status"] == again["status"] == 200
+            assert json.loads(made["body"])["id"] == json.loads(again["body"])["id"]  # (its state moves on)
+            other = _send(second, "POST", "/luma/generations", once, body(user_prompt="another"))
+            assert other["status"] == 409

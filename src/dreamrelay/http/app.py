@@ -14,7 +14,7 @@ from dreamrelay import __version__, logs, metrics, tracing
 from dreamrelay.http import errors, openapi
 from dreamrelay.http.console import routes as console
 from dreamrelay.http.console.web import install as install_console
-from dreamrelay.http.lean import LeanReads
+from dreamrelay.http.lean import LeanPaths
 from dreamrelay.http.middleware import (
     BodyLimit,
     ClientCORS,
@@ -133,7 +133,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(Metrics)
     traced = tracing.setup()
     if settings.lean_reads and traced:  # the lean paths inside the tracing layer: every request a span
-        app.add_middleware(LeanReads, rt=rt, max_body_bytes=settings.max_body_bytes)
+        app.add_middleware(LeanPaths, rt=rt, max_body_bytes=settings.max_body_bytes)
     if traced:
         app.add_middleware(tracing.asgi_middleware())
     # Keep this the last add_middleware (= the outermost layer): `/x/` is served as `/x` before any
@@ -142,7 +142,7 @@ def create_app(settings: Settings) -> FastAPI:
     if settings.lean_reads and not traced:
         # The hottest reads in front of the whole framework, after the same path rewrite; the rest
         # goes on to the framework (where TrailingSlash finds the path already canonical).
-        app.front = TrailingSlash(LeanReads(app.framework, rt=rt, max_body_bytes=settings.max_body_bytes))
+        app.front = TrailingSlash(LeanPaths(app.framework, rt=rt, max_body_bytes=settings.max_body_bytes))
     app.router.redirect_slashes = False
     return app
 

@@ -61,7 +61,11 @@ BatchCallerDep = Annotated[Caller, Depends(batch_caller)]
 
 async def read_json(request: Request) -> Any:
     """The body as JSON whatever the Content-Type says (some clients send text/plain)."""
-    raw = await request.body()
+    return decode_json(await request.body())
+
+
+def decode_json(raw: bytes) -> Any:
+    """A request body's JSON; 400 when it is not JSON or a string in it holds a NUL."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -90,9 +94,16 @@ async def parse_submission(
     request: Request, model: type[Model], operation: str
 ) -> tuple[Model, Idempotency | None]:
     """A create request's body and its Idempotency-Key, fingerprinted from the same parsed JSON."""
-    data = await read_json(request)
+    return submission(await request.body(), request.headers.get("idempotency-key"), model, operation)
+
+
+def submission(
+    raw: bytes, idempotency_key: str | None, model: type[Model], operation: str
+) -> tuple[Model, Idempotency | None]:
+    """`parse_submission` of a body already read (the lean submit path reads it itself)."""
+    data = decode_json(raw)
     body = validated(model, data)
-    return body, Idempotency.from_header(request.headers.get("idempotency-key"), operation, data)
+    return body, Idempotency.from_header(idempotency_key, operation, data)
 
 
 def validated(model: type[Model], data: Any) -> Model:

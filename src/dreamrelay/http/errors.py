@@ -82,6 +82,14 @@ def validation_message(exc: RequestValidationError) -> str:
     return described(exc.errors(), ("body", "query", "path"))
 
 
+def crashed(method: str, path: str, exc: Exception) -> InternalError:
+    """The answer to an error nothing expected, logged with its traceback for the operator."""
+    log.exception("unhandled error on %s %s", method, path, exc_info=exc)
+    return InternalError(
+        f"internal error (request id {request_id.get()}); the operator's logs have the details"
+    )
+
+
 def install(app: FastAPI) -> None:
     async def on_ours(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DreamRelayError)
@@ -111,9 +119,7 @@ def install(app: FastAPI) -> None:
         return render(request, error)
 
     async def on_crash(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        message = f"internal error (request id {request_id.get()}); the operator's logs have the details"
-        return render(request, InternalError(message))
+        return render(request, crashed(request.method, request.url.path, exc))
 
     app.add_exception_handler(DreamRelayError, on_ours)
     app.add_exception_handler(RequestValidationError, on_validation)

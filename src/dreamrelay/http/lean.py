@@ -1,39 +1,39 @@
-"""The hottest reads as raw ASGI, in front of the middleware stack and FastAPI.
+"""The hottest requests as raw ASGI, in front of the middleware stack and FastAPI.
 
-`GET /healthz`, the own-format batch query (`POST /luma/tasks` with exactly `{"ids": [...]}`) and
-the gets of one task (`GET /luma/generations/{id}`, `GET /dream-machine/v1/generations/{id}`,
-`GET /agents/v1/generations/{id}`) are
-answered here without routing, a Request object or dependency injection. They go through the very
-same service functions as the framework's routes (authentication, the one rate-limit check, the
-store and body cache, the encoders, the error bodies, the metrics and request ids), so the answers
-are byte for byte the framework's (tests/integration/test_lean_reads.py runs both).
+`GET /healthz`, the own-format batch query (`POST /luma/tasks` with exactly `{"ids": [...]}`), the
+gets of one task (`GET /luma/generations/{id}`, `GET /dream-machine/v1/generations/{id}`,
+`GET /agents/v1/generations/{id}`) and the own-format submit (`POST /luma/generations`) are answered
+here without routing, a Request object or dependency injection. They go through the very same
+functions as the framework's routes (authentication, the one rate-limit check, the parsing and
+validation of a submit, the services, the store and body cache, the encoders, the error bodies, the
+metrics and request ids), so the answers are byte for byte the framework's
+(tests/integration/test_lean_reads.py runs both).
 
 Anything unusual goes to the framework untouched, decided before anything is spent: other methods,
 a query string, an Origin header (CORS), ids that are not canonical task ids, bodies without a
-Content-Length or over the limit, bodies that are not exactly `{"ids": [str, ...]}` (≤ 1000).
+Content-Length or over the limit, batch bodies that are not exactly `{"ids": [str, ...]}` (≤ 1000).
+A submit's body is judged after authentication and the rate limit, as the framework's route does:
+its errors are the route's errors.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dreamrelay import metrics
-from dreamrelay.domain.errors import DreamRelayError, InternalError
+from dreamrelay.domain.errors import DreamRelayError
 from dreamrelay.formats.agents import API_VERSION as AGENTS_API_VERSION
 from dreamrelay.http import errors
 from dreamrelay.http.middleware import NO_ORIGIN_VARY, request_id_for
+from dreamrelay.http.routes import luma
 from dreamrelay.logs import request_id
 from dreamrelay.runtime import Runtime
 from dreamrelay.services import limits, reads
 from dreamrelay.services.auth import authenticate
-
-log = logging.getLogger(__name__)
 
 _TASK_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _OWN_GET = "/luma/generations/"
@@ -55,16 +55,17 @@ BATCH_ROUTE = "/luma/tasks"
 OWN_GET_ROUTE = "/luma/generations/{task_id}"
 OFFICIAL_GET_ROUTE = "/dream-machine/v1/generations/{generation_id}"
 AGENTS_GET_ROUTE = "/agents/v1/generations/{generation_id}"
+OWN_SUBMIT_ROUTE = "/luma/generations"
+_WITH_BODY = (BATCH_ROUTE, OWN_SUBMIT_ROUTE)
 
 Ids = tuple[str, ...]
-Answer = Callable[[Runtime, str, bytes], Awaitable[tuple[bytes, dict[str, str] | None]]]
 
 
 class _Fallthrough(Exception):
     """Not a request this path answers: hand it (and any body already read) to the framework."""
 
 
-class LeanReads:
+class LeanPaths:
     def __init__(self, app: ASGIApp, rt: Runtime, max_body_bytes: int) -> None:
         self.app = app
         self.rt = rt
@@ -89,13 +90,14 @@ class LeanReads:
             elif path.startswith(_AGENTS_GET):
                 task_id = path[len(_AGENTS_GET) :]
                 route = AGENTS_GET_ROUTE if _TASK_ID.fullmatch(task_id) else None
-        elif method == "POST" and path == BATCH_ROUTE:
-            route = BATCH_ROUTE
+        elif method == "POST" and path in _WITH_BODY:
+            route = path
         if route is None:
             await self.app(scope, receive, send)
             return
 
         authorization: str | None = None
+        idempotency_key: str | None = None
         given_id = ""
         length = -1
         for name, value in scope["headers"]:
@@ -105,6 +107,9 @@ class LeanReads:
             elif name == b"x-request-id":
                 if not given_id:
                     given_id = value.decode("latin-1")
+            elif name == b"idempotency-key":
+                if idempotency_key is None:
+                    idempotency_key = value.decode("latin-1")
             elif name == b"content-length":
                 if length < 0:
                     length = int(value) if value.isdigit() else self.max_body_bytes + 1
@@ -113,13 +118,16 @@ class LeanReads:
                 return
 
         ids: Ids = ()
-        if route == BATCH_ROUTE:
+        raw = b""
+        if route in _WITH_BODY:
             if not 0 <= length <= self.max_body_bytes:
                 await self.app(scope, receive, send)
                 return
             read: list[Message] = []
             try:
-                ids = _batch_ids(await _read_body(receive, read))
+                raw = await _read_body(receive, read)
+                if route == BATCH_ROUTE:
+                    ids = _batch_ids(raw)
             except _Fallthrough:
                 await self.app(scope, _replay(read, receive), send)
                 return
@@ -127,9 +135,11 @@ class LeanReads:
         started = time.perf_counter()
         rid = request_id_for(given_id)
         token = request_id.set(rid)
-        status = 500
+        status, code = 500, "internal_error"
         try:
-            status, headers, body = await self._answer(route, task_id, ids, authorization, method, path)
+            status, code, headers, body = await self._answer(
+                route, task_id, ids, raw, authorization, idempotency_key, method, path
+            )
             headers.append(NO_ORIGIN_VARY)
             headers.append((b"x-request-id", rid.encode("latin-1")))
             await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -137,14 +147,26 @@ class LeanReads:
         finally:
             request_id.reset(token)
             metrics.observe_request(method, route, status, time.perf_counter() - started)
+            if route == OWN_SUBMIT_ROUTE:
+                metrics.SUBMITS.labels(luma.FORMAT, code).inc()
 
     async def _answer(
-        self, route: str, task_id: str, ids: Ids, authorization: str | None, method: str, path: str
-    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        self,
+        route: str,
+        task_id: str,
+        ids: Ids,
+        raw: bytes,
+        authorization: str | None,
+        idempotency_key: str | None,
+        method: str,
+        path: str,
+    ) -> tuple[int, str, list[tuple[bytes, bytes]], bytes]:
+        """The status, the outcome counted for a submit ("ok" or the error's code), headers and body."""
         rt = self.rt
         shown: dict[str, str] | None = None
+        code = "ok"
         if route == HEALTH_ROUTE:
-            return 200, list(_HEALTH_HEADERS), _HEALTH_BODY
+            return 200, code, list(_HEALTH_HEADERS), _HEALTH_BODY
         try:
             caller = await authenticate(rt, authorization)
             try:
@@ -154,6 +176,8 @@ class LeanReads:
                 raise
             if route == BATCH_ROUTE:
                 body = await reads.batch_answer(rt, caller, ids)
+            elif route == OWN_SUBMIT_ROUTE:
+                body = await luma.generated(rt, caller, raw, idempotency_key)
             elif route == OWN_GET_ROUTE:
                 body = await reads.get_body(rt, caller, task_id)
             elif route == OFFICIAL_GET_ROUTE:
@@ -166,10 +190,11 @@ class LeanReads:
                 headers.insert(0, _AGENTS_HEADER)
         except DreamRelayError as error:
             status, body, headers = _error(method, path, error)
+            code = error.code
         except Exception as exc:  # the framework's last resort answers the same
-            log.exception("unhandled error on %s", path, exc_info=exc)
-            crash = InternalError("internal error; the operator's logs have the details")
+            crash = errors.crashed(method, path, exc)
             status, body, headers = _error(method, path, crash)
+            code = crash.code
         if shown:
             # An answer's own headers win over the limit's (an error may carry Retry-After itself).
             present = {name for name, _ in headers} if status != 200 else ()
@@ -177,7 +202,7 @@ class LeanReads:
                 key = _HEADER_NAMES.get(name) or name.lower().encode("latin-1")
                 if key not in present:
                     headers.append((key, value.encode("latin-1")))
-        return status, headers, body
+        return status, code, headers, body
 
 
 def _error(method: str, path: str, error: DreamRelayError) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from dreamrelay.domain.inputs import GenerationInput
+from dreamrelay.domain.keys import Caller
 from dreamrelay.http.deps import (
     BatchCallerDep,
     CallerDep,
@@ -16,6 +17,7 @@ from dreamrelay.http.deps import (
     json_body_doc,
     parse_body,
     parse_submission,
+    submission,
 )
 from dreamrelay.http.middleware import counts_as_submit
 from dreamrelay.http.routes import acedata
@@ -28,6 +30,7 @@ from dreamrelay.http.schemas.own import (
     OwnSubmit,
     OwnTask,
 )
+from dreamrelay.runtime import Runtime
 from dreamrelay.services import reads, submit, uploads, waiting
 
 router = APIRouter(prefix="/luma", tags=["luma (own format)"])
@@ -41,17 +44,26 @@ def _json_or_none(raw: bytes) -> Any:
 
 
 JSON = "application/json"
+FORMAT = "luma"  # the API format its submits are counted under (dreamrelay_submits_total)
+GENERATE = "luma.generate"  # what an Idempotency-Key of a generation is fingerprinted with
 _TASK: dict[int | str, dict[str, Any]] = {200: {"model": OwnTask, "description": "The task object"}}
 
 
 @router.post(
     "/generations", openapi_extra=json_body_doc(OwnSubmit), summary="Submit a video task", responses=_TASK
 )
-@counts_as_submit("luma")
+@counts_as_submit(FORMAT)
 async def create_generation(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
-    body, idem = await parse_submission(request, OwnSubmit, "luma.generate")
+    raw = await request.body()
+    return Response(await generated(rt, caller, raw, request.headers.get("idempotency-key")), media_type=JSON)
+
+
+async def generated(rt: Runtime, caller: Caller, raw: bytes, idempotency_key: str | None) -> bytes:
+    """`POST /luma/generations` once the caller is admitted: the new task's body (http/lean.py's submit
+    path calls this too)."""
+    body, idem = submission(raw, idempotency_key, OwnSubmit, GENERATE)
     task = await submit.submit(rt, caller, body.to_input(), idem=idem)
-    return Response(task.body, media_type=JSON)
+    return task.body
 
 
 @router.post(
@@ -71,9 +83,9 @@ async def file_upload(request: Request, rt: RuntimeDep, caller: CallerDep) -> Re
     summary="Submit and wait for the end (≤ DREAMRELAY_SYNC_WAIT_SECONDS), answered as the get",
     responses=_TASK,
 )
-@counts_as_submit("luma")
+@counts_as_submit(FORMAT)
 async def create_generation_sync(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
-    body, idem = await parse_submission(request, OwnSubmit, "luma.generate")
+    body, idem = await parse_submission(request, OwnSubmit, GENERATE)
     task = await submit.submit(rt, caller, body.to_input(), idem=idem)
     finished = await waiting.until_finished(rt, caller, task.id)
     return Response(finished.body, media_type=JSON)
@@ -85,7 +97,7 @@ async def create_generation_sync(request: Request, rt: RuntimeDep, caller: Calle
     summary="Continue a finished video",
     responses=_TASK,
 )
-@counts_as_submit("luma")
+@counts_as_submit(FORMAT)
 async def extend_generation(task_id: str, request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
     body, idem = await parse_submission(request, OwnExtend, f"luma.extend:{task_id}")
     given = GenerationInput(
