@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,8 +14,20 @@ from dreamrelay.domain.states import TaskState
 
 def iso_millis(ts: float) -> str:
     """ISO 8601 UTC with milliseconds and Z, e.g. 2024-12-22T13:38:40.139Z."""
-    moment = datetime.fromtimestamp(ts, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # Rounded to the microsecond (half to even) and carried as datetime.fromtimestamp does.
+    fraction, whole = math.modf(ts)
+    micros = round(fraction * 1e6)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    elif micros < 0:
+        whole, micros = whole - 1, micros + 1_000_000
+    second, millis = int(whole), micros // 1000
+    if second != _last_second[0]:  # bodies made in the same second share the formatted part
+        _last_second[:] = [second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")]
+    return f"{_last_second[1]}{millis:03d}Z"
+
+
+_last_second: list[Any] = [None, ""]
 
 
 def task_object(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Sequence
@@ -9,6 +10,11 @@ from itertools import groupby
 
 from dreamrelay.domain.channel import Channel
 from dreamrelay.upstreams.kinds import serves
+
+# One generator for every routing decision (a new Random() per task reads os.urandom each time);
+# reseeded in a forked child so two API processes never draw the same sequence.
+_shuffles = random.Random()
+os.register_at_fork(after_in_child=_shuffles.seed)
 
 
 def candidates(
@@ -25,7 +31,7 @@ def candidates(
     moment = time.time() if now is None else now
     usable = [c for c in channels if c.available(moment) and serves(c, model)]
     usable.sort(key=lambda c: -c.priority)
-    rng = rng or random.Random()
+    rng = rng or _shuffles
     ordered: list[Channel] = []
     for _priority, tier in groupby(usable, key=lambda c: c.priority):
         ordered.extend(_weighted_shuffle(list(tier), rng))

@@ -364,7 +364,7 @@ async def _check_in_flight(rt: Collaborators, tx: Tx, caller: Caller) -> None:
     cap = effective_limit(caller.max_in_flight, rt.settings.rate_limit_in_flight)
     if cap == NO_LIMIT:
         return
-    if await task_store.count_in_flight(tx, caller.key_id) >= cap:
+    if await task_store.count_in_flight(tx, caller.key_id, up_to=cap) >= cap:
         metrics.RATE_LIMITED.labels("in_flight").inc()
         raise RateLimited(
             f"this API key already has {cap} tasks in flight; wait for one to finish",

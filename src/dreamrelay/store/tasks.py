@@ -209,11 +209,16 @@ async def next_due_at(conn: AsyncConnection) -> float | None:
     return (await conn.execute(query.limit(1))).scalar_one_or_none()
 
 
-_IN_FLIGHT = Sql.of("SELECT count(*) FROM tasks WHERE api_key_id = ? AND state IN (?, ?)")
+_IN_FLIGHT = Sql.of(
+    "SELECT count(*) FROM (SELECT 1 FROM tasks WHERE api_key_id = ? AND state IN (?, ?) LIMIT ?) AS held"
+)
 
 
-async def count_in_flight(tx: Tx, api_key_id: int) -> int:
-    rows = await tx.rows(_IN_FLIGHT, api_key_id, TaskState.PENDING.value, TaskState.PROCESSING.value)
+async def count_in_flight(tx: Tx, api_key_id: int, *, up_to: int) -> int:
+    """The key's tasks pending or processing, counted no further than `up_to` (a limit check needs no
+    more, and a key far over its limit then costs what one at its limit costs)."""
+    pending, processing = TaskState.PENDING.value, TaskState.PROCESSING.value
+    rows = await tx.rows(_IN_FLIGHT, api_key_id, pending, processing, up_to)
     return int(rows[0][0])
 
 
