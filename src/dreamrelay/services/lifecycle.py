@@ -163,7 +163,7 @@ async def record_on_driver(deps: Collaborators, task: Task, change: Change) -> T
     values, moves = _values(task, change, deps.media_base_url, None)
     if moves:
         raise ValueError("record_on_driver cannot change a task's state; use transition")
-    async with deps.db.direct_transaction() as tx:
+    async with deps.db.direct_autocommit() as tx:  # one conditional UPDATE
         updated = await task_store.compare_and_set_on(tx, task, values)
     if updated is not None:
         _after_commit(deps, _Done(task, updated, change, by_follower=False))

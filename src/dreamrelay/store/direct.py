@@ -147,16 +147,32 @@ class SqliteStore:
         fairy = await self._writer.raw_connection()
         try:
             driver: Any = fairy.driver_connection
-            # BEGIN IMMEDIATE may wait for the write lock (another process): in aiosqlite's thread, as
-            # COMMIT (which may checkpoint the WAL); the statements between run on the loop.
-            await driver.execute(self._begin)
             tx = _SqliteInline(driver._conn)  # aiosqlite keeps the sqlite3 connection there
             try:
+                # BEGIN IMMEDIATE may wait for the write lock (another process): in aiosqlite's thread,
+                # as COMMIT (which may checkpoint the WAL); the statements between run on the loop.
+                await driver.execute(self._begin)
                 yield tx
+                await driver.commit()
             except BaseException:
+                # Also when cancelled while BEGIN was on its way: aiosqlite still runs it, then this
+                # (its thread takes them in order). The writer pool does not reset connections on
+                # return (engine.py), so no transaction may be left open here.
                 await driver.rollback()
                 raise
-            await driver.commit()
+        finally:
+            await greenlet_spawn(fairy.close)
+        tx.run_effects()
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[Tx]:
+        """Writes that each commit on their own, on the writer's connection (one statement: no BEGIN
+        and COMMIT of ours, so one hop to aiosqlite's thread instead of three, where the statement
+        waits for the write lock if another process holds it)."""
+        fairy = await self._writer.raw_connection()
+        try:
+            tx = _Sqlite(fairy.driver_connection)
+            yield tx
         finally:
             await greenlet_spawn(fairy.close)
         tx.run_effects()
@@ -216,6 +232,14 @@ class PostgresStore:
         """Reads, each statement on its own (no snapshot across them)."""
         async with (await self._made()).acquire() as conn:
             yield _Postgres(conn)
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[Tx]:
+        """Writes that each commit on their own (one round trip each: no BEGIN and COMMIT)."""
+        async with (await self._made()).acquire() as conn:
+            tx = _Postgres(conn)
+            yield tx
+        tx.run_effects()
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -51,7 +51,10 @@ class Database:
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             # SQLite has one writer at a time: writers start with BEGIN IMMEDIATE so they queue on
             # the lock up front instead of failing to upgrade a read lock mid-transaction.
-            self._writer = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=1)
+            # Its connections are not rolled back on return: SQLAlchemy's own transactions end before
+            # the connection goes back, the driver is in autocommit mode, and store/direct.py ends
+            # every transaction it begins; the reset was one more hop to aiosqlite's thread each time.
+            self._writer = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=1, reset_on_return=None)
             self._reader = _sqlite_engine(url, begin="BEGIN", pool_size=4)
             self._direct: direct.SqliteStore | direct.PostgresStore = direct.SqliteStore(
                 self._writer,
@@ -88,6 +91,10 @@ class Database:
         """A write transaction for the submit path's statements on the driver (store/direct.py)."""
         return self._direct.transaction()
 
+    def direct_autocommit(self) -> AbstractAsyncContextManager[direct.Tx]:
+        """Writes on the driver (store/direct.py) that each commit on their own: for one statement."""
+        return self._direct.autocommit()
+
     def direct_reader(self) -> AbstractAsyncContextManager[direct.Tx]:
         """Reads on the driver (store/direct.py), each statement on its own."""
         return self._direct.reading()
@@ -99,8 +106,12 @@ class Database:
             await self._reader.dispose()
 
 
-def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=60)
+def _sqlite_engine(
+    url: str, *, begin: str, pool_size: int, reset_on_return: Literal["rollback"] | None = "rollback"
+) -> AsyncEngine:
+    engine = create_async_engine(
+        url, pool_size=pool_size, max_overflow=0, pool_timeout=60, pool_reset_on_return=reset_on_return
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
