@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
@@ -114,7 +115,12 @@ async def _dispatch(
 
 def opaque_user_id(rt: Collaborators, account_id: int) -> str:
     """The customer account as upstreams see it (Agents API `user_id`): stable, not PII, not our id."""
-    seed = f"{rt.settings.resolved_public_url}|account|{account_id}".encode()
+    return _opaque_user_id(rt.settings.resolved_public_url, account_id)
+
+
+@functools.lru_cache(maxsize=4096)
+def _opaque_user_id(public_url: str, account_id: int) -> str:
+    seed = f"{public_url}|account|{account_id}".encode()
     return "dr-" + hashlib.sha256(seed).hexdigest()[:32]
 
 

@@ -11,7 +11,11 @@ from dreamrelay.domain.requests import WILDCARD as WILDCARD  # defined with the 
 from dreamrelay.store.direct import Sql, Tx
 from dreamrelay.store.schema import prices
 
-_PRICE_RULES = Sql.of("SELECT model, resolution, duration, action, credits FROM prices WHERE model IN (?, ?)")
+# The rules that match (each field exact or '*'); the most specific of them is picked below.
+_PRICE_RULES = Sql.of(
+    "SELECT model, resolution, duration, action, credits FROM prices"
+    " WHERE model IN (?, ?) AND resolution IN (?, ?) AND duration IN (?, ?) AND action IN (?, ?)"
+)
 
 
 async def price_for(tx: Tx, *, model: str, resolution: str, duration: str, action: str) -> int | None:
@@ -20,13 +24,11 @@ async def price_for(tx: Tx, *, model: str, resolution: str, duration: str, actio
     Exact beats '*' field by field, and the fields rank action > model > resolution > duration: a
     rule for this action (an upscale of any model) beats a rule for any action of this model (what
     generating a video of it costs)."""
-    rows = await tx.rows(_PRICE_RULES, model, WILDCARD)
+    rows = await tx.rows(
+        _PRICE_RULES, model, WILDCARD, resolution, WILDCARD, duration, WILDCARD, action, WILDCARD
+    )
     best: tuple[int, int] | None = None
-    wanted = (resolution, duration, action)
     for rule_model, rule_resolution, rule_duration, rule_action, credits in rows:
-        given = (rule_resolution, rule_duration, rule_action)
-        if any(g not in (w, WILDCARD) for g, w in zip(given, wanted, strict=True)):
-            continue
         exact = (rule_action, rule_model, rule_resolution, rule_duration)
         score = sum(8 >> rank for rank, value in enumerate(exact) if value != WILDCARD)
         if best is None or score > best[0]:
