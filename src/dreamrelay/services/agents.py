@@ -80,13 +80,13 @@ async def create(rt: Collaborators, caller: Caller, given: AgentsInput, idem: Id
                 )
             action = _action(kind, parents)
             parent_id = parents[0].id if parents else None
-            task = await insert(
+            task, channels = await insert(
                 rt, caller, action, parent_id, model, request, None, AGENTS_FORMAT, idem, task_id
             )
     except Replay as replay:
         return await task_by_id(rt, replay.task_id)
     pinned = parents[0].channel_id if parents else None
-    return await dispatch(rt, task, request, pinned_channel=pinned)
+    return await dispatch(rt, task, request, pinned_channel=pinned, channels=channels)
 
 
 def _provisional(given: AgentsInput, kind: str) -> PriceKey:

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
@@ -46,17 +47,19 @@ async def dispatch(
     *,
     pinned_channel: int | None,
     kinds: tuple[str, ...] | None = None,
+    channels: Sequence[Channel] | None = None,
 ) -> Task:
     """Try channels in routing order until one accepts; fail the task (and tell the caller) otherwise.
-    With `kinds`, only channels of those kinds are tried.
+    With `kinds`, only channels of those kinds are tried; `channels` is the list to route over when the
+    caller has just read it (the insert's transaction does), else it is read here.
 
     429/5xx/connection errors move on to the next channel; a refusal is the customer's 400; an answer
     that never came is a 502 and is never resent (the generation may exist upstream).
     """
     with logs.task_context(task.id):
-        what = f"{task.action} {task.model} ({task.api_format})"
-        log.info("task %s: %s, holds %d credits", task.id, what, task.price)
-        return await _dispatch(rt, task, request, pinned_channel=pinned_channel, kinds=kinds)
+        return await _dispatch(
+            rt, task, request, pinned_channel=pinned_channel, kinds=kinds, channels=channels
+        )
 
 
 async def _dispatch(
@@ -66,9 +69,11 @@ async def _dispatch(
     *,
     pinned_channel: int | None,
     kinds: tuple[str, ...] | None,
+    channels: Sequence[Channel] | None,
 ) -> Task:
-    async with rt.db.direct_reader() as tx:
-        channels = await channel_store.list_channels_on(tx)
+    if channels is None:
+        async with rt.db.direct_reader() as tx:
+            channels = await channel_store.list_channels_on(tx)
     if kinds is not None:
         channels = [c for c in channels if c.kind in kinds]
     tried: list[str] = []
@@ -102,7 +107,17 @@ async def _dispatch(
                 accepted = await unit.apply(task, change)
         else:
             accepted = await lifecycle.record_on_driver(rt, task, change)
-        log.info("task %s: channel %s took it as upstream %s", task.id, channel.name, upstream_id)
+        # One line per accepted submit (a failure is logged where it happens, and as the task fails).
+        log.info(
+            "task %s: %s %s (%s), holds %d credits; channel %s took it as upstream %s",
+            task.id,
+            task.action,
+            task.model,
+            task.api_format,
+            task.price,
+            channel.name,
+            upstream_id,
+        )
         if accepted is None:  # the worker failed it meanwhile (deadline); show what it is now
             async with rt.db.reader() as conn:
                 accepted = await task_store.get_task(conn, task.id)

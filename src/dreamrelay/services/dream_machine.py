@@ -203,7 +203,7 @@ async def _submit(
     parent: Task | None = None,
 ) -> Task:
     try:
-        task = await insert(
+        task, channels = await insert(
             rt,
             caller,
             request.action,
@@ -217,7 +217,7 @@ async def _submit(
     except Replay as replay:
         return await task_by_id(rt, replay.task_id)
     pinned = parent.channel_id if parent else None
-    return await dispatch(rt, task, request, pinned_channel=pinned, kinds=OFFICIAL_KINDS)
+    return await dispatch(rt, task, request, pinned_channel=pinned, kinds=OFFICIAL_KINDS, channels=channels)
 
 
 def _from_parent(action: str, parent: Task, prompt: str | None = None, **values: Any) -> DreamMachineRequest:

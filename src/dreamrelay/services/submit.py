@@ -8,7 +8,7 @@ import secrets
 import time
 import uuid
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy.exc import IntegrityError
 from yarl import URL
@@ -22,6 +22,7 @@ from dreamrelay.domain.catalog import (
     normalise_duration,
     price_resolution,
 )
+from dreamrelay.domain.channel import Channel
 from dreamrelay.domain.errors import (
     Forbidden,
     InsufficientBalance,
@@ -45,6 +46,7 @@ from dreamrelay.services.auth import Caller
 from dreamrelay.services.dispatch import dispatch
 from dreamrelay.services.idempotency import Idempotency, Replay, replayed
 from dreamrelay.services.images import kept_for, store_image
+from dreamrelay.store import channels as channel_store
 from dreamrelay.store import idempotency, ledger, pricing
 from dreamrelay.store import tasks as task_store
 from dreamrelay.store.direct import Sql, Tx
@@ -116,13 +118,13 @@ async def submit(
             if given.end_image and not end:
                 image_url = await store_image(rt, end_field, given.end_image, inputs)
                 request = replace(request, end_image_url=image_url)
-            task = await insert(
+            task, channels = await insert(
                 rt, caller, action, parent_id, model, request, callback_url, api_format, idem, task_id
             )
     except Replay as replay:
         return await task_by_id(rt, replay.task_id)
     pinned = parents[0].channel_id if parents else None
-    return await dispatch(rt, task, request, pinned_channel=pinned)
+    return await dispatch(rt, task, request, pinned_channel=pinned, channels=channels)
 
 
 async def submit_images(
@@ -154,12 +156,12 @@ async def submit_images(
                 except PayloadTooLarge as exc:  # a limit of the Kling table: 400 like the others
                     raise InvalidRequest(exc.message) from exc
                 request = replace(request, image_url=image_url)
-            task = await insert(
+            task, channels = await insert(
                 rt, caller, IMAGE_ACTION, None, model, request, callback_url, "kling", idem, task_id
             )
     except Replay as replay:
         return await task_by_id(rt, replay.task_id)
-    return await dispatch(rt, task, request, pinned_channel=None)
+    return await dispatch(rt, task, request, pinned_channel=None, channels=channels)
 
 
 async def extend(
@@ -258,9 +260,9 @@ async def insert(
     api_format: str,
     idem: Idempotency | None,
     task_id: str | None = None,
-) -> Task:
+) -> Inserted:
     """One transaction: price, hold, in-flight cap, task row (keeping `request.stored()`), idempotency
-    record — or nothing at all."""
+    record — or nothing at all; it also reads the channels the dispatch will route over."""
     now = time.time()
     values: dict[str, Any] = {
         "id": task_id or str(uuid.uuid4()),
@@ -310,6 +312,7 @@ async def insert(
             await task_store.insert_task(tx, values)
             if idem is not None:
                 await idempotency.remember(tx, caller.account_id, idem.key, idem.request_hash, task.id)
+            channels = await channel_store.list_channels_on(tx)
     except IntegrityError:
         # A concurrent request with the same Idempotency-Key won the insert: answer with its task.
         if idem is None:
@@ -318,7 +321,12 @@ async def insert(
         if earlier is None:
             raise
         raise Replay(earlier.id) from None
-    return task.with_values({"body": values["body"], "price": values["price"]})
+    return Inserted(task.with_values({"body": values["body"], "price": values["price"]}), channels)
+
+
+class Inserted(NamedTuple):
+    task: Task
+    channels: list[Channel]  # as the insert saw them: what the dispatch routes over
 
 
 async def _price(tx: Tx, action: str, model: str, key: PriceKey) -> int:
