@@ -188,9 +188,16 @@ def _values(
     if lease_owner is not None or "finished_at" in values:  # a finished task is nobody's work
         values.update(lease_owner=None, lease_until=None)
     values["updated_at"] = now
-    changed = task.with_values(values)
-    values["body"] = encode_body(changed, media_base_url)
+    if task.is_image or task.is_agents or not OWN_BODY_FIELDS.isdisjoint(values):
+        values["body"] = encode_body(task.with_values(values), media_base_url)
+    # else: the own-format body is made of none of the columns this change writes (the dispatch's
+    # channel, upstream id and next poll): the stored body stays as it is, byte for byte.
     return values, moves
+
+
+# The columns a video task's own-format body is made of (formats/own.py::task_object). Kling's and the
+# Agents API's bodies also show times, so theirs are re-encoded on every change.
+OWN_BODY_FIELDS = frozenset({"id", "created_at", "request", "state", "failure_reason", "media"})
 
 
 async def _write(
