@@ -30,6 +30,8 @@ class Target:
     path: str
     headers: dict[str, str] = field(default_factory=dict)
     bodies: tuple[bytes, ...] = ()
+    # Authorization values taken in turn, one per request (many customers' keys); empty: the header's own
+    authorizations: tuple[str, ...] = ()
 
 
 @dataclass
@@ -100,14 +102,20 @@ def _wrk_script(target: Target) -> str:
         for k, v in target.headers.items()
     )
     bodies = ",\n".join(_lua_string(b) for b in target.bodies)
+    keys = ",\n".join(_lua_string(k.encode()) for k in target.authorizations)
     return f"""
 wrk.method = "{target.method}"
 {headers}
 local bodies = {{ {bodies} }}
+local keys = {{ {keys} }}
 local threads = {{}}
 function setup(thread) table.insert(threads, thread) end
-function init(args) non200 = 0; turn = 0 end
+function init(args) non200 = 0; turn = 0; key_turn = 0 end
 function request()
+  if #keys > 0 then
+    key_turn = key_turn % #keys + 1
+    wrk.headers["Authorization"] = keys[key_turn]
+  end
   if #bodies == 0 then return wrk.format(nil, "{target.path}") end
   turn = turn % #bodies + 1
   return wrk.format(nil, "{target.path}", nil, bodies[turn])
@@ -181,11 +189,14 @@ async def _python_load(base_url: str, target: Target, connections: int, seconds:
         turn = offset
         while time.perf_counter() < deadline:
             body = bodies[turn % len(bodies)]
+            headers = target.headers
+            if keys := target.authorizations:
+                headers = {**headers, "Authorization": keys[turn % len(keys)]}
             turn += 1
             started = time.perf_counter()
             try:
                 async with session.request(
-                    target.method, base_url + target.path, data=body, headers=target.headers
+                    target.method, base_url + target.path, data=body, headers=headers
                 ) as response:
                     received += len(await response.read())
                     statuses[response.status] = statuses.get(response.status, 0) + 1

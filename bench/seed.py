@@ -20,7 +20,7 @@ from dreamrelay.formats.own import iso_millis
 from dreamrelay.runtime import Runtime
 from dreamrelay.services.bootstrap import first_start
 from dreamrelay.settings import Settings
-from dreamrelay.store import ledger, migrate
+from dreamrelay.store import accounts, ledger, migrate
 from dreamrelay.store.schema import channels
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -32,12 +32,17 @@ CHUNK = 20_000
 class Prepared:
     key: str
     account_id: int
+    more_keys: tuple[str, ...] = ()  # `extra_keys` more keys of the same account
 
 
 def prepare_store(
-    data_dir: Path, database_url: str | None = None, channel: dict[str, object] | None = None
+    data_dir: Path,
+    database_url: str | None = None,
+    channel: dict[str, object] | None = None,
+    extra_keys: int = 0,
 ) -> Prepared:
-    """Migrate, first start (demo account, key, sandbox channel), credits; optionally re-point the channel."""
+    """Migrate, first start (demo account, key, sandbox channel), credits; optionally re-point the channel
+    and add `extra_keys` keys to the account."""
 
     async def work() -> Prepared:
         settings = Settings(data_dir=data_dir, database_url=database_url)
@@ -50,7 +55,8 @@ def prepare_store(
                 await ledger.top_up(conn, 1, CREDITS, note="benchmark credits")
                 if channel:
                     await conn.execute(update(channels).where(channels.c.name == "sandbox").values(**channel))
-        return Prepared(key=seeded.api_key, account_id=1)
+                more = [(await accounts.create_key(conn, 1, f"bench-{n}"))[1] for n in range(extra_keys)]
+        return Prepared(key=seeded.api_key, account_id=1, more_keys=tuple(more))
 
     return asyncio.run(work())
 

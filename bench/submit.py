@@ -7,6 +7,11 @@ rounds of the same run, is either the same relay started from another checkout's
 (`BENCH_SUBMIT_BEFORE=/path/to/that/checkout/src`, on its own fresh store of the same kind: the "before"
 figure) or, without it, the bare app answering the same bytes. `BENCH_SUBMIT_STORES=sqlite` (or
 `postgresql`) measures one store; `BENCH_PROFILE_SUBMIT=1` adds a py-spy profile of each store's relay.
+
+By default one key sends every submit, with the in-flight cap set out of reach, so that key ends a run
+with thousands of tasks in flight (the sandbox keeps them queued) and the in-flight check counts them
+all on every submit. `BENCH_SUBMIT_KEYS=N` (N > 1) takes N keys of the account in turn instead, under
+the default in-flight cap of 50: many customers with a few tasks each, the shape a relay serves.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from bench.load import LoadGenerator, Target
 from bench.options import Options
 
 STORES = ("sqlite", "postgresql")
+DEFAULT_IN_FLIGHT = 50  # the server's default in-flight cap per key (settings.rate_limit_in_flight)
 
 
 class PostgresMissing(Exception):
@@ -62,8 +68,10 @@ def _one_store(
     logs = work / "logs"
     made: list[str] = []
     started: list[servers.Process] = []
+    keys = int(os.environ.get("BENCH_SUBMIT_KEYS", "1"))
+    many = {"rate_limit_in_flight": str(DEFAULT_IN_FLIGHT)} if keys > 1 else {}
 
-    def relay(name: str, pythonpath: str | None) -> tuple[servers.Process, str]:
+    def relay(name: str, pythonpath: str | None) -> tuple[servers.Process, tuple[str, ...]]:
         database_url = None
         if store == "postgresql":
             database_url = seed.pg_create(opts.pg_admin)
@@ -71,26 +79,34 @@ def _one_store(
                 raise PostgresMissing("PostgreSQL is not reachable at " + opts.pg_admin)
             made.append(database_url)
         data_dir = work / f"submit-{store}-{name}"
-        key = seed.prepare_store(data_dir, database_url).key
+        prepared = seed.prepare_store(data_dir, database_url, extra_keys=keys - 1)
         extra = {"database_url": database_url} if database_url else {}
         env = servers.relay_env(
-            data_dir, servers.free_port(), worker_enabled="false", sandbox_url=upstream, **extra
+            data_dir, servers.free_port(), worker_enabled="false", sandbox_url=upstream, **extra, **many
         )
         if pythonpath:
             env["PYTHONPATH"] = pythonpath
         process = servers.start_relay(env, logs, name=f"relay-submit-{store}-{name}")
         started.append(process)
-        return process, key
+        return process, (prepared.key, *prepared.more_keys)
+
+    def taking_turns(keys: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(f"Bearer {k}" for k in keys) if len(keys) > 1 else ()
 
     try:
-        after, key = relay("after", None)
+        after, after_keys = relay("after", None)
+        key = after_keys[0]
         auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
         pending = capture(after, key, "POST", "/luma/generations", client.SUBMIT_BODY)
-        target = Target("POST", "/luma/generations", auth, (client.SUBMIT_BODY,))
+        target = Target("POST", "/luma/generations", auth, (client.SUBMIT_BODY,), taking_turns(after_keys))
         if before_src:
-            baseline, before_key = relay("before", before_src)
+            baseline, before_keys = relay("before", before_src)
             baseline_target = Target(
-                "POST", "/luma/generations", {**auth, "Authorization": f"Bearer {before_key}"}, target.bodies
+                "POST",
+                "/luma/generations",
+                {**auth, "Authorization": f"Bearer {before_keys[0]}"},
+                target.bodies,
+                taking_turns(before_keys),
             )
             note = f"baseline: the relay from {before_src}"
         else:
@@ -113,6 +129,7 @@ def _one_store(
             note=note,
         )
         found: dict[str, Any] = {
+            "keys": keys,
             "comparison": compared.as_dict(),
             "relay_cpu_ms_per_submit": round(compared.candidate.cpu_ms_median, 3),
             "baseline_cpu_ms_per_submit": round(compared.baseline.cpu_ms_median, 3),
@@ -132,14 +149,15 @@ def _one_store(
 
 def table(out: dict[str, Any]) -> str:
     lines = [
-        "| store | relay CPU ms per submit | baseline CPU ms per submit | baseline | relay req/s "
+        "| store | keys | relay CPU ms per submit | baseline CPU ms per submit | baseline | relay req/s "
         "| load average |",
-        "|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|",
     ]
     for store, found in out.get("stores", {}).items():
         c = found["comparison"]
         lines.append(
-            f"| {store} | {found['relay_cpu_ms_per_submit']:.3f} | {found['baseline_cpu_ms_per_submit']:.3f} "
+            f"| {store} | {found.get('keys', 1)} | {found['relay_cpu_ms_per_submit']:.3f} "
+            f"| {found['baseline_cpu_ms_per_submit']:.3f} "
             f"| {c['note'].removeprefix('baseline: ')} | {c['candidate']['rps']:.0f} "
             f"| {' '.join(f'{x:.1f}' for x in found['load_average'])} |"
         )
