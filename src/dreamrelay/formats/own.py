@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import UTC, datetime
 from typing import Any
@@ -21,13 +22,13 @@ def iso_millis(ts: float) -> str:
         whole, micros = whole + 1, micros - 1_000_000
     elif micros < 0:
         whole, micros = whole - 1, micros + 1_000_000
-    second, millis = int(whole), micros // 1000
-    if second != _last_second[0]:  # bodies made in the same second share the formatted part
-        _last_second[:] = [second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")]
-    return f"{_last_second[1]}{millis:03d}Z"
+    return f"{_second(int(whole))}{micros // 1000:03d}Z"
 
 
-_last_second: list[Any] = [None, ""]
+@functools.lru_cache(maxsize=64)
+def _second(second: int) -> str:
+    """The formatted part up to the milliseconds: bodies made in the same second share it."""
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
 
 
 def task_object(

@@ -177,7 +177,7 @@ class LeanPaths:
             if route == BATCH_ROUTE:
                 body = await reads.batch_answer(rt, caller, ids)
             elif route == OWN_SUBMIT_ROUTE:
-                body = await luma.generated(rt, caller, raw, idempotency_key)
+                body = (await luma.generated(rt, caller, raw, idempotency_key)).body
             elif route == OWN_GET_ROUTE:
                 body = await reads.get_body(rt, caller, task_id)
             elif route == OFFICIAL_GET_ROUTE:

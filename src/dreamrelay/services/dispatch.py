@@ -46,12 +46,11 @@ async def dispatch(
     request: SubmitRequest,
     *,
     pinned_channel: int | None,
+    channels: Sequence[Channel],
     kinds: tuple[str, ...] | None = None,
-    channels: Sequence[Channel] | None = None,
 ) -> Task:
-    """Try channels in routing order until one accepts; fail the task (and tell the caller) otherwise.
-    With `kinds`, only channels of those kinds are tried; `channels` is the list to route over when the
-    caller has just read it (the insert's transaction does), else it is read here.
+    """Try `channels` (as the insert's transaction read them) in routing order until one accepts; fail
+    the task (and tell the caller) otherwise. With `kinds`, only channels of those kinds are tried.
 
     429/5xx/connection errors move on to the next channel; a refusal is the customer's 400; an answer
     that never came is a 502 and is never resent (the generation may exist upstream).
@@ -69,11 +68,8 @@ async def _dispatch(
     *,
     pinned_channel: int | None,
     kinds: tuple[str, ...] | None,
-    channels: Sequence[Channel] | None,
+    channels: Sequence[Channel],
 ) -> Task:
-    if channels is None:
-        async with rt.db.direct_reader() as tx:
-            channels = await channel_store.list_channels_on(tx)
     if kinds is not None:
         channels = [c for c in channels if c.kind in kinds]
     tried: list[str] = []

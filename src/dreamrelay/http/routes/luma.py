@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from dreamrelay.domain.inputs import GenerationInput
 from dreamrelay.domain.keys import Caller
+from dreamrelay.domain.task import Task
 from dreamrelay.http.deps import (
     BatchCallerDep,
     CallerDep,
@@ -54,16 +55,15 @@ _TASK: dict[int | str, dict[str, Any]] = {200: {"model": OwnTask, "description":
 )
 @counts_as_submit(FORMAT)
 async def create_generation(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
-    raw = await request.body()
-    return Response(await generated(rt, caller, raw, request.headers.get("idempotency-key")), media_type=JSON)
+    task = await generated(rt, caller, await request.body(), request.headers.get("idempotency-key"))
+    return Response(task.body, media_type=JSON)
 
 
-async def generated(rt: Runtime, caller: Caller, raw: bytes, idempotency_key: str | None) -> bytes:
-    """`POST /luma/generations` once the caller is admitted: the new task's body (http/lean.py's submit
-    path calls this too)."""
+async def generated(rt: Runtime, caller: Caller, raw: bytes, idempotency_key: str | None) -> Task:
+    """A generation from the own format's body once the caller is admitted (`POST /luma/generations`,
+    its sync variant, and http/lean.py's submit path)."""
     body, idem = submission(raw, idempotency_key, OwnSubmit, GENERATE)
-    task = await submit.submit(rt, caller, body.to_input(), idem=idem)
-    return task.body
+    return await submit.submit(rt, caller, body.to_input(), idem=idem)
 
 
 @router.post(
@@ -85,8 +85,7 @@ async def file_upload(request: Request, rt: RuntimeDep, caller: CallerDep) -> Re
 )
 @counts_as_submit(FORMAT)
 async def create_generation_sync(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
-    body, idem = await parse_submission(request, OwnSubmit, GENERATE)
-    task = await submit.submit(rt, caller, body.to_input(), idem=idem)
+    task = await generated(rt, caller, await request.body(), request.headers.get("idempotency-key"))
     finished = await waiting.until_finished(rt, caller, task.id)
     return Response(finished.body, media_type=JSON)
 
