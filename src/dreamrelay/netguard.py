@@ -269,7 +269,11 @@ def guarded_session(policy: URLPolicy) -> aiohttp.ClientSession:
         ttl_dns_cache=None,
         use_dns_cache=False,
     )
-    return aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=True)
+    # No cookie jar: one session serves every customer's URLs, so a cookie one receiver sets must not
+    # ride along to another's (and keeping none costs nothing per request).
+    return aiohttp.ClientSession(
+        connector=connector, trust_env=False, auto_decompress=True, cookie_jar=aiohttp.DummyCookieJar()
+    )
 
 
 def _refused(exc: BaseException) -> bool:
@@ -358,6 +362,11 @@ async def opened(
     raise FetchError(f"more than {MAX_REDIRECTS} redirects")
 
 
+@functools.lru_cache(maxsize=8)
+def _post_timeout(timeout_seconds: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=timeout_seconds, sock_connect=min(5, timeout_seconds))
+
+
 async def post_json(
     session: aiohttp.ClientSession,
     url: str,
@@ -369,7 +378,7 @@ async def post_json(
 ) -> tuple[int, float]:
     """POST `body` to `url` (redirects are not followed); returns (status, seconds)."""
     check_url_syntax(url, policy)
-    timeout = aiohttp.ClientTimeout(total=timeout_seconds, sock_connect=min(5, timeout_seconds))
+    timeout = _post_timeout(timeout_seconds)
     started = time.monotonic()
     try:
         async with session.post(

@@ -371,12 +371,12 @@ async def replay(
 
 async def callback_secret(rt: Collaborators, account: AccountRef, *, rotate: bool = False) -> dict[str, Any]:
     """The account's signing secret (made on first need); rotating keeps the old one for the grace."""
-    async with rt.db.transaction() as conn:
+    async with rt.db.reader() as conn:
         owner = await _account(conn, account)
+    async with rt.db.direct_transaction() as tx:
         if rotate:
-            await account_store.rotate_callback_secret(
-                conn, owner.id, rt.settings.callback_secret_grace_seconds
-            )
-        secrets_in_use = await account_store.callback_secrets(conn, owner.id, time.time())
+            grace = rt.settings.callback_secret_grace_seconds
+            await account_store.rotate_callback_secret(tx, owner.id, grace)
+        secrets_in_use = await account_store.callback_secrets(tx, owner.id, time.time())
     previous = secrets_in_use[1] if len(secrets_in_use) > 1 else None
     return {"account": owner.name, "secret": secrets_in_use[0], "previous_secret": previous}

@@ -51,9 +51,9 @@ async def lease(
     """Lease up to `limit` due events (at most one per task, its earliest pending) and read the secrets
     their accounts sign with now, in one transaction."""
     now = time.time()
-    async with rt.db.transaction() as conn:
+    async with rt.db.direct_transaction() as tx:
         events = await outbox.lease_due(
-            conn,
+            tx,
             owner=owner,
             now=now,
             limit=limit,
@@ -61,7 +61,7 @@ async def lease(
             skip_locked=not rt.db.is_sqlite,
         )
         secrets = {
-            account_id: await account_store.callback_secrets(conn, account_id, now)
+            account_id: await account_store.callback_secrets(tx, account_id, now)
             for account_id in sorted({e.account_id for e in events})
         }
     return events, secrets
@@ -117,8 +117,8 @@ async def attempt(rt: Collaborators, event: Event, secrets_in_use: list[str]) ->
 async def record(rt: Collaborators, attempts: Sequence[Attempt], owner: str) -> None:
     """Log the attempts and move their events on, in one transaction. An event whose lease we lost
     meanwhile is left alone (another deliverer has it now)."""
-    async with rt.db.transaction() as conn:
-        recorded = await outbox.record_attempts(conn, attempts, owner=owner)
+    async with rt.db.direct_transaction() as tx:
+        recorded = await outbox.record_attempts(tx, attempts, owner=owner, lock=not rt.db.is_sqlite)
     outcomes: Counter[str] = Counter()
     now = time.time()
     for done in attempts:

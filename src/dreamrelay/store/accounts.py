@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dreamrelay.domain.keys import Caller
 from dreamrelay.domain.signing import new_secret
+from dreamrelay.store.direct import Sql, Tx
 from dreamrelay.store.schema import accounts, api_keys
 
 KEY_PREFIX = "dr-"
@@ -144,40 +145,33 @@ async def touch_keys(conn: AsyncConnection, used_at: dict[int, float]) -> None:
         await conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=when))
 
 
-async def callback_secrets(conn: AsyncConnection, account_id: int, now: float) -> list[str]:
+_SECRETS = Sql.of(
+    "SELECT callback_secret, previous_callback_secret, previous_secret_until FROM accounts WHERE id = ?"
+)
+_FIRST_SECRET = Sql.of("UPDATE accounts SET callback_secret = ? WHERE id = ? AND callback_secret IS NULL")
+_ROTATE = Sql.of(
+    "UPDATE accounts SET callback_secret = ?, previous_callback_secret = ?, previous_secret_until = ?"
+    " WHERE id = ?"
+)
+
+
+async def callback_secrets(tx: Tx, account_id: int, now: float) -> list[str]:
     """Secrets to sign with: the current one (made on first need) and, within its grace, the previous."""
-    row = (
-        await conn.execute(
-            select(
-                accounts.c.callback_secret,
-                accounts.c.previous_callback_secret,
-                accounts.c.previous_secret_until,
-            ).where(accounts.c.id == account_id)
-        )
-    ).one()
-    current = row.callback_secret
+    current, previous, previous_until = (await tx.rows(_SECRETS, account_id))[0]
     if current is None:
         current = new_secret()
-        await conn.execute(
-            update(accounts).where(accounts.c.id == account_id).values(callback_secret=current)
-        )
-    keep_previous = row.previous_callback_secret and (row.previous_secret_until or 0) > now
-    return [current, row.previous_callback_secret] if keep_previous else [current]
+        if not await tx.run(_FIRST_SECRET, current, account_id):  # another transaction made one first
+            current = (await tx.rows(_SECRETS, account_id))[0][0]
+    keep_previous = previous and (previous_until or 0) > now
+    return [current, previous] if keep_previous else [current]
 
 
-async def rotate_callback_secret(conn: AsyncConnection, account_id: int, grace_seconds: float) -> str:
+async def rotate_callback_secret(tx: Tx, account_id: int, grace_seconds: float) -> str:
     """A new secret; the old one keeps signing (alongside) for `grace_seconds` so receivers can switch."""
-    old = await callback_secrets(conn, account_id, time.time())
+    now = time.time()
+    old = await callback_secrets(tx, account_id, now)
     fresh = new_secret()
-    await conn.execute(
-        update(accounts)
-        .where(accounts.c.id == account_id)
-        .values(
-            callback_secret=fresh,
-            previous_callback_secret=old[0],
-            previous_secret_until=time.time() + grace_seconds,
-        )
-    )
+    await tx.run(_ROTATE, fresh, old[0], now + grace_seconds, account_id)
     return fresh
 
 

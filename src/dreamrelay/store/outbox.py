@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dreamrelay.store import leases
+from dreamrelay.store.direct import Sql, Tx
 from dreamrelay.store.schema import accounts, delivery_attempts, outbox
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
@@ -30,23 +31,7 @@ class Event:
     created_at: float
 
 
-def _event(row: Any) -> Event:
-    m = row._mapping
-    return Event(
-        id=m["id"],
-        message_id=m["message_id"],
-        task_id=m["task_id"],
-        account_id=m["account_id"],
-        sequence=m["sequence"],
-        state=m["state"],
-        url=m["url"],
-        payload=bytes(m["payload"]),
-        attempts=m["attempts"],
-        created_at=m["created_at"],
-    )
-
-
-_EVENT_COLUMNS = [outbox.c[name] for name in Event.__dataclass_fields__]
+_EVENT_COLUMNS = ", ".join(Event.__dataclass_fields__)  # RETURNING/SELECT order = Event's fields
 
 
 async def enqueue(
@@ -73,39 +58,32 @@ async def enqueue(
     )
 
 
+# The deliverer's statements run on the driver (store/direct.py): a batch is a few statements, and
+# through SQLAlchemy on SQLite each would be several hops to aiosqlite's thread.
+_DUE = (
+    "SELECT due.id FROM outbox AS due"
+    " WHERE due.status = 'pending' AND due.next_attempt_at <= ?"
+    " AND (due.lease_until IS NULL OR due.lease_until < ?)"
+    # only the head of its task: no earlier event of the task still pending
+    " AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.task_id = due.task_id"
+    " AND earlier.status = 'pending' AND earlier.sequence < due.sequence)"
+    " ORDER BY due.next_attempt_at LIMIT ?"
+)
+_LEASE = "UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id IN ({due}) RETURNING " + _EVENT_COLUMNS
+_LEASE_DUE = Sql.of(_LEASE.format(due=_DUE))
+_LEASE_DUE_SKIP_LOCKED = Sql.of(_LEASE.format(due=_DUE + " FOR UPDATE SKIP LOCKED"))
+
+
 async def lease_due(
-    conn: AsyncConnection, *, owner: str, now: float, limit: int, lease_seconds: float, skip_locked: bool
+    tx: Tx, *, owner: str, now: float, limit: int, lease_seconds: float, skip_locked: bool
 ) -> list[Event]:
     """Lease up to `limit` due events in one statement, oldest due first, and only the head of each
     task (its pending event with the lowest sequence): a task's later event is never in flight
-    before an earlier one is delivered or dead, so a receiver sees each task's events in order."""
-    earlier = outbox.alias("earlier")
-    head_of_task = ~exists().where(
-        earlier.c.task_id == outbox.c.task_id,
-        earlier.c.status == PENDING,
-        earlier.c.sequence < outbox.c.sequence,
-    )
-    due = (
-        select(outbox.c.id)
-        .where(
-            outbox.c.status == PENDING,
-            outbox.c.next_attempt_at <= now,
-            or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
-            head_of_task,
-        )
-        .order_by(outbox.c.next_attempt_at)
-        .limit(limit)
-    )
-    result = await leases.take(
-        conn,
-        outbox,
-        due,
-        owner=owner,
-        until=now + lease_seconds,
-        skip_locked=skip_locked,
-        returning=_EVENT_COLUMNS,
-    )
-    return [_event(r) for r in result]
+    before an earlier one is delivered or dead, so a receiver sees each task's events in order.
+    With `skip_locked` (PostgreSQL), events another deliverer is leasing at this moment are passed over."""
+    statement = _LEASE_DUE_SKIP_LOCKED if skip_locked else _LEASE_DUE
+    rows = await tx.rows(statement, owner, now + lease_seconds, now, now, limit)
+    return [Event(*row) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -120,59 +98,54 @@ class Attempt:
     next_attempt_at: float | None
 
 
-async def record_attempts(conn: AsyncConnection, attempts: Sequence[Attempt], *, owner: str) -> set[int]:
+_MOVE_ON = Sql.of(
+    "UPDATE outbox SET attempts = attempts + 1, status = ?, next_attempt_at = ?, last_status = ?,"
+    " last_error = ?, delivered_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?"
+)
+_LOG_ATTEMPT = Sql.of(
+    "INSERT INTO delivery_attempts (event_id, attempt, status_code, latency_ms, error, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+@functools.lru_cache(maxsize=512)  # a batch holds at most the deliverer's IN_HAND_MAX events
+def _held(count: int, lock: bool) -> Sql:
+    """Which of `count` events `owner` still leases (locked until the transaction ends, on PostgreSQL)."""
+    marks = ", ".join("?" * count)
+    return Sql.of(
+        f"SELECT id FROM outbox WHERE lease_owner = ? AND id IN ({marks})" + (" FOR UPDATE" if lock else "")
+    )
+
+
+async def record_attempts(tx: Tx, attempts: Sequence[Attempt], *, owner: str, lock: bool) -> set[int]:
     """Log each attempt and move its event on, for the events whose lease `owner` still holds (the
-    others are left alone); returns the ids of the events recorded. Two statements per batch."""
+    others are left alone); returns the ids of the events recorded. Three statements per batch.
+    `lock` (PostgreSQL) locks the held rows first; SQLite's writer lock already keeps them ours."""
     if not attempts:
         return set()
-    held_query = select(outbox.c.id).where(
-        outbox.c.id.in_([a.event.id for a in attempts]), outbox.c.lease_owner == owner
-    )
-    if conn.dialect.name != "sqlite":  # SQLite's writer lock already keeps the rows ours
-        held_query = held_query.with_for_update()
-    held = set((await conn.execute(held_query)).scalars())
+    ids = [a.event.id for a in attempts]
+    held = {row[0] for row in await tx.rows(_held(len(ids), lock), owner, *ids)}
     mine = [a for a in attempts if a.event.id in held]
     if not mine:
         return held
     now = time.time()
-    await conn.execute(
-        update(outbox)
-        .where(outbox.c.id == bindparam("b_id"))
-        .values(
-            attempts=outbox.c.attempts + 1,
-            status=bindparam("b_status"),
-            next_attempt_at=bindparam("b_next"),
-            last_status=bindparam("b_code"),
-            last_error=bindparam("b_error"),
-            delivered_at=bindparam("b_delivered"),
-            lease_owner=None,
-            lease_until=None,
-        ),
+    await tx.run_many(
+        _MOVE_ON,
         [
-            {
-                "b_id": a.event.id,
-                "b_status": a.outcome,
-                "b_next": a.next_attempt_at,
-                "b_code": a.status_code,
-                "b_error": a.error,
-                "b_delivered": now if a.outcome == DELIVERED else None,
-            }
+            (
+                a.outcome,
+                a.next_attempt_at,
+                a.status_code,
+                a.error,
+                now if a.outcome == DELIVERED else None,
+                a.event.id,
+            )
             for a in mine
         ],
     )
-    await conn.execute(
-        insert(delivery_attempts),
-        [
-            {
-                "event_id": a.event.id,
-                "attempt": a.event.attempts + 1,
-                "status_code": a.status_code,
-                "latency_ms": a.latency_ms,
-                "error": a.error,
-                "created_at": now,
-            }
-            for a in mine
-        ],
+    await tx.run_many(
+        _LOG_ATTEMPT,
+        [(a.event.id, a.event.attempts + 1, a.status_code, a.latency_ms, a.error, now) for a in mine],
     )
     return held
 
