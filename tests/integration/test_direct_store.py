@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from dreamrelay.store import migrate
-from dreamrelay.store.direct import Sql
-from dreamrelay.store.engine import Database
+from dreamrelay.store.direct import Sql, SqliteStore
+from dreamrelay.store.engine import SQLITE_BUSY_TIMEOUT_MS, Database
 
 NAME = Sql.of("UPDATE prices SET credits = credits WHERE model = ?")
 COUNT_PRICES = Sql.of("SELECT count(*) FROM prices")
@@ -71,3 +71,94 @@ def test_cut_short_transactions_leave_the_writer_free(tmp_path: Path) -> None:
             await db.dispose()
 
     asyncio.run(run())
+
+
+def test_a_writer_in_another_process_is_waited_for_off_the_event_loop(tmp_path: Path) -> None:
+    path = tmp_path / "direct.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+    async def run() -> None:
+        db = Database(f"sqlite+aiosqlite:///{path}")
+        await migrate.upgrade(db)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # another process holds SQLite's write lock
+            ticks = 0
+
+            async def ticking() -> None:
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(0.01)
+                    ticks += 1
+
+            async def write() -> None:
+                async with db.direct_transaction() as tx:
+                    await tx.run(Sql.of("UPDATE prices SET credits = 9 WHERE model = ?"), "*")
+
+            ticker = asyncio.create_task(ticking())
+            writer = asyncio.create_task(write())
+            await asyncio.sleep(0.3)
+            assert not writer.done()  # waiting for the lock...
+            assert ticks >= 5  # ...while the loop goes on serving others
+            await asyncio.to_thread(other.execute, "COMMIT")
+            await asyncio.wait_for(writer, 10)
+            ticker.cancel()
+            assert other.execute("SELECT credits FROM prices WHERE model = '*'").fetchone()[0] == 9
+            async with db.direct_transaction() as tx:  # and the next one takes the lock at once
+                assert await tx.run(Sql.of("UPDATE prices SET credits = 8 WHERE model = ?"), "*") >= 1
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(run())
+    finally:
+        other.close()
+
+
+def test_the_store_checkpoints_the_wal_its_commits_grow(tmp_path: Path) -> None:
+    """Commits on the event loop skip SQLite's automatic checkpoint (it would block the loop): the store
+    runs one itself, in a thread, every CHECKPOINT_EVERY commits; SQLAlchemy's commits keep SQLite's.
+    The commits below write more than SQLite's automatic checkpoint waits for (1,000 pages)."""
+    path = tmp_path / "direct.db"
+    wal = Path(f"{path}-wal")
+
+    async def run() -> None:
+        db = Database(f"sqlite+aiosqlite:///{path}")
+        await migrate.upgrade(db)
+        try:
+            async with db.transaction() as conn:
+                await conn.exec_driver_sql("CREATE TABLE scratch (id INTEGER PRIMARY KEY, body BLOB)")
+            await asyncio.to_thread(_checkpoint, path)
+            file_before = _size(path)
+            for _ in range(SqliteStore.CHECKPOINT_EVERY - 1):
+                async with db.direct_transaction() as tx:
+                    await tx.run(Sql.of("INSERT INTO scratch (body) VALUES (?)"), b"x" * 24000)
+            assert _size(path) == file_before  # everything is still in the WAL
+            assert _size(wal) > 1_000_000
+            async with db.direct_transaction() as tx:  # the CHECKPOINT_EVERY-th commit
+                await tx.run(Sql.of("INSERT INTO scratch (body) VALUES (?)"), b"x" * 24000)
+            for _ in range(200):  # the checkpoint runs in a thread
+                if _size(path) > file_before + 1_000_000:
+                    break
+                await asyncio.sleep(0.05)
+            assert _size(path) > file_before + 1_000_000  # copied into the database file
+            async with db.transaction() as conn:  # SQLAlchemy's connection kept SQLite's settings
+                settings = await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")
+                assert settings.scalar() == 1000
+                settings = await conn.exec_driver_sql("PRAGMA busy_timeout")
+                assert settings.scalar() == SQLITE_BUSY_TIMEOUT_MS
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
+
+
+def _checkpoint(path: Path) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size
