@@ -108,13 +108,19 @@ _LOG_ATTEMPT = Sql.of(
 )
 
 
-@functools.lru_cache(maxsize=512)  # a batch holds at most the deliverer's IN_HAND_MAX events
+@functools.cache
 def _held(count: int, lock: bool) -> Sql:
     """Which of `count` events `owner` still leases (locked until the transaction ends, on PostgreSQL)."""
     marks = ", ".join("?" * count)
-    return Sql.of(
-        f"SELECT id FROM outbox WHERE lease_owner = ? AND id IN ({marks})" + (" FOR UPDATE" if lock else "")
-    )
+    locking = " FOR UPDATE" if lock else ""
+    return Sql.of(f"SELECT id FROM outbox WHERE lease_owner = ? AND id IN ({marks}){locking}")
+
+
+def _padded(ids: list[int]) -> list[int]:
+    """`ids` repeated up to the next power of two: a handful of statement shapes for any batch size, so
+    PostgreSQL's prepared statements (one per shape and connection) stay few."""
+    size = 1 << (len(ids) - 1).bit_length()
+    return ids + [ids[-1]] * (size - len(ids))
 
 
 async def record_attempts(tx: Tx, attempts: Sequence[Attempt], *, owner: str, lock: bool) -> set[int]:
@@ -123,7 +129,7 @@ async def record_attempts(tx: Tx, attempts: Sequence[Attempt], *, owner: str, lo
     `lock` (PostgreSQL) locks the held rows first; SQLite's writer lock already keeps them ours."""
     if not attempts:
         return set()
-    ids = [a.event.id for a in attempts]
+    ids = _padded([a.event.id for a in attempts])
     held = {row[0] for row in await tx.rows(_held(len(ids), lock), owner, *ids)}
     mine = [a for a in attempts if a.event.id in held]
     if not mine:
