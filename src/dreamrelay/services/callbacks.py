@@ -51,7 +51,7 @@ async def lease(
     """Lease up to `limit` due events (at most one per task, its earliest pending) and read the secrets
     their accounts sign with now, in one transaction."""
     now = time.time()
-    async with rt.db.direct_transaction() as tx:
+    async with rt.db.direct_transaction(many_rows=True) as tx:
         events = await outbox.lease_due(
             tx,
             owner=owner,
@@ -117,7 +117,7 @@ async def attempt(rt: Collaborators, event: Event, secrets_in_use: list[str]) ->
 async def record(rt: Collaborators, attempts: Sequence[Attempt], owner: str) -> None:
     """Log the attempts and move their events on, in one transaction. An event whose lease we lost
     meanwhile is left alone (another deliverer has it now)."""
-    async with rt.db.direct_transaction() as tx:
+    async with rt.db.direct_transaction(many_rows=True) as tx:
         recorded = await outbox.record_attempts(tx, attempts, owner=owner, lock=not rt.db.is_sqlite)
     outcomes: Counter[str] = Counter()
     now = time.time()

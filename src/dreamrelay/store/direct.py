@@ -183,8 +183,12 @@ class SqliteStore:
         self._checkpoint: asyncio.Task[None] | None = None
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
-        """Committed on exit, rolled back on an error; after-commit effects run once it committed."""
+    async def transaction(self, *, many_rows: bool = False) -> AsyncIterator[Tx]:
+        """Committed on exit, rolled back on an error; after-commit effects run once it committed.
+
+        `many_rows`: the transaction writes enough (a batch of callback attempts: tens of rows of a few
+        kB) that its COMMIT is better in aiosqlite's thread, where writing the WAL overlaps the loop's
+        work, than on the loop; there it also takes SQLite's automatic checkpoint when one is due."""
         fairy = await self._writer.raw_connection()
         try:
             driver: Any = fairy.driver_connection
@@ -198,11 +202,14 @@ class SqliteStore:
                     # cancelled on its way, aiosqlite still runs the BEGIN, then the rollback below.
                     await driver.execute(self._begin)
                 yield tx
-                conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpoint runs off the loop (_wrote)
-                try:
-                    conn.commit()
-                finally:
-                    conn.execute(f"PRAGMA wal_autocheckpoint={_SQLITE_AUTOCHECKPOINT_PAGES}")
+                if many_rows:
+                    await driver.commit()
+                else:
+                    conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpoint runs off the loop (_wrote)
+                    try:
+                        conn.commit()
+                    finally:
+                        conn.execute(f"PRAGMA wal_autocheckpoint={_SQLITE_AUTOCHECKPOINT_PAGES}")
             except BaseException:
                 # The writer pool does not reset connections on return (engine.py), so no transaction
                 # may be left open here; after a BEGIN sent to aiosqlite's thread, the rollback is
@@ -300,8 +307,9 @@ class PostgresStore:
         return self._pool
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
-        """Committed on exit, rolled back on an error; after-commit effects run once it committed."""
+    async def transaction(self, *, many_rows: bool = False) -> AsyncIterator[Tx]:
+        """Committed on exit, rolled back on an error; after-commit effects run once it committed.
+        (`many_rows` matters on SQLite only.)"""
         async with (await self._made()).acquire() as conn, conn.transaction():
             tx = _Postgres(conn)
             yield tx

@@ -87,9 +87,9 @@ class Database:
         async with self._reader.connect() as conn:
             yield conn
 
-    def direct_transaction(self) -> AbstractAsyncContextManager[direct.Tx]:
-        """A write transaction for the submit path's statements on the driver (store/direct.py)."""
-        return self._direct.transaction()
+    def direct_transaction(self, *, many_rows: bool = False) -> AbstractAsyncContextManager[direct.Tx]:
+        """A write transaction on the driver (store/direct.py); `many_rows` for one that writes a batch."""
+        return self._direct.transaction(many_rows=many_rows)
 
     def direct_autocommit(self) -> AbstractAsyncContextManager[direct.Tx]:
         """Writes on the driver (store/direct.py) that each commit on their own: for one statement."""
