@@ -194,15 +194,16 @@ class SqliteStore:
             driver: Any = fairy.driver_connection
             conn: sqlite3.Connection = driver._conn  # aiosqlite keeps the sqlite3 connection there
             tx = _SqliteInline(conn)
-            begun_here = False
+            on_loop = False  # nothing of this transaction is queued in aiosqlite's thread
             try:
-                begun_here = _begin_at_once(conn, self._begin, self._busy_timeout_ms)
-                if not begun_here:
+                on_loop = _begin_at_once(conn, self._begin, self._busy_timeout_ms)
+                if not on_loop:
                     # Another process writes: wait for the lock in aiosqlite's thread. If this is
                     # cancelled on its way, aiosqlite still runs the BEGIN, then the rollback below.
                     await driver.execute(self._begin)
                 yield tx
                 if many_rows:
+                    on_loop = False  # a rollback from here on queues behind the COMMIT, in its thread
                     await driver.commit()
                 else:
                     conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpoint runs off the loop (_wrote)
@@ -212,9 +213,9 @@ class SqliteStore:
                         conn.execute(f"PRAGMA wal_autocheckpoint={_SQLITE_AUTOCHECKPOINT_PAGES}")
             except BaseException:
                 # The writer pool does not reset connections on return (engine.py), so no transaction
-                # may be left open here; after a BEGIN sent to aiosqlite's thread, the rollback is
-                # queued behind it there.
-                if begun_here:
+                # may be left open here; after a BEGIN or COMMIT sent to aiosqlite's thread, the
+                # rollback is queued behind it there.
+                if on_loop:
                     conn.rollback()
                 else:
                     await driver.rollback()
