@@ -27,6 +27,7 @@ from bench import servers
 from bench.options import Options
 from dreamrelay.domain.task import Task
 from dreamrelay.media import probe
+from dreamrelay.netguard import parse_networks
 from dreamrelay.runtime import Runtime
 from dreamrelay.sandbox import render
 from dreamrelay.services import follow
@@ -97,6 +98,9 @@ async def _measure(work: Path, url: str, path: Path) -> dict[str, Any]:
     sides: dict[str, list[float]] = {"now": [], "every frame": []}
     size = await asyncio.to_thread(lambda: path.stat().st_size)
     async with Runtime.from_settings(settings) as rt:
+        # The video server is on loopback: allowed as a channel's `media_networks` would allow it.
+        policy = rt.url_policy.with_networks(parse_networks("127.0.0.0/8"))
+        source = follow.MediaSource(rt.guarded_session_for(policy), policy)
         for turn in range(ROUNDS + 1):  # the first round is a warm-up
             order = ("now", "every frame") if turn % 2 == 0 else ("every frame", "now")
             for side in order:
@@ -104,7 +108,7 @@ async def _measure(work: Path, url: str, path: Path) -> dict[str, Any]:
                 task = cast(Task, SimpleNamespace(id=f"finishing-{turn}-{time.time_ns()}"))
                 before = _cpu()
                 try:
-                    await follow._copy_media(rt, task, url)
+                    await follow._copy_media(rt, task, url, source)
                 finally:
                     probe.first_and_last_frames = current
                 if turn:
