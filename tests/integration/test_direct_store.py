@@ -114,6 +114,41 @@ def test_a_writer_in_another_process_is_waited_for_off_the_event_loop(tmp_path: 
         other.close()
 
 
+def test_a_transaction_cancelled_while_waiting_for_another_writer_leaves_nothing_open(tmp_path: Path) -> None:
+    """Its BEGIN went to aiosqlite's thread to wait for the lock; cancelled there, it still runs once the
+    lock is free, and the rollback queued behind it ends it."""
+    path = tmp_path / "direct.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+    async def run() -> None:
+        db = Database(f"sqlite+aiosqlite:///{path}")
+        await migrate.upgrade(db)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+
+            async def write() -> None:
+                async with db.direct_transaction() as tx:
+                    await tx.run(NAME, "ray-2")
+
+            writer = asyncio.create_task(write())
+            await asyncio.sleep(0.2)  # waiting in aiosqlite's thread for the lock
+            writer.cancel()
+            await asyncio.sleep(0.1)  # its rollback is queued behind the BEGIN
+            await asyncio.to_thread(other.execute, "COMMIT")
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(writer, 10)
+            async with db.direct_transaction() as tx:  # the writer's connection is free again...
+                assert await tx.run(Sql.of("UPDATE prices SET credits = 6 WHERE model = ?"), "*") >= 1
+            await asyncio.to_thread(_another_process_can_write, path)  # ...and so is the lock
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(run())
+    finally:
+        other.close()
+
+
 def test_the_store_checkpoints_the_wal_its_commits_grow(tmp_path: Path) -> None:
     """Commits on the event loop skip SQLite's automatic checkpoint (it would block the loop): the store
     runs one itself, in a thread, every CHECKPOINT_EVERY commits; SQLAlchemy's commits keep SQLite's.
