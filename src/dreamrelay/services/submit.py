@@ -49,7 +49,7 @@ from dreamrelay.services.images import kept_for, store_image
 from dreamrelay.store import channels as channel_store
 from dreamrelay.store import idempotency, ledger, pricing
 from dreamrelay.store import tasks as task_store
-from dreamrelay.store.direct import Sql, Tx
+from dreamrelay.store.direct import Reads, Sql
 
 
 class Collaborators(
@@ -329,7 +329,7 @@ class Inserted(NamedTuple):
     channels: list[Channel]  # as the insert saw them: what the dispatch routes over
 
 
-async def _price(tx: Tx, action: str, model: str, key: PriceKey) -> int:
+async def _price(tx: Reads, action: str, model: str, key: PriceKey) -> int:
     """What the task costs. Images are priced per image, whatever their size; videos by resolution and
     duration."""
     resolution = price_resolution(key.resolution, key.hdr)
@@ -368,7 +368,7 @@ def _capped() -> Forbidden:
     return Forbidden("this API key has reached its spending cap")
 
 
-async def _check_in_flight(rt: Collaborators, tx: Tx, caller: Caller) -> None:
+async def _check_in_flight(rt: Collaborators, tx: Reads, caller: Caller) -> None:
     cap = effective_limit(caller.max_in_flight, rt.settings.rate_limit_in_flight)
     if cap == NO_LIMIT:
         return

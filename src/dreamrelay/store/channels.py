@@ -12,7 +12,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dreamrelay.domain.channel import Channel
-from dreamrelay.store.direct import Sql, Tx
+from dreamrelay.store.direct import Reads, Sql
 from dreamrelay.store.schema import channels
 
 
@@ -80,7 +80,7 @@ _FIELDS = tuple(field.name for field in dataclasses.fields(Channel))  # each a c
 _LIST = Sql.of(f"SELECT {', '.join(_FIELDS)} FROM channels ORDER BY id")
 
 
-async def list_channels_on(tx: Tx) -> list[Channel]:
+async def list_channels_on(tx: Reads) -> list[Channel]:
     """`list_channels` on the driver (store/direct.py), for the submit path."""
     found = []
     for row in await tx.rows(_LIST):

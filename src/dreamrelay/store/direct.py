@@ -46,12 +46,16 @@ class Sql:
         return cls(sqlite=text, postgresql=numbered)
 
 
-class Tx(Protocol):
-    """Statements inside one transaction (or, for `reading`, one connection)."""
+class Reads(Protocol):
+    """Queries on one connection (`reading`), or inside a transaction (every `Tx` reads too)."""
 
     async def rows(self, sql: Sql, *params: Any) -> list[Row]:
         """The rows a query (or a statement with RETURNING) gives."""
         ...
+
+
+class Tx(Reads, Protocol):
+    """Statements inside one transaction."""
 
     async def run(self, sql: Sql, *params: Any) -> int:
         """Run a write; how many rows it changed."""
@@ -78,29 +82,12 @@ class _Effects:
             effect()
 
 
-class _Sqlite(_Effects):
+class _SqliteReads:
     def __init__(self, conn: Any) -> None:
-        super().__init__()
-        self._conn = conn  # aiosqlite.Connection: every call below is one hop to its thread
+        self._conn = conn  # aiosqlite.Connection: every query is one hop to its thread
 
     async def rows(self, sql: Sql, *params: Any) -> list[Row]:
-        try:
-            return list(await self._conn.execute_fetchall(sql.sqlite, params))
-        except sqlite3.IntegrityError as exc:
-            raise IntegrityError(sql.sqlite, params, exc) from exc
-
-    async def run(self, sql: Sql, *params: Any) -> int:
-        try:
-            cursor = await self._conn.execute(sql.sqlite, params)
-        except sqlite3.IntegrityError as exc:
-            raise IntegrityError(sql.sqlite, params, exc) from exc
-        return int(cursor.rowcount)
-
-    async def run_many(self, sql: Sql, rows: Sequence[Sequence[Any]]) -> None:
-        try:
-            await self._conn.executemany(sql.sqlite, rows)
-        except sqlite3.IntegrityError as exc:
-            raise IntegrityError(sql.sqlite, rows, exc) from exc
+        return list(await self._conn.execute_fetchall(sql.sqlite, params))
 
 
 class _SqliteInline(_Effects):
@@ -244,9 +231,9 @@ class SqliteStore:
         return self.transaction()
 
     @asynccontextmanager
-    async def reading(self) -> AsyncIterator[Tx]:
+    async def reading(self) -> AsyncIterator[Reads]:
         """Reads, each statement on its own (no snapshot across them)."""
-        yield _Sqlite(await self._reading_connection())
+        yield _SqliteReads(await self._reading_connection())
 
     async def _reading_connection(self) -> Any:
         if self._reads is None:
@@ -317,7 +304,7 @@ class PostgresStore:
         tx.run_effects()
 
     @asynccontextmanager
-    async def reading(self) -> AsyncIterator[Tx]:
+    async def reading(self) -> AsyncIterator[Reads]:
         """Reads, each statement on its own (no snapshot across them)."""
         async with (await self._made()).acquire() as conn:
             yield _Postgres(conn)

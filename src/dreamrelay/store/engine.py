@@ -95,7 +95,7 @@ class Database:
         """Writes on the driver (store/direct.py) that each commit on their own: for one statement."""
         return self._direct.autocommit()
 
-    def direct_reader(self) -> AbstractAsyncContextManager[direct.Tx]:
+    def direct_reader(self) -> AbstractAsyncContextManager[direct.Reads]:
         """Reads on the driver (store/direct.py), each statement on its own."""
         return self._direct.reading()
 

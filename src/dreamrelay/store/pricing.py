@@ -8,7 +8,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dreamrelay.domain.requests import WILDCARD as WILDCARD  # defined with the price key
-from dreamrelay.store.direct import Sql, Tx
+from dreamrelay.store.direct import Reads, Sql
 from dreamrelay.store.schema import prices
 
 # The rules that match (each field exact or '*'); the most specific of them is picked below.
@@ -18,7 +18,7 @@ _PRICE_RULES = Sql.of(
 )
 
 
-async def price_for(tx: Tx, *, model: str, resolution: str, duration: str, action: str) -> int | None:
+async def price_for(tx: Reads, *, model: str, resolution: str, duration: str, action: str) -> int | None:
     """The most specific matching rule's credits, or None.
 
     Exact beats '*' field by field, and the fields rank action > model > resolution > duration: a

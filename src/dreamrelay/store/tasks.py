@@ -14,7 +14,7 @@ from dreamrelay.domain.ids import is_id
 from dreamrelay.domain.states import TaskState
 from dreamrelay.domain.task import AGENTS_FORMAT, IMAGE_ACTION, Task
 from dreamrelay.store import leases
-from dreamrelay.store.direct import Sql, Tx
+from dreamrelay.store.direct import Reads, Sql, Tx
 from dreamrelay.store.filters import in_window
 from dreamrelay.store.schema import accounts, channels, tasks
 
@@ -214,7 +214,7 @@ _IN_FLIGHT = Sql.of(
 )
 
 
-async def count_in_flight(tx: Tx, api_key_id: int, *, up_to: int) -> int:
+async def count_in_flight(tx: Reads, api_key_id: int, *, up_to: int) -> int:
     """The key's tasks pending or processing, counted no further than `up_to` (a limit check needs no
     more, and a key far over its limit then costs what one at its limit costs)."""
     pending, processing = TaskState.PENDING.value, TaskState.PROCESSING.value
