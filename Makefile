@@ -21,7 +21,7 @@ run: $(STAMP)
 # waits even on 2 cores; worksteal evens out the long tests. TEST_WORKERS=0: one process, as plain `pytest`.
 TEST_WORKERS ?= 4
 test: $(STAMP) browser prometheus
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist worksteal
 

@@ -93,7 +93,7 @@ async def in_process(settings: Settings, key: str, ids: list[str], account_id: i
             async def from_database(wanted: list[str] = wanted) -> bytes:
                 async with rt.db.reader() as conn:
                     found = await task_store.get_bodies(conn, wanted, account_id)
-                return b"[" + b",".join(found[i] for i in wanted if i in found) + b"]"
+                return b"[" + b",".join(found[i][0] for i in wanted if i in found) + b"]"
 
             bodies = orjson.loads(await from_database())
             cases[f"batch_{n}_database_us"] = from_database
@@ -104,7 +104,7 @@ async def in_process(settings: Settings, key: str, ids: list[str], account_id: i
 
                 async def from_redis(cache_keys: list[str] = cache_keys) -> bytes:
                     found = await redis_client.mget(cache_keys)
-                    return b"[" + b",".join(b for b in found if b is not None) + b"]"
+                    return b"[" + b",".join(b for b in found if isinstance(b, bytes)) + b"]"
 
                 cases[f"batch_{n}_redis_mget_us"] = from_redis
         out: dict[str, Any] = await _median_us(cases)

@@ -88,13 +88,13 @@ def measure(context: Any, url: str, *, cold: bool, slow: bool = False) -> dict[s
         cdp.send("Network.emulateNetworkConditions", SLOW)
     page.goto(url, wait_until="load")
     page.wait_for_timeout(300)  # late resources (lazy images) report too
-    figures = page.evaluate(MEASURE)
+    figures: dict[str, Any] = page.evaluate(MEASURE)
     page.close()
     return figures
 
 
 def median(rows: list[dict[str, Any]], key: str) -> float:
-    return statistics.median(r[key] for r in rows if r[key] is not None)
+    return float(statistics.median(r[key] for r in rows if r[key] is not None))
 
 
 def report(name: str, rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -51,10 +51,10 @@ def _every_frame_first_and_last(path: Path) -> tuple[Image.Image, Image.Image]:
         stream.thread_type = "AUTO"
         for frame in container.decode(stream):
             if first is None:
-                first = frame.to_image()
+                first = frame.to_image()  # type: ignore[no-untyped-call]
             last = frame
     assert first is not None and last is not None
-    return first, last.to_image()
+    return first, last.to_image()  # type: ignore[no-untyped-call]
 
 
 def _frames(path: Path) -> int:

@@ -129,7 +129,7 @@ def run_mode(opts: Options, work: Path, *, callbacks: bool) -> dict[str, Any]:
     # The anchors' way: submit, then one request per task every 15 s until a poll sees it finished.
     every_15s = [1 + math.ceil(t / POLL_EVERY_15S) for t in turnaround]
     per_task = {k: round(v / len(completed), 2) for k, v in sorted(counts.items())} if completed else {}
-    result = {
+    result: dict[str, Any] = {
         "mode": "callbacks" if callbacks else "polling",
         "tasks": opts.follow_tasks,
         "rate_per_s": opts.follow_rate,

@@ -92,7 +92,7 @@ def run(opts: Options, load: LoadGenerator, work: Path) -> dict[str, Any]:
         # The customer's time = (sent → row created) + stored + (row finished → a GET saw it).
         before = [rows[m[0]]["created_at"] - m[3] for m in measured]
         after = [m[4] - rows[m[0]]["finished_at"] for m in measured]
-        figure = {
+        figure: dict[str, Any] = {
             "timings": label,
             "sandbox_s": queued + dreaming,
             "tasks": count,

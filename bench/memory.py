@@ -39,7 +39,7 @@ LARGEST_SIDE_FALLBACK = 4096  # older code has no MAX_INPUT_SIDE: the same squar
 
 def _largest_side() -> int:
     try:
-        from dreamrelay.media.probe import MAX_INPUT_SIDE  # type: ignore[attr-defined]
+        from dreamrelay.media.probe import MAX_INPUT_SIDE
     except ImportError:
         return LARGEST_SIDE_FALLBACK
     return int(MAX_INPUT_SIDE)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dreamrelay import logs, tracing
 from dreamrelay.http.middleware import Metrics, RequestId
@@ -30,20 +31,18 @@ CALLS = 20_000
 ROUNDS = 5
 IN_FLIGHT = 1000
 
-Scope = dict[str, Any]
 
-
-async def _bare(scope: Scope, receive: Any, send: Any) -> None:
+async def _bare(scope: Scope, receive: Receive, send: Send) -> None:
     await send(
         {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]}
     )
     await send({"type": "http.response.body", "body": b'{"status":"ok"}'})
 
 
-def _logged(app: Any) -> Any:
+def _logged(app: ASGIApp) -> ASGIApp:
     log = logging.getLogger("dreamrelay.bench")
 
-    async def with_a_line(scope: Scope, receive: Any, send: Any) -> None:
+    async def with_a_line(scope: Scope, receive: Receive, send: Send) -> None:
         await app(scope, receive, send)
         log.info("answered %s %s", scope["method"], scope["path"])
 

@@ -8,7 +8,7 @@ import random
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ class Prepared:
 def prepare_store(
     data_dir: Path,
     database_url: str | None = None,
-    channel: dict[str, object] | None = None,
+    channel: Mapping[str, object] | None = None,
     extra_keys: int = 0,
 ) -> Prepared:
     """Migrate, first start (demo account, key, sandbox channel), credits; optionally re-point the channel

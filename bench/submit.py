@@ -128,6 +128,14 @@ def _one_store(
             response_bytes=len(pending),
             note=note,
         )
+        if compared.candidate.non_200 or compared.baseline.non_200:
+            refused = f"{compared.candidate.non_200} (relay) and {compared.baseline.non_200} (baseline)"
+            print(
+                f"[submit/{store}] WARNING: {refused} answers were refused or failed. Refusals are cheap, "
+                "so the figure is too low; with many keys the default in-flight cap ran out: raise "
+                "BENCH_SUBMIT_KEYS.",
+                flush=True,
+            )
         found: dict[str, Any] = {
             "keys": keys,
             "comparison": compared.as_dict(),
@@ -150,8 +158,8 @@ def _one_store(
 def table(out: dict[str, Any]) -> str:
     lines = [
         "| store | keys | relay CPU ms per submit | baseline CPU ms per submit | baseline | relay req/s "
-        "| load average |",
-        "|---|---|---|---|---|---|---|",
+        "| refused | load average |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for store, found in out.get("stores", {}).items():
         c = found["comparison"]
@@ -159,6 +167,7 @@ def table(out: dict[str, Any]) -> str:
             f"| {store} | {found.get('keys', 1)} | {found['relay_cpu_ms_per_submit']:.3f} "
             f"| {found['baseline_cpu_ms_per_submit']:.3f} "
             f"| {c['note'].removeprefix('baseline: ')} | {c['candidate']['rps']:.0f} "
+            f"| {c['candidate']['non_200_or_errors']} "
             f"| {' '.join(f'{x:.1f}' for x in found['load_average'])} |"
         )
     return "\n".join(lines)

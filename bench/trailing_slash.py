@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import uvicorn
@@ -95,7 +95,7 @@ def run(old_behaviour: bool, tasks: int) -> list[tuple[int, int]]:
         key = asyncio.run(prepare(settings))
         app = create_app(settings)
         if old_behaviour:
-            app.user_middleware = [m for m in app.user_middleware if m.cls is not TrailingSlash]
+            app.user_middleware = [m for m in app.user_middleware if m.cls is not cast(object, TrailingSlash)]
             app.router.redirect_slashes = True
         counter = Counter(app)
         server, thread = serve(counter, port)
