@@ -11,7 +11,9 @@ figure) or, without it, the bare app answering the same bytes. `BENCH_SUBMIT_STO
 By default one key sends every submit, with the in-flight cap set out of reach, so that key ends a run
 with thousands of tasks in flight (the sandbox keeps them queued) and the in-flight check counts them
 all on every submit. `BENCH_SUBMIT_KEYS=N` (N > 1) takes N keys of the account in turn instead, under
-the default in-flight cap of 50: many customers with a few tasks each, the shape a relay serves.
+the default in-flight cap of 50: many customers with a few tasks each, the shape a relay serves. The
+keys must hold every submit of the run (N × 50 of them: 600 keys hold 30,000) or the cap's cheap 429s
+lower the figure; a warning and the table's "refused" column say when they did.
 """
 
 from __future__ import annotations
