@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, Select, Table, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dreamrelay.store.direct import Sql
+
 
 async def take(
     conn: AsyncConnection,
@@ -32,6 +34,16 @@ async def take(
         .returning(*returning)
     )
     return result.all()
+
+
+def take_on_driver(table: str, due: str, *, skip_locked: bool, returning: str) -> Sql:
+    """`take` as one statement for the driver (store/direct.py), for a hot path: its parameters are the
+    owner, the lease's end, then those of `due` (SQL selecting the ids to lease)."""
+    locking = " FOR UPDATE SKIP LOCKED" if skip_locked else ""
+    return Sql.of(
+        f"UPDATE {table} SET lease_owner = ?, lease_until = ?"
+        f" WHERE id IN ({due}{locking}) RETURNING {returning}"
+    )
 
 
 async def extend(

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dreamrelay.store import leases
 from dreamrelay.store.direct import Sql, Tx
 from dreamrelay.store.schema import accounts, delivery_attempts, outbox
 
@@ -69,9 +70,10 @@ _DUE = (
     " AND earlier.status = 'pending' AND earlier.sequence < due.sequence)"
     " ORDER BY due.next_attempt_at LIMIT ?"
 )
-_LEASE = "UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id IN ({due}) RETURNING " + _EVENT_COLUMNS
-_LEASE_DUE = Sql.of(_LEASE.format(due=_DUE))
-_LEASE_DUE_SKIP_LOCKED = Sql.of(_LEASE.format(due=_DUE + " FOR UPDATE SKIP LOCKED"))
+_LEASE_DUE = {
+    skip_locked: leases.take_on_driver("outbox", _DUE, skip_locked=skip_locked, returning=_EVENT_COLUMNS)
+    for skip_locked in (False, True)
+}
 
 
 async def lease_due(
@@ -81,8 +83,7 @@ async def lease_due(
     task (its pending event with the lowest sequence): a task's later event is never in flight
     before an earlier one is delivered or dead, so a receiver sees each task's events in order.
     With `skip_locked` (PostgreSQL), events another deliverer is leasing at this moment are passed over."""
-    statement = _LEASE_DUE_SKIP_LOCKED if skip_locked else _LEASE_DUE
-    rows = await tx.rows(statement, owner, now + lease_seconds, now, now, limit)
+    rows = await tx.rows(_LEASE_DUE[skip_locked], owner, now + lease_seconds, now, now, limit)
     return [Event(*row) for row in rows]
 
 
