@@ -78,6 +78,7 @@ def run(opts: Options, load: LoadGenerator, work: Path, results: Path) -> dict[s
         for name, get_path in (
             ("get GET /luma/generations/{id}", f"/luma/generations/{ids[1]}"),
             ("get GET /dream-machine/v1/generations/{id}", f"/dream-machine/v1/generations/{ids[2]}"),
+            ("get GET /v1/videos/{id}", f"/v1/videos/{ids[3]}"),  # the OpenAI Video, same task rows
         ):
             answer = capture(relay, key, "GET", get_path, None)
             routes.append(route("GET", get_path, None, answer))

@@ -108,7 +108,7 @@ async def _measure(work: Path, url: str, path: Path) -> dict[str, Any]:
                 task = cast(Task, SimpleNamespace(id=f"finishing-{turn}-{time.time_ns()}"))
                 before = _cpu()
                 try:
-                    await follow._copy_media(rt, task, url, source)
+                    await follow.copy_media(rt, task, url, source)
                 finally:
                     probe.first_and_last_frames = current
                 if turn:

@@ -32,6 +32,8 @@ class Target:
     bodies: tuple[bytes, ...] = ()
     # Authorization values taken in turn, one per request (many customers' keys); empty: the header's own
     authorizations: tuple[str, ...] = ()
+    # Paths taken in turn, one per request (many tasks' gets); empty: `path` every time
+    paths: tuple[str, ...] = ()
 
 
 @dataclass
@@ -103,22 +105,25 @@ def _wrk_script(target: Target) -> str:
     )
     bodies = ",\n".join(_lua_string(b) for b in target.bodies)
     keys = ",\n".join(_lua_string(k.encode()) for k in target.authorizations)
+    paths = ",\n".join(_lua_string(p.encode()) for p in target.paths or (target.path,))
     return f"""
 wrk.method = "{target.method}"
 {headers}
 local bodies = {{ {bodies} }}
 local keys = {{ {keys} }}
+local paths = {{ {paths} }}
 local threads = {{}}
 function setup(thread) table.insert(threads, thread) end
-function init(args) non200 = 0; turn = 0; key_turn = 0 end
+function init(args) non200 = 0; turn = 0; key_turn = 0; path_turn = 0 end
 function request()
   if #keys > 0 then
     key_turn = key_turn % #keys + 1
     wrk.headers["Authorization"] = keys[key_turn]
   end
-  if #bodies == 0 then return wrk.format(nil, "{target.path}") end
+  path_turn = path_turn % #paths + 1
+  if #bodies == 0 then return wrk.format(nil, paths[path_turn]) end
   turn = turn % #bodies + 1
-  return wrk.format(nil, "{target.path}", nil, bodies[turn])
+  return wrk.format(nil, paths[path_turn], nil, bodies[turn])
 end
 function response(status, headers, body) if status ~= 200 then non200 = non200 + 1 end end
 function done(summary, latency, requests)
@@ -183,6 +188,7 @@ async def _python_load(base_url: str, target: Target, connections: int, seconds:
     connector = aiohttp.TCPConnector(limit=connections, force_close=False)
     deadline = time.perf_counter() + seconds
     bodies = target.bodies or (None,)
+    paths = target.paths or (target.path,)
 
     async def worker(session: aiohttp.ClientSession, offset: int) -> None:
         nonlocal errors, received
@@ -196,7 +202,7 @@ async def _python_load(base_url: str, target: Target, connections: int, seconds:
             started = time.perf_counter()
             try:
                 async with session.request(
-                    target.method, base_url + target.path, data=body, headers=headers
+                    target.method, base_url + paths[turn % len(paths)], data=body, headers=headers
                 ) as response:
                     received += len(await response.read())
                     statuses[response.status] = statuses.get(response.status, 0) + 1

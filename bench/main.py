@@ -17,6 +17,7 @@ from bench import (
     finishing,
     following,
     growth,
+    inflight,
     lifecycle,
     memory,
     money,
@@ -103,6 +104,11 @@ def main() -> int:
         if "finishing" in opts.sections:
             print("\n== 11: finishing a task, CPU per finished video ==", flush=True)
             out["finishing"] = finishing.run(opts, work)
+        if "inflight" in opts.sections:
+            print(
+                "\n== 13: in flight, pending vs finished reads; submit as in-flight work grows ==", flush=True
+            )
+            out["inflight"] = inflight.run(opts, load, work)
         if "submit" in opts.sections:
             print("\n== 12: submit, relay CPU per text-to-video submit, SQLite and PostgreSQL ==", flush=True)
             out["submit"] = submit.run(opts, load, work, RESULTS)

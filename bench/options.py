@@ -18,6 +18,7 @@ SECTIONS = (
     "memory",
     "finishing",
     "submit",
+    "inflight",
 )
 
 

@@ -4,23 +4,28 @@ times, fast (SQLite: executemany in one transaction; PostgreSQL: COPY in one tra
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 import random
 import sqlite3
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 from sqlalchemy import update
 
+from dreamrelay.domain.states import TaskState
+from dreamrelay.domain.task import Task
 from dreamrelay.formats.own import iso_millis
 from dreamrelay.runtime import Runtime
 from dreamrelay.services.bootstrap import first_start
 from dreamrelay.settings import Settings
 from dreamrelay.store import accounts, ledger, migrate
+from dreamrelay.store import tasks as task_store
 from dreamrelay.store.schema import channels
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -227,3 +232,97 @@ def pg_drop(database_url: str, admin_dsn: str = PG_ADMIN) -> None:
             await conn.close()
 
     asyncio.run(work())
+
+
+# ---- many tasks through the store layer (issue 32) ---------------------------------------------
+
+
+def read_task(data_dir: Path, database_url: str | None, task_id: str) -> Task:
+    """One task as the store reads it."""
+
+    async def work() -> Task:
+        async with Runtime.from_settings(Settings(data_dir=data_dir, database_url=database_url)) as rt:
+            async with rt.db.reader() as conn:
+                task = await task_store.get_task(conn, task_id)
+        if task is None:
+            raise RuntimeError(f"task {task_id} is not in the store")
+        return task
+
+    return asyncio.run(work())
+
+
+def store_counts(data_dir: Path, database_url: str | None) -> tuple[int, int]:
+    """Tasks in the store, and of them in flight (store/tasks.py::usage)."""
+
+    async def work() -> tuple[int, int]:
+        async with Runtime.from_settings(Settings(data_dir=data_dir, database_url=database_url)) as rt:
+            async with rt.db.reader() as conn:
+                lines = await task_store.usage(conn)
+        total = sum(int(line["tasks"]) for line in lines)
+        flying = sum(int(line["tasks"]) for line in lines if not TaskState(line["state"]).is_terminal)
+        return total, flying
+
+    return asyncio.run(work())
+
+
+def _task_copies(template: Task, count: int, ids_out: list[str]) -> Iterator[dict[str, Any]]:
+    """`count` tasks like `template` (every field `insert_task` takes), each with a new id and creation
+    time, inside its stored body too; an in-flight one is not due for a day (nothing follows it)."""
+    old_id, old_iso = template.id, iso_millis(template.created_at).encode()
+    now = time.time()
+    rng = random.Random(count)
+    base = {f.name: getattr(template, f.name) for f in fields(Task)}
+    flying = not template.state.is_terminal
+    for _ in range(count):
+        new_id = str(uuid.uuid4())
+        created = now - rng.uniform(60, 3600 if flying else 30 * 24 * 3600)
+        body = template.body.replace(old_id.encode(), new_id.encode()).replace(
+            old_iso, iso_millis(created).encode()
+        )
+        ids_out.append(new_id)
+        yield {
+            **base,
+            "id": new_id,
+            "body": body,
+            "created_at": created,
+            "updated_at": created + 10,
+            "finished_at": None if flying else created + 10,
+            "deadline_at": now + 86400 if flying else created + 3600,
+            "next_poll_at": now + 86400 if flying else None,
+            "lease_owner": None,
+            "lease_until": None,
+        }
+
+
+async def _analyze(dsn: str) -> None:
+    """ANALYZE the tasks table, as autovacuum would soon after a bulk load. This host's PostgreSQL runs with
+    autovacuum off: without it the table has no statistics, and the worker's sweep is then planned as a
+    scan of every task (a sequential scan and sort: ≈ 75–170 ms of the database's CPU a sweep at 100,000
+    in flight). BENCH_SEED_ANALYZE=0 leaves the table so."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("ANALYZE tasks")
+    finally:
+        await conn.close()
+
+
+def insert_tasks(
+    data_dir: Path, database_url: str | None, template: Task, count: int
+) -> tuple[list[str], float]:
+    """`count` copies of `template` through the store layer (store/tasks.py::insert_tasks: the driver's
+    executemany, CHUNK rows a transaction, each key's in-flight number kept), then on PostgreSQL the
+    table's statistics (`_analyze`); their ids and the seconds it took."""
+    ids: list[str] = []
+
+    async def work() -> None:
+        async with Runtime.from_settings(Settings(data_dir=data_dir, database_url=database_url)) as rt:
+            rows = _task_copies(template, count, ids)
+            while chunk := list(itertools.islice(rows, CHUNK)):
+                async with rt.db.direct_transaction(many_rows=True) as tx:
+                    await task_store.insert_tasks(tx, chunk)
+        if database_url is not None and os.environ.get("BENCH_SEED_ANALYZE", "1") != "0":
+            await _analyze(pg_dsn(database_url))
+
+    started = time.perf_counter()
+    asyncio.run(work())
+    return ids, time.perf_counter() - started

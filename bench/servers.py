@@ -24,6 +24,7 @@ HIGH_LIMITS = {
     "DREAMRELAY_RATE_LIMIT_RPM": "1000000000",
     "DREAMRELAY_RATE_LIMIT_BATCH_RPM": "1000000000",
     "DREAMRELAY_RATE_LIMIT_IN_FLIGHT": "1000000000",
+    "DREAMRELAY_MAX_REQUESTS_PER_ADDRESS": "1000000",  # every load generator is one loopback address
 }
 
 
@@ -70,7 +71,7 @@ class Process:
     def cpu_seconds(self) -> float:
         """User + system CPU of the process and every process under it (`serve --workers N` forks),
         all threads, so far, from /proc/<pid>/stat."""
-        return sum(_proc_cpu(pid) for pid in _tree(self.pid))
+        return sum(proc_cpu(pid) for pid in _tree(self.pid))
 
     def wait_idle(self, below: float = 0.05, window: float = 0.5, timeout: float = 180.0) -> float:
         """Wait until the process uses less than `below` of a core over `window` s; seconds waited."""
@@ -108,7 +109,7 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-def _proc_cpu(pid: int) -> float:
+def proc_cpu(pid: int) -> float:
     """utime + stime of one process (all its threads; children that were reaped are not counted)."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
@@ -179,7 +180,7 @@ def start_relay(env: dict[str, str], log_dir: Path, name: str = "relay", workers
     )
     process = _spawn(name, argv, env, log_dir, url)
     # uvicorn restarts a worker that misses its health pings while the shared cores are busy.
-    wait_http(process, "/healthz", timeout=120.0 * workers)
+    wait_http(process, "/healthz", timeout=240.0 * workers)
     return process
 
 
@@ -207,7 +208,10 @@ def start_sandbox(data_dir: Path, queued: float, dreaming: float, log_dir: Path)
     }
     argv = [sys.executable, "-m", "dreamrelay", "sandbox", "--host", HOST, "--port", str(port)]
     process = _spawn("sandbox", argv, env, log_dir, f"http://{HOST}:{port}")
-    wait_http(process, "/dream-machine/v1/ping", headers={"Authorization": f"Bearer {SANDBOX_KEY}"})
+    # A minute was not always enough on 2 cores shared at load averages of 30.
+    wait_http(
+        process, "/dream-machine/v1/ping", headers={"Authorization": f"Bearer {SANDBOX_KEY}"}, timeout=180.0
+    )
     return process
 
 

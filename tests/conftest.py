@@ -7,26 +7,20 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
 import pytest
-from sqlalchemy import update
 
-from dreamrelay.http.app import create_app
-from dreamrelay.local_secrets import ensure_admin_token
-from dreamrelay.runtime import Runtime
-from dreamrelay.services.bootstrap import first_start
-from dreamrelay.settings import Settings
-from dreamrelay.store import accounts as account_store
-from dreamrelay.store import ledger, migrate
-from dreamrelay.store.schema import api_keys
-from tests.support.live_server import live_server
-from tests.support.paths import SHARED
 from tests.support.ports import free_port as free_port  # tests import it from here
-from tests.support.services import postgres_database, redis_prefix
-from tests.support.templates import copy_migrated_sqlite, migrated_postgres_database
 
-SEED = SHARED / "seeds" / "luma-batch-tasks.txt"
+if TYPE_CHECKING:
+    import httpx
+    from fastapi import FastAPI
+
+    from dreamrelay.settings import Settings
+
+# What a running relay needs (the app, the store, uvicorn: seconds of imports) is imported where it is
+# used, so the unit layer (tests/unit, which starts no relay) collects without it.
 
 
 @dataclass
@@ -40,6 +34,8 @@ class StoreChoice:
     def url_for(self, data_dir: Path) -> str | None:
         if self.kind == "sqlite":
             return None
+        from tests.support.templates import migrated_postgres_database
+
         key = data_dir.resolve()
         if key not in self.databases:
             database = migrated_postgres_database()
@@ -56,8 +52,13 @@ class StoreChoice:
 STORE = StoreChoice()
 
 
+TEST_DATABASE_CONNECTIONS = 10
+
+
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
     """Fast sandbox settings on `data_dir`; on the PostgreSQL run, that directory's own database."""
+    from dreamrelay.settings import Settings
+
     values: dict[str, object] = {
         "data_dir": data_dir,
         "port": free_port(),
@@ -65,6 +66,9 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
         "sandbox_dreaming_seconds": 0.0,
         "task_deadline_seconds": 120.0,
         "database_url": STORE.url_for(data_dir),
+        # The machine's PostgreSQL (max_connections 100) serves every test process at once: a relay
+        # process of a test opens at most this many connections (20 by default).
+        "database_connections": TEST_DATABASE_CONNECTIONS,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -77,14 +81,21 @@ class Relay:
     url: str
     settings: Settings
     key: str
+    app: FastAPI | None = None  # the application served (its runtime at app.state.runtime)
 
     def client(self, key: str | None = None) -> httpx.Client:
+        import httpx
+
         headers = {"Authorization": f"Bearer {key or self.key}"}
         # Generous: a synchronous route waits for a render, slow on a machine busy with other tests.
         return httpx.Client(base_url=self.url, headers=headers, timeout=120)
 
     def admin(self) -> httpx.Client:
         """A client holding the admin token (from the data directory, made on first need)."""
+        import httpx
+
+        from dreamrelay.local_secrets import ensure_admin_token
+
         token, _created = ensure_admin_token(self.settings)
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
@@ -94,6 +105,10 @@ class Relay:
 
 
 async def _prepare(settings: Settings) -> str | None:
+    from dreamrelay.runtime import Runtime
+    from dreamrelay.services.bootstrap import first_start
+    from dreamrelay.store import migrate
+
     async with Runtime.from_settings(settings) as rt:
         await migrate.upgrade(rt.db)  # at head already when copied from the template
         seeded = await first_start(rt)
@@ -101,6 +116,13 @@ async def _prepare(settings: Settings) -> str | None:
 
 
 async def _new_key(settings: Settings, account: str, balance: int, limits: dict[str, object]) -> str:
+    from sqlalchemy import update
+
+    from dreamrelay.runtime import Runtime
+    from dreamrelay.store import accounts as account_store
+    from dreamrelay.store import ledger
+    from dreamrelay.store.schema import api_keys
+
     async with Runtime.from_settings(settings) as rt, rt.db.transaction() as conn:
         found = await account_store.get_account(conn, account)
         if found is None:
@@ -119,14 +141,21 @@ def start_relay(settings: Settings, key: str | None = None) -> Iterator[Relay]:
 
     On a data directory that was seeded before, pass the demo `key` it printed then.
     """
+    from dreamrelay.http.app import create_app
+    from dreamrelay.http.protocol import ConnectionLimits, guarded_protocol
+    from tests.support.live_server import live_server
+    from tests.support.templates import copy_migrated_sqlite
+
     store_file = settings.data_dir / "dreamrelay.db"
     if settings.database_url is None and not store_file.exists():
         copy_migrated_sqlite(store_file)
     seeded = asyncio.run(_prepare(settings))
     demo_key = seeded or key
     assert demo_key is not None, "this data directory was seeded before: pass its demo key"
-    with live_server(create_app(settings), port=settings.port) as url:
-        yield Relay(url=url, settings=settings, key=demo_key)
+    app = create_app(settings)
+    # Served as `dreamrelay serve` serves it: with the connection guard (header and body deadlines).
+    with live_server(app, port=settings.port, http=guarded_protocol(ConnectionLimits.of(settings))) as url:
+        yield Relay(url=url, settings=settings, key=demo_key, app=app)
 
 
 @contextmanager
@@ -135,6 +164,8 @@ def relays_by_store(data_dir: Path, **overrides: object) -> Iterator[Callable[[s
     module's [postgres] tests really run on PostgreSQL. Its database is its own, not the test's (a test's
     is dropped when the test ends); everything stops when the block ends."""
     with ExitStack() as stack:
+        from tests.support.templates import migrated_postgres_database
+
         started: dict[str, Relay] = {}
 
         def relay_for(kind: str) -> Relay:
@@ -160,11 +191,15 @@ def relay(tmp_path: Path) -> Iterator[Relay]:
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
+    from tests.support.services import postgres_database
+
     yield from postgres_database()
 
 
 @pytest.fixture
 def redis_ns() -> Iterator[str]:
+    from tests.support.services import redis_prefix
+
     yield from redis_prefix()
 
 
@@ -192,4 +227,6 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | 
     if request.param == "sqlite":
         yield None
     else:
+        from tests.support.services import postgres_database
+
         yield from postgres_database()

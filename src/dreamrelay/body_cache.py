@@ -36,6 +36,10 @@ def agents_key(task_id: str) -> Key:
     return ("agents", task_id)
 
 
+def videos_key(task_id: str) -> Key:
+    return ("videos", task_id)
+
+
 @dataclass
 class BodyCache:
     max_bytes: int
@@ -123,6 +127,7 @@ class BodyCache:
         self._drop(task_id)
         self._drop(official_key(task_id))
         self._drop(agents_key(task_id))
+        self._drop(videos_key(task_id))
 
     def _drop(self, key: Key) -> None:
         entry = self._entries.pop(key, None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -53,11 +54,28 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=1)
 
 
-def welcome(settings: Settings, seeded: FirstStart | None, key_file: Path | None = None) -> str:
+def in_container() -> bool:
+    """Docker and Podman leave these files in every container."""
+    return Path("/.dockerenv").exists() or Path("/run/.containerenv").exists()
+
+
+def welcome(
+    settings: Settings, seeded: FirstStart | None, key_file: Path | None = None, container: bool = False
+) -> str:
     """What `serve` prints. With `key_file` the first-start key is in that file, not in the text: stdout is
-    not a terminal, and logs that capture it (journald, docker, CI) must not hold a secret."""
+    not a terminal, and logs that capture it (journald, docker, CI) must not hold a secret. In a container
+    (`container`) the file is read from the host with `docker exec`."""
     base = settings.resolved_public_url
-    lines = [f"DreamRelay is listening on {base}  (OpenAPI: {base}/docs)"]
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    lines = [
+        f"DreamRelay is listening on http://{host}:{settings.port}  (OpenAPI: {base}/docs)",
+        f"Links in answers (media, callbacks) use {base}"
+        + (
+            " (DREAMRELAY_PUBLIC_URL)"
+            if settings.public_url
+            else ": set DREAMRELAY_PUBLIC_URL to how customers reach this server"
+        ),
+    ]
     if seeded is not None:
         if key_file is None:
             key = seeded.api_key
@@ -67,11 +85,13 @@ def welcome(settings: Settings, seeded: FirstStart | None, key_file: Path | None
                 f"  {key}",
             ]
         else:
-            key = f"$(cat {key_file})"
+            read = f"docker exec <container> cat {key_file}" if container else f"cat {key_file}"
+            key = "$KEY"
             lines += [
                 "",
                 f"First start: created account '{seeded.account}'; its API key is in {key_file}",
                 "  (readable by you only: keep the key somewhere safe, then delete the file)",
+                f"  Read it: KEY=$({read})",
             ]
         lines += [
             "",
@@ -118,24 +138,28 @@ def serve(
     token, token_created = ensure_admin_token(settings)
     on_terminal = sys.stdout.isatty()
     key_file = None if on_terminal or seeded is None else save_first_key(settings, seeded.api_key)
-    typer.echo(welcome(settings, seeded, key_file))
+    banner = welcome(settings, seeded, key_file, in_container())
     if token_created:
         where = f"kept in {admin_token_path(settings)}"
         shown = f":\n  {token}" if on_terminal else " (not printed: this output is not a terminal)"
-        typer.echo(f"\nAdmin token (for /admin and the console; {where}){shown}")
+        banner += f"\n\nAdmin token (for /admin and the console; {where}){shown}"
+    if on_terminal:
+        typer.echo(banner)
+    else:  # one log line (JSON unless text was asked for), never plain lines among the JSON ones
+        logging.getLogger("dreamrelay.serve").info(banner)
     common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         "log_level": "info",
         "log_config": None,  # uvicorn's lines go through our handler (logs.configure)
         "access_log": False,
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: any local peer would choose its
+        # address. Off: only DREAMRELAY_TRUSTED_PROXIES name proxies (http/clients.py).
+        "proxy_headers": False,
         "timeout_graceful_shutdown": int(settings.shutdown_grace_seconds),
-        # Slow or endless request headers are cut off; connections beyond the cap are closed at once.
-        "http": guarded_protocol(
-            ConnectionLimits(
-                header_seconds=settings.header_timeout_seconds, max_connections=settings.max_connections
-            )
-        ),
+        # Slow or endless request headers and bodies are cut off; connections beyond the cap are
+        # closed at once.
+        "http": guarded_protocol(ConnectionLimits.of(settings)),
     }
     if workers == 1:
         from dreamrelay.http.app import create_app
@@ -173,7 +197,8 @@ def sandbox(
 ) -> None:
     """Run only the sandbox upstream: the official API at /dream-machine/v1, Kling images at /kling/v1."""
     from dreamrelay.netguard import URLPolicy
-    from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
+    from dreamrelay.sandbox.app import create_sandbox_app
+    from dreamrelay.sandbox.core import SandboxConfig
 
     settings = Settings()
     config = SandboxConfig(

@@ -35,11 +35,12 @@ DROPPED_FIELDS = ("color_message",)  # uvicorn's copy of the message with termin
 # (what a line must contain for the pattern to be worth running; pattern; replacement)
 _PATTERNS = (
     (("dr-", "dra-"), re.compile(r"\b(dra?-)[A-Za-z0-9_\-]{8,}"), r"\1[redacted]"),  # API keys, admin token
-    (("bearer", "Bearer", "BEARER"), re.compile(r"(?i)\b(bearer\s+)[^\s'\",]+"), r"\1[redacted]"),
+    # A value stops at a backslash too: redact runs on JSON lines, where `"` is escaped as `\"`.
+    (("bearer", "Bearer", "BEARER"), re.compile(r"(?i)\b(bearer\s+)[^\s'\",\\]+"), r"\1[redacted]"),
     (("whsec_",), re.compile(r"\bwhsec_[A-Za-z0-9+/=]+"), "whsec_[redacted]"),
     (
         ("/upstream/callbacks/",),
-        re.compile(r"(/upstream/callbacks/[^/\s'\"]+/)[^/\s'\"?#]+"),
+        re.compile(r"(/upstream/callbacks/[^/\s'\"\\]+/)[^/\s'\"?#\\]+"),
         r"\1[redacted]",
     ),
 )

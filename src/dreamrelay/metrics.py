@@ -16,7 +16,6 @@ import os
 import threading
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -29,11 +28,8 @@ from prometheus_client import (
     multiprocess,
     start_http_server,
 )
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
-
-if TYPE_CHECKING:
-    from dreamrelay.services.operations import Status
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -186,58 +182,6 @@ def announce(version: str, store: str, ledger_kinds: Iterable[str]) -> None:
         RATE_LIMITED.labels(kind)
     for state in ("completed", "failed"):
         TASKS_FINISHED.labels(state)
-
-
-def snapshot_families(status: Status) -> list[Metric]:
-    """The store's picture (`services.operations.snapshot`) as gauges."""
-    in_flight = GaugeMetricFamily(
-        "dreamrelay_tasks_in_flight",
-        "Tasks pending or processing, by state and channel",
-        labels=["state", "channel"],
-    )
-    for row in status.in_flight:
-        in_flight.add_metric([row.state, row.channel], row.count)
-    up = GaugeMetricFamily(
-        "dreamrelay_channel_up",
-        "1 when the channel is enabled and not benched for failing",
-        labels=["channel", "kind"],
-    )
-    benched = GaugeMetricFamily(
-        "dreamrelay_channel_benched",
-        "1 while routing skips the channel after failures in a row",
-        labels=["channel"],
-    )
-    failures = GaugeMetricFamily(
-        "dreamrelay_channel_consecutive_failures",
-        "Upstream failures in a row (0 after a success)",
-        labels=["channel"],
-    )
-    enabled = GaugeMetricFamily(
-        "dreamrelay_channel_enabled", "1 when the operator enabled the channel", labels=["channel"]
-    )
-    for channel in status.channels:
-        up.add_metric([channel.name, channel.kind], int(channel.up))
-        benched.add_metric([channel.name], int(channel.benched))
-        failures.add_metric([channel.name], channel.failures)
-        enabled.add_metric([channel.name], int(channel.enabled))
-    backlog = GaugeMetricFamily("dreamrelay_outbox_backlog", "Callback events waiting for delivery")
-    backlog.add_metric([], status.outbox.pending)
-    oldest = GaugeMetricFamily(
-        "dreamrelay_outbox_oldest_age_seconds", "Age of the oldest callback event waiting (0 when none)"
-    )
-    oldest.add_metric([], status.outbox_oldest_age)
-    check_ok = GaugeMetricFamily(
-        "dreamrelay_check_ok", "1 when the last periodic check passed (check: ledger)", labels=["check"]
-    )
-    check_at = GaugeMetricFamily(
-        "dreamrelay_check_timestamp_seconds", "When the last periodic check ran (UNIX time)", labels=["check"]
-    )
-    for check in status.checks:
-        check_ok.add_metric([check.name], int(check.ok))
-        check_at.add_metric([check.name], check.checked_at)
-    workers = GaugeMetricFamily("dreamrelay_workers_alive", "Worker processes with a recent heartbeat")
-    workers.add_metric([], len(status.workers))
-    return [in_flight, up, benched, failures, enabled, backlog, oldest, check_ok, check_at, workers]
 
 
 class Snapshot(Collector):

@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from dreamrelay.private_files import private_dir
 from dreamrelay.settings import Settings
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -22,6 +23,8 @@ def use(settings: Settings) -> Path:
     `serve` and `worker` process of this host, so `/metrics` sums them all. The files of processes that
     are gone are removed (their counts drop out: a counter reset, as at a restart)."""
     chosen = os.environ.get(ENV)
+    if not chosen:
+        private_dir(settings.data_dir)  # made here first: owner-only from the start
     path = Path(chosen or settings.data_dir / "metrics").resolve()
     path.mkdir(parents=True, exist_ok=True)
     for file in path.glob("*.db"):

@@ -16,12 +16,14 @@ import ipaddress
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
+import anyio
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
@@ -31,6 +33,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 MAX_URL_CHARS = 2048
 MAX_REDIRECTS = 3
 RESPONSE_READ_LIMIT = 64 * 1024  # what we read of a callback receiver's answer
+FILE_CHUNK_BYTES = 1 << 20  # what one fetch to a file holds in memory at a time
 
 log = logging.getLogger(__name__)
 
@@ -326,6 +329,30 @@ async def fetch_bytes(
         return bytes(data), response.headers.get("Content-Type")
 
 
+async def fetch_to_file(
+    session: aiohttp.ClientSession,
+    url: str,
+    policy: URLPolicy,
+    target: Path,
+    *,
+    max_bytes: int,
+    timeout_seconds: float = 20,
+) -> None:
+    """GET `url` into the file `target`, as `fetch_bytes` does, a chunk at a time: memory holds one
+    chunk whatever the answer's size; more than `max_bytes` is refused as soon as it arrives."""
+    timeout = aiohttp.ClientTimeout(total=timeout_seconds, sock_connect=5)
+    async with (
+        opened(session, url, policy, max_bytes=max_bytes, limits=timeout) as response,
+        await anyio.open_file(target, "wb") as handle,
+    ):
+        size = 0
+        async for chunk in response.content.iter_chunked(FILE_CHUNK_BYTES):
+            size += len(chunk)
+            if size > max_bytes:
+                raise FetchError("response is too large", too_large=True)
+            await handle.write(chunk)
+
+
 @contextlib.asynccontextmanager
 async def opened(
     session: aiohttp.ClientSession,
@@ -334,15 +361,18 @@ async def opened(
     *,
     max_bytes: int,
     limits: aiohttp.ClientTimeout,
+    headers: Mapping[str, str] | None = None,
 ) -> AsyncIterator[aiohttp.ClientResponse]:
     """A 200 answer to GET `url` (at most MAX_REDIRECTS checked redirects), for the caller to read.
 
-    A declared length above `max_bytes` is refused here; the caller counts what it reads.
+    A declared length above `max_bytes` is refused here; the caller counts what it reads. `headers` (a
+    key) go with the first request only, never to where it redirects.
     """
-    for _hop in range(MAX_REDIRECTS + 1):
+    for hop in range(MAX_REDIRECTS + 1):
         check_url_syntax(url, policy)
         try:
-            async with session.get(url, allow_redirects=False, timeout=limits) as response:
+            sent = headers if hop == 0 else None
+            async with session.get(url, allow_redirects=False, timeout=limits, headers=sent) as response:
                 if response.status in (301, 302, 303, 307, 308):
                     location = response.headers.get("Location")
                     if not location:

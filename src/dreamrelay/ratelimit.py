@@ -163,13 +163,29 @@ return out
 
 
 class RedisRateLimiter:
-    """Shared buckets; if Redis is unreachable the request passes (logged) rather than failing."""
+    """Shared buckets. While Redis is unreachable every limit still holds, from this process's own
+    buckets (a limit then holds per process: with N processes a key may get up to N times its limit);
+    the shared buckets take over again at the first check Redis answers. Never fails open, never
+    fails a request because of Redis."""
 
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._redis = redis
         self._script = self._redis.register_script(_BUCKET_SCRIPT)
         self._many = self._redis.register_script(_BUCKETS_SCRIPT)
         self._prefix = prefix
+        self._local = MemoryRateLimiter()
+        self._down_since: float | None = None
+
+    def _failed(self, exc: RedisError) -> None:
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            log.warning("Redis unreachable: rate limits hold per process until it answers: %s", exc)
+
+    def _answered(self) -> None:
+        if self._down_since is not None:
+            took = time.monotonic() - self._down_since
+            log.warning("Redis answers again: rate limits shared again after %.1f s", took)
+            self._down_since = None
 
     async def hit(self, bucket: str, limit: int, cost: int = 1) -> Decision:
         try:
@@ -177,8 +193,10 @@ class RedisRateLimiter:
                 keys=[self._prefix + bucket], args=[limit, WINDOW_SECONDS, cost]
             )
         except RedisError as exc:
-            log.warning("rate limit check skipped, Redis failed: %s", exc)
-            return Decision(True, limit, limit, 0, 0)
+            self._failed(exc)
+            return await self._local.hit(bucket, limit, cost)
+        if self._down_since is not None:
+            self._answered()
         return _decide(bucket, float(tokens), limit, bool(int(allowed)))
 
     async def hit_all(self, buckets: Sequence[tuple[str, int]]) -> Decision:
@@ -188,8 +206,10 @@ class RedisRateLimiter:
         try:
             answer = await self._many(keys=keys, args=[WINDOW_SECONDS, *(limit for _, limit in buckets)])
         except RedisError as exc:
-            log.warning("rate limit check skipped, Redis failed: %s", exc)
-            return _shown([Decision(True, limit, limit, 0, 0) for _, limit in buckets])
+            self._failed(exc)
+            return await self._local.hit_all(buckets)
+        if self._down_since is not None:
+            self._answered()
         allowed = bool(int(answer[0]))
         decisions = []
         for (bucket, limit), tokens in zip(buckets, answer[1:], strict=True):

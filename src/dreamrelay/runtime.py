@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -15,12 +16,15 @@ from dreamrelay.body_cache import BodyCache
 from dreamrelay.domain.catalog import VIDEO
 from dreamrelay.domain.channel import Channel
 from dreamrelay.domain.timings import Durations
+from dreamrelay.inflight import InFlightMirror
 from dreamrelay.key_cache import KeyCache
 from dreamrelay.local_secrets import ensure_admin_token, ensure_sandbox_key
 from dreamrelay.locks import KeyedLocks
 from dreamrelay.media.storage import LocalStorage, S3Storage, Storage
 from dreamrelay.netguard import IPAddress, URLPolicy, endpoints_of, guarded_session
+from dreamrelay.private_files import private_dir
 from dreamrelay.ratelimit import RateLimiter, create_rate_limiter
+from dreamrelay.services.waiting import Waits
 from dreamrelay.settings import Settings
 from dreamrelay.shared_state import connect_redis, create_generations
 from dreamrelay.store.engine import Database
@@ -32,6 +36,9 @@ INSTANCE_HEADER = "DreamRelay-Instance"
 UPSTREAM_KEEPALIVE_SECONDS = 4.0
 MEDIA_COPIES_AT_ONCE = 2
 IMAGE_DECODES_AT_ONCE = 2
+SOURCE_FETCHES_AT_ONCE = 2
+# PostgreSQL: a task write commits within this long of taking its change marker (inflight.py).
+POSTGRES_FEED_LOOKBACK = 5.0
 
 
 @dataclass
@@ -41,8 +48,10 @@ class Runtime:
     storage: Storage
     url_policy: URLPolicy
     limiter: RateLimiter
+    waits: Waits = field(default_factory=lambda: Waits(per_key=0, per_account=0))  # synchronous answers
     key_cache: KeyCache = field(default_factory=KeyCache)
     body_cache: BodyCache = field(default_factory=lambda: BodyCache(0))
+    inflight: InFlightMirror = field(default_factory=lambda: InFlightMirror(0))  # fed by the API's lifespan
     durations: Durations = field(default_factory=Durations)  # how long tasks take, for polling
     redis: Redis | None = None  # shared by the rate limiter and the cache generations
     wake_worker: asyncio.Event = field(default_factory=asyncio.Event)
@@ -54,6 +63,11 @@ class Runtime:
     image_decodes: anyio.CapacityLimiter = field(
         default_factory=lambda: anyio.CapacityLimiter(IMAGE_DECODES_AT_ONCE)
     )
+    # Customers' source videos fetched by URL: each streams to a scratch file; only this many at once.
+    source_fetches: anyio.CapacityLimiter = field(
+        default_factory=lambda: anyio.CapacityLimiter(SOURCE_FETCHES_AT_ONCE)
+    )
+    sources_fetching: Counter[int] = field(default_factory=Counter)  # per key, while fetching
     finishing: set[str] = field(default_factory=set)  # tasks whose media this process is copying now
     callback_locks: KeyedLocks = field(default_factory=KeyedLocks)  # one upstream report at a time per task
     instance: str = field(default_factory=lambda: uuid.uuid4().hex[:12])  # this process, in lease owners
@@ -66,17 +80,25 @@ class Runtime:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
         redis = connect_redis(settings.redis_url) if settings.redis_url else None
+        db = Database(settings.resolved_database_url, connections=settings.database_connections)
         return cls(
             settings=settings,
-            db=Database(settings.resolved_database_url),
+            db=db,
+            inflight=InFlightMirror(
+                settings.inflight_mirror_tasks,
+                interval=settings.inflight_feed_seconds,
+                bound=settings.inflight_bound_seconds,
+                lookback=0.0 if db.is_sqlite else POSTGRES_FEED_LOOKBACK,
+            ),
             storage=_storage(settings),
             url_policy=URLPolicy.from_setting(settings.allow_private_urls),
             body_cache=BodyCache(settings.body_cache_bytes, settings.body_cache_seconds),
             limiter=create_rate_limiter(redis, settings.redis_prefix),
             key_cache=KeyCache(create_generations(redis, settings.redis_prefix)),
             redis=redis,
+            waits=Waits(per_key=settings.sync_waits_per_key, per_account=settings.sync_waits_per_account),
         )
 
     @property
@@ -136,11 +158,11 @@ class Runtime:
         """Whether tasks sent through `upstream` get our callback URL (polling stays the safety net)."""
         return self.settings.upstream_callbacks and upstream.takes_callbacks
 
-    def upstream_for(self, channel: Channel, *, family: str = VIDEO) -> Upstream:
-        """The adapter that makes tasks of `family` (Task.family: video, image, agents) through `channel`,
+    def upstream_for(self, channel: Channel, *, capability: str = VIDEO) -> Upstream:
+        """The adapter that makes `capability` (a task's: `Task.capability`) through `channel`,
         from the registry of kinds (upstreams/kinds.py); ValueError when its kind cannot. Every call
         through it is counted, timed and traced under the channel's name."""
-        adapter = kinds.adapter(self.upstream_session, self.site, channel, family)
+        adapter = kinds.adapter(self.upstream_session, self.site, channel, capability)
         return Instrumented(adapter, channel.name)
 
     @property

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("./data")
     database_url: str | None = None  # default: SQLite file under data_dir
+    # PostgreSQL connections one process opens at most: half for the hot path's driver pool, half for
+    # the rest (store/engine.py). Size max_connections for (API processes + workers) × this.
+    database_connections: int = Field(default=20, ge=2, le=1000)
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = None  # how customers reach us; default http://<host>:<port>
@@ -29,11 +32,27 @@ class Settings(BaseSettings):
     default_model: str = "ray-v2"
     cors_origins: str = "*"
     allow_private_urls: str = ""  # CIDRs that URL safety lets through (tests, private deployments)
+    # Reverse proxies (CIDRs or addresses) whose X-Forwarded-For / X-Forwarded-Proto are believed: the
+    # client's address for throttles, logs and metrics. Empty: no header ever names the client.
+    trusted_proxies: str = ""
+    # /metrics without a token from these networks (CIDRs or addresses) besides loopback; anyone else
+    # needs `Authorization: Bearer <metrics token or admin token>`.
+    metrics_networks: str = ""
+    metrics_token: str | None = Field(default=None, repr=False)
     max_body_bytes: int = 30 * 1024 * 1024  # two base64 images of 10 MB fit
     lean_reads: bool = True  # the hottest reads and the own submit as raw ASGI before FastAPI (http/lean.py)
     max_image_bytes: int = 10 * 1024 * 1024
     header_timeout_seconds: float = Field(default=10.0, gt=0)  # a request's headers must be complete by then
     max_connections: int = Field(default=1000, ge=0)  # open client connections per process; 0 = no cap
+    # A request body still arriving must bring body_min_rate bytes a second over every span of
+    # body_timeout_seconds (so a body that stalls that long ends), and be complete within
+    # body_deadline_seconds; else 408 and the connection is closed (http/protocol.py).
+    body_timeout_seconds: float = Field(default=10.0, gt=0)
+    body_min_rate: int = Field(default=1024, ge=0)  # bytes per second; 0: only stalls and the deadline
+    body_deadline_seconds: float = Field(default=600.0, gt=0)
+    # Requests in progress at once from one client address (the ASGI scope's client, which trusted
+    # proxy headers set), per process; one more is a 429 (http/addresses.py). 0 = no cap.
+    max_requests_per_address: int = Field(default=256, ge=0)
     input_sweep_seconds: float = 600.0  # how often a worker removes orphaned input images (0: never)
     input_grace_seconds: float = 3600.0  # an input image younger than this is never an orphan
 
@@ -49,6 +68,12 @@ class Settings(BaseSettings):
     # a quarter more (body_cache.py)
     body_cache_bytes: int = 256 * 1024 * 1024
     body_cache_seconds: float = 60.0  # how long another process may still show a task deleted here
+    # In-flight tasks mirrored per API process (inflight.py): at most this many (0: off), the change
+    # feed read every `inflight_feed_seconds`, answered from only while its last read is at most
+    # `inflight_bound_seconds` old (the staleness bound across processes).
+    inflight_mirror_tasks: int = 20_000  # ≈ 4 KB each: ≈ 80 MB at the bound
+    inflight_feed_seconds: float = 0.25
+    inflight_bound_seconds: float = 1.0
 
     media_url: str | None = None  # default: <data_dir>/media; a directory path, or s3://bucket[/prefix]
     media_endpoint: str | None = None  # S3 API endpoint (MinIO, R2, …); unset means AWS by region
@@ -67,6 +92,9 @@ class Settings(BaseSettings):
     # Longest a synchronous answer (POST /luma/generations_sync, AceData's POST /luma/videos without
     # `async` or `callback_url`) holds the connection before answering with the task as it stands.
     sync_wait_seconds: float = Field(default=300.0, ge=0, le=1800)
+    # Such waits open at once per API key and per account, per process (0 = no cap); one more is a 429.
+    sync_waits_per_key: int = Field(default=8, ge=0)
+    sync_waits_per_account: int = Field(default=32, ge=0)
     channel_failure_threshold: int = 5  # failures in a row before a channel is benched
     channel_bench_seconds: float = 60.0  # then it is tried again (one success restores it)
     upstream_timeout_seconds: float = 30.0
@@ -106,6 +134,19 @@ class Settings(BaseSettings):
         if config_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
+
+    @model_validator(mode="after")
+    def _check_networks(self) -> Settings:
+        from dreamrelay.netguard import parse_networks  # netguard imports nothing of settings
+
+        for name in ("trusted_proxies", "metrics_networks"):
+            try:
+                parse_networks(getattr(self, name))
+            except ValueError as exc:
+                raise ValueError(
+                    f"DREAMRELAY_{name.upper()}: comma-separated CIDRs or addresses ({exc})"
+                ) from exc
+        return self
 
     @model_validator(mode="after")
     def _check_media(self) -> Settings:
@@ -176,6 +217,13 @@ class Settings(BaseSettings):
         if self.sandbox_url:  # a separate `dreamrelay sandbox`: …/dream-machine/v1 beside …/kling
             return self.sandbox_url.rstrip("/").removesuffix("/dream-machine/v1") + "/kling"
         return f"{self.loopback_url}/sandbox/kling"
+
+    @property
+    def sandbox_ark_url(self) -> str:
+        """The sandbox's Ark API root (…/ark/api/v3), as a `seedance` channel's base URL."""
+        if self.sandbox_url:
+            return self.sandbox_url.rstrip("/").removesuffix("/dream-machine/v1") + "/ark/api/v3"
+        return f"{self.loopback_url}/sandbox/ark/api/v3"
 
     def with_overrides(self, **changes: Any) -> Settings:
         return self.model_copy(update=changes)

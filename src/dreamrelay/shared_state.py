@@ -9,6 +9,7 @@ very next request. Without Redis the counter is this process's own (one process,
 from __future__ import annotations
 
 import logging
+import time
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -51,13 +52,20 @@ class RedisGenerations:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
+        self._down_since: float | None = None  # a failed read until one succeeds: logged once each way
 
     async def read(self, name: str) -> int | None:
         try:
             value = await self._redis.get(self._prefix + name)
         except RedisError as exc:
-            log.warning("cache generation %r unknown, Redis failed: %s", name, exc)
+            if self._down_since is None:
+                self._down_since = time.monotonic()
+                log.warning("Redis unreachable: key lookups go to the database until it answers: %s", exc)
             return None
+        if self._down_since is not None:
+            took = time.monotonic() - self._down_since
+            log.warning("Redis answers again: key lookups cached again after %.1f s", took)
+            self._down_since = None
         return int(value or 0)
 
     async def bump(self, name: str) -> None:

@@ -3,6 +3,7 @@ table) and with --json (parsed)."""
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import os
@@ -13,7 +14,9 @@ import struct
 import subprocess
 import sys
 import termios
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ import av
 from PIL import Image
 
 from tests.conftest import Relay
+from tests.support.live_server import live_server
 
 SCRIPT = str(Path(sys.executable).with_name("dreamrelay-client"))
 
@@ -32,9 +36,15 @@ def _env(relay: Relay, **extra: str) -> dict[str, str]:
 
 
 def in_terminal(
-    args: list[str], env: dict[str, str], *, seconds: float = 120, stop_after: float | None = None
+    args: list[str],
+    env: dict[str, str],
+    *,
+    seconds: float = 120,
+    stop_when: Callable[[str], bool] | None = None,
 ) -> tuple[int, str]:
-    """Run the command on a pty of 120x40 as a person would; return (exit code, everything it wrote)."""
+    """Run the command on a pty of 120x40 as a person would; return (exit code, everything it wrote).
+    With `stop_when`, press Ctrl-C (SIGINT) once what it wrote so far satisfies it: on a loaded machine
+    a fixed delay could land in the interpreter's start-up, before the command runs."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     process = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
@@ -43,9 +53,13 @@ def in_terminal(
     started = time.monotonic()
     try:
         while time.monotonic() - started < seconds:
-            if stop_after is not None and time.monotonic() - started > stop_after and process.poll() is None:
+            if (
+                stop_when is not None
+                and stop_when(output.decode(errors="replace"))
+                and process.poll() is None
+            ):
                 process.send_signal(signal.SIGINT)
-                stop_after = None
+                stop_when = None
             ready, _, _ = select.select([master], [], [], 0.1)
             if ready:
                 try:
@@ -89,8 +103,9 @@ def test_submit_wait_download_shows_progress_in_a_terminal(relay: Relay, tmp_pat
 def test_watch_draws_a_live_table_of_running_tasks(relay: Relay) -> None:
     with relay.client() as client:
         stalled = client.post("/luma/generations", json={"user_prompt": "[sandbox:stall] a clock"}).json()
-    code, screen = in_terminal([SCRIPT, "watch", "--interval", "0.3"], _env(relay), stop_after=4)
-    assert code in (0, 130), screen
+    redrawn = lambda screen: screen.count("running tasks") >= 3  # noqa: E731
+    code, screen = in_terminal([SCRIPT, "watch", "--interval", "0.3"], _env(relay), stop_when=redrawn)
+    assert code == 130, screen
     assert "running tasks" in screen and stalled["id"][:8] in screen
     assert screen.count("running tasks") >= 2  # redrawn
 
@@ -145,3 +160,49 @@ def test_json_output_of_every_command_parses(relay: Relay, tmp_path: Path) -> No
         timeout=60,
     )
     assert flags.returncode == 2 and "invalid_api_key" in flags.stderr
+
+
+class HeldRelay:
+    """A stand-in for DreamRelay on loopback: answers the first GET /account/tasks (one running task),
+    then holds every later request unanswered until `release` is set."""
+
+    def __init__(self) -> None:
+        self.answered = 0
+        self.holding = threading.Event()
+        self.release = threading.Event()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (message := await receive())["type"] != "lifespan.shutdown":
+                await send({"type": message["type"] + ".complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if self.answered:
+            self.holding.set()
+            while not self.release.is_set():  # noqa: ASYNC110 - set by the test's thread
+                await asyncio.sleep(0.05)
+        self.answered += 1
+        task = {"id": "held-task-0001", "state": "processing", "created_at": "2026-01-01T00:00:00Z"}
+        body = json.dumps({"data": [task], "has_more": False}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def test_ctrl_c_ends_watch_in_the_middle_of_a_request() -> None:
+    held = HeldRelay()
+    with live_server(held) as url:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DREAMRELAY_")}
+        env.update(DREAMRELAY_API_KEY="dr-held", DREAMRELAY_BASE_URL=url, TERM="xterm-256color")
+        waiting = lambda screen: "held-task-0001" in screen and held.holding.is_set()  # noqa: E731
+        watch = [SCRIPT, "watch", "--interval", "0.3"]
+        try:
+            # Well under the client's 60 s request timeout: a command that ignored Ctrl-C while its request
+            # is held would still be running when in_terminal stops reading, and its wait would time out.
+            code, screen = in_terminal(watch, env, seconds=30, stop_when=waiting)
+            answered = held.answered
+        finally:
+            held.release.set()
+    assert code == 130, screen
+    assert answered == 1  # it ended while its second request was still unanswered
+    assert "Traceback" not in screen

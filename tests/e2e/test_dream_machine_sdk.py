@@ -248,6 +248,7 @@ def test_the_operator_changes_the_new_prices(
             "duration": "5s",
             "action": "add_audio",
             "credits": 10,
+            "unit": "task",
         } in listed
     before = balance(luma)
     luma.generations.image.create(model="photon-flash-1", prompt="a priced kite")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
@@ -119,6 +120,7 @@ def metric_total(text: str, name: str, **labels: str) -> float:
     )
 
 
+@pytest.mark.heavy
 def test_soak_two_api_processes_three_workers_killed_at_random(
     tmp_path: Path, pg_url: str, redis_ns: str
 ) -> None:
@@ -142,6 +144,7 @@ def test_soak_two_api_processes_three_workers_killed_at_random(
             redis_prefix=redis_ns,
             lease_seconds=4.0,
             shutdown_grace_seconds=5.0,
+            database_connections=8,  # five processes and their replacements on the machine's server
         )
         env = environment(settings)
         logs = tmp_path / "logs"

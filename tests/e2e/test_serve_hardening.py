@@ -3,6 +3,7 @@ connections are capped, and secrets stay out of captured output."""
 
 from __future__ import annotations
 
+import json
 import socket
 import stat
 import time
@@ -150,3 +151,39 @@ def test_large_bodies_are_not_mistaken_for_large_headers(served: Served) -> None
             answer = client.post("/luma/generations", json=body)
             assert answer.status_code == 400, answer.text[:200]
             assert "user_prompt" in answer.json()["error"]["message"]
+
+
+def test_no_peer_chooses_its_address_by_a_header(served: Served) -> None:
+    """uvicorn believes X-Forwarded-For from 127.0.0.1 by default; `serve` does not (no trusted proxy is
+    configured): a local guesser spreading its guesses over made-up addresses is still one address."""
+    started = time.monotonic()
+    guesses: list[int] = []
+    while 429 not in guesses and len(guesses) < 200:
+        i = len(guesses)
+        answer = httpx.get(
+            f"{served.url}/admin/accounts",
+            headers={"X-Forwarded-For": f"198.51.100.{i}", "Authorization": f"Bearer dra-guess-{i}"},
+            timeout=10,
+        )
+        guesses.append(answer.status_code)
+    # 20 a minute from one address: the bucket runs dry after its 20 plus what refilled meanwhile (one
+    # every 3 s, however slowly a loaded machine answered). Were each made-up address believed, each
+    # guess would start a full bucket and no 429 would ever come.
+    refilled = (time.monotonic() - started) / 3
+    assert guesses[0] == 401 and guesses[-1] == 429, guesses
+    assert len(guesses) <= 20 + refilled + 2, (len(guesses), refilled)
+
+
+def test_the_start_banner_is_a_json_line_when_stdout_is_not_a_terminal(served: Served) -> None:
+    """Off a terminal every line of `serve`'s output is JSON: the banner is one log line among them."""
+    lines = [line for line in served.process.log().splitlines() if line.strip()]
+    not_json = []
+    for line in lines:
+        try:
+            json.loads(line)
+        except ValueError:
+            not_json.append(line)
+    assert not_json == []
+    banners = [json.loads(line) for line in lines if "DreamRelay is listening on" in line]
+    assert len(banners) == 1 and banners[0]["logger"] == "dreamrelay.serve"
+    assert "Admin token (for /admin and the console;" in banners[0]["message"]

@@ -103,6 +103,8 @@ def test_a_top_up_shows_in_balance_and_ledger(relay: Relay) -> None:
             "accounts_checked": 2,
             "balanced": True,
             "mismatches": [],
+            "keys_checked": 1,
+            "in_flight_mismatches": [],
         }
 
 
@@ -157,7 +159,7 @@ def test_keys_made_disabled_and_limited_through_the_admin_api(relay: Relay) -> N
 def test_a_new_price_holds_for_the_next_submit_without_a_restart(relay: Relay) -> None:
     with relay.admin() as admin, relay.client() as client:
         rule = {"model": "ray-v2", "resolution": "540p", "duration": "5s", "action": "generate", "credits": 7}
-        assert admin.put("/admin/prices", json=rule).json() == rule
+        assert admin.put("/admin/prices", json=rule).json() == {**rule, "unit": "task"}
         task = client.post("/luma/generations", json={"user_prompt": "cheap", "resolution": "540p"}).json()
         holds = admin.get("/admin/ledger", params={"task_id": task["id"], "kind": "hold"}).json()
         assert [h["amount"] for h in holds] == [-7]
@@ -176,7 +178,7 @@ def test_a_new_price_holds_for_the_next_submit_without_a_restart(relay: Relay) -
             "DELETE", "/admin/prices", json={k: v for k, v in rule.items() if k != "credits"}
         )
         assert removed.status_code == 200
-        assert rule not in admin.get("/admin/prices").json()
+        assert {**rule, "unit": "task"} not in admin.get("/admin/prices").json()
 
 
 def test_ledger_pagination_and_time_filters(relay: Relay) -> None:

@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from dreamrelay.sandbox.agents import AgentsSandbox
-from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
+from dreamrelay.sandbox.app import create_sandbox_app
+from dreamrelay.sandbox.core import SandboxConfig
 from tests.conftest import Relay, make_settings, start_relay
 from tests.support.live_server import live_server
 from tests.support.media import decode_mp4
@@ -105,7 +106,7 @@ def test_own_format_ray32_goes_through_the_agents_channel_and_is_copied_and_prob
     media = admin_task(relay, created.json()["id"])["media"]
     assert (media["video"]["frames"], media["video"]["codec"], media["video"]["width"]) == (241, "h264", 640)
     assert balance(relay) == before - 30  # ray-3.2 360p 10s
-    (sent,) = [r["request"] for r in setup.upstream.records.values()]
+    (sent,) = [r.request for r in setup.upstream.records.values()]
     assert sent["type"] == "video" and sent["video"]["duration"] == "10s"
     assert sent["user_id"] and sent["user_id"].startswith("dr-") and "demo" not in sent["user_id"]
     # One submit, then polls until completed (the output is fetched from its presigned URL directly).
@@ -147,7 +148,7 @@ def test_agents_format_images_and_edits_through_the_channel(setup: Setup) -> Non
         reframed = decode_mp4(httpx.get(done["output"][0]["url"]).content)
     assert (reframed.width, reframed.height, reframed.frames) == (360, 360, 121)
     # Upstream chained by its own generation id (the relay's ids never leave the relay).
-    upstream_sources = [r["request"].get("source") for r in setup.upstream.records.values()]
+    upstream_sources = [r.request.get("source") for r in setup.upstream.records.values()]
     assert {
         "generation_id": admin_task(relay, video["id"])["upstream_id"],
         "media_type": None,
@@ -200,5 +201,5 @@ def test_official_format_reaches_ray32_and_extends_through_the_channel(setup: Se
         refused = client.post("/dream-machine/v1/generations", json={**body, "aspect_ratio": "9:21"})
         assert refused.status_code == 400
     parent_upstream = admin_task(relay, first["id"])["upstream_id"]
-    frames = [r["request"]["video"].get("start_frame") for r in setup.upstream.records.values()]
+    frames = [r.request["video"].get("start_frame") for r in setup.upstream.records.values()]
     assert {"generation_id": parent_upstream, "media_type": None} in frames

@@ -18,6 +18,7 @@ import pytest
 from dreamrelay.runtime import Runtime
 from dreamrelay.settings import Settings
 from dreamrelay.store import outbox
+from dreamrelay.worker.deliverer import PER_DESTINATION
 from tests.conftest import Relay, start_relay
 from tests.integration.test_callbacks import callback_settings
 from tests.support.processes import Process, environment, stopped_at_exit
@@ -113,6 +114,23 @@ def test_a_slow_receiver_holds_up_no_other_receiver(tmp_path: Path) -> None:
         (held,) = deliveries(relay, stalled)
     assert len(fast.delivered()) == 20
     assert held["status"] == "pending" and held["attempts"] == 0  # still in flight
+
+
+def test_a_stalled_receiver_takes_a_few_workers_and_other_accounts_callbacks_flow(tmp_path: Path) -> None:
+    """100 events due to one receiver that never answers (more than the 64 workers) occupy at most
+    PER_DESTINATION of them: another receiver's events are delivered meanwhile (issue 29.4)."""
+    settings = callback_settings(tmp_path, callback_timeout_seconds=120.0, shutdown_grace_seconds=0.2)
+    with (
+        running_receiver(["timeout"] * 100, stall_seconds=120) as stalled,
+        running_receiver() as fast,
+        start_relay(settings) as relay,
+    ):
+        enqueue(relay.settings, f"{stalled.url}/hook", 100)
+        wait_until(lambda: len(stalled.received) == PER_DESTINATION, "the stalled receiver has its requests")
+        others = enqueue(relay.settings, f"{fast.url}/hook", 20)
+        wait_until(lambda: all_delivered(relay, others), "the other receiver's events delivered", timeout=60)
+        assert len(stalled.received) == PER_DESTINATION  # never more at once
+    assert len(fast.delivered()) == 20
 
 
 def test_a_receivers_500_is_retried_and_every_attempt_logged(tmp_path: Path) -> None:

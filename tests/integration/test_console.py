@@ -290,6 +290,30 @@ def test_bad_form_input_gets_a_message_and_changes_nothing(relay: Relay) -> None
         assert [c["name"] for c in admin.get("/admin/channels").json()] == ["sandbox"]
 
 
+def test_the_price_form_sets_seedance_by_the_million_tokens_and_kling_video_by_mode(relay: Relay) -> None:
+    """Every priced model is in the form, with its unit: a Seedance rule per million tokens, a Kling video
+    rule per mode and length; a made-up unit is a message and changes nothing."""
+    token, _ = ensure_admin_token(relay.settings)
+    seedance = {"model": "doubao-seedance-1-0-pro-250528", "resolution": "*", "duration": "*", "action": "*"}
+    kling = {"model": "kling-v1-6", "resolution": "pro", "duration": "10s", "action": "*"}
+    with closing(signed_in(relay, token)) as browser, relay.admin() as admin:
+        page = browser.get("/console/admin/prices")
+        for shown in ('<option value="1m_tokens">', "<option>kling-v1-6</option>", "<option>pro</option>"):
+            assert shown in page.text
+        token_field = csrf(page)
+        for rule in ({**seedance, "credits": "700", "unit": "1m_tokens"}, {**kling, "credits": "300"}):
+            answer = browser.post("/console/admin/prices", data={"csrf": token_field, **rule})
+            assert answer.status_code == 303 and "error" not in answer.headers["location"]
+        before = admin.get("/admin/prices").json()
+        assert {**seedance, "credits": 700, "unit": "1m_tokens"} in before
+        assert {**kling, "credits": 300, "unit": "task"} in before
+        assert "/ 1M tokens" in browser.get("/console/admin/prices").text
+        bad = {**kling, "credits": "1", "unit": "per_frame", "csrf": token_field}
+        answer = browser.post("/console/admin/prices", data=bad)
+        assert 'class="flash error"' in browser.get(answer.headers["location"]).text
+        assert admin.get("/admin/prices").json() == before
+
+
 def test_callback_deliveries_are_shown_and_replayed(tmp_path: Path) -> None:
     settings = callback_settings(tmp_path)
     with running_receiver() as receiver, start_relay(settings) as relay:

@@ -75,7 +75,7 @@ def _background(key: tuple[Any, ...]) -> bool:
 
 # A request is counted in both (the submit counter, when it moves, moves first).
 HTTP_SERIES = {"dreamrelay_http_requests_total", "dreamrelay_http_request_duration_seconds_count"}
-FOREGROUND = ("/healthz", "/luma/", "/dream-machine/", "/agents/", "unmatched")
+FOREGROUND = ("/healthz", "/luma/", "/dream-machine/", "/agents/", "/v1/videos", "unmatched")
 
 
 def _send(url: str, method: str, path: str, headers: dict[str, str], body: bytes | None) -> dict[str, Any]:
@@ -185,6 +185,13 @@ def test_lean_paths_answer_what_the_framework_answers(tmp_path: Path) -> None:
             ("GET", f"/dream-machine/v1/generations/{their_id}", auth, None),
             ("GET", f"/dream-machine/v1/generations/{unknown}", auth, None),
             ("GET", f"/dream-machine/v1/generations/{task_id}", {"Authorization": "Bearer nope"}, None),
+            ("GET", f"/v1/videos/{task_id}", auth, None),  # the same task as an OpenAI Video
+            ("GET", f"/v1/videos/{task_id}", auth, None),  # now from the cache
+            ("GET", f"/v1/videos/{their_id}", auth, None),
+            ("GET", f"/v1/videos/{unknown}", auth, None),
+            ("GET", "/v1/videos/not-a-uuid", auth, None),
+            ("GET", f"/v1/videos/{task_id}/content?variant=thumbnail", auth, None),  # not a lean path
+            ("GET", f"/v1/videos/{task_id}", {"Authorization": "Bearer nope"}, None),
         ]
         cases += [
             # (the generation itself is left out: it is still running, and its body may move on)

@@ -14,11 +14,11 @@ import pytest
 
 from tests.conftest import Relay, make_settings, start_relay
 from tests.support.media import decode_mp4, mean_abs_diff, open_jpeg, picture
-from tests.support.paths import SHARED
+from tests.support.paths import FIXTURES
 
 pytestmark = pytest.mark.both_stores
 
-SEED_RESPONSE = SHARED / "fixtures" / "seed-batch-response.json"
+SEED_RESPONSE = FIXTURES / "seed-batch-response.json"
 TOP_KEYS = [
     "artifact",
     "created_at",

@@ -78,7 +78,8 @@ def test_an_existing_database_with_data_upgrades_to_head(tmp_path: Path, store_u
                     text(
                         "INSERT INTO tasks (id, account_id, api_key_id, action, model, request, state, body,"
                         " created_at, updated_at, deadline_at, price) VALUES ('t-1', 1, 1, 'generate',"
-                        " 'ray-v2', '{}', 'completed', :b, 0, 0, 0, 10)"
+                        " 'ray-v2', '{}', 'completed', :b, 0, 0, 0, 10), ('t-2', 1, 1, 'generate',"
+                        " 'ray-v2', '{}', 'processing', :b, 0, 0, 0, 0)"
                     ),
                     {"b": b"{}"},
                 )
@@ -96,8 +97,17 @@ def test_an_existing_database_with_data_upgrades_to_head(tmp_path: Path, store_u
                     for table in ("accounts", "api_keys", "tasks", "ledger")
                 }
                 balance = (await conn.execute(text("SELECT balance FROM accounts WHERE id = 1"))).scalar_one()
-            return {**counts, "balance": int(balance)}
+                # 0017 counts the key's tasks in flight as it stands (store/in_flight.py keeps it after).
+                held = (await conn.execute(text("SELECT in_flight FROM api_keys WHERE id = 1"))).scalar_one()
+            return {**counts, "balance": int(balance), "in_flight": int(held)}
         finally:
             await db.dispose()
 
-    assert asyncio.run(run()) == {"accounts": 1, "api_keys": 1, "tasks": 1, "ledger": 2, "balance": 90}
+    assert asyncio.run(run()) == {
+        "accounts": 1,
+        "api_keys": 1,
+        "tasks": 2,
+        "ledger": 2,
+        "balance": 90,
+        "in_flight": 1,
+    }

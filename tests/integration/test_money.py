@@ -19,6 +19,7 @@ from dreamrelay.services import follow, lifecycle
 from dreamrelay.settings import Settings
 from dreamrelay.store import ledger
 from dreamrelay.store import tasks as task_store
+from dreamrelay.store.engine import on_connection
 from dreamrelay.store.schema import accounts
 from dreamrelay.store.schema import ledger as ledger_table
 from tests.conftest import make_settings, start_relay
@@ -154,7 +155,7 @@ def test_a_terminal_update_applied_twice_or_by_two_workers_settles_once(tmp_path
                     with pytest.raises(IntegrityError):
                         async with rt.db.transaction() as conn:
                             await ledger.release(
-                                conn,
+                                on_connection(conn),
                                 account_id=settled.account_id,
                                 key_id=settled.api_key_id,
                                 task_id=settled.id,

@@ -31,6 +31,16 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/dream-machine/v1/generations"): {"prompt": "a boat"},
     ("post", "/dream-machine/v1/generations/video"): {"prompt": "a boat"},
     ("post", "/kling/v1/images/generations"): {"prompt": "a fox"},
+    ("post", "/kling/v1/videos/text2video"): {"prompt": "a fox"},
+    ("post", "/kling/v1/videos/image2video"): {"prompt": "a fox", "image": "https://127.0.0.1:9/x.png"},
+    ("post", "/v1/videos"): {"prompt": "a boat"},
+    **{
+        ("post", f"{prefix}/contents/generations/tasks"): {
+            "model": "doubao-seedance-1-0-lite-t2v-250428",
+            "content": [{"type": "text", "text": "a boat --rs 480p --dur 2"}],
+        }
+        for prefix in ("/api/v3", "/seedance/v3")
+    },
     ("post", "/admin/accounts"): {"name": "probe"},
     ("post", "/admin/accounts/{name}/topup"): {"amount": 1},
     ("post", "/admin/accounts/{name}/adjust"): {"amount": 1},

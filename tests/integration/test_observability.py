@@ -98,7 +98,9 @@ def test_metrics_answer_the_operators_questions(observed: Relay, store: str) -> 
         statuses = [client.get("/dream-machine/v1/ping").status_code for _ in range(3)]
         assert 429 in statuses
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not value(scrape(observed), "dreamrelay_check_ok", check="ledger"):
+    while time.monotonic() < deadline and not value(
+        scrape(observed), "dreamrelay_check_timestamp_seconds", check="ledger"
+    ):
         time.sleep(0.2)
     after = scrape(observed)
 
@@ -159,6 +161,21 @@ def test_the_dashboard_names_only_series_that_exist(observed: Relay) -> None:
     }
     assert len(named) >= 20
     assert named - exposed == set()
+
+
+def test_in_flight_and_check_gauges_are_there_at_zero(tmp_path: Path) -> None:
+    """A fresh relay, nothing in flight and no check run yet: every series is there (a dashboard shows
+    0, not "No data"); the check is not failing, and its time says it never ran."""
+    with start_relay(make_settings(tmp_path)) as relay:
+        values = scrape(relay)
+    for state in ("pending", "processing"):
+        for channel in ("sandbox", ""):
+            assert (("dreamrelay_tasks_in_flight", (("channel", channel), ("state", state)))) in values
+            assert value(values, "dreamrelay_tasks_in_flight", state=state, channel=channel) == 0
+    assert ("dreamrelay_check_ok", (("check", "ledger"),)) in values
+    assert value(values, "dreamrelay_check_ok", check="ledger") == 1
+    assert ("dreamrelay_check_timestamp_seconds", (("check", "ledger"),)) in values
+    assert value(values, "dreamrelay_check_timestamp_seconds", check="ledger") == 0
 
 
 def test_in_flight_tasks_show_by_state_and_channel(observed: Relay) -> None:

@@ -41,6 +41,17 @@ def running(tmp_path_factory: pytest.TempPathFactory, store: str) -> Iterator[Re
 def test_every_customer_route_refuses_missing_unknown_disabled_and_expired_keys(running: Relay) -> None:
     operations = customer_operations(running)
     assert len(operations) >= 40  # the own, official, Kling, AceData, Agents and account families
+    paths = {path for _, path in operations}
+    # and this round's: /v1/videos (edits included), Ark's tasks under both prefixes, Kling video
+    for added in (
+        "/v1/videos",
+        "/v1/videos/edits",
+        "/api/v3/contents/generations/tasks",
+        "/seedance/v3/contents/generations/tasks",
+        "/kling/v1/videos/text2video",
+        "/kling/v1/videos/image2video",
+    ):
+        assert added in paths, added
     disabled = running.new_key("disabled", balance=1000, disabled=True)
     expired = running.new_key("expired", balance=1000, expires_at=time.time() - 1)
     headers: dict[str, tuple[dict[str, str], int]] = {

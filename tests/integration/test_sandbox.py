@@ -22,7 +22,8 @@ import pytest
 from PIL import Image
 
 from dreamrelay.netguard import URLPolicy
-from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
+from dreamrelay.sandbox.app import create_sandbox_app
+from dreamrelay.sandbox.core import SandboxConfig
 from dreamrelay.sandbox.render import dimensions, frame_count
 from tests.support.live_server import live_server
 from tests.support.media import decode_mp4, mean_abs_diff, open_jpeg, picture

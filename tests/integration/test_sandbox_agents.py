@@ -16,7 +16,8 @@ import pytest
 from PIL import Image
 
 from dreamrelay.domain.catalog import AGENTS_FAILURE_CODES
-from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
+from dreamrelay.sandbox.app import create_sandbox_app
+from dreamrelay.sandbox.core import SandboxConfig
 from tests.support.live_server import live_server
 from tests.support.media import decode_mp4, mean_abs_diff, picture
 

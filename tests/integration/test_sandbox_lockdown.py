@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
+from starlette.types import Message, Receive, Scope, Send
 
 from dreamrelay.local_secrets import ensure_sandbox_key, sandbox_key_path
 from dreamrelay.runtime import Runtime
@@ -136,21 +137,32 @@ def test_requests_from_another_machine_find_no_sandbox() -> None:
     """The mount's guard, given the scope uvicorn builds for a remote peer (or a trusted proxy's client)."""
     reached: list[str] = []
 
-    async def inner(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
         reached.append(scope["client"][0])
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    async def call(client: tuple[str, int] | None, headers: list[tuple[bytes, bytes]]) -> int:
-        sent: list[dict[str, Any]] = []
+    async def call(
+        client: tuple[str, int] | None,
+        headers: list[tuple[bytes, bytes]],
+        server: tuple[str, int] = ("127.0.0.1", 8000),
+    ) -> int:
+        sent: list[Message] = []
 
-        async def send(message: dict[str, Any]) -> None:
+        async def send(message: Message) -> None:
             sent.append(message)
 
-        async def receive() -> dict[str, Any]:
+        async def receive() -> Message:
             return {"type": "http.request", "body": b""}
 
-        scope = {"type": "http", "method": "GET", "path": "/ping", "headers": headers, "client": client}
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": "/ping",
+            "headers": headers,
+            "client": client,
+            "server": server,
+        }
         await LoopbackOnly(inner)(scope, receive, send)
         return int(sent[0]["status"])
 
@@ -160,7 +172,13 @@ def test_requests_from_another_machine_find_no_sandbox() -> None:
     assert asyncio.run(call(("127.0.0.1", 5000), [(b"forwarded", b"for=198.51.100.7")])) == 404
     assert asyncio.run(call(("127.0.0.1", 5000), [])) == 200
     assert asyncio.run(call(("::1", 5000), [])) == 200
-    assert reached == ["127.0.0.1", "::1"]
+    # `serve --host <LAN address>`: the relay's own calls come from the address they were accepted on.
+    lan = ("10.0.0.5", 8000)
+    assert asyncio.run(call(("10.0.0.5", 41000), [], lan)) == 200
+    assert asyncio.run(call(("::ffff:10.0.0.5", 41000), [], lan)) == 200
+    assert asyncio.run(call(("10.0.0.8", 41000), [], lan)) == 404  # another host of that network
+    assert asyncio.run(call(("10.0.0.5", 41000), [(b"x-real-ip", b"10.0.0.8")], lan)) == 404
+    assert reached == ["127.0.0.1", "::1", "10.0.0.5", "::ffff:10.0.0.5"]
 
 
 def test_a_forged_completion_pointing_at_loopback_is_never_fetched_nor_charged(
@@ -234,38 +252,54 @@ def test_the_sandbox_fetches_and_calls_back_only_the_relay(
 def test_media_of_a_channel_on_a_private_address_needs_the_operators_allowance(
     tmp_path: Path, video: bytes
 ) -> None:
-    """Any upstream, not only the sandbox: its finished video on loopback is refused until the channel
-    names that network in media_networks; then the same task completes with the video copied."""
-    upstream = FakeRelay("ok", video)
-    with (
-        running(upstream) as upstream_url,
-        start_relay(make_settings(tmp_path, poll_error_base_seconds=0.1)) as relay,
-    ):
-        with relay.admin() as admin:
-            assert admin.patch("/admin/channels/sandbox", json={"enabled": False}).status_code == 200
-            added = admin.post(
-                "/admin/channels",
-                json={"name": "lan", "kind": "relay", "base_url": upstream_url, "secret_key": "k"},
-            )
-            assert added.status_code == 201 and added.json()["media_networks"] == ""
-            bad = admin.patch("/admin/channels/lan", json={"media_networks": "not-a-network"})
-            assert bad.status_code == 400 and "media_networks" in bad.json()["error"]["message"]
-        with relay.client() as customer:
-            task_id = customer.post(
-                "/luma/generations", json={"user_prompt": "x", "resolution": "540p"}
-            ).json()["id"]
-            deadline = time.monotonic() + 20
-            while upstream.count("POST", "/luma/tasks") < 2:
-                assert time.monotonic() < deadline, upstream.requests
-                time.sleep(0.05)
-            assert upstream.count("GET", "/v.mp4") == 0
-            assert customer.get(f"/luma/generations/{task_id}").json()["state"] != "completed"
+    """Any upstream, not only the sandbox: its finished video on a private address other than its own
+    origin is refused (the task fails at once, the operator's reason naming media_networks) until the
+    channel names that network in media_networks; then a task completes with the video copied."""
+    elsewhere = FakeRelay("ok", video)
+    with running(elsewhere) as media_url:
+        upstream = FakeRelay("ok", video, video_origin=media_url)  # its media on another listener
+        with (
+            running(upstream) as upstream_url,
+            start_relay(make_settings(tmp_path, poll_error_base_seconds=0.1)) as relay,
+        ):
             with relay.admin() as admin:
-                allowed = admin.patch("/admin/channels/lan", json={"media_networks": "127.0.0.1/32"})
-                assert allowed.status_code == 200 and allowed.json()["media_networks"] == "127.0.0.1/32"
-            deadline = time.monotonic() + 30
-            while (task := customer.get(f"/luma/generations/{task_id}").json())["state"] != "completed":
-                assert time.monotonic() < deadline, task
-                time.sleep(0.1)
-        assert upstream.count("GET", "/v.mp4") == 1
-        assert httpx.get(task["video"]["url"], timeout=10).content == video
+                assert admin.patch("/admin/channels/sandbox", json={"enabled": False}).status_code == 200
+                added = admin.post(
+                    "/admin/channels",
+                    json={"name": "lan", "kind": "relay", "base_url": upstream_url, "secret_key": "k"},
+                )
+                assert added.status_code == 201 and added.json()["media_networks"] == ""
+                bad = admin.patch("/admin/channels/lan", json={"media_networks": "not-a-network"})
+                assert bad.status_code == 400 and "media_networks" in bad.json()["error"]["message"]
+            with relay.client() as customer:
+                refused = wait_done(customer, submit_one(customer))
+                assert refused["state"] == "failed"
+                assert refused["failure_reason"] == "the upstream's result could not be fetched"
+                assert elsewhere.count("GET", "/v.mp4") == 0
+                with relay.admin() as admin:
+                    shown = admin.get(f"/admin/tasks/{refused['id']}").json()
+                    assert "media_networks" in str(shown) and "--media-networks" in str(shown)
+                    allowed = admin.patch("/admin/channels/lan", json={"media_networks": "127.0.0.1/32"})
+                    assert allowed.status_code == 200 and allowed.json()["media_networks"] == "127.0.0.1/32"
+                task = wait_done(customer, submit_one(customer))
+                assert task["state"] == "completed", task
+            assert httpx.get(task["video"]["url"], timeout=10).content == video
+        assert elsewhere.count("GET", "/v.mp4") >= 1
+
+
+def submit_one(customer: httpx.Client) -> str:
+    made = customer.post("/luma/generations", json={"user_prompt": "x", "resolution": "540p"})
+    assert made.status_code == 200, made.text
+    return str(made.json()["id"])
+
+
+def wait_done(customer: httpx.Client, task_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while (task := customer.get(f"/luma/generations/{task_id}").json())["state"] not in (
+        "completed",
+        "failed",
+    ):
+        assert time.monotonic() < deadline, task
+        time.sleep(0.1)
+    found: dict[str, Any] = task
+    return found

@@ -22,7 +22,8 @@ import httpx
 
 from dreamrelay.netguard import URLPolicy
 from dreamrelay.runtime import INSTANCE_HEADER
-from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
+from dreamrelay.sandbox.app import create_sandbox_app
+from dreamrelay.sandbox.core import SandboxConfig
 from dreamrelay.settings import Settings
 from tests.support.live_server import live_server
 from tests.support.upstreams import _read_body as read_body
@@ -47,9 +48,13 @@ class Process:
     env: dict[str, str]
     log_path: Path
     popen: subprocess.Popen[bytes] | None = None
+    prefix: tuple[str, ...] = ()  # run under this command (`ip netns exec <name>`)
 
     def start(self) -> Process:
-        command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "dreamrelay"]
+        command = [
+            *self.prefix,
+            *([str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "dreamrelay"]),
+        ]
         with self.log_path.open("ab") as log:
             # A session of its own: killing it takes the API processes `serve --workers N` spawned too.
             self.popen = subprocess.Popen(

@@ -64,6 +64,8 @@ class FakeRelay:
     video: bytes
     slow_seconds: float = 3.0
     poll_429s: int = 3
+    video_origin: str | None = None  # where its video URLs point (default: its own origin)
+    media_gate: threading.Event | None = None  # when given, GET /v.mp4 is held until it is set
     requests: list[tuple[str, str]] = field(default_factory=list)
     bodies: list[Any] = field(default_factory=list)
 
@@ -79,6 +81,8 @@ class FakeRelay:
         self.requests.append((method, path))
         host = dict(scope["headers"]).get(b"host", b"").decode()
         if method == "GET" and path == "/v.mp4":
+            while self.media_gate is not None and not self.media_gate.is_set():  # noqa: ASYNC110
+                await asyncio.sleep(0.05)  # set by the test's thread
             await _answer(send, 200, self.video, b"video/mp4")
             return
         if method == "POST" and path.startswith("/luma/generations"):
@@ -87,7 +91,7 @@ class FakeRelay:
             return
         if method == "POST" and path == "/luma/tasks":
             ids = orjson.loads(body)["ids"]
-            await self._poll(send, ids, f"http://{host}/v.mp4")
+            await self._poll(send, ids, f"{self.video_origin or f'http://{host}'}/v.mp4")
             return
         await _answer(send, 404, b'{"error": {"message": "not found"}}')
 

@@ -16,7 +16,7 @@ def _by_datetime(ts: float) -> str:
 def test_iso_millis_writes_what_datetime_writes() -> None:
     draw = random.Random(15)
     edges = [0.0, 1764480000.0, 1764480000.9999995, 1764480000.9995, 1186658367.2069998, -0.0000004, -1.5]
-    samples = edges + [draw.uniform(-1e6, 4e9) for _ in range(20_000)]
+    samples = edges + [draw.uniform(-1e6, 4e9) for _ in range(5_000)]
     samples += [
         draw.randrange(0, 4_000_000_000) + draw.choice((0.9999995, 0.0005, 0.9995)) for _ in range(5_000)
     ]

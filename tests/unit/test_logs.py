@@ -91,3 +91,13 @@ def test_a_terminal_gets_readable_lines() -> None:
     with logs.task_context("t-1", "ch"):
         logging.getLogger("x").info("hello")
     assert stream.getvalue().rstrip().endswith("INFO x [task=t-1 ch=ch] hello")
+
+
+def test_a_redacted_json_line_stays_json() -> None:
+    """Redaction runs on the JSON line: a secret right before an escaped quote leaves the escape alone."""
+    line = json.dumps(
+        {"message": 'curl -H "Authorization: Bearer dr-secret-value-123" /upstream/callbacks/t/tok"'}
+    )
+    shown = json.loads(logs.redact(line))["message"]
+    assert "secret-value" not in shown and "tok" not in shown.rsplit("/", 1)[-1]
+    assert shown.endswith('/upstream/callbacks/t/[redacted]"')

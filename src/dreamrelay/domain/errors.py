@@ -14,13 +14,19 @@ class DreamRelayError(Exception):
     public: str | None = None
 
     def __init__(
-        self, message: str, *, headers: dict[str, str] | None = None, code: str | None = None
+        self,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        code: str | None = None,
+        param: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.headers = headers or {}
         if code is not None:
             self.code = code
+        self.param = param  # the request field it is about, when one is (the OpenAI envelope shows it)
 
 
 class InvalidRequest(DreamRelayError):
@@ -61,6 +67,12 @@ class UnsupportedRoute(DreamRelayError):
 
 class TaskNotReady(DreamRelayError):
     status, code, type = 409, "task_not_ready", "conflict_error"
+
+
+class RequestTimeout(DreamRelayError):
+    """A request body that came too slowly (answered by the connection guard, http/protocol.py)."""
+
+    status, code, type = 408, "request_timeout", "invalid_request_error"
 
 
 class Conflict(DreamRelayError):
@@ -105,3 +117,14 @@ class StorageUnavailable(DreamRelayError):
 class NoChannelAvailable(DreamRelayError):
     status, code, type = 503, "no_channel_available", "upstream_error"
     public = "no upstream can take this task right now; try again later"
+
+
+class DatabaseUnavailable(DreamRelayError):
+    """The database is restarting, gone, or locked by another process: nothing was done; try again."""
+
+    status, code, type = 503, "database_unavailable", "api_error"
+    RETRY_AFTER_SECONDS = 2
+
+    def __init__(self) -> None:
+        message = "the service is briefly unavailable; nothing was changed, try again"
+        super().__init__(message, headers={"Retry-After": str(self.RETRY_AFTER_SECONDS)})

@@ -24,6 +24,7 @@ _OURS_THEN_UPSTREAM = {
     "no channel can take this task": "no upstream channel could take this task",
     "upstream refused the request": "the upstream refused this request",
     "upstream did not confirm the submission": "the upstream did not confirm the submission",
+    "media copy refused": "the upstream's result could not be fetched",
 }
 
 

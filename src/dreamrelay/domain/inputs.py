@@ -8,7 +8,8 @@ Values are as given: URLs or data URIs not yet fetched, defaults not yet filled 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+
+from dreamrelay.domain.json_object import JsonObject
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,25 @@ class ImagesInput:
     image_fidelity: float | None = None
     aspect_ratio: str | None = None
     callback_url: str | None = None
+
+
+@dataclass(frozen=True)
+class KlingVideoInput:
+    """A Kling video (text2video or image2video), as given: `image` and `image_tail` are URLs or base64
+    not yet fetched; an empty string is no image (Dooy's client always sends both)."""
+
+    prompt: str
+    model: str | None = None
+    mode: str | None = None
+    aspect_ratio: str | None = None
+    duration: int | None = None
+    negative_prompt: str | None = None
+    cfg_scale: float | None = None
+    camera_control: JsonObject | None = None
+    image: str | None = None
+    image_tail: str | None = None
+    callback_url: str | None = None
+    image_to_video: bool = False  # POST …/image2video: `image` is required
 
 
 # ---- the rest of the Dream Machine API ----------------------------------------------------------------
@@ -116,7 +136,7 @@ class ImageRef:
 class AgentsEdit:
     strength: str | None = None
     auto_controls: bool | None = None
-    controls: dict[str, Any] | None = None
+    controls: JsonObject | None = None
     keyframes: tuple[ImageRef, ...] | None = None
     keyframe_indexes: tuple[int, ...] | None = None
 

@@ -45,7 +45,7 @@ def check_transition(current: TaskState, target: TaskState) -> None:
 class Settlement(StrEnum):
     """What a state change does to the task's hold on the customer's credits."""
 
-    CAPTURE = "capture"  # completed: the hold becomes the charge
+    CAPTURE = "capture"  # completed: the hold (or the part used, `settled`) becomes the charge
     RELEASE = "release"  # failed (or refunded, or deleted while running): the hold goes back
 
 
@@ -56,6 +56,15 @@ def settlement(target: TaskState) -> Settlement | None:
     if target is TaskState.FAILED:
         return Settlement.RELEASE
     return None
+
+
+def settled(hold: int, charge: int | None) -> tuple[int, int]:
+    """How a completed task's hold splits: (captured, released). The capture is what the task used
+    (`charge`, e.g. from upstream's usage), never more than the hold; the rest goes back in the same
+    settlement. None: the task costs its whole hold (a fixed price)."""
+    hold = max(hold, 0)
+    captured = hold if charge is None else min(max(charge, 0), hold)
+    return captured, hold - captured
 
 
 def parse_upstream_state(value: object) -> TaskState | None:

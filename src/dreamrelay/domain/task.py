@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dreamrelay.domain.catalog import AGENTS, DM_IMAGE_ACTIONS, IMAGE, VIDEO, uses_agents_api
+from dreamrelay.domain.api_format import IMAGE_ACTION as IMAGE_ACTION  # re-exported: what makes a Kling task
+from dreamrelay.domain.api_format import SHARED_FORMATS
+from dreamrelay.domain.catalog import DM_IMAGE_ACTIONS, capability_of
 from dreamrelay.domain.states import TaskState
 
-IMAGE_ACTION = "image"
 # Actions whose result is pictures rather than a video: Kling images, Photon images and reframes,
 # Uni-1 images and edits.
 IMAGE_ACTIONS = (IMAGE_ACTION, "image_edit", *DM_IMAGE_ACTIONS)
-AGENTS_FORMAT = "agents"  # tasks created through /agents/v1: their own family, shown only there
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,14 @@ class Task:
     upstream_token: str | None = None
     deleted_at: float | None = None
     failure_code: str | None = None  # the Agents API's failure_code, when upstream gave one
+    token_rate: int | None = None  # credits per million tokens, when priced by what it uses
+    usage_tokens: int | None = None  # what upstream said it used (Ark's usage.completion_tokens)
+    charged: int | None = None  # the credits its completion captured (≤ price; the rest released)
 
     @property
     def is_image(self) -> bool:
         """An image task (Kling format) rather than a video one (own and official formats)."""
-        return self.action == IMAGE_ACTION and self.api_format != AGENTS_FORMAT
+        return self.action == IMAGE_ACTION and self.api_format in SHARED_FORMATS
 
     @property
     def makes_images(self) -> bool:
@@ -59,16 +62,10 @@ class Task:
         return self.action in IMAGE_ACTIONS
 
     @property
-    def is_agents(self) -> bool:
-        """Created through the Agents API (/agents/v1); never shown by the other formats."""
-        return self.api_format == AGENTS_FORMAT
-
-    @property
-    def family(self) -> str:
-        """Which upstream API makes it: 'image' (Kling), 'agents' (Luma's Agents API) or 'video'."""
-        if self.is_image:
-            return IMAGE
-        return AGENTS if uses_agents_api(self.model) else VIDEO
+    def capability(self) -> str:
+        """What a channel must make to take it (domain/catalog.py, from its action and model): which
+        adapter of the channel's kind sends, polls and cancels it."""
+        return capability_of(self.action, self.model)
 
     def with_values(self, values: dict[str, Any]) -> Task:
         data = {**self.__dict__, **values}

@@ -8,19 +8,19 @@ task makes one video, so `video_id` is the task id (and is what `action: extend`
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 
 from dreamrelay.domain.failures import public_reason
+from dreamrelay.domain.json_object import JsonObject
+from dreamrelay.domain.requests import VideoRequest
 from dreamrelay.domain.states import TaskState
 from dreamrelay.domain.task import Task
 from dreamrelay.formats.own import iso_millis
 
 
-def result(task: Task, media_base_url: str, trace_id: str) -> dict[str, Any]:
+def result(task: Task, media_base_url: str, trace_id: str) -> JsonObject:
     """What AceData answers for a generation: complete once finished, the task id and state before."""
-    answer: dict[str, Any] = {}
+    answer: JsonObject = {}
     if task.state is TaskState.COMPLETED:
         answer["success"] = True
     elif task.state is TaskState.FAILED:
@@ -45,7 +45,7 @@ def result(task: Task, media_base_url: str, trace_id: str) -> dict[str, Any]:
     return answer
 
 
-def _video(task: Task, answer: dict[str, Any]) -> dict[str, Any]:
+def _video(task: Task, answer: JsonObject) -> JsonObject:
     return {
         "id": task.id,
         "prompt": answer["prompt"],
@@ -57,10 +57,10 @@ def _video(task: Task, answer: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def record(task: Task, media_base_url: str, trace_id: str) -> dict[str, Any]:
+def record(task: Task, media_base_url: str, trace_id: str) -> JsonObject:
     """A task as `POST /luma/tasks` with `action: retrieve` shows it: times, request and response."""
     response = result(task, media_base_url, trace_id)
-    shown: dict[str, Any] = {
+    shown: JsonObject = {
         "id": task.id,
         "created_at": round(task.created_at, 3),
         "started_at": round(task.created_at, 3),  # handed upstream within the submit
@@ -78,21 +78,21 @@ def record(task: Task, media_base_url: str, trace_id: str) -> dict[str, Any]:
     return shown
 
 
-def _request(task: Task) -> dict[str, Any]:
-    request = task.request
-    echo: dict[str, Any] = {
+def _request(task: Task) -> JsonObject:
+    request = VideoRequest.from_stored(task.request)
+    echo: JsonObject = {
         "action": "extend" if task.action == "extend" else "generate",
-        "prompt": request["prompt"],
-        "aspect_ratio": request["aspect_ratio"],
-        "loop": request["loop"],
-        "enhancement": request["expand_prompt"],
+        "prompt": request.prompt,
+        "aspect_ratio": request.aspect_ratio,
+        "loop": request.loop,
+        "enhancement": request.expand_prompt,
     }
-    if request.get("start_generation"):
-        echo["video_id"] = request["start_generation"]
-    if request.get("image_url"):
-        echo["start_image_url"] = request["image_url"]
-    if request.get("image_end_url"):
-        echo["end_image_url"] = request["image_end_url"]
+    if request.start_generation:
+        echo["video_id"] = request.start_generation
+    if request.start_image_url:
+        echo["start_image_url"] = request.start_image_url
+    if request.end_image_url:
+        echo["end_image_url"] = request.end_image_url
     if task.callback_url:
         echo["callback_url"] = task.callback_url
     return echo

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 
 from dreamrelay.domain.agent_file import AgentFile
 from dreamrelay.domain.failures import public_reason
+from dreamrelay.domain.json_object import JsonObject
+from dreamrelay.domain.ranges import MAX_TIMESTAMP
+from dreamrelay.domain.requests import AgentsRequest
 from dreamrelay.domain.states import TaskState
 from dreamrelay.domain.task import Task
 from dreamrelay.formats.own import iso_millis
@@ -22,7 +23,7 @@ STATES = {
 }
 
 
-def outputs(task: Task, media_base_url: str) -> list[dict[str, Any]] | None:
+def outputs(task: Task, media_base_url: str) -> list[JsonObject] | None:
     """Our stored copies (stable URLs, unlike upstream's hour-long presigned ones)."""
     media = task.media if task.state is TaskState.COMPLETED else None
     if not media:
@@ -32,14 +33,14 @@ def outputs(task: Task, media_base_url: str) -> list[dict[str, Any]] | None:
     return [{"type": "video", "url": f"{media_base_url}/{media['video']['key']}"}]
 
 
-def generation(task: Task, media_base_url: str) -> dict[str, Any]:
+def generation(task: Task, media_base_url: str) -> JsonObject:
     failed = task.state is TaskState.FAILED
     return {
         "id": task.id,
         "created_at": iso_millis(task.created_at),
         "model": task.model,
         "state": STATES[task.state],
-        "type": task.request.get("type", "video"),
+        "type": AgentsRequest.from_stored(task.request, task.model).kind,
         "failure_code": (task.failure_code or "generation_failed") if failed else None,
         "failure_reason": public_reason(task.failure_reason) if failed else None,
         "output": outputs(task, media_base_url),
@@ -50,7 +51,7 @@ def encode_generation(task: Task, media_base_url: str) -> bytes:
     return orjson.dumps(generation(task, media_base_url))
 
 
-def file_object(file: AgentFile) -> dict[str, Any]:
+def file_object(file: AgentFile) -> JsonObject:
     """A `File` (types/file.py)."""
     return {
         "id": file.id,
@@ -60,7 +61,8 @@ def file_object(file: AgentFile) -> dict[str, Any]:
         "size_bytes": file.size_bytes,
         "state": file.state,
         "deleted_at": iso_millis(file.deleted_at) if file.deleted_at else None,
-        "expires_at": iso_millis(file.expires_at) if file.expires_at else None,
+        # A row stored before expires_at was bounded may lie past year 9999: shown as the last moment.
+        "expires_at": iso_millis(min(file.expires_at, MAX_TIMESTAMP)) if file.expires_at else None,
         "failure_reason": file.failure_reason,
         "filename": file.filename,
         "user_id": file.user_id,

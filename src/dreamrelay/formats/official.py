@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 
 from dreamrelay.domain.catalog import (
@@ -19,6 +17,8 @@ from dreamrelay.domain.catalog import (
     UPSCALE_VIDEO,
 )
 from dreamrelay.domain.failures import public_reason
+from dreamrelay.domain.json_object import JsonObject
+from dreamrelay.domain.requests import VideoRequest
 from dreamrelay.domain.states import TaskState
 from dreamrelay.domain.task import Task
 from dreamrelay.formats.own import iso_millis
@@ -43,7 +43,7 @@ def official_model(model: str) -> str:
     return RETIRED_OFFICIAL.get(name, name)
 
 
-def generation(task: Task, media_base_url: str) -> dict[str, Any]:
+def generation(task: Task, media_base_url: str) -> JsonObject:
     media = task.media if task.state is TaskState.COMPLETED else None
     if task.action in DM_IMAGE_ACTIONS:
         picture = media["images"][0]["key"] if media and media.get("images") else None
@@ -81,23 +81,23 @@ def encode_list(tasks: list[Task], media_base_url: str, *, limit: int, offset: i
     )
 
 
-def _request(task: Task) -> dict[str, Any]:
+def _request(task: Task) -> JsonObject:
     """The create request echoed back; image keyframes show our stored copies."""
-    request = task.request
-    echo: dict[str, Any] = {
+    request = VideoRequest.from_stored(task.request)
+    echo: JsonObject = {
         "generation_type": "video",
         "model": official_model(task.model),
-        "prompt": request["prompt"],
-        "aspect_ratio": request["aspect_ratio"],
-        "loop": request["loop"],
-        "resolution": request["resolution"],
-        "duration": request["duration"],
+        "prompt": request.prompt,
+        "aspect_ratio": request.aspect_ratio,
+        "loop": request.loop,
+        "resolution": request.resolution,
+        "duration": request.duration,
     }
     keyframes = {
         name: frame
         for name, frame in (
-            ("frame0", _frame(request.get("start_generation"), request.get("image_url"))),
-            ("frame1", _frame(request.get("end_generation"), request.get("image_end_url"))),
+            ("frame0", _frame(request.start_generation, request.start_image_url)),
+            ("frame1", _frame(request.end_generation, request.end_image_url)),
         )
         if frame is not None
     }
@@ -129,9 +129,9 @@ _GENERATION_TYPES = {GENERATE_IMAGE: "image"}
 _WITH_MODEL = (GENERATE_IMAGE, REFRAME_IMAGE, REFRAME_VIDEO, MODIFY_VIDEO)
 
 
-def dream_machine_request(task: Task) -> dict[str, Any]:
+def dream_machine_request(task: Task) -> JsonObject:
     request = task.request
-    echo: dict[str, Any] = {"generation_type": _GENERATION_TYPES.get(task.action, task.action)}
+    echo: JsonObject = {"generation_type": _GENERATION_TYPES.get(task.action, task.action)}
     if task.action in _WITH_MODEL:
         echo["model"] = official_model(task.model)
     echo.update({k: request[k] for k in _ECHOED[task.action] if request.get(k) is not None})

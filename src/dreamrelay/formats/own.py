@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from dreamrelay.domain.failures import public_reason
+from dreamrelay.domain.json_object import JsonObject
 from dreamrelay.domain.states import TaskState
 
 
@@ -35,12 +36,12 @@ def task_object(
     *,
     task_id: str,
     created_at: float,
-    request: dict[str, Any],
+    request: JsonObject,
     state: TaskState,
     failure_reason: str | None,
-    media: dict[str, Any] | None,
+    media: JsonObject | None,
     media_base_url: str,
-) -> dict[str, Any]:
+) -> JsonObject:
     """Keys sorted as the seed's relay emits them (its Go maps marshal sorted); failure_reason slots in,
     and so does a top-level `prompt` (= request.prompt), which the original proxy's object has and
     clients (Dooy, 99AI) read."""
@@ -66,7 +67,7 @@ def encode_task(**fields: Any) -> bytes:
     return orjson.dumps(task_object(**fields))
 
 
-def _media_objects(media: dict[str, Any], base: str) -> dict[str, Any]:
+def _media_objects(media: JsonObject, base: str) -> JsonObject:
     video, thumb, last = media["video"], media["thumbnail"], media["last_frame"]
     video_url = f"{base}/{video['key']}"
     return {

@@ -6,40 +6,37 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from importlib import import_module
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dreamrelay import __version__, logs, metrics, tracing
+from dreamrelay.formats.families import FAMILIES
 from dreamrelay.http import errors, openapi
+from dreamrelay.http.addresses import PerAddressCap
+from dreamrelay.http.clients import with_forwarded_client
 from dreamrelay.http.console import routes as console
-from dreamrelay.http.console.web import install as install_console
+from dreamrelay.http.console.context import install as install_console
 from dreamrelay.http.lean import LeanPaths
 from dreamrelay.http.middleware import (
     BodyLimit,
     ClientCORS,
     ControlCharacters,
+    MediaNoSniff,
     Metrics,
     RateLimitHeaders,
     RequestId,
     TrailingSlash,
 )
-from dreamrelay.http.routes import (
-    account,
-    acedata,
-    admin,
-    agents,
-    kling,
-    luma,
-    media,
-    official,
-    ops,
-    upstream,
-)
+from dreamrelay.http.routes import account, admin, media, ops, upstream
+from dreamrelay.netguard import IPNetwork, parse_networks
 from dreamrelay.runtime import Runtime
-from dreamrelay.sandbox.app import SandboxConfig, create_sandbox_app
+from dreamrelay.sandbox.app import create_sandbox_app
+from dreamrelay.sandbox.core import SandboxConfig
 from dreamrelay.settings import Settings
 from dreamrelay.store import ledger, migrate
+from dreamrelay.store.outage import when_reachable
 from dreamrelay.worker.process import follow_and_deliver
 
 log = logging.getLogger(__name__)
@@ -51,13 +48,17 @@ class RelayApp(FastAPI):
     """FastAPI with an optional raw-ASGI front: HTTP requests meet `front` first, and whatever it does not
     answer itself it hands to `framework` (the whole FastAPI application, middleware stack included).
 
-    The lean read paths sit there, so their requests skip FastAPI's and Starlette's own outer layers
-    (the per-request telemetry checks, the server-error middleware) as well as ours.
+    The per-address cap and the lean read paths sit there, so their requests skip FastAPI's and
+    Starlette's own outer layers (the per-request telemetry checks, the server-error middleware) as
+    well as ours.
     """
 
     front: ASGIApp | None = None
+    trusted_proxies: tuple[IPNetwork, ...] = ()  # whose forwarded client address is believed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.trusted_proxies and scope["type"] in ("http", "websocket"):
+            scope = with_forwarded_client(scope, self.trusted_proxies)
         if self.front is not None and scope["type"] == "http":
             await self.front(scope, receive, send)
         else:
@@ -84,12 +85,23 @@ def create_app(settings: Settings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await migrate.upgrade(rt.db)
+        await when_reachable("the API's start", lambda: migrate.upgrade(rt.db))  # waits out an outage
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(rt.close)
             if sandbox is not None:
                 # Starlette does not run a mounted app's lifespan; we enter it ourselves.
                 await stack.enter_async_context(sandbox.router.lifespan_context(sandbox))
+            if rt.inflight.max_tasks:
+                # The first marker: from now on every change is fed.
+                await when_reachable("the API's start", lambda: rt.inflight.sync(rt.db))
+                feed_stop = asyncio.Event()
+                feed = asyncio.create_task(rt.inflight.follow(rt.db, feed_stop), name="dreamrelay-feed")
+
+                async def stop_feed() -> None:
+                    feed_stop.set()
+                    await feed
+
+                stack.push_async_callback(stop_feed)
             if settings.worker_enabled:
                 stop = asyncio.Event()
                 running = asyncio.create_task(follow_and_deliver(rt, stop), name="dreamrelay-worker")
@@ -108,15 +120,13 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = rt
+    app.trusted_proxies = parse_networks(settings.trusted_proxies)
     metrics.announce(__version__, rt.db.dialect, ledger.KINDS)
     errors.install(app)
     install_console(app)
     openapi.install(app)
-    app.include_router(luma.router)
-    app.include_router(acedata.router)
-    app.include_router(official.router)
-    app.include_router(kling.router)
-    app.include_router(agents.router)
+    for family in FAMILIES.values():  # the API families, in registry order (formats/families.py)
+        app.include_router(import_module(family.routes).router)
     app.include_router(media.router)
     app.include_router(ops.router)
     app.include_router(account.router)
@@ -131,6 +141,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(ClientCORS, origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()])
     app.add_middleware(RequestId)
     app.add_middleware(Metrics)
+    app.add_middleware(MediaNoSniff)  # outside every layer that may answer on its own
     traced = tracing.setup()
     if settings.lean_reads and traced:  # the lean paths inside the tracing layer: every request a span
         app.add_middleware(LeanPaths, rt=rt, max_body_bytes=settings.max_body_bytes)
@@ -143,6 +154,12 @@ def create_app(settings: Settings) -> FastAPI:
         # The hottest reads in front of the whole framework, after the same path rewrite; the rest
         # goes on to the framework (where TrailingSlash finds the path already canonical).
         app.front = TrailingSlash(LeanPaths(app.framework, rt=rt, max_body_bytes=settings.max_body_bytes))
+    if settings.max_requests_per_address:  # every HTTP request, lean or not, counts once
+        app.front = PerAddressCap(
+            app.front or app.framework,
+            settings.max_requests_per_address,
+            exempt_prefix=SANDBOX_MOUNT + "/" if sandbox is not None else None,
+        )
     app.router.redirect_slashes = False
     return app
 

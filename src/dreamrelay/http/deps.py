@@ -9,6 +9,7 @@ from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ValidationError
 
 from dreamrelay.domain.errors import InvalidRequest, RateLimited
+from dreamrelay.domain.json_object import JsonObject
 from dreamrelay.http.errors import described
 from dreamrelay.runtime import Runtime
 from dreamrelay.services import limits
@@ -120,7 +121,7 @@ def describe(exc: ValidationError) -> str:
     return described(exc.errors())
 
 
-def json_body_doc(model: type[BaseModel]) -> dict[str, Any]:
+def json_body_doc(model: type[BaseModel]) -> JsonObject:
     """OpenAPI requestBody for routes that parse their body themselves (http/openapi.py hoists $defs)."""
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}

@@ -1,48 +1,47 @@
-"""Every error leaves as JSON: {"error": {message, type, code}}, or {"detail": ...} on official routes."""
+"""Every error leaves as JSON in the style of its path's API family (formats/families.py):
+{"error": {message, type, code}}, or {"detail": ...} on the official and Agents API routes."""
 
 from __future__ import annotations
 
 import json
 import logging
 import re
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from dreamrelay.domain.errors import (
+    DatabaseUnavailable,
     DreamRelayError,
     InternalError,
     InvalidRequest,
     PayloadTooLarge,
     UnsupportedRoute,
 )
-from dreamrelay.http.middleware import ERROR_CODE
+from dreamrelay.formats.families import errors_for
 from dreamrelay.logs import request_id
+from dreamrelay.store.outage import described as described_outage
+from dreamrelay.store.outage import is_outage
 
 log = logging.getLogger(__name__)
 
-OFFICIAL_PREFIX = "/dream-machine/"
-AGENTS_PREFIX = "/agents/"
-AGENTS_API_VERSION = "2026-04-01"
+ERROR_CODE = "error_code"  # set in the request state by `render`: the code the customer got (Metrics)
 
 
 def encode(method: str, path: str, error: DreamRelayError) -> tuple[bytes, dict[str, str]]:
     """The error's JSON body for `method` `path` (the bytes JSONResponse would write) and the headers
     it goes out with."""
-    headers = error.headers
-    message = shown(method, path, error)
-    if path.startswith(AGENTS_PREFIX):
-        # Luma's Agents API: {"detail"}; the status is what its SDK maps to an exception class.
-        headers = {**headers, "X-API-Version": AGENTS_API_VERSION}
-        body: dict[str, object] = {"detail": message}
-    elif path.startswith(OFFICIAL_PREFIX):
-        body = {"detail": message}
-    else:
-        body = {"error": {"message": message, "type": error.type, "code": error.code}}
+    style = errors_for(path)  # the family of the path's prefix (formats/families.py)
+    headers = {**error.headers, **style.headers} if style.headers else error.headers
+    body = style.body(shown(method, path, error), error)
     encoded = json.dumps(body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
     return encoded.encode(), headers
 
@@ -90,6 +89,36 @@ def crashed(method: str, path: str, exc: Exception) -> InternalError:
     )
 
 
+CLIENT_CLOSED = 499  # what metrics count for a request whose client hung up before its answer (nginx's)
+
+
+def hung_up(method: str, path: str) -> None:
+    """The one quiet line for a client that hung up mid-body or mid-wait (no traceback: not our fault)."""
+    log.info("client hung up before the answer to %s %s", method, path)
+
+
+def unexpected(method: str, path: str, exc: Exception) -> DreamRelayError:
+    """The answer to an exception no route turned into one of ours (the one place for every family, the
+    lean paths and the framework's): the database being unreachable is a 503 `database_unavailable`,
+    logged in one line; anything else is a crash (500, logged with its traceback)."""
+    if is_outage(exc):
+        log.warning("database unavailable on %s %s: %s", method, path, described_outage(exc))
+        return DatabaseUnavailable()
+    return crashed(method, path, exc)
+
+
+# Exceptions a database driver raises: handled inside the framework's exception layer (so an outage
+# is answered without Starlette re-raising it to the server, which would log a traceback per request).
+DRIVER_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    SQLAlchemyError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    sqlite3.Error,
+)
+
+
 def install(app: FastAPI) -> None:
     async def on_ours(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DreamRelayError)
@@ -118,10 +147,18 @@ def install(app: FastAPI) -> None:
             error = InternalError("internal error")
         return render(request, error)
 
+    async def on_hang_up(request: Request, exc: Exception) -> Response:
+        # Nobody reads this answer; the request's work was never started or is complete.
+        hung_up(request.method, request.url.path)
+        return Response(status_code=CLIENT_CLOSED)
+
     async def on_crash(request: Request, exc: Exception) -> Response:
-        return render(request, crashed(request.method, request.url.path, exc))
+        return render(request, unexpected(request.method, request.url.path, exc))
 
     app.add_exception_handler(DreamRelayError, on_ours)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(ClientDisconnect, on_hang_up)
+    for driver_error in DRIVER_ERRORS:
+        app.add_exception_handler(driver_error, on_crash)
     app.add_exception_handler(Exception, on_crash)

@@ -2,43 +2,53 @@
 
 `GET /healthz`, the own-format batch query (`POST /luma/tasks` with exactly `{"ids": [...]}`), the
 gets of one task (`GET /luma/generations/{id}`, `GET /dream-machine/v1/generations/{id}`,
-`GET /agents/v1/generations/{id}`) and the own-format submit (`POST /luma/generations`) are answered
-here without routing, a Request object or dependency injection. They go through the very same
-functions as the framework's routes (authentication, the one rate-limit check, the parsing and
-validation of a submit, the services, the store and body cache, the encoders, the error bodies, the
-metrics and request ids), so the answers are byte for byte the framework's
-(tests/integration/test_lean_reads.py runs both).
+`GET /agents/v1/generations/{id}`, `GET /v1/videos/{id}`) and the own-format submit
+(`POST /luma/generations`) are answered here without routing, a Request object or dependency
+injection. They go through the very same functions as the framework's routes (authentication, the
+one rate-limit check, the parsing and validation of a submit, the services, the store and body cache,
+the encoders, the error bodies, the metrics and request ids), so the answers are byte for byte the
+framework's (tests/integration/test_lean_reads.py runs both).
 
 Anything unusual goes to the framework untouched, decided before anything is spent: other methods,
 a query string, an Origin header (CORS), ids that are not canonical task ids, bodies without a
-Content-Length or over the limit, batch bodies that are not exactly `{"ids": [str, ...]}` (≤ 1000).
-A submit's body is judged after authentication and the rate limit, as the framework's route does:
-its errors are the route's errors.
+Content-Length or over the limit. A body is read only after its key is authenticated (a key-cache hit
+on the hot path, no database round trip), so a stranger's body is never waited for (issue 26 item 6).
+Batch bodies that are not exactly `{"ids": [str, ...]}` (≤ 1000) go on to the framework after that
+authentication and before the rate limit, which the framework's route then takes once. A submit's
+body is judged after authentication and the rate limit, as the framework's route does: its errors
+are the route's errors. A client that hangs up mid-body ends its request with one quiet log line.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from contextvars import Token
 
 import orjson
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dreamrelay import metrics
 from dreamrelay.domain.errors import DreamRelayError
+from dreamrelay.domain.ids import ascii_int
 from dreamrelay.formats.agents import API_VERSION as AGENTS_API_VERSION
+from dreamrelay.formats.families import AGENTS, LUMA, OFFICIAL, VIDEOS
 from dreamrelay.http import errors
 from dreamrelay.http.middleware import NO_ORIGIN_VARY, request_id_for
 from dreamrelay.http.routes import luma
 from dreamrelay.logs import request_id
 from dreamrelay.runtime import Runtime
-from dreamrelay.services import limits, reads
+from dreamrelay.services import limits, reads, videos
 from dreamrelay.services.auth import authenticate
 
 _TASK_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_OWN_GET = "/luma/generations/"
-_OFFICIAL_GET = "/dream-machine/v1/generations/"
-_AGENTS_GET = "/agents/v1/generations/"
+# Module-level strings built once from the families' prefixes (formats/families.py): no per-request work.
+_OWN_GET = f"{LUMA.prefix}/generations/"
+_OFFICIAL_GET = f"{OFFICIAL.prefix}/generations/"
+_AGENTS_GET = f"{AGENTS.prefix}/generations/"
+_VIDEOS_GET = f"{VIDEOS.prefix}/"
+_POLL_HINT = b"openai-poll-after-ms"
 _AGENTS_HEADER = (b"x-api-version", AGENTS_API_VERSION.encode())
 _HEALTH_BODY = b'{"status":"ok"}'
 _JSON = (b"content-type", b"application/json")
@@ -51,11 +61,12 @@ _HEADER_NAMES = {
 
 # The route templates the framework's metrics use for these routes.
 HEALTH_ROUTE = "/healthz"
-BATCH_ROUTE = "/luma/tasks"
-OWN_GET_ROUTE = "/luma/generations/{task_id}"
-OFFICIAL_GET_ROUTE = "/dream-machine/v1/generations/{generation_id}"
-AGENTS_GET_ROUTE = "/agents/v1/generations/{generation_id}"
-OWN_SUBMIT_ROUTE = "/luma/generations"
+BATCH_ROUTE = f"{LUMA.prefix}/tasks"
+OWN_GET_ROUTE = _OWN_GET + "{task_id}"
+OFFICIAL_GET_ROUTE = _OFFICIAL_GET + "{generation_id}"
+AGENTS_GET_ROUTE = _AGENTS_GET + "{generation_id}"
+VIDEOS_GET_ROUTE = _VIDEOS_GET + "{video_id}"
+OWN_SUBMIT_ROUTE = f"{LUMA.prefix}/generations"
 _WITH_BODY = (BATCH_ROUTE, OWN_SUBMIT_ROUTE)
 
 Ids = tuple[str, ...]
@@ -90,6 +101,9 @@ class LeanPaths:
             elif path.startswith(_AGENTS_GET):
                 task_id = path[len(_AGENTS_GET) :]
                 route = AGENTS_GET_ROUTE if _TASK_ID.fullmatch(task_id) else None
+            elif path.startswith(_VIDEOS_GET):
+                task_id = path[len(_VIDEOS_GET) :]
+                route = VIDEOS_GET_ROUTE if _TASK_ID.fullmatch(task_id) else None
         elif method == "POST" and path in _WITH_BODY:
             route = path
         if route is None:
@@ -112,63 +126,74 @@ class LeanPaths:
                     idempotency_key = value.decode("latin-1")
             elif name == b"content-length":
                 if length < 0:
-                    length = int(value) if value.isdigit() else self.max_body_bytes + 1
+                    declared = ascii_int(value.decode("latin-1"))
+                    length = self.max_body_bytes + 1 if declared is None else declared
             elif name == b"origin":  # CORS: the framework's middleware answers it
                 await self.app(scope, receive, send)
                 return
 
-        ids: Ids = ()
-        raw = b""
-        if route in _WITH_BODY:
-            if not 0 <= length <= self.max_body_bytes:
-                await self.app(scope, receive, send)
-                return
-            read: list[Message] = []
-            try:
-                raw = await _read_body(receive, read)
-                if route == BATCH_ROUTE:
-                    ids = _batch_ids(raw)
-            except _Fallthrough:
-                await self.app(scope, _replay(read, receive), send)
-                return
+        if route in _WITH_BODY and not 0 <= length <= self.max_body_bytes:
+            await self.app(scope, receive, send)
+            return
 
         started = time.perf_counter()
         rid = request_id_for(given_id)
-        token = request_id.set(rid)
+        token: Token[str] | None = request_id.set(rid)
         status, code = 500, "internal_error"
+        read: list[Message] = []
         try:
             status, code, headers, body = await self._answer(
-                route, task_id, ids, raw, authorization, idempotency_key, method, path
+                route, task_id, receive, read, authorization, idempotency_key, method, path
             )
             headers.append(NO_ORIGIN_VARY)
             headers.append((b"x-request-id", rid.encode("latin-1")))
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
+        except _Fallthrough:  # a batch body this path does not answer: the framework's, body and all
+            route = ""
+            if token is not None:
+                request_id.reset(token)
+                token = None
+            await self.app(scope, _replay(read, receive), send)
+        except ClientDisconnect:  # mid-body: nothing was done; one quiet line
+            status, code = errors.CLIENT_CLOSED, "client_closed"
+            errors.hung_up(method, path)
         finally:
-            request_id.reset(token)
-            metrics.observe_request(method, route, status, time.perf_counter() - started)
-            if route == OWN_SUBMIT_ROUTE:
-                metrics.SUBMITS.labels(luma.FORMAT, code).inc()
+            if token is not None:
+                request_id.reset(token)
+            if route:
+                metrics.observe_request(method, route, status, time.perf_counter() - started)
+                if route == OWN_SUBMIT_ROUTE:
+                    metrics.SUBMITS.labels(luma.FORMAT, code).inc()
 
     async def _answer(
         self,
         route: str,
         task_id: str,
-        ids: Ids,
-        raw: bytes,
+        receive: Receive,
+        read: list[Message],
         authorization: str | None,
         idempotency_key: str | None,
         method: str,
         path: str,
     ) -> tuple[int, str, list[tuple[bytes, bytes]], bytes]:
-        """The status, the outcome counted for a submit ("ok" or the error's code), headers and body."""
+        """The status, the outcome counted for a submit ("ok" or the error's code), headers and body.
+
+        A body is read only once the key is known good (from the key cache: no database round trip
+        on the hot path), so an anonymous or unknown caller's body is never waited for. A batch body
+        is read before its rate-limit check: one that falls through (`_Fallthrough`, every message
+        read kept in `read`) is checked by the framework's route, once."""
         rt = self.rt
         shown: dict[str, str] | None = None
         code = "ok"
+        poll_after: int | None = None
         if route == HEALTH_ROUTE:
             return 200, code, list(_HEALTH_HEADERS), _HEALTH_BODY
         try:
             caller = await authenticate(rt, authorization)
+            ids: Ids = ()
+            if route == BATCH_ROUTE:
+                ids = _batch_ids(await _read_body(receive, read))
             try:
                 shown = await limits.admit(rt, caller, batch=route == BATCH_ROUTE)
             except DreamRelayError as exc:
@@ -177,22 +202,29 @@ class LeanPaths:
             if route == BATCH_ROUTE:
                 body = await reads.batch_answer(rt, caller, ids)
             elif route == OWN_SUBMIT_ROUTE:
+                raw = await _read_body(receive, read)
                 body = (await luma.generated(rt, caller, raw, idempotency_key)).body
             elif route == OWN_GET_ROUTE:
                 body = await reads.get_body(rt, caller, task_id)
             elif route == OFFICIAL_GET_ROUTE:
                 body = await reads.get_official_body(rt, caller, task_id)
+            elif route == VIDEOS_GET_ROUTE:
+                body, poll_after = await videos.get_video(rt, caller, task_id)
             else:
                 body = await reads.get_agents_body(rt, caller, task_id)
             status = 200
             headers = [(b"content-length", str(len(body)).encode()), _JSON]
             if route == AGENTS_GET_ROUTE:
                 headers.insert(0, _AGENTS_HEADER)
+            elif poll_after is not None:
+                headers.insert(0, (_POLL_HINT, str(poll_after).encode()))
         except DreamRelayError as error:
             status, body, headers = _error(method, path, error)
             code = error.code
+        except (_Fallthrough, ClientDisconnect):
+            raise
         except Exception as exc:  # the framework's last resort answers the same
-            crash = errors.crashed(method, path, exc)
+            crash = errors.unexpected(method, path, exc)
             status, body, headers = _error(method, path, crash)
             code = crash.code
         if shown:
@@ -213,13 +245,14 @@ def _error(method: str, path: str, error: DreamRelayError) -> tuple[int, bytes, 
 
 
 async def _read_body(receive: Receive, read: list[Message]) -> bytes:
-    """The whole request body; every message read is kept in `read` for a fall-through."""
+    """The whole request body; every message read is kept in `read` for a fall-through. A client that
+    hangs up before its end raises ClientDisconnect."""
     chunks: list[bytes] = []
     while True:
         message = await receive()
         read.append(message)
         if message["type"] != "http.request":
-            raise _Fallthrough
+            raise ClientDisconnect
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -17,7 +17,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dreamrelay import metrics
 from dreamrelay.domain.errors import InvalidRequest, NotFound, PayloadTooLarge
-from dreamrelay.domain.ids import has_control
+from dreamrelay.domain.ids import ascii_int, has_control
+from dreamrelay.http.errors import ERROR_CODE, render
 from dreamrelay.logs import request_id
 
 # Compatibility prefixes some relays document for the own format (luma-api.md §1 row 9).
@@ -93,19 +94,36 @@ def request_id_for(given: str) -> str:
 
 
 class RequestId(HTTPOnly):
-    """Takes X-Request-Id from the caller (if sane) or makes one; echoes it and exposes it to logs."""
+    """Takes X-Request-Id from the caller (if sane) or makes one; echoes it and exposes it to logs.
+
+    It also answers what nothing expected (the 500): Starlette's own last resort sits outside every
+    middleware, where the id is gone, so its answer said "request id -" and its log line had none. Here
+    the answer, its header and the logged traceback carry the same id.
+    """
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from dreamrelay.http.errors import crashed, render  # errors imports this module; kept local
+
         rid = request_id_for(Headers(scope=scope).get("x-request-id", ""))
         token = request_id.set(rid)
+        started = False
 
         async def send_with_id(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
                 MutableHeaders(scope=message)["X-Request-Id"] = rid
+                started = True
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            if started:  # too late for an answer: the server closes the connection
+                raise
+            request = Request(scope)
+            await render(request, crashed(request.method, request.url.path, exc))(
+                scope, receive, send_with_id
+            )
         finally:
             request_id.reset(token)
 
@@ -115,8 +133,6 @@ class ControlCharacters(HTTPOnly):
     error shape, before any route or store sees it. Such a query string is a 400."""
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from dreamrelay.http.errors import render  # errors imports nothing of ours back; kept local
-
         path: str = scope["path"]
         response: Response
         if has_control(path):
@@ -148,7 +164,7 @@ class BodyLimit(HTTPOnly):
 
         async def limited_receive() -> Message:
             nonlocal seen
-            if declared is not None and declared.isdigit() and int(declared) > limit:
+            if declared is not None and (ascii_int(declared) or 0) > limit:
                 raise PayloadTooLarge(f"request body is larger than {limit} bytes")
             message = await receive()
             if message["type"] == "http.request":
@@ -211,8 +227,24 @@ class RateLimitHeaders(HTTPOnly):
         await self.app(scope, receive, send_with_limits)
 
 
+class MediaNoSniff(HTTPOnly):
+    """Every answer under /media/ (files, ranges, redirects, errors) says `X-Content-Type-Options:
+    nosniff`: a browser takes the stored bytes as the type we name, never as HTML it guessed."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not scope["path"].startswith("/media/"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_nosniff(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["X-Content-Type-Options"] = "nosniff"
+            await send(message)
+
+        await self.app(scope, receive, send_nosniff)
+
+
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
-ERROR_CODE = "error_code"  # set in the request state by http.errors.render: the code the customer got
 
 
 def counts_as_submit(api_format: str) -> Callable[[Endpoint], Endpoint]:

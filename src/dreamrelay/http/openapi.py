@@ -8,16 +8,16 @@ Only the Agents API answers 422 (with `{"detail"}`), for combinations of fields 
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from dreamrelay.domain.json_object import JsonObject
+from dreamrelay.formats.families import errors_for
+from dreamrelay.http.schemas.ark import ArkErrorBody
 from dreamrelay.http.schemas.official import Detail
 from dreamrelay.http.schemas.own import ErrorBody
+from dreamrelay.http.schemas.videos import OpenAIErrorBody
 
-OFFICIAL_PREFIX = "/dream-machine/"
-AGENTS_PREFIX = "/agents/"
 # No API key: a presigned upload's token (or signature) is in its URL.
 PUBLIC_PATHS = (
     "/",
@@ -30,7 +30,7 @@ PUBLIC_PATHS = (
 
 
 def install(app: FastAPI) -> None:
-    def build() -> dict[str, Any]:
+    def build() -> JsonObject:
         if app.openapi_schema is None:
             app.openapi_schema = _truthful(
                 get_openapi(
@@ -42,10 +42,10 @@ def install(app: FastAPI) -> None:
     app.openapi = build  # type: ignore[method-assign]
 
 
-def _truthful(schema: dict[str, Any]) -> dict[str, Any]:
+def _truthful(schema: JsonObject) -> JsonObject:
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
-    for model in (Detail, ErrorBody):
+    for model in (Detail, ErrorBody, OpenAIErrorBody, ArkErrorBody):
         found = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(found.pop("$defs", {}))
         schemas[model.__name__] = found
@@ -59,7 +59,8 @@ def _truthful(schema: dict[str, Any]) -> dict[str, Any]:
         }
     }
     for path, operations in schema.get("paths", {}).items():
-        error = "Detail" if path.startswith((OFFICIAL_PREFIX, AGENTS_PREFIX)) else "ErrorBody"
+        style = errors_for(path)
+        error = style.schema
         for operation in operations.values():
             for content in operation.get("requestBody", {}).get("content", {}).values():
                 schemas.update(content.get("schema", {}).pop("$defs", {}))
@@ -67,7 +68,7 @@ def _truthful(schema: dict[str, Any]) -> dict[str, Any]:
             responses.pop("422", None)
             body = {"application/json": {"schema": {"$ref": f"#/components/schemas/{error}"}}}
             responses["default"] = {"description": "Error", "content": body}
-            if path.startswith(AGENTS_PREFIX):
+            if style.refuses_combinations:
                 responses["422"] = {"description": "A combination of fields the API refuses", "content": body}
             if path not in PUBLIC_PATHS:
                 operation["security"] = [{"bearer": []}]

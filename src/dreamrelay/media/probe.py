@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import av
 from PIL import Image, UnidentifiedImageError
 
@@ -86,6 +87,14 @@ def probe_video_bytes(data: bytes) -> VideoProbe:
         path = Path(scratch) / "video.mp4"
         path.write_bytes(data)
         return probe_video(path)
+
+
+async def probe_video_off_loop(source: bytes | Path) -> VideoProbe:
+    """`probe_video` of a file on disk, or `probe_video_bytes` of bytes, in a worker thread (decoding
+    never holds the event loop); MediaError when it is no video."""
+    if isinstance(source, Path):
+        return await anyio.to_thread.run_sync(probe_video, source)
+    return await anyio.to_thread.run_sync(probe_video_bytes, source)
 
 
 def first_and_last_frames(path: Path) -> tuple[Image.Image, Image.Image]:

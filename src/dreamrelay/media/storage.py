@@ -82,6 +82,22 @@ class Storage(Protocol):
         ...
 
 
+@contextlib.asynccontextmanager
+async def scratch_copy(storage: Storage, key: str) -> AsyncIterator[Path | None]:
+    """The object `key` copied to a scratch file for the block (a chunk at a time: never whole in
+    memory), removed after it; None when there is no such object."""
+    info = await storage.stat(key)
+    if info is None:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="dreamrelay-scratch-") as scratch:
+        path = Path(scratch) / PurePosixPath(key).name
+        async with await anyio.open_file(path, "wb") as handle:
+            async for chunk in storage.stream(key, 0, info.size):
+                await handle.write(chunk)
+        yield path
+
+
 def check_key(key: str) -> str:
     """Keys are relative paths of plain segments; '..' and absolute paths cannot pass."""
     if not _SAFE_KEY.match(key) or ".." in key.split("/"):
@@ -177,17 +193,26 @@ class LocalStorage:
     def _write(target: Path, data: bytes) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, target)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, target)
+        except BaseException:
+            # A full disk (or anything else) leaves no partial file behind to hold the space.
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     @staticmethod
     def _copy(target: Path, source: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         os.close(fd)
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
+        try:
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 class S3Storage:

@@ -25,9 +25,9 @@ import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import orjson
@@ -36,18 +36,15 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 
 from dreamrelay.domain.catalog import (
     AGENTS_FAILURE_CODES,
-    AGENTS_TYPES,
-    AGENTS_VIDEO_TYPES,
-    RAY32,
-    RAY32_ASPECT_RATIOS,
-    RAY32_RESOLUTIONS,
-    UNI_ASPECT_RATIOS,
-    UNI_MODELS,
 )
+from dreamrelay.domain.ids import ascii_int, is_ascii_token
+from dreamrelay.domain.json_object import JsonObject
 from dreamrelay.media import probe
+from dreamrelay.sandbox.agents_requests import AgentsError, validate
+from dreamrelay.sandbox.auth import WRONG_KEY
+from dreamrelay.sandbox.core import SandboxCore
 from dreamrelay.sandbox.render import (
     EDIT_WEIGHTS,
-    RAY32_SECONDS,
     RenderSpec,
     SourcePosition,
     edit_video,
@@ -59,21 +56,11 @@ from dreamrelay.sandbox.render import (
     uni_dimensions,
 )
 
-if TYPE_CHECKING:
-    from dreamrelay.sandbox.app import Sandbox
-
 API_VERSION = "2026-04-01"
-VIDEO_DURATIONS = tuple(RAY32_SECONDS)
 MAX_MEDIA_BYTES = 50 * 1024 * 1024
 MAX_EDIT_SOURCE_SECONDS = 18.0
 OUTPUT_URL_SECONDS = 3600.0
 _FAIL_MARKER = re.compile(r"\[sandbox:fail(?::([a-z_]+))?\]")
-
-
-class AgentsError(Exception):
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.detail = status, detail
 
 
 class RenderFailure(Exception):
@@ -90,13 +77,32 @@ class Output:
     name: str  # file name under the sandbox's files directory
 
 
+@dataclass(kw_only=True)
+class AgentsGeneration:
+    """One generation as the sandbox keeps it (in memory); its job changes it as it moves."""
+
+    id: str
+    created_at: float  # unix seconds
+    model: str
+    type: str
+    state: str = "queued"
+    failure_code: str | None = None
+    failure_reason: str | None = None
+    request: JsonObject  # as validated (sandbox/agents_requests.py)
+    outputs: list[Output] = field(default_factory=list)
+    expires_at: int | None = None  # when its output links stop working (unix seconds)
+
+    def fail(self, code: str, reason: str) -> None:
+        self.state, self.failure_code, self.failure_reason = "failed", code, reason
+
+
 class AgentsSandbox:
     """Generations in memory (unfinished ones are forgotten on restart); rendered files on disk."""
 
-    def __init__(self, sandbox: Sandbox, output_url_seconds: float = OUTPUT_URL_SECONDS) -> None:
+    def __init__(self, sandbox: SandboxCore, output_url_seconds: float = OUTPUT_URL_SECONDS) -> None:
         self.sandbox = sandbox
         self.output_url_seconds = output_url_seconds
-        self.records: dict[str, dict[str, Any]] = {}
+        self.records: dict[str, AgentsGeneration] = {}
         self.jobs: set[asyncio.Task[None]] = set()
         self._signing_key = secrets.token_bytes(32)
 
@@ -105,7 +111,7 @@ class AgentsSandbox:
         return self.sandbox.files_dir
 
     # ---- API -------------------------------------------------------------------------------
-    def create(self, body: Any) -> dict[str, Any]:
+    def create(self, body: Any) -> AgentsGeneration:
         request = validate(body)
         prompt = request["prompt"]
         if "[sandbox:reject]" in prompt:
@@ -116,56 +122,50 @@ class AgentsSandbox:
             parent = self.records.get(ref)
             if parent is None:
                 raise AgentsError(404, f"generation {ref} not found")
-            if parent["state"] != "completed":
-                raise AgentsError(422, f"generation {ref} is {parent['state']}, not completed")
-        record: dict[str, Any] = {
-            "id": str(uuid.uuid4()),
-            "created_at": time.time(),
-            "model": request["model"],
-            "type": request["type"],
-            "state": "queued",
-            "failure_code": None,
-            "failure_reason": None,
-            "request": request,
-            "outputs": [],
-            "expires_at": None,
-        }
-        self.records[record["id"]] = record
-        job = asyncio.create_task(self._run(record), name=f"sandbox-agents-{record['id']}")
+            if parent.state != "completed":
+                raise AgentsError(422, f"generation {ref} is {parent.state}, not completed")
+        record = AgentsGeneration(
+            id=str(uuid.uuid4()),
+            created_at=time.time(),
+            model=request["model"],
+            type=request["type"],
+            request=request,
+        )
+        self.records[record.id] = record
+        job = asyncio.create_task(self._run(record), name=f"sandbox-agents-{record.id}")
         self.jobs.add(job)
         job.add_done_callback(self.jobs.discard)
         return record
 
-    def get(self, generation_id: str) -> dict[str, Any]:
+    def get(self, generation_id: str) -> AgentsGeneration:
         record = self.records.get(generation_id)
         if record is None:
             raise AgentsError(404, "Generation not found")
         return record
 
-    def generation(self, record: dict[str, Any], base_url: str) -> dict[str, Any]:
+    def generation(self, record: AgentsGeneration, base_url: str) -> JsonObject:
         outputs = None
-        if record["state"] == "completed":
+        if record.state == "completed" and record.expires_at is not None:
             outputs = [
-                {"type": out.type, "url": self._presigned(base_url, out.name, record["expires_at"])}
-                for out in record["outputs"]
+                {"type": out.type, "url": self._presigned(base_url, out.name, record.expires_at)}
+                for out in record.outputs
             ]
         return {
-            "id": record["id"],
-            "created_at": _iso(record["created_at"]),
-            "model": record["model"],
-            "state": record["state"],
-            "type": record["type"],
-            "failure_code": record["failure_code"],
-            "failure_reason": record["failure_reason"],
+            "id": record.id,
+            "created_at": _iso(record.created_at),
+            "model": record.model,
+            "state": record.state,
+            "type": record.type,
+            "failure_code": record.failure_code,
+            "failure_reason": record.failure_reason,
             "output": outputs,
         }
 
     def output_path(self, name: str, expires: str, signature: str) -> Path:
         """The file an output URL names, if its signature holds and it has not expired (403 otherwise)."""
-        try:
-            expiry = int(expires)
-        except ValueError as exc:
-            raise AgentsError(403, "AccessDenied") from exc
+        expiry = ascii_int(expires)
+        if expiry is None or not is_ascii_token(signature):
+            raise AgentsError(403, "AccessDenied")
         if not hmac.compare_digest(self._sign(name, expiry), signature):
             raise AgentsError(403, "SignatureDoesNotMatch")
         if time.time() > expiry:
@@ -188,27 +188,25 @@ class AgentsSandbox:
         return f"{base_url}/outputs/{name}?X-Amz-Expires={expiry}&X-Amz-Signature={self._sign(name, expiry)}"
 
     # ---- driving one generation ----------------------------------------------------------------
-    async def _run(self, record: dict[str, Any]) -> None:
+    async def _run(self, record: AgentsGeneration) -> None:
         config = self.sandbox.config
-        prompt = record["request"]["prompt"]
+        prompt = record.request["prompt"]
         await asyncio.sleep(config.queued_seconds)
-        record["state"] = "processing"
+        record.state = "processing"
         if "[sandbox:stall]" in prompt:
             return
         started = time.monotonic()
         cancel = threading.Event()
         try:
-            outputs = await self._render(record["request"], cancel)
+            outputs = await self._render(record.request, cancel)
         except RenderFailure as exc:
-            record.update(state="failed", failure_code=exc.code, failure_reason=str(exc))
+            record.fail(exc.code, str(exc))
             return
         except asyncio.CancelledError:
             cancel.set()
             raise
         except Exception as exc:
-            record.update(
-                state="failed", failure_code="generation_failed", failure_reason=f"rendering failed: {exc}"
-            )
+            record.fail("generation_failed", f"rendering failed: {exc}")
             return
         await asyncio.sleep(max(config.dreaming_seconds - (time.monotonic() - started), 0))
         marker = _FAIL_MARKER.search(prompt)
@@ -217,13 +215,13 @@ class AgentsSandbox:
             if code not in AGENTS_FAILURE_CODES:
                 code = "generation_failed"
             reason = f"generation failed ([sandbox:fail{':' + code if marker.group(1) else ''}] marker)"
-            record.update(state="failed", failure_code=code, failure_reason=reason)
+            record.fail(code, reason)
             return
         now = time.time()
         lifetime = -1 if "[sandbox:expired]" in prompt else self.output_url_seconds
-        record.update(state="completed", outputs=outputs, expires_at=int(now + lifetime))
+        record.state, record.outputs, record.expires_at = "completed", outputs, int(now + lifetime)
 
-    async def _render(self, request: dict[str, Any], cancel: threading.Event) -> list[Output]:
+    async def _render(self, request: JsonObject, cancel: threading.Event) -> list[Output]:
         kind = request["type"]
         if kind in ("image", "image_edit"):
             return [await self._image(request)]
@@ -255,7 +253,7 @@ class AgentsSandbox:
             )
         return [Output("video", target.name)]
 
-    async def _video(self, request: dict[str, Any], cancel: threading.Event) -> Output:
+    async def _video(self, request: JsonObject, cancel: threading.Event) -> Output:
         options = request.get("video") or {}
         start = end = None
         keyframes = options.get("keyframes") or []
@@ -291,7 +289,7 @@ class AgentsSandbox:
                 )
         return Output("video", target.name)
 
-    async def _image(self, request: dict[str, Any]) -> Output:
+    async def _image(self, request: JsonObject) -> Output:
         source = (
             await self._image_bytes(request["source"], last_frame=True) if request.get("source") else None
         )
@@ -316,12 +314,12 @@ class AgentsSandbox:
         return Output("image", name)
 
     # ---- inputs ------------------------------------------------------------------------------
-    async def _image_bytes(self, ref: dict[str, Any], *, last_frame: bool) -> bytes:
+    async def _image_bytes(self, ref: JsonObject, *, last_frame: bool) -> bytes:
         """An ImageRef as image bytes: fetched, decoded, or a prior generation's output (a video's last
         frame when it starts a clip, its first when it ends one)."""
         if ref.get("generation_id"):
             parent = self.get(ref["generation_id"])
-            out = parent["outputs"][0]
+            out = parent.outputs[0]
             path: Path = self.files_dir / out.name
             if out.type == "image":
                 return await anyio.to_thread.run_sync(path.read_bytes)
@@ -332,10 +330,10 @@ class AgentsSandbox:
             raise RenderFailure("unsupported_format", "an input image is neither JPEG nor PNG")
         return data
 
-    async def _video_source(self, ref: dict[str, Any]) -> Path:
+    async def _video_source(self, ref: JsonObject) -> Path:
         if ref.get("generation_id"):
             parent = self.get(ref["generation_id"])
-            out = parent["outputs"][0]
+            out = parent.outputs[0]
             if out.type != "video":
                 raise RenderFailure("invalid_request", "the source generation is not a video")
             source: Path = self.files_dir / out.name
@@ -350,7 +348,7 @@ class AgentsSandbox:
             raise RenderFailure("corrupt_input", f"the source video could not be decoded: {exc}") from exc
         return path
 
-    async def _media_bytes(self, ref: dict[str, Any]) -> bytes:
+    async def _media_bytes(self, ref: JsonObject) -> bytes:
         if ref.get("data") is not None:
             try:
                 data = base64.b64decode(ref["data"], validate=True)
@@ -378,148 +376,11 @@ def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
 
 
-def _generation_refs(request: dict[str, Any]) -> list[str]:
+def _generation_refs(request: JsonObject) -> list[str]:
     options = request.get("video") or {}
     refs = [request.get("source"), options.get("start_frame"), options.get("end_frame")]
     refs += list(options.get("keyframes") or []) + list(request.get("image_ref") or [])
     return [ref["generation_id"] for ref in refs if ref and ref.get("generation_id")]
-
-
-# ---- validation ------------------------------------------------------------------------------------
-def validate(body: Any) -> dict[str, Any]:
-    """The request as the sandbox keeps it; 400 for a wrong value, 422 for a combination it refuses."""
-    if not isinstance(body, dict):
-        raise AgentsError(400, "request body must be a JSON object")
-    prompt = body.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise AgentsError(400, "prompt is required")
-    kind = body.get("type") or ("video" if body.get("model") == RAY32 else "image")
-    if kind not in AGENTS_TYPES:
-        raise AgentsError(400, f"type must be one of {', '.join(AGENTS_TYPES)}")
-    video = kind in AGENTS_VIDEO_TYPES
-    model = body.get("model") or (RAY32 if video else "uni-1")
-    if model not in ((RAY32,) if video else UNI_MODELS):
-        raise AgentsError(400, f"model {model!r} does not make {kind} generations")
-    ratios = RAY32_ASPECT_RATIOS if video else UNI_ASPECT_RATIOS
-    aspect_ratio = body.get("aspect_ratio")
-    if aspect_ratio is not None and aspect_ratio not in ratios:
-        raise AgentsError(400, f"aspect_ratio must be one of {', '.join(ratios)} for {kind}")
-    request: dict[str, Any] = {
-        "prompt": prompt,
-        "type": kind,
-        "model": model,
-        "aspect_ratio": aspect_ratio or ("16:9" if video else "1:1"),
-        "aspect_ratio_given": aspect_ratio is not None,
-        "user_id": body.get("user_id") if isinstance(body.get("user_id"), str) else None,
-    }
-    source = body.get("source")
-    if kind in ("image_edit", "video_edit", "video_reframe"):
-        if source is None:
-            raise AgentsError(400, f"source is required for {kind}")
-        request["source"] = _ref(source, "source", video=kind != "image_edit")
-    elif source is not None:
-        raise AgentsError(422, f"source is not used by {kind}")
-    refs = body.get("image_ref") or []
-    limit = 9 if kind == "image" else 8 if kind == "image_edit" else 0
-    if not isinstance(refs, list) or len(refs) > limit:
-        raise AgentsError(400, f"image_ref takes at most {limit} references for {kind}")
-    request["image_ref"] = [_ref(ref, f"image_ref[{i}]", video=False) for i, ref in enumerate(refs)]
-    output_format = body.get("output_format")
-    if output_format is not None and output_format not in ("png", "jpeg"):
-        raise AgentsError(400, "output_format must be png or jpeg")
-    request["output_format"] = output_format
-    options = body.get("video")
-    if options is not None and not video:
-        raise AgentsError(422, f"video options are not used by {kind}")
-    if video:
-        request["video"] = _video_options(options or {}, kind)
-    return request
-
-
-def _video_options(options: Any, kind: str) -> dict[str, Any]:
-    if not isinstance(options, dict):
-        raise AgentsError(400, "video must be an object")
-    duration = options.get("duration") or "5s"
-    resolution = options.get("resolution") or "720p"
-    if duration not in VIDEO_DURATIONS:
-        raise AgentsError(400, f"video.duration must be one of {', '.join(VIDEO_DURATIONS)}")
-    if resolution not in RAY32_RESOLUTIONS:
-        raise AgentsError(400, f"video.resolution must be one of {', '.join(RAY32_RESOLUTIONS)}")
-    loop, hdr = bool(options.get("loop")), bool(options.get("hdr"))
-    if loop and (kind != "video" or duration == "10s" or hdr):
-        raise AgentsError(422, "video.loop is only for type video, and not with 10s or hdr")
-    if hdr and (kind == "video_reframe" or resolution == "360p"):
-        raise AgentsError(422, "video.hdr is not available for video_reframe or 360p drafts")
-    if options.get("exr_export") and not hdr:
-        raise AgentsError(422, "video.exr_export needs video.hdr")
-    result: dict[str, Any] = {"duration": duration, "resolution": resolution, "loop": loop, "hdr": hdr}
-    for frame in ("start_frame", "end_frame"):
-        if options.get(frame) is not None:
-            if kind != "video":
-                raise AgentsError(422, f"video.{frame} is only for type video")
-            result[frame] = _ref(options[frame], f"video.{frame}", video=False)
-    keyframes, indexes = options.get("keyframes"), options.get("keyframe_indexes")
-    if keyframes is not None or indexes is not None:
-        if kind != "video" or loop or "start_frame" in result or "end_frame" in result:
-            raise AgentsError(
-                422, "video.keyframes exclude start_frame, end_frame and loop (type video only)"
-            )
-        last = ray32_frames(duration) - 1
-        if not isinstance(keyframes, list) or not isinstance(indexes, list) or not 1 <= len(keyframes) <= 64:
-            raise AgentsError(400, "video.keyframes and video.keyframe_indexes must be lists of 1 to 64")
-        if len(keyframes) != len(indexes):
-            raise AgentsError(422, "video.keyframes and video.keyframe_indexes must have the same length")
-        if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i <= last for i in indexes):
-            raise AgentsError(422, f"video.keyframe_indexes must be 0..{last} for {duration}")
-        if len(set(indexes)) != len(indexes):
-            raise AgentsError(422, "video.keyframe_indexes must be unique")
-        result["keyframes"] = [
-            _ref(ref, f"video.keyframes[{i}]", video=False) for i, ref in enumerate(keyframes)
-        ]
-        result["keyframe_indexes"] = indexes
-    position = options.get("source_position")
-    if position is not None:
-        if kind != "video_reframe":
-            raise AgentsError(422, "video.source_position is only for video_reframe")
-        result["source_position"] = _position(position)
-    edit = options.get("edit")
-    if edit is not None:
-        if kind != "video_edit" or not isinstance(edit, dict):
-            raise AgentsError(422, "video.edit is only for video_edit")
-        strength = edit.get("strength")
-        if strength is not None and strength not in EDIT_WEIGHTS:
-            raise AgentsError(400, f"video.edit.strength must be one of {', '.join(EDIT_WEIGHTS)}")
-        result["edit"] = {"strength": strength}
-    return result
-
-
-def _position(value: Any) -> dict[str, float]:
-    fields = ("x_norm", "y_norm", "w_norm", "h_norm")
-    if not isinstance(value, dict) or not all(isinstance(value.get(f), int | float) for f in fields):
-        raise AgentsError(400, "video.source_position needs numbers x_norm, y_norm, w_norm, h_norm")
-    position = {f: float(value[f]) for f in fields}
-    if not (0 < position["w_norm"] <= 2 and 0 < position["h_norm"] <= 2):
-        raise AgentsError(400, "video.source_position w_norm and h_norm must be in (0, 2]")
-    if not (-2 <= position["x_norm"] <= 2 and -2 <= position["y_norm"] <= 2):
-        raise AgentsError(400, "video.source_position x_norm and y_norm must be in [-2, 2]")
-    return position
-
-
-def _ref(value: Any, field: str, *, video: bool) -> dict[str, Any]:
-    keys = ("url", "data", "generation_id", "file_id")
-    if not isinstance(value, dict):
-        raise AgentsError(400, f"{field} must be an object")
-    given = [k for k in keys if value.get(k) is not None]
-    if len(given) != 1 or not isinstance(value[given[0]], str):
-        raise AgentsError(400, f"{field}: give exactly one of {', '.join(keys)}")
-    media_type = value.get("media_type")
-    if given[0] == "data" and not media_type:
-        raise AgentsError(400, f"{field}: media_type is required with data")
-    if given[0] == "url" and video and not (isinstance(media_type, str) and media_type.startswith("video/")):
-        raise AgentsError(400, f"{field}: a video source URL needs media_type video/*")
-    if given[0] == "file_id":
-        raise AgentsError(404, f"{field}: file {value['file_id'][:64]} not found")
-    return {given[0]: value[given[0]], "media_type": media_type}
 
 
 # ---- routes --------------------------------------------------------------------------------------
@@ -529,7 +390,7 @@ def agents_router(agents: AgentsSandbox, api_key: str) -> APIRouter:
 
     def authorise(request: Request) -> None:
         if request.headers.get("authorization", "") != f"Bearer {api_key}":
-            raise AgentsError(401, "Invalid API key")
+            raise AgentsError(401, WRONG_KEY)
 
     def base(request: Request) -> str:
         return str(request.url_for("sandbox_agents_create")).removesuffix("/generations")

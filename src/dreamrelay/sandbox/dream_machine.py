@@ -15,17 +15,16 @@ import tempfile
 import threading
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 
 from dreamrelay.domain.catalog import CAMERA_MOTIONS, CONCEPTS, POSITION_FIELDS, UPSCALE_RESOLUTIONS
+from dreamrelay.domain.json_object import JsonObject
 from dreamrelay.media import probe
 from dreamrelay.sandbox import render
+from dreamrelay.sandbox.core import GenerationRecord, SandboxCore
 from dreamrelay.sandbox.render import EDIT_WEIGHTS, SourcePosition
-
-if TYPE_CHECKING:
-    from dreamrelay.sandbox.app import Sandbox
 
 IMAGE_MODELS = ("photon-1", "photon-flash-1")
 VIDEO_MODELS = ("ray-2", "ray-flash-2")
@@ -53,9 +52,9 @@ class RenderFailure(Exception):
 # ---- validation -----------------------------------------------------------------------------------
 
 
-def validate_image(body: dict[str, Any]) -> dict[str, Any]:
+def validate_image(body: JsonObject) -> JsonObject:
     _type(body, "image", required=False)
-    request: dict[str, Any] = {
+    request: JsonObject = {
         "generation_type": "image",
         "model": _choice(body, "model", IMAGE_MODELS, "photon-1"),
         "prompt": _prompt(body, required=True),
@@ -78,42 +77,42 @@ def validate_image(body: dict[str, Any]) -> dict[str, Any]:
     return _with_callback(request, body)
 
 
-def validate_upscale(body: dict[str, Any], parent: dict[str, Any]) -> dict[str, Any]:
+def validate_upscale(body: JsonObject, parent: GenerationRecord) -> JsonObject:
     _type(body, "upscale_video", required=False)
     resolution = _choice(body, "resolution", UPSCALE_RESOLUTIONS, "1080p")
     _check_video_parent(parent)
-    before = parent["request"].get("resolution", "720p")
+    before = parent.request.get("resolution", "720p")
     if UPSCALE_RESOLUTIONS.index(resolution) <= UPSCALE_RESOLUTIONS.index(before):
         raise Invalid(f"the generation is already {before}; upscale to a higher resolution")
     request = {
         "generation_type": "upscale_video",
         "resolution": resolution,
-        "aspect_ratio": parent["request"].get("aspect_ratio", "16:9"),
-        "parent": parent["id"],
+        "aspect_ratio": parent.request.get("aspect_ratio", "16:9"),
+        "parent": parent.id,
     }
     return _with_callback(request, body)
 
 
-def validate_audio(body: dict[str, Any], parent: dict[str, Any]) -> dict[str, Any]:
+def validate_audio(body: JsonObject, parent: GenerationRecord) -> JsonObject:
     _type(body, "add_audio", required=False)
     _check_video_parent(parent)
     request = {
         "generation_type": "add_audio",
         "prompt": _prompt(body, required=False),
         "negative_prompt": _prompt(body, required=False, field="negative_prompt"),
-        "parent": parent["id"],
+        "parent": parent.id,
     }
     return _with_callback(request, body)
 
 
-def validate_reframe(body: dict[str, Any], kind: str) -> dict[str, Any]:
+def validate_reframe(body: JsonObject, kind: str) -> JsonObject:
     _type(body, kind, required=True)
     models = IMAGE_MODELS if kind == "reframe_image" else VIDEO_MODELS
     if "model" not in body:
         raise Invalid("model is required")
     if "aspect_ratio" not in body:
         raise Invalid("aspect_ratio is required")
-    request: dict[str, Any] = {
+    request: JsonObject = {
         "generation_type": kind,
         "model": _choice(body, "model", models, models[0]),
         "aspect_ratio": _choice(body, "aspect_ratio", ASPECT_RATIOS, "16:9"),
@@ -134,12 +133,12 @@ def validate_reframe(body: dict[str, Any], kind: str) -> dict[str, Any]:
     return _with_callback(request, body)
 
 
-def validate_modify(body: dict[str, Any]) -> dict[str, Any]:
+def validate_modify(body: JsonObject) -> JsonObject:
     _type(body, "modify_video", required=True)
     for field in ("model", "mode"):
         if field not in body:
             raise Invalid(f"{field} is required")
-    request: dict[str, Any] = {
+    request: JsonObject = {
         "generation_type": "modify_video",
         "model": _choice(body, "model", VIDEO_MODELS, "ray-2"),
         "mode": _choice(body, "mode", MODES, "flex_1"),
@@ -151,7 +150,7 @@ def validate_modify(body: dict[str, Any]) -> dict[str, Any]:
     return _with_callback(request, body)
 
 
-def _type(body: dict[str, Any], expected: str, *, required: bool) -> None:
+def _type(body: JsonObject, expected: str, *, required: bool) -> None:
     given = body.get("generation_type")
     if given is None and not required:
         return
@@ -159,7 +158,7 @@ def _type(body: dict[str, Any], expected: str, *, required: bool) -> None:
         raise Invalid(f"generation_type must be '{expected}'")
 
 
-def _choice(body: dict[str, Any], field: str, allowed: tuple[str, ...], default: str) -> str:
+def _choice(body: JsonObject, field: str, allowed: tuple[str, ...], default: str) -> str:
     value = body.get(field, default)
     if value is None:
         return default
@@ -168,7 +167,7 @@ def _choice(body: dict[str, Any], field: str, allowed: tuple[str, ...], default:
     return str(value)
 
 
-def _prompt(body: dict[str, Any], *, required: bool, field: str = "prompt") -> str:
+def _prompt(body: JsonObject, *, required: bool, field: str = "prompt") -> str:
     value = body.get(field)
     if value is None or value == "":
         if required:
@@ -193,7 +192,7 @@ def _weight(value: Any, field: str, default: float) -> float:
     return float(value)
 
 
-def _ref(value: Any, field: str, default_weight: float = 0.85) -> dict[str, Any]:
+def _ref(value: Any, field: str, default_weight: float = 0.85) -> JsonObject:
     if not isinstance(value, dict) or "url" not in value:
         raise Invalid(f"{field} must be an object with a url")
     return {
@@ -202,7 +201,7 @@ def _ref(value: Any, field: str, default_weight: float = 0.85) -> dict[str, Any]
     }
 
 
-def _refs(value: Any, field: str, most: int) -> list[dict[str, Any]]:
+def _refs(value: Any, field: str, most: int) -> list[JsonObject]:
     if value is None:
         return []
     if not isinstance(value, list) or len(value) > most:
@@ -210,7 +209,7 @@ def _refs(value: Any, field: str, most: int) -> list[dict[str, Any]]:
     return [_ref(item, f"{field}[{index}]") for index, item in enumerate(value)]
 
 
-def _character(value: Any) -> dict[str, Any]:
+def _character(value: Any) -> JsonObject:
     identity = value.get("identity0") if isinstance(value, dict) else None
     images = identity.get("images") if isinstance(identity, dict) else None
     if not isinstance(images, list) or not 1 <= len(images) <= CHARACTER_IMAGES_MAX:
@@ -224,7 +223,7 @@ def _media(value: Any, field: str) -> dict[str, str]:
     return {"url": _url(value["url"], f"{field}.url")}
 
 
-def _with_callback(request: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+def _with_callback(request: JsonObject, body: JsonObject) -> JsonObject:
     callback_url = body.get("callback_url")
     if callback_url is not None:
         if not isinstance(callback_url, str) or not callback_url.startswith(("http://", "https://")):
@@ -233,18 +232,18 @@ def _with_callback(request: dict[str, Any], body: dict[str, Any]) -> dict[str, A
     return request
 
 
-def _check_video_parent(parent: dict[str, Any]) -> None:
-    if parent["request"].get("generation_type", "video") in IMAGE_TYPES or not parent.get("video"):
-        if parent["state"] != "completed":
-            raise Invalid(f"generation {parent['id']} is not completed")
-        raise Invalid(f"generation {parent['id']} has no video")
+def _check_video_parent(parent: GenerationRecord) -> None:
+    if parent.request.get("generation_type", "video") in IMAGE_TYPES or not parent.video:
+        if parent.state != "completed":
+            raise Invalid(f"generation {parent.id} is not completed")
+        raise Invalid(f"generation {parent.id} has no video")
 
 
 # ---- rendering ------------------------------------------------------------------------------------
 
 
 async def render_generation(
-    sandbox: Sandbox, request: dict[str, Any], cancel: threading.Event
+    sandbox: SandboxCore, request: JsonObject, cancel: threading.Event
 ) -> tuple[str | None, str | None]:
     """Render one generation; its (video file, image file) names in the sandbox's files."""
     kind = request["generation_type"]
@@ -273,7 +272,7 @@ async def render_generation(
 
 
 def _video_job(
-    request: dict[str, Any], source: Path, target: Path, cancel: threading.Event, first: bytes | None
+    request: JsonObject, source: Path, target: Path, cancel: threading.Event, first: bytes | None
 ) -> Any:
     kind = request["generation_type"]
 
@@ -318,7 +317,7 @@ def _even(value: float) -> int:
     return max(2, round(value / 2) * 2)
 
 
-def placement(request: dict[str, Any], source: tuple[int, int], canvas: tuple[int, int]) -> SourcePosition:
+def placement(request: JsonObject, source: tuple[int, int], canvas: tuple[int, int]) -> SourcePosition:
     """Where the source goes, in canvas pixels: the crop box x_start..x_end × y_start..y_end, or
     the source resized to resized_width × resized_height with its top-left corner at
     (grid_position_x, grid_position_y) (centred when no position is given), else centred and as
@@ -345,25 +344,25 @@ def placement(request: dict[str, Any], source: tuple[int, int], canvas: tuple[in
     return position
 
 
-async def _source(sandbox: Sandbox, request: dict[str, Any], scratch: Path) -> Path:
+async def _source(sandbox: SandboxCore, request: JsonObject, scratch: Path) -> Path:
     """The video the request starts from: a parent generation's file, or its media URL fetched."""
     parent_id = request.get("parent")
     if parent_id is not None:
         parent = sandbox.records.get(parent_id)
-        if parent is None or not parent.get("video"):
+        if parent is None or not parent.video:
             raise RenderFailure(f"generation {parent_id} has no video")
-        return sandbox.files_dir / str(parent["video"])
+        return sandbox.files_dir / str(parent.video)
     path = scratch / "source.mp4"
     path.write_bytes(await fetch(sandbox, request["media"]["url"]))
     return path
 
 
-async def _first_frame(sandbox: Sandbox, request: dict[str, Any]) -> bytes | None:
+async def _first_frame(sandbox: SandboxCore, request: JsonObject) -> bytes | None:
     first = request.get("first_frame")
     return await fetch(sandbox, first["url"]) if first else None
 
 
-async def fetch(sandbox: Sandbox, url: str) -> bytes:
+async def fetch(sandbox: SandboxCore, url: str) -> bytes:
     if url.startswith("data:"):
         try:
             return base64.b64decode(url.split(",", 1)[1], validate=True)
@@ -376,7 +375,7 @@ async def fetch(sandbox: Sandbox, url: str) -> bytes:
     return data
 
 
-async def _image(sandbox: Sandbox, request: dict[str, Any]) -> bytes:
+async def _image(sandbox: SandboxCore, request: JsonObject) -> bytes:
     """A Photon image: the prompt's picture with every reference showing through by its weight
     (a modify_image_ref is the picture being modified: its weight is how much of it stays)."""
     weighted: list[tuple[str, float]] = [(r["url"], r["weight"] * 0.6) for r in request.get("image_ref", [])]
@@ -401,7 +400,7 @@ async def _image(sandbox: Sandbox, request: dict[str, Any]) -> bytes:
         raise RenderFailure(f"a reference image is unreadable: {exc}") from exc
 
 
-async def _reframe_image(sandbox: Sandbox, request: dict[str, Any]) -> bytes:
+async def _reframe_image(sandbox: SandboxCore, request: JsonObject) -> bytes:
     data = await fetch(sandbox, request["media"]["url"])
 
     def run() -> bytes:

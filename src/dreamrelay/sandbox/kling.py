@@ -12,50 +12,56 @@ import binascii
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from dreamrelay.domain.json_object import JsonObject
+from dreamrelay.sandbox.auth import WRONG_KEY
+from dreamrelay.sandbox.core import SandboxCore
 from dreamrelay.sandbox.render import IMAGE_SIZES, render_image
-
-if TYPE_CHECKING:
-    from dreamrelay.sandbox.app import Sandbox
 
 MAX_IMAGES = 9
 MAX_REFERENCE_BYTES = 10 * 1024 * 1024
 
 
+@dataclass(slots=True)
+class KlingImageTask:
+    """One image task as the sandbox keeps it (in memory); `shown` turns it into Kling's JSON."""
+
+    task_id: str
+    created_at: float
+    request: JsonObject  # as validated
+    status: str = "submitted"
+    message: str = ""
+    updated_at: float = 0.0
+    images: list[str] = field(default_factory=list)  # file names, once it succeeds
+
+
 class KlingSandbox:
     """Image tasks in memory (the sandbox forgets unfinished ones on restart); files on disk."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: SandboxCore) -> None:
         self.sandbox = sandbox
-        self.records: dict[str, dict[str, Any]] = {}
+        self.records: dict[str, KlingImageTask] = {}
         self.jobs: set[asyncio.Task[None]] = set()
 
-    def create(self, body: Any) -> dict[str, Any]:
+    def create(self, body: Any) -> KlingImageTask:
         request = _validate(body)
         if "[sandbox:reject]" in request["prompt"]:
             raise KlingError(400, 1201, "request rejected by the [sandbox:reject] marker")
         now = time.time()
-        record: dict[str, Any] = {
-            "task_id": str(uuid.uuid4()),
-            "status": "submitted",
-            "message": "",
-            "created_at": now,
-            "updated_at": now,
-            "request": request,
-            "images": [],
-        }
-        self.records[record["task_id"]] = record
+        record = KlingImageTask(str(uuid.uuid4()), now, request, updated_at=now)
+        self.records[record.task_id] = record
         job = asyncio.create_task(self._run(record))
         self.jobs.add(job)
         job.add_done_callback(self.jobs.discard)
         return record
 
-    def get(self, task_id: str) -> dict[str, Any]:
+    def get(self, task_id: str) -> KlingImageTask:
         record = self.records.get(task_id)
         if record is None:
             raise KlingError(404, 1203, "task not found")
@@ -66,9 +72,9 @@ class KlingSandbox:
             job.cancel()
         await asyncio.gather(*self.jobs, return_exceptions=True)
 
-    async def _run(self, record: dict[str, Any]) -> None:
+    async def _run(self, record: KlingImageTask) -> None:
         config = self.sandbox.config
-        request = record["request"]
+        request = record.request
         await asyncio.sleep(config.queued_seconds)
         self._change(record, status="processing")
         started = time.monotonic()
@@ -84,7 +90,7 @@ class KlingSandbox:
             return
         self._change(record, status="succeed", images=names)
 
-    def _render(self, request: dict[str, Any], reference: bytes | None) -> list[str]:
+    def _render(self, request: JsonObject, reference: bytes | None) -> list[str]:
         names = []
         fidelity = request.get("image_fidelity")
         for index in range(request["n"]):
@@ -111,8 +117,14 @@ class KlingSandbox:
         return await self.sandbox.fetch_image(image, MAX_REFERENCE_BYTES, "reference image")
 
     @staticmethod
-    def _change(record: dict[str, Any], **values: Any) -> None:
-        record.update(values, updated_at=time.time())
+    def _change(
+        record: KlingImageTask, status: str, message: str | None = None, images: list[str] | None = None
+    ) -> None:
+        record.status, record.updated_at = status, time.time()
+        if message is not None:
+            record.message = message
+        if images is not None:
+            record.images = images
 
 
 class KlingError(Exception):
@@ -121,7 +133,7 @@ class KlingError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-def _validate(body: Any) -> dict[str, Any]:
+def _validate(body: Any) -> JsonObject:
     if not isinstance(body, dict):
         raise KlingError(400, 1201, "request body must be a JSON object")
     prompt = body.get("prompt")
@@ -150,29 +162,28 @@ def _validate(body: Any) -> dict[str, Any]:
     }
 
 
-def kling_router(kling: KlingSandbox, api_key: str, files_base: Callable[[Request], str]) -> APIRouter:
+def kling_router(kling: KlingSandbox, api_key: str, file_url: Callable[[Request, str], str]) -> APIRouter:
     router = APIRouter()
 
     def authorise(request: Request) -> None:
         if request.headers.get("authorization", "") != f"Bearer {api_key}":
-            raise KlingError(401, 1000, "authentication failed")
+            raise KlingError(401, 1000, WRONG_KEY)
 
     def envelope(
-        data: dict[str, Any] | None, status: int = 200, code: int = 0, message: str = "SUCCEED"
+        data: JsonObject | None, status: int = 200, code: int = 0, message: str = "SUCCEED"
     ) -> JSONResponse:
         body = {"code": code, "message": message, "request_id": str(uuid.uuid4()), "data": data}
         return JSONResponse(body, status_code=status)
 
-    def shown(record: dict[str, Any], request: Request) -> dict[str, Any]:
-        base = files_base(request)
+    def shown(record: KlingImageTask, request: Request) -> JsonObject:
         return {
-            "task_id": record["task_id"],
-            "task_status": record["status"],
-            "task_status_msg": record["message"],
-            "created_at": int(record["created_at"] * 1000),
-            "updated_at": int(record["updated_at"] * 1000),
+            "task_id": record.task_id,
+            "task_status": record.status,
+            "task_status_msg": record.message,
+            "created_at": int(record.created_at * 1000),
+            "updated_at": int(record.updated_at * 1000),
             "task_result": {
-                "images": [{"index": i, "url": f"{base}/files/{n}"} for i, n in enumerate(record["images"])]
+                "images": [{"index": i, "url": file_url(request, n)} for i, n in enumerate(record.images)]
             },
         }
 

@@ -14,15 +14,19 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
+from dreamrelay.domain import ranges
 from dreamrelay.domain.agent_file import AgentFile, FilePage
 from dreamrelay.domain.errors import InvalidRequest, NotFound, PayloadTooLarge, StorageUnavailable
+from dreamrelay.domain.ids import is_ascii_token, is_id
 from dreamrelay.formats.own import iso_millis
 from dreamrelay.media import probe
-from dreamrelay.media.storage import StorageError
+from dreamrelay.media.storage import StorageError, scratch_copy
+from dreamrelay.services import images
 from dreamrelay.services.auth import Caller
 from dreamrelay.store import agent_files as file_store
 
@@ -38,6 +42,7 @@ class Collaborators(Protocol):
     db: Database
     storage: Storage  # the files' bytes
     settings: Settings  # size limits, our public URL (upload URLs)
+    image_decodes: anyio.CapacityLimiter  # the one bound on image decodes (services/images.py)
 
     @property
     def media_base_url(self) -> str: ...
@@ -86,23 +91,50 @@ def _check_declared(rt: Collaborators, declared: Declared) -> None:
         raise InvalidRequest(f"filename must be at most {FILENAME_MAX_CHARS} characters")
     if declared.user_id is not None and len(declared.user_id) > USER_ID_MAX_CHARS:
         raise InvalidRequest(f"user_id must be at most {USER_ID_MAX_CHARS} characters")
-    if declared.expires_at is not None and declared.expires_at <= time.time():
-        raise InvalidRequest("expires_at must be in the future")
+    if declared.expires_at is not None:
+        # Shown back as an ISO time: one past 9999-12-31T23:59:59Z (a negative UTC offset in the year
+        # 9999) could be stored but never written out again.
+        ranges.timestamp("expires_at", declared.expires_at)
+        if declared.expires_at <= time.time():
+            raise InvalidRequest("expires_at must be in the future")
 
 
-async def checked_media_type(data: bytes) -> str:
-    """The type the bytes really are (JPEG, PNG or MP4 video), or 400."""
+async def checked_media_type(rt: Collaborators, data: bytes) -> str:
+    """The type the bytes really are (JPEG, PNG or MP4 video), or 400. Images take the same bounded
+    decode as every other image intake (`images.decoded_size`: header first, few at once)."""
     image_type = probe.sniff_image(data)
     if image_type is not None:
         try:
-            await anyio.to_thread.run_sync(probe.image_size, data)
+            await images.decoded_size(rt, data)
         except probe.MediaError as exc:
             raise InvalidRequest(f"the image cannot be decoded ({exc})") from exc
         return image_type
     if data[4:8] != b"ftyp":
         raise InvalidRequest("only JPEG, PNG and MP4 files are accepted (checked by content)")
+    return await _checked_video(data)
+
+
+async def checked_file_type(rt: Collaborators, path: Path) -> str:
+    """`checked_media_type` of a file on disk: a video is probed there (never read into memory), an
+    image read only when it is within the image size limit."""
+    size, head = await anyio.to_thread.run_sync(_size_and_head, path)
+    if probe.sniff_image(head) is not None:
+        if size > rt.settings.max_image_bytes:
+            raise InvalidRequest(f"images may be at most {rt.settings.max_image_bytes} bytes")
+        return await checked_media_type(rt, await anyio.Path(path).read_bytes())
+    if head[4:8] != b"ftyp":
+        raise InvalidRequest("only JPEG, PNG and MP4 files are accepted (checked by content)")
+    return await _checked_video(path)
+
+
+def _size_and_head(path: Path) -> tuple[int, bytes]:
+    with path.open("rb") as handle:
+        return path.stat().st_size, handle.read(16)
+
+
+async def _checked_video(source: bytes | Path) -> str:
     try:
-        info = await anyio.to_thread.run_sync(probe.probe_video_bytes, data)
+        info = await probe.probe_video_off_loop(source)
     except probe.MediaError as exc:
         raise InvalidRequest(f"the video cannot be decoded ({exc})") from exc
     if info.duration > MAX_VIDEO_SECONDS:
@@ -110,9 +142,18 @@ async def checked_media_type(data: bytes) -> str:
     return "video/mp4"
 
 
-async def _store(rt: Collaborators, file_id: str, media_type: str, data: bytes) -> str:
-    extension = {**IMAGE_TYPES, **VIDEO_TYPES}[media_type]
-    key = f"files/{file_id}.{extension}"
+FILES = "files/"
+# A presigned PUT's bytes wait here, unchecked, until `complete`: no media type is served for this
+# ending (media/storage.py::media_type), so nothing a customer PUT is ever served before it is checked.
+STAGED = ".staged"
+
+
+def served_key(file_id: str, media_type: str) -> str:
+    """Where a ready file's checked bytes are kept and served (/media/files/<id>.<ext>)."""
+    return f"{FILES}{file_id}.{({**IMAGE_TYPES, **VIDEO_TYPES})[media_type]}"
+
+
+async def _store(rt: Collaborators, key: str, data: bytes) -> str:
     try:
         await rt.storage.put_bytes(key, data)
     except StorageError as exc:
@@ -122,7 +163,7 @@ async def _store(rt: Collaborators, file_id: str, media_type: str, data: bytes) 
 
 async def create_inline(rt: Collaborators, caller: Caller, data: bytes, declared: Declared) -> AgentFile:
     """Multipart upload: the bytes are here, checked and stored at once (the file is ready)."""
-    media_type = await checked_media_type(data)
+    media_type = await checked_media_type(rt, data)
     _check_declared(
         rt,
         Declared(
@@ -130,7 +171,7 @@ async def create_inline(rt: Collaborators, caller: Caller, data: bytes, declared
         ),
     )
     file_id = str(uuid.uuid4())
-    key = await _store(rt, file_id, media_type, data)
+    key = await _store(rt, served_key(file_id, media_type), data)
     file = _new(file_id, caller, declared, mime_type=media_type, size_bytes=len(data))
     file = replace(file, state="ready", storage_key=key)
     async with rt.db.transaction() as conn:
@@ -159,53 +200,72 @@ def upload_envelope(rt: Collaborators, file: AgentFile, token: str) -> dict[str,
     }
 
 
-async def receive_upload(rt: Collaborators, file_id: str, token: str, data: bytes) -> None:
-    """The presigned PUT: the token is the credential (no API key), good until the file completes."""
+async def upload_target(rt: Collaborators, file_id: str, token: str) -> AgentFile:
+    """The pending file a presigned PUT goes to: the token is the credential (no API key), good until
+    the file completes. Checked before the PUT's body is read."""
     async with rt.db.reader() as conn:
         row = await _pending_by_token(conn, file_id, token)
     if row is None or (row.upload_expires_at or 0) < time.time():
         raise NotFound("upload URL not found or expired")
+    return row
+
+
+async def receive_upload(rt: Collaborators, row: AgentFile, data: bytes) -> None:
+    """The presigned PUT's bytes, to the file `upload_target` found."""
     if len(data) != row.size_bytes:
         raise InvalidRequest(f"this upload takes exactly {row.size_bytes} bytes; {len(data)} came")
-    key = await _store(rt, file_id, row.mime_type, data)
+    key = await _store(rt, served_key(row.id, row.mime_type) + STAGED, data)
     async with rt.db.transaction() as conn:
-        await file_store.update_file(conn, file_id, "pending", {"storage_key": key})
+        await file_store.update_file(conn, row.id, "pending", {"storage_key": key})
 
 
 async def _pending_by_token(conn: AsyncConnection, file_id: str, token: str) -> AgentFile | None:
     row = await file_store.get_pending(conn, file_id)
-    if row is None or row.upload_token is None or not secrets.compare_digest(row.upload_token, token):
+    if row is None or row.upload_token is None or not is_ascii_token(token):
+        return None
+    if not secrets.compare_digest(row.upload_token, token):
         return None
     return row
 
 
 async def complete(rt: Collaborators, caller: Caller, file_id: str) -> AgentFile:
-    """After the PUT: check the stored bytes by content; the file is ready, or failed with a reason."""
+    """After the PUT: check the staged bytes by content. Ready: they move to the served key. Failed
+    (with a reason): they are removed, so what was refused is never served."""
     row = await get(rt, caller, file_id)
     if row.state != "pending":
         return row  # completing twice answers the file as it is
     if row.storage_key is None:
         raise InvalidRequest("nothing was uploaded to this file's upload URL yet")
-    data = await _read(rt, row.storage_key, row.size_bytes)
+    staged = row.storage_key
     values: dict[str, Any] = {"upload_token": None}
     try:
-        media_type = await checked_media_type(data)
-        if media_type != row.mime_type:
-            raise InvalidRequest(f"the bytes are {media_type}, not the declared {row.mime_type}")
-        values["state"] = "ready"
-    except InvalidRequest as exc:
-        values.update(state="failed", failure_reason=exc.message)
+        async with scratch_copy(rt.storage, staged) as path:  # a video is never read into memory
+            if path is None:
+                raise InvalidRequest("nothing was uploaded to this file's upload URL yet")
+            try:
+                media_type = await checked_file_type(rt, path)
+                if media_type != row.mime_type:
+                    raise InvalidRequest(f"the bytes are {media_type}, not the declared {row.mime_type}")
+            except InvalidRequest as exc:
+                values.update(state="failed", failure_reason=exc.message, storage_key=None)
+            else:
+                values.update(state="ready", storage_key=served_key(file_id, media_type))
+                if values["storage_key"] != staged:
+                    await rt.storage.put_file(values["storage_key"], path)
+    except StorageError as exc:
+        raise StorageUnavailable("the file could not be read back; try again shortly") from exc
     async with rt.db.transaction() as conn:
         await file_store.update_file(conn, file_id, "pending", values)
+    if values["storage_key"] != staged:
+        await _remove(rt, [staged])
     return await get(rt, caller, file_id)
 
 
-async def _read(rt: Collaborators, key: str, size: int) -> bytes:
+async def _remove(rt: Collaborators, keys: list[str]) -> None:
     try:
-        chunks = [chunk async for chunk in rt.storage.stream(key, 0, size)]
-    except StorageError as exc:
-        raise StorageUnavailable("the file could not be read back; try again shortly") from exc
-    return b"".join(chunks)
+        await rt.storage.delete(keys)
+    except (StorageError, ValueError) as exc:
+        raise StorageUnavailable("the file's bytes could not be removed; try again shortly") from exc
 
 
 async def get(rt: Collaborators, caller: Caller, file_id: str) -> AgentFile:
@@ -217,14 +277,27 @@ async def get(rt: Collaborators, caller: Caller, file_id: str) -> AgentFile:
 
 
 async def delete(rt: Collaborators, caller: Caller, file_id: str) -> None:
-    """Soft delete: the file can no longer be used; GET shows it as deleted."""
+    """The file can no longer be used and its bytes are gone (as a deleted task's media); GET still
+    shows it as deleted. Deleting again retries a removal the store refused."""
     row = await get(rt, caller, file_id)
-    if row.state == "deleted":
-        return
-    async with rt.db.transaction() as conn:
-        await file_store.update_file(
-            conn, file_id, row.state, {"state": "deleted", "deleted_at": time.time(), "upload_token": None}
-        )
+    if row.state != "deleted":
+        values = {"state": "deleted", "deleted_at": time.time(), "upload_token": None}
+        async with rt.db.transaction() as conn:
+            await file_store.update_file(conn, file_id, row.state, values)
+    served = served_key(file_id, row.mime_type)
+    await _remove(rt, sorted({served, served + STAGED, row.storage_key or served}))
+
+
+async def servable(rt: Collaborators, key: str) -> bool:
+    """Whether /media may serve `key`: anything outside files/ is not the Files API's business; a file's
+    bytes are served only while it is ready (not pending, failed, deleted or expired)."""
+    if not key.startswith(FILES):
+        return True
+    file_id = key[len(FILES) :].split(".", 1)[0]
+    async with rt.db.reader() as conn:
+        row = await file_store.get_any(conn, file_id) if is_id(file_id) else None
+    expired = row is not None and row.expires_at is not None and row.expires_at <= time.time()
+    return row is not None and row.state == "ready" and row.storage_key == key and not expired
 
 
 async def usable_url(rt: Collaborators, caller: Caller, file_id: str, field: str) -> tuple[str, str]:

@@ -21,6 +21,7 @@ from dreamrelay.formats.own import iso_millis
 from dreamrelay.netguard import has_control_characters, parse_networks
 from dreamrelay.services import admin, lifecycle
 from dreamrelay.services.admin import deliveries, ledger_entries
+from dreamrelay.services.admin_views import ChannelView
 from dreamrelay.services.lifecycle import Change
 from dreamrelay.store import accounts as account_store
 from dreamrelay.store import channels as channel_store
@@ -52,23 +53,23 @@ def mask(secret: str) -> str:
     return f"…{secret[-4:]}" if len(secret) > 8 else "…"
 
 
-def view(channel: Channel) -> dict[str, Any]:
-    return {
-        "id": channel.id,
-        "name": channel.name,
-        "kind": channel.kind,
-        "base_url": channel.base_url,
-        "secret_key": mask(channel.secret_key),
-        "models": list(channel.models) if channel.models is not None else None,
-        "priority": channel.priority,
-        "weight": channel.weight,
-        "concurrency": channel.concurrency,
-        "enabled": channel.enabled,
-        "failures": channel.failures,
-        "benched_until": iso_millis(channel.retry_at) if channel.retry_at else None,
-        "last_error": channel.last_error,
-        "media_networks": channel.media_networks,
-    }
+def view(channel: Channel) -> ChannelView:
+    return ChannelView(
+        id=channel.id,
+        name=channel.name,
+        kind=channel.kind,
+        base_url=channel.base_url,
+        secret_key=mask(channel.secret_key),
+        models=list(channel.models) if channel.models is not None else None,
+        priority=channel.priority,
+        weight=channel.weight,
+        concurrency=channel.concurrency,
+        enabled=channel.enabled,
+        failures=channel.failures,
+        benched_until=iso_millis(channel.retry_at) if channel.retry_at else None,
+        last_error=channel.last_error,
+        media_networks=channel.media_networks,
+    )
 
 
 def _check(values: dict[str, Any]) -> dict[str, Any]:
@@ -111,7 +112,7 @@ async def _find(rt: Collaborators, name: str) -> Channel:
     raise NotFound(f"no channel named {name!r}")
 
 
-async def add_channel(rt: Collaborators, **values: Any) -> dict[str, Any]:
+async def add_channel(rt: Collaborators, **values: Any) -> ChannelView:
     _check(values)
     if kinds.KINDS[values["kind"]].needs_base_url and not values.get("base_url"):
         raise InvalidRequest(f"a {values['kind']} channel needs a base_url")
@@ -123,12 +124,12 @@ async def add_channel(rt: Collaborators, **values: Any) -> dict[str, Any]:
     return view(await _find(rt, values["name"]))
 
 
-async def list_channels(rt: Collaborators) -> list[dict[str, Any]]:
+async def list_channels(rt: Collaborators) -> list[ChannelView]:
     async with rt.db.reader() as conn:
         return [view(c) for c in await channel_store.list_channels(conn)]
 
 
-async def update_channel(rt: Collaborators, name: str, values: dict[str, Any]) -> dict[str, Any]:
+async def update_channel(rt: Collaborators, name: str, values: dict[str, Any]) -> ChannelView:
     """Change settings; enabling also lifts a bench. New settings hold for the next request."""
     if not values:
         raise InvalidRequest("nothing to change")

@@ -13,11 +13,12 @@ import re
 import secrets
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from dreamrelay.domain import ranges
 from dreamrelay.domain.errors import Conflict, Gone, InvalidRequest, NotFound, RateLimited
 from dreamrelay.formats.own import iso_millis
+from dreamrelay.services.admin_views import CodeBatch, CodeView, MadeCode, Redeemed
 from dreamrelay.store import credit_codes as code_store
 from dreamrelay.store import ledger
 
@@ -57,14 +58,31 @@ def hash_code(code: str) -> str:
     return hashlib.sha256(normalize(code).encode()).hexdigest()
 
 
-def _times(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (iso_millis(v) if k.endswith("_at") and isinstance(v, float) else v) for k, v in row.items()}
+def _iso(at: float | None) -> str | None:
+    return iso_millis(at) if at is not None else None
+
+
+def _view(row: code_store.CodeRow, now: float) -> CodeView:
+    expired = row.expires_at is not None and row.expires_at <= now
+    return CodeView(
+        id=row.id,
+        prefix=row.prefix,
+        batch=row.batch,
+        amount=row.amount,
+        note=row.note,
+        created_at=iso_millis(row.created_at),
+        expires_at=_iso(row.expires_at),
+        redeemed_at=_iso(row.redeemed_at),
+        redeemed_by=row.redeemed_by,
+        redeemed_key_id=row.redeemed_key_id,
+        status="used" if row.redeemed_at is not None else "expired" if expired else "unused",
+    )
 
 
 # ---- the operator ------------------------------------------------------------------------------
 async def create_codes(
     rt: Collaborators, *, amount: int, count: int, expires_at: float | None = None, note: str = ""
-) -> dict[str, Any]:
+) -> CodeBatch:
     """A batch of `count` codes worth `amount` credits each; the codes are in this answer only."""
     if not 1 <= amount <= MAX_AMOUNT:
         raise InvalidRequest(f"amount must be 1-{MAX_AMOUNT}")
@@ -80,27 +98,27 @@ async def create_codes(
     batch = uuid.uuid4().hex[:12]
     codes = [new_code() for _ in range(count)]
     rows = [
-        {
-            "code_hash": hash_code(code),
-            "prefix": code[:8],
-            "batch": batch,
-            "amount": amount,
-            "note": note,
-            "created_at": now,
-            "expires_at": expires_at,
-        }
+        code_store.NewCode(
+            code_hash=hash_code(code),
+            prefix=code[:8],
+            batch=batch,
+            amount=amount,
+            note=note,
+            created_at=now,
+            expires_at=expires_at,
+        )
         for code in codes
     ]
     async with rt.db.transaction() as conn:
         ids = await code_store.insert_codes(conn, rows)
-    return {
-        "batch": batch,
-        "amount": amount,
-        "count": count,
-        "expires_at": iso_millis(expires_at) if expires_at is not None else None,
-        "note": note,
-        "codes": [{"id": i, "code": c} for i, c in zip(ids, codes, strict=True)],
-    }
+    return CodeBatch(
+        batch=batch,
+        amount=amount,
+        count=count,
+        expires_at=_iso(expires_at),
+        note=note,
+        codes=[MadeCode(id=i, code=c) for i, c in zip(ids, codes, strict=True)],
+    )
 
 
 async def list_codes(
@@ -110,7 +128,7 @@ async def list_codes(
     status: str | None = None,
     limit: int = 100,
     offset: int = 0,
-) -> list[dict[str, Any]]:
+) -> list[CodeView]:
     """Codes newest first: which were used, by which account and key, and when (never the codes)."""
     if status is not None and status not in code_store.STATUSES:
         raise InvalidRequest(f"status must be one of {', '.join(code_store.STATUSES)}")
@@ -119,10 +137,7 @@ async def list_codes(
         rows = await code_store.list_codes(
             conn, batch=batch, status=status, now=now, limit=limit, offset=offset
         )
-    for row in rows:
-        expired = row["expires_at"] is not None and row["expires_at"] <= now
-        row["status"] = "used" if row["redeemed_at"] is not None else "expired" if expired else "unused"
-    return [_times(r) for r in rows]
+    return [_view(row, now) for row in rows]
 
 
 # ---- the customer ------------------------------------------------------------------------------
@@ -134,7 +149,7 @@ async def _throttle(rt: Collaborators, caller: Caller, client_ip: str) -> None:
             raise RateLimited("too many code redemptions; wait and try again", headers=decision.headers())
 
 
-async def redeem(rt: Collaborators, caller: Caller, code: object, *, client_ip: str) -> dict[str, Any]:
+async def redeem(rt: Collaborators, caller: Caller, code: object, *, client_ip: str) -> Redeemed:
     """Add the code's credits to the caller's account, once: 404 unknown, 409 used, 410 expired."""
     await _throttle(rt, caller, client_ip)  # every attempt counts, good or bad
     if not isinstance(code, str) or not code.strip():
@@ -156,10 +171,10 @@ async def redeem(rt: Collaborators, caller: Caller, code: object, *, client_ip: 
                     f"this code would take the balance above {ranges.MAX_CREDITS} credits",
                     code="balance_too_high",
                 ) from exc
-            return {"amount": amount, "balance": balance, "redeemed_at": iso_millis(now)}
+            return Redeemed(amount=amount, balance=balance, redeemed_at=iso_millis(now))
         found = await code_store.find(conn, digest)
     if found is None:
         raise NotFound("no such credit code", code="code_not_found")
-    if found["redeemed_at"] is not None:
+    if found.redeemed_at is not None:
         raise Conflict("this credit code has been used already", code="code_used")
     raise Gone("this credit code has expired", code="code_expired")

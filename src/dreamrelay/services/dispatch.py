@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 class Collaborators(lifecycle.Collaborators, Protocol):
     settings: Settings  # our public URL (callbacks, user ids), when a failing channel is benched
 
-    def upstream_for(self, channel: Channel, *, family: str = ...) -> Upstream: ...
+    def upstream_for(self, channel: Channel, *, capability: str = ...) -> Upstream: ...
 
     def calls_back(self, upstream: Upstream) -> bool: ...
 
@@ -47,18 +47,16 @@ async def dispatch(
     *,
     pinned_channel: int | None,
     channels: Sequence[Channel],
-    kinds: tuple[str, ...] | None = None,
 ) -> Task:
     """Try `channels` (as the insert's transaction read them) in routing order until one accepts; fail
-    the task (and tell the caller) otherwise. With `kinds`, only channels of those kinds are tried.
+    the task (and tell the caller) otherwise. Only channels whose kind makes what the task needs
+    (`Task.capability`) and serves its model are tried.
 
     429/5xx/connection errors move on to the next channel; a refusal is the customer's 400; an answer
     that never came is a 502 and is never resent (the generation may exist upstream).
     """
     with logs.task_context(task.id):
-        return await _dispatch(
-            rt, task, request, pinned_channel=pinned_channel, kinds=kinds, channels=channels
-        )
+        return await _dispatch(rt, task, request, pinned_channel=pinned_channel, channels=channels)
 
 
 async def _dispatch(
@@ -67,16 +65,14 @@ async def _dispatch(
     request: SubmitRequest,
     *,
     pinned_channel: int | None,
-    kinds: tuple[str, ...] | None,
     channels: Sequence[Channel],
 ) -> Task:
-    if kinds is not None:
-        channels = [c for c in channels if c.kind in kinds]
     tried: list[str] = []
     request = replace(request, user_id=opaque_user_id(rt, task.account_id))
-    for channel in candidates(channels, task.model, pinned_id=pinned_channel):
+    capability = task.capability
+    for channel in candidates(channels, task.model, capability, pinned_id=pinned_channel):
         logs.channel.set(channel.name)
-        upstream = rt.upstream_for(channel, family=task.family)
+        upstream = rt.upstream_for(channel, capability=capability)
         sent = request
         if rt.calls_back(upstream) and task.upstream_token:
             sent = replace(request, callback_url=upstream_callback_url(rt, task.id, task.upstream_token))

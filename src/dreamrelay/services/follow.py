@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 import time
@@ -15,6 +16,9 @@ import aiohttp
 import anyio
 
 from dreamrelay import logs, metrics, netguard
+from dreamrelay.domain.catalog import SEEDANCE_TOKENS_DIVISOR
+from dreamrelay.domain.channel import Channel
+from dreamrelay.domain.pricing import used_charge
 from dreamrelay.domain.states import TaskState, can_move
 from dreamrelay.domain.task import Task
 from dreamrelay.domain.timings import FINISHING_RECHECK_SECONDS, STORAGE_RETRY_SECONDS, error_delay, task_kind
@@ -24,7 +28,9 @@ from dreamrelay.netguard import URLPolicy, parse_networks
 from dreamrelay.services import lifecycle, removal
 from dreamrelay.services.lifecycle import Change
 from dreamrelay.store import channels as channel_store
+from dreamrelay.store import pricing
 from dreamrelay.store import tasks as task_store
+from dreamrelay.upstreams import kinds
 from dreamrelay.upstreams.base import UpstreamStatus
 
 if TYPE_CHECKING:
@@ -65,9 +71,12 @@ class MediaGone(MediaCopyError):
     """The media URL answered 403/404/410: a presigned link that expired (or never was)."""
 
 
-# A presigned output link that has died does not come back: such a task fails (and is refunded)
-# rather than ever completing with a dead link. Only for upstream families whose links expire.
-EXPIRING_LINK_FAMILIES = ("agents",)
+class MediaRefused(MediaCopyError):
+    """URL safety refused the media URL (a private address the channel's media_networks do not name)."""
+
+
+# The operator's words for a copy URL safety refused (the customer reads failures.py's sentence).
+MEDIA_REFUSED = "media copy refused"
 
 
 async def apply_status(
@@ -99,6 +108,14 @@ async def _apply_status(
             return None if owner is None else await postpone(rt, task, owner, FINISHING_RECHECK_SECONDS)
         rt.finishing.add(task.id)
         try:
+            if task.state is TaskState.PENDING:
+                # Done upstream at the first look: it shows processing while its media is copied.
+                # Written as no lease holder: the lease (ours, or a poller's) stays where it is, so
+                # nobody else polls and copies it meanwhile.
+                moved = await _write(rt, task, None, Change(state=TaskState.PROCESSING))
+                if moved is None:
+                    return None
+                task = moved
             return await _finish(rt, task, status, owner, now)
         finally:
             rt.finishing.discard(task.id)
@@ -123,7 +140,7 @@ async def _finish(
     """Copy the finished media into our storage, then mark the task completed."""
     started = time.perf_counter()
     try:
-        source = await media_source(rt, task)
+        channel, source = await media_source(rt, task)
         if task.makes_images:
             media = await copy_images(rt, task, status.image_urls, source)
         else:
@@ -132,13 +149,27 @@ async def _finish(
             time.perf_counter() - started
         )
     except MediaGone as exc:
-        if task.family not in EXPIRING_LINK_FAMILIES:
+        # A presigned output link that has died does not come back: such a task fails (and is refunded)
+        # rather than ever completing with a dead link. Only where the channel's kind says links expire.
+        if channel is None or not kinds.links_expire(channel, task.capability):
             log.warning("task %s: media copy failed: %s", task.id, exc)
             return await reschedule(rt, task, owner, errors=task.poll_errors + 1)
         log.warning("task %s: upstream's output link is dead: %s", task.id, exc)
         reason = "upstream's output link had expired before it could be copied"
         change = Change(state=TaskState.FAILED, failure_reason=reason, failure_code="output_not_found")
         return await _write(rt, task, owner, change)
+    except MediaRefused as exc:
+        if owner is None:  # a callback's word only: the next poll decides
+            log.warning("task %s: media copy refused: %s", task.id, exc)
+            return await reschedule(rt, task, owner, errors=task.poll_errors + 1)
+        # The upstream itself (polled) names media URL safety refuses: no retry changes that. Fail now
+        # (the hold is released), telling the operator which setting allows it.
+        reason = (
+            f"{MEDIA_REFUSED}: {exc}; if this upstream's media really lives there, name its network in "
+            "the channel's media_networks (`dreamrelay channels update <name> --media-networks <CIDR>`)"
+        )
+        log.warning("task %s: %s", task.id, reason)
+        return await _write(rt, task, owner, Change(state=TaskState.FAILED, failure_reason=reason))
     except MediaCopyError as exc:
         log.warning("task %s: media copy failed: %s", task.id, exc)
         return await reschedule(rt, task, owner, errors=task.poll_errors + 1)
@@ -148,11 +179,51 @@ async def _finish(
         log.error("task %s: media storage failed, trying again later: %s", task.id, exc)
         return await _write(rt, task, owner, Change(next_poll_at=now + STORAGE_RETRY_SECONDS))
     rt.durations.note(task_kind(task), now - task.created_at)
-    change = Change(state=TaskState.COMPLETED, media=media, upstream_state=status.raw_state)
+    tokens = used_tokens(task, status, media)
+    charged = used_charge(task.price, task.token_rate, tokens)
+    by_length = await charge_by_length(rt, task, channel, media)
+    if by_length is not None:  # a kind that charges by what it delivered (Kling video's clip length)
+        charged = min(by_length, task.price)
+    change = Change(
+        state=TaskState.COMPLETED,
+        media=media,
+        upstream_state=status.raw_state,
+        usage_tokens=tokens,
+        charged=charged,
+    )
     done = await _write(rt, task, owner, change)
     if done is None:
         await _forget_if_deleted(rt, task.id, media)
     return done
+
+
+def used_tokens(task: Task, status: UpstreamStatus, media: dict[str, Any]) -> int | None:
+    """The tokens a task priced by use used: what upstream reports, or, when it reports none (a relay
+    that drops `usage`), what our copy of the video counts (width × height × frames ÷ 1024)."""
+    if task.token_rate is None:
+        return status.usage_tokens
+    if status.usage_tokens is not None:
+        return status.usage_tokens
+    video = media.get("video") or {}
+    width, height, frames = (int(video.get(k) or 0) for k in ("width", "height", "frames"))
+    return width * height * frames // SEEDANCE_TOKENS_DIVISOR
+
+
+async def charge_by_length(
+    rt: Collaborators, task: Task, channel: Channel | None, media: dict[str, Any]
+) -> int | None:
+    """What a finished task used, in credits, where its channel's kind charges by use (Kling video: the
+    mode and the real length of the clip we copied); None: the hold is the charge."""
+    priced = kinds.used_price(channel, task.capability) if channel is not None else None
+    seconds = (media.get("video") or {}).get("duration")
+    if priced is None or not isinstance(seconds, int | float):
+        return None
+    key = priced(task.request, float(seconds))
+    async with rt.db.direct_reader() as tx:
+        unit = await pricing.price_for(
+            tx, model=task.model, resolution=key.resolution, duration=key.duration, action=task.action
+        )
+    return None if unit is None else unit.hold(key)
 
 
 async def _forget_if_deleted(rt: Collaborators, task_id: str, media: dict[str, Any]) -> None:
@@ -199,28 +270,37 @@ class MediaSource:
     session: aiohttp.ClientSession
     policy: URLPolicy
     url_prefix: str = ""  # when set, every media URL must start with it (the sandbox's files)
+    # (URL prefix, headers): the channel's key for media under its base URL (ChannelKind.media_key)
+    keyed: tuple[str, dict[str, str]] | None = None
+
+    def headers_for(self, url: str) -> dict[str, str] | None:
+        if self.keyed is not None and url.startswith(self.keyed[0]):
+            return self.keyed[1]
+        return None
 
 
-async def media_source(rt: Collaborators, task: Task) -> MediaSource:
-    """Media is fetched like any URL from outside: public addresses only, unless the operator allowed
-    private networks for the task's channel (`media_networks`). A sandbox channel may reach the
-    sandbox's own listener, and there only its files: a forged report naming another port, or
-    another path of that listener, is refused."""
+async def media_source(rt: Collaborators, task: Task) -> tuple[Channel | None, MediaSource]:
+    """The task's channel, and where its media may come from: like any URL from outside, public
+    addresses only, unless the operator allowed private networks for the channel (`media_networks`).
+    A channel of a kind our own sandbox serves (`ChannelKind.own_media`) may reach the sandbox's
+    listener, and there only its files: a forged report naming another port, or another path of that
+    listener, is refused."""
     async with rt.db.reader() as conn:
         channel = await channel_store.get_channel(conn, task.channel_id) if task.channel_id else None
     policy, prefix = rt.url_policy, ""
+    keyed = kinds.media_headers(channel) if channel is not None else None
     if channel is not None:
         policy = policy.with_networks(parse_networks(channel.media_networks))
-        if channel.kind == "sandbox":
+        where = kinds.own_media(channel)
+        if where is None and channel.base_url:
+            # The listener of the API the operator configured (another DreamRelay on the LAN or on
+            # loopback serves its media there): its own origin, nothing else of that network.
+            with contextlib.suppress(ValueError):  # a bad port: that channel's calls fail on their own
+                policy = policy.with_endpoints(await netguard.endpoints_of(channel.base_url))
+        if where is not None:
             policy = policy.with_endpoints(await rt.sandbox_endpoints())
-            # The Agents API sandbox serves its presigned outputs under its own prefix.
-            agents = task.family == "agents"
-            prefix = (
-                rt.settings.sandbox_agents_url + "/outputs/"
-                if agents
-                else rt.settings.sandbox_base_url + "/files/"
-            )
-    return MediaSource(rt.guarded_session_for(policy), policy, prefix)
+            prefix = where(rt.settings, task.capability)
+    return channel, MediaSource(rt.guarded_session_for(policy), policy, prefix, keyed)
 
 
 def _checked(source: MediaSource, url: str) -> str:
@@ -282,7 +362,12 @@ async def _download_bytes(source: MediaSource, url: str, limit: int) -> bytes:
     timeout = aiohttp.ClientTimeout(total=120, sock_connect=15)
     try:
         async with netguard.opened(
-            source.session, _checked(source, url), source.policy, max_bytes=limit, limits=timeout
+            source.session,
+            _checked(source, url),
+            source.policy,
+            max_bytes=limit,
+            limits=timeout,
+            headers=source.headers_for(url),
         ) as response:
             # read(n) returns what has arrived so far, not n bytes: read to the end (or past the limit).
             data = bytearray()
@@ -299,8 +384,9 @@ def _copy_error(url: str, exc: netguard.UnsafeURL | netguard.FetchError) -> Medi
     """Refused by URL safety or failed: try again later; gone at upstream (403/404/410): MediaGone."""
     if isinstance(exc, netguard.FetchError) and exc.status in GONE_STATUSES:
         return MediaGone(f"GET {url[:200]} answered {exc.status}")
-    detail = exc.detail if isinstance(exc, netguard.FetchError) else str(exc)
-    return MediaCopyError(f"GET {url[:200]} refused or failed: {detail}")
+    if isinstance(exc, netguard.UnsafeURL):
+        return MediaRefused(f"GET {url[:200]} refused by URL safety: {exc}")
+    return MediaCopyError(f"GET {url[:200]} failed: {exc.detail}")
 
 
 def _probe(path: Path) -> dict[str, Any]:
@@ -326,7 +412,12 @@ async def _download(source: MediaSource, url: str, target: Path) -> None:
     timeout = aiohttp.ClientTimeout(total=600, sock_connect=15, sock_read=60)
     try:
         async with netguard.opened(
-            source.session, _checked(source, url), source.policy, max_bytes=MAX_VIDEO_BYTES, limits=timeout
+            source.session,
+            _checked(source, url),
+            source.policy,
+            max_bytes=MAX_VIDEO_BYTES,
+            limits=timeout,
+            headers=source.headers_for(url),
         ) as response:
             size = 0
             async with await anyio.open_file(target, "wb") as handle:

@@ -115,12 +115,24 @@ async def check_image(rt: Collaborators, field: str, data: bytes) -> str:
     if media_type is None:
         raise InvalidRequest(f"{field}: only JPEG and PNG images are accepted (checked by content)")
     try:
-        # Its size is read from the header first (a 7000×7000 PNG of 143 kB is refused undecoded), and
-        # only a few decodes run at once, whatever the number of submits.
-        await anyio.to_thread.run_sync(_checked_size, data, limiter=rt.image_decodes)
+        await decoded_size(rt, data)
     except MediaError as exc:
         raise InvalidRequest(f"{field}: the image cannot be decoded ({exc})") from exc
     return media_type
+
+
+class Decodes(Protocol):
+    image_decodes: anyio.CapacityLimiter
+
+
+async def decoded_size(rt: Decodes, data: bytes) -> tuple[int, int]:
+    """(width, height) of a customer's image that decodes in full: the one bounded decode every image
+    intake uses (own format, Dream Machine, Kling, Agents references, uploads, the Files API).
+
+    Its size is read from the header first (a 7000×7000 PNG of 143 kB is refused undecoded, at most
+    MAX_INPUT_SIDE on a side), and only `rt.image_decodes` decodes run at once per process, whatever
+    the number of requests: memory is bounded by design, not by the upload's size."""
+    return await anyio.to_thread.run_sync(_checked_size, data, limiter=rt.image_decodes)
 
 
 async def read_upload(rt: Collaborators, field: str, key: str, limit: int) -> bytes:

@@ -20,14 +20,11 @@ from dreamrelay.body_cache import BodyCache
 from dreamrelay.domain.failures import public_reason
 from dreamrelay.domain.states import Settlement, TaskState, check_transition, settlement
 from dreamrelay.domain.task import Task
-from dreamrelay.formats import acedata, agents, kling, official
-from dreamrelay.formats.own import encode_task
-from dreamrelay.store import ledger, outbox
+from dreamrelay.formats.families import family_of
+from dreamrelay.inflight import InFlightMirror
+from dreamrelay.store import in_flight, ledger, outbox
 from dreamrelay.store import tasks as task_store
-from dreamrelay.store.engine import Database
-
-OFFICIAL_FORMAT = "official"
-ACEDATA_FORMAT = "acedata"
+from dreamrelay.store.engine import Database, on_connection
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +34,7 @@ class Collaborators(Protocol):
 
     db: Database
     body_cache: BodyCache
+    inflight: InFlightMirror
     wake_worker: asyncio.Event
     wake_deliverer: asyncio.Event
 
@@ -59,40 +57,23 @@ class Change:
     poll_errors: int | None = None
     media: dict[str, Any] | None = None
     deleted_at: float | None = None
+    usage_tokens: int | None = None  # what upstream said the task used
+    charged: int | None = None  # what its completion captures (≤ its price; the rest is released)
 
     def values(self) -> dict[str, Any]:
         return {name: value for name, value in self.__dict__.items() if value is not None}
 
 
 def encode_body(task: Task, media_base_url: str) -> bytes:
-    """What the `body` column keeps: Kling's data object for images, the own-format object for videos
-    (whatever format created them, so the own batch query stays a byte join)."""
-    if task.is_image:
-        return kling.encode_data(task, media_base_url)
-    if task.is_agents:
-        return agents.encode_generation(task, media_base_url)
-    return encode_task(
-        task_id=task.id,
-        created_at=task.created_at,
-        request=task.request,
-        state=task.state,
-        failure_reason=task.failure_reason,
-        media=task.media,
-        media_base_url=media_base_url,
-    )
+    """What the `body` column keeps, as the task's family encodes it (formats/families.py): Kling's data
+    object for images, the Agents API's Generation, the own-format object for every shared video task
+    (whatever format created it, so the own batch query stays a byte join)."""
+    return family_of(task).encode_body(task, media_base_url)
 
 
 def callback_payload(task: Task, media_base_url: str) -> bytes:
     """The object the task's GET returns in the format it was created with."""
-    if task.is_image:
-        return kling.envelope(task.body)
-    if task.is_agents:
-        return task.body
-    if task.api_format == OFFICIAL_FORMAT:
-        return official.encode_generation(task, media_base_url)
-    if task.api_format == ACEDATA_FORMAT:
-        return acedata.encode_result(task, media_base_url)
-    return task.body
+    return family_of(task).callback_payload(task, media_base_url)
 
 
 @dataclass(frozen=True)
@@ -144,6 +125,7 @@ async def transition(
 
 def _after_commit(deps: Collaborators, done: _Done) -> None:
     before, after = done.before, done.after
+    deps.inflight.keep(after)  # this process's reads show the change at once (others' within the bound)
     if after.state is not before.state:
         _log_change(before, after)
         if after.callback_url:
@@ -163,7 +145,7 @@ async def record_on_driver(deps: Collaborators, task: Task, change: Change) -> T
     values, moves = _values(task, change, deps.media_base_url, None)
     if moves:
         raise ValueError("record_on_driver cannot change a task's state; use transition")
-    async with deps.db.direct_autocommit() as tx:  # one conditional UPDATE
+    async with deps.db.direct_autocommit(rerun_safe=True) as tx:  # one conditional UPDATE
         updated = await task_store.compare_and_set_on(tx, task, values)
     if updated is not None:
         _after_commit(deps, _Done(task, updated, change, by_follower=False))
@@ -188,16 +170,13 @@ def _values(
     if lease_owner is not None or "finished_at" in values:  # a finished task is nobody's work
         values.update(lease_owner=None, lease_until=None)
     values["updated_at"] = now
-    if task.is_image or task.is_agents or not OWN_BODY_FIELDS.isdisjoint(values):
+    columns = family_of(task).body_columns
+    if columns is None or not columns.isdisjoint(values):
         values["body"] = encode_body(task.with_values(values), media_base_url)
-    # else: the own-format body is made of none of the columns this change writes (the dispatch's
-    # channel, upstream id and next poll): the stored body stays as it is, byte for byte.
+    # else: the body is made of none of the columns this change writes (the dispatch's channel,
+    # upstream id and next poll): the stored body stays as it is, byte for byte. Kling's and the Agents
+    # API's bodies also show times, so theirs are re-encoded on every change.
     return values, moves
-
-
-# The columns a video task's own-format body is made of (formats/own.py::task_object). Kling's and the
-# Agents API's bodies also show times, so theirs are re-encoded on every change.
-OWN_BODY_FIELDS = frozenset({"id", "created_at", "request", "state", "failure_reason", "media"})
 
 
 async def _write(
@@ -207,7 +186,9 @@ async def _write(
     updated = await task_store.compare_and_set(conn, task, values, lease_owner=lease_owner)
     if updated is not None and moves:
         await _settle(conn, updated)
-        if updated.callback_url:
+        if updated.state.is_terminal:  # states only move forward: it leaves once
+            await in_flight.leave(on_connection(conn), updated.api_key_id)
+        if updated.callback_url and family_of(updated).calls_back(updated.state):
             # Same transaction as the state change: no change without its event, no event without it.
             await outbox.enqueue(
                 conn,
@@ -235,13 +216,21 @@ def _log_change(before: Task, after: Task) -> None:
 
 
 async def _settle(conn: AsyncConnection, task: Task) -> None:
-    """A terminal state settles the hold: captured on success, released otherwise (unique per task)."""
+    """A terminal state settles the hold: captured on success (the part used, `charged`, when the task
+    is billed by use: the rest released in the same transaction), released otherwise (unique per task)."""
     effect = settlement(task.state)
     if effect is Settlement.CAPTURE:
-        await ledger.capture(conn, account_id=task.account_id, task_id=task.id, amount=task.price)
+        await ledger.capture(
+            on_connection(conn),
+            account_id=task.account_id,
+            key_id=task.api_key_id,
+            task_id=task.id,
+            amount=task.price,
+            charge=task.charged,
+        )
     elif effect is Settlement.RELEASE:
         await ledger.release(
-            conn,
+            on_connection(conn),
             account_id=task.account_id,
             key_id=task.api_key_id,
             task_id=task.id,

@@ -14,15 +14,20 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+
 from dreamrelay.domain.channel import Channel
+from dreamrelay.domain.states import ACTIVE_STATES
 from dreamrelay.store import ledger
 from dreamrelay.store import operations as ops_store
 from dreamrelay.store.channels import list_channels
 from dreamrelay.store.engine import Database
+from dreamrelay.store.outage import Outage, is_outage
 
 log = logging.getLogger(__name__)
 
 LEDGER_CHECK = "ledger"
+PERIODIC_CHECKS = (LEDGER_CHECK,)  # the checks workers run; shown (never run yet) before their first
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,12 @@ class Status:
 
     def check(self, name: str) -> ops_store.Check | None:
         return next((c for c in self.checks if c.name == name), None)
+
+    def periodic_checks(self) -> list[tuple[str, ops_store.Check | None]]:
+        """Every periodic check by name, with its last run (None before its first), and any other
+        check the store holds."""
+        names = list(PERIODIC_CHECKS) + [c.name for c in self.checks if c.name not in PERIODIC_CHECKS]
+        return [(name, self.check(name)) for name in names]
 
 
 def _health(channel: Channel, now: float) -> ChannelHealth:
@@ -107,21 +118,28 @@ class Watch:
 
     async def run(self, stop: asyncio.Event) -> None:
         next_ledger = time.monotonic() + min(self.ledger_seconds, 30.0)  # a first answer soon after start
+        outage = Outage("the heartbeat and ledger check")
         while not stop.is_set():
             try:
                 await self.beat()
                 if self.ledger_seconds and time.monotonic() >= next_ledger:
                     next_ledger = time.monotonic() + self.ledger_seconds
                     await check_ledger(self.db)
-            except Exception:
-                log.exception("periodic operations work failed; trying again")
+            except Exception as exc:
+                if not is_outage(exc):
+                    log.exception("periodic operations work failed; trying again")
+                else:
+                    outage.note(exc)  # logged once; the beat below paces the tries
+            else:
+                outage.over()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.beat_seconds)
         try:
             async with self.db.transaction() as conn:
                 await ops_store.forget_worker(conn, self.instance)
-        except Exception:
-            log.exception("could not remove worker %s from the live list", self.instance)
+        except Exception as exc:
+            if not is_outage(exc):
+                log.exception("could not remove worker %s from the live list", self.instance)
 
 
 def as_dict(status: Status) -> dict[str, Any]:
@@ -194,3 +212,59 @@ def as_text(status: Status) -> str:
             f"beat {_ago(now - w.heartbeat_at)}"
         )
     return "\n".join(lines)
+
+
+def gauges(status: Status) -> list[Metric]:
+    """The store's picture (`snapshot`) as the gauges of `/metrics` (`metrics.render` serves them)."""
+    in_flight = GaugeMetricFamily(
+        "dreamrelay_tasks_in_flight",
+        "Tasks pending or processing, by state and channel",
+        labels=["state", "channel"],
+    )
+    # Every (state, channel) pair, 0 when nothing is there: a dashboard shows 0, not "No data".
+    counts = {(state.value, channel.name): 0 for state in ACTIVE_STATES for channel in status.channels}
+    counts.update({(state.value, ""): 0 for state in ACTIVE_STATES})  # not dispatched yet
+    counts.update({(row.state, row.channel): row.count for row in status.in_flight})
+    for (state_name, channel_name), count in sorted(counts.items()):
+        in_flight.add_metric([state_name, channel_name], count)
+    up = GaugeMetricFamily(
+        "dreamrelay_channel_up",
+        "1 when the channel is enabled and not benched for failing",
+        labels=["channel", "kind"],
+    )
+    benched = GaugeMetricFamily(
+        "dreamrelay_channel_benched",
+        "1 while routing skips the channel after failures in a row",
+        labels=["channel"],
+    )
+    failures = GaugeMetricFamily(
+        "dreamrelay_channel_consecutive_failures",
+        "Upstream failures in a row (0 after a success)",
+        labels=["channel"],
+    )
+    enabled = GaugeMetricFamily(
+        "dreamrelay_channel_enabled", "1 when the operator enabled the channel", labels=["channel"]
+    )
+    for channel in status.channels:
+        up.add_metric([channel.name, channel.kind], int(channel.up))
+        benched.add_metric([channel.name], int(channel.benched))
+        failures.add_metric([channel.name], channel.failures)
+        enabled.add_metric([channel.name], int(channel.enabled))
+    backlog = GaugeMetricFamily("dreamrelay_outbox_backlog", "Callback events waiting for delivery")
+    backlog.add_metric([], status.outbox.pending)
+    oldest = GaugeMetricFamily(
+        "dreamrelay_outbox_oldest_age_seconds", "Age of the oldest callback event waiting (0 when none)"
+    )
+    oldest.add_metric([], status.outbox_oldest_age)
+    check_ok = GaugeMetricFamily(
+        "dreamrelay_check_ok", "1 when the last periodic check passed (check: ledger)", labels=["check"]
+    )
+    check_at = GaugeMetricFamily(
+        "dreamrelay_check_timestamp_seconds", "When the last periodic check ran (UNIX time)", labels=["check"]
+    )
+    for name, check in status.periodic_checks():  # before its first run: ok (nothing failed), at 0 (never)
+        check_ok.add_metric([name], int(check.ok) if check else 1)
+        check_at.add_metric([name], check.checked_at if check else 0.0)
+    workers = GaugeMetricFamily("dreamrelay_workers_alive", "Worker processes with a recent heartbeat")
+    workers.add_metric([], len(status.workers))
+    return [in_flight, up, benched, failures, enabled, backlog, oldest, check_ok, check_at, workers]

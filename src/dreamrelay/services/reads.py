@@ -8,23 +8,27 @@ from typing import TYPE_CHECKING, Protocol, cast
 import orjson
 
 from dreamrelay.body_cache import agents_key, official_key
+from dreamrelay.domain.api_format import IMAGE_ACTION, SHARED_IMAGES, SHARED_VIDEOS, Listing
 from dreamrelay.domain.errors import InvalidRequest, NotFound, TaskNotFound, TaskNotReady
 from dreamrelay.domain.ids import is_id, shown
 from dreamrelay.domain.states import TaskState
 from dreamrelay.domain.task import Task
 from dreamrelay.formats import newapi, official
+from dreamrelay.formats.families import AGENTS
 from dreamrelay.services.auth import Caller
 from dreamrelay.store import accounts as account_store
 from dreamrelay.store import tasks as task_store
 
 if TYPE_CHECKING:
     from dreamrelay.body_cache import BodyCache
+    from dreamrelay.inflight import InFlightMirror
     from dreamrelay.store.engine import Database
 
 
 class Collaborators(Protocol):
     db: Database
     body_cache: BodyCache  # finished tasks' bodies, kept in this process
+    inflight: InFlightMirror  # in-flight tasks, mirrored in this process within a bound
 
     @property
     def media_base_url(self) -> str: ...
@@ -33,13 +37,27 @@ class Collaborators(Protocol):
 BATCH_MAX_IDS = 1000
 
 
+async def find_task(rt: Collaborators, caller: Caller, task_id: str, listing: Listing) -> Task | None:
+    """The caller's task if `listing` (the family's, domain/api_format.py) shows it: an in-flight one
+    from this process's mirror when it has it (inflight.py), else from the store (mirrored from then on
+    while in flight). Every family's read of one task comes here, so each reads in-flight tasks from
+    memory; a family's many-task read comes to `find_video_tasks`."""
+    task = rt.inflight.get(task_id, caller.account_id)
+    if task is None:
+        async with rt.db.reader() as conn:
+            task = await task_store.get_task(conn, task_id, caller.account_id)
+        if task is None:
+            return None
+        rt.inflight.keep(task)
+    return task if listing.shows(task) else None
+
+
 async def get_task(rt: Collaborators, caller: Caller, task_id: str, *, images: bool = False) -> Task:
     """The caller's task: a video task (own and official formats) or, with `images`, an image task."""
     if not is_id(task_id):
         raise TaskNotFound(f"task {shown(task_id)} not found")
-    async with rt.db.reader() as conn:
-        task = await task_store.get_task(conn, task_id, caller.account_id)
-    if task is None or task.is_image != images or task.is_agents:
+    task = await find_task(rt, caller, task_id, SHARED_IMAGES if images else SHARED_VIDEOS)
+    if task is None:
         raise TaskNotFound(f"task {task_id} not found")
     return task
 
@@ -48,9 +66,8 @@ async def get_agents_task(rt: Collaborators, caller: Caller, task_id: str) -> Ta
     """The caller's generation made through the Agents API; 404 for anything else."""
     if not is_id(task_id):
         raise NotFound(f"generation {shown(task_id)} not found")
-    async with rt.db.reader() as conn:
-        task = await task_store.get_task(conn, task_id, caller.account_id)
-    if task is None or not task.is_agents:
+    task = await find_task(rt, caller, task_id, AGENTS.listing)
+    if task is None:
         raise NotFound(f"generation {task_id} not found")
     return task
 
@@ -101,10 +118,12 @@ async def get_official_body(rt: Collaborators, caller: Caller, task_id: str) -> 
     if cached is not None:
         return cached
     task = await get_task(rt, caller, task_id)
-    body = official.encode_generation(task, rt.media_base_url)
+    base = rt.media_base_url
     if task.state.is_terminal:
+        body = official.encode_generation(task, base)
         rt.body_cache.put(key, task.account_id, body)
-    return body
+        return body
+    return rt.inflight.encoded(task, "official", lambda t: official.encode_generation(t, base))
 
 
 async def download_url(rt: Collaborators, caller: Caller, task_id: str) -> bytes:
@@ -143,14 +162,29 @@ async def batch_newapi(rt: Collaborators, caller: Caller, ids: Sequence[str]) ->
     wanted = [i for i in dict.fromkeys(ids) if is_id(i)]
     if not wanted:
         return newapi.envelope([])
-    async with rt.db.reader() as conn:
-        found = {t.id: t for t in await task_store.find_video_tasks(conn, wanted, caller.account_id)}
+    found = await find_video_tasks(rt, caller, wanted)
     return newapi.envelope(
         [
             newapi.Found(t.id, t.body, t.state, t.failure_reason, t.created_at, t.finished_at)
             for t in (found[i] for i in wanted if i in found)
         ]
     )
+
+
+async def find_video_tasks(rt: Collaborators, caller: Caller, ids: Sequence[str]) -> dict[str, Task]:
+    """The caller's video tasks (any format) among `ids` (well-formed ones), by id: those in flight from
+    this process's mirror, the rest from the store in one query (those still in flight mirrored from
+    then on: the next poll reads memory). new-api's batch and AceData's retrieve_batch read this way."""
+    wanted = [i for i in dict.fromkeys(ids) if is_id(i)]
+    mirrored = rt.inflight.get_many(wanted, caller.account_id)
+    found = {t.id: t for t in mirrored if t is not None and t.action != IMAGE_ACTION}
+    missing = [i for i, t in zip(wanted, mirrored, strict=True) if t is None]
+    if missing:
+        async with rt.db.reader() as conn:
+            for task in await task_store.find_video_tasks(conn, missing, caller.account_id):
+                found[task.id] = task
+                rt.inflight.keep(task)  # in flight: mirrored; finished: left out
+    return found
 
 
 async def batch_bodies(rt: Collaborators, caller: Caller, ids: Sequence[str]) -> bytes:
@@ -169,8 +203,26 @@ async def batch_bodies(rt: Collaborators, caller: Caller, ids: Sequence[str]) ->
         return answer
     missing = [i for i in missing if is_id(i)]
     if missing:
+        # In-flight tasks this process mirrors (inflight.py); the rest from the store.
+        by_id: dict[str, bytes] = {}
+        store_ids: list[str] = []
+        for task_id, task in zip(missing, rt.inflight.get_many(missing, account), strict=True):
+            if task is not None and SHARED_VIDEOS.shows(task):
+                by_id[task_id] = task.body
+            else:
+                store_ids.append(task_id)
+        if by_id:
+            bodies = [
+                body if body is not None else by_id.get(i) for i, body in zip(wanted, bodies, strict=True)
+            ]
+        missing = store_ids
+    if missing:
         async with rt.db.reader() as conn:
             found = await task_store.get_bodies(conn, missing, caller.account_id)
+            unfinished = [task_id for task_id, (_, finished) in found.items() if not finished]
+            if unfinished and rt.inflight.running:  # mirrored from now on: the next poll reads memory
+                for task in await task_store.find_video_tasks(conn, unfinished, account):
+                    rt.inflight.keep(task)
         for task_id, (body, finished) in found.items():
             if finished:
                 cache.put(task_id, account, body)

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 class Collaborators(reads.Collaborators, lifecycle.Collaborators, Protocol):
     storage: Storage  # the task's media
 
-    def upstream_for(self, channel: Channel, *, family: str = ...) -> Upstream: ...
+    def upstream_for(self, channel: Channel, *, capability: str = ...) -> Upstream: ...
 
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,13 @@ _ATTEMPTS = 5  # a worker may change the task between our read and our write; th
 
 
 async def delete_task(rt: Collaborators, caller: Caller, task_id: str) -> None:
-    task: Task | None = await reads.get_task(rt, caller, task_id)
+    await delete(rt, caller, await reads.get_task(rt, caller, task_id))
+
+
+async def delete(rt: Collaborators, caller: Caller, found: Task) -> None:
+    """Delete the caller's task `found` (as any family read it)."""
+    task: Task | None = found
+    task_id = found.id
     for _attempt in range(_ATTEMPTS):
         assert task is not None
         was_running = not task.state.is_terminal
@@ -55,7 +61,7 @@ async def delete_task(rt: Collaborators, caller: Caller, task_id: str) -> None:
         if done is not None:
             await delete_media(rt, done)
             if was_running:
-                await _cancel_upstream(rt, done)
+                await cancel_upstream(rt, done)
             return
         async with rt.db.reader() as conn:
             task = await task_store.get_task(conn, task_id, caller.account_id)
@@ -96,7 +102,7 @@ async def delete_media(rt: Collaborators, task: Task) -> None:
         log.warning("task %s: deleting its media failed: %s", task.id, exc)
 
 
-async def _cancel_upstream(rt: Collaborators, task: Task) -> None:
+async def cancel_upstream(rt: Collaborators, task: Task) -> None:
     """Best effort: a failure here leaves the upstream generation running (it costs us, not the customer)."""
     if task.channel_id is None or task.upstream_id is None:
         return
@@ -105,6 +111,6 @@ async def _cancel_upstream(rt: Collaborators, task: Task) -> None:
     if channel is None:
         return
     try:
-        await rt.upstream_for(channel, family=task.family).cancel(task.upstream_id)
+        await rt.upstream_for(channel, capability=task.capability).cancel(task.upstream_id)
     except (UpstreamUnavailable, UpstreamRefused, UpstreamOutcomeUnknown) as exc:
         log.warning("task %s: cancelling upstream %s failed: %s", task.id, task.upstream_id, exc)

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from dreamrelay.domain.errors import Forbidden, InvalidRequest, StorageUnavailable
+from dreamrelay.domain.ids import ascii_int, is_ascii_token
 from dreamrelay.media.storage import StorageError
 from dreamrelay.services import images
 from dreamrelay.services.images import EXTENSION_TYPES, UPLOAD_KEY, UPLOADS, check_image, load_image
@@ -51,15 +52,22 @@ async def file_upload(rt: Collaborators, url: str | None, filename: str | None) 
     return {"id": upload_id, "presigned_url": presigned, "public_url": f"{rt.media_base_url}/{key}"}
 
 
+def check_upload_url(rt: Collaborators, key: str, expires: str, signature: str) -> None:
+    """A signed upload URL's signature and expiry hold (checked before its body is read, and again
+    by `put_upload`)."""
+    expiry = ascii_int(expires, max_digits=12)
+    if not UPLOAD_KEY.match(key) or expiry is None or not is_ascii_token(signature):
+        raise Forbidden("not a valid upload URL")
+    if not hmac.compare_digest(signature, _signature(rt, key, expiry)):
+        raise Forbidden("the upload URL's signature does not match")
+    if expiry < time.time():
+        raise Forbidden("the upload URL has expired; ask for a new one")
+
+
 async def put_upload(rt: Collaborators, key: str, expires: str, signature: str, data: bytes) -> None:
     """Store a PUT to a signed upload URL: the signature and expiry hold, and the file is an image of
     the slot's type."""
-    if not UPLOAD_KEY.match(key) or not expires.isdigit() or len(expires) > 12:
-        raise Forbidden("not a valid upload URL")
-    if not hmac.compare_digest(signature, _signature(rt, key, int(expires))):
-        raise Forbidden("the upload URL's signature does not match")
-    if int(expires) < time.time():
-        raise Forbidden("the upload URL has expired; ask for a new one")
+    check_upload_url(rt, key, expires, signature)
     media_type = await check_image(rt, "body", data)
     if EXTENSION_TYPES[key.rsplit(".", 1)[1]] != media_type:
         raise InvalidRequest(f"body: this upload URL takes a {EXTENSION_TYPES[key.rsplit('.', 1)[1]]} file")

@@ -19,8 +19,9 @@ from dreamrelay.domain.timings import CALLBACK_SAFETY_POLL_SECONDS
 from dreamrelay.services import follow
 from dreamrelay.store import tasks as task_store
 from dreamrelay.store.channels import get_channel
+from dreamrelay.store.outage import described, is_outage
+from dreamrelay.upstreams import kinds
 from dreamrelay.upstreams.base import UpstreamStatus
-from dreamrelay.upstreams.luma import parse_generation
 
 if TYPE_CHECKING:
     from dreamrelay.locks import KeyedLocks
@@ -50,9 +51,13 @@ async def receive(rt: Collaborators, task_id: str, token: str, payload: Any) -> 
         task = await _dispatched_task(rt, task)
     if task.upstream_id is None:
         return False  # the submission never recorded an id: nothing to match the report to
-    if not isinstance(payload, dict) or payload.get("id") != task.upstream_id:
+    async with rt.db.reader() as conn:
+        channel = await get_channel(conn, task.channel_id) if task.channel_id else None
+    # The channel's kind says how its upstream reports (upstreams/kinds.py: `reports`).
+    read = kinds.report_reader(channel, task.capability) if channel is not None else None
+    status = read(payload, task.upstream_id) if read is not None else None
+    if status is None:
         raise InvalidRequest("the callback does not describe this task's generation")
-    status = parse_generation(payload)
     if not can_move(task.state, status.state):
         return False
     job = asyncio.create_task(_apply(rt, task.id, status))
@@ -89,5 +94,14 @@ async def _apply(rt: Collaborators, task_id: str, status: UpstreamStatus) -> Non
             if task is not None and can_move(task.state, status.state):
                 with logs.task_context(task.id, channel.name if channel else None):
                     await follow.apply_status(rt, task, status, None, poll_floor=CALLBACK_SAFETY_POLL_SECONDS)
-        except Exception:
-            log.exception("applying an upstream callback for task %s failed; polling will catch up", task_id)
+        except Exception as exc:
+            if not is_outage(exc):
+                log.exception(
+                    "applying an upstream callback for task %s failed; polling will catch up", task_id
+                )
+            else:
+                log.warning(
+                    "database unavailable: upstream callback for task %s left to polling: %s",
+                    task_id,
+                    described(exc),
+                )

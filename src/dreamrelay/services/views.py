@@ -15,7 +15,7 @@ from dreamrelay.domain.keys import Caller
 from dreamrelay.domain.task import Task
 from dreamrelay.store import ledger
 from dreamrelay.store import tasks as task_store
-from dreamrelay.store.accounts import KEY_LIMITS, caller_of
+from dreamrelay.store.accounts import key_by_id
 from dreamrelay.store.engine import Database
 from dreamrelay.store.schema import accounts, api_keys, tasks
 
@@ -44,18 +44,18 @@ async def signed_in_key(db: Database, key_id: int) -> SignedInKey | None:
 
 
 async def _signed_in_key(conn: AsyncConnection, key_id: int) -> SignedInKey | None:
-    query = select(*KEY_LIMITS, accounts.c.name, api_keys.c.prefix).join(
-        accounts, accounts.c.id == api_keys.c.account_id
-    )
+    """The key as the API's authentication reads it (disabled or expired with any key above it)."""
+    owner = await key_by_id(conn, key_id)
+    query = select(accounts.c.name, api_keys.c.prefix).join(accounts, accounts.c.id == api_keys.c.account_id)
     row = (await conn.execute(query.where(api_keys.c.id == key_id))).one_or_none()
-    if row is None:
+    if owner is None or row is None:
         return None
     return SignedInKey(
-        caller=caller_of(row),
+        caller=owner.caller,
         account=row.name,
         prefix=row.prefix,
-        disabled=bool(row.disabled),
-        expires_at=row.expires_at,
+        disabled=owner.disabled,
+        expires_at=owner.expires_at,
     )
 
 

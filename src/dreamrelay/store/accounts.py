@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Integer, delete, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.expression import CTE
 
-from dreamrelay.domain.keys import Caller
+from dreamrelay.domain.keys import Caller, KeyRow
 from dreamrelay.domain.signing import new_secret
 from dreamrelay.store.direct import Sql, Tx
 from dreamrelay.store.schema import accounts, api_keys
@@ -30,7 +32,11 @@ class Account:
 
 @dataclass(frozen=True)
 class KeyOwner:
-    """What authentication learns about a key: enough to serve a request without another query."""
+    """What authentication learns about a key: enough to serve a request without another query.
+
+    `disabled` and `expires_at` are the line's: a key is disabled if it or any key above it is (by the
+    customer or by the operator), and expires with the first of them to expire.
+    """
 
     caller: Caller
     disabled: bool
@@ -69,8 +75,13 @@ async def count_accounts(conn: AsyncConnection) -> int:
     return int((await conn.execute(select(func.count()).select_from(accounts))).scalar_one())
 
 
-async def create_key(conn: AsyncConnection, account_id: int, name: str = "") -> tuple[int, str]:
-    """Store a new key's hash; return (key id, the key). The key is never readable again."""
+async def create_key(
+    conn: AsyncConnection, account_id: int, name: str = "", *, parent_id: int | None = None
+) -> tuple[int, str]:
+    """Store a new key's hash; return (key id, the key). The key is never readable again.
+
+    `parent_id`: the key that creates it (a customer's); None for the operator's keys.
+    """
     key = new_api_key()
     row = (
         await conn.execute(
@@ -82,6 +93,7 @@ async def create_key(conn: AsyncConnection, account_id: int, name: str = "") -> 
                 name=name,
                 disabled=False,
                 created_at=time.time(),
+                parent_id=parent_id,
             )
             .returning(api_keys.c.id)
         )
@@ -103,7 +115,7 @@ KEY_LIMITS = (
 )
 
 
-def caller_of(row: Any) -> Caller:
+def caller_of(row: Any, ancestors: tuple[int, ...] = ()) -> Caller:
     """The Caller of a row that selected KEY_LIMITS."""
     return Caller(
         key_id=row.id,
@@ -113,14 +125,56 @@ def caller_of(row: Any) -> Caller:
         max_in_flight=row.max_in_flight,
         batch_rpm=row.batch_rpm,
         batch_envelope=row.batch_envelope,
+        ancestors=ancestors,
+    )
+
+
+def _line(start: ColumnElement[bool]) -> CTE:
+    """The key matching `start` and every key above it, each with its depth (0: the key itself).
+
+    A parent is always an older key and never changes, so the line ends at an operator's key."""
+    chain = (
+        select(api_keys.c.id, api_keys.c.parent_id, literal(0, Integer).label("depth"))
+        .where(start)
+        .cte("line", recursive=True)
+    )
+    above = api_keys.alias("above")
+    return chain.union_all(
+        select(above.c.id, above.c.parent_id, chain.c.depth + 1).where(above.c.id == chain.c.parent_id)
+    )
+
+
+async def _owner(conn: AsyncConnection, start: ColumnElement[bool]) -> KeyOwner | None:
+    """A key read with the line above it: the state of every key in it, in one query."""
+    line = _line(start)
+    query = (
+        select(*KEY_LIMITS, api_keys.c.disabled_by_operator)
+        .join(line, line.c.id == api_keys.c.id)
+        .order_by(line.c.depth)
+    )
+    rows = (await conn.execute(query)).all()
+    if not rows:
+        return None
+    expiries = [r.expires_at for r in rows if r.expires_at is not None]
+    return KeyOwner(
+        caller=caller_of(rows[0], tuple(r.id for r in reversed(rows[1:]))),
+        disabled=any(r.disabled or r.disabled_by_operator for r in rows),
+        expires_at=min(expiries, default=None),
     )
 
 
 async def find_key(conn: AsyncConnection, key_hash: str) -> KeyOwner | None:
-    row = (await conn.execute(select(*KEY_LIMITS).where(api_keys.c.key_hash == key_hash))).one_or_none()
-    if row is None:
-        return None
-    return KeyOwner(caller=caller_of(row), disabled=row.disabled, expires_at=row.expires_at)
+    return await _owner(conn, api_keys.c.key_hash == key_hash)
+
+
+async def key_by_id(conn: AsyncConnection, key_id: int) -> KeyOwner | None:
+    return await _owner(conn, api_keys.c.id == key_id)
+
+
+async def line(conn: AsyncConnection, key_id: int) -> list[int]:
+    """The ids of the key and every key above it, the operator's first; [] for an unknown key."""
+    chain = _line(api_keys.c.id == key_id)
+    return [int(r.id) for r in await conn.execute(select(chain.c.id).order_by(chain.c.depth.desc()))]
 
 
 async def list_keys(conn: AsyncConnection) -> list[dict[str, object]]:
@@ -141,7 +195,7 @@ async def list_keys(conn: AsyncConnection) -> list[dict[str, object]]:
 
 
 async def touch_keys(conn: AsyncConnection, used_at: dict[int, float]) -> None:
-    for key_id, when in used_at.items():
+    for key_id, when in sorted(used_at.items()):  # rows locked in id order, as holds lock them
         await conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=when))
 
 
@@ -190,19 +244,25 @@ KEY_SETTINGS = (
     "max_in_flight",
     "batch_rpm",
     "batch_envelope",
+    "disabled_by_operator",
 )
 
 
 async def describe_keys(
-    conn: AsyncConnection, *, account_id: int | None = None, key_id: int | None = None
-) -> list[dict[str, object]]:
-    """Keys with their limits and usage, never their hashes."""
+    conn: AsyncConnection,
+    *,
+    account_id: int | None = None,
+    key_id: int | None = None,
+    key_ids: Sequence[int] | None = None,
+) -> list[KeyRow]:
+    """Keys with their limits and usage, never their hashes; oldest first."""
     query = select(
         api_keys.c.id,
         api_keys.c.prefix,
         accounts.c.name.label("account"),
         *(api_keys.c[name] for name in KEY_SETTINGS),
         api_keys.c.spent,
+        api_keys.c.parent_id,
         api_keys.c.created_at,
         api_keys.c.last_used_at,
     ).join(accounts, accounts.c.id == api_keys.c.account_id)
@@ -210,7 +270,9 @@ async def describe_keys(
         query = query.where(api_keys.c.account_id == account_id)
     if key_id is not None:
         query = query.where(api_keys.c.id == key_id)
-    return [dict(r._mapping) for r in await conn.execute(query.order_by(api_keys.c.id))]
+    if key_ids is not None:
+        query = query.where(api_keys.c.id.in_(key_ids))
+    return [KeyRow(**r._mapping) for r in await conn.execute(query.order_by(api_keys.c.id))]
 
 
 async def update_key(
@@ -231,7 +293,8 @@ async def update_key(
 
 
 async def delete_key(conn: AsyncConnection, key_id: int, account_id: int) -> bool:
-    """Remove a key of the account for good (its tasks keep running, their key id becomes null)."""
+    """Remove a key of the account for good, and with it every key below it (the foreign key's
+    ON DELETE CASCADE); their tasks keep running, their key id becomes null."""
     query = delete(api_keys).where(api_keys.c.id == key_id, api_keys.c.account_id == account_id)
     return bool((await conn.execute(query)).rowcount)
 

@@ -26,6 +26,12 @@ async def get_file(conn: AsyncConnection, file_id: str, account_id: int) -> Agen
     return AgentFile(**row._mapping) if row else None
 
 
+async def get_any(conn: AsyncConnection, file_id: str) -> AgentFile | None:
+    """A file whoever owns it (to decide whether its bytes may be served)."""
+    row = (await conn.execute(select(agent_files).where(agent_files.c.id == file_id))).one_or_none()
+    return AgentFile(**row._mapping) if row else None
+
+
 async def get_pending(conn: AsyncConnection, file_id: str) -> AgentFile | None:
     """A file still waiting for its presigned upload, whoever owns it (the PUT has no API key)."""
     query = select(agent_files).where(agent_files.c.id == file_id, agent_files.c.state == "pending")

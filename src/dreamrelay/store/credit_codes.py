@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import asdict, dataclass
 
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -12,8 +12,41 @@ from dreamrelay.store.schema import accounts, credit_codes
 STATUSES = ("unused", "used", "expired")
 
 
-async def insert_codes(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[int]:
-    result = await conn.execute(insert(credit_codes).returning(credit_codes.c.id), rows)
+@dataclass(frozen=True, slots=True)
+class NewCode:
+    code_hash: str
+    prefix: str  # the code's first characters, shown in lists
+    batch: str
+    amount: int
+    note: str
+    created_at: float
+    expires_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CodeRow:
+    """A code as the operator lists it (never the code: it is not stored)."""
+
+    id: int
+    prefix: str
+    batch: str
+    amount: int
+    note: str
+    created_at: float
+    expires_at: float | None
+    redeemed_at: float | None
+    redeemed_by: str | None  # the account's name
+    redeemed_key_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CodeState:
+    redeemed_at: float | None
+    expires_at: float | None
+
+
+async def insert_codes(conn: AsyncConnection, rows: list[NewCode]) -> list[int]:
+    result = await conn.execute(insert(credit_codes).returning(credit_codes.c.id), [asdict(r) for r in rows])
     return [int(r.id) for r in result]
 
 
@@ -38,17 +71,17 @@ async def take(
     return (int(row.id), int(row.amount)) if row else None
 
 
-async def find(conn: AsyncConnection, code_hash: str) -> dict[str, Any] | None:
+async def find(conn: AsyncConnection, code_hash: str) -> CodeState | None:
     query = select(credit_codes.c.redeemed_at, credit_codes.c.expires_at).where(
         credit_codes.c.code_hash == code_hash
     )
     row = (await conn.execute(query)).one_or_none()
-    return dict(row._mapping) if row else None
+    return CodeState(**row._mapping) if row else None
 
 
 async def list_codes(
     conn: AsyncConnection, *, batch: str | None, status: str | None, now: float, limit: int, offset: int
-) -> list[dict[str, Any]]:
+) -> list[CodeRow]:
     """Codes, newest first, with who redeemed them (account name) and when."""
     query = select(
         credit_codes.c.id,
@@ -72,4 +105,4 @@ async def list_codes(
     elif status == "expired":
         query = query.where(and_(unused, credit_codes.c.expires_at <= now))
     rows = await conn.execute(query.order_by(credit_codes.c.id.desc()).limit(limit).offset(offset))
-    return [dict(r._mapping) for r in rows]
+    return [CodeRow(**r._mapping) for r in rows]

@@ -15,9 +15,10 @@ SQL is written once with `?` placeholders (`Sql`), turned into `$1, $2, …` for
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -119,21 +120,37 @@ class _SqliteInline(_Effects):
 
 
 class _Postgres(_Effects):
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, again: Callable[[], Awaitable[Any]] | None = None) -> None:
         super().__init__()
         self._conn = conn  # asyncpg.Connection
+        # A fresh connection, for a first statement that found this one dead: reads, and rerun-safe writes.
+        self._again = again
 
     async def rows(self, sql: Sql, *params: Any) -> list[Row]:
+        again, self._again = self._again, None
         try:
             return list(await self._conn.fetch(sql.postgresql, *params))
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise IntegrityError(sql.postgresql, params, exc) from exc
+        except DEAD_CONNECTION:
+            if again is None:
+                raise
+        self._conn = await again()  # the first read found a dead connection: nothing ran, read again
+        return list(await self._conn.fetch(sql.postgresql, *params))
 
     async def run(self, sql: Sql, *params: Any) -> int:
+        again, self._again = self._again, None
         try:
             status = await self._conn.execute(sql.postgresql, *params)
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise IntegrityError(sql.postgresql, params, exc) from exc
+        except DEAD_CONNECTION:
+            if again is None:
+                raise
+            # A statement whose second run changes nothing once the first ran (a compare-and-set):
+            # sent again on a fresh connection.
+            self._conn = await again()
+            status = await self._conn.execute(sql.postgresql, *params)
         return int(status.rsplit(" ", 1)[-1])  # "UPDATE 1", "INSERT 0 1"
 
     async def run_many(self, sql: Sql, rows: Sequence[Sequence[Any]]) -> None:
@@ -226,8 +243,9 @@ class SqliteStore:
         except Exception:  # the next one tries again; SQLAlchemy's commits also checkpoint
             log.warning("a WAL checkpoint failed", exc_info=True)
 
-    def autocommit(self) -> AbstractAsyncContextManager[Tx]:
-        """Writes that each commit on their own: on SQLite, a transaction (no hop either way)."""
+    def autocommit(self, *, rerun_safe: bool = False) -> AbstractAsyncContextManager[Tx]:
+        """Writes that each commit on their own: on SQLite, a transaction (no hop either way; a file
+        has no connection to find dead, so `rerun_safe` changes nothing)."""
         return self.transaction()
 
     @asynccontextmanager
@@ -276,9 +294,30 @@ async def _keep(_conn: Any) -> None:
     """Nothing to reset on release: every transaction here ends in a commit or a rollback."""
 
 
+# What a connection that died while it sat in the pool (a database restart, a firewall that dropped it
+# silently: a half-open connection) raises at its first use: nothing of ours ran on it.
+DEAD_CONNECTION: tuple[type[BaseException], ...] = (
+    OSError,  # ConnectionResetError, BrokenPipeError, TimeoutError on the socket
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.ConnectionFailureError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.exceptions.InterfaceError,  # "connection is closed"
+)
+
+
 class PostgresStore:
     """asyncpg's own pool: no pre-ping on checkout, no reset query on release (a statement is one round
-    trip, and a checkout costs no more)."""
+    trip, and a checkout costs no more).
+
+    A pooled connection that died meanwhile fails at its first use, before anything ran on it: the BEGIN
+    of a transaction, or a reading's first statement. That use is tried again, once, on a fresh
+    connection (the pool's other connections are expired: they died with it), so a database restart or
+    a half-open connection costs no request. Nothing is retried once a statement of ours has run on the
+    connection, and no round trip is added: the BEGIN is the check. An autocommit write is retried only
+    when its caller says a second run is harmless (`rerun_safe`: a compare-and-set); otherwise it may
+    have run, and its failure only expires the pool.
+    """
 
     def __init__(self, dsn: str, *, max_size: int) -> None:
         self._dsn = dsn
@@ -298,23 +337,65 @@ class PostgresStore:
     async def transaction(self, *, many_rows: bool = False) -> AsyncIterator[Tx]:
         """Committed on exit, rolled back on an error; after-commit effects run once it committed.
         (`many_rows` matters on SQLite only.)"""
-        async with (await self._made()).acquire() as conn, conn.transaction():
-            tx = _Postgres(conn)
-            yield tx
-        tx.run_effects()
+        pool = await self._made()
+        for attempt in (1, 2):
+            async with pool.acquire() as conn:
+                begun = conn.transaction()
+                try:
+                    await begun.start()
+                except DEAD_CONNECTION:
+                    await pool.expire_connections()
+                    if attempt == 2:
+                        raise
+                    continue  # nothing ran: again, on a fresh connection
+                tx = _Postgres(conn)
+                try:
+                    yield tx
+                except BaseException as exc:
+                    if isinstance(exc, DEAD_CONNECTION):
+                        await pool.expire_connections()
+                    else:
+                        await begun.rollback()
+                    raise
+                await begun.commit()
+            tx.run_effects()
+            return
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Reads]:
-        """Reads, each statement on its own (no snapshot across them)."""
-        async with (await self._made()).acquire() as conn:
-            yield _Postgres(conn)
+        """Reads, each statement on its own (no snapshot across them); the first is run again on a fresh
+        connection if the pooled one was dead."""
+        pool = await self._made()
+        async with contextlib.AsyncExitStack() as held:
+
+            async def fresh() -> Any:
+                await pool.expire_connections()
+                return await held.enter_async_context(pool.acquire())
+
+            conn = await held.enter_async_context(pool.acquire())
+            yield _Postgres(conn, again=fresh)
 
     @asynccontextmanager
-    async def autocommit(self) -> AsyncIterator[Tx]:
-        """Writes that each commit on their own (one round trip each: no BEGIN and COMMIT)."""
-        async with (await self._made()).acquire() as conn:
-            tx = _Postgres(conn)
-            yield tx
+    async def autocommit(self, *, rerun_safe: bool = False) -> AsyncIterator[Tx]:
+        """Writes that each commit on their own (one round trip each: no BEGIN and COMMIT).
+
+        `rerun_safe`: the first statement changes nothing when run twice (a compare-and-set on the
+        row's version), so a pooled connection found dead by it is replaced and the statement sent
+        again: a half-open connection costs the caller nothing."""
+        pool = await self._made()
+        async with contextlib.AsyncExitStack() as held:
+
+            async def fresh() -> Any:
+                await pool.expire_connections()
+                return await held.enter_async_context(pool.acquire())
+
+            conn = await held.enter_async_context(pool.acquire())
+            tx = _Postgres(conn, again=fresh if rerun_safe else None)
+            try:
+                yield tx
+            except DEAD_CONNECTION:
+                await pool.expire_connections()
+                raise
         tx.run_effects()
 
     async def close(self) -> None:

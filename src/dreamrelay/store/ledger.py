@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, insert, select, update
@@ -11,10 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dreamrelay import metrics
 from dreamrelay.domain.ranges import MAX_CREDITS
-from dreamrelay.store.direct import Sql, Tx
+from dreamrelay.domain.states import settled
+from dreamrelay.store import in_flight, spend_caps
+from dreamrelay.store.direct import Reads, Sql, Tx
 from dreamrelay.store.engine import after_commit
 from dreamrelay.store.filters import in_window
-from dreamrelay.store.schema import accounts, api_keys, ledger
+from dreamrelay.store.schema import accounts, ledger
 
 # Every kind of ledger row, in one place: the operator's top-ups and adjustments, a task's hold and its one
 # settlement (capture or release), and a customer's credit-code redemption.
@@ -30,53 +33,126 @@ class BalanceTooHigh(Exception):
 
 
 class SpendCapReached(Exception):
-    """The key's spending cap would be exceeded."""
+    """The spending cap of the key, or of a key above it, would be exceeded."""
 
 
-# A hold's three statements (store/direct.py: on the driver, they run on every submit).
+class TooManyInFlight(Exception):
+    """The key already has as many tasks pending or processing as it may."""
+
+    def __init__(self, cap: int) -> None:
+        super().__init__(f"{cap} tasks in flight")
+        self.cap = cap
+
+
+# Admission's reads (before anything costly), and a hold's statements; all on the driver
+# (store/direct.py), where every submit runs them; the key's spending is store/spend_caps.py's, one
+# UPDATE per key of its line. Capture and release use the same API (`Tx`), on the transition's own
+# connection (store/engine.py::on_connection).
+_BALANCE = Sql.of("SELECT balance FROM accounts WHERE id = ?")
 _TAKE = Sql.of("UPDATE accounts SET balance = balance - ? WHERE id = ? AND balance >= ?")
-_SPEND = Sql.of(
-    "UPDATE api_keys SET spent = spent + ? WHERE id = ? AND (spend_cap IS NULL OR spent + ? <= spend_cap)"
-)
 _HOLD_ROW = Sql.of(
     "INSERT INTO ledger (account_id, task_id, kind, amount, note, created_at) VALUES (?, ?, 'hold', ?, '', ?)"
 )
+_SETTLE_ROW = Sql.of(
+    "INSERT INTO ledger (account_id, task_id, kind, amount, settles, note, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_GIVE_BACK = Sql.of("UPDATE accounts SET balance = balance + ? WHERE id = ?")
 
 
-async def hold(tx: Tx, *, account_id: int, key_id: int | None, task_id: str, amount: int) -> None:
-    """Take `amount` from the balance for `task_id`; never below zero, even with concurrent holds."""
+async def admissible(
+    tx: Reads,
+    *,
+    account_id: int,
+    key_line: Sequence[int],
+    price: int,
+    in_flight_cap: int | None,
+    also_in_flight: int = 0,
+) -> None:
+    """Admission's rule, read before anything costly (fetching and decoding images): the balance covers
+    `price`, every spending cap along `key_line` (the keys above the key, then the key: `Caller.chain`) has
+    room for it, and
+    the key has fewer than `in_flight_cap` tasks in flight (None: no cap), counting `also_in_flight`
+    submits of it still fetching their sources. `hold` applies the same rule atomically."""
+    if price > 0:
+        balance = await tx.rows(_BALANCE, account_id)
+        if not balance or balance[0][0] < price:
+            raise BalanceTooLow
+        if not await spend_caps.fits(tx, key_line, price):
+            raise SpendCapReached
+    await _check_in_flight(tx, key_line[-1], in_flight_cap, also_in_flight)
+
+
+async def hold(
+    tx: Tx,
+    *,
+    account_id: int,
+    key_line: Sequence[int],
+    task_id: str,
+    amount: int,
+    in_flight_cap: int | None = None,
+) -> None:
+    """Take `amount` from the balance for `task_id`; never below zero, even with concurrent holds; it
+    counts against every spending cap along `key_line` (the keys above the submitting key, then the key);
+    then the task enters the key's in-flight number, within its cap (`in_flight_cap`, None: none), in the
+    same transaction (store/in_flight.py)."""
+    if amount > 0:
+        # The conditional UPDATE is the check: two holds cannot both see the same old balance.
+        if await tx.run(_TAKE, amount, account_id, amount) != 1:
+            raise BalanceTooLow
+        if not await spend_caps.take(tx, key_line, amount):
+            raise SpendCapReached
+        await tx.run(_HOLD_ROW, account_id, task_id, -amount, time.time())
+        tx.after_commit(lambda: _count("hold", amount))
+    if key_line and not await in_flight.enter(tx, key_line[-1], in_flight_cap):
+        assert in_flight_cap is not None
+        raise TooManyInFlight(in_flight_cap)
+
+
+async def _check_in_flight(tx: Reads, key_id: int, cap: int | None, also: int = 0) -> None:
+    """The key's tasks in flight (and `also` more: its submits still fetching) are below its cap: one
+    row's number (store/in_flight.py), whatever the tasks in flight."""
+    if cap is not None and await in_flight.count(tx, key_id) + also >= cap:
+        raise TooManyInFlight(cap)
+
+
+async def capture(
+    tx: Tx, *, account_id: int, key_id: int | None, task_id: str, amount: int, charge: int | None = None
+) -> None:
+    """The held credits are earned, or the part the task used (`charge`, domain/states.py::settled):
+    a zero-amount row settles the hold (unique per task), and in the same transaction the rest goes
+    back as a release row that settles nothing (at most one per task: `uq_ledger_task_kind`)."""
     if amount <= 0:
         return
-    # The conditional UPDATE is the check: two holds cannot both see the same old balance.
-    if await tx.run(_TAKE, amount, account_id, amount) != 1:
-        raise BalanceTooLow
-    if key_id is not None and await tx.run(_SPEND, amount, key_id, amount) != 1:
-        raise SpendCapReached
-    await tx.run(_HOLD_ROW, account_id, task_id, -amount, time.time())
-    tx.after_commit(lambda: _count("hold", amount))
-
-
-async def capture(conn: AsyncConnection, *, account_id: int, task_id: str, amount: int) -> None:
-    """The held credits are earned: a zero-amount row that settles the hold (unique per task)."""
-    if amount > 0:
-        note = f"captured {amount}"
-        await _row(conn, account_id, task_id, "capture", 0, settles=task_id, note=note, credits=amount)
+    captured, released = settled(amount, charge)
+    note = f"captured {captured}" if not released else f"captured {captured} of {amount}"
+    await _settle(tx, account_id, task_id, "capture", 0, note=note, credits=captured)
+    if released:
+        tx.after_commit(lambda: _count("release", released))
+        await tx.run(_SETTLE_ROW, account_id, task_id, "release", released, None, "unused", time.time())
+        await tx.run(_GIVE_BACK, released, account_id)
+        if key_id is not None:
+            await spend_caps.give_back(tx, key_id, released)
 
 
 async def release(
-    conn: AsyncConnection, *, account_id: int, key_id: int | None, task_id: str, amount: int, note: str = ""
+    tx: Tx, *, account_id: int, key_id: int | None, task_id: str, amount: int, note: str = ""
 ) -> None:
     """Give the held credits back (unique per task: a second release fails the whole transaction)."""
     if amount <= 0:
         return
-    await _row(conn, account_id, task_id, "release", amount, settles=task_id, note=note)
-    await conn.execute(
-        update(accounts).where(accounts.c.id == account_id).values(balance=accounts.c.balance + amount)
-    )
+    await _settle(tx, account_id, task_id, "release", amount, note=note, credits=amount)
+    await tx.run(_GIVE_BACK, amount, account_id)
     if key_id is not None:
-        await conn.execute(
-            update(api_keys).where(api_keys.c.id == key_id).values(spent=api_keys.c.spent - amount)
-        )
+        await spend_caps.give_back(tx, key_id, amount)
+
+
+async def _settle(
+    tx: Tx, account_id: int, task_id: str, kind: str, amount: int, *, note: str, credits: int
+) -> None:
+    """The one row that settles `task_id`'s hold (`settles` is unique); counted once it commits."""
+    tx.after_commit(lambda: _count(kind, credits))
+    await tx.run(_SETTLE_ROW, account_id, task_id, kind, amount, task_id, note, time.time())
 
 
 async def top_up(conn: AsyncConnection, account_id: int, amount: int, note: str = "") -> int:
@@ -225,15 +301,18 @@ async def entries(conn: AsyncConnection, wanted: Wanted) -> list[dict[str, objec
 
 
 async def captured(conn: AsyncConnection, *, since: float | None = None) -> int:
-    """Credits earned: the holds of tasks whose hold was captured (since `since`, by capture time).
+    """Credits earned: the holds of tasks whose hold was captured, less any unused part given back (since
+    `since`, by capture time).
 
     Read from the ledger's small rows through its (task_id, kind) index, never from the tasks table.
     """
-    capture, hold = ledger.alias("capture"), ledger.alias("hold")
+    capture, hold, rest = ledger.alias("capture"), ledger.alias("hold"), ledger.alias("rest")
     query = (
-        select(func.coalesce(func.sum(hold.c.amount), 0))
+        select(func.coalesce(func.sum(hold.c.amount), 0) + func.coalesce(func.sum(rest.c.amount), 0))
         .select_from(capture)
         .join(hold, (hold.c.task_id == capture.c.task_id) & (hold.c.kind == "hold"))
+        # A capture of part of the hold gave the rest back (a release row beside the capture).
+        .outerjoin(rest, (rest.c.task_id == capture.c.task_id) & (rest.c.kind == "release"))
         .where(capture.c.kind == "capture")
     )
     if since is not None:

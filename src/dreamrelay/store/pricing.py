@@ -1,4 +1,5 @@
-"""The price list: credits per model, resolution, duration and action; '*' matches anything."""
+"""The price list: credits per model, resolution, duration and action (per task or per million tokens);
+'*' matches anything."""
 
 from __future__ import annotations
 
@@ -7,38 +8,32 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dreamrelay.domain.pricing import PER_TASK, Price, PriceRule, most_specific
 from dreamrelay.domain.requests import WILDCARD as WILDCARD  # defined with the price key
 from dreamrelay.store.direct import Reads, Sql
 from dreamrelay.store.schema import prices
 
-# The rules that match (each field exact or '*'); the most specific of them is picked below.
+# The rules that match (each field exact or '*'); domain/pricing.py picks the most specific of them.
 _PRICE_RULES = Sql.of(
-    "SELECT model, resolution, duration, action, credits FROM prices"
+    "SELECT model, resolution, duration, action, credits, unit FROM prices"
     " WHERE model IN (?, ?) AND resolution IN (?, ?) AND duration IN (?, ?) AND action IN (?, ?)"
 )
 
 
-async def price_for(tx: Reads, *, model: str, resolution: str, duration: str, action: str) -> int | None:
-    """The most specific matching rule's credits, or None.
-
-    Exact beats '*' field by field, and the fields rank action > model > resolution > duration: a
-    rule for this action (an upscale of any model) beats a rule for any action of this model (what
-    generating a video of it costs)."""
+async def price_for(tx: Reads, *, model: str, resolution: str, duration: str, action: str) -> Price | None:
+    """The price of the most specific matching rule (`domain/pricing.py`), or None."""
     rows = await tx.rows(
         _PRICE_RULES, model, WILDCARD, resolution, WILDCARD, duration, WILDCARD, action, WILDCARD
     )
-    best: tuple[int, int] | None = None
-    for rule_model, rule_resolution, rule_duration, rule_action, credits in rows:
-        exact = (rule_action, rule_model, rule_resolution, rule_duration)
-        score = sum(8 >> rank for rank, value in enumerate(exact) if value != WILDCARD)
-        if best is None or score > best[0]:
-            best = (score, int(credits))
-    return best[1] if best else None
+    return most_specific(PriceRule(m, r, d, a, int(credits), unit) for m, r, d, a, credits, unit in rows)
 
 
-async def list_prices(conn: AsyncConnection) -> list[dict[str, object]]:
-    query = select(prices.c.model, prices.c.resolution, prices.c.duration, prices.c.action, prices.c.credits)
-    return [dict(r._mapping) for r in await conn.execute(query.order_by(prices.c.model, prices.c.id))]
+async def list_prices(conn: AsyncConnection) -> list[tuple[str, str, str, str, int, str]]:
+    """(model, resolution, duration, action, credits, unit) per rule."""
+    c = prices.c
+    query = select(c.model, c.resolution, c.duration, c.action, c.credits, c.unit)
+    rows = await conn.execute(query.order_by(c.model, c.id))
+    return [(r.model, r.resolution, r.duration, r.action, r.credits, r.unit) for r in rows]
 
 
 async def set_price(
@@ -50,6 +45,7 @@ async def set_price(
     action: str,
     credits: int,
     postgres: bool,
+    unit: str = PER_TASK,
 ) -> None:
     values = {
         "model": model,
@@ -57,11 +53,13 @@ async def set_price(
         "duration": duration,
         "action": action,
         "credits": credits,
+        "unit": unit,
     }
     statement = (pg_insert if postgres else sqlite_insert)(prices).values(**values)
     await conn.execute(
         statement.on_conflict_do_update(
-            index_elements=["model", "resolution", "duration", "action"], set_={"credits": credits}
+            index_elements=["model", "resolution", "duration", "action"],
+            set_={"credits": credits, "unit": unit},
         )
     )
 

@@ -59,8 +59,15 @@ api_keys = Table(
     Column("allowed_models", JSON),  # null = every model
     Column("rpm", Integer),  # requests per minute; null = the server default
     Column("max_in_flight", Integer),  # tasks pending/processing at once
+    # Its tasks pending or processing now (store/in_flight.py): +1 with the hold, -1 as one finishes.
+    Column("in_flight", BigInteger, nullable=False, server_default="0"),
     Column("batch_rpm", Integer),  # batch queries per minute
     Column("batch_envelope", String(8), nullable=False, server_default="bare"),  # bare | newapi
+    # The key that created it (a customer's key); null = issued by the operator. Deleting a key deletes
+    # its descendants; a key works only while every key above it works (store/accounts.py).
+    Column("parent_id", Integer, ForeignKey("api_keys.id", ondelete="CASCADE"), index=True),
+    # The operator's disable, apart from the customer's `disabled`: only the operator lifts it.
+    Column("disabled_by_operator", Boolean, nullable=False, server_default="0"),
 )
 
 channels = Table(
@@ -93,7 +100,7 @@ tasks = Table(
     Column("channel_id", Integer, ForeignKey("channels.id", ondelete="SET NULL")),
     Column("action", String(16), nullable=False),  # generate | extend | image
     Column("parent_id", String(36)),
-    Column("model", String(32), nullable=False),
+    Column("model", String(64), nullable=False),
     Column("api_format", String(16), nullable=False, server_default="luma"),  # format it was created in
     Column("request", JSON, nullable=False),  # normalised request (image URLs point at our storage)
     Column("state", String(16), nullable=False),
@@ -116,8 +123,17 @@ tasks = Table(
     Column("price", BigInteger, nullable=False, server_default="0"),  # credits held at submit
     Column("upstream_token", String(64)),  # secret in the callback URL we give upstream
     Column("deleted_at", Double),  # deleted by the customer: hidden from their reads from then on
-    Column("failure_code", String(32)),  # Agents API failure_code (content_moderated, …) when failed
+    Column("failure_code", String(64)),  # Agents API failure_code (content_moderated, …), Ark's error code
+    # Raised past every other row's by each write that can change what a read shows (store/tasks.py):
+    # the change feed of the in-flight mirrors (inflight.py).
+    Column("change_seq", BigInteger, nullable=False, server_default="0"),
+    # Billing by use (migration 0015): the rate a token-priced task was held at (credits per million
+    # tokens), the tokens upstream said it used, and the credits its completion captured.
+    Column("token_rate", BigInteger),
+    Column("usage_tokens", BigInteger),
+    Column("charged", BigInteger),
     Index("ix_tasks_account_created", "account_id", "created_at"),
+    Index("ix_tasks_change_seq", "change_seq"),
     Index("ix_tasks_key_state", "api_key_id", "state"),
     Index("ix_tasks_due", "next_poll_at"),
     Index("ix_tasks_channel_upstream", "channel_id", "upstream_id"),
@@ -143,11 +159,12 @@ prices = Table(
     "prices",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("model", String(32), nullable=False),
+    Column("model", String(64), nullable=False),
     Column("resolution", String(16), nullable=False, server_default="*"),
     Column("duration", String(16), nullable=False, server_default="*"),
     Column("action", String(16), nullable=False, server_default="*"),
     Column("credits", BigInteger, nullable=False),
+    Column("unit", String(16), nullable=False, server_default="task"),  # task | 1m_tokens (0015)
     UniqueConstraint("model", "resolution", "duration", "action", name="uq_prices_rule"),
 )
 

@@ -7,22 +7,25 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Select, and_, func, or_, select, update
+from sqlalchemy import JSON, ColumnElement, Select, and_, func, literal_column, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dreamrelay.domain.api_format import IMAGE_ACTION, SHARED_VIDEOS, Listing
 from dreamrelay.domain.ids import is_id
 from dreamrelay.domain.states import TaskState
-from dreamrelay.domain.task import AGENTS_FORMAT, IMAGE_ACTION, Task
-from dreamrelay.store import leases
-from dreamrelay.store.direct import Reads, Sql, Tx
+from dreamrelay.domain.task import Task
+from dreamrelay.store import in_flight, leases
+from dreamrelay.store.direct import Sql, Tx
 from dreamrelay.store.filters import in_window
 from dreamrelay.store.schema import accounts, channels, tasks
 
-_COLUMNS = [tasks.c[name] for name in Task.__dataclass_fields__]
+_FIELDS = tuple(Task.__dataclass_fields__)
+_COLUMNS = [tasks.c[name] for name in _FIELDS]
 
 
 def _row(row: Any) -> Task:
-    data = dict(row._mapping)
+    mapping = row._mapping
+    data = {name: mapping[name] for name in _FIELDS}
     data["state"] = TaskState(data["state"])
     data["body"] = bytes(data["body"])
     return Task(**data)
@@ -42,14 +45,46 @@ def _bound(name: str, value: Any) -> Any:
     return value
 
 
+# The next change marker: past every row's (the index makes it one lookup). Writes are serialised on
+# SQLite, so markers there commit in order; on PostgreSQL two writes may take the same marker or commit
+# out of order, which the mirrors' feed covers by reading a short window back (inflight.py).
+NEXT_CHANGE = "coalesce((SELECT max(change_seq) FROM tasks), 0) + 1"
+_NEXT_CHANGE: ColumnElement[int] = literal_column(f"({NEXT_CHANGE})")
+
+
 @functools.cache
 def _insert_sql(names: tuple[str, ...]) -> Sql:
-    return Sql.of(f"INSERT INTO tasks ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})")
+    return Sql.of(
+        f"INSERT INTO tasks ({', '.join(names)}, change_seq) "
+        f"VALUES ({', '.join('?' * len(names))}, {NEXT_CHANGE})"
+    )
 
 
 async def insert_task(tx: Tx, values: dict[str, Any]) -> None:
     names = tuple(values)
     await tx.run(_insert_sql(names), *(_bound(name, values[name]) for name in names))
+
+
+@functools.cache
+def _bulk_sql(names: tuple[str, ...]) -> Sql:
+    return Sql.of(f"INSERT INTO tasks ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})")
+
+
+async def insert_tasks(tx: Tx, rows: Sequence[dict[str, Any]]) -> None:
+    """Many tasks at once (a bulk load: the benchmarks' stores), each row as `insert_task` takes it, with
+    each key's in-flight number raised by its rows still in flight, in the same transaction. Their change
+    marker stays 0, as for rows written before the feed existed: a mirror reads each from the store on
+    first need instead of every process reading the whole load through its feed."""
+    if not rows:
+        return
+    names = tuple(rows[0])
+    await tx.run_many(_bulk_sql(names), [[_bound(name, row[name]) for name in names] for row in rows])
+    counts: dict[int, int] = {}
+    for row in rows:
+        key_id = row["api_key_id"]
+        if key_id is not None and not TaskState(row["state"]).is_terminal:
+            counts[key_id] = counts.get(key_id, 0) + 1
+    await in_flight.enter_many(tx, counts)
 
 
 async def get_task(conn: AsyncConnection, task_id: str, account_id: int | None = None) -> Task | None:
@@ -66,13 +101,23 @@ async def get_task(conn: AsyncConnection, task_id: str, account_id: int | None =
     return _row(row) if row else None
 
 
+def listed(listing: Listing) -> list[ColumnElement[bool]]:
+    """A family's listing rule (domain/api_format.py::Listing.shows) as conditions on the tasks table."""
+    conditions: list[ColumnElement[bool]] = [tasks.c.api_format.in_(sorted(f.value for f in listing.formats))]
+    if listing.images is not None:
+        conditions.append(
+            tasks.c.action == IMAGE_ACTION if listing.images else tasks.c.action != IMAGE_ACTION
+        )
+    return conditions
+
+
+_SHARED_VIDEOS = listed(SHARED_VIDEOS)
+
+
 def bodies_statement(task_ids: Sequence[str]) -> Select[Any]:
-    """What `get_bodies` asks the store (also explained by the benchmarks)."""
+    """What `get_bodies` asks the store (also explained by the benchmarks): the shared video tasks."""
     return select(tasks.c.id, tasks.c.body, tasks.c.state, tasks.c.account_id).where(
-        tasks.c.id.in_(task_ids),
-        tasks.c.deleted_at.is_(None),
-        tasks.c.action != IMAGE_ACTION,
-        tasks.c.api_format != AGENTS_FORMAT,
+        tasks.c.id.in_(task_ids), tasks.c.deleted_at.is_(None), *_SHARED_VIDEOS
     )
 
 
@@ -97,7 +142,7 @@ async def find_video_tasks(conn: AsyncConnection, task_ids: Sequence[str], accou
     """The video tasks in `task_ids` that `account_id` owns and kept (any order; owner checked here, as
     in `get_bodies`)."""
     rows = await conn.execute(
-        select(tasks).where(
+        select(*_COLUMNS).where(
             tasks.c.id.in_(task_ids), tasks.c.deleted_at.is_(None), tasks.c.action != IMAGE_ACTION
         )
     )
@@ -105,23 +150,42 @@ async def find_video_tasks(conn: AsyncConnection, task_ids: Sequence[str], accou
 
 
 async def list_video_tasks(
-    conn: AsyncConnection, account_id: int, *, limit: int, offset: int, states: Sequence[str] | None = None
+    conn: AsyncConnection,
+    account_id: int,
+    *,
+    limit: int,
+    offset: int = 0,
+    states: Sequence[str] | None = None,
+    after: Task | None = None,
+    ascending: bool = False,
+    actions: Sequence[str] | None = None,
 ) -> tuple[list[Task], bool]:
-    """A page of the account's video tasks (in `states` if given), newest first, and whether more follow."""
+    """A page of the account's video tasks (in `states`, of `actions` if given), newest first (oldest
+    first when `ascending`), from the one after `after` when given, and whether more follow."""
+    if ascending:
+        order = (tasks.c.created_at.asc(), tasks.c.id.asc())
+    else:
+        order = (tasks.c.created_at.desc(), tasks.c.id.desc())
     query = (
         select(*_COLUMNS)
         .where(
             tasks.c.account_id == account_id,
             tasks.c.deleted_at.is_(None),
-            tasks.c.action != IMAGE_ACTION,
-            tasks.c.api_format != AGENTS_FORMAT,
+            *_SHARED_VIDEOS,
         )
-        .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
+        .order_by(*order)
         .limit(limit + 1)
         .offset(offset)
     )
     if states:
         query = query.where(tasks.c.state.in_(states))
+    if actions:
+        query = query.where(tasks.c.action.in_(actions))
+    if after is not None:
+        mark = tuple_(tasks.c.created_at, tasks.c.id)
+        query = query.where(
+            mark > (after.created_at, after.id) if ascending else mark < (after.created_at, after.id)
+        )
     rows = [_row(r) for r in await conn.execute(query)]
     return rows[:limit], len(rows) > limit
 
@@ -137,7 +201,7 @@ async def compare_and_set(
     condition = and_(tasks.c.id == task.id, tasks.c.version == task.version)
     if lease_owner is not None:
         condition = and_(condition, tasks.c.lease_owner == lease_owner)
-    result = await conn.execute(update(tasks).where(condition).values(**values))
+    result = await conn.execute(update(tasks).where(condition).values(**values, change_seq=_NEXT_CHANGE))
     if result.rowcount != 1:
         return None
     return task.with_values(values)
@@ -146,7 +210,7 @@ async def compare_and_set(
 @functools.cache
 def _update_sql(names: tuple[str, ...]) -> Sql:
     assignments = ", ".join(f"{name} = ?" for name in names)
-    return Sql.of(f"UPDATE tasks SET {assignments} WHERE id = ? AND version = ?")
+    return Sql.of(f"UPDATE tasks SET {assignments}, change_seq = {NEXT_CHANGE} WHERE id = ? AND version = ?")
 
 
 async def compare_and_set_on(tx: Tx, task: Task, values: dict[str, Any]) -> Task | None:
@@ -157,6 +221,32 @@ async def compare_and_set_on(tx: Tx, task: Task, values: dict[str, Any]) -> Task
     if await tx.run(_update_sql(names), *params, task.id, task.version) != 1:
         return None
     return task.with_values(values)
+
+
+def due_statement(
+    *,
+    now: float,
+    limit: int,
+    horizon: float = 0.0,
+    channel_id: int | None = None,
+    skip_channels: Sequence[int] = (),
+) -> Select[Any]:
+    """The ids `lease_due` claims (its plan is checked by tests/integration/test_due_plan.py): walked
+    through the due index (ix_tasks_due) in next-poll order, so a sweep reads the tasks due, never every
+    task in flight. The state test is written `state || ''` (a channel's `channel_id + 0`) so no planner
+    takes the (state, channel) index, or the channel's, for it: SQLite's prefers an equality to a range,
+    and then read and sorted every task in flight on every sweep, inside the write lock (submits waited
+    behind it as the tasks in flight grew)."""
+    conditions = [
+        tasks.c.next_poll_at <= now + horizon,
+        tasks.c.state.concat("").in_([TaskState.PENDING.value, TaskState.PROCESSING.value]),
+        or_(tasks.c.lease_until.is_(None), tasks.c.lease_until < now),
+    ]
+    if channel_id is not None:
+        conditions.append(tasks.c.channel_id + 0 == channel_id)  # nor the (channel, upstream id) index
+    if skip_channels:
+        conditions.append(or_(tasks.c.channel_id.is_(None), tasks.c.channel_id.not_in(skip_channels)))
+    return select(tasks.c.id).where(*conditions).order_by(tasks.c.next_poll_at).limit(limit)
 
 
 async def lease_due(
@@ -176,16 +266,9 @@ async def lease_due(
     The horizon lets one sweep take tasks that are nearly due, so they share batched polls; with
     `channel_id`, only that channel's tasks; tasks of `skip_channels` are left for a later sweep.
     """
-    conditions = [
-        tasks.c.next_poll_at <= now + horizon,
-        tasks.c.state.in_([TaskState.PENDING, TaskState.PROCESSING]),
-        or_(tasks.c.lease_until.is_(None), tasks.c.lease_until < now),
-    ]
-    if channel_id is not None:
-        conditions.append(tasks.c.channel_id == channel_id)
-    if skip_channels:
-        conditions.append(or_(tasks.c.channel_id.is_(None), tasks.c.channel_id.not_in(skip_channels)))
-    due = select(tasks.c.id).where(*conditions).order_by(tasks.c.next_poll_at).limit(limit)
+    due = due_statement(
+        now=now, limit=limit, horizon=horizon, channel_id=channel_id, skip_channels=skip_channels
+    )
     result = await leases.take(
         conn, tasks, due, owner=owner, until=now + lease_seconds, skip_locked=skip_locked, returning=_COLUMNS
     )
@@ -202,24 +285,29 @@ async def release_lease(conn: AsyncConnection, task_id: str, owner: str, values:
     return result.rowcount == 1
 
 
+async def changed_since(conn: AsyncConnection, after: int, limit: int) -> list[tuple[int, Task]]:
+    """The first `limit` tasks whose change marker is past `after`, with their markers, in marker order
+    (the feed of the in-flight mirrors: one indexed range read)."""
+    query = (
+        select(tasks.c.change_seq, *_COLUMNS)
+        .where(tasks.c.change_seq > after)
+        .order_by(tasks.c.change_seq)
+        .limit(limit)
+    )
+    rows = await conn.execute(query)
+    return [(r.change_seq, _row(r)) for r in rows]
+
+
+async def last_change(conn: AsyncConnection) -> int:
+    """The highest change marker written so far (0 for none)."""
+    return int((await conn.execute(select(func.coalesce(func.max(tasks.c.change_seq), 0)))).scalar_one())
+
+
 async def next_due_at(conn: AsyncConnection) -> float | None:
     query = (
         select(tasks.c.next_poll_at).where(tasks.c.next_poll_at.is_not(None)).order_by(tasks.c.next_poll_at)
     )
     return (await conn.execute(query.limit(1))).scalar_one_or_none()
-
-
-_IN_FLIGHT = Sql.of(
-    "SELECT count(*) FROM (SELECT 1 FROM tasks WHERE api_key_id = ? AND state IN (?, ?) LIMIT ?) AS held"
-)
-
-
-async def count_in_flight(tx: Reads, api_key_id: int, *, up_to: int) -> int:
-    """The key's tasks pending or processing, counted no further than `up_to` (a limit check needs no
-    more, and a key far over its limit then costs what one at its limit costs)."""
-    pending, processing = TaskState.PENDING.value, TaskState.PROCESSING.value
-    rows = await tx.rows(_IN_FLIGHT, api_key_id, pending, processing, up_to)
-    return int(rows[0][0])
 
 
 async def usage(
@@ -235,7 +323,8 @@ async def usage(
         tasks.c.model,
         tasks.c.state,
         func.count().label("tasks"),
-        func.coalesce(func.sum(tasks.c.price), 0).label("credits"),
+        # What completed tasks captured (a task billed by use: its charge), what the others hold.
+        func.coalesce(func.sum(func.coalesce(tasks.c.charged, tasks.c.price)), 0).label("credits"),
     ).group_by(tasks.c.account_id, tasks.c.model, tasks.c.state)
     if account_id is not None:
         query = query.where(tasks.c.account_id == account_id)

@@ -7,9 +7,8 @@ for an hour, so the follower copies them as soon as a generation completes.
 
 from __future__ import annotations
 
-from typing import Any
-
 from dreamrelay.domain.catalog import AGENTS, AGENTS_FAILURE_CODES
+from dreamrelay.domain.json_object import JsonObject
 from dreamrelay.domain.requests import AgentsRequest, SubmitRequest, UpstreamRef, VideoRequest
 from dreamrelay.domain.states import TaskState
 from dreamrelay.upstreams.base import (
@@ -48,9 +47,9 @@ class AgentsUpstream(BearerUpstream):
         return None if payload is None else parse_generation(payload)
 
 
-def generation_body(request: AgentsRequest) -> dict[str, Any]:
+def generation_body(request: AgentsRequest) -> JsonObject:
     """An Agents API request → its POST /generations body."""
-    body: dict[str, Any] = {"type": request.kind, "model": request.model, "prompt": request.prompt}
+    body: JsonObject = {"type": request.kind, "model": request.model, "prompt": request.prompt}
     if request.aspect_ratio:
         body["aspect_ratio"] = request.aspect_ratio
     if request.output_format:
@@ -80,13 +79,13 @@ def generation_body(request: AgentsRequest) -> dict[str, Any]:
     return body
 
 
-def _wire(refs: tuple[UpstreamRef, ...]) -> list[dict[str, Any]]:
+def _wire(refs: tuple[UpstreamRef, ...]) -> list[JsonObject]:
     return [ref.wire() for ref in refs]
 
 
-def agents_body(request: VideoRequest) -> dict[str, Any]:
+def agents_body(request: VideoRequest) -> JsonObject:
     """An own- or official-format Ray 3.2 request → an Agents API `type: video` body."""
-    video: dict[str, Any] = {"duration": request.duration, "resolution": request.resolution}
+    video: JsonObject = {"duration": request.duration, "resolution": request.resolution}
     if request.loop:
         video["loop"] = True
     if request.extend_upstream_id:
@@ -106,7 +105,7 @@ def agents_body(request: VideoRequest) -> dict[str, Any]:
     }
 
 
-def parse_generation(payload: dict[str, Any]) -> UpstreamStatus:
+def parse_generation(payload: JsonObject) -> UpstreamStatus:
     raw_state = payload.get("state")
     state = STATES.get(str(raw_state), TaskState.PENDING)
     outputs = [
@@ -130,5 +129,9 @@ def parse_generation(payload: dict[str, Any]) -> UpstreamStatus:
 
 # The Agents API has no ping: the probe lists one file.
 KIND = ChannelKind(
-    name="luma-agents", adapters={AGENTS: AgentsUpstream.connect}, probe=probe_at("/files?limit=1")
+    name="luma-agents",
+    adapters={AGENTS: AgentsUpstream.connect},
+    probe=probe_at("/files?limit=1"),
+    expiring_links=frozenset({AGENTS}),  # presigned output URLs
+    price_keys=("resolution", "duration", "hdr"),
 )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from dreamrelay.domain.catalog import models_of
 from dreamrelay.domain.channel import Channel
-from dreamrelay.domain.requests import SubmitRequest
+from dreamrelay.domain.requests import PriceKey, SubmitRequest
 from dreamrelay.domain.states import TaskState
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ class UpstreamStatus:
     failure_reason: str | None = None
     raw_state: str | None = None
     failure_code: str | None = None  # the Agents API's machine-readable reason of a failure
+    usage_tokens: int | None = None  # what upstream says the task used (Ark's usage.completion_tokens)
 
 
 class UpstreamRefused(Exception):
@@ -82,6 +84,11 @@ class Probe:
 
 
 AdapterFactory = Callable[["aiohttp.ClientSession", Endpoint], Upstream]
+# What upstream posted to our callback URL, read as a status if it describes generation `upstream_id`
+# (the task's); None when it does not.
+ReportReader = Callable[[Any, str], UpstreamStatus | None]
+# A finished task's stored request and its video's real length in seconds → the price key it used.
+UsedPrice = Callable[[Mapping[str, Any], float], PriceKey]
 
 
 @dataclass(frozen=True)
@@ -99,14 +106,39 @@ def channel_endpoint(channel: Channel, site: Site, capability: str) -> Endpoint:
 
 @dataclass(frozen=True)
 class ChannelKind:
-    """One kind of upstream channel: what it makes, the adapter for each, and how to test a channel."""
+    """One kind of upstream channel, as it declares itself: what it makes (a capability each, with the
+    adapter that makes it), which of those outputs sit behind links that expire, where its media may be
+    fetched from when that is not the open internet, its price keys, and how to test a channel. Routing,
+    the worker's choice of adapter and the follow-up read these; no service names a kind."""
 
     name: str
-    adapters: Mapping[str, AdapterFactory]  # capability (domain/catalog.py: VIDEO, IMAGE) → adapter
+    adapters: Mapping[str, AdapterFactory]  # capability (domain/catalog.py: VIDEO, IMAGE…) → adapter
     probe: Callable[[Endpoint], Probe]  # given the endpoint of its first capability
     needs_base_url: bool = True
     endpoint: Callable[[Channel, Site, str], Endpoint] = channel_endpoint
+    # Capabilities whose output links expire (presigned): a dead link fails the task, never retried.
+    expiring_links: frozenset[str] = frozenset()
+    # The sandbox's own kinds: its media only from these URL prefixes (per capability) on the sandbox's
+    # listener. None: media comes from wherever URL safety lets it (the operator's policy).
+    own_media: Callable[[Settings, str], str] | None = None
+    # What prices its tasks (domain/requests.py::PriceKey fields the price list matches on).
+    price_keys: tuple[str, ...] = ("resolution", "duration")
+    # Its media URLs (under the channel's base URL) need the channel's key, as an OpenAI Videos server's
+    # `content` does; the key goes to that first URL only, never after a redirect.
+    media_key: bool = False
+    # Per capability, how to read what its upstream posts to our callback URL (adapters whose
+    # `takes_callbacks` is True need one; services/upstream_callbacks.py reads it).
+    reports: Mapping[str, ReportReader] = field(default_factory=dict)
+    # Per capability whose tasks are charged by what they delivered, not only by what was asked: the
+    # price key of what a finished task used (domain/requests.py::used_price_key: Kling's mode and the
+    # clip's real length); the rest of the hold goes back in the same settlement.
+    priced_by_use: Mapping[str, UsedPrice] = field(default_factory=dict)
 
     @property
     def capabilities(self) -> frozenset[str]:
         return frozenset(self.adapters)
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The catalog's models this kind serves (each catalog model names its kinds)."""
+        return models_of(self.name)

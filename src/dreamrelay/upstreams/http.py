@@ -9,6 +9,7 @@ from typing import Any, Self
 import aiohttp
 import orjson
 
+from dreamrelay.domain.json_object import JsonObject
 from dreamrelay.upstreams.base import (
     Endpoint,
     Probe,
@@ -143,8 +144,16 @@ class BearerUpstream:
     ) -> None:
         self._session = session
         self._base = base_url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
+        self._api_key = api_key
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+
+    @property
+    def _headers(self) -> dict[str, str]:
+        """Each request's headers (a kind whose token expires signs a fresh one: `_bearer`)."""
+        return {"Authorization": f"Bearer {self._bearer()}", "Accept": "application/json"}
+
+    def _bearer(self) -> str:
+        return self._api_key
 
     @classmethod
     def connect(cls, session: aiohttp.ClientSession, endpoint: Endpoint) -> Self:
@@ -162,7 +171,7 @@ class BearerUpstream:
     async def _post(self, url: str, body: Any) -> tuple[int, Any, dict[str, str]]:
         return await send_json(self._session, "POST", url, body, self._headers, self._timeout)
 
-    async def _read(self, url: str, part: Callable[[Any], Any] = _whole) -> dict[str, Any] | None:
+    async def _read(self, url: str, part: Callable[[Any], Any] = _whole) -> JsonObject | None:
         """GET `url`: the JSON object it answers (or the `part` of it the adapter names); None on 404.
 
         Any other answer → UpstreamUnavailable: a poll that fails says nothing about the task.

@@ -6,6 +6,7 @@ from typing import Any
 
 from dreamrelay.domain.catalog import (
     ADD_AUDIO,
+    DREAM_MACHINE,
     GENERATE_IMAGE,
     MODELS,
     MODIFY_VIDEO,
@@ -14,6 +15,7 @@ from dreamrelay.domain.catalog import (
     UPSCALE_VIDEO,
     VIDEO,
 )
+from dreamrelay.domain.json_object import JsonObject
 from dreamrelay.domain.requests import DreamMachineRequest, SubmitRequest, VideoRequest
 from dreamrelay.domain.states import TaskState, parse_upstream_state
 from dreamrelay.upstreams.base import (
@@ -71,7 +73,7 @@ _PATHS = {
 }
 
 
-def dream_machine_call(request: DreamMachineRequest) -> tuple[str, dict[str, Any]]:
+def dream_machine_call(request: DreamMachineRequest) -> tuple[str, JsonObject]:
     """(path, body) of a Dream Machine request other than a video generation."""
     path = _PATHS[request.action].replace("{id}", request.parent_upstream_id or "")
     body = _dream_machine_body(request)
@@ -80,7 +82,7 @@ def dream_machine_call(request: DreamMachineRequest) -> tuple[str, dict[str, Any
     return path, body
 
 
-def _dream_machine_body(request: DreamMachineRequest) -> dict[str, Any]:
+def _dream_machine_body(request: DreamMachineRequest) -> JsonObject:
     action = request.action
     if action == UPSCALE_VIDEO:
         return {"generation_type": action, "resolution": request.resolution}
@@ -98,7 +100,7 @@ def _dream_machine_body(request: DreamMachineRequest) -> dict[str, Any]:
             "aspect_ratio": request.aspect_ratio,
             **request.photon_refs(),
         }
-    body: dict[str, Any] = {
+    body: JsonObject = {
         "generation_type": action,
         "model": request.model,
         "prompt": request.prompt,
@@ -115,10 +117,10 @@ def _dream_machine_body(request: DreamMachineRequest) -> dict[str, Any]:
     return body
 
 
-def official_request(request: VideoRequest) -> dict[str, Any]:
+def official_request(request: VideoRequest) -> JsonObject:
     """Own-format request → official GenerationRequest (luma-api.md §6.2)."""
     spec = MODELS[request.model]
-    body: dict[str, Any] = {
+    body: JsonObject = {
         "generation_type": "video",
         "model": spec.official,
         "prompt": request.prompt,
@@ -128,7 +130,7 @@ def official_request(request: VideoRequest) -> dict[str, Any]:
     if spec.takes_resolution:
         body["resolution"] = request.resolution
         body["duration"] = request.duration
-    keyframes: dict[str, Any] = {}
+    keyframes: JsonObject = {}
     if request.extend_upstream_id:
         keyframes["frame0"] = {"type": "generation", "id": request.extend_upstream_id}
     elif request.start_image_url:
@@ -144,7 +146,7 @@ def official_request(request: VideoRequest) -> dict[str, Any]:
     return body
 
 
-def parse_generation(payload: dict[str, Any]) -> UpstreamStatus:
+def parse_generation(payload: JsonObject) -> UpstreamStatus:
     raw_state = payload.get("state")
     state = parse_upstream_state(raw_state) or TaskState.PENDING
     assets = payload.get("assets") or {}
@@ -162,4 +164,16 @@ def parse_generation(payload: dict[str, Any]) -> UpstreamStatus:
     )
 
 
-KIND = ChannelKind(name="luma", adapters={VIDEO: LumaUpstream.connect}, probe=probe_at("/ping"))
+def generation_report(payload: Any, upstream_id: str) -> UpstreamStatus | None:
+    """What the Dream Machine API posts to a callback URL (the Generation), if it is `upstream_id`'s."""
+    if not isinstance(payload, dict) or payload.get("id") != upstream_id:
+        return None
+    return parse_generation(payload)
+
+
+KIND = ChannelKind(
+    name="luma",
+    adapters={VIDEO: LumaUpstream.connect, DREAM_MACHINE: LumaUpstream.connect},
+    reports={VIDEO: generation_report, DREAM_MACHINE: generation_report},
+    probe=probe_at("/ping"),
+)

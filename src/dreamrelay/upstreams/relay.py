@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dreamrelay.domain.catalog import VIDEO
+from dreamrelay.domain.json_object import JsonObject
 from dreamrelay.domain.requests import SubmitRequest, VideoRequest
 from dreamrelay.domain.states import parse_upstream_state
 from dreamrelay.upstreams.base import (
@@ -36,7 +37,7 @@ class RelayUpstream(BearerUpstream):
             raise UpstreamRefused("an own-format relay can only continue a video from its end")
         if request.extend_upstream_id:
             path = f"/luma/generations/{request.extend_upstream_id}/extend"
-            body: dict[str, Any] = {"user_prompt": request.prompt, "duration": request.duration}
+            body: JsonObject = {"user_prompt": request.prompt, "duration": request.duration}
         else:
             path = "/luma/generations"
             body = {
@@ -90,7 +91,7 @@ def unwrap(payload: Any) -> Any:
     return payload
 
 
-def parse_task(item: dict[str, Any]) -> UpstreamStatus | None:
+def parse_task(item: JsonObject) -> UpstreamStatus | None:
     raw_state = item.get("state", item.get("status"))
     state = parse_upstream_state(raw_state)
     if state is None:
@@ -103,7 +104,7 @@ def parse_task(item: dict[str, Any]) -> UpstreamStatus | None:
     )
 
 
-def _video_url(item: dict[str, Any]) -> str | None:
+def _video_url(item: JsonObject) -> str | None:
     artifact = item.get("artifact")
     if not isinstance(artifact, dict):
         artifact = {}

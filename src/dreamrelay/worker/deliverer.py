@@ -9,8 +9,12 @@ Per batch, not per delivery:
   guarded session (netguard checks every URL);
 - one transaction records the finished attempts (the log rows and the next attempt times,
   executemany) once RECORD_BATCH are in, when nothing else is in hand, or after RECORD_WAIT.
-A slow receiver holds only the worker posting to it: the others go on, and their attempts are
-recorded without waiting for it.
+A slow receiver holds only the workers posting to it, and at most PER_DESTINATION of them: a
+destination (scheme, host and port of the callback URL) with that many posts in flight has its next
+events wait in hand (up to PER_DESTINATION_WAITING; beyond that an event's lease is left to expire, so
+it comes round again a lease later, undelivered and unrecorded), and the workers go on to other
+destinations. One stalled receiver, however many events it has due, leaves the other accounts'
+callbacks flowing.
 
 An event stays leased (and its lease kept alive) until its attempt is recorded, so a crash in
 between only means it is delivered again: at least once. Only the head event of a task is leased
@@ -20,11 +24,14 @@ between only means it is delivered again: at least once. Only the head event of 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from dreamrelay.services import callbacks
 from dreamrelay.store import outbox
+from dreamrelay.store.outage import Outage, described, is_outage
 from dreamrelay.store.schema import outbox as outbox_table
 from dreamrelay.worker.leases import LeaseKeeper, finish_in_hand
 
@@ -34,6 +41,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 64  # posts at once (the workers)
+PER_DESTINATION = 8  # posts at once to one destination (scheme, host, port)
+PER_DESTINATION_WAITING = 32  # events of a busy destination kept in hand; more go back (lease expiry)
 LEASE_BATCH = 256  # events leased ahead of the workers (so they never wait for a lease)
 IN_HAND_MAX = MAX_IN_FLIGHT + LEASE_BATCH
 LEASE_AT_LEAST = LEASE_BATCH // 2  # while events are in hand, lease again once this many are wanted
@@ -42,6 +51,16 @@ RECORD_WAIT_SECONDS = 0.02
 IDLE_WAIT_SECONDS = 0.5
 
 _Job = tuple[outbox.Event, list[str]]
+
+
+def destination(url: str) -> str:
+    """Where a callback goes, for the per-destination cap: scheme, host and port (lowercase)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port or ''}"
 
 
 class Deliverer:
@@ -55,6 +74,9 @@ class Deliverer:
         self._record_timer: asyncio.TimerHandle | None = None
         self._drained = False  # the last lease found fewer due events than it asked for
         self.leases = LeaseKeeper(rt, outbox_table, owner)
+        self._posting: collections.Counter[str] = collections.Counter()  # posts in flight per destination
+        self._waiting: dict[str, collections.deque[_Job]] = {}  # leased events of busy destinations
+        self._outage = Outage("callback delivery")
 
     async def run(self, stop: asyncio.Event) -> None:
         heartbeat = asyncio.create_task(self.leases.run(), name="dreamrelay-deliverer-heartbeat")
@@ -78,7 +100,7 @@ class Deliverer:
             await self._record_all()
             heartbeat.cancel()
             await asyncio.gather(heartbeat, stop_watch, return_exceptions=True)
-            await self.leases.release_all()
+            await self.leases.hand_back()
 
     async def _wake_on(self, stop: asyncio.Event) -> None:
         await stop.wait()
@@ -101,9 +123,13 @@ class Deliverer:
             events, secrets = await callbacks.lease(
                 self.rt, owner=self.owner, limit=free, lease_seconds=self.leases.lease_seconds
             )
-        except Exception:
-            log.exception("leasing callback events failed; retrying")
+        except Exception as exc:
+            if not is_outage(exc):
+                log.exception("leasing callback events failed; retrying")
+                return 0
+            await self._outage.wait(exc, self.rt.wake_deliverer)  # cleared before this call; set by stop
             return 0
+        self._outage.over()
         self._drained = len(events) < free
         self.leases.hold(e.id for e in events)
         self._in_hand += len(events)
@@ -113,19 +139,45 @@ class Deliverer:
 
     async def _worker(self) -> None:
         while (job := await self._queue.get()) is not None:
-            event, secrets = job
+            where = destination(job[0].url)
+            if self._posting[where] >= PER_DESTINATION:
+                self._wait_for_destination(where, job)
+                continue
+            self._posting[where] += 1
             try:
-                done = await callbacks.attempt(self.rt, event, secrets)
-            except Exception:
-                log.exception("delivering %s failed; its lease expires and it is retried", event.message_id)
-                self.leases.drop([event.id])
-            else:
-                self._finished.append(done)
+                next_job: _Job | None = job
+                while next_job is not None:  # this destination's waiting events, one after the other
+                    await self._post(next_job)
+                    waiting = self._waiting.get(where)
+                    next_job = waiting.popleft() if waiting else None
             finally:
-                self._in_hand -= 1
-                if IN_HAND_MAX - self._in_hand >= LEASE_AT_LEAST and not self._drained:
-                    self.rt.wake_deliverer.set()  # a batch is wanted: lease the next due events
-            self._schedule_record()
+                self._posting[where] -= 1
+                if not self._posting[where]:
+                    del self._posting[where]
+                    self._waiting.pop(where, None)
+
+    def _wait_for_destination(self, where: str, job: _Job) -> None:
+        waiting = self._waiting.setdefault(where, collections.deque())
+        if len(waiting) < PER_DESTINATION_WAITING:
+            waiting.append(job)
+            return
+        self.leases.drop([job[0].id])  # its lease expires: it comes round again, later
+        self._in_hand -= 1
+
+    async def _post(self, job: _Job) -> None:
+        event, secrets = job
+        try:
+            done = await callbacks.attempt(self.rt, event, secrets)
+        except Exception:
+            log.exception("delivering %s failed; its lease expires and it is retried", event.message_id)
+            self.leases.drop([event.id])
+        else:
+            self._finished.append(done)
+        finally:
+            self._in_hand -= 1
+            if IN_HAND_MAX - self._in_hand >= LEASE_AT_LEAST and not self._drained:
+                self.rt.wake_deliverer.set()  # a batch is wanted: lease the next due events
+        self._schedule_record()
 
     def _schedule_record(self) -> None:
         """Record now when a batch is full or nothing else is in hand, else within RECORD_WAIT."""
@@ -152,6 +204,10 @@ class Deliverer:
             if job is not None:
                 self.leases.drop([job[0].id])
                 self._in_hand -= 1
+        for waiting in self._waiting.values():
+            while waiting:
+                self.leases.drop([waiting.popleft()[0].id])
+                self._in_hand -= 1
 
     async def _record_all(self) -> None:
         """Record every finished attempt; those finishing during a write go in the next one."""
@@ -159,8 +215,16 @@ class Deliverer:
             batch, self._finished = self._finished, []
             try:
                 await callbacks.record(self.rt, batch, self.owner)
-            except Exception:
-                log.exception("recording %d callback attempts failed; their leases expire", len(batch))
+            except Exception as exc:
+                if not is_outage(exc):
+                    log.exception("recording %d callback attempts failed; their leases expire", len(batch))
+                else:
+                    log.warning(
+                        "recording %d callback attempts failed, database unavailable (their leases expire, "
+                        "they are sent again): %s",
+                        len(batch),
+                        described(exc),
+                    )
             finally:
                 self.leases.drop(a.event.id for a in batch)
             self.rt.wake_deliverer.set()  # the next events of these tasks may be leased now

@@ -13,6 +13,7 @@ from sqlalchemy import Table
 
 from dreamrelay import metrics
 from dreamrelay.store import leases
+from dreamrelay.store.outage import described, is_outage
 
 if TYPE_CHECKING:
     from dreamrelay.runtime import Runtime
@@ -67,8 +68,24 @@ class LeaseKeeper:
             await asyncio.sleep(self.lease_seconds / 3)
             try:
                 await self.beat()
-            except Exception:
-                log.exception("lease heartbeat of %s failed; retrying", self.owner)
+            except Exception as exc:
+                if not is_outage(exc):
+                    log.exception("lease heartbeat of %s failed; retrying", self.owner)
+                else:
+                    log.warning("lease heartbeat of %s: database unavailable: %s", self.owner, described(exc))
+
+    async def hand_back(self) -> int:
+        """At shutdown: `release_all`, unless the database is unreachable (the leases then expire)."""
+        try:
+            return await self.release_all()
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            what = self.table.name
+            log.warning(
+                "%s could not hand back its %s leases (they expire): %s", self.owner, what, described(exc)
+            )
+            return 0
 
     async def release_all(self) -> int:
         async with self.rt.db.transaction() as conn:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -21,6 +22,7 @@ from dreamrelay.services.dispatch import note_channel_failure
 from dreamrelay.store import accounts as account_store
 from dreamrelay.store import channels as channel_store
 from dreamrelay.store import tasks as task_store
+from dreamrelay.store.outage import Outage, described, is_outage
 from dreamrelay.store.schema import tasks as tasks_table
 from dreamrelay.upstreams.base import Upstream, UpstreamRateLimited, UpstreamStatus, UpstreamUnavailable
 from dreamrelay.worker.leases import LeaseKeeper, finish_in_hand
@@ -51,18 +53,27 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set, then finish what is in hand (within the grace) and release the rest."""
         heartbeat = asyncio.create_task(self.leases.run(), name="dreamrelay-follower-heartbeat")
+        outage = Outage("the follower")
         try:
             while not stop.is_set():
-                leased = await self.run_once()
-                if not leased:
-                    await self._idle(stop)
-                await self._flush_last_used()
+                try:
+                    leased = await self.run_once()
+                    if not leased:
+                        await self._idle(stop)
+                    await self._flush_last_used()
+                except Exception as exc:
+                    if not is_outage(exc):
+                        raise
+                    await outage.wait(exc, stop)  # the database restarts or is gone: wait, try again
+                else:
+                    outage.over()
         finally:
             await finish_in_hand(self._running, self.rt.settings.shutdown_grace_seconds)
             heartbeat.cancel()
             await asyncio.gather(heartbeat, return_exceptions=True)
-            await self.leases.release_all()
-            await self._flush_last_used(force=True)
+            await self.leases.hand_back()
+            with contextlib.suppress(Exception):  # at most 30 s of last-used times lost
+                await self._flush_last_used(force=True)
 
     async def run_once(self) -> int:
         """Lease what is due (as far as free slots allow) and start following it. Returns the count."""
@@ -89,9 +100,9 @@ class Worker:
             if reason is not None:
                 self._spawn(follow.fail(self.rt, task, self.owner, reason), [task.id])
             else:
-                groups[(task.channel_id, task.family)].append(task)
+                groups[(task.channel_id, task.capability)].append(task)
         await self._fill_batches(groups, by_id, now, free - len(leased))
-        for (channel_id, family), group in groups.items():
+        for (channel_id, capability), group in groups.items():
             channel = by_id.get(channel_id) if channel_id is not None else None
             if channel is None:
                 for task in group:
@@ -99,7 +110,7 @@ class Worker:
                     self._spawn(removed, [task.id])
                 continue
             try:
-                upstream = self.rt.upstream_for(channel, family=family)
+                upstream = self.rt.upstream_for(channel, capability=capability)
             except ValueError:  # the operator changed the channel's kind under these tasks
                 for task in group:
                     changed = follow.fail(self.rt, task, self.owner, "its upstream channel changed kind")
@@ -135,12 +146,12 @@ class Worker:
         The request goes out anyway; riders cost nothing now and are not due on their own later, so a
         channel's tasks fall into step and share requests.
         """
-        for (channel_id, family), group in list(groups.items()):
+        for (channel_id, capability), group in list(groups.items()):
             channel = channels.get(channel_id) if channel_id is not None else None
             if channel is None or free <= 0:
                 continue
             try:
-                size = self.rt.upstream_for(channel, family=family).batch_size
+                size = self.rt.upstream_for(channel, capability=capability).batch_size
             except ValueError:
                 continue
             room = min(-len(group) % size if size > 1 else 0, free)
@@ -156,7 +167,7 @@ class Worker:
                 )
             self.leases.hold(r.id for r in riders)
             for rider in riders:  # a batched channel holds one kind of task; sorted by kind all the same
-                groups[(channel_id, rider.family)].append(rider)
+                groups[(channel_id, rider.capability)].append(rider)
             free -= len(riders)
 
     async def drain(self) -> None:
@@ -234,8 +245,11 @@ class Worker:
             async with self._slots:
                 try:
                     await work  # type: ignore[misc]
-                except Exception:
-                    log.exception("following a task failed; its lease will expire and it is retried")
+                except Exception as exc:
+                    if not is_outage(exc):
+                        log.exception("following a task failed; its lease will expire and it is retried")
+                    else:
+                        log.warning("database unavailable while following %s: %s", task_ids, described(exc))
                 finally:
                     self.leases.drop(task_ids)  # no more heartbeats: written, or left to expire
 

@@ -14,6 +14,7 @@ from dreamrelay.services import orphans
 from dreamrelay.services.operations import Watch
 from dreamrelay.settings import Settings
 from dreamrelay.store import ledger, migrate
+from dreamrelay.store.outage import when_reachable
 from dreamrelay.worker.deliverer import Deliverer
 from dreamrelay.worker.loop import Worker
 
@@ -47,7 +48,8 @@ async def run_worker_process(settings: Settings) -> None:
     tracing.setup("dreamrelay-worker")
     async with Runtime.from_settings(settings) as rt:
         metrics.announce(__version__, rt.db.dialect, ledger.KINDS)
-        await migrate.upgrade(rt.db)  # one at a time on PostgreSQL (advisory lock); a no-op when current
+        # One at a time on PostgreSQL (advisory lock); a no-op when current; waits out a database outage.
+        await when_reachable("the worker's start", lambda: migrate.upgrade(rt.db))
         log.info("worker %s started (pid %d)", rt.instance, os.getpid())
         await follow_and_deliver(rt, stop)
         log.info("worker %s stopped: work in hand finished or handed back", rt.instance)

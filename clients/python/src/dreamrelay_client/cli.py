@@ -162,10 +162,14 @@ def _watch(client: Client, args: argparse.Namespace, out: Console) -> int:
             if args.once:
                 return 0
             time.sleep(args.interval)
-    with Live(_table(client.running(), "running tasks"), console=out, refresh_per_second=4) as live:
+    # Redrawn by this thread alone (no rich refresh thread, no stdout redirect): Ctrl-C interrupts the
+    # sleep or the request in hand, and no lock or redirected stream is shared with another thread.
+    first = _table(client.running(), "running tasks")
+    with Live(first, console=out, auto_refresh=False, redirect_stdout=False, redirect_stderr=False) as live:
         while True:
             time.sleep(args.interval)
-            live.update(_table(client.running(), f"running tasks ({time.strftime('%H:%M:%S')})"))
+            table = _table(client.running(), f"running tasks ({time.strftime('%H:%M:%S')})")
+            live.update(table, refresh=True)
 
 
 def run(argv: Sequence[str] | None = None) -> int:

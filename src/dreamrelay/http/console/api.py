@@ -10,15 +10,18 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from dreamrelay.domain.catalog import UNI_MODELS
+from dreamrelay.domain.catalog import KLING_RESOLUTION_MODES, KLING_VIDEO_MODELS, UNI_MODELS
 from dreamrelay.domain.errors import InvalidRequest, TaskNotFound
+from dreamrelay.domain.inputs import KlingVideoInput
+from dreamrelay.domain.task import Task
+from dreamrelay.http.console.context import Ctx
 from dreamrelay.http.console.deps import ApiReader, ApiWriter
+from dreamrelay.http.console.pages import json_response
 from dreamrelay.http.console.session import COOKIE_PATH
-from dreamrelay.http.console.web import Ctx, json_response
 from dreamrelay.http.deps import describe, read_json, validated
 from dreamrelay.http.schemas.agents import GenerationCreate as AgentsCreate
 from dreamrelay.http.schemas.own import OwnSubmit
-from dreamrelay.services import agents, reads, submit, views
+from dreamrelay.services import agents, generations, kling_video, reads, views
 
 router = APIRouter(prefix=f"{COOKIE_PATH}/me/api")
 
@@ -28,8 +31,10 @@ async def api_submit(ctx: ApiWriter) -> Response:
     given = await read_json(ctx.request)
     if isinstance(given, dict) and given.get("model_name") in UNI_MODELS:
         return json_response(ctx, (await uni_image(ctx, given)).body)
+    if isinstance(given, dict) and given.get("model_name") in tuple(KLING_VIDEO_MODELS):
+        return json_response(ctx, (await kling_video_task(ctx, given)).body)
     body = validated(OwnSubmit, given)  # the body read once, as the API's own routes do
-    task = await submit.submit(ctx.rt, ctx.caller, body.to_input())
+    task = await generations.submit_generation(ctx.rt, ctx.caller, body.to_input())
     return json_response(ctx, task.body)
 
 
@@ -46,6 +51,25 @@ async def api_balance(ctx: ApiReader) -> Response:
     """The header's balance, refreshed by the playground when a task ends."""
     balance = await views.balance(ctx.rt.db, ctx.signed_in.account_id)
     return json_response(ctx, orjson.dumps({"balance": balance}))
+
+
+async def kling_video_task(ctx: Ctx, given: dict[str, Any]) -> Task:
+    """A playground prompt for a Kling video model, in the own format's words: 720p is std, 1080p pro."""
+    resolution, duration = given.get("resolution") or "720p", given.get("duration") or "5s"
+    modes = KLING_RESOLUTION_MODES
+    if resolution not in modes:
+        raise InvalidRequest(f"resolution must be one of {', '.join(modes)} for {given.get('model_name')}")
+    if duration not in ("5s", "10s"):
+        raise InvalidRequest("duration must be 5s or 10s for Kling video")
+    prompt = given.get("user_prompt")
+    fields = KlingVideoInput(
+        prompt=prompt if isinstance(prompt, str) else "",
+        model=str(given.get("model_name")),
+        mode=modes[resolution],
+        aspect_ratio=given.get("aspect_ratio") or None,
+        duration=int(duration.removesuffix("s")),
+    )
+    return await kling_video.submit(ctx.rt, ctx.caller, fields)
 
 
 async def uni_image(ctx: Ctx, given: dict[str, Any]) -> Any:

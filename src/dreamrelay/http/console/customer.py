@@ -13,6 +13,7 @@ from dreamrelay.domain.catalog import (
     ASPECT_RATIOS,
     DM_ACTIONS,
     DURATIONS,
+    KLING_VIDEO_MODELS,
     MODELS,
     RAY32_RESOLUTIONS,
     RESOLUTIONS,
@@ -20,15 +21,19 @@ from dreamrelay.domain.catalog import (
 )
 from dreamrelay.domain.errors import DreamRelayError, InvalidRequest
 from dreamrelay.http.console import forms, snippets
-from dreamrelay.http.console.api import uni_image
+from dreamrelay.http.console.api import kling_video_task, uni_image
+from dreamrelay.http.console.context import Ctx
 from dreamrelay.http.console.deps import Customer
+from dreamrelay.http.console.pages import error_page, redirect, render
 from dreamrelay.http.console.session import COOKIE_PATH
 from dreamrelay.http.console.task_view import task_view
-from dreamrelay.http.console.web import Ctx, checked_form, error_page, redirect, render
+from dreamrelay.http.console.visitors import checked_form
 from dreamrelay.http.deps import describe
 from dreamrelay.http.schemas.own import OwnSubmit
-from dreamrelay.services import admin, limits, submit, views
+from dreamrelay.services import admin, generations, limits, views
 
+PLAYGROUND_KLING_MODEL = "kling-v1-6"  # the Kling video model the playground offers
+PLAYGROUND_SEEDANCE_MODEL = "doubao-seedance-1-0-pro-250528"  # and its Seedance model
 router = APIRouter(prefix=f"{COOKIE_PATH}/me")
 
 GRID_PAGE = 100
@@ -70,8 +75,9 @@ async def playground(ctx: Customer) -> Response:
         ctx,
         "me_playground.html",
         balance=await _balance(ctx),
-        # Videos (Ray 2, Ray 3.2) and Uni-1 images (made through the Agents API).
-        models=[*MODELS, *UNI_MODELS],
+        # Videos (Ray 2, Ray 3.2), one Kling video and one Seedance model, and Uni-1 images (made through
+        # the Agents API).
+        models=[*MODELS, PLAYGROUND_KLING_MODEL, PLAYGROUND_SEEDANCE_MODEL, *UNI_MODELS],
         default_model=ctx.rt.settings.default_model,
         ratios=ASPECT_RATIOS,
         resolutions=list(dict.fromkeys((*RAY32_RESOLUTIONS, *RESOLUTIONS))),
@@ -99,9 +105,13 @@ async def playground_submit(ctx: Customer) -> Response:
             await limits.admit(ctx.rt, ctx.caller)
             task = await uni_image(ctx, fields)
             return redirect(ctx, f"{COOKIE_PATH}/me/tasks/{task.id}", flash="flash.submitted")
+        if fields["model_name"] in KLING_VIDEO_MODELS:
+            await limits.admit(ctx.rt, ctx.caller)
+            task = await kling_video_task(ctx, fields)
+            return redirect(ctx, f"{COOKIE_PATH}/me/tasks/{task.id}", flash="flash.submitted")
         checked = OwnSubmit.model_validate({k: v for k, v in fields.items() if v is not None})
         await limits.admit(ctx.rt, ctx.caller)  # counts like an API call; no headers shown
-        task = await submit.submit(ctx.rt, ctx.caller, checked.to_input())
+        task = await generations.submit_generation(ctx.rt, ctx.caller, checked.to_input())
     except ValidationError as exc:
         return redirect(ctx, back, error=InvalidRequest(describe(exc)))
     except DreamRelayError as exc:
@@ -140,7 +150,7 @@ async def billing(ctx: Customer) -> Response:
     return render(
         ctx,
         "me_billing.html",
-        balance=found["balance"],
+        balance=found.balance,
         found=found,
         ledger=rows,
         offset=offset,

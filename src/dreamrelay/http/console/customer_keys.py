@@ -8,43 +8,34 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from dreamrelay.domain.catalog import MODELS
+from dreamrelay.domain.catalog import KEY_MODELS
 from dreamrelay.domain.errors import DreamRelayError
+from dreamrelay.domain.ids import ascii_int
+from dreamrelay.http.console.context import Ctx
 from dreamrelay.http.console.deps import Customer
+from dreamrelay.http.console.forms import Form, FormError
+from dreamrelay.http.console.pages import error_page, redirect, render
 from dreamrelay.http.console.session import COOKIE_PATH
-from dreamrelay.http.console.web import (
-    Ctx,
-    Form,
-    FormError,
-    checked_form,
-    error_page,
-    redirect,
-    render,
-)
+from dreamrelay.http.console.visitors import checked_form
 from dreamrelay.services import account_keys, credit_codes, views
+from dreamrelay.services.admin_views import CustomerKey
 
 router = APIRouter(prefix=f"{COOKIE_PATH}/me")
 
 KEYS_URL = f"{COOKIE_PATH}/me/keys"
-BLANK_KEY = dict.fromkeys(
-    ("name", "rpm", "max_in_flight", "batch_rpm", "batch_envelope", "spend_cap", "allowed_models")
-)
+BLANK_KEY = dict.fromkeys(("name", "rpm", "max_in_flight", "batch_rpm", "spend_cap", "allowed_models"))
 
 
 def _key_settings(form: Form) -> dict[str, Any]:
     """The limits the form gives; empty fields are left out (the service inherits them)."""
     models = [m for m in form.getlist("allowed_models") if m]
-    values: dict[str, Any] = {
-        "name": form.get("name") or None,
-        "allowed_models": models or None,
-        "batch_envelope": form.get("batch_envelope") or None,
-    }
+    values: dict[str, Any] = {"name": form.get("name") or None, "allowed_models": models or None}
     for name in ("rpm", "max_in_flight", "batch_rpm", "spend_cap"):
         values[name] = form.optional_int(name)
     return {k: v for k, v in values.items() if v is not None}
 
 
-async def _keys_page(ctx: Ctx, *, new_key: dict[str, Any] | None = None) -> Response:
+async def _keys_page(ctx: Ctx, *, new_key: CustomerKey | None = None) -> Response:
     account = ctx.signed_in.account_id
     balance = await views.balance(ctx.rt.db, account)
     return render(
@@ -53,7 +44,7 @@ async def _keys_page(ctx: Ctx, *, new_key: dict[str, Any] | None = None) -> Resp
         keys=await account_keys.list_keys(ctx.rt, ctx.caller),
         cap=await account_keys.key_cap(ctx.rt, account),
         new_key=new_key,
-        models=list(MODELS),
+        models=list(KEY_MODELS),
         blank_key=BLANK_KEY,
         balance=balance,
     )
@@ -83,16 +74,17 @@ async def create_key(ctx: Customer) -> Response:
 @router.post("/keys/{key_id}")
 async def change_key(ctx: Customer, key_id: str) -> Response:
     form = await checked_form(ctx)
-    if not key_id.isdigit() or len(key_id) > 9:
+    number = ascii_int(key_id, max_digits=9)
+    if number is None:
         return error_page(ctx, 404, "error.not_found")
     action = form.get("action")
     try:
         if action == "delete":
-            await account_keys.delete_key(ctx.rt, ctx.caller, int(key_id))
+            await account_keys.delete_key(ctx.rt, ctx.caller, number)
             return redirect(ctx, KEYS_URL, flash="flash.key_removed")
         if action not in ("disable", "enable"):
             return redirect(ctx, KEYS_URL, error="error.invalid_request")
-        await account_keys.update_key(ctx.rt, ctx.caller, int(key_id), {"disabled": action == "disable"})
+        await account_keys.update_key(ctx.rt, ctx.caller, number, {"disabled": action == "disable"})
     except DreamRelayError as exc:
         return redirect(ctx, KEYS_URL, error=exc)
     return redirect(ctx, KEYS_URL, flash="flash.key_updated")

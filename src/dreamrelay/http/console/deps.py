@@ -8,7 +8,8 @@ from fastapi import Depends, Request
 
 from dreamrelay.domain.errors import Forbidden, InvalidApiKey
 from dreamrelay.http import errors
-from dreamrelay.http.console.web import Ctx, Stop, check_csrf_header, context
+from dreamrelay.http.console.context import Ctx, Stop
+from dreamrelay.http.console.visitors import check_csrf_header, context
 from dreamrelay.services import limits
 
 

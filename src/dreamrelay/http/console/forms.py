@@ -1,12 +1,70 @@
-"""Reading the console's forms and query strings into values the services take."""
+"""The console's forms (an urlencoded body as `Form`), and reading their fields and query strings into
+values the services take."""
 
 from __future__ import annotations
 
 import math
+import time
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs
 
-from dreamrelay.http.console.web import LARGEST_NUMBER, Form
+from fastapi import Request
+
+from dreamrelay.domain.ids import ascii_int
+
+LARGEST_NUMBER = 2**53 - 1  # fits every integer column and a browser's number
+MAX_EXPIRY_DAYS = 3650  # of a customer's key or a credit code
+
+
+class Form:
+    def __init__(self, fields: dict[str, list[str]]) -> None:
+        self.fields = fields
+
+    def get(self, name: str, default: str = "") -> str:
+        values = self.fields.get(name)
+        return values[0].strip() if values else default
+
+    def getlist(self, name: str) -> list[str]:
+        return [v.strip() for v in self.fields.get(name, [])]
+
+    def optional_int(self, name: str) -> int | None:
+        text = self.get(name).replace(",", "").replace("_", "")
+        if not text:
+            return None
+        negative = text.startswith("-")
+        value = ascii_int(text[1:] if negative or text.startswith("+") else text)
+        if value is None:
+            raise FormError(name)
+        value = -value if negative else value
+        if abs(value) > LARGEST_NUMBER:
+            raise FormError(name)
+        return value
+
+    def expires_at(self, name: str = "expires_days") -> float | None:
+        """The moment `name` days (1 to MAX_EXPIRY_DAYS) from now; None when the field is empty."""
+        days = self.optional_int(name)
+        if days is None:
+            return None
+        if not 1 <= days <= MAX_EXPIRY_DAYS:
+            raise FormError(name)
+        return time.time() + days * 86400
+
+
+class FormError(Exception):
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
+
+
+async def read_form(request: Request) -> Form:
+    """An application/x-www-form-urlencoded body (our forms send nothing else)."""
+    raw = await request.body()
+    try:
+        text = raw.decode("utf-8")
+        return Form(parse_qs(text, keep_blank_values=True, max_num_fields=200))
+    except (UnicodeDecodeError, ValueError):  # not UTF-8, or more fields than any form of ours has
+        return Form({})
 
 
 def utc(value: str) -> float | None:
@@ -20,7 +78,9 @@ def utc(value: str) -> float | None:
 
 
 def number(value: str | None) -> float | None:
-    """A finite number from a query parameter, or None."""
+    """A finite number from a query parameter (ASCII only: `float` reads other scripts' digits), or None."""
+    if value and not value.isascii():
+        return None
     try:
         found = float(value) if value else None
     except ValueError:

@@ -92,6 +92,7 @@ EN: dict[str, str] = {
     "col.polls": "Polls",
     "col.took": "Took",
     "col.price": "Price",
+    "col.unit": "Unit",
     # buttons
     "action.copy": "Copy",
     "action.create": "Create",
@@ -166,9 +167,13 @@ EN: dict[str, str] = {
     "ledger.recent": "Recent ledger entries",
     # prices
     "prices.title": "Pricing",
-    "prices.help": "Credits per task; the most specific rule wins and * matches anything. "
-    "A change applies to the next submit. Queries are free.",
+    "prices.help": "Credits per task, or per million tokens used (Seedance: the task holds what its largest "
+    "output could use and is charged what it used); the most specific rule wins and * matches anything. "
+    "Kling video's rules are per mode (std, pro) and length. A change applies to the next submit. "
+    "Queries are free.",
     "prices.set": "Set a price",
+    "prices.per_million_tokens": "/ 1M tokens",
+    "prices.per_task": "/ task",
     # tasks
     "tasks.title": "Task explorer",
     "tasks.any_state": "Any",
@@ -326,9 +331,12 @@ EN: dict[str, str] = {
     "mykeys.expires": "Expires",
     "mykeys.expires_days": "Expires in (days)",
     "mykeys.inherit": "as your key",
-    "mykeys.inherit_help": "Empty fields take the limits of the key you signed in with.",
+    "mykeys.inherit_help": "Empty fields take the limits of the key you signed in with (the spending "
+    "cap: what it has left). What a new key spends counts against your key's cap too.",
     "mykeys.all_models": "all",
     "mykeys.never": "never",
+    "mykeys.disabled_by_operator": "disabled by the operator",
+    "mykeys.inactive": "off: a key above it is disabled or expired",
     "flash.key_created": "Key created.",
     "flash.key_removed": "Key deleted.",
     "flash.redeemed": "Code redeemed: credits added.",
@@ -443,6 +451,7 @@ ZH: dict[str, str] = {
     "col.polls": "轮询次数",
     "col.took": "耗时",
     "col.price": "价格",
+    "col.unit": "单位",
     "action.copy": "复制",
     "action.create": "创建",
     "action.create_key": "创建密钥",
@@ -511,8 +520,12 @@ ZH: dict[str, str] = {
     "keys.last_used": "最近使用",
     "ledger.recent": "最近账目",
     "prices.title": "价格",
-    "prices.help": "每个任务的积分价格；最具体的规则优先，* 匹配任意值。修改对下一次提交生效。查询免费。",
+    "prices.help": "每个任务的积分价格，或每百万 token 的价格"
+    "（Seedance：提交时按最大可能用量预扣，完成后按实际用量扣费）；最具体的规则优先，* 匹配任意值。"
+    "可灵视频的规则按模式（std、pro）和时长。修改对下一次提交生效。查询免费。",
     "prices.set": "设置价格",
+    "prices.per_million_tokens": "/ 百万 token",
+    "prices.per_task": "/ 任务",
     "tasks.title": "任务浏览",
     "tasks.any_state": "全部",
     "tasks.since": "起（UTC）",
@@ -665,9 +678,12 @@ ZH: dict[str, str] = {
     "mykeys.expires": "到期",
     "mykeys.expires_days": "有效期（天）",
     "mykeys.inherit": "同当前密钥",
-    "mykeys.inherit_help": "留空的项沿用你登录所用密钥的限制。",
+    "mykeys.inherit_help": "留空的项沿用你登录所用密钥的限制（消费上限：其剩余额度）。"
+    "新密钥的消费也计入你当前密钥的上限。",
     "mykeys.all_models": "全部",
     "mykeys.never": "永不",
+    "mykeys.disabled_by_operator": "已被运营方停用",
+    "mykeys.inactive": "不可用：上级密钥已停用或过期",
     "flash.key_created": "密钥已创建。",
     "flash.key_removed": "密钥已删除。",
     "flash.redeemed": "兑换成功，额度已到账。",

@@ -12,28 +12,26 @@ from fastapi.responses import Response
 
 from dreamrelay.domain.catalog import (
     DURATIONS,
+    KEY_MODELS,
     MODELS,
-    PHOTON_MODELS,
-    RAY32_RESOLUTIONS,
-    RESOLUTIONS,
+    PRICED_MODELS,
+    PRICED_RESOLUTIONS,
     SOURCE_DURATION_BUCKETS,
 )
 from dreamrelay.domain.errors import DreamRelayError, InvalidRequest, NotFound
+from dreamrelay.domain.ids import ascii_int
+from dreamrelay.domain.pricing import PER_TASK, UNITS
 from dreamrelay.http.console import forms
 from dreamrelay.http.console.charts import hourly_bars
+from dreamrelay.http.console.context import Ctx
 from dreamrelay.http.console.deps import Operator
+from dreamrelay.http.console.forms import LARGEST_NUMBER, FormError
+from dreamrelay.http.console.pages import error_page, redirect, render
 from dreamrelay.http.console.session import COOKIE_PATH
 from dreamrelay.http.console.task_view import operator_view
-from dreamrelay.http.console.web import (
-    LARGEST_NUMBER,
-    Ctx,
-    FormError,
-    checked_form,
-    error_page,
-    redirect,
-    render,
-)
+from dreamrelay.http.console.visitors import checked_form
 from dreamrelay.services import admin, channel_admin, views
+from dreamrelay.services.admin_views import NewOperatorKey
 from dreamrelay.store import pricing
 
 router = APIRouter(prefix=f"{COOKIE_PATH}/admin")
@@ -79,7 +77,7 @@ def _account_url(name: str) -> str:
     return f"{COOKIE_PATH}/admin/accounts/{name}"
 
 
-async def _account_page(ctx: Ctx, name: str, *, new_key: dict[str, Any] | None = None) -> Response:
+async def _account_page(ctx: Ctx, name: str, *, new_key: NewOperatorKey | None = None) -> Response:
     try:
         found = await admin.show_account(ctx.rt, name)
     except NotFound:
@@ -91,7 +89,7 @@ async def _account_page(ctx: Ctx, name: str, *, new_key: dict[str, Any] | None =
         found=found,
         ledger=ledger,
         new_key=new_key,
-        models=list(MODELS),
+        models=list(KEY_MODELS),
         blank_key=BLANK_KEY,
     )
 
@@ -132,7 +130,8 @@ async def create_key(ctx: Operator, name: str) -> Response:
 @router.post("/keys/{key_id}")
 async def update_key(ctx: Operator, key_id: str) -> Response:
     form = await checked_form(ctx)
-    if not key_id.isdigit() or int(key_id) > LARGEST_NUMBER:
+    number = ascii_int(key_id)
+    if number is None or number > LARGEST_NUMBER:
         return error_page(ctx, 404, "error.not_found")
     account = form.get("account")
     back = _account_url(account) if account else f"{COOKIE_PATH}/admin/accounts"
@@ -144,10 +143,10 @@ async def update_key(ctx: Operator, key_id: str) -> Response:
             settings = {"disabled": False}
         else:
             settings = forms.key_settings(form)
-        described = await admin.update_key(ctx.rt, int(key_id), settings)
+        described = await admin.update_key(ctx.rt, number, settings)
     except (FormError, DreamRelayError) as exc:
         return redirect(ctx, back, error=exc)
-    return redirect(ctx, _account_url(str(described["account"])), flash="flash.key_updated")
+    return redirect(ctx, _account_url(described.account), flash="flash.key_updated")
 
 
 # ---- the operator: prices -------------------------------------------------------------------------
@@ -158,10 +157,12 @@ async def prices_page(ctx: Operator) -> Response:
         ctx,
         "admin_prices.html",
         prices=rows,
-        models=[*MODELS, *PHOTON_MODELS, pricing.WILDCARD],
-        resolutions=[pricing.WILDCARD, *dict.fromkeys((*RAY32_RESOLUTIONS, *RESOLUTIONS))],
+        models=[*PRICED_MODELS, pricing.WILDCARD],
+        # Luma's and Seedance's resolutions, and Kling video's modes (its rules are per mode).
+        resolutions=[pricing.WILDCARD, *PRICED_RESOLUTIONS],
         durations=[pricing.WILDCARD, *dict.fromkeys((*DURATIONS, *(b for b, _ in SOURCE_DURATION_BUCKETS)))],
         actions=list(admin.PRICE_ACTIONS),
+        units=list(UNITS),
     )
 
 
@@ -177,7 +178,7 @@ async def set_price(ctx: Operator) -> Response:
         credits = form.optional_int("credits")
         if credits is None:
             raise FormError("credits")
-        await admin.set_price(ctx.rt, credits=credits, **fields)
+        await admin.set_price(ctx.rt, credits=credits, unit=form.get("unit") or PER_TASK, **fields)
     except (FormError, DreamRelayError) as exc:
         return redirect(ctx, back, error=exc)
     return redirect(ctx, back, flash="flash.price_set")
@@ -246,7 +247,7 @@ async def tasks_page(ctx: Operator) -> Response:
     if filters["state"] not in STATES:
         filters["state"] = ""
     offset = forms.offset(q.get("offset"))
-    channel_names = [c["name"] for c in await channel_admin.list_channels(ctx.rt)]
+    channel_names = [c.name for c in await channel_admin.list_channels(ctx.rt)]
     unknown = filters["channel"] and filters["channel"] not in channel_names
     rows = []
     if not unknown:
@@ -270,7 +271,7 @@ async def tasks_page(ctx: Operator) -> Response:
         rows=[{**r, "took": forms.took(r)} for r in rows],
         filters=filters,
         states=STATES,
-        account_names=[a["name"] for a in await admin.list_accounts(ctx.rt, limit=500)],
+        account_names=[a.name for a in await admin.list_accounts(ctx.rt, limit=500)],
         channel_names=channel_names,
         older=older,
         newest=f"{COOKIE_PATH}/admin/tasks?" + urlencode(kept) if offset else None,
@@ -323,6 +324,6 @@ async def task_action(ctx: Operator, task_id: str) -> Response:
             done = await admin.replay(ctx.rt, task_id=task_id)
     except (FormError, DreamRelayError) as exc:
         return redirect(ctx, back, error=exc)
-    if not done["replayed"]:
+    if not done.replayed:
         return redirect(ctx, back, error="error.nothing_to_replay")
     return redirect(ctx, back, flash="flash.replayed")

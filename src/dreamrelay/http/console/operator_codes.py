@@ -3,24 +3,27 @@ over services/credit_codes.py and services/admin.py)."""
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter
 from fastapi.responses import Response
 
 from dreamrelay.domain.errors import DreamRelayError
+from dreamrelay.http.console.context import Ctx
 from dreamrelay.http.console.deps import Operator
+from dreamrelay.http.console.forms import FormError
+from dreamrelay.http.console.pages import redirect, render
 from dreamrelay.http.console.session import COOKIE_PATH
-from dreamrelay.http.console.web import Ctx, FormError, checked_form, redirect, render
+from dreamrelay.http.console.visitors import checked_form
 from dreamrelay.services import admin, credit_codes
+from dreamrelay.services.admin_views import CodeBatch
 
 router = APIRouter(prefix=f"{COOKIE_PATH}/admin")
 
 CODES_URL = f"{COOKIE_PATH}/admin/codes"
 
 
-async def _codes_page(ctx: Ctx, *, made: dict[str, Any] | None = None) -> Response:
+async def _codes_page(ctx: Ctx, *, made: CodeBatch | None = None) -> Response:
     query = ctx.request.query_params
     status = query.get("status") or ""
     batch = (query.get("batch") or "")[:32] or None

@@ -7,8 +7,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from dreamrelay.http.console import api, customer, customer_keys, operator, operator_codes, signin
+from dreamrelay.http.console.assets import ASSETS
 from dreamrelay.http.console.session import COOKIE_PATH
-from dreamrelay.http.console.web import ASSETS
 
 router = APIRouter(include_in_schema=False)
 

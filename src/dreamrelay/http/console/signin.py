@@ -9,9 +9,11 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from dreamrelay.domain.errors import Forbidden, InvalidApiKey
+from dreamrelay.http.console.context import HOME, Ctx, Stop
 from dreamrelay.http.console.deps import Visitor
+from dreamrelay.http.console.pages import redirect, render
 from dreamrelay.http.console.session import COOKIE_PATH, LANG_COOKIE, Session
-from dreamrelay.http.console.web import HOME, Ctx, Stop, checked_form, redirect, render, safe_next, sign_out
+from dreamrelay.http.console.visitors import checked_form, safe_next, sign_out
 from dreamrelay.services.auth import authenticate, sign_in_attempt
 
 router = APIRouter(prefix=COOKIE_PATH)

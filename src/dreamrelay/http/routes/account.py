@@ -3,23 +3,28 @@ their keys (self-service), credit-code redemption and the list of their tasks.""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request, Response
 
 from dreamrelay.domain.errors import InvalidRequest, NotFound
+from dreamrelay.domain.ids import ascii_int, shown
+from dreamrelay.http.answers import JsonObject, json_list, json_of
 from dreamrelay.http.deps import CallerDep, Limit, Offset, RuntimeDep, json_body_doc, parse_body, read_json
-from dreamrelay.http.schemas.account import NewOwnKey, Redeem
-from dreamrelay.http.schemas.admin import KeyLimits
+from dreamrelay.http.schemas.account import NewOwnKey, OwnKeyChange, Redeem
 from dreamrelay.services import account_keys, admin, credit_codes, reads
 
 router = APIRouter(prefix="/account", tags=["account"])
 
 
 @router.get("", summary="The caller's account and balance")
-async def show(rt: RuntimeDep, caller: CallerDep) -> dict[str, Any]:
+async def show(rt: RuntimeDep, caller: CallerDep) -> JsonObject:
     found = await admin.show_account(rt, caller.account_id)
-    return {k: found[k] for k in ("name", "balance", "created_at", "tasks", "in_flight")}
+    return {
+        "name": found.name,
+        "balance": found.balance,
+        "created_at": found.created_at,
+        "tasks": found.tasks,
+        "in_flight": found.in_flight,
+    }
 
 
 @router.get("/ledger", summary="The caller's ledger, newest first")
@@ -30,20 +35,20 @@ async def ledger(
     kind: str | None = None,
     limit: Limit = 100,
     offset: Offset = 0,
-) -> list[dict[str, Any]]:
+) -> list[JsonObject]:
     return await admin.ledger_entries(
         rt, account=caller.account_id, task_id=task_id, kind=kind, limit=limit, offset=offset
     )
 
 
 @router.get("/callback_secret", summary="The secret callbacks to this account are signed with")
-async def callback_secret(rt: RuntimeDep, caller: CallerDep) -> dict[str, Any]:
-    return await admin.callback_secret(rt, caller.account_id)
+async def callback_secret(rt: RuntimeDep, caller: CallerDep) -> JsonObject:
+    return json_of(await admin.callback_secret(rt, caller.account_id))
 
 
 @router.post("/callback_secret/rotate", summary="A new signing secret; the old one signs on for a grace")
-async def rotate_callback_secret(rt: RuntimeDep, caller: CallerDep) -> dict[str, Any]:
-    return await admin.callback_secret(rt, caller.account_id, rotate=True)
+async def rotate_callback_secret(rt: RuntimeDep, caller: CallerDep) -> JsonObject:
+    return json_of(await admin.callback_secret(rt, caller.account_id, rotate=True))
 
 
 @router.get("/deliveries", summary="Callback deliveries of the caller's tasks, with every attempt")
@@ -54,7 +59,7 @@ async def deliveries(
     status: str | None = None,
     limit: Limit = 100,
     offset: Offset = 0,
-) -> list[dict[str, Any]]:
+) -> list[JsonObject]:
     return await admin.deliveries(
         rt,
         account=caller.account_id,
@@ -69,39 +74,42 @@ async def deliveries(
 # ---- keys (self-service) -----------------------------------------------------------------------
 def _key_id(raw: str) -> int:
     """A key id from the path; anything else is the same 404 as a key of another account."""
-    if not raw.isdigit() or len(raw) > 9:
-        raise NotFound(f"no key with id {raw[:20]}", code="key_not_found")
-    return int(raw)
+    key_id = ascii_int(raw, max_digits=9)
+    if key_id is None:
+        raise NotFound(f"no key with id {shown(raw[:20])}", code="key_not_found")
+    return key_id
 
 
-@router.get("/keys", summary="The account's API keys (never the keys themselves)")
-async def list_keys(rt: RuntimeDep, caller: CallerDep) -> list[dict[str, Any]]:
-    return await account_keys.list_keys(rt, caller)
+@router.get("/keys", summary="The calling key and the keys below it (never the keys themselves)")
+async def list_keys(rt: RuntimeDep, caller: CallerDep) -> list[JsonObject]:
+    return json_list(await account_keys.list_keys(rt, caller))
 
 
 @router.post(
     "/keys",
     status_code=201,
     openapi_extra=json_body_doc(NewOwnKey),
-    summary="Create a key (shown once); limits within the calling key's, up to the operator's cap",
+    summary="Create a key below the calling one (shown once); limits within the calling key's",
 )
-async def create_key(request: Request, rt: RuntimeDep, caller: CallerDep) -> dict[str, Any]:
+async def create_key(request: Request, rt: RuntimeDep, caller: CallerDep) -> JsonObject:
     body = await parse_body(request, NewOwnKey)
-    return await account_keys.create_key(rt, caller, body.model_dump(exclude_unset=True))
+    return json_of(await account_keys.create_key(rt, caller, body.model_dump(exclude_unset=True)))
 
 
 @router.patch(
     "/keys/{key_id}",
-    openapi_extra=json_body_doc(KeyLimits),
-    summary="Rename, disable, limit or restrict one of the account's keys",
+    openapi_extra=json_body_doc(OwnKeyChange),
+    summary="Rename, disable, limit or restrict the calling key or a key below it",
 )
-async def update_key(request: Request, rt: RuntimeDep, caller: CallerDep, key_id: str) -> dict[str, Any]:
+async def update_key(request: Request, rt: RuntimeDep, caller: CallerDep, key_id: str) -> JsonObject:
     number = _key_id(key_id)
-    body = await parse_body(request, KeyLimits)
-    return await account_keys.update_key(rt, caller, number, body.model_dump(exclude_unset=True))
+    body = await parse_body(request, OwnKeyChange)
+    return json_of(await account_keys.update_key(rt, caller, number, body.model_dump(exclude_unset=True)))
 
 
-@router.delete("/keys/{key_id}", status_code=204, summary="Delete one of the account's keys for good")
+@router.delete(
+    "/keys/{key_id}", status_code=204, summary="Delete a key below the calling one, and the keys below it"
+)
 async def delete_key(rt: RuntimeDep, caller: CallerDep, key_id: str) -> Response:
     await account_keys.delete_key(rt, caller, _key_id(key_id))
     return Response(status_code=204)
@@ -113,11 +121,11 @@ async def delete_key(rt: RuntimeDep, caller: CallerDep, key_id: str) -> Response
     openapi_extra=json_body_doc(Redeem),
     summary="Redeem a credit code: 404 unknown, 409 code_used, 410 expired, 429 too many attempts",
 )
-async def redeem(request: Request, rt: RuntimeDep, caller: CallerDep) -> dict[str, Any]:
+async def redeem(request: Request, rt: RuntimeDep, caller: CallerDep) -> JsonObject:
     client_ip = request.client.host if request.client else "?"
     body = await read_json(request)
     code = body.get("code") if isinstance(body, dict) else None
-    return await credit_codes.redeem(rt, caller, code, client_ip=client_ip)
+    return json_of(await credit_codes.redeem(rt, caller, code, client_ip=client_ip))
 
 
 # ---- tasks -------------------------------------------------------------------------------------

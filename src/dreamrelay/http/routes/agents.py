@@ -8,9 +8,6 @@ exception classes (http/errors.py).
 from __future__ import annotations
 
 from datetime import datetime
-from email.message import Message
-from email.parser import BytesParser
-from email.policy import HTTP
 from typing import Any
 
 import orjson
@@ -19,8 +16,11 @@ from fastapi.responses import Response
 
 from dreamrelay.domain.agent_file import AgentFile
 from dreamrelay.domain.errors import InvalidRequest
+from dreamrelay.domain.json_object import JsonObject
 from dreamrelay.formats.agents import API_VERSION, file_object
+from dreamrelay.formats.families import AGENTS
 from dreamrelay.http.deps import CallerDep, RuntimeDep, json_body_doc, parse_body, parse_submission
+from dreamrelay.http.forms import upload_form
 from dreamrelay.http.schemas.agents import (
     CreateFileResponse,
     File,
@@ -32,7 +32,7 @@ from dreamrelay.http.schemas.agents import (
 from dreamrelay.services import agent_files, agents, reads
 from dreamrelay.services.agent_files import Declared
 
-router = APIRouter(prefix="/agents/v1", tags=["Agents API"])
+router = APIRouter(prefix=AGENTS.prefix, tags=["Agents API"])
 
 JSON = "application/json"
 HEADERS = {"X-API-Version": API_VERSION}
@@ -69,12 +69,12 @@ async def get_generation(generation_id: str, rt: RuntimeDep, caller: CallerDep) 
 async def create_file(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
-        fields, data = _multipart(content_type, await request.body())
+        fields, data, filename = await upload_form(request)
         declared = Declared(
             mime_type="",
             size_bytes=len(data),
             purpose=fields.get("purpose") or "input",
-            filename=fields.get("filename"),
+            filename=(fields.get("filename") or filename or "")[:255] or None,
             user_id=fields.get("user_id"),
             expires_at=_timestamp(fields.get("expires_at")),
         )
@@ -127,11 +127,12 @@ async def complete_file(file_id: str, rt: RuntimeDep, caller: CallerDep) -> Resp
 async def upload(
     file_id: str, request: Request, rt: RuntimeDep, token: str = Query(min_length=1, max_length=100)
 ) -> Response:
-    await agent_files.receive_upload(rt, file_id[:64], token, await request.body())
+    target = await agent_files.upload_target(rt, file_id[:64], token)  # before any of the body is read
+    await agent_files.receive_upload(rt, target, await request.body())
     return Response(status_code=200, headers=HEADERS)
 
 
-def _created(file: AgentFile, upload: dict[str, Any] | None) -> dict[str, Any]:
+def _created(file: AgentFile, upload: JsonObject | None) -> JsonObject:
     return {"id": file.id, "state": file.state, "file": file_object(file), "upload": upload}
 
 
@@ -142,27 +143,3 @@ def _timestamp(value: str | None) -> float | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
     except ValueError as exc:
         raise InvalidRequest("expires_at must be an ISO 8601 time") from exc
-
-
-def _multipart(content_type: str, raw: bytes) -> tuple[dict[str, str], bytes]:
-    """The text fields and the `file` part's bytes of a multipart/form-data body."""
-    message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
-    if not message.is_multipart():
-        raise InvalidRequest("the multipart body cannot be read")
-    fields: dict[str, str] = {}
-    data: bytes | None = None
-    for part in message.iter_parts():
-        assert isinstance(part, Message)
-        name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True)
-        if not isinstance(name, str) or not isinstance(payload, bytes):
-            continue
-        if name == "file":
-            data = payload
-            if part.get_filename():
-                fields.setdefault("filename", str(part.get_filename())[:255])
-        elif len(payload) <= 1000:
-            fields[name] = payload.decode(errors="replace")
-    if not data:
-        raise InvalidRequest("the multipart body needs a non-empty `file` part")
-    return fields, data

@@ -9,12 +9,13 @@ from fastapi.responses import Response
 
 from dreamrelay.domain.inputs import ImagesInput
 from dreamrelay.formats import kling
+from dreamrelay.formats.families import KLING
 from dreamrelay.http.deps import CallerDep, RuntimeDep, json_body_doc, parse_submission
 from dreamrelay.http.middleware import counts_as_submit
 from dreamrelay.http.schemas.kling import ImageCreate, KlingEnvelope
 from dreamrelay.services import reads, submit
 
-router = APIRouter(prefix="/kling/v1", tags=["Kling images"])
+router = APIRouter(prefix=KLING.prefix, tags=["Kling images"])
 
 JSON = "application/json"
 _ENVELOPE: dict[int | str, dict[str, Any]] = {200: {"model": KlingEnvelope, "description": "The task"}}
@@ -26,7 +27,7 @@ _ENVELOPE: dict[int | str, dict[str, Any]] = {200: {"model": KlingEnvelope, "des
     openapi_extra=json_body_doc(ImageCreate),
     responses=_ENVELOPE,
 )
-@counts_as_submit("kling")
+@counts_as_submit(KLING.format)
 async def create_images(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
     body, idem = await parse_submission(request, ImageCreate, "kling.images")
     given = ImagesInput(

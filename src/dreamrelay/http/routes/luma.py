@@ -9,8 +9,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from dreamrelay.domain.inputs import GenerationInput
+from dreamrelay.domain.json_object import JsonObject
 from dreamrelay.domain.keys import Caller
 from dreamrelay.domain.task import Task
+from dreamrelay.formats.families import LUMA
 from dreamrelay.http.deps import (
     BatchCallerDep,
     CallerDep,
@@ -32,9 +34,9 @@ from dreamrelay.http.schemas.own import (
     OwnTask,
 )
 from dreamrelay.runtime import Runtime
-from dreamrelay.services import reads, submit, uploads, waiting
+from dreamrelay.services import generations, reads, submit, uploads, waiting
 
-router = APIRouter(prefix="/luma", tags=["luma (own format)"])
+router = APIRouter(prefix=LUMA.prefix, tags=["luma (own format)"])
 
 
 def _json_or_none(raw: bytes) -> Any:
@@ -45,9 +47,9 @@ def _json_or_none(raw: bytes) -> Any:
 
 
 JSON = "application/json"
-FORMAT = "luma"  # the API format its submits are counted under (dreamrelay_submits_total)
+FORMAT = LUMA.format  # the API format its submits are counted under (dreamrelay_submits_total)
 GENERATE = "luma.generate"  # what an Idempotency-Key of a generation is fingerprinted with
-_TASK: dict[int | str, dict[str, Any]] = {200: {"model": OwnTask, "description": "The task object"}}
+_TASK: dict[int | str, JsonObject] = {200: {"model": OwnTask, "description": "The task object"}}
 
 
 @router.post(
@@ -63,7 +65,7 @@ async def generated(rt: Runtime, caller: Caller, raw: bytes, idempotency_key: st
     """A generation from the own format's body once the caller is admitted (`POST /luma/generations`,
     its sync variant, and http/lean.py's submit path)."""
     body, idem = submission(raw, idempotency_key, OwnSubmit, GENERATE)
-    return await submit.submit(rt, caller, body.to_input(), idem=idem)
+    return await generations.submit_generation(rt, caller, body.to_input(), FORMAT, idem)
 
 
 @router.post(
@@ -85,8 +87,9 @@ async def file_upload(request: Request, rt: RuntimeDep, caller: CallerDep) -> Re
 )
 @counts_as_submit(FORMAT)
 async def create_generation_sync(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
-    task = await generated(rt, caller, await request.body(), request.headers.get("idempotency-key"))
-    finished = await waiting.until_finished(rt, caller, task.id)
+    with rt.waits.slot(caller):  # 429 before anything is submitted when the caller has too many open
+        task = await generated(rt, caller, await request.body(), request.headers.get("idempotency-key"))
+        finished = await waiting.until_finished(rt, caller, task.id, receive=request.receive)
     return Response(finished.body, media_type=JSON)
 
 

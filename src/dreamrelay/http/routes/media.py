@@ -14,9 +14,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from dreamrelay.domain.errors import NotFound, RangeNotSatisfiable, StorageUnavailable
+from dreamrelay.domain.ids import ascii_int
 from dreamrelay.http.deps import RuntimeDep
 from dreamrelay.media.storage import StorageError, media_type
-from dreamrelay.services import uploads
+from dreamrelay.runtime import Runtime
+from dreamrelay.services import agent_files, uploads
 
 router = APIRouter(tags=["media"])
 
@@ -47,7 +49,9 @@ async def upload_file(
     signature: Annotated[str, Query(max_length=64)] = "",
 ) -> Response:
     """The signature is the credential (as with a bucket's presigned PUT): no Bearer key."""
-    await uploads.put_upload(rt, f"uploads/{name}", expires, signature, await request.body())
+    key = f"uploads/{name}"
+    uploads.check_upload_url(rt, key, expires, signature)  # before any of the body is read
+    await uploads.put_upload(rt, key, expires, signature, await request.body())
     return Response(status_code=200)
 
 
@@ -64,7 +68,13 @@ async def upload_file(
 )
 @router.head("/media/{key:path}", include_in_schema=False)
 async def media_file(key: str, request: Request, rt: RuntimeDep) -> Response:
-    content_type = media_type(key)
+    # Files API uploads are served only once checked and ready (never pending, failed or deleted).
+    return await serve(rt, key, request, servable=await agent_files.servable(rt, key))
+
+
+async def serve(rt: Runtime, key: str, request: Request, *, servable: bool = True) -> Response:
+    """The stored object `key` as GET or HEAD `request` asks for it (ranges, ETag, presigned redirect)."""
+    content_type = media_type(key) if servable else None
     seconds = rt.settings.media_presign_seconds
     try:
         info = await rt.storage.stat(key) if content_type else None
@@ -119,16 +129,17 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     first, dash, last = spec.strip().partition("-")
     if unit.strip().lower() != "bytes" or not dash or "," in spec:
         return None
-    if not (first.isdigit() or first == "") or not (last.isdigit() or last == "") or first == last == "":
+    start, stop = ascii_int(first.strip()), ascii_int(last.strip())
+    if (first.strip() and start is None) or (last.strip() and stop is None) or start is stop is None:
         return None
-    if first == "":  # the last N bytes
-        if int(last) == 0 or size == 0:
+    if start is None:  # the last N bytes
+        assert stop is not None
+        if stop == 0 or size == 0:
             raise _unsatisfiable(size)
-        return max(size - int(last), 0), size
-    start = int(first)
+        return max(size - stop, 0), size
     if start >= size:
         raise _unsatisfiable(size)
-    end = int(last) + 1 if last else size
+    end = stop + 1 if stop is not None else size
     if end <= start:  # last before first: not a valid range
         return None
     return start, min(end, size)

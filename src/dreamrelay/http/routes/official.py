@@ -19,7 +19,9 @@ from dreamrelay.domain.catalog import (
 )
 from dreamrelay.domain.errors import InvalidRequest
 from dreamrelay.domain.inputs import GenerationInput, ModifyInput, PhotonInput, Reference, ReframeInput
+from dreamrelay.domain.json_object import JsonObject
 from dreamrelay.formats import official
+from dreamrelay.formats.families import OFFICIAL
 from dreamrelay.http.deps import CallerDep, Limit, Offset, RuntimeDep, json_body_doc, parse_submission
 from dreamrelay.http.middleware import counts_as_submit
 from dreamrelay.http.schemas.official import (
@@ -39,12 +41,12 @@ from dreamrelay.http.schemas.official import (
 )
 from dreamrelay.services import dream_machine, reads, removal, submit
 
-router = APIRouter(prefix="/dream-machine/v1", tags=["official Dream Machine API"])
+router = APIRouter(prefix=OFFICIAL.prefix, tags=["official Dream Machine API"])
 
 JSON = "application/json"
 
 
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+def _errors(*statuses: int) -> dict[int | str, JsonObject]:
     return {status: {"model": Detail, "description": "Error"} for status in (401, 429, *statuses)}
 
 
@@ -71,10 +73,10 @@ def _given(body: GenerationCreate) -> GenerationInput:
     )
 
 
-@counts_as_submit("official")
+@counts_as_submit(OFFICIAL.format)
 async def create_generation(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
     body, idem = await parse_submission(request, GenerationCreate, "official.generate")
-    task = await submit.submit(rt, caller, _given(body), api_format="official", idem=idem)
+    task = await submit.submit(rt, caller, _given(body), api_format=OFFICIAL.format, idem=idem)
     return Response(official.encode_generation(task, rt.media_base_url), status_code=201, media_type=JSON)
 
 
@@ -101,7 +103,7 @@ def _created(task: Any, rt: Any, status: int = 201) -> Response:
     return Response(official.encode_generation(task, rt.media_base_url), status_code=status, media_type=JSON)
 
 
-def _create_doc(model: type[Any], summary: str, status: int = 201) -> dict[str, Any]:
+def _create_doc(model: type[Any], summary: str, status: int = 201) -> JsonObject:
     return {
         "status_code": status,
         "summary": summary,
@@ -114,7 +116,7 @@ def _create_doc(model: type[Any], summary: str, status: int = 201) -> dict[str, 
 
 
 @router.post("/generations/image", **_create_doc(ImageCreate, "Create an image (photon-1, photon-flash-1)"))
-@counts_as_submit("official")
+@counts_as_submit(OFFICIAL.format)
 async def create_image(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
     body, idem = await parse_submission(request, ImageCreate, "official.image")
 
@@ -154,7 +156,7 @@ async def _reframe(request: Request, rt: Any, caller: Any, schema: type[Any], ac
 @router.post(
     "/generations/video/reframe", **_create_doc(VideoReframeCreate, "Reframe a video to a new aspect ratio")
 )
-@counts_as_submit("official")
+@counts_as_submit(OFFICIAL.format)
 async def reframe_video(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
     return await _reframe(request, rt, caller, VideoReframeCreate, "reframe_video")
 
@@ -162,7 +164,7 @@ async def reframe_video(request: Request, rt: RuntimeDep, caller: CallerDep) -> 
 @router.post(
     "/generations/image/reframe", **_create_doc(ImageReframeCreate, "Reframe an image to a new aspect ratio")
 )
-@counts_as_submit("official")
+@counts_as_submit(OFFICIAL.format)
 async def reframe_image(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
     return await _reframe(request, rt, caller, ImageReframeCreate, REFRAME_IMAGE)
 
@@ -170,7 +172,7 @@ async def reframe_image(request: Request, rt: RuntimeDep, caller: CallerDep) -> 
 @router.post(
     "/generations/video/modify", **_create_doc(ModifyCreate, "Modify a video (adhere, flex, reimagine)")
 )
-@counts_as_submit("official")
+@counts_as_submit(OFFICIAL.format)
 async def modify_video(request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
     body, idem = await parse_submission(request, ModifyCreate, "official.modify")
     given = ModifyInput(
@@ -188,7 +190,7 @@ async def modify_video(request: Request, rt: RuntimeDep, caller: CallerDep) -> R
     "/generations/{generation_id}/upscale",
     **_create_doc(UpscaleCreate, "Upscale a completed video", status=200),
 )
-@counts_as_submit("official")
+@counts_as_submit(OFFICIAL.format)
 async def upscale(generation_id: str, request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
     body, idem = await parse_submission(request, UpscaleCreate, f"official.upscale.{generation_id}")
     task = await dream_machine.submit_upscale(
@@ -201,7 +203,7 @@ async def upscale(generation_id: str, request: Request, rt: RuntimeDep, caller: 
     "/generations/{generation_id}/audio",
     **_create_doc(AudioCreate, "Add sound to a completed video", status=200),
 )
-@counts_as_submit("official")
+@counts_as_submit(OFFICIAL.format)
 async def add_audio(generation_id: str, request: Request, rt: RuntimeDep, caller: CallerDep) -> Response:
     body, idem = await parse_submission(request, AudioCreate, f"official.audio.{generation_id}")
     task = await dream_machine.submit_audio(

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dreamrelay.domain.catalog import ALLOWED_MODELS_MAX, MODEL_NAME_MAX_CHARS
 from dreamrelay.domain.ranges import (
     MAX_CONCURRENCY,
     MAX_CREDITS,
@@ -42,7 +43,9 @@ class BalanceChange(Strict):
     note: str = Field(default="", max_length=500)
 
 
-class KeyLimits(Strict):
+class OwnKeyLimits(Strict):
+    """A key's settings a customer may give (services/account_keys.py); the operator's add more."""
+
     name: str | None = Field(default=None, max_length=100)
     disabled: bool | None = None
     expires_at: float | None = Field(
@@ -55,7 +58,12 @@ class KeyLimits(Strict):
     spend_cap: int | None = Field(
         default=None, ge=0, le=MAX_CREDITS, description="Credits this key may spend in all (0 to 10^15)."
     )
-    allowed_models: list[str] | None = Field(default=None, examples=[["ray-v2", "ray-flash-2"]])
+    allowed_models: list[Annotated[str, Field(max_length=MODEL_NAME_MAX_CHARS)]] | None = Field(
+        default=None,
+        max_length=ALLOWED_MODELS_MAX,
+        description=f"Models the key may use (at most {ALLOWED_MODELS_MAX}); null = every model.",
+        examples=[["ray-v2", "ray-flash-2", "photon-1", "uni-1"]],
+    )
     rpm: int | None = Field(
         default=None, ge=0, le=MAX_LIMIT, description="Requests per minute (0 to 10^6); 0 = no limit."
     )
@@ -65,6 +73,11 @@ class KeyLimits(Strict):
     batch_rpm: int | None = Field(
         default=None, ge=0, le=MAX_LIMIT, description="Batch queries per minute (0 to 10^6); 0 = no limit."
     )
+
+
+class KeyLimits(OwnKeyLimits):
+    """A key's settings as the operator gives them."""
+
     batch_envelope: Literal["bare", "newapi"] | None = Field(
         default=None,
         description='POST /luma/tasks answers a bare JSON array ("bare", the default) or new-api\'s '
@@ -82,6 +95,9 @@ class PriceRule(Strict):
     duration: str = "*"
     action: str = Field(default="*", description="generate, extend or '*'.")
     credits: int = Field(ge=0, le=MAX_PRICE, description="Credits per unit, 0 to 10^9.", examples=[100])
+    unit: Literal["task", "1m_tokens"] = Field(
+        default="task", description="What the credits buy: a task, or a million tokens it uses (Seedance)."
+    )
 
 
 class PriceKey(Strict):

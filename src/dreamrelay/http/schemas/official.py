@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,6 +12,7 @@ from dreamrelay.domain.catalog import (
     PHOTON_STYLE_REFS_MAX,
     PROMPT_MAX_CHARS,
 )
+from dreamrelay.domain.json_object import JsonObject
 from dreamrelay.http.schemas.own import AspectRatio
 
 OfficialModel = Literal["ray-1-6", "ray-2", "ray-flash-2", "ray-3.2"]
@@ -206,7 +207,7 @@ class Generation(BaseModel):
     created_at: str = Field(examples=["2025-05-01T09:00:00.000Z"])
     assets: Assets
     model: str = Field(examples=["ray-2"])
-    request: GenerationRequestEcho | dict[str, Any] = Field(
+    request: GenerationRequestEcho | JsonObject = Field(
         description="The create request echoed (video, image, upscale, audio, reframe or modify)."
     )
 
