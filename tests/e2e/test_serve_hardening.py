@@ -16,6 +16,7 @@ import pytest
 
 from dreamrelay.settings import Settings
 from tests.conftest import free_port
+from tests.support.guesses import guess_until_refused
 from tests.support.processes import Process, environment, stopped_at_exit, wait_healthy
 
 HEADER_SECONDS = 1.0
@@ -156,22 +157,17 @@ def test_large_bodies_are_not_mistaken_for_large_headers(served: Served) -> None
 def test_no_peer_chooses_its_address_by_a_header(served: Served) -> None:
     """uvicorn believes X-Forwarded-For from 127.0.0.1 by default; `serve` does not (no trusted proxy is
     configured): a local guesser spreading its guesses over made-up addresses is still one address."""
-    started = time.monotonic()
-    guesses: list[int] = []
-    while 429 not in guesses and len(guesses) < 200:
-        i = len(guesses)
-        answer = httpx.get(
+
+    def guess(i: int) -> int:
+        return httpx.get(
             f"{served.url}/admin/accounts",
             headers={"X-Forwarded-For": f"198.51.100.{i}", "Authorization": f"Bearer dra-guess-{i}"},
             timeout=10,
-        )
-        guesses.append(answer.status_code)
-    # 20 a minute from one address: the bucket runs dry after its 20 plus what refilled meanwhile (one
-    # every 3 s, however slowly a loaded machine answered). Were each made-up address believed, each
-    # guess would start a full bucket and no 429 would ever come.
-    refilled = (time.monotonic() - started) / 3
-    assert guesses[0] == 401 and guesses[-1] == 429, guesses
-    assert len(guesses) <= 20 + refilled + 2, (len(guesses), refilled)
+        ).status_code
+
+    # Were each made-up address believed, each guess would start a full bucket and no 429 would come.
+    guesses = guess_until_refused(guess)
+    assert guesses.statuses[0] == 401 and guesses.ran_dry(), guesses
 
 
 def test_the_start_banner_is_a_json_line_when_stdout_is_not_a_terminal(served: Served) -> None:
