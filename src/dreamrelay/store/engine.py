@@ -54,6 +54,11 @@ def on_connection(conn: AsyncConnection) -> direct.Tx:
 
 
 def _forget_effects(conn: Any) -> None:
+    if conn.invalidated:
+        # A statement was cancelled or its connection lost: the DBAPI connection, and its `info` with
+        # the effects, is being thrown away. Reading `info` now would raise PendingRollbackError out of
+        # the connection's close, in place of the cancellation.
+        return
     conn.info.pop(_AFTER_COMMIT, None)
 
 
