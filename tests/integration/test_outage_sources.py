@@ -10,11 +10,7 @@ never "the database is unavailable".
 from __future__ import annotations
 
 import asyncio
-import socket
-import struct
-import threading
-from collections.abc import Awaitable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable
 
 import aiohttp
 import asyncpg
@@ -25,6 +21,7 @@ from dreamrelay.domain.errors import DatabaseUnavailable
 from dreamrelay.http.errors import unexpected
 from dreamrelay.store.outage import is_outage
 from tests.support.ports import free_port
+from tests.support.upstreams import resetting_server
 
 
 async def _raised(work: Awaitable[object]) -> Exception:
@@ -33,33 +30,6 @@ async def _raised(work: Awaitable[object]) -> Exception:
     except Exception as exc:
         return exc
     raise AssertionError("no error")
-
-
-@contextmanager
-def resetting_server() -> Iterator[int]:
-    """A loopback listener that reads a request and resets the connection (RST, no answer)."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.2)
-    done = threading.Event()
-
-    def serve() -> None:
-        while not done.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            conn.recv(65536)
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        done.set()
-        thread.join(5)
-        listener.close()
 
 
 def test_the_database_refusing_a_connection_is_an_outage() -> None:
@@ -88,10 +58,10 @@ def test_the_database_refusing_a_connection_is_an_outage() -> None:
 def test_an_upstream_or_storage_socket_error_is_not_a_database_outage() -> None:
     refused_port = free_port()
 
-    async def errors(reset_port: int) -> list[Exception]:
+    async def errors(resetting: str) -> list[Exception]:
         async with aiohttp.ClientSession() as session:
             refused = await _raised(session.get(f"http://127.0.0.1:{refused_port}/video.mp4"))
-            reset = await _raised(session.get(f"http://127.0.0.1:{reset_port}/video.mp4"))
+            reset = await _raised(session.get(f"{resetting}/video.mp4"))
         try:
             try:
                 raise reset
@@ -102,8 +72,8 @@ def test_an_upstream_or_storage_socket_error_is_not_a_database_outage() -> None:
             return [refused, reset, bug]
         raise AssertionError("no bug")
 
-    with resetting_server() as reset_port:
-        found = asyncio.run(errors(reset_port))
+    with resetting_server() as resetting:
+        found = asyncio.run(errors(resetting))
     refused, reset, _bug = found
     # The builtin socket errors are there, as the cause of aiohttp's (which once made them all outages).
     assert isinstance(refused.__cause__, ConnectionRefusedError), repr(refused.__cause__)
