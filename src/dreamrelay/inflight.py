@@ -19,7 +19,8 @@ seconds ago; otherwise (a slow or failing store, the feed not running) reads go 
 never shows a task older than a change that committed `bound` seconds before it. On SQLite writes are
 serialised, so markers commit in order; on PostgreSQL two writes may take the same marker or commit out
 of order, so each feed read goes `lookback` seconds of markers back (re-reading a change costs one
-version comparison).
+version comparison), and a write that committed later than half that after taking its marker is marked
+again by its writer (services/lifecycle.py::mark_again_if_late): no feed read passes a change unseen.
 
 A reader never sees another account's task: an entry answers only its owner.
 """

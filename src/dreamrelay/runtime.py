@@ -27,6 +27,7 @@ from dreamrelay.ratelimit import RateLimiter, create_rate_limiter
 from dreamrelay.services.waiting import Waits
 from dreamrelay.settings import Settings
 from dreamrelay.shared_state import connect_redis, create_generations
+from dreamrelay.store import tasks as task_store
 from dreamrelay.store.engine import Database
 from dreamrelay.upstreams import kinds
 from dreamrelay.upstreams.base import Site, Upstream
@@ -37,8 +38,6 @@ UPSTREAM_KEEPALIVE_SECONDS = 4.0
 MEDIA_COPIES_AT_ONCE = 2
 IMAGE_DECODES_AT_ONCE = 2
 SOURCE_FETCHES_AT_ONCE = 2
-# PostgreSQL: a task write commits within this long of taking its change marker (inflight.py).
-POSTGRES_FEED_LOOKBACK = 5.0
 
 
 @dataclass
@@ -90,7 +89,7 @@ class Runtime:
                 settings.inflight_mirror_tasks,
                 interval=settings.inflight_feed_seconds,
                 bound=settings.inflight_bound_seconds,
-                lookback=0.0 if db.is_sqlite else POSTGRES_FEED_LOOKBACK,
+                lookback=0.0 if db.is_sqlite else task_store.FEED_LOOKBACK_SECONDS,
             ),
             storage=_storage(settings),
             url_policy=URLPolicy.from_setting(settings.allow_private_urls),

@@ -61,12 +61,13 @@ def wait_until(
         time.sleep(0.25)
 
 
-def in_flight(settings: Settings) -> list[dict[str, Any]]:
-    """The tasks not terminal yet, with what says why (for a failing wait's message)."""
+def in_flight(settings: Settings, ids: list[str] | None = None) -> list[dict[str, Any]]:
+    """The tasks not terminal yet (of `ids`, if given), with what says why (for a failing wait's message)."""
     columns = [
         tasks.c[n] for n in ("id", "state", "upstream_id", "next_poll_at", "poll_errors", "lease_owner")
     ]
-    found = rows(settings, select(*columns, tasks.c.lease_until).where(tasks.c.state.not_in(TERMINAL)))
+    query = select(*columns, tasks.c.lease_until).where(tasks.c.state.not_in(TERMINAL))
+    found = rows(settings, query if ids is None else query.where(tasks.c.id.in_(ids)))
     return [{**r, "now": time.time()} for r in found[:5]] + [{"count": len(found)}]
 
 

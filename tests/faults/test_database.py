@@ -73,7 +73,7 @@ def test_postgres_restart_under_load(tmp_path: Path) -> None:
                 lambda: alive(api, worker, late) and all_terminal(url, key, ids),
                 120,
                 "every task terminal",
-                lambda: in_flight(settings),
+                lambda: _stuck(settings, ids, api),
             )
             # Recovered without a restart: the processes are the ones started above, the late worker
             # waited for the database at its start.
@@ -93,6 +93,13 @@ def test_postgres_restart_under_load(tmp_path: Path) -> None:
             ledger_verifies(settings)
             wait_until(lambda: _callbacks_done(settings, receiver), 60, "every callback delivered")
         assert "Traceback" not in api.log() + worker.log() + late.log()
+
+
+def _stuck(settings, ids: list[str], api: Process) -> list[object]:  # type: ignore[no-untyped-def]
+    """The accepted tasks not terminal yet, and what the API logged of the first of them."""
+    stuck = in_flight(settings, ids)
+    first = stuck[0].get("id") if len(stuck) > 1 else None
+    return [*stuck, [line for line in api.log().splitlines() if first and first in line][:10]]
 
 
 def _callbacks_done(settings, receiver) -> bool:  # type: ignore[no-untyped-def]

@@ -22,7 +22,7 @@ from dreamrelay.domain.states import TaskState
 from dreamrelay.formats import official
 from dreamrelay.http.app import create_app
 from dreamrelay.inflight import InFlightMirror
-from dreamrelay.runtime import POSTGRES_FEED_LOOKBACK, Runtime
+from dreamrelay.runtime import Runtime
 from dreamrelay.services import lifecycle
 from dreamrelay.settings import Settings
 from dreamrelay.store import tasks as task_store
@@ -46,6 +46,11 @@ def reader(tmp_path: Path) -> Iterator[tuple[Relay, Runtime]]:
     app = create_app(settings)
     with live_server(app, port=settings.port) as url:
         yield Relay(url=url, settings=settings, key=key), app.state.runtime
+
+
+def feed_lookback(rt: Runtime) -> float:
+    """The window a mirror's feed reads go back on this store, as `dreamrelay serve` sets it."""
+    return 0.0 if rt.db.is_sqlite else task_store.FEED_LOOKBACK_SECONDS
 
 
 def write_elsewhere(settings: Settings, task_id: str, state: str, reason: str | None = None) -> None:
@@ -104,7 +109,7 @@ def test_the_mirror_answers_only_within_the_bound_and_follows_the_feed(tmp_path:
             Runtime.from_settings(relay.settings) as rt,
             Runtime.from_settings(relay.settings) as writer,
         ):
-            mirror = InFlightMirror(10, lookback=0.0 if rt.db.is_sqlite else POSTGRES_FEED_LOOKBACK)
+            mirror = InFlightMirror(10, lookback=feed_lookback(rt))
             await mirror.sync(rt.db)
             async with rt.db.reader() as conn:
                 task = await task_store.get_task(conn, task_id)
@@ -146,7 +151,7 @@ def test_a_burst_of_changes_is_read_a_page_at_a_time(tmp_path: Path, monkeypatch
 
         async def first() -> InFlightMirror:
             async with Runtime.from_settings(relay.settings) as rt:
-                mirror = InFlightMirror(100, lookback=0.0 if rt.db.is_sqlite else POSTGRES_FEED_LOOKBACK)
+                mirror = InFlightMirror(100, lookback=feed_lookback(rt))
                 await mirror.sync(rt.db)
                 return mirror
 

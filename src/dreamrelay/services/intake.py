@@ -158,6 +158,7 @@ async def insert(
                     amount=price,
                     in_flight_cap=_in_flight_cap(rt, caller),
                 )
+            marked_at = time.monotonic()
             await task_store.insert_task(tx, values)
             if idem is not None:
                 await idempotency.remember(tx, caller.account_id, idem.key, idem.request_hash, task.id)
@@ -170,6 +171,7 @@ async def insert(
         if earlier is None:
             raise
         raise Replay(earlier.id) from None
+    await lifecycle.mark_again_if_late(rt, [task.id], marked_at)
     inserted = task.with_values(
         {"body": values["body"], "price": values["price"], "token_rate": values["token_rate"]}
     )

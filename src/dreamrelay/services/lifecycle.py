@@ -91,6 +91,7 @@ class Transitions:
         self.conn = conn
         self._media_base_url = media_base_url
         self._done: list[_Done] = []
+        self.marked_at: float | None = None  # when its first task write took a change marker (monotonic)
 
     async def apply(self, task: Task, change: Change, *, lease_owner: str | None = None) -> Task | None:
         """Change `task` if nobody changed it first; None if we lost the race.
@@ -98,6 +99,8 @@ class Transitions:
         With `lease_owner`, the write only counts while that worker still holds the lease, and the lease
         is handed back in the same statement. Raises IllegalTransition for a move the table forbids.
         """
+        if self.marked_at is None:
+            self.marked_at = time.monotonic()
         updated = await _write(self.conn, task, change, self._media_base_url, lease_owner)
         if updated is not None:
             self._done.append(_Done(task, updated, change, lease_owner is not None))
@@ -111,6 +114,8 @@ async def transaction(deps: Collaborators) -> AsyncIterator[Transitions]:
     async with deps.db.transaction() as conn:
         unit = Transitions(conn, deps.media_base_url)
         yield unit
+    if unit._done and unit.marked_at is not None:
+        await mark_again_if_late(deps, [done.after.id for done in unit._done], unit.marked_at)
     for done in unit._done:
         _after_commit(deps, done)
 
@@ -145,11 +150,37 @@ async def record_on_driver(deps: Collaborators, task: Task, change: Change) -> T
     values, moves = _values(task, change, deps.media_base_url, None)
     if moves:
         raise ValueError("record_on_driver cannot change a task's state; use transition")
+    marked_at = time.monotonic()
     async with deps.db.direct_autocommit(rerun_safe=True) as tx:  # one conditional UPDATE
         updated = await task_store.compare_and_set_on(tx, task, values)
     if updated is not None:
+        await mark_again_if_late(deps, [task.id], marked_at)
         _after_commit(deps, _Done(task, updated, change, by_follower=False))
     return updated
+
+
+MARK_AGAIN_TRIES = 3
+
+
+async def mark_again_if_late(deps: Collaborators, task_ids: list[str], marked_at: float) -> None:
+    """After a commit that wrote `task_ids`, its markers taken at `marked_at` (monotonic): on PostgreSQL,
+    a write that committed long after it took its change marker gets a new one, so no other process's
+    change feed has passed it already (store/tasks.py, inflight.py). Markers commit in order on SQLite.
+    If the store fails meanwhile, mirrors may show the task as it was until it next changes (logged)."""
+    if deps.db.is_sqlite:
+        return
+    for _ in range(MARK_AGAIN_TRIES):
+        if not task_store.committed_late(time.monotonic() - marked_at):
+            return
+        marked_at = time.monotonic()
+        try:
+            async with deps.db.direct_autocommit() as tx:
+                for task_id in task_ids:
+                    await task_store.mark_again(tx, task_id)
+        except Exception as exc:
+            log.warning("tasks %s committed late and could not be marked again: %r", task_ids, exc)
+            return
+    log.warning("tasks %s were marked again %d times and still committed late", task_ids, MARK_AGAIN_TRIES)
 
 
 def _values(

@@ -47,9 +47,24 @@ def _bound(name: str, value: Any) -> Any:
 
 # The next change marker: past every row's (the index makes it one lookup). Writes are serialised on
 # SQLite, so markers there commit in order; on PostgreSQL two writes may take the same marker or commit
-# out of order, which the mirrors' feed covers by reading a short window back (inflight.py).
+# out of order, which the mirrors' feed covers by reading FEED_LOOKBACK_SECONDS of markers back
+# (inflight.py). A write that committed later than half that after taking its marker (it waited for a
+# lock, the machine was busy) is marked again once it committed (`mark_again`, services/lifecycle.py):
+# a feed read would otherwise have passed its marker before it became visible.
 NEXT_CHANGE = "coalesce((SELECT max(change_seq) FROM tasks), 0) + 1"
 _NEXT_CHANGE: ColumnElement[int] = literal_column(f"({NEXT_CHANGE})")
+FEED_LOOKBACK_SECONDS = 5.0
+_MARK_AGAIN = Sql.of(f"UPDATE tasks SET change_seq = {NEXT_CHANGE} WHERE id = ?")
+
+
+def committed_late(seconds: float) -> bool:
+    """Whether a write that committed `seconds` after taking its change marker must be marked again."""
+    return seconds > FEED_LOOKBACK_SECONDS / 2
+
+
+async def mark_again(tx: Tx, task_id: str) -> None:
+    """A new change marker for the task, nothing else changed (the feed's readers compare versions)."""
+    await tx.run(_MARK_AGAIN, task_id)
 
 
 @functools.cache
