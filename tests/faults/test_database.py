@@ -10,8 +10,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
+import httpx
 import pytest
 
 from dreamrelay.store import engine
@@ -26,6 +28,7 @@ from tests.faults.harness import (
     ledger_verifies,
     money_settled_once,
     relay_settings,
+    states,
     unavailable_shape,
     wait_until,
 )
@@ -73,7 +76,7 @@ def test_postgres_restart_under_load(tmp_path: Path) -> None:
                 lambda: alive(api, worker, late) and all_terminal(url, key, ids),
                 120,
                 "every task terminal",
-                lambda: _stuck(settings, ids, api),
+                lambda: _stuck(settings, key, ids, api),
             )
             # Recovered without a restart: the processes are the ones started above, the late worker
             # waited for the database at its start.
@@ -95,11 +98,17 @@ def test_postgres_restart_under_load(tmp_path: Path) -> None:
         assert "Traceback" not in api.log() + worker.log() + late.log()
 
 
-def _stuck(settings, ids: list[str], api: Process) -> list[object]:  # type: ignore[no-untyped-def]
-    """The accepted tasks not terminal yet, and what the API logged of the first of them."""
+def _stuck(settings, key: str, ids: list[str], api: Process) -> list[object]:  # type: ignore[no-untyped-def]
+    """The accepted tasks not terminal yet (in the store, and as the API shows them), and what the API
+    logged of the first of them."""
     stuck = in_flight(settings, ids)
     first = stuck[0].get("id") if len(stuck) > 1 else None
-    return [*stuck, [line for line in api.log().splitlines() if first and first in line][:10]]
+    try:
+        shown = Counter(states(f"http://127.0.0.1:{settings.port}", key, ids).values())
+    except (AssertionError, httpx.HTTPError) as exc:
+        shown = Counter({repr(exc): 1})
+    logged = [line for line in api.log().splitlines() if first and first in line][:10]
+    return [*stuck, {"the API shows": dict(shown)}, logged]
 
 
 def _callbacks_done(settings, receiver) -> bool:  # type: ignore[no-untyped-def]
