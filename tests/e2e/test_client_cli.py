@@ -51,6 +51,7 @@ def in_terminal(
     os.close(slave)
     output = b""
     started = time.monotonic()
+    interrupted_at: float | None = None
     try:
         while time.monotonic() - started < seconds:
             if (
@@ -59,6 +60,7 @@ def in_terminal(
                 and process.poll() is None
             ):
                 process.send_signal(signal.SIGINT)
+                interrupted_at = time.monotonic() - started
                 stop_when = None
             ready, _, _ = select.select([master], [], [], 0.1)
             if ready:
@@ -71,7 +73,16 @@ def in_terminal(
                 output += chunk
             elif process.poll() is not None:
                 break
-        code = process.wait(timeout=10)
+        try:
+            code = process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            when = "never" if interrupted_at is None else f"{interrupted_at:.1f} s in"
+            status = Path(f"/proc/{process.pid}/status").read_text()
+            signals = [line for line in status.splitlines() if line.startswith(("Sig", "State"))]
+            raise AssertionError(
+                f"still running {time.monotonic() - started:.0f} s in; Ctrl-C sent {when}; {signals}; "
+                f"it wrote: {output.decode(errors='replace')[-1500:]!r}"
+            ) from None
     finally:
         if process.poll() is None:
             process.kill()
