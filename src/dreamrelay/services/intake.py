@@ -171,11 +171,11 @@ async def insert(
         if earlier is None:
             raise
         raise Replay(earlier.id) from None
-    await lifecycle.mark_again_if_late(rt, [task.id], marked_at)
     inserted = task.with_values(
         {"body": values["body"], "price": values["price"], "token_rate": values["token_rate"]}
     )
     rt.inflight.keep(inserted)
+    await lifecycle.mark_again_if_late(rt, [task.id], marked_at)
     return Inserted(inserted, channels)
 
 

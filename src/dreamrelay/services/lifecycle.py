@@ -114,10 +114,10 @@ async def transaction(deps: Collaborators) -> AsyncIterator[Transitions]:
     async with deps.db.transaction() as conn:
         unit = Transitions(conn, deps.media_base_url)
         yield unit
-    if unit._done and unit.marked_at is not None:
-        await mark_again_if_late(deps, [done.after.id for done in unit._done], unit.marked_at)
     for done in unit._done:
         _after_commit(deps, done)
+    if unit._done and unit.marked_at is not None:
+        await mark_again_if_late(deps, [done.after.id for done in unit._done], unit.marked_at)
 
 
 async def transition(
@@ -154,8 +154,8 @@ async def record_on_driver(deps: Collaborators, task: Task, change: Change) -> T
     async with deps.db.direct_autocommit(rerun_safe=True) as tx:  # one conditional UPDATE
         updated = await task_store.compare_and_set_on(tx, task, values)
     if updated is not None:
-        await mark_again_if_late(deps, [task.id], marked_at)
         _after_commit(deps, _Done(task, updated, change, by_follower=False))
+        await mark_again_if_late(deps, [task.id], marked_at)
     return updated
 
 
@@ -163,10 +163,11 @@ MARK_AGAIN_TRIES = 3
 
 
 async def mark_again_if_late(deps: Collaborators, task_ids: list[str], marked_at: float) -> None:
-    """After a commit that wrote `task_ids`, its markers taken at `marked_at` (monotonic): on PostgreSQL,
-    a write that committed long after it took its change marker gets a new one, so no other process's
-    change feed has passed it already (store/tasks.py, inflight.py). Markers commit in order on SQLite.
-    If the store fails meanwhile, mirrors may show the task as it was until it next changes (logged)."""
+    """After a commit that wrote `task_ids`, its markers taken at `marked_at` (monotonic), and after its
+    effects in this process: on PostgreSQL, a write that committed long after it took its change marker
+    gets a new one, so no other process's change feed has passed it already (store/tasks.py,
+    inflight.py). Markers commit in order on SQLite. If the store fails meanwhile, other processes'
+    mirrors may show the task as it was until it next changes (logged)."""
     if deps.db.is_sqlite:
         return
     for _ in range(MARK_AGAIN_TRIES):
