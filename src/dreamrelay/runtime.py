@@ -89,7 +89,7 @@ class Runtime:
                 settings.inflight_mirror_tasks,
                 interval=settings.inflight_feed_seconds,
                 bound=settings.inflight_bound_seconds,
-                lookback=0.0 if db.is_sqlite else task_store.FEED_LOOKBACK_SECONDS,
+                lookback=task_store.feed_lookback(db.is_sqlite),
             ),
             storage=_storage(settings),
             url_policy=URLPolicy.from_setting(settings.allow_private_urls),

@@ -48,11 +48,6 @@ def reader(tmp_path: Path) -> Iterator[tuple[Relay, Runtime]]:
         yield Relay(url=url, settings=settings, key=key), app.state.runtime
 
 
-def feed_lookback(rt: Runtime) -> float:
-    """The window a mirror's feed reads go back on this store, as `dreamrelay serve` sets it."""
-    return 0.0 if rt.db.is_sqlite else task_store.FEED_LOOKBACK_SECONDS
-
-
 def write_elsewhere(settings: Settings, task_id: str, state: str, reason: str | None = None) -> None:
     """The one state writer, run in another OS process on the same store."""
     args = [
@@ -109,7 +104,7 @@ def test_the_mirror_answers_only_within_the_bound_and_follows_the_feed(tmp_path:
             Runtime.from_settings(relay.settings) as rt,
             Runtime.from_settings(relay.settings) as writer,
         ):
-            mirror = InFlightMirror(10, lookback=feed_lookback(rt))
+            mirror = InFlightMirror(10, lookback=task_store.feed_lookback(rt.db.is_sqlite))
             await mirror.sync(rt.db)
             async with rt.db.reader() as conn:
                 task = await task_store.get_task(conn, task_id)
@@ -151,7 +146,7 @@ def test_a_burst_of_changes_is_read_a_page_at_a_time(tmp_path: Path, monkeypatch
 
         async def first() -> InFlightMirror:
             async with Runtime.from_settings(relay.settings) as rt:
-                mirror = InFlightMirror(100, lookback=feed_lookback(rt))
+                mirror = InFlightMirror(100, lookback=task_store.feed_lookback(rt.db.is_sqlite))
                 await mirror.sync(rt.db)
                 return mirror
 

@@ -168,11 +168,14 @@ async def mark_again_if_late(deps: Collaborators, task_ids: list[str], marked_at
     gets a new one, so no other process's change feed has passed it already (store/tasks.py,
     inflight.py). Markers commit in order on SQLite. If the store fails meanwhile, other processes'
     mirrors may show the task as it was until it next changes (logged)."""
-    if deps.db.is_sqlite:
+    if not task_store.feed_lookback(deps.db.is_sqlite):
         return
-    for _ in range(MARK_AGAIN_TRIES):
-        if not task_store.committed_late(time.monotonic() - marked_at):
+    tries = 0
+    while task_store.committed_late(time.monotonic() - marked_at):
+        if tries == MARK_AGAIN_TRIES:
+            log.warning("tasks %s were marked again %d times and still committed late", task_ids, tries)
             return
+        tries += 1
         marked_at = time.monotonic()
         try:
             async with deps.db.direct_autocommit() as tx:
@@ -181,7 +184,6 @@ async def mark_again_if_late(deps: Collaborators, task_ids: list[str], marked_at
         except Exception as exc:
             log.warning("tasks %s committed late and could not be marked again: %r", task_ids, exc)
             return
-    log.warning("tasks %s were marked again %d times and still committed late", task_ids, MARK_AGAIN_TRIES)
 
 
 def _values(

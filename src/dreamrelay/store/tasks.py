@@ -57,6 +57,11 @@ FEED_LOOKBACK_SECONDS = 5.0
 _MARK_AGAIN = Sql.of(f"UPDATE tasks SET change_seq = {NEXT_CHANGE} WHERE id = ?")
 
 
+def feed_lookback(is_sqlite: bool) -> float:
+    """Seconds of markers each feed read goes back: none on SQLite, where markers commit in order."""
+    return 0.0 if is_sqlite else FEED_LOOKBACK_SECONDS
+
+
 def committed_late(seconds: float) -> bool:
     """Whether a write that committed `seconds` after taking its change marker must be marked again."""
     return seconds > FEED_LOOKBACK_SECONDS / 2
