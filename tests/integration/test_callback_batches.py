@@ -1,10 +1,12 @@
 """Callbacks delivered in batches, as receivers see them: each task's events in order across a batch,
-a slow receiver holding up no one else, a 500 retried with the attempt logged, and an event whose
-deliverer died delivered again by another one once its lease expired."""
+a slow receiver holding up no one else, a 500 retried with the attempt logged, an event whose
+deliverer died delivered again by another one once its lease expired, and posts made while the store
+was locked recorded once it is free (not sent again)."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 import uuid
 from collections import defaultdict
@@ -17,7 +19,7 @@ import pytest
 
 from dreamrelay.runtime import Runtime
 from dreamrelay.settings import Settings
-from dreamrelay.store import outbox
+from dreamrelay.store import engine, outbox
 from dreamrelay.worker.deliverer import PER_DESTINATION
 from tests.conftest import Relay, start_relay
 from tests.integration.test_callbacks import callback_settings
@@ -164,4 +166,33 @@ def test_an_event_whose_deliverer_died_is_delivered_again_by_another(tmp_path: P
     assert sorted(message_ids) == sorted(2 * [e["message_id"] for e in events])  # each one twice
     for event in events:
         # The dead deliverer's attempt was never recorded: the log holds the one that got through.
+        assert [(a["attempt"], a["status_code"]) for a in event["attempts_log"]] == [(1, 200)]
+
+
+@pytest.mark.sqlite_only  # the outage is SQLite's write lock; PostgreSQL's (a restart) is tests/faults'
+def test_posts_made_while_the_store_is_locked_are_recorded_once_it_is_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The receiver has the events while another process holds the write lock, so their attempts cannot
+    be recorded: they stay in hand and are recorded once the lock is let go, well within their lease,
+    and no event is posted twice."""
+    monkeypatch.setattr(engine, "SQLITE_BUSY_TIMEOUT_MS", 300)  # the test's patience, not the product's
+    settings = callback_settings(tmp_path, callback_timeout_seconds=30.0)
+    assert settings.lease_seconds >= 60
+    with running_receiver(["timeout"] * 3, stall_seconds=1.0) as receiver, start_relay(settings) as relay:
+        task_ids = enqueue(relay.settings, f"{receiver.url}/hook", 3)
+        wait_until(lambda: len(receiver.received) == 3, "the receiver has the three posts")
+        holder = sqlite3.connect(settings.data_dir / "dreamrelay.db", isolation_level=None, timeout=30)
+        holder.execute("BEGIN EXCLUSIVE")  # before the receiver answers: the attempts meet the lock
+        time.sleep(2.5)
+        holder.execute("ROLLBACK")
+        holder.close()
+        unlocked = time.monotonic()
+        wait_until(lambda: all_delivered(relay, task_ids), "the three recorded", timeout=20)
+        recorded_after = time.monotonic() - unlocked
+        events = [e for t in task_ids for e in deliveries(relay, t)]
+        received = list(receiver.received)
+    assert recorded_after < settings.lease_seconds / 2
+    assert sorted(r.headers["webhook-id"] for r in received) == sorted(e["message_id"] for e in events)
+    for event in events:
         assert [(a["attempt"], a["status_code"]) for a in event["attempts_log"]] == [(1, 200)]

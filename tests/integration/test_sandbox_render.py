@@ -164,3 +164,35 @@ def test_an_edit_with_a_first_frame_takes_its_look(tmp_path: Path) -> None:
     source = _clip(tmp_path / "a.mp4")
     render.edit_video(source, tmp_path / "b.mp4", "x", 1.0, first_frame=_solid_png(RED))
     assert np.abs(_frames(tmp_path / "b.mp4")[0][48, 80].astype(int) - RED).max() < 30
+
+
+def test_a_spec_rendered_before_in_this_process_is_written_from_the_cache(tmp_path: Path) -> None:
+    spec = RenderSpec(prompt="rendered once, written twice", width=160, height=96, frames=25)
+    render.render_video(spec, tmp_path / "first.mp4")
+    assert render.RENDERS.get(spec.cache_key) == (tmp_path / "first.mp4").read_bytes()
+    render.render_video(spec, tmp_path / "second.mp4")
+    assert (tmp_path / "second.mp4").read_bytes() == (tmp_path / "first.mp4").read_bytes()
+    with av.open(str(tmp_path / "second.mp4")) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 25
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["first.mp4", "second.mp4"]  # no partial left
+    cancelled = RenderSpec(prompt="cancelled before its first frame", width=160, height=96, frames=25)
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(render.RenderCancelled):
+        render.render_video(cancelled, tmp_path / "never.mp4", cancel)
+    assert render.RENDERS.get(cancelled.cache_key) is None  # only finished clips are kept
+
+
+def test_the_render_cache_keeps_the_most_recently_used_within_its_budget() -> None:
+    cache = render.RenderCache(budget=400)  # a clip over 50 bytes is not kept
+    for name in "abcdefgh":
+        cache.put(name, name.encode() * 50)  # 400 bytes: full
+    assert cache.get("a") == b"a" * 50  # now the most recently used
+    cache.put("i", b"i" * 50)  # over the budget: "b", the least recently used, goes
+    assert [name for name in "abcdefghi" if cache.get(name) is None] == ["b"]
+    cache.put("big", b"x" * 51)
+    assert cache.get("big") is None
+    cache.put("a", b"A" * 10)  # replaced, counted once: 360 bytes
+    cache.put("j", b"j" * 40)  # 400: nothing goes
+    assert cache.get("a") == b"A" * 10
+    assert [name for name in "acdefghij" if cache.get(name) is None] == []

@@ -24,6 +24,7 @@ import math
 import textwrap
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,16 +112,59 @@ class RenderCancelled(Exception):
     """The render was asked to stop (its generation was deleted or the sandbox is stopping)."""
 
 
+class RenderCache:
+    """This process's finished clips by `RenderSpec.cache_key`, within `budget` bytes (the least
+    recently used go first; a clip over an eighth of it is not kept). A spec asked for again, by any
+    sandbox of the process and any API family, is written from here: an encode costs about a second
+    of CPU (0.7 s at 540p, 1.3 s at 720p), a copy next to nothing."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._clips: OrderedDict[str, bytes] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            clip = self._clips.get(key)
+            if clip is not None:
+                self._clips.move_to_end(key)
+            return clip
+
+    def put(self, key: str, clip: bytes) -> None:
+        if len(clip) > self.budget // 8:
+            return
+        with self._lock:
+            replaced = self._clips.pop(key, None)
+            self._size += len(clip) - (len(replaced) if replaced is not None else 0)
+            self._clips[key] = clip
+            while self._size > self.budget:
+                _key, dropped = self._clips.popitem(last=False)
+                self._size -= len(dropped)
+
+
+RENDERS = RenderCache(budget=64 * 1024 * 1024)
+
+
 def render_video(spec: RenderSpec, target: Path, cancel: threading.Event | None = None) -> None:
-    """Write the MP4 for `spec` to `target` (atomically: a partial file never has the final name).
+    """Write the MP4 for `spec` to `target` (atomically: a partial file never has the final name),
+    from RENDERS when this process rendered the same spec before.
 
     Each render writes its own partial file, so two renders of one spec never share a file; a set
     `cancel` event stops the render between frames (RenderCancelled) and its partial file is removed.
     """
+    key = spec.cache_key
+    rendered = RENDERS.get(key)
+    if rendered is not None:
+        with _partial(target) as partial:
+            partial.write_bytes(rendered)
+        return
     frames = _Frames(spec)
-    with _output(target) as container:
-        stream = _h264(container, spec.width, spec.height, spec.fps)
-        _encode(container, stream, (frames.frame(i) for i in range(spec.frames)), cancel, target)
+    with _partial(target) as partial:
+        with _mp4(partial) as container:
+            stream = _h264(container, spec.width, spec.height, spec.fps)
+            _encode(container, stream, (frames.frame(i) for i in range(spec.frames)), cancel, target)
+        RENDERS.put(key, partial.read_bytes())
 
 
 class _Frames:
@@ -248,15 +292,25 @@ def render_image(
 
 
 @contextlib.contextmanager
-def _output(target: Path) -> Iterator[OutputContainer]:
-    """An MP4 written to its own partial file and renamed to `target` only when complete."""
+def _partial(target: Path) -> Iterator[Path]:
+    """An MP4 file of its own to write, renamed to `target` only when the block completes."""
     partial = target.with_name(f"{target.stem}.{uuid.uuid4().hex}.partial.mp4")
     try:
-        with av.open(str(partial), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
-            yield container
+        yield partial
         partial.replace(target)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def _mp4(path: Path) -> OutputContainer:
+    return av.open(str(path), mode="w", format="mp4", options={"movflags": "+faststart"})
+
+
+@contextlib.contextmanager
+def _output(target: Path) -> Iterator[OutputContainer]:
+    """An MP4 written to its own partial file and renamed to `target` only when complete."""
+    with _partial(target) as partial, _mp4(partial) as container:
+        yield container
 
 
 def _h264(container: OutputContainer, width: int, height: int, fps: int) -> av.VideoStream:

@@ -106,6 +106,11 @@ class Outage:
     def ongoing(self) -> bool:
         return self._since is not None
 
+    @property
+    def lasted(self) -> float:
+        """Seconds since the outage began (0 when there is none)."""
+        return 0.0 if self._since is None else time.monotonic() - self._since
+
     def note(self, error: BaseException) -> None:
         """A try failed: the first of an outage is logged."""
         if self._since is None:

@@ -77,8 +77,11 @@ class Deliverer:
         self._posting: collections.Counter[str] = collections.Counter()  # posts in flight per destination
         self._waiting: dict[str, collections.deque[_Job]] = {}  # leased events of busy destinations
         self._outage = Outage("callback delivery")
+        self._record_outage = Outage("recording callback attempts")
+        self._stopping = asyncio.Event()  # run's stop
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._stopping = stop
         heartbeat = asyncio.create_task(self.leases.run(), name="dreamrelay-deliverer-heartbeat")
         workers = {asyncio.create_task(self._worker()) for _ in range(MAX_IN_FLIGHT)}
         stop_watch = asyncio.create_task(self._wake_on(stop))
@@ -210,14 +213,24 @@ class Deliverer:
                 self._in_hand -= 1
 
     async def _record_all(self) -> None:
-        """Record every finished attempt; those finishing during a write go in the next one."""
-        while self._finished:
-            batch, self._finished = self._finished, []
+        """Record every finished attempt; those finishing during a write go in the next one.
+
+        While the database is unavailable the attempts stay in hand (their leases kept alive by the
+        heartbeat) and are tried again with Outage's pacing, for up to a lease: a post the receiver got
+        during a short outage is recorded once it is back, not sent again a lease later. Past that, or
+        when the deliverer stops, they are let go: their leases expire and they are sent again."""
+        retried: list[outbox.Attempt] = []
+        while self._finished or retried:
+            batch, self._finished, retried = retried + self._finished, [], []
             try:
                 await callbacks.record(self.rt, batch, self.owner)
             except Exception as exc:
                 if not is_outage(exc):
                     log.exception("recording %d callback attempts failed; their leases expire", len(batch))
+                elif not self._stopping.is_set() and self._record_outage.lasted < self.leases.lease_seconds:
+                    retried = batch
+                    await self._record_outage.wait(exc, self._stopping)
+                    continue
                 else:
                     log.warning(
                         "recording %d callback attempts failed, database unavailable (their leases expire, "
@@ -225,6 +238,7 @@ class Deliverer:
                         len(batch),
                         described(exc),
                     )
-            finally:
-                self.leases.drop(a.event.id for a in batch)
+            else:
+                self._record_outage.over()
+            self.leases.drop(a.event.id for a in batch)
             self.rt.wake_deliverer.set()  # the next events of these tasks may be leased now
