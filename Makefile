@@ -20,18 +20,20 @@ run: $(STAMP)
 # The suite mostly waits (sandbox timings, subprocesses, a browser), so pytest-xdist workers overlap the
 # waits even on 2 cores; worksteal evens out the long tests. TEST_WORKERS=0: one process, as plain `pytest`.
 # The fault-injection tests marked `heavy` (the kill -9 soaks, the PostgreSQL restart, Redis killed, the
-# scale soak) then run one at a time, with the machine to themselves: beside the rest of the suite on 2
-# cores they starve (docs/decisions.md).
+# scale soak) then run away from the rest of the suite, in two lanes side by side (tests/conftest.py
+# balances them: the two soaks at once): beside the rest of the suite on 2 cores they starve
+# (docs/decisions.md).
 TEST_WORKERS ?= 4
+HEAVY := -n 2 --dist loadgroup -m heavy
 test: $(STAMP) browser prometheus
 	$(VENV)/bin/ruff check src tests bench image
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist worksteal -m "not heavy" --durations=25
-	$(VENV)/bin/pytest -n 0 -m heavy --durations=10
+	$(VENV)/bin/pytest $(HEAVY) --durations=10
 
 # The heavy fault tests alone.
 faults: $(STAMP)
-	$(VENV)/bin/pytest -n 0 -m heavy
+	$(VENV)/bin/pytest $(HEAVY)
 
 # The suite's three folders on their own (`make test` runs them all, with ruff and mypy first).
 # unit: pure rules, no I/O, one process (under 2 s); integration: a store or a server on loopback;

@@ -255,3 +255,23 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | 
         from tests.support.services import postgres_database
 
         yield from postgres_database()
+
+
+HEAVY_LANES = 2  # `make test` runs the heavy tests with `-n 2 --dist loadgroup`: one lane a worker
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The heavy tests in HEAVY_LANES lanes of about equal length: longest first, each into the lane
+    that ends soonest, by the seconds their `heavy(seconds=…)` mark expects. So the two kill -9 soaks run
+    side by side and the shorter faults fill in after them."""
+    heavy = [(item, item.get_closest_marker("heavy")) for item in items]
+    timed = sorted(
+        ((mark.kwargs.get("seconds", 30), item.nodeid, item) for item, mark in heavy if mark is not None),
+        key=lambda entry: (-entry[0], entry[1]),
+    )
+    ends = [0.0] * HEAVY_LANES
+    for seconds, _nodeid, item in timed:
+        lane = ends.index(min(ends))
+        ends[lane] += seconds
+        item.add_marker(pytest.mark.xdist_group(f"heavy-lane-{lane + 1}"))

@@ -120,7 +120,7 @@ def metric_total(text: str, name: str, **labels: str) -> float:
     )
 
 
-@pytest.mark.heavy
+@pytest.mark.heavy(seconds=40)
 def test_soak_two_api_processes_three_workers_killed_at_random(
     tmp_path: Path, pg_url: str, redis_ns: str
 ) -> None:

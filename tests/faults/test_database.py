@@ -36,10 +36,9 @@ from tests.support.private_servers import private_postgres
 from tests.support.processes import Process, environment, recorded_sandbox, stopped_at_exit, wait_healthy
 from tests.support.receiver import running_receiver
 
-pytestmark = pytest.mark.heavy
-
 
 @pytest.mark.postgres
+@pytest.mark.heavy(seconds=30)
 def test_postgres_restart_under_load(tmp_path: Path) -> None:
     with (
         private_postgres() as pg,
@@ -129,6 +128,7 @@ conn.execute("ROLLBACK")
 """
 
 
+@pytest.mark.heavy(seconds=15)
 def test_sqlite_write_lock_held_by_another_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """SQLite's analogue of a restart: another process (a backup tool, an operator's sqlite3 shell) holds
     the write lock past the busy timeout. Writes answer 503 meanwhile, reads go on (WAL), the worker

@@ -17,7 +17,7 @@ from tests.conftest import Relay, make_settings, start_relay
 from tests.faults.harness import Load, all_terminal, ledger_verifies, money_settled_once, wait_until
 from tests.support.private_servers import private_redis
 
-pytestmark = [pytest.mark.both_stores, pytest.mark.heavy]
+pytestmark = [pytest.mark.both_stores, pytest.mark.heavy(seconds=10)]
 
 LIMIT = 4  # the limited key's requests per minute
 

@@ -41,7 +41,7 @@ from tests.support.private_servers import private_postgres
 from tests.support.processes import Process, environment, stopped_at_exit, wait_healthy
 from tests.support.receiver import Receiver, running_receiver
 
-pytestmark = [pytest.mark.postgres, pytest.mark.heavy]
+pytestmark = [pytest.mark.postgres, pytest.mark.heavy(seconds=90)]
 
 SECONDS = float(os.environ.get("DREAMRELAY_SOAK_SECONDS", "60"))
 RATE = 3.0  # submits a second

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
+from alembic.script import ScriptDirectory
+from sqlalchemy import exc, text
 
 from dreamrelay.store.engine import Database
 
@@ -21,7 +23,26 @@ def alembic_config() -> Config:
     return config
 
 
+@functools.cache
+def head_revision() -> str | None:
+    """The newest migration of this code (read from the scripts once per process)."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+async def at_head(db: Database) -> bool:
+    """Whether the store is at this code's newest migration already: the usual case at every start, told
+    by one query instead of Alembic loading every migration script to find out."""
+    try:
+        async with db.engine.connect() as conn:
+            found = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
+    except exc.DBAPIError:  # no alembic_version table yet: a new store
+        return False
+    return found == [head_revision()]
+
+
 async def upgrade(db: Database, revision: str = "head") -> None:
+    if revision == "head" and await at_head(db):
+        return
     if db.is_sqlite:
         await _sqlite_migration(db, "upgrade", revision)
         return
