@@ -1,4 +1,8 @@
 # Two commands matter: `make run` and `make test`. Each creates .venv and installs what it needs.
+# Python writes its compiled modules (__pycache__, ignored by git) even where the environment says not
+# to: every `dreamrelay` process and every test process otherwise compiles the project's modules again
+# (about a quarter of a second of CPU a start), and pytest rewrites the test modules again in each one.
+unexport PYTHONDONTWRITEBYTECODE
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp

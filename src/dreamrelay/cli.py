@@ -12,11 +12,9 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-import uvicorn
 
 from dreamrelay import logs, metrics_dir
 from dreamrelay.admin_cli import register as register_admin_commands
-from dreamrelay.http.protocol import ConnectionLimits, guarded_protocol
 from dreamrelay.local_secrets import (
     admin_token_path,
     ensure_admin_token,
@@ -117,6 +115,12 @@ def serve(
     ] = True,
 ) -> None:
     """Run the API (and, unless --no-worker, the worker) and the built-in sandbox."""
+    # The servers' imports (uvicorn, FastAPI: a third of a second) only where a server runs: the operator
+    # commands start without them.
+    import uvicorn
+
+    from dreamrelay.http.protocol import ConnectionLimits, guarded_protocol
+
     overrides: dict[str, Any] = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     if not worker:
         overrides["worker_enabled"] = False
@@ -196,6 +200,8 @@ def sandbox(
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8100,
 ) -> None:
     """Run only the sandbox upstream: the official API at /dream-machine/v1, Kling images at /kling/v1."""
+    import uvicorn
+
     from dreamrelay.netguard import URLPolicy
     from dreamrelay.sandbox.app import create_sandbox_app
     from dreamrelay.sandbox.core import SandboxConfig

@@ -167,87 +167,76 @@ def render_video(spec: RenderSpec, target: Path, cancel: threading.Event | None 
         RENDERS.put(key, partial.read_bytes())
 
 
+Planes = tuple[np.ndarray, np.ndarray, np.ndarray]  # Y, U and V of a yuv420p picture
+
+
 class _Frames:
+    """A clip's frames, made straight in the encoder's yuv420p: its pictures (the prompt's field and
+    caption, the start and end images) are converted once and each frame is slices and blends of their
+    planes. Converting every frame from RGB took two thirds of a render's CPU. Sideways moves go in steps
+    of two pixels (chroma is half as wide)."""
+
     def __init__(self, spec: RenderSpec) -> None:
         self.spec = spec
         size = (spec.width, spec.height)
-        self.start = _fit(open_image(spec.start_image), size) if spec.start_image else None
-        self.end = _fit(open_image(spec.end_image), size) if spec.end_image else None
-        self.text: _TextClip | None = None
+        self.start = _yuv420_planes(_fit(open_image(spec.start_image), size)) if spec.start_image else None
+        self.end = _yuv420_planes(_fit(open_image(spec.end_image), size)) if spec.end_image else None
         if self.start is None:
             # A field twice as wide as the frame, so it can drift sideways for the whole clip.
-            self.field = _prompt_field(spec.prompt, spec.width * 2, spec.height)
-            self.caption = _caption(spec.prompt, spec.width, spec.height)
-            if self.end is None:
-                self.text = _TextClip(self.field, self.caption)
+            self.field = _yuv420_planes(_prompt_field(spec.prompt, spec.width * 2, spec.height))
+            self.mask, glyphs = _caption(spec.prompt, spec.width, spec.height)
+            glyph_y, glyph_u, glyph_v = _yuv420_planes(np.tile(glyphs, (2, 2, 1)))
+            self.glyph = (glyph_y[0, 0], glyph_u[0, 0], glyph_v[0, 0])
 
-    def frame(self, index: int) -> np.ndarray | av.VideoFrame:
+    def frame(self, index: int) -> av.VideoFrame:
         spec = self.spec
         progress = index / max(spec.frames - 1, 1)
         # A loop travels out and back, so its last frame is its first.
         travel = 1 - abs(1 - 2 * progress) if spec.loop else progress
-        if self.text is not None:
-            return self.text.frame(int(travel * spec.width), self._caption_shift(travel))
-        picture = self._image_frame(travel) if self.start is not None else self._text_frame(travel)
+        planes = self._image_planes(travel) if self.start is not None else self._text_planes(travel)
         if self.end is not None and not spec.loop:
             weight = round(min(max((progress - 0.4) / 0.6, 0.0), 1.0) * 256)
             if weight > 0:
-                mixed = picture.astype(np.uint16) * (256 - weight) + self.end.astype(np.uint16) * weight
-                picture = (mixed >> 8).astype(np.uint8)
-        return np.ascontiguousarray(picture)
+                y, u, v = (
+                    ((plane.astype(np.uint16) * (256 - weight) + end.astype(np.uint16) * weight) >> 8).astype(
+                        np.uint8
+                    )
+                    for plane, end in zip(planes, self.end, strict=True)
+                )
+                planes = (y, u, v)
+        return _yuv420_frame(planes)
 
-    def _image_frame(self, travel: float) -> np.ndarray:
+    def _image_planes(self, travel: float) -> Planes:
         """The picture drifts left (edge pixels fill in behind it); frame one is the image itself."""
         assert self.start is not None
-        width = self.spec.width
-        shift = int(width * 0.08 * travel)
-        if shift == 0:
+        half = int(self.spec.width * 0.08 * travel) // 2
+        if half == 0:
             return self.start
-        picture = np.empty_like(self.start)
-        picture[:, : width - shift] = self.start[:, shift:]
-        picture[:, width - shift :] = self.start[:, -1:]
-        return picture
+        y, u, v = self.start
+        return _drifted(y, 2 * half), _drifted(u, half), _drifted(v, half)
 
-    def _text_frame(self, travel: float) -> np.ndarray:
-        spec = self.spec
-        offset = int(travel * spec.width)
-        picture = self.field[:, offset : offset + spec.width].copy()
-        mask, glyphs = self.caption
-        picture[np.roll(mask, self._caption_shift(travel), axis=0)] = glyphs
-        return picture
-
-    def _caption_shift(self, travel: float) -> int:
-        """The caption scrolls up through the clip: rows it is moved down by at this point."""
-        return int((0.5 - travel) * self.spec.height * 0.3)
-
-
-class _TextClip:
-    """A text-to-video clip's frames made straight in the encoder's yuv420p: the field is converted once
-    and each frame is a slice of its planes with the caption laid over. Converting every frame from RGB
-    instead took two thirds of a render's CPU. The drift moves in steps of two pixels (chroma is half as
-    wide)."""
-
-    def __init__(self, field: np.ndarray, caption: tuple[np.ndarray, np.ndarray]) -> None:
-        self.y, self.u, self.v = _yuv420_planes(field)
-        self.mask, glyphs = caption
-        self.height, self.width = self.mask.shape
-        glyph_y, glyph_u, glyph_v = _yuv420_planes(np.tile(glyphs, (2, 2, 1)))
-        self.glyph = (glyph_y[0, 0], glyph_u[0, 0], glyph_v[0, 0])
-
-    def frame(self, offset: int, caption_shift: int) -> av.VideoFrame:
-        width, half = self.width, offset // 2
-        luma = self.y[:, 2 * half : 2 * half + width].copy()
-        blue = self.u[:, half : half + width // 2].copy()
-        red = self.v[:, half : half + width // 2].copy()
-        rows = np.roll(self.mask, caption_shift, axis=0)
+    def _text_planes(self, travel: float) -> Planes:
+        """The field drifts sideways under the caption, which scrolls up through the clip."""
+        width, half = self.spec.width, int(travel * self.spec.width) // 2
+        y, u, v = self.field
+        luma = y[:, 2 * half : 2 * half + width].copy()
+        blue = u[:, half : half + width // 2].copy()
+        red = v[:, half : half + width // 2].copy()
+        rows = np.roll(self.mask, int((0.5 - travel) * self.spec.height * 0.3), axis=0)
         luma[rows] = self.glyph[0]
         blue[rows[::2, ::2]] = self.glyph[1]
         red[rows[::2, ::2]] = self.glyph[2]
-        planes = np.concatenate((luma.ravel(), blue.ravel(), red.ravel()))
-        return av.VideoFrame.from_ndarray(planes.reshape(self.height * 3 // 2, width), format="yuv420p")
+        return luma, blue, red
 
 
-def _yuv420_planes(picture: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _drifted(plane: np.ndarray, shift: int) -> np.ndarray:
+    moved = np.empty_like(plane)
+    moved[:, :-shift] = plane[:, shift:]
+    moved[:, -shift:] = plane[:, -1:]
+    return moved
+
+
+def _yuv420_planes(picture: np.ndarray) -> Planes:
     """Y, U and V of an RGB picture (even sides), converted as the encoder would convert it."""
     rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format="rgb24")
     y, u, v = (
@@ -255,6 +244,13 @@ def _yuv420_planes(picture: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
         for plane in rgb.reformat(format="yuv420p").planes
     )
     return y, u, v
+
+
+def _yuv420_frame(planes: Planes) -> av.VideoFrame:
+    y, u, v = planes
+    height, width = y.shape
+    packed = np.concatenate((y.ravel(), u.ravel(), v.ravel())).reshape(height * 3 // 2, width)
+    return av.VideoFrame.from_ndarray(packed, format="yuv420p")
 
 
 def _fit(image: Image.Image, size: tuple[int, int]) -> np.ndarray:
