@@ -118,9 +118,12 @@ def _callbacks_done(settings, receiver) -> bool:  # type: ignore[no-untyped-def]
     return bool(per_task)
 
 
+# Started before the load (a Python start on a busy machine took longer than the load once: the lock was
+# never met), it takes the lock when told on stdin.
 LOCK_HOLDER = """
 import sqlite3, sys, time
 conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+sys.stdin.readline()
 conn.execute("BEGIN EXCLUSIVE")
 print("locked", flush=True)
 time.sleep(float(sys.argv[2]))
@@ -143,12 +146,17 @@ def test_sqlite_write_lock_held_by_another_process(tmp_path: Path, monkeypatch: 
         rate_limit_batch_rpm=0,
     )
     with start_relay(settings) as relay, running_receiver() as receiver:
-        load = Load(relay.url, relay.key, count=80, rate=20, hook=f"{receiver.url}/hook").start()
-        wait_until(lambda: load.accepted_count() >= 15, 60, "some submits accepted")
         holder = subprocess.Popen(
-            [sys.executable, "-c", LOCK_HOLDER, str(tmp_path / "dreamrelay.db"), "3"], stdout=subprocess.PIPE
+            [sys.executable, "-c", LOCK_HOLDER, str(tmp_path / "dreamrelay.db"), "3"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
         )
-        assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
+        assert holder.stdin is not None and holder.stdout is not None
+        load = Load(relay.url, relay.key, count=100, rate=20, hook=f"{receiver.url}/hook").start()
+        wait_until(lambda: load.accepted_count() >= 15, 60, "some submits accepted")
+        holder.stdin.write(b"lock\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline() == b"locked\n"
         assert holder.wait(timeout=60) == 0
         load.join()
         ids = list(load.accepted)
