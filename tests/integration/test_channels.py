@@ -287,8 +287,7 @@ def test_a_forged_or_replayed_upstream_callback_changes_nothing(relay: Relay) ->
         answer = httpx.post(f"{relay.url}/upstream/callbacks/{task['id']}/not-the-token", json=forged)
         assert answer.status_code == 404
         assert httpx.post(f"{relay.url}/upstream/callbacks/nope/nope", json=forged).status_code == 404
-        state = client.get(f"/luma/generations/{task['id']}").json()["state"]
-        assert state in ("pending", "processing")
+        assert client.get(f"/luma/generations/{task['id']}").json()["state"] in ("pending", "processing")
         # The real token with a stale report (upstream retrying an old "queued"): accepted, changes nothing.
         token = asyncio.run(upstream_token(relay, task["id"]))
         stale = {"id": info["upstream_id"], "state": "queued", "assets": None}
@@ -298,7 +297,9 @@ def test_a_forged_or_replayed_upstream_callback_changes_nothing(relay: Relay) ->
             f"{relay.url}/upstream/callbacks/{task['id']}/{token}", json={**forged, "id": "x"}
         )
         assert wrong_id.status_code == 400
-        assert client.get(f"/luma/generations/{task['id']}").json()["state"] == state
+        # The worker's own poll may move it from pending to processing meanwhile; nothing else.
+        after = client.get(f"/luma/generations/{task['id']}").json()
+        assert after["state"] in ("pending", "processing") and after["video"] is None, after
 
 
 async def upstream_token(relay: Relay, task_id: str) -> str:
