@@ -18,7 +18,9 @@ class Proxy:
     target: tuple[str, int]
     round_trips: int = 0
     _pairs: list[tuple[socket.socket, socket.socket]] = field(default_factory=list)
-    _broken: set[int] = field(default_factory=set)  # ids of client sockets whose server side is gone
+    # Client sockets whose server side is gone, held themselves: by id() a new connection's socket could
+    # take a closed one's id and be reset too (a fresh connection failed that way under load).
+    _broken: set[socket.socket] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def break_open_connections(self) -> int:
@@ -27,7 +29,7 @@ class Proxy:
         with self._lock:
             pairs, self._pairs = self._pairs, []
             for client, server in pairs:
-                self._broken.add(id(client))
+                self._broken.add(client)
                 with suppress(OSError):
                     server.shutdown(socket.SHUT_RDWR)  # wakes its pipe, which leaves the client alone
         return len(pairs)
@@ -62,7 +64,7 @@ class Proxy:
         started, pending = [False], bytearray()
         try:
             while data := source.recv(65536):
-                if upstream and id(client) in self._broken:
+                if upstream and client in self._broken:
                     source.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     source.close()  # RST: the client learns now, at its first use
                     return
@@ -72,7 +74,7 @@ class Proxy:
         except OSError:
             pass
         finally:
-            if id(client) not in self._broken:
+            if client not in self._broken:
                 for end in (source, sink):
                     with suppress(OSError):
                         end.shutdown(socket.SHUT_RDWR)
