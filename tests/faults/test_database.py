@@ -140,6 +140,9 @@ def test_sqlite_write_lock_held_by_another_process(tmp_path: Path, monkeypatch: 
     settings = make_settings(
         tmp_path,
         callback_retry_base_seconds=0.2,
+        # A task whose finish the follower could not write during the lock waits out its lease, then is
+        # followed again (worker/loop.py): 60 s by default, most of this test's time when it happened.
+        lease_seconds=5.0,
         allow_private_urls="127.0.0.0/8",
         rate_limit_in_flight=0,
         rate_limit_rpm=0,
