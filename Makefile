@@ -26,16 +26,14 @@ run: $(STAMP)
 # The fault-injection tests marked `heavy` (the kill -9 soaks, the PostgreSQL restart, Redis killed, the
 # scale soak) then run away from the rest of the suite, in two lanes side by side (tests/conftest.py
 # balances them: the two soaks at once): beside the rest of the suite on 2 cores they starve
-# (docs/decisions.md). They leave about a quarter of the machine idle, so mypy runs beside them; `make test`
-# fails if either does.
+# (docs/decisions.md).
 TEST_WORKERS ?= 4
 HEAVY := -n 2 --dist loadgroup -m heavy
 test: $(STAMP) browser prometheus
 	$(VENV)/bin/ruff check src tests bench image
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist worksteal -m "not heavy" --durations=25
-	$(VENV)/bin/mypy & typing=$$!; \
-		$(VENV)/bin/pytest $(HEAVY) --durations=10; faults=$$?; \
-		wait $$typing && exit $$faults
+	$(VENV)/bin/pytest $(HEAVY) --durations=10
 
 # The heavy fault tests alone.
 faults: $(STAMP)
