@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -33,14 +34,12 @@ def _one_tls_context_for_the_tests_clients() -> None:
     except ImportError:
         return
     build = getattr(default, "create_ssl_context")  # noqa: B009 (not in its exports)
-    shared: list[object] = []
+    shared = functools.cache(build)  # one context per (verify, cert, trust_env)
 
     def create_ssl_context(verify: object = True, cert: object = None, trust_env: bool = True) -> object:
         if verify is not True or cert is not None:
             return build(verify=verify, cert=cert, trust_env=trust_env)
-        if not shared:
-            shared.append(build(verify=True, cert=None, trust_env=trust_env))
-        return shared[0]
+        return shared(verify=True, cert=None, trust_env=trust_env)
 
     setattr(default, "create_ssl_context", create_ssl_context)  # noqa: B010
 
